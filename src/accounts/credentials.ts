@@ -1,0 +1,34 @@
+// The one way commands get an account's credentials: key fields as stored, or
+// OAuth fields made fresh through the shared refresh path.
+import type { Context } from '../context.js';
+import type { Account } from './model.js';
+import type { Fields } from '../store/store.js';
+import type { AppDefinition } from '../catalog/schema.js';
+import { primaryField } from './keys.js';
+import { needsReconnect, usageError } from '../errors.js';
+
+export interface FreshOptions {
+  /** Refresh when the access token expires within this many seconds. */
+  minTtlSeconds: number;
+  /** Refresh even if the token is still valid. */
+  force?: boolean;
+}
+
+export async function freshCredentials(ctx: Context, account: Account, app: AppDefinition, options: FreshOptions): Promise<Fields> {
+  if (account.status === 'needs-reconnect')
+    throw needsReconnect(`${account.app}/${account.nickname} needs to be reconnected`, `run: acct reconnect ${account.id}`);
+  let fields: Fields;
+  if (account.auth === 'oauth2') {
+    const { ensureFresh } = await import('./refresh.js');
+    fields = await ensureFresh(ctx, account, app, options);
+  } else {
+    if (options.force) throw usageError('--refresh is for OAuth accounts; API keys do not expire');
+    fields = await ctx.secrets.read(account.id);
+  }
+  ctx.accounts.markUsed(account.id, ctx.now());
+  return fields;
+}
+
+export function primaryFieldName(app: AppDefinition): string {
+  return app.auth === 'oauth2' ? 'oauth_access_token' : primaryField(app).name;
+}

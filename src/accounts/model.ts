@@ -1,0 +1,35 @@
+export type AuthKind = 'oauth2' | 'keys';
+export type AccountStatus = 'ok' | 'needs-reconnect';
+
+/** Account metadata: everything about an account except its secrets. */
+export interface Account {
+  id: string;
+  app: string;
+  nickname: string;
+  auth: AuthKind;
+  status: AccountStatus;
+  scopes: string[];
+  /** Names of the stored credential fields (values live in the sealed secret file). */
+  fields: string[];
+  /** Who the credentials belong to, as the test request or userinfo named it. */
+  identity: string | null;
+  /** ISO time the access token expires; null when it does not expire. */
+  expiresAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Metadata {
+  version: 1;
+  accounts: Account[];
+  /** app slug → default account id */
+  defaults: Record<string, string>;
+  /** Ids of deleted accounts, never handed out again. */
+  retiredIds: string[];
+}
+
+export const emptyMetadata = (): Metadata => ({ version: 1, accounts: [], defaults: {}, retiredIds: [] });
+
+/** Nicknames are what people type: letters, digits, dot, dash, underscore, @; no slash. */
+export const NICKNAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/;
+export const ACCOUNT_ID_RE = /^acc_[a-z2-7]{10}$/;

@@ -1,0 +1,98 @@
+// Account metadata file (accounts.json): read without locks (writes are atomic
+// renames), changed only under the metadata lock with a fresh re-read.
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, statSync } from 'node:fs';
+import { readJsonIfExists, writeJsonAtomic, isObject, readFileIfExists, ensurePrivateDir, writeFileAtomic } from '../store/files.js';
+import { withLock } from '../store/lock.js';
+import { emptyMetadata, type Account, type Metadata } from './model.js';
+import type { Paths } from '../paths.js';
+
+function isMetadata(v: unknown): v is Metadata {
+  return (
+    isObject(v) &&
+    v.version === 1 &&
+    Array.isArray(v.accounts) &&
+    v.accounts.every((a) => isObject(a) && typeof a.id === 'string' && typeof a.app === 'string' && typeof a.nickname === 'string') &&
+    isObject(v.defaults) &&
+    Array.isArray(v.retiredIds)
+  );
+}
+
+export class AccountRepository {
+  constructor(private readonly paths: Paths) {}
+
+  get file() {
+    return join(this.paths.data, 'accounts.json');
+  }
+  private get usedLog() {
+    return join(this.paths.data, 'last-used.log');
+  }
+  lockPath(name: string) {
+    return join(this.paths.data, 'locks', name);
+  }
+
+  read(): Metadata {
+    return readJsonIfExists(this.file, isMetadata) ?? emptyMetadata();
+  }
+
+  /** Read-modify-write under the metadata lock. `change` may throw to abort without writing. */
+  async update<T>(change: (m: Metadata) => T): Promise<T> {
+    return withLock(this.lockPath('metadata'), () => {
+      const m = this.read();
+      const result = change(m);
+      ensurePrivateDir(this.paths.data);
+      writeJsonAtomic(this.file, m);
+      return result;
+    });
+  }
+
+  newId(m: Metadata): string {
+    const taken = new Set([...m.accounts.map((a) => a.id), ...m.retiredIds]);
+    for (;;) {
+      const id = `acc_${base32(randomBytes(7)).slice(0, 10)}`;
+      if (!taken.has(id)) return id;
+    }
+  }
+
+  /** Records a use without taking the metadata lock: appends are atomic for one short line. */
+  markUsed(id: string, at: Date): void {
+    ensurePrivateDir(this.paths.data);
+    appendFileSync(this.usedLog, `${id} ${at.toISOString()}\n`, { mode: 0o600 });
+    if (statSync(this.usedLog).size > 256 * 1024) this.compactUsed();
+  }
+
+  lastUsed(): Map<string, string> {
+    const raw = readFileIfExists(this.usedLog);
+    const map = new Map<string, string>();
+    if (!raw) return map;
+    for (const line of raw.toString('utf8').split('\n')) {
+      const [id, at] = line.split(' ');
+      if (id && at) map.set(id, at);
+    }
+    return map;
+  }
+
+  private compactUsed(): void {
+    const lines = [...this.lastUsed()].map(([id, at]) => `${id} ${at}\n`).join('');
+    writeFileAtomic(this.usedLog, lines);
+  }
+}
+
+const ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
+function base32(bytes: Buffer): string {
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const b of bytes) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += ALPHABET[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  return out;
+}
+
+export type { Account };

@@ -1,0 +1,48 @@
+// Account references, as the spec defines them: an account id, a nickname,
+// app/nickname, or an app slug (that app's only account, or its default).
+// Anything ambiguous is an error that lists the candidates.
+import { AcctError, ExitCode } from '../errors.js';
+import type { Account, Metadata } from './model.js';
+
+export function resolveReference(m: Metadata, ref: string): Account {
+  const byId = m.accounts.find((a) => a.id === ref);
+  if (byId) return byId;
+
+  if (ref.includes('/')) {
+    const [app, nickname] = splitOnce(ref, '/');
+    const hit = m.accounts.find((a) => a.app === app && a.nickname === nickname);
+    if (hit) return hit;
+    const ofApp = m.accounts.filter((a) => a.app === app);
+    throw new AcctError(ExitCode.notFound, `no ${app} account is called "${nickname}"`, {
+      hint: ofApp.length ? `${app} accounts: ${ofApp.map(label).join(', ')}` : `connect one: acct connect ${app}`,
+    });
+  }
+
+  const candidates = new Map<string, Account>();
+  for (const a of m.accounts) if (a.nickname === ref) candidates.set(a.id, a);
+  const ofApp = m.accounts.filter((a) => a.app === ref);
+  if (ofApp.length === 1) candidates.set(ofApp[0]!.id, ofApp[0]!);
+  else if (ofApp.length > 1) {
+    const def = ofApp.find((a) => a.id === m.defaults[ref]);
+    if (def) candidates.set(def.id, def);
+    else if (candidates.size === 0) throw ambiguous(ref, ofApp, `or pick a default: acct default ${label(ofApp[0]!)}`);
+  }
+  if (candidates.size === 1) return [...candidates.values()][0]!;
+  if (candidates.size > 1) throw ambiguous(ref, [...candidates.values()]);
+  throw new AcctError(ExitCode.notFound, `no account matches "${ref}"`, {
+    hint: m.accounts.length ? 'see your accounts with: acct list' : `connect one first: acct connect ${ref}`,
+  });
+}
+
+function ambiguous(ref: string, accounts: Account[], extra?: string) {
+  return new AcctError(ExitCode.notFound, `"${ref}" matches ${accounts.length} accounts: ${accounts.map(label).join(', ')}`, {
+    hint: `name one of them as app/nickname or by id${extra ? `, ${extra}` : ''}`,
+  });
+}
+
+export const label = (a: Account) => `${a.app}/${a.nickname} (${a.id})`;
+
+function splitOnce(s: string, sep: string): [string, string] {
+  const i = s.indexOf(sep);
+  return [s.slice(0, i), s.slice(i + 1)];
+}

@@ -1,0 +1,120 @@
+// App lookup: the built-in catalog (validated and normalized at build time) and
+// the apps the user added (validated when added, and again when read).
+import { join } from 'node:path';
+import builtinApps from './builtin.generated.json' with { type: 'json' };
+import { readJsonIfExists, writeJsonAtomic, isObject, ensurePrivateDir } from '../store/files.js';
+import { withLock } from '../store/lock.js';
+import { AcctError, ExitCode, usageError, notFound } from '../errors.js';
+import type { AppDefinition } from './schema.js';
+import type { Paths } from '../paths.js';
+
+const builtins = new Map((builtinApps as unknown as AppDefinition[]).map((a) => [a.slug, a]));
+
+interface UserAppsFile {
+  version: 1;
+  apps: unknown[];
+}
+const isUserAppsFile = (v: unknown): v is UserAppsFile => isObject(v) && v.version === 1 && Array.isArray(v.apps);
+
+export type AppSource = 'built-in' | 'user';
+export interface CatalogEntry {
+  app: AppDefinition;
+  source: AppSource;
+}
+
+export class Catalog {
+  private userApps?: Map<string, AppDefinition>;
+  constructor(private readonly paths: Paths) {}
+
+  get userFile() {
+    return join(this.paths.config, 'apps.json');
+  }
+
+  find(slug: string): CatalogEntry | undefined {
+    const builtin = builtins.get(slug);
+    if (builtin) return { app: builtin, source: 'built-in' };
+    const user = this.loadUserApps().get(slug);
+    return user ? { app: user, source: 'user' } : undefined;
+  }
+
+  get(slug: string): AppDefinition {
+    const hit = this.find(slug);
+    if (hit) return hit.app;
+    const near = this.search(slug).slice(0, 5).map((e) => e.app.slug);
+    throw notFound(
+      `unknown app "${slug}"`,
+      near.length ? `did you mean: ${near.join(', ')}?` : 'search the catalog with: acct apps <query>, or add it: acct apps add',
+    );
+  }
+
+  all(): CatalogEntry[] {
+    return [
+      ...[...builtins.values()].map((app) => ({ app, source: 'built-in' as const })),
+      ...[...this.loadUserApps().values()].map((app) => ({ app, source: 'user' as const })),
+    ].sort((a, b) => a.app.slug.localeCompare(b.app.slug));
+  }
+
+  search(query?: string): CatalogEntry[] {
+    const all = this.all();
+    if (!query) return all;
+    const q = query.toLowerCase();
+    const score = ({ app }: CatalogEntry) =>
+      app.slug === q ? 0 : app.slug.startsWith(q) ? 1 : app.name.toLowerCase().includes(q) ? 2 : app.slug.includes(q) ? 3 : app.description.toLowerCase().includes(q) ? 4 : 9;
+    return all
+      .map((e) => [score(e), e] as const)
+      .filter(([s]) => s < 9)
+      .sort((a, b) => a[0] - b[0])
+      .map(([, e]) => e);
+  }
+
+  isBuiltin(slug: string) {
+    return builtins.has(slug);
+  }
+
+  async add(app: AppDefinition, replace: boolean): Promise<void> {
+    if (builtins.has(app.slug))
+      throw usageError(`"${app.slug}" is a built-in app`, 'pick another slug for your own definition');
+    await withLock(join(this.paths.config, 'apps'), () => {
+      const file = this.readUserFile();
+      const existing = file.apps.findIndex((a) => isObject(a) && a.slug === app.slug);
+      if (existing >= 0 && !replace)
+        throw usageError(`an app called "${app.slug}" exists already`, 'pass --force to replace it, or remove it first: acct apps remove ' + app.slug);
+      if (existing >= 0) file.apps[existing] = app;
+      else file.apps.push(app);
+      ensurePrivateDir(this.paths.config);
+      writeJsonAtomic(this.userFile, file);
+      this.userApps = undefined;
+    });
+  }
+
+  async remove(slug: string): Promise<void> {
+    if (builtins.has(slug)) throw usageError(`"${slug}" is a built-in app and cannot be removed`);
+    await withLock(join(this.paths.config, 'apps'), () => {
+      const file = this.readUserFile();
+      const kept = file.apps.filter((a) => !(isObject(a) && a.slug === slug));
+      if (kept.length === file.apps.length) throw notFound(`there is no user-added app "${slug}"`, 'see them with: acct apps --user');
+      writeJsonAtomic(this.userFile, { ...file, apps: kept });
+      this.userApps = undefined;
+    });
+  }
+
+  private readUserFile(): UserAppsFile {
+    return readJsonIfExists(this.userFile, isUserAppsFile) ?? { version: 1, apps: [] };
+  }
+
+  private loadUserApps(): Map<string, AppDefinition> {
+    if (this.userApps) return this.userApps;
+    const map = new Map<string, AppDefinition>();
+    for (const raw of this.readUserFile().apps) {
+      const slug = isObject(raw) && typeof raw.slug === 'string' ? raw.slug : '?';
+      // Stored definitions were validated when added; a hand edit that broke one is named here.
+      if (!isObject(raw) || typeof raw.slug !== 'string' || typeof raw.auth !== 'string' || !isObject(raw.api))
+        throw new AcctError(ExitCode.usage, `the app "${slug}" in ${this.userFile} is malformed`, {
+          hint: `fix the file, or remove the app: acct apps remove ${slug}`,
+        });
+      map.set(raw.slug, raw as unknown as AppDefinition);
+    }
+    this.userApps = map;
+    return map;
+  }
+}

@@ -1,0 +1,201 @@
+// The shape of an app definition. Built-in apps (catalog/*.json) and user-added
+// apps (`acct apps add`) are validated by the same schema.
+import { z } from 'zod';
+
+const slug = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,38}$/, 'a slug is lower-case letters, digits and dashes (at most 39)');
+
+const fieldName = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'a field name is snake_case');
+
+const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name is UPPER_SNAKE_CASE');
+
+/** http(s) URL; plain http only on loopback hosts. Templates like {site} are allowed in the host. */
+export const secureUrl = z.string().refine(isSecureUrl, {
+  message: 'must be an https URL (plain http only for 127.0.0.1, ::1 or localhost)',
+});
+
+export function isSecureUrl(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value.replace(/\{[a-z0-9_]+\}/g, 'x'));
+  } catch {
+    return false;
+  }
+  if (url.protocol === 'https:') return true;
+  return url.protocol === 'http:' && isLoopbackHost(url.hostname);
+}
+
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || hostname === '::1' || /^127(\.\d{1,3}){3}$/.test(hostname);
+}
+
+/** How a request is authorized. Values are templates over the account's fields: "Bearer {oauth_access_token}". */
+export const requestAuth = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('header'), name: z.string().min(1), value: z.string().min(1) }).strict(),
+  z.object({ type: z.literal('query'), name: z.string().min(1), value: z.string().min(1) }).strict(),
+  z.object({ type: z.literal('basic'), username: z.string(), password: z.string() }).strict(),
+]);
+
+/** A request that proves the credentials work and names the identity behind them. */
+export const testRequest = z
+  .object({
+    method: z.enum(['GET', 'POST']).default('GET'),
+    /** Path joined to api.baseUrl, or an absolute URL. */
+    path: z.string().min(1),
+    /** JSON body for POST test requests. */
+    body: z.record(z.unknown()).optional(),
+    /** Dotted paths into the JSON response, tried in order; the first non-empty string names the identity. */
+    identity: z.array(z.string().min(1)).default([]),
+    /** Dotted path that must be true for success (Slack answers 200 with {"ok": false}). */
+    okField: z.string().optional(),
+  })
+  .strict();
+
+const apiSpec = z
+  .object({
+    /** API base URL; may hold {field} templates over non-secret fields (e.g. a region). */
+    baseUrl: secureUrl,
+    auth: requestAuth,
+    /** Headers every request needs (API version pins, Accept). */
+    headers: z.record(z.string()).default({}),
+  })
+  .strict();
+
+const common = {
+  slug,
+  name: z.string().min(1),
+  description: z.string().default(''),
+  /** The provider's documentation for this API. */
+  docs: z.string().url().optional(),
+  api: apiSpec,
+  test: testRequest.optional(),
+  /** Environment variable name for each field when injected (`acct env`, `acct exec`). */
+  env: z.record(fieldName, envName),
+};
+
+export const tokenResponseSpec = z
+  .object({
+    /** Dotted paths for tokens nested in the response (Slack user tokens: authed_user.access_token). */
+    accessToken: z.string().default('access_token'),
+    refreshToken: z.string().default('refresh_token'),
+    expiresIn: z.string().default('expires_in'),
+    scope: z.string().default('scope'),
+    tokenType: z.string().default('token_type'),
+    /** The provider reports errors with HTTP 200 and an `error` member (GitHub). */
+    errorsWith200: z.boolean().default(false),
+    /** Seconds to assume when the response has no expires_in; absent = does not expire. */
+    defaultExpiresIn: z.number().int().positive().optional(),
+  })
+  .strict();
+
+export const oauthSpec = z
+  .object({
+    issuer: secureUrl.optional(),
+    authorizationUrl: secureUrl,
+    tokenUrl: secureUrl,
+    revocationUrl: secureUrl.optional(),
+    deviceAuthorizationUrl: secureUrl.optional(),
+    userinfoUrl: secureUrl.optional(),
+    scopes: z.array(z.string().min(1)).default([]),
+    scopeSeparator: z.enum([' ', ',', '+']).default(' '),
+    /** Extra authorize parameters (offline access, consent prompts needed for refresh tokens). */
+    authorizeParams: z.record(z.string()).default({}),
+    /** Extra token-request parameters. */
+    tokenParams: z.record(z.string()).default({}),
+    /** Client authentication at the token endpoint. */
+    clientAuth: z.enum(['none', 'client_secret_basic', 'client_secret_post']).default('client_secret_post'),
+    /** Token request body as form (RFC 6749) or JSON (a few providers). */
+    tokenBody: z.enum(['form', 'json']).default('form'),
+    pkce: z.boolean().default(true),
+    /** Whether the provider requires a client secret (confidential client). */
+    clientSecret: z.enum(['required', 'optional', 'none']).default('required'),
+    /** Loopback redirect: fixed port and path when the provider cannot accept any port. */
+    redirect: z
+      .object({
+        host: z.enum(['127.0.0.1', 'localhost']).default('127.0.0.1'),
+        port: z.number().int().min(1024).max(65535).optional(),
+        path: z.string().startsWith('/').default('/callback'),
+      })
+      .strict()
+      .default({}),
+    tokenResponse: tokenResponseSpec.default({}),
+    /** Where to register an OAuth client for this app. */
+    createClientUrl: z.string().url(),
+    /** Free-text quirks worth knowing when registering the client. */
+    notes: z.string().optional(),
+  })
+  .strict();
+
+export const keyField = z
+  .object({
+    name: fieldName,
+    label: z.string().min(1),
+    secret: z.boolean().default(true),
+    optional: z.boolean().default(false),
+    /** Shape checks. `pattern` is a full-match regular expression. */
+    prefix: z.string().optional(),
+    pattern: z.string().optional(),
+    minLength: z.number().int().positive().optional(),
+    maxLength: z.number().int().positive().optional(),
+    /** Default value for non-secret fields (a region, a site). */
+    default: z.string().optional(),
+    /** Where to create or find this value. */
+    createUrl: z.string().url().optional(),
+  })
+  .strict();
+
+export const oauthApp = z.object({ ...common, auth: z.literal('oauth2'), oauth: oauthSpec }).strict();
+
+export const keysApp = z
+  .object({
+    ...common,
+    auth: z.literal('keys'),
+    fields: z.array(keyField).min(1),
+    /** The field `acct token` prints; default the first secret field. */
+    primary: fieldName.optional(),
+  })
+  .strict();
+
+export const appDefinition = z.discriminatedUnion('auth', [oauthApp, keysApp]).superRefine((app, ctx) => {
+  const fields = app.auth === 'keys' ? app.fields.map((f) => f.name) : ['oauth_access_token', 'oauth_refresh_token'];
+  if (app.auth === 'keys') {
+    const seen = new Set<string>();
+    for (const f of app.fields) {
+      if (seen.has(f.name)) ctx.addIssue({ code: 'custom', path: ['fields'], message: `duplicate field ${f.name}` });
+      seen.add(f.name);
+      if (f.pattern) {
+        try {
+          new RegExp(f.pattern);
+        } catch {
+          ctx.addIssue({ code: 'custom', path: ['fields', f.name, 'pattern'], message: 'not a valid regular expression' });
+        }
+      }
+    }
+    if (app.primary && !seen.has(app.primary))
+      ctx.addIssue({ code: 'custom', path: ['primary'], message: `unknown field ${app.primary}` });
+  }
+  const known = new Set(fields);
+  for (const ref of templateFields(JSON.stringify(app.api.auth)))
+    if (!known.has(ref)) ctx.addIssue({ code: 'custom', path: ['api', 'auth'], message: `unknown field {${ref}}` });
+  for (const ref of templateFields(app.api.baseUrl)) {
+    const f = app.auth === 'keys' ? app.fields.find((x) => x.name === ref) : undefined;
+    if (!f || f.secret)
+      ctx.addIssue({ code: 'custom', path: ['api', 'baseUrl'], message: `{${ref}} must name a non-secret field` });
+  }
+  for (const name of Object.keys(app.env))
+    if (app.auth === 'keys' && !known.has(name))
+      ctx.addIssue({ code: 'custom', path: ['env', name], message: `unknown field ${name}` });
+});
+
+export function templateFields(template: string): string[] {
+  return [...template.matchAll(/\{([a-z][a-z0-9_]*)\}/g)].map((m) => m[1]!);
+}
+
+export type AppDefinition = z.output<typeof appDefinition>;
+export type AppInput = z.input<typeof appDefinition>;
+export type OAuthApp = z.output<typeof oauthApp>;
+export type KeysApp = z.output<typeof keysApp>;
+export type KeyField = z.output<typeof keyField>;
+export type TestRequest = z.output<typeof testRequest>;
+export type RequestAuth = z.output<typeof requestAuth>;

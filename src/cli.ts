@@ -1,0 +1,189 @@
+// The command tree, declared here and nowhere else; each action loads its
+// command module on demand so `acct token` never loads prompts, tables,
+// colours or HTTP. This is the one place where errors become exit codes.
+import { Command, CommanderError, Option } from 'commander';
+import { createContext, type Context, type ContextOverrides, type IO } from './context.js';
+import { AcctError, ExitCode } from './errors.js';
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+type Loader = (ctx: Context) => Promise<void | number>;
+
+export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void>): Command {
+  const program = new Command('acct')
+    .description('Connect your accounts at third-party services and hand out fresh credentials.')
+    .version(VERSION, '-V, --version')
+    .showHelpAfterError('(run acct --help for usage)')
+    .configureHelp({ sortSubcommands: false });
+
+  const json = () => new Option('--json', 'print one JSON value');
+
+  program
+    .command('connect')
+    .description('connect an account (OAuth in the browser, or API keys)')
+    .argument('<app>', 'app slug, e.g. github, openai')
+    .option('--nickname <name>', 'name for the account (default: the identity the service reports)')
+    .option('--stdin', 'read the key (or a JSON object of fields) from stdin')
+    .option('--from-env <field=VAR>', 'read a field from an environment variable (repeatable)', collect, [])
+    .option('--scope <scope>', 'extra OAuth scope (repeatable)', collect, [])
+    .option('--no-verify', "store without running the app's test request")
+    .option('--no-check', "skip the app's key shape checks")
+    .option('--no-browser', 'OAuth: print the URL instead of opening a browser')
+    .option('--manual', 'OAuth: paste the URL the browser ended on (remote shells)')
+    .option('--device', 'OAuth: use the device grant')
+    .option('--timeout <seconds>', 'OAuth: how long to wait for approval', '300')
+    .addOption(json())
+    .action((app, opts) => run(async (c) => (await import('./commands/connect.js')).connect(c, app, opts)));
+
+  program
+    .command('reconnect')
+    .description('connect again: same id and nickname, new credentials')
+    .argument('<ref>', 'account reference')
+    .option('--stdin', 'read the key (or a JSON object of fields) from stdin')
+    .option('--from-env <field=VAR>', 'read a field from an environment variable (repeatable)', collect, [])
+    .option('--scope <scope>', 'extra OAuth scope (repeatable)', collect, [])
+    .option('--no-verify', "store without running the app's test request")
+    .option('--no-check', "skip the app's key shape checks")
+    .option('--no-browser', 'OAuth: print the URL instead of opening a browser')
+    .option('--manual', 'OAuth: paste the URL the browser ended on')
+    .option('--device', 'OAuth: use the device grant')
+    .option('--timeout <seconds>', 'OAuth: how long to wait for approval', '300')
+    .addOption(json())
+    .action((ref, opts) => run(async (c) => (await import('./commands/connect.js')).reconnect(c, ref, opts)));
+
+  program
+    .command('list')
+    .alias('ls')
+    .description('list accounts (reads no secrets)')
+    .option('--app <slug>', 'only accounts of this app')
+    .addOption(json())
+    .action((opts) => run(async (c) => (await import('./commands/list.js')).list(c, opts)));
+
+  program
+    .command('show')
+    .description('show one account; values masked unless --reveal')
+    .argument('<ref>', 'account reference')
+    .option('--reveal', 'print secret values')
+    .addOption(json())
+    .action((ref, opts) => run(async (c) => (await import('./commands/show.js')).show(c, ref, opts)));
+
+  program
+    .command('rename')
+    .description("change an account's nickname")
+    .argument('<ref>', 'account reference')
+    .argument('<nickname>', 'new nickname')
+    .addOption(json())
+    .action((ref, nickname, opts) => run(async (c) => (await import('./commands/manage.js')).rename(c, ref, nickname, opts)));
+
+  program
+    .command('default')
+    .description("make an account its app's default")
+    .argument('<ref>', 'account reference')
+    .addOption(json())
+    .action((ref, opts) => run(async (c) => (await import('./commands/manage.js')).setDefault(c, ref, opts)));
+
+  program
+    .command('delete')
+    .alias('rm')
+    .description('revoke at the provider where possible, then delete locally')
+    .argument('<ref>', 'account reference')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option('--keep-remote', 'skip revocation at the provider')
+    .addOption(json())
+    .action((ref, opts) => run(async (c) => (await import('./commands/manage.js')).remove(c, ref, opts)));
+
+  program
+    .command('token')
+    .description('print the primary secret, refreshed first when it is about to expire')
+    .argument('<ref>', 'account reference')
+    .option('--field <name>', 'print this field instead')
+    .option('--min-ttl <seconds>', 'refresh when the token expires within this many seconds', '60')
+    .option('--refresh', 'force a refresh (OAuth)')
+    .addOption(json())
+    .action((ref, opts) => run(async (c) => (await import('./commands/token.js')).token(c, ref, opts)));
+
+  const apps = program
+    .command('apps')
+    .description('search the app catalog; show, add and remove apps')
+    .argument('[query]', 'search text')
+    .option('--user', 'only apps you added')
+    .option('--auth <kind>', 'only oauth2 or keys apps')
+    .addOption(json())
+    .action((query, opts) => run(async (c) => (await import('./commands/apps.js')).listApps(c, query, opts)));
+  apps
+    .command('show')
+    .description("an app's definition")
+    .argument('<app>', 'app slug')
+    .addOption(json())
+    .action((slug, opts) => run(async (c) => (await import('./commands/apps.js')).showApp(c, slug, opts)));
+  apps
+    .command('add')
+    .description('add an app: from --file, from --issuer discovery, or explicit endpoints')
+    .argument('<slug>', 'slug for the new app')
+    .option('--file <path>', 'an app definition in JSON (- for stdin)')
+    .option('--issuer <url>', 'OAuth: discover endpoints from OpenID Connect / RFC 8414 metadata')
+    .option('--authorization-url <url>', 'OAuth: authorization endpoint')
+    .option('--token-url <url>', 'OAuth: token endpoint')
+    .option('--revocation-url <url>', 'OAuth: revocation endpoint')
+    .option('--device-url <url>', 'OAuth: device authorization endpoint')
+    .option('--scope <scope>', 'OAuth: default scope (repeatable)', collect, [])
+    .option('--field <name>', 'keys: a secret field (repeatable; default api_key)', collect, [])
+    .option('--base-url <url>', 'API base URL')
+    .option('--header <template>', 'how requests are authorized, e.g. "Authorization: Bearer {api_key}"')
+    .option('--test-path <path>', 'test request path, e.g. /me')
+    .option('--identity <path>', 'dotted path to the identity in the test response (repeatable)', collect, [])
+    .option('--name <name>', 'display name')
+    .option('--force', 'replace an app you added before')
+    .addOption(json())
+    .action((slug, opts) => run(async (c) => (await import('./commands/apps.js')).addApp(c, slug, opts)));
+  apps
+    .command('remove')
+    .description('remove an app you added')
+    .argument('<slug>', 'app slug')
+    .action((slug) => run(async (c) => (await import('./commands/apps.js')).removeApp(c, slug)));
+
+  return program;
+}
+
+declare const __VERSION__: string;
+const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : '0.0.0-dev';
+
+/** Runs acct with argv (without node and script) and returns the exit code. */
+export async function main(argv: string[], io: IO, env: NodeJS.ProcessEnv, overrides: ContextOverrides = {}): Promise<number> {
+  let code: number = ExitCode.ok;
+  let ctx: Context;
+  try {
+    ctx = createContext(env, io, overrides);
+  } catch (err) {
+    return report(io, err);
+  }
+  const program = buildProgram(ctx, async (loader) => {
+    const result = await loader(ctx);
+    if (typeof result === 'number') code = result;
+  });
+  program.exitOverride();
+  program.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      return ExitCode.usage;
+    }
+    return report(io, err);
+  }
+  return code;
+}
+
+function report(io: IO, err: unknown): number {
+  if (err instanceof AcctError) {
+    io.stderr.write(`acct: ${err.message}\n`);
+    if (err.hint) io.stderr.write(`  ${err.hint}\n`);
+    return err.exitCode;
+  }
+  const e = err as Error;
+  io.stderr.write(`acct: unexpected error: ${e?.message ?? String(err)}\n`);
+  if (process.env.ACCT_DEBUG && e?.stack) io.stderr.write(`${e.stack}\n`);
+  io.stderr.write('  this is a bug in acct; please report it with the command you ran (never include secrets)\n');
+  return ExitCode.unexpected;
+}

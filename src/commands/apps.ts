@@ -1,0 +1,160 @@
+// acct apps: search, show, add and remove app definitions.
+import { readFileSync } from 'node:fs';
+import type { Context } from '../context.js';
+import { printJson, printTable, style } from '../output/format.js';
+import { parseApp } from '../catalog/validate.js';
+import { readStdin } from '../ui/stdin.js';
+import { usageError } from '../errors.js';
+import type { AppDefinition } from '../catalog/schema.js';
+
+export async function listApps(ctx: Context, query: string | undefined, opts: { user?: boolean; auth?: string; json?: boolean }) {
+  if (opts.auth && opts.auth !== 'oauth2' && opts.auth !== 'keys') throw usageError('--auth takes oauth2 or keys');
+  const entries = ctx.catalog.search(query).filter((e) => (!opts.user || e.source === 'user') && (!opts.auth || e.app.auth === opts.auth));
+  if (opts.json) {
+    printJson(ctx.io, entries.map(({ app, source }) => ({ slug: app.slug, name: app.name, auth: app.auth, source, description: app.description })));
+    return;
+  }
+  if (!entries.length) {
+    ctx.info(`No app matches "${query ?? ''}". Add your own: acct apps add <slug> --file app.json (or --issuer URL)`);
+    return 3;
+  }
+  const s = await style(ctx.io, ctx.env);
+  await printTable(
+    ctx.io,
+    ['APP', 'NAME', 'AUTH', 'DESCRIPTION'],
+    entries.map(({ app, source }) => [app.slug, app.name + (source === 'user' ? s.dim(' (yours)') : ''), app.auth === 'oauth2' ? 'oauth' : 'keys', app.description]),
+    s,
+  );
+}
+
+export async function showApp(ctx: Context, slug: string, opts: { json?: boolean }) {
+  const entry = ctx.catalog.find(slug) ?? { app: ctx.catalog.get(slug), source: 'built-in' as const };
+  const { app } = entry;
+  if (opts.json) {
+    printJson(ctx.io, app);
+    return;
+  }
+  const s = await style(ctx.io, ctx.env);
+  const lines = [`${s.bold(app.name)} (${app.slug}, ${entry.source})`, app.description, ''];
+  lines.push(`auth        ${app.auth === 'oauth2' ? 'OAuth 2.0' : 'API keys'}`);
+  lines.push(`api         ${app.api.baseUrl}`);
+  const a = app.api.auth;
+  lines.push(`authorized  ${a.type === 'basic' ? `basic auth ${a.username}:${a.password}` : a.type === 'header' ? `header ${a.name}: ${a.value}` : `query ?${a.name}=${a.value}`}`);
+  if (app.test) lines.push(`test        ${app.test.method} ${app.test.path}`);
+  if (app.auth === 'oauth2') {
+    const o = app.oauth;
+    lines.push(`authorize   ${o.authorizationUrl}`, `token       ${o.tokenUrl}`);
+    if (o.revocationUrl) lines.push(`revoke      ${o.revocationUrl}`);
+    if (o.deviceAuthorizationUrl) lines.push(`device      ${o.deviceAuthorizationUrl}`);
+    lines.push(`scopes      ${o.scopes.join(o.scopeSeparator) || '-'}`);
+    lines.push(`client      register one at ${o.createClientUrl}`);
+    if (o.notes) lines.push(`notes       ${o.notes}`);
+  } else {
+    lines.push('fields');
+    for (const f of app.fields)
+      lines.push(`  ${f.name.padEnd(18)} ${f.label}${f.secret ? '' : s.dim(' (not secret)')}${f.optional ? s.dim(' (optional)') : ''}${f.createUrl ? s.dim(`  ${f.createUrl}`) : ''}`);
+  }
+  lines.push('env');
+  for (const [field, name] of Object.entries(app.env)) lines.push(`  ${name.padEnd(18)} ${field}`);
+  if (app.docs) lines.push(`docs        ${app.docs}`);
+  ctx.io.stdout.write(lines.join('\n') + '\n');
+}
+
+interface AddOptions {
+  file?: string;
+  issuer?: string;
+  authorizationUrl?: string;
+  tokenUrl?: string;
+  revocationUrl?: string;
+  deviceUrl?: string;
+  scope: string[];
+  field: string[];
+  baseUrl?: string;
+  header?: string;
+  testPath?: string;
+  identity: string[];
+  name?: string;
+  force?: boolean;
+  json?: boolean;
+}
+
+export async function addApp(ctx: Context, slug: string, opts: AddOptions) {
+  let app: AppDefinition;
+  if (opts.file) {
+    const text = opts.file === '-' ? await readStdin(ctx.io.stdin, '--file -') : readFile(opts.file);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw usageError(`${opts.file} is not valid JSON: ${(err as Error).message}`);
+    }
+    if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
+      const given = (raw as Record<string, unknown>).slug;
+      if (given !== undefined && given !== slug) throw usageError(`the file defines "${String(given)}", not "${slug}"`);
+      raw = { ...(raw as object), slug };
+    }
+    app = parseApp(raw, opts.file);
+  } else if (opts.issuer) {
+    const { discoverApp } = await import('./discover.js');
+    app = await discoverApp(ctx, slug, opts);
+  } else {
+    app = parseApp(explicitDefinition(slug, opts), 'the command line');
+  }
+  await ctx.catalog.add(app, Boolean(opts.force));
+  if (opts.json) printJson(ctx.io, app);
+  else ctx.info(`Added ${app.slug} (${app.auth === 'oauth2' ? 'OAuth 2.0' : 'API keys'}). Connect an account: acct connect ${app.slug}`);
+}
+
+function readFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw usageError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** Builds a definition from flags; parseApp validates it like any other. */
+export function explicitDefinition(slug: string, opts: AddOptions): unknown {
+  if (!opts.baseUrl) throw usageError('an app needs an API base URL', 'pass --base-url https://api.example.com (or use --file / --issuer)');
+  const oauth = Boolean(opts.authorizationUrl || opts.tokenUrl);
+  const fields = opts.field.length ? opts.field : ['api_key'];
+  const primary = oauth ? 'oauth_access_token' : fields[0]!;
+  const header = parseHeader(opts.header ?? `Authorization: Bearer {${primary}}`);
+  const base = {
+    slug,
+    name: opts.name ?? slug,
+    description: 'added by you',
+    api: { baseUrl: opts.baseUrl, auth: { type: 'header', ...header } },
+    test: opts.testPath ? { path: opts.testPath, identity: opts.identity } : undefined,
+    env: { [primary]: `${slug.toUpperCase().replace(/-/g, '_')}_${oauth ? 'TOKEN' : 'API_KEY'}` },
+  };
+  if (!oauth)
+    return { ...base, auth: 'keys', fields: fields.map((name) => ({ name, label: name.replace(/_/g, ' '), secret: true })) };
+  if (!opts.authorizationUrl || !opts.tokenUrl)
+    throw usageError('an OAuth app needs both --authorization-url and --token-url', 'or discover them: --issuer https://…');
+  return {
+    ...base,
+    auth: 'oauth2',
+    oauth: {
+      authorizationUrl: opts.authorizationUrl,
+      tokenUrl: opts.tokenUrl,
+      revocationUrl: opts.revocationUrl,
+      deviceAuthorizationUrl: opts.deviceUrl,
+      scopes: opts.scope,
+      createClientUrl: new URL(opts.authorizationUrl).origin,
+    },
+  };
+}
+
+function parseHeader(template: string): { name: string; value: string } {
+  const i = template.indexOf(':');
+  if (i <= 0) throw usageError(`--header takes "Name: value template", not "${template}"`);
+  return { name: template.slice(0, i).trim(), value: template.slice(i + 1).trim() };
+}
+
+export async function removeApp(ctx: Context, slug: string) {
+  const used = ctx.accounts.read().accounts.filter((a) => a.app === slug);
+  if (used.length) throw usageError(`${used.length} account(s) still use ${slug}`, `delete them first: acct delete ${used[0]!.id}`);
+  await ctx.catalog.remove(slug);
+  ctx.info(`Removed ${slug}`);
+}

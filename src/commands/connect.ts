@@ -1,0 +1,85 @@
+// acct connect / acct reconnect: collect credentials, verify them with the
+// app's test request, store them.
+import type { Context } from '../context.js';
+import type { AppDefinition, KeysApp } from '../catalog/schema.js';
+import { collectKeyFields } from '../accounts/keys.js';
+import { createAccount, replaceCredentials, findAccount, type NewCredentials } from '../accounts/service.js';
+import { runTestRequest } from '../api/test-request.js';
+import { readStdin } from '../ui/stdin.js';
+import { AcctError, ExitCode, usageError } from '../errors.js';
+import { printJson } from '../output/format.js';
+import type { Account } from '../accounts/model.js';
+
+export interface ConnectOptions {
+  nickname?: string;
+  stdin?: boolean;
+  fromEnv: string[];
+  scope: string[];
+  verify: boolean;
+  check: boolean;
+  browser: boolean;
+  manual?: boolean;
+  device?: boolean;
+  timeout: string;
+  json?: boolean;
+}
+
+export async function connect(ctx: Context, slug: string, opts: ConnectOptions): Promise<void> {
+  const app = ctx.catalog.get(slug);
+  const creds = await obtainCredentials(ctx, app, opts);
+  const account = await createAccount(ctx, app, creds, opts.nickname);
+  done(ctx, account, 'Connected', opts);
+}
+
+export async function reconnect(ctx: Context, ref: string, opts: ConnectOptions): Promise<void> {
+  const existing = findAccount(ctx, ref);
+  const app = ctx.catalog.get(existing.app);
+  const creds = await obtainCredentials(ctx, app, opts, existing);
+  const account = await replaceCredentials(ctx, existing.id, creds);
+  done(ctx, account, 'Reconnected', opts);
+}
+
+function done(ctx: Context, account: Account, verb: string, opts: ConnectOptions) {
+  ctx.info(`${verb} ${account.app}/${account.nickname} (${account.id})`);
+  if (opts.json) printJson(ctx.io, { id: account.id, app: account.app, nickname: account.nickname, identity: account.identity });
+  else ctx.io.stdout.write(`${account.id}\n`);
+}
+
+async function obtainCredentials(ctx: Context, app: AppDefinition, opts: ConnectOptions, existing?: Account): Promise<NewCredentials> {
+  if (app.auth === 'keys') return keyCredentials(ctx, app, opts);
+  const { oauthCredentials } = await import('./connect-oauth.js');
+  return oauthCredentials(ctx, app, opts, existing);
+}
+
+async function keyCredentials(ctx: Context, app: KeysApp, opts: ConnectOptions): Promise<NewCredentials> {
+  for (const flag of ['manual', 'device'] as const)
+    if (opts[flag]) throw usageError(`--${flag} is for OAuth apps; ${app.slug} uses API keys`);
+  if (opts.scope.length) throw usageError(`--scope is for OAuth apps; ${app.slug} uses API keys`);
+  const fields = await collectKeyFields(app, {
+    stdin: opts.stdin ? await readStdin(ctx.io.stdin, '--stdin') : undefined,
+    fromEnv: opts.fromEnv,
+    env: ctx.env,
+    prompter: ctx.prompter,
+    checkShapes: opts.check,
+  });
+  let identity: string | null = null;
+  if (opts.verify) {
+    const outcome = await runTestRequest(app, fields, await ctx.fetch());
+    switch (outcome.kind) {
+      case 'ok':
+        identity = outcome.identity;
+        break;
+      case 'rejected':
+        throw new AcctError(ExitCode.reconnect, `${app.name} rejected the key: ${outcome.detail}`, {
+          hint: `nothing was stored; check the key${app.auth === 'keys' && app.fields[0]?.createUrl ? ` at ${app.fields[0].createUrl}` : ''} and try again`,
+        });
+      case 'unreachable':
+        ctx.warn(`could not verify the key (${outcome.detail}); storing it unverified. Check it later with: acct test ${app.slug}`);
+        break;
+      case 'untested':
+        ctx.warn(`could not verify the key: ${outcome.detail}`);
+        break;
+    }
+  }
+  return { fields, scopes: [], expiresAt: null, identity };
+}

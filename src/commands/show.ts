@@ -1,0 +1,47 @@
+import type { Context } from '../context.js';
+import { findAccount, isDefault } from '../accounts/service.js';
+import { mask, printJson, relativeTime, style } from '../output/format.js';
+import { accountJson } from './list.js';
+
+export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; json?: boolean }): Promise<void> {
+  const account = findAccount(ctx, ref);
+  const m = ctx.accounts.read();
+  const app = ctx.catalog.find(account.app)?.app;
+  const fields = await ctx.secrets.read(account.id);
+  const secretNames = new Set(
+    app?.auth === 'keys' ? app.fields.filter((f) => f.secret).map((f) => f.name) : ['oauth_access_token', 'oauth_refresh_token', 'id_token'],
+  );
+  // Unknown fields count as secret: better masked than leaked.
+  const isSecret = (name: string) => secretNames.has(name) || !(app?.auth === 'keys' && app.fields.some((f) => f.name === name));
+  const shown = Object.fromEntries(
+    Object.entries(fields)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, v]) => [k, opts.reveal || !isSecret(k) ? v : mask(v)]),
+  );
+  const used = ctx.accounts.lastUsed().get(account.id) ?? null;
+  if (opts.json) {
+    printJson(ctx.io, { ...accountJson(account, isDefault(m, account), used), fields: shown });
+    return;
+  }
+  const s = await style(ctx.io, ctx.env);
+  const now = ctx.now();
+  const rows: [string, string][] = [
+    ['id', account.id],
+    ['app', account.app + (app ? s.dim(` (${app.name})`) : s.red(' (app definition missing)'))],
+    ['nickname', account.nickname + (isDefault(m, account) ? s.dim(' (default)') : '')],
+    ['identity', account.identity ?? s.dim('-')],
+    ['auth', account.auth],
+    ['status', account.status === 'ok' ? s.green('ok') : s.red(`${account.status} (run: acct reconnect ${account.id})`)],
+    ['scopes', account.scopes.length ? account.scopes.join(' ') : s.dim('-')],
+    ['expires', account.expiresAt ? `${account.expiresAt} (${relativeTime(account.expiresAt, now)})` : s.dim('does not expire')],
+    ['created', account.createdAt],
+    ['updated', account.updatedAt],
+    ['last used', used ?? s.dim('never')],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length), ...Object.keys(shown).map((k) => k.length));
+  const out = rows.map(([k, v]) => `${s.bold(k.padEnd(width))}  ${v}`);
+  out.push('', s.bold('fields'));
+  for (const [k, v] of Object.entries(shown)) out.push(`  ${k.padEnd(width)}  ${v}`);
+  if (!opts.reveal) out.push(s.dim('  (values masked; --reveal prints them)'));
+  ctx.io.stdout.write(out.join('\n') + '\n');
+}

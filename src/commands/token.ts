@@ -1,0 +1,36 @@
+// acct token: the primary secret on stdout, fresh. Kept light: no prompts,
+// tables, colours or HTTP unless a refresh is actually needed.
+import type { Context } from '../context.js';
+import { findAccount } from '../accounts/service.js';
+import { freshCredentials, primaryFieldName } from '../accounts/credentials.js';
+import { usageError } from '../errors.js';
+import { printJson } from '../output/format.js';
+
+export interface TokenOptions {
+  field?: string;
+  minTtl: string;
+  refresh?: boolean;
+  json?: boolean;
+}
+
+export async function token(ctx: Context, ref: string, opts: TokenOptions): Promise<void> {
+  const minTtl = Number(opts.minTtl);
+  if (!Number.isFinite(minTtl) || minTtl < 0) throw usageError(`--min-ttl takes a number of seconds, not "${opts.minTtl}"`);
+  const account = findAccount(ctx, ref);
+  const app = ctx.catalog.get(account.app);
+  const fields = await freshCredentials(ctx, account, app, { minTtlSeconds: minTtl, force: opts.refresh });
+  const name = opts.field ?? primaryFieldName(app);
+  const value = fields[name];
+  if (value === undefined)
+    throw usageError(`${account.app}/${account.nickname} has no field "${name}"`, `its fields are: ${Object.keys(fields).sort().join(', ')}`);
+  if (opts.json) {
+    const current = ctx.accounts.read().accounts.find((a) => a.id === account.id) ?? account;
+    printJson(ctx.io, {
+      id: account.id,
+      field: name,
+      token: value,
+      expires_at: name === 'oauth_access_token' ? current.expiresAt : null,
+      scopes: current.scopes,
+    });
+  } else ctx.io.stdout.write(`${value}\n`);
+}

@@ -1,0 +1,84 @@
+// Everything a command needs, built once per run and passed in. Heavy or
+// side-effecting pieces (keychain, HTTP, prompts) are created on first use.
+import { resolvePaths, type Paths } from './paths.js';
+import { AccountRepository } from './accounts/repository.js';
+import { SecretStore } from './store/store.js';
+import { Keychain, napiKeychain, type KeychainBackend } from './store/keychain.js';
+import { Catalog } from './catalog/catalog.js';
+import { terminalPrompter, type Prompter } from './ui/prompt.js';
+import { createFetch, type Fetch } from './http.js';
+import { usageError } from './errors.js';
+
+export interface IO {
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+  stdin: NodeJS.ReadStream;
+}
+
+export interface Context {
+  env: NodeJS.ProcessEnv;
+  io: IO;
+  paths: Paths;
+  now: () => Date;
+  accounts: AccountRepository;
+  secrets: SecretStore;
+  catalog: Catalog;
+  prompter: Prompter;
+  fetch: () => Promise<Fetch>;
+  /** Progress and warnings on stderr. */
+  warn: (message: string) => void;
+  info: (message: string) => void;
+}
+
+export interface ContextOverrides {
+  keychainBackend?: KeychainBackend;
+  prompter?: Prompter;
+  fetch?: Fetch;
+  now?: () => Date;
+}
+
+export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: ContextOverrides = {}): Context {
+  const paths = resolvePaths(env);
+  const prompter = overrides.prompter ?? terminalPrompter(io);
+  let fetchPromise: Promise<Fetch> | undefined;
+  const ctx: Context = {
+    env,
+    io,
+    paths,
+    now: overrides.now ?? (() => new Date()),
+    accounts: new AccountRepository(paths),
+    catalog: new Catalog(paths),
+    prompter,
+    secrets: new SecretStore({
+      paths,
+      requestedKind: env.ACCT_STORE || undefined,
+      keychain: async () =>
+        new Keychain(overrides.keychainBackend ?? (await napiKeychain()), {
+          timeoutMs: seconds(env.ACCT_KEYCHAIN_TIMEOUT, 'ACCT_KEYCHAIN_TIMEOUT', 10) * 1000,
+          env,
+        }),
+      passphrase: async (confirm) => {
+        if (env.ACCT_PASSPHRASE !== undefined) {
+          if (!env.ACCT_PASSPHRASE) throw usageError('ACCT_PASSPHRASE is empty', 'set it to the store passphrase');
+          return env.ACCT_PASSPHRASE;
+        }
+        const first = await prompter.secret('Passphrase for the acct store', 'ACCT_PASSPHRASE to give the passphrase');
+        if (!first) throw usageError('the passphrase cannot be empty');
+        if (confirm && (await prompter.secret('Repeat the passphrase', 'ACCT_PASSPHRASE')) !== first)
+          throw usageError('the passphrases do not match', 'run the command again');
+        return first;
+      },
+    }),
+    fetch: () => (fetchPromise ??= overrides.fetch ? Promise.resolve(overrides.fetch) : createFetch({ timeoutMs: seconds(env.ACCT_HTTP_TIMEOUT, 'ACCT_HTTP_TIMEOUT', 30) * 1000 })),
+    warn: (message) => io.stderr.write(`acct: warning: ${message}\n`),
+    info: (message) => io.stderr.write(`${message}\n`),
+  };
+  return ctx;
+}
+
+export function seconds(raw: string | undefined, name: string, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw usageError(`${name} must be a positive number of seconds, not "${raw}"`);
+  return n;
+}

@@ -1,0 +1,41 @@
+// Every failure that reaches the user is an AcctError: a message, the next step
+// to take, and the exit code from the spec. src/cli.ts is the one place that
+// turns them into output and an exit status.
+
+export const ExitCode = {
+  ok: 0,
+  unexpected: 1,
+  usage: 2,
+  notFound: 3,
+  reconnect: 4,
+  unavailable: 5,
+  store: 6,
+  cancelled: 130,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+export class AcctError extends Error {
+  readonly exitCode: ExitCodeValue;
+  readonly hint?: string;
+  override readonly cause?: unknown;
+  constructor(exitCode: ExitCodeValue, message: string, options: { hint?: string; cause?: unknown } = {}) {
+    super(message);
+    this.name = 'AcctError';
+    this.exitCode = exitCode;
+    this.hint = options.hint;
+    this.cause = options.cause;
+  }
+}
+
+export const usageError = (message: string, hint?: string) => new AcctError(ExitCode.usage, message, { hint });
+export const notFound = (message: string, hint?: string) => new AcctError(ExitCode.notFound, message, { hint });
+export const storeError = (message: string, hint?: string, cause?: unknown) =>
+  new AcctError(ExitCode.store, message, { hint, cause });
+export const unavailable = (message: string, hint?: string, cause?: unknown) =>
+  new AcctError(ExitCode.unavailable, message, { hint, cause });
+export const needsReconnect = (message: string, hint?: string) => new AcctError(ExitCode.reconnect, message, { hint });
+export const cancelled = () => new AcctError(ExitCode.cancelled, 'cancelled');
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

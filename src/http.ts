@@ -1,0 +1,32 @@
+// Outbound HTTP: undici's fetch with an agent that honours HTTPS_PROXY,
+// HTTP_PROXY and NO_PROXY, and a deadline on every request.
+import { unavailable } from './errors.js';
+
+export type Fetch = (url: string | URL, init?: RequestInit & { timeoutMs?: number }) => Promise<Response>;
+
+export interface HttpOptions {
+  timeoutMs: number;
+}
+
+export async function createFetch(options: HttpOptions): Promise<Fetch> {
+  const { fetch, EnvHttpProxyAgent } = await import('undici');
+  const dispatcher = new EnvHttpProxyAgent({ connectTimeout: options.timeoutMs, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
+  return async (url, init = {}) => {
+    const { timeoutMs = options.timeoutMs, signal, ...rest } = init;
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const combined = signal ? AbortSignal.any([signal, deadline]) : deadline;
+    try {
+      return (await fetch(url, { ...(rest as object), signal: combined, dispatcher } as never)) as unknown as Response;
+    } catch (err) {
+      const host = new URL(url).host;
+      if (deadline.aborted) throw unavailable(`${host} did not answer within ${timeoutMs / 1000}s`, 'check your network or proxy settings and retry', err);
+      if (signal?.aborted) throw err;
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw unavailable(
+        `cannot reach ${host}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
+        'check your network, proxy (HTTPS_PROXY/NO_PROXY) and retry',
+        err,
+      );
+    }
+  };
+}

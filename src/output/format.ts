@@ -1,0 +1,62 @@
+// Rendering helpers: JSON on stdout, tables, masking, colours that follow
+// NO_COLOR/FORCE_COLOR and are off when stdout is not a terminal.
+import type { IO } from '../context.js';
+
+export function printJson(io: IO, value: unknown): void {
+  io.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}
+
+export function colorEnabled(io: IO, env: NodeJS.ProcessEnv): boolean {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  if (env.FORCE_COLOR !== undefined) return env.FORCE_COLOR !== '0' && env.FORCE_COLOR !== 'false';
+  return Boolean(io.stdout.isTTY);
+}
+
+export interface Style {
+  dim: (s: string) => string;
+  bold: (s: string) => string;
+  green: (s: string) => string;
+  yellow: (s: string) => string;
+  red: (s: string) => string;
+}
+
+const plain: Style = { dim: (s) => s, bold: (s) => s, green: (s) => s, yellow: (s) => s, red: (s) => s };
+
+export async function style(io: IO, env: NodeJS.ProcessEnv): Promise<Style> {
+  if (!colorEnabled(io, env)) return plain;
+  const { Chalk } = await import('chalk');
+  const c = new Chalk({ level: 1 });
+  return { dim: c.dim, bold: c.bold, green: c.green, yellow: c.yellow, red: c.red };
+}
+
+/** A table for people; scripts use --json. */
+export async function printTable(io: IO, head: string[], rows: string[][], s: Style): Promise<void> {
+  const { default: Table } = await import('cli-table3');
+  const table = new Table({
+    head: head.map((h) => s.bold(h)),
+    style: { head: [], border: [], compact: true },
+    chars: { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
+  });
+  table.push(...rows);
+  io.stdout.write(
+    table
+      .toString()
+      .split('\n')
+      .map((l: string) => l.replace(/^ /, '').trimEnd())
+      .join('\n') + '\n',
+  );
+}
+
+/** Shows that a value is there without showing it. */
+export function mask(value: string): string {
+  if (value.length >= 24) return `${'•'.repeat(8)}${value.slice(-4)}`;
+  return '•'.repeat(8);
+}
+
+export function relativeTime(iso: string | null, now: Date): string {
+  if (!iso) return 'never';
+  const diff = Math.round((new Date(iso).getTime() - now.getTime()) / 1000);
+  const abs = Math.abs(diff);
+  const unit = abs < 90 ? `${abs}s` : abs < 5400 ? `${Math.round(abs / 60)}m` : abs < 129600 ? `${Math.round(abs / 3600)}h` : `${Math.round(abs / 86400)}d`;
+  return diff >= 0 ? `in ${unit}` : `${unit} ago`;
+}

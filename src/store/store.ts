@@ -1,0 +1,197 @@
+// The local store: account metadata in plain JSON (no secrets) and one
+// AES-256-GCM sealed file of credential fields per account. The data key comes
+// from the OS keychain, or from a passphrase when ACCT_STORE=file.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { storeError, usageError, AcctError } from '../errors.js';
+import { seal, open, isSealed, deriveKey, newScryptParams, type Sealed, type ScryptParams } from './crypto.js';
+import { readJsonIfExists, writeJsonAtomic, removeIfExists, isObject, corruptFile, ensurePrivateDir } from './files.js';
+import { withLock } from './lock.js';
+import type { Keychain } from './keychain.js';
+import type { Paths } from '../paths.js';
+
+export type StoreKind = 'keychain' | 'file';
+
+interface StoreFile {
+  version: 1;
+  id: string;
+  kind: StoreKind;
+  /** A sealed known value: tells a wrong key from a tampered secret file. */
+  check: Sealed;
+  /** File store only: the data key sealed with a key derived from the passphrase. */
+  scrypt?: ScryptParams;
+  wrappedKey?: Sealed;
+}
+
+function isStoreFile(v: unknown): v is StoreFile {
+  return (
+    isObject(v) &&
+    v.version === 1 &&
+    typeof v.id === 'string' &&
+    (v.kind === 'keychain' || v.kind === 'file') &&
+    isSealed(v.check) &&
+    (v.kind === 'keychain' || (isObject(v.scrypt) && isSealed(v.wrappedKey)))
+  );
+}
+
+export type Fields = Record<string, string>;
+
+export interface StoreDeps {
+  paths: Paths;
+  /** ACCT_STORE as given by the user, if any. */
+  requestedKind?: string;
+  keychain: () => Promise<Keychain>;
+  /** Asks for (or reads) the passphrase of the file store. `confirm` when creating it. */
+  passphrase: (confirm: boolean) => Promise<string>;
+}
+
+const CHECK_AAD = 'acct-store-check';
+
+export class SecretStore {
+  private key?: Buffer;
+  private storeFile?: StoreFile;
+
+  constructor(private readonly deps: StoreDeps) {
+    const requested = deps.requestedKind;
+    if (requested !== undefined && requested !== 'keychain' && requested !== 'file')
+      throw usageError(`ACCT_STORE must be "keychain" or "file", not "${requested}"`);
+  }
+
+  get storeFilePath() {
+    return join(this.deps.paths.data, 'store.json');
+  }
+  secretPath(id: string) {
+    return join(this.deps.paths.data, 'secrets', `${id}.json`);
+  }
+
+  /** The kind of store in use: the existing store's, or the requested one for a new store. */
+  kind(): StoreKind {
+    return this.readStoreFile()?.kind ?? ((this.deps.requestedKind as StoreKind | undefined) ?? 'keychain');
+  }
+
+  private readStoreFile(): StoreFile | undefined {
+    if (!this.storeFile) this.storeFile = readJsonIfExists(this.storeFilePath, isStoreFile);
+    if (this.storeFile && this.deps.requestedKind && this.deps.requestedKind !== this.storeFile.kind)
+      throw storeError(
+        `ACCT_STORE=${this.deps.requestedKind} but the store in ${this.deps.paths.data} uses the ${this.storeFile.kind === 'file' ? 'passphrase file' : 'OS keychain'} store`,
+        `unset ACCT_STORE, or point ACCT_HOME at another folder for a ${this.deps.requestedKind} store`,
+      );
+    return this.storeFile;
+  }
+
+  /** The data key; creates the store (and its key) on first use when `create` is set. */
+  async dataKey(create: boolean): Promise<Buffer> {
+    if (this.key) return this.key;
+    let sf = this.readStoreFile();
+    if (!sf) {
+      if (!create) throw storeError(`there is no store in ${this.deps.paths.data} yet`, 'connect an account first: acct connect <app>');
+      sf = await withLock(join(this.deps.paths.data, 'locks', 'store'), async () => {
+        this.storeFile = undefined;
+        return this.readStoreFile() ?? (await this.createStore());
+      });
+      if (this.key) return this.key;
+    }
+    const key = sf.kind === 'keychain' ? await this.keychainKey(sf) : await this.fileKey(sf);
+    try {
+      open(key, sf.check, CHECK_AAD);
+    } catch {
+      throw sf.kind === 'file'
+        ? storeError('wrong passphrase for the acct store', 'check ACCT_PASSPHRASE, or type the passphrase again')
+        : storeError(
+            `the data key in the keychain does not open the store in ${this.deps.paths.data}`,
+            'the keychain entry "acct" was replaced or belongs to another store; restore it, or move the store folder aside and reconnect',
+          );
+    }
+    this.key = key;
+    return key;
+  }
+
+  private async keychainKey(sf: StoreFile): Promise<Buffer> {
+    const keychain = await this.deps.keychain();
+    const encoded = await keychain.get(keychainAccount(sf.id));
+    if (!encoded)
+      throw storeError(
+        `the data key for the store in ${this.deps.paths.data} is missing from the keychain`,
+        'the keychain entry was deleted or this is another keyring; the secrets cannot be read: move the store folder aside and reconnect your accounts',
+      );
+    const key = Buffer.from(encoded, 'base64');
+    if (key.length !== 32) throw storeError('the data key in the keychain is malformed', 'move the store folder aside and reconnect');
+    return key;
+  }
+
+  private async fileKey(sf: StoreFile): Promise<Buffer> {
+    const kek = await deriveKey(await this.deps.passphrase(false), sf.scrypt!);
+    try {
+      return open(kek, sf.wrappedKey!, `acct-data-key:${sf.id}`);
+    } catch {
+      throw storeError('wrong passphrase for the acct store', 'check ACCT_PASSPHRASE, or type the passphrase again');
+    }
+  }
+
+  private async createStore(): Promise<StoreFile> {
+    const kind: StoreKind = (this.deps.requestedKind as StoreKind | undefined) ?? 'keychain';
+    const id = `st_${randomBytes(8).toString('hex')}`;
+    const key = randomBytes(32);
+    const sf: StoreFile = { version: 1, id, kind, check: seal(key, Buffer.from('acct'), CHECK_AAD) };
+    if (kind === 'keychain') {
+      const keychain = await this.deps.keychain();
+      await keychain.set(keychainAccount(id), key.toString('base64'));
+    } else {
+      sf.scrypt = newScryptParams();
+      const kek = await deriveKey(await this.deps.passphrase(true), sf.scrypt);
+      sf.wrappedKey = seal(kek, key, `acct-data-key:${id}`);
+    }
+    ensurePrivateDir(this.deps.paths.data);
+    writeJsonAtomic(this.storeFilePath, sf);
+    this.storeFile = sf;
+    this.key = key;
+    return sf;
+  }
+
+  async read(id: string): Promise<Fields> {
+    const path = this.secretPath(id);
+    const sealed = readJsonIfExists(path, isSealed);
+    if (!sealed)
+      throw storeError(`the secrets of account ${id} are missing (${path})`, `reconnect it: acct reconnect ${id}`);
+    const key = await this.dataKey(false);
+    let plain: Buffer;
+    try {
+      plain = open(key, sealed, id);
+    } catch {
+      throw corruptFile(path, 'it fails authentication (tampered with, or copied from another account)');
+    }
+    const fields = JSON.parse(plain.toString('utf8')) as unknown;
+    if (!isObject(fields) || !Object.values(fields).every((v) => typeof v === 'string'))
+      throw corruptFile(path, 'its decrypted contents are not a set of fields');
+    return fields as Fields;
+  }
+
+  async write(id: string, fields: Fields): Promise<void> {
+    const key = await this.dataKey(true);
+    ensurePrivateDir(join(this.deps.paths.data, 'secrets'));
+    writeJsonAtomic(this.secretPath(id), seal(key, Buffer.from(JSON.stringify(fields)), id));
+  }
+
+  remove(id: string): void {
+    removeIfExists(this.secretPath(id));
+  }
+
+  /** Ids that have a secret file (for consistency checks). */
+  storedIds(): string[] {
+    try {
+      return readdirSync(join(this.deps.paths.data, 'secrets'))
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => f.slice(0, -5));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  }
+}
+
+const keychainAccount = (storeId: string) => `data-key:${storeId}`;
+
+export function isStoreError(err: unknown): err is AcctError {
+  return err instanceof AcctError && err.exitCode === 6;
+}
