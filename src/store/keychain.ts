@@ -44,6 +44,12 @@ export class Keychain {
     return this.call('delete the data key from', (s) => this.backend.delete(KEYCHAIN_SERVICE, account, s));
   }
 
+  /** Throws (as any call would) when the keychain cannot be written, e.g. because it is locked. */
+  async probeWritable(): Promise<void> {
+    await this.call('write to', (s) => this.backend.set(KEYCHAIN_SERVICE, 'probe', 'acct', s));
+    await this.call('write to', (s) => this.backend.delete(KEYCHAIN_SERVICE, 'probe', s));
+  }
+
   private async call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const platform = this.options.platform ?? process.platform;
     if (platform === 'linux' && !this.options.env.DBUS_SESSION_BUS_ADDRESS) {
@@ -81,7 +87,8 @@ function describeKeychainError(err: unknown, what: string): AcctError {
   let hint = 'make sure the OS keychain is running and unlocked, or choose the passphrase store with ACCT_STORE=file';
   if (/locked|dismiss|cancel|prompt/i.test(detail))
     hint = 'unlock the keyring (or accept the unlock prompt) and retry, or use ACCT_STORE=file';
-  else if (/no result|not found|ServiceUnknown|NameHasNoOwner|org\.freedesktop\.secrets/i.test(detail))
-    hint = 'no Secret Service answered on this D-Bus session: start gnome-keyring-daemon (or KeePassXC with Secret Service on), or use ACCT_STORE=file';
+  else if (/no result|not found|ServiceUnknown|NameHasNoOwner|AccessDenied|org\.freedesktop\.secrets/i.test(detail))
+    hint =
+      'no Secret Service answered on this D-Bus session, or it refused access: start gnome-keyring-daemon (or KeePassXC with its Secret Service on), or use ACCT_STORE=file';
   return storeError(`cannot ${what} the keychain: ${detail}`, hint, err);
 }

@@ -110,11 +110,15 @@ export class SecretStore {
   private async keychainKey(sf: StoreFile): Promise<Buffer> {
     const keychain = await this.deps.keychain();
     const encoded = await keychain.get(keychainAccount(sf.id));
-    if (!encoded)
+    if (!encoded) {
+      // A locked keyring whose unlock prompt fails answers reads with "no such
+      // item"; a write tells the two apart, and its error says what is wrong.
+      await keychain.probeWritable();
       throw storeError(
         `the data key for the store in ${this.deps.paths.data} is missing from the keychain`,
         'the keychain entry was deleted or this is another keyring; the secrets cannot be read: move the store folder aside and reconnect your accounts',
       );
+    }
     const key = Buffer.from(encoded, 'base64');
     if (key.length !== 32) throw storeError('the data key in the keychain is malformed', 'move the store folder aside and reconnect');
     return key;

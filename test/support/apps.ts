@@ -1,0 +1,22 @@
+// User-added app definitions pointing at local stand-in servers.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
+
+export function keyAppFile(baseUrl: string, extra: Record<string, unknown> = {}): string {
+  const file = join(tmpdir(), `acct-app-${randomBytes(4).toString('hex')}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      name: 'Local Service',
+      auth: 'keys',
+      api: { baseUrl, auth: { type: 'header', name: 'Authorization', value: 'Bearer {api_key}' } },
+      fields: [{ name: 'api_key', label: 'API key', prefix: 'lk_' }],
+      env: { api_key: 'LOCAL_API_KEY' },
+      test: { path: '/me', identity: ['user.login'] },
+      ...extra,
+    }),
+  );
+  return file;
+}
