@@ -102,6 +102,34 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .addOption(json())
     .action((ref, opts) => run(async (c) => (await import('./commands/token.js')).token(c, ref, opts)));
 
+  program
+    .command('test')
+    .description("run the app's test request with an account")
+    .argument('<ref>', 'account reference')
+    .addOption(json())
+    .action((ref, opts) => run(async (c) => (await import('./commands/test.js')).test(c, ref, opts)));
+
+  const client = program.command('client').description('the OAuth client (id and secret) acct uses for an app');
+  client
+    .command('set')
+    .description('set the OAuth client for an app; the secret comes from a hidden prompt or stdin')
+    .argument('<app>', 'app slug')
+    .option('--client-id <id>', 'the client id')
+    .option('--secret-stdin', 'read the client secret from stdin')
+    .option('--no-secret', 'a public client (no secret)')
+    .action((slug, opts) => run(async (c) => (await import('./commands/client.js')).setClient(c, slug, { ...opts, noSecret: opts.secret === false })));
+  client
+    .command('show')
+    .description('show the OAuth client for an app (never its secret)')
+    .argument('<app>', 'app slug')
+    .addOption(json())
+    .action((slug, opts) => run(async (c) => (await import('./commands/client.js')).showClient(c, slug, opts)));
+  client
+    .command('remove')
+    .description('forget the OAuth client for an app')
+    .argument('<app>', 'app slug')
+    .action((slug) => run(async (c) => (await import('./commands/client.js')).deleteClient(c, slug)));
+
   const apps = program
     .command('apps')
     .description('search the app catalog; show, add and remove apps')

@@ -1,4 +1,111 @@
-// placeholder until the OAuth issue lands
-import { AcctError } from '../errors.js';
-const notYet = (): never => { throw new AcctError(1, 'OAuth accounts are not supported yet'); };
-export const ensureFresh = notYet, discoverApp = notYet, oauthCredentials = notYet, revokeAccount = notYet;
+// The one refresh path, shared by token, env, exec and request.
+//
+// Fast path: the stored access token is valid for longer than minTtl → use it,
+// no lock. Otherwise take the account's cross-process lock, re-read metadata
+// and secrets (another process may have refreshed, and rotated the refresh
+// token, while we waited), refresh only if still needed, store the new
+// credentials (rotated refresh token included) before releasing the lock.
+// Transient failures are retried within a deadline; if they persist the cached
+// token is used while it is still valid. invalid_grant marks the account
+// needs-reconnect.
+import type { Context } from '../context.js';
+import type { Account } from './model.js';
+import type { OAuthApp, AppDefinition } from '../catalog/schema.js';
+import type { Fields } from '../store/store.js';
+import type { FreshOptions } from './credentials.js';
+import { withLock } from '../store/lock.js';
+import { mustFind, setStatus } from './service.js';
+import { resolveClient } from './clients.js';
+import { refresh as refreshGrant, classifyFailure, type TokenSet } from '../oauth/protocol.js';
+import { AcctError, ExitCode, needsReconnect, unavailable } from '../errors.js';
+import { seconds } from '../context.js';
+
+export function isFresh(expiresAt: string | null, now: Date, minTtlSeconds: number): boolean {
+  return expiresAt === null || new Date(expiresAt).getTime() - now.getTime() > minTtlSeconds * 1000;
+}
+
+export async function ensureFresh(ctx: Context, account: Account, app: AppDefinition, opts: FreshOptions): Promise<Fields> {
+  if (app.auth !== 'oauth2') throw new AcctError(ExitCode.unexpected, `${app.slug} is not an OAuth app`);
+  if (!opts.force && isFresh(account.expiresAt, ctx.now(), opts.minTtlSeconds)) return ctx.secrets.read(account.id);
+  const startedAt = ctx.now();
+  return withLock(ctx.accounts.lockPath(`refresh-${account.id}`), async () => {
+    const current = mustFind(ctx.accounts.read(), account.id);
+    if (current.status === 'needs-reconnect')
+      throw needsReconnect(`${current.app}/${current.nickname} needs to be reconnected`, `run: acct reconnect ${current.id}`);
+    const fields = await ctx.secrets.read(current.id);
+    const refreshedMeanwhile = new Date(current.updatedAt) >= startedAt;
+    if (opts.force ? refreshedMeanwhile : isFresh(current.expiresAt, ctx.now(), opts.minTtlSeconds)) return fields;
+    return refreshLocked(ctx, current, app, fields);
+  });
+}
+
+async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fields: Fields): Promise<Fields> {
+  const label = `${account.app}/${account.nickname}`;
+  const stillValid = () => account.expiresAt !== null && new Date(account.expiresAt).getTime() > ctx.now().getTime();
+  const refreshToken = fields.oauth_refresh_token;
+  if (!refreshToken) {
+    if (stillValid()) return fields;
+    await setStatus(ctx, account.id, 'needs-reconnect');
+    throw needsReconnect(`the access token of ${label} expired and ${app.name} issued no refresh token`, `run: acct reconnect ${account.id}`);
+  }
+  const client = await resolveClient(ctx, app);
+  if (!client)
+    throw new AcctError(ExitCode.usage, `no OAuth client is set for ${app.slug}, so ${label} cannot be refreshed`, {
+      hint: `set the one it was connected with: acct client set ${app.slug} --client-id …`,
+    });
+
+  const deadline = Date.now() + seconds(ctx.env.ACCT_REFRESH_DEADLINE, 'ACCT_REFRESH_DEADLINE', 30) * 1000;
+  let delay = 500;
+  let lastProblem = '';
+  for (let attempt = 1; ; attempt++) {
+    let tokens: TokenSet;
+    try {
+      const remaining = Math.max(1000, deadline - Date.now());
+      tokens = await refreshGrant(app, client, refreshToken, { fetch: withTimeout(await ctx.fetch(), remaining) });
+    } catch (err) {
+      const failure = classifyFailure(err);
+      if (failure.kind === 'invalid_grant') {
+        await setStatus(ctx, account.id, 'needs-reconnect');
+        throw needsReconnect(`${app.name} rejected the refresh token of ${label} (${failure.message})`, `reconnect it: acct reconnect ${account.id}`);
+      }
+      if (failure.kind !== 'transient')
+        throw new AcctError(ExitCode.reconnect, `${app.name} refused to refresh ${label}: ${failure.message}`, {
+          hint: `check the OAuth client (acct client show ${app.slug}), or reconnect: acct reconnect ${account.id}`,
+        });
+      lastProblem = failure.message;
+      if (Date.now() + delay < deadline) {
+        ctx.warn(`refreshing ${label} failed (${failure.message}); retrying`);
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 4000);
+        continue;
+      }
+      if (stillValid()) {
+        ctx.warn(`could not refresh ${label} (${lastProblem}); using the cached token, valid until ${account.expiresAt}`);
+        return fields;
+      }
+      throw unavailable(`could not refresh ${label}: ${lastProblem}`, 'the stored credentials are unchanged; retry when the provider is reachable');
+    }
+    return storeRefreshed(ctx, account, fields, tokens);
+  }
+}
+
+/** Secrets first (the rotated refresh token must never be lost), then metadata; both under the account lock. */
+async function storeRefreshed(ctx: Context, account: Account, old: Fields, tokens: TokenSet): Promise<Fields> {
+  const now = ctx.now();
+  const fields: Fields = { ...old, ...tokens.extras, oauth_access_token: tokens.accessToken };
+  if (tokens.refreshToken) fields.oauth_refresh_token = tokens.refreshToken;
+  await ctx.secrets.write(account.id, fields);
+  await ctx.accounts.update((m) => {
+    const a = mustFind(m, account.id);
+    a.expiresAt = tokens.expiresIn !== undefined ? new Date(now.getTime() + tokens.expiresIn * 1000).toISOString() : null;
+    if (tokens.scope) a.scopes = tokens.scope.split(/[\s,]+/).filter(Boolean);
+    a.fields = Object.keys(fields).sort();
+    a.status = 'ok';
+    a.updatedAt = now.toISOString();
+  });
+  return fields;
+}
+
+function withTimeout(fetch: Awaited<ReturnType<Context['fetch']>>, ms: number): typeof fetch {
+  return (url, init = {}) => fetch(url, { ...init, timeoutMs: Math.min(ms, init.timeoutMs ?? ms) });
+}

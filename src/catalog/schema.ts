@@ -92,6 +92,8 @@ export const tokenResponseSpec = z
 export const oauthSpec = z
   .object({
     issuer: secureUrl.optional(),
+    /** RFC 9207: the server puts `iss` in authorization responses, so acct requires and checks it. */
+    issParameterSupported: z.boolean().default(false),
     authorizationUrl: secureUrl,
     tokenUrl: secureUrl,
     revocationUrl: secureUrl.optional(),

@@ -1,4 +1,211 @@
-// placeholder until the OAuth issue lands
-import { AcctError } from '../errors.js';
-const notYet = (): never => { throw new AcctError(1, 'OAuth accounts are not supported yet'); };
-export const ensureFresh = notYet, discoverApp = notYet, oauthCredentials = notYet, revokeAccount = notYet;
+// The OAuth half of connect/reconnect: find the client, run the loopback,
+// manual or device flow, exchange the code, name the identity.
+import type { Context } from '../context.js';
+import type { OAuthApp } from '../catalog/schema.js';
+import type { Account } from '../accounts/model.js';
+import type { NewCredentials } from '../accounts/service.js';
+import type { ConnectOptions } from './connect.js';
+import { resolveClient, saveClient, redirectUriToRegister, envSuffix, type ResolvedClient } from '../accounts/clients.js';
+import {
+  buildAuthorizationRequest,
+  validateCallback,
+  exchangeCode,
+  startDeviceAuthorization,
+  pollDeviceToken,
+  classifyFailure,
+  requestedScopes,
+  oauth,
+  type TokenSet,
+  type OAuthClient,
+} from '../oauth/protocol.js';
+import { startLoopbackReceiver } from '../oauth/loopback.js';
+import { browserOpener } from '../ui/browser.js';
+import { runTestRequest } from '../api/test-request.js';
+import { AcctError, ExitCode, usageError, cancelled, unavailable } from '../errors.js';
+import { readStdin } from '../ui/stdin.js';
+
+export async function oauthCredentials(ctx: Context, app: OAuthApp, opts: ConnectOptions, existing?: Account): Promise<NewCredentials> {
+  if (opts.stdin || opts.fromEnv.length) throw usageError(`${app.slug} connects with OAuth; --stdin and --from-env are for API-key apps`);
+  if ([opts.manual, opts.device].filter(Boolean).length > 1) throw usageError('pick one of --manual and --device');
+  const timeoutSeconds = Number(opts.timeout);
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw usageError(`--timeout takes a number of seconds, not "${opts.timeout}"`);
+  const client = (await resolveClient(ctx, app)) ?? (await askForClient(ctx, app));
+  const scopes = [...(existing ? existing.scopes.filter((s) => !app.oauth.scopes.includes(s)) : []), ...opts.scope];
+
+  const abort = new AbortController();
+  const onSigint = () => abort.abort(cancelled());
+  process.once('SIGINT', onSigint);
+  try {
+    const tokens = opts.device
+      ? await deviceFlow(ctx, app, client, scopes, timeoutSeconds * 1000, abort.signal)
+      : await browserFlow(ctx, app, client, scopes, opts, timeoutSeconds * 1000, abort.signal);
+    return await toCredentials(ctx, app, tokens, requestedScopes(app, scopes));
+  } catch (err) {
+    throw explain(app, err);
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+async function askForClient(ctx: Context, app: OAuthApp): Promise<ResolvedClient> {
+  const where = [
+    `${app.name} needs an OAuth client, and none is set.`,
+    `  1. Create one at ${app.oauth.createClientUrl}`,
+    `  2. Register this redirect URI: ${redirectUriToRegister(app)}${app.oauth.redirect.port ? '' : ' (any port on 127.0.0.1 is used; register it as shown if the provider allows loopback ports, RFC 8252)'}`,
+    ...(app.oauth.notes ? [`  Note: ${app.oauth.notes}`] : []),
+  ].join('\n');
+  if (!ctx.prompter.interactive)
+    throw new AcctError(ExitCode.usage, where, {
+      hint: `then: acct client set ${app.slug} --client-id ID${app.oauth.clientSecret === 'none' ? '' : ' --secret-stdin < secret.txt'} (or set ACCT_CLIENT_ID_${envSuffix(app.slug)})`,
+    });
+  ctx.info(where);
+  const clientId = (await ctx.prompter.input('Client ID', '--client-id')).trim();
+  let clientSecret: string | undefined;
+  if (app.oauth.clientSecret !== 'none') {
+    const s = await ctx.prompter.secret(`Client secret${app.oauth.clientSecret === 'optional' ? ' (Enter for a public client)' : ''}`, '--secret-stdin');
+    clientSecret = s || undefined;
+  }
+  await saveClient(ctx, app, clientId, clientSecret);
+  return { clientId, clientSecret, source: 'stored' };
+}
+
+async function browserFlow(
+  ctx: Context,
+  app: OAuthApp,
+  client: OAuthClient,
+  scopes: string[],
+  opts: ConnectOptions,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<TokenSet> {
+  const fetch = await ctx.fetch();
+  const redirect = app.oauth.redirect;
+  if (opts.manual) {
+    // No listener: the user pastes the URL the browser ended on (it may fail to load; that is expected).
+    const redirectUri = `http://${redirect.host}:${redirect.port ?? 8976}${redirect.path}`;
+    const request = await buildAuthorizationRequest(app, client, redirectUri, scopes);
+    ctx.info(`Open this URL in a browser, approve, then paste the address the browser ends on (it may show an error page):\n\n  ${request.url.href}\n`);
+    const pasted = await readPastedUrl(ctx);
+    let callback: URL;
+    try {
+      callback = new URL(pasted.trim());
+    } catch {
+      throw usageError('that is not a URL', `paste the whole address, starting with ${redirectUri}`);
+    }
+    if (callback.searchParams.get('state') !== request.state)
+      throw usageError('the pasted URL does not belong to this sign-in (its state does not match)', 'run the command again and paste the URL from that attempt');
+    const params = validateCallback(app, callback, request.state, client);
+    return exchangeCode(app, client, params, request, { fetch, signal });
+  }
+
+  const receiver = await startLoopbackReceiver({ host: redirect.host, port: redirect.port, path: redirect.path });
+  try {
+    const request = await buildAuthorizationRequest(app, client, receiver.redirectUri, scopes);
+    if (opts.browser) {
+      ctx.info(`Opening ${app.name} in your browser. If it does not open, visit:\n\n  ${request.url.href}\n`);
+      await browserOpener(ctx.env, ctx.warn)(request.url.href);
+    } else ctx.info(`Open this URL in a browser on this machine:\n\n  ${request.url.href}\n`);
+    ctx.info(`Waiting for approval (times out in ${Math.round(timeoutMs / 1000)}s; Ctrl-C to cancel)…`);
+    const callback = await receiver.wait(request.state, timeoutMs, signal);
+    const params = validateCallback(app, callback, request.state, client);
+    return await exchangeCode(app, client, params, request, { fetch, signal });
+  } finally {
+    await receiver.close();
+  }
+}
+
+async function readPastedUrl(ctx: Context): Promise<string> {
+  if (ctx.prompter.interactive) return ctx.prompter.input('Redirect URL', '--manual with the URL on stdin');
+  const text = await readStdin(ctx.io.stdin, '--manual');
+  const line = text.split(/\r?\n/).find((l) => l.trim());
+  if (!line) throw usageError('--manual needs the redirect URL: paste it at the prompt, or pipe it on stdin');
+  return line;
+}
+
+async function deviceFlow(ctx: Context, app: OAuthApp, client: OAuthClient, scopes: string[], timeoutMs: number, signal: AbortSignal): Promise<TokenSet> {
+  if (!app.oauth.deviceAuthorizationUrl)
+    throw usageError(`${app.name} has no device authorization endpoint`, `connect in a browser instead: acct connect ${app.slug} (or --manual on a remote shell)`);
+  const fetch = await ctx.fetch();
+  const device = await startDeviceAuthorization(app, client, scopes, { fetch, signal });
+  ctx.info(`To connect ${app.name}, visit ${device.verificationUri} and enter the code:\n\n  ${device.userCode}\n`);
+  if (device.verificationUriComplete) ctx.info(`(or open ${device.verificationUriComplete})`);
+  const until = Date.now() + Math.min(timeoutMs, device.expiresIn * 1000);
+  let interval = device.interval;
+  ctx.info('Waiting for approval…');
+  for (;;) {
+    await sleep(interval * 1000, signal);
+    try {
+      return await pollDeviceToken(app, client, device.deviceCode, { fetch, signal });
+    } catch (err) {
+      if (err instanceof oauth.ResponseBodyError) {
+        if (err.error === 'authorization_pending') {
+          if (Date.now() > until) throw unavailable('the device code was not approved in time', `run the command again: acct connect ${app.slug} --device`);
+          continue;
+        }
+        if (err.error === 'slow_down') {
+          interval += 5;
+          continue;
+        }
+        if (err.error === 'expired_token')
+          throw new AcctError(ExitCode.reconnect, 'the device code expired before it was approved', { hint: `run the command again: acct connect ${app.slug} --device` });
+      }
+      throw err;
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
+  });
+}
+
+async function toCredentials(ctx: Context, app: OAuthApp, tokens: TokenSet, requested: string[]): Promise<NewCredentials> {
+  const fields: Record<string, string> = { ...tokens.extras, oauth_access_token: tokens.accessToken };
+  if (tokens.refreshToken) fields.oauth_refresh_token = tokens.refreshToken;
+  const expiresAt = tokens.expiresIn !== undefined ? new Date(ctx.now().getTime() + tokens.expiresIn * 1000).toISOString() : null;
+  const scopes = tokens.scope ? tokens.scope.split(/[\s,]+/).filter(Boolean) : requested;
+  return { fields, scopes, expiresAt, identity: await identify(ctx, app, fields) };
+}
+
+/** The identity behind the new token, from the app's test request or the userinfo endpoint. */
+async function identify(ctx: Context, app: OAuthApp, fields: Record<string, string>): Promise<string | null> {
+  const fetch = await ctx.fetch();
+  if (app.test) {
+    const outcome = await runTestRequest(app, fields, fetch);
+    if (outcome.kind === 'ok') return outcome.identity;
+    ctx.warn(`connected, but the test request did not name the account (${outcome.detail})`);
+    return null;
+  }
+  if (app.oauth.userinfoUrl) {
+    try {
+      const res = await fetch(app.oauth.userinfoUrl, { headers: { Authorization: `Bearer ${fields.oauth_access_token}`, Accept: 'application/json' } });
+      if (res.ok) {
+        const info = (await res.json()) as Record<string, unknown>;
+        for (const k of ['preferred_username', 'email', 'name', 'sub']) if (typeof info[k] === 'string' && info[k]) return info[k] as string;
+      } else ctx.warn(`connected, but userinfo answered ${res.status}`);
+    } catch (err) {
+      ctx.warn(`connected, but userinfo failed: ${(err as Error).message}`);
+    }
+  }
+  return null;
+}
+
+/** Provider errors with their error and error_description; denial is exit 4. */
+function explain(app: OAuthApp, err: unknown): unknown {
+  if (err instanceof AcctError) return err;
+  if (err instanceof oauth.AuthorizationResponseError || err instanceof oauth.ResponseBodyError) {
+    const f = classifyFailure(err);
+    const what = `${err.error}${err.error_description ? ` (${err.error_description})` : ''}`;
+    if (f.kind === 'denied') return new AcctError(ExitCode.reconnect, `${app.name} did not grant access: ${what}`, { hint: 'nothing was stored; run the command again to retry' });
+    if (f.kind === 'transient') return unavailable(`${app.name} failed: ${what}`, 'nothing was stored; retry later');
+    return new AcctError(ExitCode.reconnect, `${app.name} refused the authorization: ${what}`, {
+      hint: `nothing was stored; check the OAuth client (acct client show ${app.slug}) and the redirect URI registered with it`,
+    });
+  }
+  if (err instanceof oauth.OperationProcessingError)
+    return unavailable(`${app.name} answered in an unexpected way: ${err.message}`, 'nothing was stored; retry later');
+  return err;
+}

@@ -1,4 +1,77 @@
-// placeholder until the OAuth issue lands
-import { AcctError } from '../errors.js';
-const notYet = (): never => { throw new AcctError(1, 'OAuth accounts are not supported yet'); };
-export const ensureFresh = notYet, discoverApp = notYet, oauthCredentials = notYet, revokeAccount = notYet;
+// acct apps add <slug> --issuer URL: OpenID Connect discovery, then RFC 8414.
+import type { Context } from '../context.js';
+import type { AppDefinition } from '../catalog/schema.js';
+import { parseApp } from '../catalog/validate.js';
+import { oauth } from '../oauth/protocol.js';
+import { isLoopbackHost } from '../catalog/schema.js';
+import { AcctError, ExitCode, usageError, unavailable } from '../errors.js';
+
+interface DiscoverOptions {
+  issuer?: string;
+  scope: string[];
+  baseUrl?: string;
+  testPath?: string;
+  identity: string[];
+  name?: string;
+}
+
+export async function discoverApp(ctx: Context, slug: string, opts: DiscoverOptions): Promise<AppDefinition> {
+  let issuer: URL;
+  try {
+    issuer = new URL(opts.issuer!);
+  } catch {
+    throw usageError(`--issuer "${opts.issuer}" is not a URL`);
+  }
+  const insecure = issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname);
+  if (issuer.protocol !== 'https:' && !insecure) throw usageError('the issuer must be an https URL (plain http only on loopback)');
+  const fetch = await ctx.fetch();
+  const options = { [oauth.customFetch]: fetch as unknown as typeof globalThis.fetch, [oauth.allowInsecureRequests]: insecure };
+  let as: oauth.AuthorizationServer | undefined;
+  const problems: string[] = [];
+  for (const algorithm of ['oidc', 'oauth2'] as const) {
+    try {
+      as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...options, algorithm }));
+      break;
+    } catch (err) {
+      if (err instanceof AcctError) throw err;
+      problems.push(`${algorithm === 'oidc' ? 'OpenID Connect' : 'RFC 8414'}: ${(err as Error).message}`);
+    }
+  }
+  if (!as) throw unavailable(`no usable authorization server metadata at ${issuer.href}`, problems.join('; '));
+  if (!as.authorization_endpoint || !as.token_endpoint)
+    throw new AcctError(ExitCode.usage, `${issuer.href} metadata lacks an authorization or token endpoint`);
+  const methods = as.token_endpoint_auth_methods_supported ?? ['client_secret_basic'];
+  const scopes = opts.scope.length ? opts.scope : defaultScopes(as.scopes_supported);
+  const baseUrl = opts.baseUrl ?? issuer.href.replace(/\/$/, '');
+  const draft = {
+    slug,
+    name: opts.name ?? issuer.hostname,
+    description: `discovered from ${issuer.href}`,
+    docs: issuer.href,
+    api: { baseUrl, auth: { type: 'header', name: 'Authorization', value: 'Bearer {oauth_access_token}' } },
+    test: opts.testPath ? { path: opts.testPath, identity: opts.identity } : undefined,
+    env: { oauth_access_token: `${slug.toUpperCase().replace(/-/g, '_')}_TOKEN` },
+    auth: 'oauth2',
+    oauth: {
+      issuer: as.issuer,
+      issParameterSupported: as.authorization_response_iss_parameter_supported === true,
+      authorizationUrl: as.authorization_endpoint,
+      tokenUrl: as.token_endpoint,
+      revocationUrl: as.revocation_endpoint,
+      deviceAuthorizationUrl: as.device_authorization_endpoint,
+      userinfoUrl: as.userinfo_endpoint,
+      scopes,
+      clientAuth: methods.includes('client_secret_basic') ? 'client_secret_basic' : methods.includes('client_secret_post') ? 'client_secret_post' : 'none',
+      clientSecret: 'optional',
+      pkce: true,
+      createClientUrl: issuer.href,
+    },
+  };
+  return parseApp(draft, `the metadata of ${issuer.href}`);
+}
+
+/** openid + profile/email where offered, and offline_access so a refresh token comes back. */
+function defaultScopes(supported: string[] | undefined): string[] {
+  if (!supported) return [];
+  return ['openid', 'profile', 'email', 'offline_access'].filter((s) => supported.includes(s));
+}

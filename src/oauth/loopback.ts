@@ -1,0 +1,96 @@
+// RFC 8252 loopback redirect receiver: listens on 127.0.0.1 (random port unless
+// the app needs a fixed one), takes the first callback that carries the
+// expected state, ignores the rest, answers with a small page, closes.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { AcctError, ExitCode } from '../errors.js';
+
+export interface LoopbackOptions {
+  host: '127.0.0.1' | 'localhost';
+  port?: number;
+  path: string;
+}
+
+export interface LoopbackReceiver {
+  redirectUri: string;
+  /** Resolves with the full callback URL once a callback with `state` arrives. */
+  wait(state: string, timeoutMs: number, signal?: AbortSignal): Promise<URL>;
+  close(): Promise<void>;
+}
+
+export async function startLoopbackReceiver(opts: LoopbackOptions): Promise<LoopbackReceiver> {
+  let expectedState: string | undefined;
+  let deliver: ((url: URL) => void) | undefined;
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', `http://${opts.host}`);
+    if (req.method !== 'GET' || url.pathname !== opts.path) return page(res, 404, 'Not found', 'This address only receives the OAuth redirect for acct.');
+    const state = url.searchParams.get('state');
+    if (!expectedState || state !== expectedState || !deliver)
+      return page(res, 400, 'Unexpected request', 'This redirect does not belong to the sign-in acct is waiting for. You can close this tab.');
+    const error = url.searchParams.get('error');
+    if (error) page(res, 200, 'Access was not granted', `The provider answered: ${error}${url.searchParams.get('error_description') ? ` (${url.searchParams.get('error_description')})` : ''}. You can close this tab and return to the terminal.`);
+    else page(res, 200, 'Connected', 'acct received the authorization. You can close this tab and return to the terminal.');
+    const done = deliver;
+    deliver = undefined;
+    done(new URL(`http://${opts.host}${req.url}`));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new AcctError(ExitCode.unavailable, `port ${opts.port} on ${opts.host} is in use, and this app needs that port for its redirect`, {
+              hint: 'stop whatever listens there and retry, or use --manual or --device',
+            })
+          : err,
+      ),
+    );
+    server.listen(opts.port ?? 0, opts.host === 'localhost' ? '127.0.0.1' : opts.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  return {
+    redirectUri: `http://${opts.host}:${port}${opts.path}`,
+    close,
+    wait(state, timeoutMs, signal) {
+      expectedState = state;
+      return new Promise<URL>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          deliver = undefined;
+          reject(
+            new AcctError(ExitCode.unavailable, `no authorization arrived within ${Math.round(timeoutMs / 1000)}s`, {
+              hint: 'run the command again (raise --timeout), or use --manual or --device where a browser on this machine cannot reach it',
+            }),
+          );
+        }, timeoutMs);
+        const onAbort = () => {
+          clearTimeout(timer);
+          deliver = undefined;
+          reject(signal!.reason);
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
+        deliver = (url) => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          resolve(url);
+        };
+      });
+    },
+  };
+}
+
+function page(res: ServerResponse, status: number, title: string, text: string) {
+  const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  res.writeHead(status, {
+    'Content-Type': 'text/html; charset=utf-8',
+    'Cache-Control': 'no-store',
+    'Referrer-Policy': 'no-referrer',
+    'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'",
+  });
+  res.end(
+    `<!doctype html><meta charset="utf-8"><title>acct: ${esc(title)}</title><style>body{font:16px system-ui,sans-serif;max-width:32em;margin:4em auto;color:#222}</style><h1>${esc(title)}</h1><p>${esc(text)}</p>`,
+  );
+}

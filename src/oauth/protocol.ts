@@ -1,0 +1,215 @@
+// OAuth 2.0 protocol steps on top of oauth4webapi: authorization URL with PKCE,
+// code exchange, refresh, device grant, revocation. No prompts, no storage, no
+// clock reads: callers pass what they need and get plain results back.
+import * as oauth from 'oauth4webapi';
+import type { OAuthApp } from '../catalog/schema.js';
+import type { Fetch } from '../http.js';
+import { isLoopbackHost } from '../catalog/schema.js';
+import { quirksFetch, EXTRA_FIELDS } from './quirks.js';
+import { AcctError, ExitCode } from '../errors.js';
+
+export interface OAuthClient {
+  clientId: string;
+  clientSecret?: string;
+}
+
+export interface TokenSet {
+  accessToken: string;
+  refreshToken?: string;
+  /** Seconds from issue; undefined when the provider says nothing (no expiry). */
+  expiresIn?: number;
+  /** Granted scopes, when the provider reports them. */
+  scope?: string;
+  /** Other string members of the response (token_type as sent, instance_url, id_token, …). */
+  extras: Record<string, string>;
+}
+
+export interface ProtocolDeps {
+  fetch: Fetch;
+  signal?: AbortSignal;
+}
+
+export function authorizationServer(app: OAuthApp): oauth.AuthorizationServer {
+  const o = app.oauth;
+  return {
+    issuer: o.issuer ?? new URL(o.authorizationUrl).origin,
+    authorization_endpoint: o.authorizationUrl,
+    token_endpoint: o.tokenUrl,
+    revocation_endpoint: o.revocationUrl,
+    device_authorization_endpoint: o.deviceAuthorizationUrl,
+    userinfo_endpoint: o.userinfoUrl,
+    authorization_response_iss_parameter_supported: o.issParameterSupported,
+  };
+}
+
+function clientAuth(app: OAuthApp, client: OAuthClient): oauth.ClientAuth {
+  if (!client.clientSecret) return oauth.None();
+  return app.oauth.clientAuth === 'client_secret_basic' ? oauth.ClientSecretBasic(client.clientSecret)
+    : app.oauth.clientAuth === 'none' ? oauth.None()
+    : oauth.ClientSecretPost(client.clientSecret);
+}
+
+function options(app: OAuthApp, deps: ProtocolDeps) {
+  const fetch = quirksFetch(app, deps.fetch);
+  return {
+    [oauth.customFetch]: fetch as unknown as typeof globalThis.fetch,
+    // Plain http only ever reaches here for loopback hosts (the app schema refuses others).
+    [oauth.allowInsecureRequests]: isLoopbackHost(new URL(app.oauth.tokenUrl).hostname),
+    signal: deps.signal,
+  };
+}
+
+const asClient = (client: OAuthClient): oauth.Client => ({ client_id: client.clientId });
+
+export interface AuthorizationRequest {
+  url: URL;
+  state: string;
+  codeVerifier: string;
+  redirectUri: string;
+}
+
+/** Authorization URL with PKCE S256, a fresh 128-bit-plus state, default and extra scopes, the app's extra parameters. */
+export async function buildAuthorizationRequest(
+  app: OAuthApp,
+  client: OAuthClient,
+  redirectUri: string,
+  extraScopes: string[],
+): Promise<AuthorizationRequest> {
+  const codeVerifier = oauth.generateRandomCodeVerifier();
+  const state = oauth.generateRandomState();
+  const url = new URL(app.oauth.authorizationUrl);
+  url.searchParams.set('response_type', 'code');
+  url.searchParams.set('client_id', client.clientId);
+  url.searchParams.set('redirect_uri', redirectUri);
+  const scopes = requestedScopes(app, extraScopes);
+  if (scopes.length) url.searchParams.set('scope', scopes.join(app.oauth.scopeSeparator));
+  url.searchParams.set('state', state);
+  if (app.oauth.pkce) {
+    url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(codeVerifier));
+    url.searchParams.set('code_challenge_method', 'S256');
+  }
+  for (const [k, v] of Object.entries(app.oauth.authorizeParams)) url.searchParams.set(k, v);
+  return { url, state, codeVerifier, redirectUri };
+}
+
+export function requestedScopes(app: OAuthApp, extra: string[]): string[] {
+  return [...new Set([...app.oauth.scopes, ...extra.flatMap((s) => s.split(/[\s,]+/)).filter(Boolean)])];
+}
+
+/**
+ * Checks the redirect the browser came back with: state, RFC 9207 iss when the
+ * server advertises it, and the provider's error. Returns the parameters to exchange.
+ */
+export function validateCallback(app: OAuthApp, callback: URL, expectedState: string, client: OAuthClient): URLSearchParams {
+  return oauth.validateAuthResponse(authorizationServer(app), asClient(client), callback, expectedState);
+}
+
+export async function exchangeCode(
+  app: OAuthApp,
+  client: OAuthClient,
+  params: URLSearchParams,
+  request: AuthorizationRequest,
+  deps: ProtocolDeps,
+): Promise<TokenSet> {
+  const as = authorizationServer(app);
+  const res = await oauth.authorizationCodeGrantRequest(
+    as,
+    asClient(client),
+    clientAuth(app, client),
+    params,
+    request.redirectUri,
+    app.oauth.pkce ? request.codeVerifier : oauth.nopkce,
+    { ...options(app, deps), additionalParameters: app.oauth.tokenParams },
+  );
+  return toTokenSet(res, await oauth.processAuthorizationCodeResponse(as, asClient(client), res));
+}
+
+export async function refresh(app: OAuthApp, client: OAuthClient, refreshToken: string, deps: ProtocolDeps): Promise<TokenSet> {
+  const as = authorizationServer(app);
+  const res = await oauth.refreshTokenGrantRequest(as, asClient(client), clientAuth(app, client), refreshToken, {
+    ...options(app, deps),
+    additionalParameters: app.oauth.tokenParams,
+  });
+  return toTokenSet(res, await oauth.processRefreshTokenResponse(as, asClient(client), res));
+}
+
+export interface DeviceAuthorization {
+  deviceCode: string;
+  userCode: string;
+  verificationUri: string;
+  verificationUriComplete?: string;
+  expiresIn: number;
+  interval: number;
+}
+
+export async function startDeviceAuthorization(app: OAuthApp, client: OAuthClient, extraScopes: string[], deps: ProtocolDeps): Promise<DeviceAuthorization> {
+  const as = authorizationServer(app);
+  const params: Record<string, string> = {};
+  const scopes = requestedScopes(app, extraScopes);
+  if (scopes.length) params.scope = scopes.join(app.oauth.scopeSeparator);
+  const res = await oauth.deviceAuthorizationRequest(as, asClient(client), clientAuth(app, client), params, options(app, deps));
+  const r = await oauth.processDeviceAuthorizationResponse(as, asClient(client), res);
+  return {
+    deviceCode: r.device_code,
+    userCode: r.user_code,
+    verificationUri: r.verification_uri,
+    verificationUriComplete: r.verification_uri_complete,
+    expiresIn: r.expires_in,
+    interval: r.interval ?? 5,
+  };
+}
+
+/** One poll of the token endpoint for a device code. Throws oauth4webapi's ResponseBodyError for pending, slow_down, etc. */
+export async function pollDeviceToken(app: OAuthApp, client: OAuthClient, deviceCode: string, deps: ProtocolDeps): Promise<TokenSet> {
+  const as = authorizationServer(app);
+  const res = await oauth.deviceCodeGrantRequest(as, asClient(client), clientAuth(app, client), deviceCode, options(app, deps));
+  return toTokenSet(res, await oauth.processDeviceCodeResponse(as, asClient(client), res));
+}
+
+export async function revoke(app: OAuthApp, client: OAuthClient, token: string, hint: 'refresh_token' | 'access_token', deps: ProtocolDeps): Promise<void> {
+  const as = authorizationServer(app);
+  const res = await oauth.revocationRequest(as, asClient(client), clientAuth(app, client), token, {
+    ...options(app, deps),
+    additionalParameters: { token_type_hint: hint },
+  });
+  await oauth.processRevocationResponse(res);
+}
+
+function toTokenSet(res: Response, body: oauth.TokenEndpointResponse): TokenSet {
+  const extras = ((res as unknown as Record<symbol, unknown>)[EXTRA_FIELDS] as Record<string, string> | undefined) ?? {};
+  return {
+    accessToken: body.access_token,
+    refreshToken: body.refresh_token,
+    expiresIn: typeof body.expires_in === 'number' ? body.expires_in : undefined,
+    scope: body.scope,
+    extras,
+  };
+}
+
+export type OAuthFailure =
+  | { kind: 'invalid_grant'; message: string }
+  | { kind: 'denied'; error: string; message: string }
+  | { kind: 'oauth_error'; error: string; message: string }
+  | { kind: 'transient'; message: string };
+
+/** Sorts a failure from the protocol functions into what the caller should do. */
+export function classifyFailure(err: unknown): OAuthFailure {
+  if (err instanceof oauth.ResponseBodyError || err instanceof oauth.AuthorizationResponseError) {
+    const message = `${err.error}${err.error_description ? `: ${err.error_description}` : ''}`;
+    if (err instanceof oauth.ResponseBodyError && err.status >= 500) return { kind: 'transient', message: `the provider answered ${err.status} (${message})` };
+    if (err.error === 'invalid_grant') return { kind: 'invalid_grant', message };
+    if (err.error === 'access_denied') return { kind: 'denied', error: err.error, message };
+    if (err.error === 'temporarily_unavailable' || err.error === 'server_error') return { kind: 'transient', message };
+    return { kind: 'oauth_error', error: err.error, message };
+  }
+  if (err instanceof oauth.OperationProcessingError) {
+    const status = (err.cause as { status?: number } | undefined)?.status ?? (err as { response?: Response }).response?.status;
+    return { kind: 'transient', message: `the provider's answer could not be used (${err.message}${status ? `, status ${status}` : ''})` };
+  }
+  if (err instanceof oauth.UnsupportedOperationError) return { kind: 'transient', message: `the provider's answer could not be used (${err.message})` };
+  if (err instanceof AcctError && err.exitCode === ExitCode.unavailable) return { kind: 'transient', message: err.message };
+  // Anything else is a bug, not a provider failure: let it surface as one.
+  throw err;
+}
+
+export { oauth };

@@ -1,0 +1,37 @@
+// Opening URLs: ACCT_BROWSER, then BROWSER (a command; the URL is passed as
+// its last argument), else the platform's opener through `open`.
+import { spawn } from 'node:child_process';
+
+export type OpenUrl = (url: string) => Promise<void>;
+
+export function browserOpener(env: NodeJS.ProcessEnv, warn: (m: string) => void): OpenUrl {
+  const command = env.ACCT_BROWSER || env.BROWSER;
+  return async (url) => {
+    if (command) {
+      const [file, ...args] = splitCommand(command);
+      const child = spawn(file!, [...args, url], { stdio: ['ignore', 'ignore', 'inherit'], detached: false, env });
+      child.on('error', (err) => warn(`could not run the browser command "${file}": ${err.message}`));
+      child.on('exit', (code) => {
+        if (code) warn(`the browser command "${file}" exited with ${code}`);
+      });
+      child.unref();
+      return;
+    }
+    const { default: open } = await import('open');
+    try {
+      const child = await open(url);
+      child.on('error', (err) => warn(`could not open a browser: ${err.message}`));
+      child.unref();
+    } catch (err) {
+      warn(`could not open a browser: ${(err as Error).message}`);
+    }
+  };
+}
+
+/** Splits "cmd --flag 'two words'" the way a shell would for simple cases. */
+export function splitCommand(command: string): string[] {
+  const parts: string[] = [];
+  const re = /"([^"]*)"|'([^']*)'|(\S+)/g;
+  for (const m of command.matchAll(re)) parts.push(m[1] ?? m[2] ?? m[3]!);
+  return parts;
+}
