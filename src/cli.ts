@@ -9,7 +9,7 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 
 type Loader = (ctx: Context) => Promise<void | number>;
 
-export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void>): Command {
+export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void>, afterDashDash: string[] = []): Command {
   const program = new Command('acct')
     .description('Connect your accounts at third-party services and hand out fresh credentials.')
     .version(VERSION, '-V, --version')
@@ -130,6 +130,22 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .argument('<app>', 'app slug')
     .action((slug) => run(async (c) => (await import('./commands/client.js')).deleteClient(c, slug)));
 
+  program
+    .command('env')
+    .description('print credentials as environment variables')
+    .argument('<refs...>', 'account references, or NAME=ref[.field]')
+    .addOption(new Option('--format <format>', 'output format').choices(['dotenv', 'shell', 'json', 'github', 'gitlab']).default('dotenv'))
+    .addOption(json())
+    .action((refs, opts) => run(async (c) => (await import('./commands/env.js')).env(c, refs, opts)));
+
+  program
+    .command('exec')
+    .description('run a command with credentials in its environment, masked in its output')
+    .usage('[options] <refs...> -- <command> [args...]')
+    .argument('<refs...>', 'account references, or NAME=ref[.field]')
+    .option('--no-mask', "pass the command's output through untouched")
+    .action((refs, opts) => run(async (c) => (await import('./commands/exec.js')).exec(c, refs, afterDashDash, opts)));
+
   const apps = program
     .command('apps')
     .description('search the app catalog; show, add and remove apps')
@@ -185,10 +201,18 @@ export async function main(argv: string[], io: IO, env: NodeJS.ProcessEnv, overr
   } catch (err) {
     return report(io, err);
   }
-  const program = buildProgram(ctx, async (loader) => {
-    const result = await loader(ctx);
-    if (typeof result === 'number') code = result;
-  });
+  // `acct exec refs -- cmd args`: everything after the first -- belongs to the command.
+  const dd = argv.indexOf('--');
+  const afterDashDash = dd >= 0 ? argv.slice(dd + 1) : [];
+  if (dd >= 0) argv = argv.slice(0, dd);
+  const program = buildProgram(
+    ctx,
+    async (loader) => {
+      const result = await loader(ctx);
+      if (typeof result === 'number') code = result;
+    },
+    afterDashDash,
+  );
   program.exitOverride();
   program.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
   try {

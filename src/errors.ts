@@ -15,10 +15,10 @@ export const ExitCode = {
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
 export class AcctError extends Error {
-  readonly exitCode: ExitCodeValue;
+  readonly exitCode: number;
   readonly hint?: string;
   override readonly cause?: unknown;
-  constructor(exitCode: ExitCodeValue, message: string, options: { hint?: string; cause?: unknown } = {}) {
+  constructor(exitCode: number, message: string, options: { hint?: string; cause?: unknown } = {}) {
     super(message);
     this.name = 'AcctError';
     this.exitCode = exitCode;

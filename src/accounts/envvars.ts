@@ -1,0 +1,75 @@
+// Turning references into environment variables: names from the app's catalog
+// entry, or NAME=ref[.field]; every credential through the refresh path.
+import type { Context } from '../context.js';
+import { findAccount } from './service.js';
+import { freshCredentials, primaryFieldName } from './credentials.js';
+import { usageError, AcctError } from '../errors.js';
+import type { EnvVars } from '../output/envfmt.js';
+import type { Account } from './model.js';
+
+const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+interface Wanted {
+  account: Account;
+  /** Explicit NAME=ref[.field]; otherwise the app's env map. */
+  name?: string;
+  field?: string;
+  spec: string;
+}
+
+export function parseEnvSpec(ctx: Context, spec: string): Wanted {
+  const eq = spec.indexOf('=');
+  if (eq < 0) return { account: findAccount(ctx, spec), spec };
+  const name = spec.slice(0, eq);
+  const target = spec.slice(eq + 1);
+  if (!NAME_RE.test(name)) throw usageError(`"${name}" is not a valid environment variable name`, 'use letters, digits and _ (not starting with a digit)');
+  if (!target) throw usageError(`"${spec}" names no account`, 'write NAME=ref or NAME=ref.field');
+  try {
+    return { account: findAccount(ctx, target), name, spec };
+  } catch (err) {
+    const dot = target.lastIndexOf('.');
+    if (dot <= 0 || !(err instanceof AcctError)) throw err;
+    return { account: findAccount(ctx, target.slice(0, dot)), name, field: target.slice(dot + 1), spec };
+  }
+}
+
+/** Resolves every spec first (so a bad one fails before any refresh), then fetches fresh credentials. */
+export async function collectEnv(ctx: Context, specs: string[]): Promise<{ vars: EnvVars; secrets: Set<string> }> {
+  if (!specs.length) throw usageError('name at least one account', 'e.g. acct env github openai, or DEPLOY_TOKEN=github/bot');
+  const wanted = specs.map((s) => parseEnvSpec(ctx, s));
+  const vars: EnvVars = [];
+  const origin = new Map<string, string>();
+  const secrets = new Set<string>();
+  const credentials = new Map<string, Record<string, string>>();
+  for (const w of wanted) {
+    const app = ctx.catalog.get(w.account.app);
+    let fields = credentials.get(w.account.id);
+    if (!fields) {
+      fields = await freshCredentials(ctx, w.account, app, { minTtlSeconds: 60 });
+      credentials.set(w.account.id, fields);
+    }
+    const pairs: [string, string][] = w.name
+      ? [[w.name, w.field ?? primaryFieldName(app)]]
+      : Object.entries(app.env).map(([field, name]) => [name, field] as [string, string]).filter(([, field]) => fields![field] !== undefined || !isOptional(app, field));
+    for (const [name, field] of pairs) {
+      const value = fields[field] ?? defaultOf(app, field);
+      if (value === undefined)
+        throw usageError(`${w.account.app}/${w.account.nickname} has no field "${field}"`, `its fields are: ${Object.keys(fields).sort().join(', ')}`);
+      const before = origin.get(name);
+      if (before !== undefined)
+        throw usageError(`${before} and ${w.spec} both set ${name}`, `name one of them explicitly: OTHER_NAME=${w.spec.includes('=') ? w.spec.slice(w.spec.indexOf('=') + 1) : w.spec}`);
+      origin.set(name, w.spec);
+      vars.push([name, value]);
+      if (isSecretField(app, field)) secrets.add(value);
+    }
+  }
+  return { vars, secrets };
+}
+
+type AnyApp = ReturnType<Context['catalog']['get']>;
+const keyField = (app: AnyApp, field: string) => (app.auth === 'keys' ? app.fields.find((f) => f.name === field) : undefined);
+const isOptional = (app: AnyApp, field: string) => keyField(app, field)?.optional === true;
+const defaultOf = (app: AnyApp, field: string) => keyField(app, field)?.default;
+/** OAuth fields and secret key fields are masked; a non-secret field (a region, an account SID) is not. */
+export const isSecretField = (app: AnyApp, field: string) =>
+  app.auth === 'oauth2' ? /token|secret|key/.test(field) && field !== 'token_type' : keyField(app, field)?.secret !== false;

@@ -1,0 +1,69 @@
+// Formats for `acct env`. Each must round-trip any value through its real consumer.
+import { randomBytes } from 'node:crypto';
+import { usageError } from '../errors.js';
+
+export type EnvVars = [name: string, value: string][];
+export const ENV_FORMATS = ['dotenv', 'shell', 'json', 'github', 'gitlab'] as const;
+export type EnvFormat = (typeof ENV_FORMATS)[number];
+
+/** POSIX shell: single quotes keep everything literal; a quote is closed, escaped, reopened. */
+export function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+export function formatShell(vars: EnvVars): string {
+  return vars.map(([k, v]) => `export ${k}=${shellQuote(v)}\n`).join('');
+}
+
+/**
+ * dotenv has no escape for its quote characters, so each value gets the quote
+ * that does not occur in it: single quotes (fully literal), then backticks,
+ * then double quotes (only when the value has no backslash-n sequence or
+ * newline that dotenv would rewrite).
+ */
+export function formatDotenv(vars: EnvVars): string {
+  return vars
+    .map(([k, v]) => {
+      if (!v.includes("'")) return `${k}='${v}'\n`;
+      if (!v.includes('`')) return `${k}=\`${v}\`\n`;
+      if (!v.includes('"') && !/\\[nr]|\r/.test(v)) return `${k}="${v}"\n`;
+      throw usageError(`the value of ${k} contains every quote character, which dotenv cannot represent`, 'use --format shell or --format json');
+    })
+    .join('');
+}
+
+export function formatJson(vars: EnvVars): string {
+  return JSON.stringify(Object.fromEntries(vars), null, 2) + '\n';
+}
+
+/** GitLab's dotenv report artifact: one KEY=value per line, no multi-line values. */
+export function formatGitlab(vars: EnvVars): string {
+  return vars
+    .map(([k, v]) => {
+      if (/[\r\n]/.test(v)) throw usageError(`the value of ${k} spans several lines, which a GitLab dotenv report cannot hold`, 'use --format shell or json');
+      return `${k}=${v}\n`;
+    })
+    .join('');
+}
+
+/** Workflow-command data escaping (%, CR, LF). */
+const escapeCommandData = (s: string) => s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+
+/** `::add-mask::` lines for stdout: one per line of each value, so multi-line secrets are masked line by line. */
+export function githubMasks(vars: EnvVars): string {
+  const lines = new Set<string>();
+  for (const [, v] of vars) for (const line of v.split(/\r?\n/)) if (line.trim()) lines.add(line);
+  return [...lines].map((l) => `::add-mask::${escapeCommandData(l)}\n`).join('');
+}
+
+/** The $GITHUB_ENV file syntax: NAME<<DELIMITER, the value, DELIMITER, with a delimiter absent from the value. */
+export function githubEnvFile(vars: EnvVars, random: () => string = () => randomBytes(16).toString('hex')): string {
+  return vars
+    .map(([k, v]) => {
+      let delimiter: string;
+      do delimiter = `ACCT_EOF_${random()}`;
+      while (v.includes(delimiter));
+      return `${k}<<${delimiter}\n${v}\n${delimiter}\n`;
+    })
+    .join('');
+}
