@@ -4,6 +4,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { createContext, type Context, type ContextOverrides, type IO } from './context.js';
 import { AcctError, ExitCode } from './errors.js';
+import { readOnlyBundle } from './accounts/bundle-mode.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -17,6 +18,12 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .configureHelp({ sortSubcommands: false });
 
   const json = () => new Option('--json', 'print one JSON value');
+  // Commands that change the local store; with ACCT_BUNDLE the accounts are read-only.
+  const change = (loader: Loader) =>
+    run(async (c) => {
+      if (c.bundle) throw readOnlyBundle();
+      return loader(c);
+    });
 
   program
     .command('connect')
@@ -33,7 +40,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .option('--device', 'OAuth: use the device grant')
     .option('--timeout <seconds>', 'OAuth: how long to wait for approval', '300')
     .addOption(json())
-    .action((app, opts) => run(async (c) => (await import('./commands/connect.js')).connect(c, app, opts)));
+    .action((app, opts) => change(async (c) => (await import('./commands/connect.js')).connect(c, app, opts)));
 
   program
     .command('reconnect')
@@ -49,7 +56,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .option('--device', 'OAuth: use the device grant')
     .option('--timeout <seconds>', 'OAuth: how long to wait for approval', '300')
     .addOption(json())
-    .action((ref, opts) => run(async (c) => (await import('./commands/connect.js')).reconnect(c, ref, opts)));
+    .action((ref, opts) => change(async (c) => (await import('./commands/connect.js')).reconnect(c, ref, opts)));
 
   program
     .command('list')
@@ -73,14 +80,14 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .argument('<ref>', 'account reference')
     .argument('<nickname>', 'new nickname')
     .addOption(json())
-    .action((ref, nickname, opts) => run(async (c) => (await import('./commands/manage.js')).rename(c, ref, nickname, opts)));
+    .action((ref, nickname, opts) => change(async (c) => (await import('./commands/manage.js')).rename(c, ref, nickname, opts)));
 
   program
     .command('default')
     .description("make an account its app's default")
     .argument('<ref>', 'account reference')
     .addOption(json())
-    .action((ref, opts) => run(async (c) => (await import('./commands/manage.js')).setDefault(c, ref, opts)));
+    .action((ref, opts) => change(async (c) => (await import('./commands/manage.js')).setDefault(c, ref, opts)));
 
   program
     .command('delete')
@@ -90,7 +97,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--keep-remote', 'skip revocation at the provider')
     .addOption(json())
-    .action((ref, opts) => run(async (c) => (await import('./commands/manage.js')).remove(c, ref, opts)));
+    .action((ref, opts) => change(async (c) => (await import('./commands/manage.js')).remove(c, ref, opts)));
 
   program
     .command('token')
@@ -117,7 +124,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .option('--client-id <id>', 'the client id')
     .option('--secret-stdin', 'read the client secret from stdin')
     .option('--no-secret', 'a public client (no secret)')
-    .action((slug, opts) => run(async (c) => (await import('./commands/client.js')).setClient(c, slug, { ...opts, noSecret: opts.secret === false })));
+    .action((slug, opts) => change(async (c) => (await import('./commands/client.js')).setClient(c, slug, { ...opts, noSecret: opts.secret === false })));
   client
     .command('show')
     .description('show the OAuth client for an app (never its secret)')
@@ -128,7 +135,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .command('remove')
     .description('forget the OAuth client for an app')
     .argument('<app>', 'app slug')
-    .action((slug) => run(async (c) => (await import('./commands/client.js')).deleteClient(c, slug)));
+    .action((slug) => change(async (c) => (await import('./commands/client.js')).deleteClient(c, slug)));
 
   program
     .command('env')
@@ -145,6 +152,24 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .argument('<refs...>', 'account references, or NAME=ref[.field]')
     .option('--no-mask', "pass the command's output through untouched")
     .action((refs, opts) => run(async (c) => (await import('./commands/exec.js')).exec(c, refs, afterDashDash, opts)));
+
+  program
+    .command('export')
+    .description('write an encrypted bundle of accounts for CI or another machine; prints its key')
+    .argument('[refs...]', 'account references')
+    .option('--all', 'every account')
+    .option('-o, --output <file>', 'write the bundle to a file (mode 0600) instead of stdout')
+    .option('--passphrase-stdin', 'seal with a passphrase read from stdin instead of a random key')
+    .addOption(json())
+    .action((refs, opts) => run(async (c) => (await import('./commands/bundle.js')).exportBundle(c, refs, opts)));
+
+  program
+    .command('import')
+    .description('bring the accounts of a bundle into the local store')
+    .argument('[file]', 'the bundle (default: stdin)')
+    .option('--passphrase-stdin', 'read the passphrase from stdin (the key otherwise comes from ACCT_BUNDLE_KEY or a prompt)')
+    .addOption(json())
+    .action((file, opts) => change(async (c) => (await import('./commands/bundle.js')).importBundle(c, file, opts)));
 
   const apps = program
     .command('apps')
@@ -179,12 +204,12 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .option('--name <name>', 'display name')
     .option('--force', 'replace an app you added before')
     .addOption(json())
-    .action((slug, opts) => run(async (c) => (await import('./commands/apps.js')).addApp(c, slug, opts)));
+    .action((slug, opts) => change(async (c) => (await import('./commands/apps.js')).addApp(c, slug, opts)));
   apps
     .command('remove')
     .description('remove an app you added')
     .argument('<slug>', 'app slug')
-    .action((slug) => run(async (c) => (await import('./commands/apps.js')).removeApp(c, slug)));
+    .action((slug) => change(async (c) => (await import('./commands/apps.js')).removeApp(c, slug)));
 
   return program;
 }

@@ -2,7 +2,8 @@
 // side-effecting pieces (keychain, HTTP, prompts) are created on first use.
 import { resolvePaths, type Paths } from './paths.js';
 import { AccountRepository } from './accounts/repository.js';
-import { SecretStore } from './store/store.js';
+import { SecretStore, type StoreKind } from './store/store.js';
+import { BundleState, BundleAccounts, BundleSecrets } from './accounts/bundle-mode.js';
 import { Keychain, napiKeychain, type KeychainBackend } from './store/keychain.js';
 import { Catalog } from './catalog/catalog.js';
 import { terminalPrompter, type Prompter } from './ui/prompt.js';
@@ -15,14 +16,23 @@ export interface IO {
   stdin: NodeJS.ReadStream;
 }
 
+/** Where account metadata lives: the local store, or a bundle in CI. */
+export type Accounts = Pick<AccountRepository, 'read' | 'update' | 'newId' | 'markUsed' | 'lastUsed' | 'lockPath'>;
+/** Where secrets live: the local store (keychain or passphrase), or a bundle in CI. */
+export interface Secrets extends Pick<SecretStore, 'read' | 'write' | 'remove'> {
+  kind(): StoreKind | 'bundle';
+}
+
 export interface Context {
   env: NodeJS.ProcessEnv;
   io: IO;
   paths: Paths;
   now: () => Date;
-  accounts: AccountRepository;
-  secrets: SecretStore;
+  accounts: Accounts;
+  secrets: Secrets;
   catalog: Catalog;
+  /** Set when ACCT_BUNDLE is: accounts, secrets, user apps and clients come from the bundle, read-only. */
+  bundle?: BundleState;
   prompter: Prompter;
   fetch: () => Promise<Fetch>;
   /** Progress and warnings on stderr. */
@@ -41,15 +51,18 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
   const paths = resolvePaths(env);
   const prompter = overrides.prompter ?? terminalPrompter(io);
   let fetchPromise: Promise<Fetch> | undefined;
+  const warn = (message: string) => io.stderr.write(`acct: warning: ${message}\n`);
+  const bundle = env.ACCT_BUNDLE ? new BundleState(env) : undefined;
   const ctx: Context = {
     env,
     io,
     paths,
     now: overrides.now ?? (() => new Date()),
-    accounts: new AccountRepository(paths),
-    catalog: new Catalog(paths),
+    accounts: bundle ? new BundleAccounts(bundle) : new AccountRepository(paths),
+    catalog: new Catalog(paths, bundle),
+    bundle,
     prompter,
-    secrets: new SecretStore({
+    secrets: bundle ? new BundleSecrets(bundle, warn) : new SecretStore({
       paths,
       requestedKind: env.ACCT_STORE || undefined,
       keychain: async () =>
@@ -70,7 +83,7 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
       },
     }),
     fetch: () => (fetchPromise ??= overrides.fetch ? Promise.resolve(overrides.fetch) : createFetch({ timeoutMs: seconds(env.ACCT_HTTP_TIMEOUT, 'ACCT_HTTP_TIMEOUT', 30) * 1000 })),
-    warn: (message) => io.stderr.write(`acct: warning: ${message}\n`),
+    warn,
     info: (message) => io.stderr.write(`${message}\n`),
   };
   return ctx;

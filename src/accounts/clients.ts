@@ -29,6 +29,10 @@ export interface ResolvedClient extends OAuthClient {
 }
 
 export function storedClient(ctx: Context, slug: string): ClientRecord | undefined {
+  if (ctx.bundle) {
+    const c = ctx.bundle.client(slug);
+    return c && { clientId: c.clientId, hasSecret: c.clientSecret !== undefined, updatedAt: '' };
+  }
   return readJsonIfExists(file(ctx), isClientsFile)?.clients[slug];
 }
 

@@ -24,7 +24,11 @@ export interface CatalogEntry {
 
 export class Catalog {
   private userApps?: Map<string, AppDefinition>;
-  constructor(private readonly paths: Paths) {}
+  /** With a bundle (CI), the user-added apps are the ones the bundle carries. */
+  constructor(
+    private readonly paths: Paths,
+    private readonly bundle?: { apps(): unknown[] },
+  ) {}
 
   get userFile() {
     return join(this.paths.config, 'apps.json');
@@ -99,6 +103,7 @@ export class Catalog {
   }
 
   private readUserFile(): UserAppsFile {
+    if (this.bundle) return { version: 1, apps: this.bundle.apps() };
     return readJsonIfExists(this.userFile, isUserAppsFile) ?? { version: 1, apps: [] };
   }
 

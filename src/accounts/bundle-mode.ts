@@ -1,0 +1,175 @@
+// Working from a bundle (ACCT_BUNDLE + ACCT_BUNDLE_KEY), as in CI: no keychain,
+// no local store. Read-only, except that refreshed tokens are kept for the
+// life of the process and, with ACCT_BUNDLE_CACHE, in an encrypted file that
+// later steps share (under a lock, like the local store).
+import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openBundle, type OpenedBundle } from '../store/bundle.js';
+import { seal, open, isSealed } from '../store/crypto.js';
+import { writeJsonAtomic, readJsonIfExists, isObject } from '../store/files.js';
+import { AcctError, ExitCode, usageError } from '../errors.js';
+import type { Metadata, Account } from './model.js';
+import type { Fields } from '../store/store.js';
+
+interface CacheContents {
+  bundle: string;
+  accounts: Account[];
+  secrets: Record<string, Fields>;
+}
+
+export class BundleState {
+  private opened?: OpenedBundle;
+  private overrides: { accounts: Map<string, Account>; secrets: Map<string, Fields> } = { accounts: new Map(), secrets: new Map() };
+
+  constructor(private readonly env: NodeJS.ProcessEnv) {}
+
+  private bundle(): OpenedBundle {
+    if (this.opened) return this.opened;
+    const raw = this.env.ACCT_BUNDLE!;
+    const key = this.env.ACCT_BUNDLE_KEY;
+    if (!key) throw usageError('ACCT_BUNDLE is set but ACCT_BUNDLE_KEY is not', 'set ACCT_BUNDLE_KEY to the key acct export printed (or the passphrase)');
+    const inline = raw.trimStart().startsWith('{');
+    let text = raw;
+    if (!inline) {
+      try {
+        text = readFileSync(raw, 'utf8');
+      } catch (err) {
+        throw usageError(`cannot read the bundle ${raw}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'ACCT_BUNDLE is the bundle itself or a path to it');
+      }
+    }
+    this.opened = openBundle(text, key, inline ? 'ACCT_BUNDLE' : raw);
+    return this.opened;
+  }
+
+  get cachePath(): string | undefined {
+    return this.env.ACCT_BUNDLE_CACHE || undefined;
+  }
+
+  /** Folder for this bundle's locks: beside the cache (shared by CI steps), or private to this process. */
+  lockDir(): string {
+    return this.cachePath ? `${this.cachePath}.locks` : join(tmpdir(), `acct-bundle-${this.bundle().id}-${process.pid}`);
+  }
+
+  private loadCache(): void {
+    const path = this.cachePath;
+    if (!path || !existsSync(path)) return;
+    const sealed = readJsonIfExists(path, isSealed)!;
+    let contents: CacheContents;
+    try {
+      contents = JSON.parse(open(this.bundle().key, sealed, 'acct-bundle-cache').toString('utf8')) as CacheContents;
+    } catch {
+      throw new AcctError(ExitCode.usage, `ACCT_BUNDLE_CACHE (${path}) does not open with this bundle's key`, {
+        hint: 'it belongs to another bundle or was altered; delete it',
+      });
+    }
+    if (!isObject(contents) || contents.bundle !== this.bundle().id) return; // a cache of an older bundle: ignore it
+    for (const a of contents.accounts) this.overrides.accounts.set(a.id, a);
+    for (const [id, f] of Object.entries(contents.secrets)) this.overrides.secrets.set(id, f);
+  }
+
+  metadata(): Metadata {
+    const b = this.bundle();
+    this.loadCache();
+    return {
+      version: 1,
+      accounts: b.payload.accounts.map((a) => structuredClone(this.overrides.accounts.get(a.id) ?? a)),
+      defaults: { ...b.payload.defaults },
+      retiredIds: [],
+    };
+  }
+
+  secrets(id: string): Fields {
+    this.loadCache();
+    const f = this.overrides.secrets.get(id) ?? this.bundle().payload.secrets[id];
+    if (!f) throw new AcctError(ExitCode.notFound, `the bundle holds no secrets for ${id}`, { hint: 'export the account again' });
+    return { ...f };
+  }
+
+  apps(): unknown[] {
+    return this.bundle().payload.apps;
+  }
+
+  client(slug: string) {
+    return this.bundle().payload.clients[slug];
+  }
+
+  /** Keeps a refreshed account for this process and, with ACCT_BUNDLE_CACHE, for later steps. */
+  keep(accounts: Account[], secrets: Record<string, Fields>): void {
+    for (const a of accounts) this.overrides.accounts.set(a.id, a);
+    for (const [id, f] of Object.entries(secrets)) this.overrides.secrets.set(id, f);
+    const path = this.cachePath;
+    if (!path) return;
+    const contents: CacheContents = {
+      bundle: this.bundle().id,
+      accounts: [...this.overrides.accounts.values()],
+      secrets: Object.fromEntries(this.overrides.secrets),
+    };
+    writeJsonAtomic(path, seal(this.bundle().key, Buffer.from(JSON.stringify(contents)), 'acct-bundle-cache'));
+  }
+
+  originalRefreshToken(id: string): string | undefined {
+    return this.bundle().payload.secrets[id]?.oauth_refresh_token;
+  }
+}
+
+export const readOnlyBundle = () =>
+  new AcctError(ExitCode.usage, 'accounts come from ACCT_BUNDLE here, which is read-only', {
+    hint: 'make the change on the machine that exported the bundle, then export it again',
+  });
+
+/** The AccountRepository shape over a bundle. Only the refresh path writes (status, expiry). */
+export class BundleAccounts {
+  constructor(private readonly state: BundleState) {}
+  read(): Metadata {
+    return this.state.metadata();
+  }
+  async update<T>(change: (m: Metadata) => T): Promise<T> {
+    const m = this.state.metadata();
+    const before = JSON.stringify(m.accounts);
+    const result = change(m);
+    const changed = m.accounts.filter((a, i) => JSON.stringify(a) !== JSON.stringify(JSON.parse(before)[i]));
+    if (m.accounts.length !== JSON.parse(before).length) throw readOnlyBundle();
+    this.state.keep(changed, {});
+    return result;
+  }
+  newId(): string {
+    throw readOnlyBundle();
+  }
+  markUsed(): void {}
+  lastUsed(): Map<string, string> {
+    return new Map();
+  }
+  lockPath(name: string): string {
+    return join(this.state.lockDir(), name);
+  }
+}
+
+export class BundleSecrets {
+  constructor(
+    private readonly state: BundleState,
+    private readonly warn: (m: string) => void,
+  ) {}
+  async read(id: string): Promise<Fields> {
+    if (id.startsWith('client.')) {
+      const c = this.state.client(id.slice('client.'.length));
+      if (!c?.clientSecret) throw new AcctError(ExitCode.notFound, `the bundle holds no client secret for ${id.slice(7)}`);
+      return { client_secret: c.clientSecret };
+    }
+    return this.state.secrets(id);
+  }
+  async write(id: string, fields: Fields): Promise<void> {
+    const original = this.state.originalRefreshToken(id);
+    if (original && fields.oauth_refresh_token && fields.oauth_refresh_token !== original && !this.state.cachePath)
+      this.warn(
+        'the provider rotated the refresh token, and the bundle cannot keep the new one: later steps that read this bundle will fail to refresh. Set ACCT_BUNDLE_CACHE to a file shared by your steps, and export a fresh bundle for the next run',
+      );
+    this.state.keep([], { [id]: fields });
+  }
+  remove(): void {
+    throw readOnlyBundle();
+  }
+  kind(): 'bundle' {
+    return 'bundle';
+  }
+}

@@ -1,0 +1,143 @@
+// `acct export` and `acct import`: accounts, their secrets, and what they need
+// to refresh elsewhere (user-added apps, OAuth clients), in one sealed bundle.
+import { readFileSync } from 'node:fs';
+import type { Context } from '../context.js';
+import { findAccount } from '../accounts/service.js';
+import { resolveClient, storedClient, saveClient } from '../accounts/clients.js';
+import { newBundleKey, sealBundle, openBundle, type BundlePayload } from '../store/bundle.js';
+import { writeFileAtomic } from '../store/files.js';
+import { parseApp } from '../catalog/validate.js';
+import { readStdin } from '../ui/stdin.js';
+import { printJson } from '../output/format.js';
+import { usageError } from '../errors.js';
+import type { Account } from '../accounts/model.js';
+
+const MIN_PASSPHRASE = 12;
+
+export interface ExportOptions {
+  all?: boolean;
+  output?: string;
+  passphraseStdin?: boolean;
+  json?: boolean;
+}
+
+export async function exportBundle(ctx: Context, refs: string[], opts: ExportOptions): Promise<void> {
+  if (!refs.length && !opts.all) throw usageError('name the accounts to export', 'acct export github slack, or acct export --all');
+  if (refs.length && opts.all) throw usageError('--all exports every account; leave out the references, or --all');
+  if (!opts.output && ctx.io.stdout.isTTY)
+    throw usageError('the bundle goes to stdout, which is a terminal', 'redirect it: acct export … > bundle.acct, or give -o bundle.acct');
+
+  const m = ctx.accounts.read();
+  const chosen = new Map<string, Account>();
+  for (const a of opts.all ? m.accounts : refs.map((r) => findAccount(ctx, r))) chosen.set(a.id, a);
+  if (!chosen.size) throw usageError('there are no accounts to export', 'connect one first: acct connect <app>');
+
+  let passphrase: string | undefined;
+  if (opts.passphraseStdin) {
+    passphrase = (await readStdin(ctx.io.stdin, '--passphrase-stdin')).replace(/\r?\n$/, '');
+    if (passphrase.length < MIN_PASSPHRASE)
+      throw usageError(`the passphrase is too short (at least ${MIN_PASSPHRASE} characters)`, 'or leave out --passphrase-stdin and acct makes a random key');
+  }
+
+  const payload: BundlePayload = { accounts: [], secrets: {}, apps: [], clients: {}, defaults: {} };
+  for (const a of chosen.values()) {
+    payload.accounts.push(a);
+    payload.secrets[a.id] = await ctx.secrets.read(a.id);
+    if (m.defaults[a.app] === a.id) payload.defaults[a.app] = a.id;
+  }
+  for (const slug of new Set([...chosen.values()].map((a) => a.app))) {
+    const entry = ctx.catalog.find(slug);
+    if (!entry) throw usageError(`the app "${slug}" is no longer in the catalog`, `add it again (acct apps add ${slug}) or delete its accounts`);
+    if (entry.source === 'user') payload.apps.push(entry.app);
+    if (entry.app.auth !== 'oauth2') continue;
+    const client = await resolveClient(ctx, entry.app);
+    if (client) payload.clients[slug] = { clientId: client.clientId, ...(client.clientSecret ? { clientSecret: client.clientSecret } : {}) };
+    else
+      ctx.warn(`no OAuth client is set for ${slug}, so ${slug} tokens from this bundle cannot be refreshed; set one first (acct client set ${slug}) or give ACCT_CLIENT_ID_${slug.toUpperCase().replace(/-/g, '_')} where the bundle is used`);
+  }
+
+  const key = passphrase === undefined ? newBundleKey() : undefined;
+  const text = sealBundle(payload, key ? { key: key.key } : { passphrase: passphrase! }, ctx.now());
+  if (opts.output) writeFileAtomic(opts.output, text);
+  else ctx.io.stdout.write(text);
+
+  const names = payload.accounts.map((a) => `${a.app}/${a.nickname}`).join(', ');
+  if (opts.json) {
+    // stdout carries the bundle unless -o; the summary goes where it does not mix with it.
+    const summary = { accounts: payload.accounts.map((a) => a.id), output: opts.output ?? null, key: key?.printable ?? null };
+    if (opts.output) printJson(ctx.io, summary);
+    else ctx.io.stderr.write(`${JSON.stringify(summary)}\n`);
+    return;
+  }
+  ctx.info(`Exported ${payload.accounts.length} account${payload.accounts.length === 1 ? '' : 's'} (${names})${opts.output ? ` to ${opts.output}` : ''}.`);
+  if (key) {
+    ctx.info('Bundle key (store it as the secret ACCT_BUNDLE_KEY where the bundle is used; acct keeps no copy):');
+    ctx.info(key.printable);
+  } else ctx.info('Give the same passphrase as ACCT_BUNDLE_KEY where the bundle is used.');
+}
+
+export interface ImportOptions {
+  passphraseStdin?: boolean;
+  json?: boolean;
+}
+
+export async function importBundle(ctx: Context, file: string | undefined, opts: ImportOptions): Promise<void> {
+  const fromStdin = !file || file === '-';
+  if (fromStdin && opts.passphraseStdin) throw usageError('stdin cannot carry both the bundle and the passphrase', 'give the bundle as a file: acct import bundle.acct --passphrase-stdin');
+  let text: string;
+  if (fromStdin) text = await readStdin(ctx.io.stdin, 'acct import (without a file)');
+  else {
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw usageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'give the path of a bundle written by acct export');
+    }
+  }
+  const key = opts.passphraseStdin
+    ? (await readStdin(ctx.io.stdin, '--passphrase-stdin')).replace(/\r?\n$/, '')
+    : ctx.env.ACCT_BUNDLE_KEY || (await ctx.prompter.secret('Bundle key (or passphrase)', 'ACCT_BUNDLE_KEY or --passphrase-stdin to give it'));
+  const { payload } = openBundle(text, key, fromStdin ? 'the bundle on stdin' : file);
+
+  // Everything is checked before anything is written.
+  const apps = payload.apps.map((raw) => parseApp(raw, 'the bundle'));
+  const newApps = apps.filter((app) => !ctx.catalog.find(app.slug));
+  for (const app of apps) {
+    const local = ctx.catalog.find(app.slug);
+    if (local && JSON.stringify(local.app) !== JSON.stringify(app)) ctx.warn(`keeping your own definition of the app "${app.slug}"; the bundle's differs`);
+  }
+  const local = ctx.accounts.read();
+  const conflicts = payload.accounts.filter((a) => local.accounts.some((o) => o.app === a.app && o.nickname === a.nickname && o.id !== a.id));
+  if (conflicts.length)
+    throw usageError(
+      `these accounts clash with local accounts of the same name: ${conflicts.map((a) => `${a.app}/${a.nickname}`).join(', ')}`,
+      'rename or delete the local ones (acct rename …), then import again',
+    );
+
+  for (const app of newApps) await ctx.catalog.add(app, false);
+  for (const [slug, c] of Object.entries(payload.clients)) {
+    const app = ctx.catalog.get(slug);
+    if (app.auth === 'oauth2' && !storedClient(ctx, slug)) await saveClient(ctx, app, c.clientId, c.clientSecret);
+  }
+
+  const results: { id: string; ref: string; action: 'added' | 'updated' }[] = [];
+  for (const incoming of payload.accounts) {
+    const fields = payload.secrets[incoming.id];
+    if (!fields) throw usageError(`the bundle has no secrets for ${incoming.id}`, 'export it again');
+    const retired = local.retiredIds.includes(incoming.id);
+    const id = retired ? ctx.accounts.newId(ctx.accounts.read()) : incoming.id;
+    await ctx.secrets.write(id, fields);
+    const action = await ctx.accounts.update((m) => {
+      const existing = m.accounts.find((a) => a.id === id);
+      if (m.accounts.some((o) => o.app === incoming.app && o.nickname === incoming.nickname && o.id !== id))
+        throw usageError(`${incoming.app}/${incoming.nickname} was created locally meanwhile`, 'rename it, then import again');
+      const account: Account = { ...incoming, id, fields: Object.keys(fields).sort(), updatedAt: ctx.now().toISOString() };
+      if (existing) Object.assign(existing, account);
+      else m.accounts.push(account);
+      if (payload.defaults[incoming.app] === incoming.id && !m.defaults[incoming.app]) m.defaults[incoming.app] = id;
+      return existing ? ('updated' as const) : ('added' as const);
+    });
+    results.push({ id, ref: `${incoming.app}/${incoming.nickname}`, action });
+  }
+  if (opts.json) printJson(ctx.io, { accounts: results, apps: newApps.map((a) => a.slug) });
+  else for (const r of results) ctx.info(`${r.action === 'added' ? 'Imported' : 'Updated'} ${r.ref} (${r.id})`);
+}
