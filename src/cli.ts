@@ -1,7 +1,7 @@
 // The command tree, declared here and nowhere else; each action loads its
 // command module on demand so `acct token` never loads prompts, tables,
 // colours or HTTP. This is the one place where errors become exit codes.
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { createContext, type Context, type ContextOverrides, type IO } from './context.js';
 import { AcctError, ExitCode } from './errors.js';
 import { readOnlyBundle } from './accounts/bundle-mode.js';
@@ -170,6 +170,18 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .option('--passphrase-stdin', 'read the passphrase from stdin (the key otherwise comes from ACCT_BUNDLE_KEY or a prompt)')
     .addOption(json())
     .action((file, opts) => change(async (c) => (await import('./commands/bundle.js')).importBundle(c, file, opts)));
+
+  program
+    .command('completion')
+    .description('print a completion script: source <(acct completion bash)')
+    .addArgument(new Argument('<shell>', 'the shell').choices(['bash', 'zsh', 'fish']))
+    .action((shell) => run(async (c) => (await import('./commands/completion.js')).completion(c, program, shell)));
+
+  // For the completion scripts: account references or app slugs, one a line.
+  program
+    .command('__complete', { hidden: true })
+    .argument('<what>', 'refs or apps')
+    .action((what) => run(async (c) => (await import('./commands/completion.js')).complete(c, what)));
 
   const apps = program
     .command('apps')
