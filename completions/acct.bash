@@ -2,7 +2,7 @@
 
 _acct_spec() {
   case "$1" in
-    "") subs="connect reconnect list ls show rename default delete rm token test client env exec export import completion apps"; opts="-V --version -h --help"; vopts=""; args=""; variadic=0 ;;
+    "") subs="connect reconnect list ls show rename default delete rm token test request status client env exec export import completion apps"; opts="-V --version -h --help"; vopts=""; args=""; variadic=0 ;;
     "connect") subs=""; opts="--nickname --stdin --from-env --scope --no-verify --no-check --no-browser --manual --device --timeout --json -h --help"; vopts="--nickname --from-env --scope --timeout"; args="apps"; variadic=0 ;;
     "reconnect") subs=""; opts="--stdin --from-env --scope --no-verify --no-check --no-browser --manual --device --timeout --json -h --help"; vopts="--from-env --scope --timeout"; args="refs"; variadic=0 ;;
     "list"|"ls") subs=""; opts="--app --json -h --help"; vopts="--app"; args=""; variadic=0 ;;
@@ -12,6 +12,8 @@ _acct_spec() {
     "delete"|"rm") subs=""; opts="-y --yes --keep-remote --json -h --help"; vopts=""; args="refs"; variadic=0 ;;
     "token") subs=""; opts="--field --min-ttl --refresh --json -h --help"; vopts="--field --min-ttl"; args="refs"; variadic=0 ;;
     "test") subs=""; opts="--json -h --help"; vopts=""; args="refs"; variadic=0 ;;
+    "request") subs=""; opts="-X --request -H --header -d --data -G --get -i --include --fail-ok --allow-host --json -h --help"; vopts="-X --request -H --header -d --data"; args="refs none"; variadic=0 ;;
+    "status") subs=""; opts="--check --app --concurrency --json -h --help"; vopts="--app --concurrency"; args=""; variadic=0 ;;
     "client") subs="set show remove"; opts="-h --help"; vopts=""; args=""; variadic=0 ;;
     "client set") subs=""; opts="--client-id --secret-stdin --no-secret -h --help"; vopts="--client-id"; args="apps"; variadic=0 ;;
     "client show") subs=""; opts="--json -h --help"; vopts=""; args="apps"; variadic=0 ;;
@@ -57,6 +59,7 @@ _acct() {
     case "$cmdpath${cmdpath:+ }$prev" in
       "list --app") values=$("${COMP_WORDS[0]/#\~/$HOME}" __complete apps 2>/dev/null) ;;
       "ls --app") values=$("${COMP_WORDS[0]/#\~/$HOME}" __complete apps 2>/dev/null) ;;
+      "status --app") values=$("${COMP_WORDS[0]/#\~/$HOME}" __complete apps 2>/dev/null) ;;
       "env --format") values="dotenv shell json github gitlab" ;;
       "export -o"|"export --output") files=1 ;;
       "apps add --file") files=1 ;;

@@ -116,6 +116,32 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .addOption(json())
     .action((ref, opts) => run(async (c) => (await import('./commands/test.js')).test(c, ref, opts)));
 
+  program
+    .command('request')
+    .description("send an HTTP request with an account's credentials (the app's base URL and auth)")
+    .argument('<ref>', 'account reference')
+    .argument('<path>', "path under the app's API base URL, or a full URL on its API host")
+    .option('-X, --request <method>', 'HTTP method (default GET, or POST with data)')
+    .option('-H, --header <header>', 'extra header "Name: value" (repeatable)', collect)
+    .option('-d, --data <data>', 'request body; @file or - for stdin; JSON is detected (repeatable, joined with &)', collect)
+    .option('-G, --get', 'put the data in the query string of a GET')
+    .option('-i, --include', 'print the status line and headers before the body')
+    .option('--fail-ok', 'exit 0 even when the response status is 400 or above')
+    .option('--allow-host', "allow a full URL on a host other than the app's API host")
+    .addOption(json().conflicts('include'))
+    .action((ref, path, opts) =>
+      run(async (c) => (await import('./commands/request.js')).request(c, ref, path, { ...opts, method: opts.request, headers: opts.header ?? [], data: opts.data ?? [] })),
+    );
+
+  program
+    .command('status')
+    .description('every account: ok, expired, needs-reconnect; --check runs their test requests')
+    .option('--check', "run each account's test request (network)")
+    .option('--app <slug>', 'only accounts of this app')
+    .option('--concurrency <n>', 'test requests at once with --check', '8')
+    .addOption(json())
+    .action((opts) => run(async (c) => (await import('./commands/status.js')).status(c, opts)));
+
   const client = program.command('client').description('the OAuth client (id and secret) acct uses for an app');
   client
     .command('set')

@@ -178,7 +178,7 @@ export const appDefinition = z.discriminatedUnion('auth', [oauthApp, keysApp]).s
       ctx.addIssue({ code: 'custom', path: ['primary'], message: `unknown field ${app.primary}` });
   }
   const known = new Set(fields);
-  for (const ref of templateFields(JSON.stringify(app.api.auth)))
+  for (const ref of templateFields(JSON.stringify([app.api.auth, app.api.headers])))
     if (!known.has(ref)) ctx.addIssue({ code: 'custom', path: ['api', 'auth'], message: `unknown field {${ref}}` });
   for (const ref of templateFields(app.api.baseUrl)) {
     const f = app.auth === 'keys' ? app.fields.find((x) => x.name === ref) : undefined;

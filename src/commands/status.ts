@@ -1,0 +1,99 @@
+// acct status: every account's health. From local data alone by default (no
+// network, no secrets); with --check, each account's test request, run in
+// parallel with a bound on how many at once.
+import type { Context } from '../context.js';
+import type { Account } from '../accounts/model.js';
+import { freshCredentials } from '../accounts/credentials.js';
+import { runTestRequest } from '../api/test-request.js';
+import { printJson, printTable, style } from '../output/format.js';
+import { AcctError, ExitCode, usageError } from '../errors.js';
+
+export type Health = 'ok' | 'expired' | 'needs-reconnect' | 'unreachable' | 'untested' | 'error';
+
+export interface StatusRow {
+  id: string;
+  ref: string;
+  status: Health;
+  detail: string;
+  identity: string | null;
+}
+
+/** What local data says: needs-reconnect, an expired token with or without a way to refresh it, or ok. */
+export function localHealth(a: Account, now: Date): { status: Health; detail: string } {
+  if (a.status === 'needs-reconnect') return { status: 'needs-reconnect', detail: `run: acct reconnect ${a.id}` };
+  if (a.expiresAt && new Date(a.expiresAt) <= now) {
+    return a.fields.includes('oauth_refresh_token')
+      ? { status: 'expired', detail: 'refreshed on next use' }
+      : { status: 'needs-reconnect', detail: `expired and no refresh token; run: acct reconnect ${a.id}` };
+  }
+  return { status: 'ok', detail: a.expiresAt ? `expires ${a.expiresAt}` : 'does not expire' };
+}
+
+async function checkAccount(ctx: Context, a: Account): Promise<Omit<StatusRow, 'id' | 'ref'>> {
+  const local = localHealth(a, ctx.now());
+  if (local.status === 'needs-reconnect') return { ...local, identity: a.identity };
+  try {
+    const app = ctx.catalog.get(a.app);
+    const fields = await freshCredentials(ctx, a, app, { minTtlSeconds: 30 });
+    const outcome = await runTestRequest(app, fields, await ctx.fetch());
+    switch (outcome.kind) {
+      case 'ok':
+        return { status: 'ok', detail: outcome.identity ? `authenticated as ${outcome.identity}` : 'test request passed', identity: outcome.identity ?? a.identity };
+      case 'rejected':
+        return { status: 'needs-reconnect', detail: `${outcome.detail}; run: acct reconnect ${a.id}`, identity: a.identity };
+      case 'unreachable':
+        return { status: 'unreachable', detail: outcome.detail, identity: a.identity };
+      default:
+        return { status: 'untested', detail: outcome.detail, identity: a.identity };
+    }
+  } catch (err) {
+    if (!(err instanceof AcctError)) throw err;
+    const status: Health = err.exitCode === ExitCode.reconnect ? 'needs-reconnect' : err.exitCode === ExitCode.unavailable ? 'unreachable' : 'error';
+    return { status, detail: err.message, identity: a.identity };
+  }
+}
+
+/** Runs fn over items with at most `limit` running at once, keeping order. */
+export async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** The exit code: 4 when any account needs reconnecting, else 5 when any was unreachable, 1 on other errors. */
+export function statusExitCode(rows: StatusRow[]): number {
+  if (rows.some((r) => r.status === 'needs-reconnect')) return ExitCode.reconnect;
+  if (rows.some((r) => r.status === 'unreachable')) return ExitCode.unavailable;
+  if (rows.some((r) => r.status === 'error')) return ExitCode.unexpected;
+  return ExitCode.ok;
+}
+
+export async function status(ctx: Context, opts: { check?: boolean; app?: string; concurrency?: string; json?: boolean }): Promise<number> {
+  const limit = Number(opts.concurrency ?? 8);
+  if (!Number.isInteger(limit) || limit < 1) throw usageError(`--concurrency must be a positive whole number, not "${opts.concurrency}"`);
+  const accounts = ctx.accounts
+    .read()
+    .accounts.filter((a) => !opts.app || a.app === opts.app)
+    .sort((a, b) => a.app.localeCompare(b.app) || a.nickname.localeCompare(b.nickname));
+  if (opts.check && accounts.length) ctx.info(`Checking ${accounts.length} account${accounts.length === 1 ? '' : 's'}…`);
+  const rows: StatusRow[] = await mapBounded(accounts, limit, async (a) => ({
+    id: a.id,
+    ref: `${a.app}/${a.nickname}`,
+    ...(opts.check ? await checkAccount(ctx, a) : { ...localHealth(a, ctx.now()), identity: a.identity }),
+  }));
+  if (opts.json) printJson(ctx.io, rows);
+  else if (!rows.length) ctx.info('No accounts yet. Connect one: acct connect <app>');
+  else {
+    const s = await style(ctx.io, ctx.env);
+    const paint = (h: Health) => (h === 'ok' ? s.green(h) : h === 'expired' || h === 'untested' ? s.dim(h) : s.red(h));
+    await printTable(ctx.io, ['ID', 'ACCOUNT', 'STATUS', 'DETAIL'], rows.map((r) => [r.id, r.ref, paint(r.status), r.detail]), s);
+  }
+  return statusExitCode(rows);
+}
