@@ -1,0 +1,188 @@
+// Bundles for CI: export from a local store, then work from ACCT_BUNDLE in a
+// fresh ACCT_HOME with no D-Bus session (so no keychain), including an OAuth
+// account refreshed from the bundle against the test authorization server.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { acct, baseEnv, tempHome } from '../support/cli.js';
+import { keyAppFile } from '../support/apps.js';
+import { startAuthServer, type AuthServer } from '../support/oauth-server.js';
+import { oauthHome, fingerprint, revealed, sleep } from '../support/oauth-cli.js';
+
+type Env = Record<string, string | undefined>;
+const KEY_VALUE = 'lk_bundle "quoted" $value';
+
+let server: AuthServer;
+let source: Env;
+let oauthId: string;
+let keyId: string;
+let bundle: string;
+let bundleKey: string;
+const work = mkdtempSync(join(tmpdir(), 'acct-bundle-'));
+
+/** A CI step: a home of its own, no keychain, no local store. */
+const ciEnv = (extra: Env = {}): Env => baseEnv({ ACCT_HOME: tempHome(), ACCT_BUNDLE: join(work, 'ci.acct'), ACCT_BUNDLE_KEY: bundleKey, ...extra });
+
+beforeAll(async () => {
+  server = await startAuthServer({ accessTokenTtl: 300 });
+  ({ env: source } = await oauthHome(server, 'confidential'));
+  server.setAccessTokenTtl(2);
+  const connected = await acct(['connect', 'local', '--nickname', 'bot'], source);
+  server.setAccessTokenTtl(300);
+  expect(connected.exitCode, connected.stderr).toBe(0);
+  oauthId = connected.stdout.trim();
+  expect((await acct(['apps', 'add', 'svc', '--file', keyAppFile('http://127.0.0.1:9', { fields: [{ name: 'api_key', label: 'API key' }] })], source)).exitCode).toBe(0);
+  const key = await acct(['connect', 'svc', '--stdin', '--no-verify', '--nickname', 'deploy'], source, { input: KEY_VALUE, stdin: undefined });
+  expect(key.exitCode, key.stderr).toBe(0);
+  keyId = key.stdout.trim();
+
+  const exported = await acct(['export', 'local/bot', 'svc', '-o', join(work, 'ci.acct')], source);
+  expect(exported.exitCode, exported.stderr).toBe(0);
+  bundleKey = exported.stderr.match(/^acctk1_[A-Za-z0-9_-]{43}$/m)![0];
+  bundle = readFileSync(join(work, 'ci.acct'), 'utf8');
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+describe('export', () => {
+  it('writes a sealed bundle (mode 0600) that holds no secret in plain text, and prints the key on stderr only', async () => {
+    expect(readdirSync(work)).toContain('ci.acct');
+    const fields = await revealed(oauthId, source);
+    for (const value of [fields.oauth_access_token!, fields.oauth_refresh_token!, KEY_VALUE, server.clients.confidential.clientSecret!])
+      expect(bundle.includes(value)).toBe(false);
+    expect(JSON.parse(bundle)).toMatchObject({ format: 'acct-bundle', version: 1 });
+    const toStdout = await acct(['export', 'svc'], source);
+    expect(toStdout.exitCode).toBe(0);
+    expect(toStdout.stdout).toMatch(/^\{"format":"acct-bundle"/);
+    expect(toStdout.stdout).not.toContain('acctk1_');
+    expect(toStdout.stderr).toMatch(/ACCT_BUNDLE_KEY/);
+  });
+
+  it('refuses to export nothing, and unknown references', async () => {
+    expect((await acct(['export'], source)).exitCode).toBe(2);
+    expect((await acct(['export', 'nosuch'], source)).exitCode).toBe(3);
+  });
+});
+
+describe('working from ACCT_BUNDLE without a keychain', () => {
+  it('lists the accounts and hands out key fields, touching no store', async () => {
+    const env = ciEnv();
+    const list = await acct(['list', '--json'], env);
+    expect(list.exitCode, list.stderr).toBe(0);
+    expect(JSON.parse(list.stdout).map((a: { id: string }) => a.id).sort()).toEqual([oauthId, keyId].sort());
+    const token = await acct(['token', 'svc'], env);
+    expect(token).toMatchObject({ exitCode: 0, stdout: `${KEY_VALUE}\n` });
+    // The bundle itself can be the variable's value.
+    const inline = await acct(['token', 'svc/deploy'], { ...env, ACCT_BUNDLE: bundle });
+    expect(inline).toMatchObject({ exitCode: 0, stdout: `${KEY_VALUE}\n` });
+    expect(readdirSync(env.ACCT_HOME!)).toEqual([]);
+  });
+
+  it('refreshes an expired OAuth token in memory with the bundled client, and keeps the store read-only', async () => {
+    await sleep(2200); // the exported access token lived 2 seconds
+    const env = ciEnv();
+    const before = server.tokenRequests.refresh;
+    const r = await acct(['token', 'local/bot'], env);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(server.tokenRequests.refresh).toBe(before + 1);
+    expect(await server.introspect(r.stdout.trim())).toBe(true);
+    // The provider rotated the refresh token; a bundle cannot keep it, and says so.
+    expect(r.stderr).toMatch(/rotated the refresh token/);
+    expect(r.stderr).toMatch(/ACCT_BUNDLE_CACHE/);
+    expect(readdirSync(env.ACCT_HOME!)).toEqual([]);
+
+    const rename = await acct(['rename', 'local/bot', 'other'], env);
+    expect(rename.exitCode).toBe(2);
+    expect(rename.stderr).toMatch(/read-only/);
+  });
+
+  it('shares one refresh between CI steps through ACCT_BUNDLE_CACHE', async () => {
+    // An account of its own: the earlier test rotated local/bot's refresh token out at the provider.
+    const connected = await acct(['connect', 'local', '--nickname', 'cachebot'], source);
+    expect(connected.exitCode, connected.stderr).toBe(0);
+    const exported = await acct(['export', 'local/cachebot', '-o', join(work, 'cached.acct')], source);
+    expect(exported.exitCode, exported.stderr).toBe(0);
+    const key = exported.stderr.match(/^acctk1_\S+$/m)![0];
+    const cache = join(work, 'steps.cache');
+    const step = () => baseEnv({ ACCT_HOME: tempHome(), ACCT_BUNDLE: join(work, 'cached.acct'), ACCT_BUNDLE_KEY: key, ACCT_BUNDLE_CACHE: cache });
+    const before = server.tokenRequests.refresh;
+    const first = await acct(['token', 'local/cachebot', '--refresh'], step());
+    expect(first.exitCode, first.stderr).toBe(0);
+    expect(first.stderr).not.toMatch(/rotated/);
+    expect(existsSync(cache)).toBe(true);
+    expect(readFileSync(cache, 'utf8').includes(first.stdout.trim())).toBe(false);
+    const second = await acct(['token', 'local/cachebot'], step());
+    expect(second.exitCode, second.stderr).toBe(0);
+    expect(fingerprint(second.stdout.trim())).toBe(fingerprint(first.stdout.trim()));
+    // A forced refresh in a later step presents the rotated token from the cache, which the server accepts.
+    const third = await acct(['token', 'local/cachebot', '--refresh'], step());
+    expect(third.exitCode, third.stderr).toBe(0);
+    expect(server.tokenRequests.refresh).toBe(before + 2);
+  });
+
+  it('rejects a wrong key, a truncated bundle and a tampered bundle with exit 2', async () => {
+    const wrongKey = await acct(['token', 'svc'], ciEnv({ ACCT_BUNDLE_KEY: `acctk1_${Buffer.alloc(32, 7).toString('base64url')}` }));
+    expect(wrongKey.exitCode).toBe(2);
+    expect(wrongKey.stderr).toMatch(/wrong key|altered/);
+
+    const truncated = join(work, 'truncated.acct');
+    writeFileSync(truncated, bundle.slice(0, bundle.length / 2));
+    const t = await acct(['token', 'svc'], ciEnv({ ACCT_BUNDLE: truncated }));
+    expect(t.exitCode).toBe(2);
+    expect(t.stderr).toMatch(/truncated/);
+
+    const parsed = JSON.parse(bundle);
+    const ct = Buffer.from(parsed.sealed.ciphertext ?? parsed.sealed.ct ?? parsed.sealed.data, 'base64');
+    expect(ct.length).toBeGreaterThan(0);
+    ct[10] ^= 1;
+    const field = ['ciphertext', 'ct', 'data'].find((k) => k in parsed.sealed)!;
+    parsed.sealed[field] = ct.toString('base64');
+    const tampered = join(work, 'tampered.acct');
+    writeFileSync(tampered, JSON.stringify(parsed));
+    const x = await acct(['token', 'svc'], ciEnv({ ACCT_BUNDLE: tampered }));
+    expect(x.exitCode).toBe(2);
+    expect(x.stderr).toMatch(/altered/);
+    expect(x.stdout).toBe('');
+
+    const missingKey = await acct(['token', 'svc'], ciEnv({ ACCT_BUNDLE_KEY: undefined }));
+    expect(missingKey.exitCode).toBe(2);
+    expect(missingKey.stderr).toMatch(/ACCT_BUNDLE_KEY/);
+  });
+
+  it('works with a passphrase instead of a random key', async () => {
+    const passphrase = 'a long ci passphrase';
+    const exported = await acct(['export', 'svc', '-o', join(work, 'pass.acct'), '--passphrase-stdin'], source, { input: `${passphrase}\n`, stdin: undefined });
+    expect(exported.exitCode, exported.stderr).toBe(0);
+    expect(exported.stderr).not.toMatch(/acctk1_/);
+    const env = ciEnv({ ACCT_BUNDLE: join(work, 'pass.acct'), ACCT_BUNDLE_KEY: passphrase });
+    expect(await acct(['token', 'svc'], env)).toMatchObject({ exitCode: 0, stdout: `${KEY_VALUE}\n` });
+    expect((await acct(['token', 'svc'], { ...env, ACCT_BUNDLE_KEY: 'not the passphrase' })).exitCode).toBe(2);
+  });
+});
+
+describe('import', () => {
+  it('brings the accounts into a fresh local store with the same ids, app and client', async () => {
+    const env = baseEnv({ ACCT_HOME: tempHome(), ACCT_STORE: 'file', ACCT_PASSPHRASE: 'imported store', ACCT_BUNDLE_KEY: bundleKey });
+    const r = await acct(['import', join(work, 'ci.acct'), '--json'], env);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).accounts.map((a: { id: string }) => a.id).sort()).toEqual([oauthId, keyId].sort());
+    expect(await acct(['token', 'svc'], { ...env, ACCT_BUNDLE_KEY: undefined })).toMatchObject({ exitCode: 0, stdout: `${KEY_VALUE}\n` });
+    const client = await acct(['client', 'show', 'local', '--json'], env);
+    expect(JSON.parse(client.stdout)).toMatchObject({ client_id: server.clients.confidential.clientId });
+    // Importing again updates in place instead of duplicating.
+    const again = await acct(['import', join(work, 'ci.acct')], env);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/Updated svc\/deploy/);
+    expect(JSON.parse((await acct(['list', '--json'], env)).stdout)).toHaveLength(2);
+  });
+
+  it('changes nothing when the key is wrong', async () => {
+    const home = tempHome();
+    const env = baseEnv({ ACCT_HOME: home, ACCT_STORE: 'file', ACCT_PASSPHRASE: 'imported store', ACCT_BUNDLE_KEY: `acctk1_${Buffer.alloc(32).toString('base64url')}` });
+    const r = await acct(['import', join(work, 'ci.acct')], env);
+    expect(r.exitCode).toBe(2);
+    expect(readdirSync(home)).toEqual([]);
+  });
+});
