@@ -15,7 +15,9 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .description('Connect your accounts at third-party services and hand out fresh credentials.')
     .version(VERSION, '-V, --version')
     .showHelpAfterError('(run acct --help for usage)')
-    .configureHelp({ sortSubcommands: false });
+    .configureHelp({ sortSubcommands: false })
+    // Set before the subcommands are added, so they inherit it: a bad option throws (exit 2) instead of exiting 1.
+    .exitOverride();
 
   const json = () => new Option('--json', 'print one JSON value');
   // Commands that change the local store; with ACCT_BUNDLE the accounts are read-only.

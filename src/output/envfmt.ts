@@ -18,16 +18,21 @@ export function formatShell(vars: EnvVars): string {
 /**
  * dotenv has no escape for its quote characters, so each value gets the quote
  * that does not occur in it: single quotes (fully literal), then backticks,
- * then double quotes (only when the value has no backslash-n sequence or
- * newline that dotenv would rewrite).
+ * then double quotes (only when the value has no backslash-n or backslash-r
+ * sequence that dotenv would rewrite; a carriage return is written as \r there,
+ * since dotenv turns a raw one into a newline). dotenv reads a backslash before
+ * the closing quote as an escaped quote and runs on to a later quote that ends
+ * a line, so a value ending in a backslash is followed by a comment that holds
+ * the quote mid-line, where dotenv's search for the closing quote stops.
  */
 export function formatDotenv(vars: EnvVars): string {
   return vars
     .map(([k, v]) => {
-      if (!v.includes("'")) return `${k}='${v}'\n`;
-      if (!v.includes('`')) return `${k}=\`${v}\`\n`;
-      if (!v.includes('"') && !/\\[nr]|\r/.test(v)) return `${k}="${v}"\n`;
-      throw usageError(`the value of ${k} contains every quote character, which dotenv cannot represent`, 'use --format shell or --format json');
+      const quote = (q: string, body: string) => `${k}=${q}${body}${q}\n${body.endsWith('\\') ? `# ${q}${k}${q} ends with a backslash\n` : ''}`;
+      if (!v.includes("'") && !v.includes('\r')) return quote("'", v);
+      if (!v.includes('`') && !v.includes('\r')) return quote('`', v);
+      if (!v.includes('"') && !/\\[nr]/.test(v)) return quote('"', v.replace(/\r/g, '\\r'));
+      throw usageError(`the value of ${k} cannot be written in dotenv syntax without changing it`, 'use --format shell or --format json');
     })
     .join('');
 }
@@ -36,12 +41,18 @@ export function formatJson(vars: EnvVars): string {
   return JSON.stringify(Object.fromEntries(vars), null, 2) + '\n';
 }
 
-/** GitLab's dotenv report artifact: one KEY=value per line, no multi-line values. */
+/**
+ * GitLab's dotenv report artifact: one KEY=value per line, no multi-line values.
+ * GitLab strips blanks around the value and the runner expands $NAME in it, so
+ * a $ is written as $$ (which expands to $) and surrounding blanks are refused.
+ */
 export function formatGitlab(vars: EnvVars): string {
   return vars
     .map(([k, v]) => {
       if (/[\r\n]/.test(v)) throw usageError(`the value of ${k} spans several lines, which a GitLab dotenv report cannot hold`, 'use --format shell or json');
-      return `${k}=${v}\n`;
+      if (/^[\0\t\v\f ]|[\0\t\v\f ]$/.test(v))
+        throw usageError(`the value of ${k} starts or ends with a blank, which GitLab would strip from a dotenv report`, 'use --format shell or json');
+      return `${k}=${v.replace(/\$/g, '$$$$')}\n`;
     })
     .join('');
 }

@@ -51,6 +51,9 @@ export class Masker extends Transform {
         if (at >= 0 && (!best || at < best.at)) best = { at, s };
       }
       if (!best) break;
+      // A longer secret may start at or before this match and end past the
+      // buffer: wait for more input before deciding.
+      if (!final && buf.length - this.heldTail(buf, pos) <= best.at) break;
       parts.push(buf.subarray(pos, best.at), best.s.replacement);
       pos = best.at + best.s.needle.length;
     }

@@ -1,0 +1,179 @@
+// acct exec: credentials in the child's environment, secrets masked in its
+// output however it writes them, stdin and signals passed through, its exit
+// code returned.
+import { describe, it, expect, beforeAll } from 'vitest';
+import { execa } from 'execa';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { acct, baseEnv, BIN, tempHome } from '../support/cli.js';
+import { keyAppFile } from '../support/apps.js';
+
+const KEY = 'lk_exec_secret_0123456789';
+const SECRET = 'second-secret-ABCDEFGH';
+const ML_LINE_2 = 'second-line-of-a-pem-secret';
+const MULTILINE = `first-line-of-a-pem-secret\n${ML_LINE_2}`;
+
+/** Runs a Node script as the child: acct exec [opts] refs -- node -e script. */
+const node = (script: string) => ['--', 'node', '-e', script];
+
+async function until(check: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('acct exec', () => {
+  let env: Record<string, string | undefined>;
+  let work: string;
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'acct-exec-'));
+    env = baseEnv({ ACCT_HOME: tempHome(), ACCT_STORE: 'file', ACCT_PASSPHRASE: 'exec-test-passphrase' });
+    const app = keyAppFile('http://127.0.0.1:9', {
+      fields: [
+        { name: 'api_key', label: 'API key', prefix: 'lk_' },
+        { name: 'api_secret', label: 'API secret' },
+      ],
+      env: { api_key: 'TWO_KEY', api_secret: 'TWO_SECRET' },
+      test: undefined,
+    });
+    expect((await acct(['apps', 'add', 'two', '--file', app], env)).exitCode).toBe(0);
+    for (const [nick, fields] of [
+      ['main', { api_key: KEY, api_secret: SECRET }],
+      ['pem', { api_key: 'lk_other_key_value', api_secret: MULTILINE }],
+    ] as const) {
+      const r = await acct(['connect', 'two', '--stdin', '--no-verify', '--nickname', nick], env, { input: JSON.stringify(fields), stdin: undefined });
+      expect(r.exitCode, r.stderr).toBe(0);
+    }
+  });
+
+  it('injects the variables (catalog names and NAME=ref.field), leaving the rest of the environment', async () => {
+    const script = `process.stdout.write(JSON.stringify({ k: process.env.TWO_KEY, s: process.env.TWO_SECRET, d: process.env.DEPLOY, keep: process.env.KEEP_ME }))`;
+    const r = await acct(['exec', '--no-mask', 'two/main', 'DEPLOY=two/pem.api_secret', ...node(script)], { ...env, KEEP_ME: 'yes' });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ k: KEY, s: SECRET, d: MULTILINE, keep: 'yes' });
+  });
+
+  it('masks secrets in stdout and stderr even when the child splits them across writes', async () => {
+    const script = `
+      const half = (s) => [s.slice(0, Math.floor(s.length / 2)), s.slice(Math.floor(s.length / 2))];
+      const [k1, k2] = half(process.env.TWO_KEY);
+      const [s1, s2] = half(process.env.TWO_SECRET);
+      process.stdout.write('key=' + k1);
+      process.stderr.write('secret=' + s1);
+      setTimeout(() => {
+        process.stdout.write(k2 + ' done\\n');
+        process.stderr.write(s2 + ' done\\n');
+      }, 50);`;
+    const r = await acct(['exec', 'two/main', ...node(script)], env);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toBe('key=<acct:TWO_KEY> done\n');
+    expect(r.stderr).toBe('secret=<acct:TWO_SECRET> done\n');
+  });
+
+  it('masks each line of a multi-line secret on its own', async () => {
+    const r = await acct(['exec', 'two/pem', ...node(`console.log(process.env.TWO_SECRET.split('\\n')[1]); console.log(process.env.TWO_SECRET)`)], env);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe('<acct:TWO_SECRET>\n<acct:TWO_SECRET>\n');
+  });
+
+  it('shows a prompt at once but holds a partial secret until it is decided', async () => {
+    // The child writes a prompt and half the key, then waits for a line on stdin.
+    const script = `
+      const k = process.env.TWO_KEY;
+      process.stdout.write('token? ' + k.slice(0, 10));
+      process.stdin.once('data', () => { process.stdout.write(k.slice(10) + '\\n'); process.exit(0); });`;
+    const sub = execa('node', [BIN, 'exec', 'two/main', ...node(script)], { env, extendEnv: false, reject: false, stdin: 'pipe', stripFinalNewline: false, timeout: 60_000 });
+    let seen = '';
+    sub.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
+    await until(() => seen.includes('token? '), 'the prompt');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(seen).toBe('token? ');
+    sub.stdin!.end('go\n');
+    const r = await sub;
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe('token? <acct:TWO_KEY>\n');
+  });
+
+  it('--no-mask passes the output through untouched', async () => {
+    const script = `process.stdout.write(process.env.TWO_KEY.slice(0, 5)); setTimeout(() => { process.stdout.write(process.env.TWO_KEY.slice(5) + '\\n'); process.stderr.write(process.env.TWO_SECRET); }, 50)`;
+    const r = await acct(['exec', '--no-mask', 'two/main', ...node(script)], env);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe(`${KEY}\n`);
+    expect(r.stderr).toBe(SECRET);
+  });
+
+  it("returns the child's exit code", async () => {
+    const r = await acct(['exec', 'two/main', ...node('process.exit(17)')], env);
+    expect(r.exitCode).toBe(17);
+    expect(r.stdout + r.stderr).toBe('');
+  });
+
+  it('writes out a held partial secret when the child ends without completing it', async () => {
+    const r = await acct(['exec', 'two/main', ...node(`process.stdout.write('tail ' + process.env.TWO_KEY.slice(0, 8)); process.stderr.write('err lk_'); process.exitCode = 3`)], env);
+    expect(r.exitCode).toBe(3);
+    expect(r.stdout).toBe(`tail ${KEY.slice(0, 8)}`);
+    expect(r.stderr).toBe('err lk_');
+  });
+
+  it('a command that does not exist: exit 127 and a clear message', async () => {
+    const r = await acct(['exec', 'two/main', '--', 'acct-no-such-command-here', '--flag'], env);
+    expect(r.exitCode).toBe(127);
+    expect(r.stderr).toMatch(/acct-no-such-command-here.*command not found/);
+    expect(r.stdout).toBe('');
+  });
+
+  it('no command, or an unknown account: usage error 2 / not found 3, and nothing run', async () => {
+    const none = await acct(['exec', 'two/main'], env);
+    expect(none.exitCode).toBe(2);
+    expect(none.stderr).toMatch(/--/);
+    const empty = await acct(['exec', 'two/main', '--'], env);
+    expect(empty.exitCode).toBe(2);
+    const marker = join(work, 'should-not-exist');
+    const unknown = await acct(['exec', 'two/nobody', ...node(`require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran')`)], env);
+    expect(unknown.exitCode).toBe(3);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it('passes stdin through to the child', async () => {
+    const input = 'line one\nline two with $ and "quotes"\n';
+    const r = await acct(['exec', 'two/main', ...node('process.stdin.pipe(process.stdout)')], env, { input, stdin: undefined });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe(input);
+  });
+
+  it("forwards SIGTERM to the child and returns the child's exit code", async () => {
+    const marker = join(work, 'sigterm-marker');
+    const script = `
+      process.on('SIGTERM', () => { require('fs').writeFileSync(${JSON.stringify(marker)}, 'got SIGTERM'); process.exit(42); });
+      process.stdout.write('ready\\n');
+      setInterval(() => {}, 1000);`;
+    const sub = execa('node', [BIN, 'exec', 'two/main', ...node(script)], { env, extendEnv: false, reject: false, timeout: 60_000 });
+    let seen = '';
+    sub.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
+    await until(() => seen.includes('ready'), 'the child to start');
+    sub.kill('SIGTERM');
+    const r = await sub;
+    expect(readFileSync(marker, 'utf8')).toBe('got SIGTERM');
+    expect(r.exitCode).toBe(42);
+    expect(r.signal).toBeUndefined();
+  });
+
+  it('a child killed by the forwarded signal makes acct exit 128 + signal number', async () => {
+    const sub = execa('node', [BIN, 'exec', 'two/main', ...node(`process.stdout.write('ready\\n'); setInterval(() => {}, 1000)`)], {
+      env,
+      extendEnv: false,
+      reject: false,
+      timeout: 60_000,
+    });
+    let seen = '';
+    sub.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
+    await until(() => seen.includes('ready'), 'the child to start');
+    sub.kill('SIGTERM');
+    const r = await sub;
+    expect(r.exitCode).toBe(128 + 15);
+  });
+});
