@@ -9,21 +9,32 @@ export interface LockOptions {
   waitMs?: number;
 }
 
+// A live holder refreshes the lock's mtime every UPDATE_MS; only a lock left
+// untouched for STALE_MS (its holder crashed) is taken over. The margin is
+// wide because a holder starved of CPU (dozens of acct processes on two cores)
+// must never lose its lock: two refreshes at once would spend a rotated
+// refresh token twice.
+const STALE_MS = 30_000;
+const UPDATE_MS = 3_000;
+
 export async function withLock<T>(lockPath: string, fn: () => Promise<T> | T, options: LockOptions = {}): Promise<T> {
   ensurePrivateDir(dirname(lockPath));
   // Loaded on first use: reads (acct token, acct list) never take a lock.
   const { default: lockfile } = await import('proper-lockfile');
   const waitMs = options.waitMs ?? 60_000;
   const started = Date.now();
+  let compromised: Error | undefined;
   let release: () => Promise<void>;
-  for (;;) {
+  for (let attempt = 0; ; attempt++) {
     try {
       release = await lockfile.lock(lockPath, {
         realpath: false,
-        stale: 10_000,
+        stale: STALE_MS,
+        update: UPDATE_MS,
         lockfilePath: `${lockPath}.lock`,
+        // Called from a timer: record it and fail when the work is done.
         onCompromised: (err) => {
-          throw storeError(`lost the lock ${lockPath}: ${err.message}`, 'another acct process took it over; retry');
+          compromised = err;
         },
       });
       break;
@@ -34,12 +45,15 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T> | T, op
           `timed out waiting for the lock ${lockPath}.lock`,
           'another acct process holds it; if none is running, remove that folder',
         );
-      await new Promise((r) => setTimeout(r, 5 + Math.random() * 25));
+      // Back off (10 ms growing to 100 ms, jittered) so many waiters do not starve the holder.
+      const delay = Math.min(100, 10 * 1.5 ** attempt);
+      await new Promise((r) => setTimeout(r, delay / 2 + Math.random() * delay));
     }
   }
   try {
     return await fn();
   } finally {
+    if (compromised) throw storeError(`lost the lock ${lockPath}: ${compromised.message}`, 'another acct process took it over; retry');
     await release();
   }
 }
