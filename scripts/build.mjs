@@ -1,7 +1,7 @@
 // Build: validate and normalize the built-in catalog with the same schema that
 // checks user-added apps, then bundle src/ into one ES module (dist/acct.js).
 import { build } from 'esbuild';
-import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, existsSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -40,7 +40,9 @@ async function buildCatalog() {
 }
 
 const count = await buildCatalog();
-await build({
+// A fresh dist/ each time, so no chunk of an earlier build lingers.
+rmSync(join(root, 'dist'), { recursive: true, force: true });
+const result = await build({
   // One entry file; what only some commands need (prompts, tables, colours,
   // HTTP, OAuth) is split into chunks loaded on first use, so `acct token`
   // parses a fraction of the code.
@@ -59,5 +61,12 @@ await build({
   define: { __VERSION__: JSON.stringify(pkg.version) },
   legalComments: 'none',
   logLevel: 'warning',
+  metafile: true,
 });
+// Which sources each output holds: the start-up test uses it to prove that
+// `acct token` loads no prompt, colour or HTTP code.
+const outputs = Object.fromEntries(
+  Object.entries(result.metafile.outputs).map(([file, o]) => [file.replace(/^dist\//, ''), Object.keys(o.inputs)]),
+);
+writeFileSync(join(root, 'dist', 'outputs.json'), JSON.stringify(outputs, null, 1));
 console.error(`built dist/acct.js (${count} built-in apps)`);
