@@ -162,7 +162,7 @@ complete -c acct -n "__acct_is 'reconnect'" -l scope -r -d 'extra OAuth scope (r
 complete -c acct -n "__acct_is 'reconnect'" -l no-verify -d 'store without running the app\'s test request'
 complete -c acct -n "__acct_is 'reconnect'" -l no-check -d 'skip the app\'s key shape checks'
 complete -c acct -n "__acct_is 'reconnect'" -l no-browser -d 'OAuth: print the URL instead of opening a browser'
-complete -c acct -n "__acct_is 'reconnect'" -l manual -d 'OAuth: paste the URL the browser ended on'
+complete -c acct -n "__acct_is 'reconnect'" -l manual -d 'OAuth: paste the URL the browser ended on (remote shells)'
 complete -c acct -n "__acct_is 'reconnect'" -l device -d 'OAuth: use the device grant'
 complete -c acct -n "__acct_is 'reconnect'" -l timeout -r -d 'OAuth: how long to wait for approval'
 complete -c acct -n "__acct_is 'reconnect'" -l json -d 'print one JSON value'

@@ -27,38 +27,32 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
       return loader(c);
     });
 
-  program
-    .command('connect')
-    .description('connect an account (OAuth in the browser, or API keys)')
-    .argument('<app>', 'app slug, e.g. github, openai')
-    .option('--nickname <name>', 'name for the account (default: the identity the service reports)')
-    .option('--stdin', 'read the key (or a JSON object of fields) from stdin')
-    .option('--from-env <field=VAR>', 'read a field from an environment variable (repeatable)', collect, [])
-    .option('--scope <scope>', 'extra OAuth scope (repeatable)', collect, [])
-    .option('--no-verify', "store without running the app's test request")
-    .option('--no-check', "skip the app's key shape checks")
-    .option('--no-browser', 'OAuth: print the URL instead of opening a browser')
-    .option('--manual', 'OAuth: paste the URL the browser ended on (remote shells)')
-    .option('--device', 'OAuth: use the device grant')
-    .option('--timeout <seconds>', 'OAuth: how long to wait for approval', '300')
-    .addOption(json())
-    .action((app, opts) => change(async (c) => (await import('./commands/connect.js')).connect(c, app, opts)));
+  // How credentials are collected, shared by connect and reconnect.
+  const credentialOptions = (cmd: Command) =>
+    cmd
+      .option('--stdin', 'read the key (or a JSON object of fields) from stdin')
+      .option('--from-env <field=VAR>', 'read a field from an environment variable (repeatable)', collect)
+      .option('--scope <scope>', 'extra OAuth scope (repeatable)', collect)
+      .option('--no-verify', "store without running the app's test request")
+      .option('--no-check', "skip the app's key shape checks")
+      .option('--no-browser', 'OAuth: print the URL instead of opening a browser')
+      .option('--manual', 'OAuth: paste the URL the browser ended on (remote shells)')
+      .option('--device', 'OAuth: use the device grant')
+      .option('--timeout <seconds>', 'OAuth: how long to wait for approval', '300')
+      .addOption(json());
+  const withLists = <T extends { fromEnv?: string[]; scope?: string[] }>(opts: T) => ({ ...opts, fromEnv: opts.fromEnv ?? [], scope: opts.scope ?? [] });
 
-  program
-    .command('reconnect')
-    .description('connect again: same id and nickname, new credentials')
-    .argument('<ref>', 'account reference')
-    .option('--stdin', 'read the key (or a JSON object of fields) from stdin')
-    .option('--from-env <field=VAR>', 'read a field from an environment variable (repeatable)', collect, [])
-    .option('--scope <scope>', 'extra OAuth scope (repeatable)', collect, [])
-    .option('--no-verify', "store without running the app's test request")
-    .option('--no-check', "skip the app's key shape checks")
-    .option('--no-browser', 'OAuth: print the URL instead of opening a browser')
-    .option('--manual', 'OAuth: paste the URL the browser ended on')
-    .option('--device', 'OAuth: use the device grant')
-    .option('--timeout <seconds>', 'OAuth: how long to wait for approval', '300')
-    .addOption(json())
-    .action((ref, opts) => change(async (c) => (await import('./commands/connect.js')).reconnect(c, ref, opts)));
+  credentialOptions(
+    program
+      .command('connect')
+      .description('connect an account (OAuth in the browser, or API keys)')
+      .argument('<app>', 'app slug, e.g. github, openai')
+      .option('--nickname <name>', 'name for the account (default: the identity the service reports)'),
+  ).action((app, opts) => change(async (c) => (await import('./commands/connect.js')).connect(c, app, withLists(opts))));
+
+  credentialOptions(
+    program.command('reconnect').description('connect again: same id and nickname, new credentials').argument('<ref>', 'account reference'),
+  ).action((ref, opts) => change(async (c) => (await import('./commands/connect.js')).reconnect(c, ref, withLists(opts))));
 
   program
     .command('list')
