@@ -9,7 +9,9 @@ export interface HttpOptions {
 }
 
 export async function createFetch(options: HttpOptions): Promise<Fetch> {
-  const { fetch, EnvHttpProxyAgent } = await import('undici');
+  // undici is CommonJS: the bundle's dynamic import exposes it as `default` only.
+  const mod = await import('undici');
+  const { fetch, EnvHttpProxyAgent } = (mod as unknown as { default?: typeof mod }).default ?? mod;
   const dispatcher = new EnvHttpProxyAgent({ connectTimeout: options.timeoutMs, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
   return async (url, init = {}) => {
     const { timeoutMs = options.timeoutMs, signal, ...rest } = init;

@@ -34,7 +34,9 @@ export async function collectKeyFields(app: KeysApp, src: KeySources): Promise<R
       try {
         parsed = JSON.parse(text);
       } catch (err) {
-        throw usageError(`stdin is not valid JSON: ${(err as Error).message}`, 'pass a JSON object of fields, e.g. {"api_key":"…"}, or a bare value');
+        // The parser's message quotes the text around the error, which is a secret here: keep only the position.
+        const at = /position (\d+)/.exec((err as Error).message)?.[1];
+        throw usageError(`stdin is not valid JSON${at ? ` (at position ${at})` : ''}`, 'pass a JSON object of fields, e.g. {"api_key":"…"}, or a bare value');
       }
       if (!isObject(parsed)) throw usageError('stdin JSON must be an object of field names to values');
       for (const [name, value] of Object.entries(parsed)) {

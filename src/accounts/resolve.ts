@@ -25,7 +25,11 @@ export function resolveReference(m: Metadata, ref: string): Account {
   else if (ofApp.length > 1) {
     const def = ofApp.find((a) => a.id === m.defaults[ref]);
     if (def) candidates.set(def.id, def);
-    else if (candidates.size === 0) throw ambiguous(ref, ofApp, `or pick a default: acct default ${label(ofApp[0]!)}`);
+    else {
+      // Without a default the app slug is ambiguous by itself; a nickname that also matches does not settle it.
+      for (const a of ofApp) candidates.set(a.id, a);
+      throw ambiguous(ref, [...candidates.values()], `or pick a default: acct default ${ofApp[0]!.app}/${ofApp[0]!.nickname}`);
+    }
   }
   if (candidates.size === 1) return [...candidates.values()][0]!;
   if (candidates.size > 1) throw ambiguous(ref, [...candidates.values()]);

@@ -23,7 +23,13 @@ export function validateNickname(nickname: string): string {
 
 /** A nickname derived from an identity ("octocat", "me@example.com"), made unique within the app. */
 export function deriveNickname(m: Metadata, app: string, identity: string | null): string {
-  const base = (identity ?? 'default').replace(/[^A-Za-z0-9._@+-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 60) || 'default';
+  const base =
+    (identity ?? 'default')
+      .replace(/[^A-Za-z0-9._@+-]+/g, '-')
+      .replace(/^[^A-Za-z0-9]+/, '')
+      // acc_ starts account ids, never nicknames.
+      .replace(/^acc_/, 'acc-')
+      .slice(0, 60) || 'default';
   const taken = new Set(m.accounts.filter((a) => a.app === app).map((a) => a.nickname));
   if (!taken.has(base)) return base;
   for (let i = 2; ; i++) if (!taken.has(`${base}-${i}`)) return `${base}-${i}`;

@@ -136,7 +136,7 @@ describe('working from ACCT_BUNDLE without a keychain', () => {
     const parsed = JSON.parse(bundle);
     const ct = Buffer.from(parsed.sealed.ciphertext ?? parsed.sealed.ct ?? parsed.sealed.data, 'base64');
     expect(ct.length).toBeGreaterThan(0);
-    ct[10] ^= 1;
+    ct[10] = ct[10]! ^ 1;
     const field = ['ciphertext', 'ct', 'data'].find((k) => k in parsed.sealed)!;
     parsed.sealed[field] = ct.toString('base64');
     const tampered = join(work, 'tampered.acct');

@@ -20,3 +20,19 @@ export function keyAppFile(baseUrl: string, extra: Record<string, unknown> = {})
   );
   return file;
 }
+
+/** A two-field app: a non-secret account SID and a secret auth token, sent as basic auth. */
+export function duoAppFile(baseUrl: string, extra: Record<string, unknown> = {}): string {
+  return keyAppFile(baseUrl, {
+    name: 'Duo Service',
+    api: { baseUrl, auth: { type: 'basic', username: '{account_sid}', password: '{auth_token}' } },
+    fields: [
+      { name: 'account_sid', label: 'Account SID', secret: false, prefix: 'AC' },
+      { name: 'auth_token', label: 'Auth token', minLength: 16 },
+    ],
+    primary: 'auth_token',
+    env: { account_sid: 'DUO_ACCOUNT_SID', auth_token: 'DUO_AUTH_TOKEN' },
+    test: undefined,
+    ...extra,
+  });
+}

@@ -1,0 +1,261 @@
+// Collecting and checking the fields of an API-key app, and naming accounts:
+// pure logic with a plain-object prompter.
+import { describe, it, expect } from 'vitest';
+import { collectKeyFields, checkShape, primaryField, type KeySources } from '../../src/accounts/keys.js';
+import { deriveNickname, validateNickname } from '../../src/accounts/service.js';
+import { parseApp } from '../../src/catalog/validate.js';
+import { AcctError, ExitCode } from '../../src/errors.js';
+import { emptyMetadata, NICKNAME_RE, type Account, type Metadata } from '../../src/accounts/model.js';
+import type { KeysApp } from '../../src/catalog/schema.js';
+import type { Prompter } from '../../src/ui/prompt.js';
+
+const keysApp = (def: Record<string, unknown>): KeysApp =>
+  parseApp(
+    {
+      slug: 'svc',
+      name: 'Service',
+      auth: 'keys',
+      api: { baseUrl: 'https://api.example.com', auth: { type: 'header', name: 'Authorization', value: 'Bearer {api_key}' } },
+      fields: [{ name: 'api_key', label: 'API key', prefix: 'sk_', minLength: 10, createUrl: 'https://example.com/keys' }],
+      env: {},
+      ...def,
+    },
+    'the test',
+  ) as KeysApp;
+
+const single = keysApp({});
+const duo = keysApp({
+  api: { baseUrl: 'https://api.example.com', auth: { type: 'basic', username: '{account_sid}', password: '{auth_token}' } },
+  fields: [
+    { name: 'account_sid', label: 'Account SID', secret: false, prefix: 'AC' },
+    { name: 'auth_token', label: 'Auth token', pattern: '[0-9a-f]{32}' },
+    { name: 'region', label: 'Region', secret: false, default: 'us1' },
+    { name: 'note', label: 'Note', secret: false, optional: true },
+  ],
+  primary: 'auth_token',
+});
+const regional = keysApp({
+  api: { baseUrl: 'https://{region}.api.example.com', auth: { type: 'header', name: 'Authorization', value: 'Bearer {api_key}' } },
+  fields: [
+    { name: 'region', label: 'Region', secret: false, default: 'eu' },
+    { name: 'api_key', label: 'API key', maxLength: 12 },
+  ],
+});
+
+/** A prompter that answers from a script and records what it was asked. */
+function scripted(interactive: boolean, answers: string[] = []) {
+  const asked: { kind: 'secret' | 'input'; message: string; instead: string; defaultValue?: string }[] = [];
+  const answer = (kind: 'secret' | 'input', message: string, instead: string, defaultValue?: string) => {
+    asked.push({ kind, message, instead, defaultValue });
+    if (!interactive) return Promise.reject(new AcctError(ExitCode.usage, 'cannot prompt without a terminal', { hint: `use ${instead}` }));
+    if (!answers.length) throw new Error(`unexpected prompt: ${message}`);
+    return Promise.resolve(answers.shift()!);
+  };
+  const prompter: Prompter = {
+    interactive,
+    secret: (message, instead) => answer('secret', message, instead),
+    input: (message, instead, defaultValue) => answer('input', message, instead, defaultValue),
+    confirm: () => Promise.reject(new Error('unexpected confirm')),
+  };
+  return { prompter, asked };
+}
+
+const sources = (over: Partial<KeySources>): KeySources => ({ fromEnv: [], env: {}, prompter: scripted(false).prompter, checkShapes: true, ...over });
+
+async function rejected(p: Promise<unknown>): Promise<AcctError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(AcctError);
+  return err as AcctError;
+}
+
+const SK = 'sk_0123456789abcdef';
+const TOKEN = '0123456789abcdef0123456789abcdef';
+
+describe('collectKeyFields', () => {
+  it('a bare value on stdin fills the primary field; one trailing newline is dropped', async () => {
+    expect(await collectKeyFields(single, sources({ stdin: SK }))).toEqual({ api_key: SK });
+    expect(await collectKeyFields(single, sources({ stdin: `${SK}\n` }))).toEqual({ api_key: SK });
+    expect(await collectKeyFields(single, sources({ stdin: `${SK}\r\n` }))).toEqual({ api_key: SK });
+  });
+
+  it('a bare value fills the primary when the other fields have defaults', async () => {
+    expect(await collectKeyFields(regional, sources({ stdin: 'k123' }))).toEqual({ api_key: 'k123', region: 'eu' });
+  });
+
+  it('a bare value cannot fill two required fields', async () => {
+    const err = await rejected(collectKeyFields(duo, sources({ stdin: TOKEN })));
+    expect(err.exitCode).toBe(ExitCode.usage);
+    expect(err.message).toMatch(/svc needs account_sid and auth_token/);
+    expect(err.hint).toMatch(/"account_sid":"…"/);
+    expect(err.message + err.hint).not.toContain(TOKEN);
+  });
+
+  it('a JSON object on stdin fills named fields; defaults fill the rest, optional ones stay out', async () => {
+    const fields = await collectKeyFields(duo, sources({ stdin: JSON.stringify({ account_sid: 'AC1', auth_token: TOKEN }) }));
+    expect(fields).toEqual({ account_sid: 'AC1', auth_token: TOKEN, region: 'us1' });
+    const withRegion = await collectKeyFields(duo, sources({ stdin: ` ${JSON.stringify({ account_sid: 'AC1', auth_token: TOKEN, region: 'eu2', note: 'ci' })}\n` }));
+    expect(withRegion).toEqual({ account_sid: 'AC1', auth_token: TOKEN, region: 'eu2', note: 'ci' });
+  });
+
+  it('refuses JSON that is malformed, not an object of strings, or names unknown fields', async () => {
+    const bad = await rejected(collectKeyFields(single, sources({ stdin: `{"api_key": ${SK}}` })));
+    expect(bad.message).toMatch(/^stdin is not valid JSON/);
+    expect(bad.message + bad.hint).not.toContain(SK.slice(0, 6));
+    const unknown = await rejected(collectKeyFields(single, sources({ stdin: JSON.stringify({ token: SK }) })));
+    expect(unknown.message).toBe('svc has no field "token" (in the stdin JSON)');
+    expect(unknown.hint).toBe('its fields are: api_key');
+    expect((await rejected(collectKeyFields(single, sources({ stdin: '{"api_key": 1}' })))).message).toMatch(/must be a string/);
+    expect((await rejected(collectKeyFields(single, sources({ stdin: '{"api_key": null}' })))).message).toMatch(/must be a string/);
+  });
+
+  it('--from-env reads named variables, and wins over stdin', async () => {
+    const env = { SID: 'AC9', TOK: TOKEN };
+    expect(await collectKeyFields(duo, sources({ fromEnv: ['account_sid=SID', 'auth_token=TOK'], env }))).toEqual({ account_sid: 'AC9', auth_token: TOKEN, region: 'us1' });
+    const other = 'sk_fromtheenvironment';
+    expect(await collectKeyFields(single, sources({ stdin: SK, fromEnv: ['api_key=K'], env: { K: other } }))).toEqual({ api_key: other });
+  });
+
+  it('--from-env errors name the pair, never a value', async () => {
+    expect((await rejected(collectKeyFields(single, sources({ fromEnv: ['api_key=MISSING'] })))).message).toBe(
+      'the environment variable MISSING is not set (--from-env api_key=MISSING)',
+    );
+    expect((await rejected(collectKeyFields(single, sources({ fromEnv: ['api_key'] })))).message).toMatch(/--from-env takes field=VAR/);
+    expect((await rejected(collectKeyFields(single, sources({ fromEnv: ['=K'], env: { K: SK } })))).message).toMatch(/--from-env takes field=VAR/);
+    const unknown = await rejected(collectKeyFields(single, sources({ fromEnv: ['secret=K'], env: { K: SK } })));
+    expect(unknown.message).toBe('svc has no field "secret" (--from-env)');
+  });
+
+  it('without a terminal, a missing field is an error naming --stdin and --from-env', async () => {
+    const { prompter, asked } = scripted(false);
+    const err = await rejected(collectKeyFields(duo, sources({ fromEnv: ['account_sid=SID'], env: { SID: 'AC1' }, prompter })));
+    expect(err.exitCode).toBe(ExitCode.usage);
+    expect(err.hint).toMatch(/--stdin/);
+    expect(err.hint).toMatch(/--from-env auth_token=VAR/);
+    expect(asked.map((a) => a.kind)).toEqual(['secret']);
+  });
+
+  it('on a terminal: hidden prompts for secrets, plain ones for the rest, defaults offered, optional ones skippable', async () => {
+    const { prompter, asked } = scripted(true, ['AC42', TOKEN, '', '']);
+    const fields = await collectKeyFields(duo, sources({ prompter }));
+    expect(fields).toEqual({ account_sid: 'AC42', auth_token: TOKEN, region: 'us1' });
+    expect(asked.map((a) => [a.kind, a.message.split(' (')[0]])).toEqual([
+      ['input', 'Account SID'],
+      ['secret', 'Auth token'],
+      ['input', 'Region'],
+      ['input', 'Note'],
+    ]);
+    expect(asked[2]!.defaultValue).toBe('us1');
+    expect(asked[3]!.message).toMatch(/optional, Enter to skip/);
+
+    const { prompter: p2, asked: a2 } = scripted(true, [SK]);
+    expect(await collectKeyFields(single, sources({ prompter: p2 }))).toEqual({ api_key: SK });
+    expect(a2[0]!.message).toContain('https://example.com/keys');
+  });
+
+  it('shape checks apply to every source; --no-check skips them but not the emptiness check', async () => {
+    const wrong = 'pk_0123456789';
+    const err = await rejected(collectKeyFields(single, sources({ stdin: wrong })));
+    expect(err.message).toMatch(/should start with "sk_"/);
+    expect(err.hint).toMatch(/--no-check/);
+    expect(err.message + err.hint).not.toContain(wrong);
+    expect(await collectKeyFields(single, sources({ stdin: wrong, checkShapes: false }))).toEqual({ api_key: wrong });
+    expect((await rejected(collectKeyFields(single, sources({ stdin: '', checkShapes: false })))).message).toBe('API key is empty');
+    expect((await rejected(collectKeyFields(single, sources({ fromEnv: ['api_key=E'], env: { E: '' } })))).message).toBe('API key is empty');
+    const { prompter } = scripted(true, ['']);
+    expect((await rejected(collectKeyFields(single, sources({ prompter })))).message).toBe('API key is empty');
+  });
+});
+
+describe('checkShape', () => {
+  const field = (name: string) => duo.fields.find((f) => f.name === name)!;
+  const check = (app: KeysApp, name: string, value: string) => () => checkShape(app, app.fields.find((f) => f.name === name)!, value);
+
+  it('accepts values of the declared shape', () => {
+    expect(check(single, 'api_key', SK)).not.toThrow();
+    expect(check(duo, 'auth_token', TOKEN)).not.toThrow();
+    expect(check(regional, 'api_key', 'x'.repeat(12))).not.toThrow();
+  });
+
+  it('refuses empty values and surrounding whitespace, never trimming silently', () => {
+    expect(() => checkShape(duo, field('account_sid'), '')).toThrow(/Account SID is empty/);
+    expect(() => checkShape(single, single.fields[0]!, ` ${SK}`)).toThrow(/leading or trailing whitespace/);
+    expect(() => checkShape(single, single.fields[0]!, `${SK}\t`)).toThrow(/leading or trailing whitespace/);
+    expect(() => checkShape(single, single.fields[0]!, '   ')).toThrow(/whitespace|empty/);
+  });
+
+  it('refuses a wrong prefix, pattern, or length', () => {
+    expect(check(single, 'api_key', 'sk_short')).toThrow(/at least 10 characters/);
+    expect(check(duo, 'auth_token', TOKEN.toUpperCase())).toThrow(/expected format/);
+    // The pattern must match the whole value.
+    expect(check(duo, 'auth_token', `${TOKEN}00`)).toThrow(/expected format/);
+    expect(check(regional, 'api_key', 'x'.repeat(13))).toThrow(/at most 12 characters/);
+    expect(check(duo, 'account_sid', 'XX123')).toThrow(/should start with "AC"/);
+  });
+
+  it('exits with a usage error', () => {
+    try {
+      checkShape(duo, field('account_sid'), 'nope');
+      expect.unreachable();
+    } catch (err) {
+      expect((err as AcctError).exitCode).toBe(ExitCode.usage);
+    }
+  });
+});
+
+describe('primaryField', () => {
+  it('is the declared primary, else the first secret field, else the first field', () => {
+    expect(primaryField(duo).name).toBe('auth_token');
+    expect(primaryField(regional).name).toBe('api_key');
+    const noSecret = keysApp({
+      api: { baseUrl: 'https://api.example.com', auth: { type: 'query', name: 'u', value: '{user}' } },
+      fields: [{ name: 'user', label: 'User', secret: false }],
+    });
+    expect(primaryField(noSecret).name).toBe('user');
+  });
+});
+
+describe('nicknames', () => {
+  const withAccounts = (...pairs: [string, string][]): Metadata => ({
+    ...emptyMetadata(),
+    accounts: pairs.map(([app, nickname], i) => ({ id: `acc_${String(i).padStart(10, 'a')}`, app, nickname }) as Account),
+  });
+
+  it('derives a nickname from the identity, made unique within the app', () => {
+    const m = withAccounts(['github', 'octocat'], ['github', 'octocat-2'], ['gitlab', 'me@example.com']);
+    expect(deriveNickname(m, 'github', 'octocat')).toBe('octocat-3');
+    expect(deriveNickname(m, 'gitlab', 'octocat')).toBe('octocat');
+    expect(deriveNickname(m, 'github', 'me@example.com')).toBe('me@example.com');
+    expect(deriveNickname(m, 'gitlab', 'me@example.com')).toBe('me@example.com-2');
+    expect(deriveNickname(m, 'github', null)).toBe('default');
+    expect(deriveNickname(withAccounts(['x', 'default']), 'x', null)).toBe('default-2');
+    expect(deriveNickname(m, 'github', 'Octo Cat <octo@example.com>')).toBe('Octo-Cat-octo@example.com-');
+    expect(deriveNickname(m, 'github', '  --team/ops')).toBe('team-ops');
+    expect(deriveNickname(m, 'github', '日本語')).toBe('default');
+  });
+
+  it('a derived nickname is always a valid nickname', () => {
+    let seed = 7;
+    const next = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const parts = ['acc_', 'a', 'Z', '9', ' ', '/', '@', '.', '-', '_', '+', 'é', '日', '\n', '"', 'acc_abcdefghij', '---'];
+    const m = withAccounts(['app', 'x'.repeat(60)], ['app', 'default']);
+    for (let i = 0; i < 2000; i++) {
+      let identity = '';
+      const len = Math.floor(next() * 30);
+      for (let j = 0; j < len; j++) identity += parts[Math.floor(next() * parts.length)];
+      if (i % 50 === 0) identity = 'x'.repeat(60 + (i % 17));
+      const nickname = deriveNickname(m, 'app', identity || null);
+      expect(() => validateNickname(nickname), JSON.stringify(identity)).not.toThrow();
+      expect(nickname).toMatch(NICKNAME_RE);
+    }
+  });
+
+  it('validateNickname refuses slashes, spaces, ids and overlong names', () => {
+    for (const ok of ['work', 'me@example.com', 'a', 'ci.bot+1', 'x'.repeat(64)]) expect(validateNickname(ok)).toBe(ok);
+    for (const bad of ['', 'a/b', 'a b', 'acc_abc', '-lead', '.hidden', 'x'.repeat(65), 'é']) {
+      expect(() => validateNickname(bad), bad).toThrow(AcctError);
+    }
+  });
+});
