@@ -6,7 +6,6 @@ import type { Context } from '../context.js';
 import { findAccount, setStatus } from '../accounts/service.js';
 import { freshCredentials } from '../accounts/credentials.js';
 import { buildRequest, type BuiltRequest, type DataReader, type RequestOptions } from '../api/request.js';
-import { readStdin } from '../ui/stdin.js';
 import { printJson } from '../output/format.js';
 import { ExitCode, needsReconnect, usageError } from '../errors.js';
 
@@ -32,23 +31,28 @@ export async function request(ctx: Context, ref: string, pathOrUrl: string, opts
       } catch (err) {
         throw usageError(`cannot read ${source.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }
-    } else data = Buffer.from(await readStdin(ctx.io.stdin, '-d -'), 'utf8');
+    } else data = await readStdinBytes(ctx.io.stdin);
     cache.set(key, data);
     return data;
   };
 
   const fetch = await ctx.fetch();
-  const send = async (force: boolean) => {
-    const fields = await freshCredentials(ctx, account, app, { minTtlSeconds: 30, force });
+  // After a 401 (`rejected` is the token that got it), another process may
+  // already have refreshed: take its token, and refresh only if the stored one
+  // is still the rejected one.
+  const send = async (rejected?: string) => {
+    let fields = await freshCredentials(ctx, account, app, { minTtlSeconds: 30 });
+    if (rejected !== undefined && fields.oauth_access_token === rejected) fields = await freshCredentials(ctx, account, app, { minTtlSeconds: 30, force: true });
     const req = await buildRequest(app, fields, pathOrUrl, opts, read);
-    return { req, res: await fetch(req.url, { method: req.method, headers: req.headers, body: req.body ? new Uint8Array(req.body) : undefined, redirect: 'manual' }) };
+    const res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body ? new Uint8Array(req.body) : undefined, redirect: 'manual' });
+    return { req, res, token: fields.oauth_access_token };
   };
 
-  let { req, res } = await send(false);
+  let { req, res, token } = await send();
   if (res.status === 401 && account.auth === 'oauth2') {
     await res.body?.cancel();
     ctx.info(`${req.url.host} answered 401; refreshing the token and retrying`);
-    ({ req, res } = await send(true));
+    ({ req, res } = await send(token));
     if (res.status === 401) {
       await setStatus(ctx, account.id, 'needs-reconnect');
       await write(ctx, req, res, opts);
@@ -62,6 +66,14 @@ export async function request(ctx: Context, ref: string, pathOrUrl: string, opts
     return ExitCode.unexpected;
   }
   return ExitCode.ok;
+}
+
+/** All of stdin as bytes (a body may be binary); a terminal is refused, as for --stdin. */
+async function readStdinBytes(stdin: NodeJS.ReadStream): Promise<Buffer> {
+  if (stdin.isTTY) throw usageError('-d - reads from a pipe, but stdin is a terminal', 'pipe the data in, or use -d @file');
+  const chunks: Buffer[] = [];
+  for await (const chunk of stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks);
 }
 
 async function write(ctx: Context, req: BuiltRequest, res: Response, opts: RequestCommandOptions): Promise<void> {

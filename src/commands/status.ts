@@ -3,8 +3,7 @@
 // parallel with a bound on how many at once.
 import type { Context } from '../context.js';
 import type { Account } from '../accounts/model.js';
-import { freshCredentials } from '../accounts/credentials.js';
-import { runTestRequest } from '../api/test-request.js';
+import { checkAccount as checkCredentials } from '../accounts/check.js';
 import { printJson, printTable, style } from '../output/format.js';
 import { AcctError, ExitCode, usageError } from '../errors.js';
 
@@ -29,13 +28,12 @@ export function localHealth(a: Account, now: Date): { status: Health; detail: st
   return { status: 'ok', detail: a.expiresAt ? `expires ${a.expiresAt}` : 'does not expire' };
 }
 
-async function checkAccount(ctx: Context, a: Account): Promise<Omit<StatusRow, 'id' | 'ref'>> {
+async function checkRow(ctx: Context, a: Account): Promise<Omit<StatusRow, 'id' | 'ref'>> {
   const local = localHealth(a, ctx.now());
   if (local.status === 'needs-reconnect') return { ...local, identity: a.identity };
   try {
     const app = ctx.catalog.get(a.app);
-    const fields = await freshCredentials(ctx, a, app, { minTtlSeconds: 30 });
-    const outcome = await runTestRequest(app, fields, await ctx.fetch());
+    const outcome = await checkCredentials(ctx, a, app);
     switch (outcome.kind) {
       case 'ok':
         return { status: 'ok', detail: outcome.identity ? `authenticated as ${outcome.identity}` : 'test request passed', identity: outcome.identity ?? a.identity };
@@ -49,7 +47,7 @@ async function checkAccount(ctx: Context, a: Account): Promise<Omit<StatusRow, '
   } catch (err) {
     if (!(err instanceof AcctError)) throw err;
     const status: Health = err.exitCode === ExitCode.reconnect ? 'needs-reconnect' : err.exitCode === ExitCode.unavailable ? 'unreachable' : 'error';
-    return { status, detail: err.message, identity: a.identity };
+    return { status, detail: status === 'needs-reconnect' ? `${err.message}; run: acct reconnect ${a.id}` : err.message, identity: a.identity };
   }
 }
 
@@ -86,7 +84,7 @@ export async function status(ctx: Context, opts: { check?: boolean; app?: string
   const rows: StatusRow[] = await mapBounded(accounts, limit, async (a) => ({
     id: a.id,
     ref: `${a.app}/${a.nickname}`,
-    ...(opts.check ? await checkAccount(ctx, a) : { ...localHealth(a, ctx.now()), identity: a.identity }),
+    ...(opts.check ? await checkRow(ctx, a) : { ...localHealth(a, ctx.now()), identity: a.identity }),
   }));
   if (opts.json) printJson(ctx.io, rows);
   else if (!rows.length) ctx.info('No accounts yet. Connect one: acct connect <app>');

@@ -1,16 +1,14 @@
 // acct test <ref>: run the app's test request with the account's fresh credentials.
 import type { Context } from '../context.js';
 import { findAccount } from '../accounts/service.js';
-import { freshCredentials } from '../accounts/credentials.js';
-import { runTestRequest } from '../api/test-request.js';
+import { checkAccount } from '../accounts/check.js';
 import { printJson } from '../output/format.js';
 import { ExitCode } from '../errors.js';
 
 export async function test(ctx: Context, ref: string, opts: { json?: boolean }) {
   const account = findAccount(ctx, ref);
   const app = ctx.catalog.get(account.app);
-  const fields = await freshCredentials(ctx, account, app, { minTtlSeconds: 60 });
-  const outcome = await runTestRequest(app, fields, await ctx.fetch());
+  const outcome = await checkAccount(ctx, account, app);
   const label = `${account.app}/${account.nickname}`;
   const code = outcome.kind === 'ok' ? ExitCode.ok : outcome.kind === 'rejected' ? ExitCode.reconnect : outcome.kind === 'unreachable' ? ExitCode.unavailable : ExitCode.unexpected;
   if (opts.json) printJson(ctx.io, { id: account.id, ref: label, result: outcome.kind, identity: outcome.kind === 'ok' ? outcome.identity : null, detail: 'detail' in outcome ? outcome.detail : null });
