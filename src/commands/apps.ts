@@ -86,7 +86,7 @@ export async function addApp(ctx: Context, slug: string, opts: AddOptions) {
     try {
       raw = JSON.parse(text);
     } catch (err) {
-      throw usageError(`${opts.file} is not valid JSON: ${(err as Error).message}`);
+      throw usageError(`${opts.file} is not valid JSON: ${(err as Error).message}`, 'fix the file; `acct apps show github --json` prints a complete example');
     }
     if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
       const given = (raw as Record<string, unknown>).slug;
