@@ -1,14 +1,15 @@
 // App lookup: the built-in catalog (validated and normalized at build time) and
 // the apps the user added (validated when added, and again when read).
 import { join } from 'node:path';
-import builtinApps from './builtin.generated.json' with { type: 'json' };
+import { BUILTIN_APPS } from './builtin.generated.js';
 import { readJsonIfExists, writeJsonAtomic, isObject, ensurePrivateDir } from '../store/files.js';
 import { withLock } from '../store/lock.js';
 import { AcctError, ExitCode, usageError, notFound } from '../errors.js';
 import type { AppDefinition } from './schema.js';
 import type { Paths } from '../paths.js';
 
-const builtins = new Map((builtinApps as unknown as AppDefinition[]).map((a) => [a.slug, a]));
+let builtinMap: Map<string, AppDefinition> | undefined;
+const builtins = () => (builtinMap ??= new Map((JSON.parse(BUILTIN_APPS) as AppDefinition[]).map((a) => [a.slug, a])));
 
 interface UserAppsFile {
   version: 1;
@@ -35,7 +36,7 @@ export class Catalog {
   }
 
   find(slug: string): CatalogEntry | undefined {
-    const builtin = builtins.get(slug);
+    const builtin = builtins().get(slug);
     if (builtin) return { app: builtin, source: 'built-in' };
     const user = this.loadUserApps().get(slug);
     return user ? { app: user, source: 'user' } : undefined;
@@ -53,7 +54,7 @@ export class Catalog {
 
   all(): CatalogEntry[] {
     return [
-      ...[...builtins.values()].map((app) => ({ app, source: 'built-in' as const })),
+      ...[...builtins().values()].map((app) => ({ app, source: 'built-in' as const })),
       ...[...this.loadUserApps().values()].map((app) => ({ app, source: 'user' as const })),
     ].sort((a, b) => a.app.slug.localeCompare(b.app.slug));
   }
@@ -72,11 +73,11 @@ export class Catalog {
   }
 
   isBuiltin(slug: string) {
-    return builtins.has(slug);
+    return builtins().has(slug);
   }
 
   async add(app: AppDefinition, replace: boolean): Promise<void> {
-    if (builtins.has(app.slug))
+    if (builtins().has(app.slug))
       throw usageError(`"${app.slug}" is a built-in app`, 'pick another slug for your own definition');
     await withLock(join(this.paths.config, 'apps'), () => {
       const file = this.readUserFile();
@@ -92,7 +93,7 @@ export class Catalog {
   }
 
   async remove(slug: string): Promise<void> {
-    if (builtins.has(slug)) throw usageError(`"${slug}" is a built-in app and cannot be removed`);
+    if (builtins().has(slug)) throw usageError(`"${slug}" is a built-in app and cannot be removed`);
     await withLock(join(this.paths.config, 'apps'), () => {
       const file = this.readUserFile();
       const kept = file.apps.filter((a) => !(isObject(a) && a.slug === slug));
