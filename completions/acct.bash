@@ -62,6 +62,7 @@ _acct() {
       "status --app") values=$("${COMP_WORDS[0]/#\~/$HOME}" __complete apps 2>/dev/null) ;;
       "env --format") values="dotenv shell json github gitlab" ;;
       "export -o"|"export --output") files=1 ;;
+      "apps --auth") values="oauth2 keys" ;;
       "apps add --file") files=1 ;;
       *) return 0 ;;
     esac

@@ -17,7 +17,9 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .showHelpAfterError('(run acct --help for usage)')
     .configureHelp({ sortSubcommands: false })
     // Set before the subcommands are added, so they inherit it: a bad option throws (exit 2) instead of exiting 1.
-    .exitOverride();
+    .exitOverride()
+    // Options after a subcommand belong to it: `acct apps show github --json`.
+    .enablePositionalOptions();
 
   const json = () => new Option('--json', 'print one JSON value');
   // Commands that change the local store; with ACCT_BUNDLE the accounts are read-only.
@@ -210,8 +212,9 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .description('search the app catalog; show, add and remove apps')
     .argument('[query]', 'search text')
     .option('--user', 'only apps you added')
-    .option('--auth <kind>', 'only oauth2 or keys apps')
+    .addOption(new Option('--auth <kind>', 'only OAuth or API-key apps').choices(['oauth2', 'keys']))
     .addOption(json())
+    .enablePositionalOptions()
     .action((query, opts) => run(async (c) => (await import('./commands/apps.js')).listApps(c, query, opts)));
   apps
     .command('show')
