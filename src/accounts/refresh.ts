@@ -28,13 +28,22 @@ export async function ensureFresh(ctx: Context, account: Account, app: AppDefini
   if (app.auth !== 'oauth2') throw new AcctError(ExitCode.unexpected, `${app.slug} is not an OAuth app`);
   if (!opts.force && isFresh(account.expiresAt, ctx.now(), opts.minTtlSeconds)) return ctx.secrets.read(account.id);
   const startedAt = ctx.now();
+  // Unlock the store (keychain read or passphrase derivation) before queueing
+  // for the account lock, so concurrent callers do not do it one at a time;
+  // the secrets are read again under the lock.
+  await ctx.secrets.read(account.id);
   return withLock(ctx.accounts.lockPath(`refresh-${account.id}`), async () => {
     const current = mustFind(ctx.accounts.read(), account.id);
     if (current.status === 'needs-reconnect')
       throw needsReconnect(`${current.app}/${current.nickname} needs to be reconnected`, `run: acct reconnect ${current.id}`);
     const fields = await ctx.secrets.read(current.id);
+    const now = ctx.now();
     const refreshedMeanwhile = new Date(current.updatedAt) >= startedAt;
-    if (opts.force ? refreshedMeanwhile : isFresh(current.expiresAt, ctx.now(), opts.minTtlSeconds)) return fields;
+    // Another caller replaced the credentials while we waited for the lock: its
+    // token is as fresh as the provider issues them (possibly shorter-lived than
+    // minTtl); refreshing again would gain nothing and cost a token request.
+    const replacedMeanwhile = current.expiresAt !== account.expiresAt && isFresh(current.expiresAt, now, 0);
+    if (opts.force ? refreshedMeanwhile : isFresh(current.expiresAt, now, opts.minTtlSeconds) || replacedMeanwhile) return fields;
     return refreshLocked(ctx, current, app, fields);
   });
 }
