@@ -44,6 +44,23 @@ async function buildCatalog() {
   return apps.length;
 }
 
+// commander requires node:child_process at load time, for executable
+// subcommands acct does not use; child_process pulls in net, dgram and the
+// stream stack. Handing commander a proxy that loads it on first use keeps
+// that off every run's start-up.
+const lazyChildProcessForCommander = {
+  name: 'lazy-child-process-for-commander',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
+      args.importer.includes('/node_modules/commander/') ? { path: 'child_process', namespace: 'lazy-child-process' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy-child-process' }, () => ({
+      contents: "let cp; module.exports = new Proxy({}, { get: (_, key) => (cp ??= require('node:child_process'))[key] });",
+      loader: 'js',
+    }));
+  },
+};
+
 const count = await buildCatalog();
 // A fresh dist/ each time, so no chunk of an earlier build lingers.
 rmSync(join(root, 'dist'), { recursive: true, force: true });
@@ -64,6 +81,7 @@ const result = await build({
   external: ['@napi-rs/keyring'],
   banner: { js: "import { createRequire as __acctRequire } from 'node:module'; const require = __acctRequire(import.meta.url);" },
   define: { __VERSION__: JSON.stringify(pkg.version) },
+  plugins: [lazyChildProcessForCommander],
   legalComments: 'none',
   logLevel: 'warning',
   metafile: true,

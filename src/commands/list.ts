@@ -1,5 +1,5 @@
 import type { Context } from '../context.js';
-import { printJson, printTable, relativeTime, style } from '../output/format.js';
+import { byAppAndNickname, printJson, printTable, relativeTime, style } from '../output/format.js';
 import { isDefault } from '../accounts/service.js';
 import type { Account } from '../accounts/model.js';
 
@@ -25,7 +25,7 @@ export async function list(ctx: Context, opts: { app?: string; json?: boolean })
   const used = ctx.accounts.lastUsed();
   const accounts = m.accounts
     .filter((a) => !opts.app || a.app === opts.app)
-    .sort((a, b) => a.app.localeCompare(b.app) || a.nickname.localeCompare(b.nickname));
+    .sort(byAppAndNickname);
   if (opts.json) {
     printJson(ctx.io, accounts.map((a) => accountJson(a, isDefault(m, a), used.get(a.id) ?? null)));
     return;

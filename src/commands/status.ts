@@ -4,7 +4,7 @@
 import type { Context } from '../context.js';
 import type { Account } from '../accounts/model.js';
 import { checkAccount as checkCredentials } from '../accounts/check.js';
-import { printJson, printTable, style } from '../output/format.js';
+import { byAppAndNickname, printJson, printTable, style } from '../output/format.js';
 import { AcctError, ExitCode, usageError } from '../errors.js';
 
 export type Health = 'ok' | 'expired' | 'needs-reconnect' | 'unreachable' | 'untested' | 'error';
@@ -79,7 +79,7 @@ export async function status(ctx: Context, opts: { check?: boolean; app?: string
   const accounts = ctx.accounts
     .read()
     .accounts.filter((a) => !opts.app || a.app === opts.app)
-    .sort((a, b) => a.app.localeCompare(b.app) || a.nickname.localeCompare(b.nickname));
+    .sort(byAppAndNickname);
   if (opts.check && accounts.length) ctx.info(`Checking ${accounts.length} account${accounts.length === 1 ? '' : 's'}…`);
   const rows: StatusRow[] = await mapBounded(accounts, limit, async (a) => ({
     id: a.id,

@@ -12,11 +12,13 @@ export interface Prompter {
 }
 
 export function terminalPrompter(io: { stdin: NodeJS.ReadStream; stderr: NodeJS.WriteStream }): Prompter {
-  const interactive = Boolean(io.stdin.isTTY && io.stderr.isTTY);
+  // Looked at on first use: touching process.stdin sets up a stream, which
+  // commands that never read it (acct token) should not pay for.
+  const isInteractive = () => Boolean(io.stdin.isTTY && io.stderr.isTTY);
   const guard = (instead: string) => {
-    if (!interactive) throw usageError(`cannot prompt without a terminal`, `use ${instead}`);
+    if (!isInteractive()) throw usageError(`cannot prompt without a terminal`, `use ${instead}`);
   };
-  const context = { input: io.stdin, output: io.stderr, clearPromptOnDone: false };
+  const context = () => ({ input: io.stdin, output: io.stderr, clearPromptOnDone: false });
   const run = async <T>(p: () => Promise<T>): Promise<T> => {
     try {
       return await p();
@@ -26,21 +28,23 @@ export function terminalPrompter(io: { stdin: NodeJS.ReadStream; stderr: NodeJS.
     }
   };
   return {
-    interactive,
+    get interactive() {
+      return isInteractive();
+    },
     async secret(message, instead) {
       guard(instead);
       const { password } = await import('@inquirer/prompts');
-      return run(() => password({ message, mask: false }, context));
+      return run(() => password({ message, mask: false }, context()));
     },
     async input(message, instead, defaultValue) {
       guard(instead);
       const { input } = await import('@inquirer/prompts');
-      return run(() => input({ message, default: defaultValue }, context));
+      return run(() => input({ message, default: defaultValue }, context()));
     },
     async confirm(message, instead) {
       guard(instead);
       const { confirm } = await import('@inquirer/prompts');
-      return run(() => confirm({ message, default: false }, context));
+      return run(() => confirm({ message, default: false }, context()));
     },
   };
 }
