@@ -41,7 +41,7 @@ _acct() {
     if ((skip)); then skip=0; continue; fi
     if [[ $w == -- ]]; then
       # exec: a command line follows
-      if ((i == COMP_CWORD - 1)); then COMPREPLY=($(compgen -c -- "$cur")); else COMPREPLY=($(compgen -f -- "$cur")); fi
+      if ((i == COMP_CWORD - 1)); then COMPREPLY+=($(compgen -c -- "$cur")); else COMPREPLY+=($(compgen -f -- "$cur")); fi
       return 0
     fi
     if [[ $w == -* ]]; then
@@ -67,11 +67,11 @@ _acct() {
       *) return 0 ;;
     esac
   
-    if ((files)); then COMPREPLY=($(compgen -f -- "$cur")); else COMPREPLY=($(compgen -W "$values" -- "$cur")); fi
+    if ((files)); then COMPREPLY+=($(compgen -f -- "$cur")); else COMPREPLY+=($(compgen -W "$values" -- "$cur")); fi
     return 0
   fi
   if [[ $cur == -* ]]; then
-    COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+    COMPREPLY+=($(compgen -W "$opts" -- "$cur"))
     return 0
   fi
   local -a kinds=($args)
@@ -85,7 +85,7 @@ _acct() {
   esac
 
   ((n == 0)) && values="$subs $values"
-  if ((files)); then COMPREPLY=($(compgen -f -- "$cur")); fi
+  if ((files)); then COMPREPLY+=($(compgen -f -- "$cur")); fi
   COMPREPLY+=($(compgen -W "$values" -- "$cur"))
   return 0
 }

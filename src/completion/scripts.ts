@@ -64,21 +64,33 @@ function shArgValues(acct: string): string {
   return `  case "$kind" in\n${kinds.map((k) => `    ${k.kind}) ${shValues(k, acct)} ;;`).join('\n')}\n  esac\n`;
 }
 
-function bash(root: CommandSpec): string {
-  const acct = '"${COMP_WORDS[0]/#\\~/$HOME}"';
-  return `${HEADER('bash')}
-${shSpec(root, '_acct_spec')}
-_acct() {
-  local cur=\${COMP_WORDS[COMP_CWORD]} prev=\${COMP_WORDS[COMP_CWORD-1]}
+/** How bash and zsh differ; the walk over the typed words is the same. */
+interface ShDialect {
+  /** The command word, for calling `acct __complete`. */
+  acct: string;
+  word: (index: string) => string;
+  /** The index of the word being completed, and of the first word after `acct`. */
+  current: string;
+  first: number;
+  /** Offering words (a shell expression), files, command names. */
+  offer: (words: string) => string;
+  files: string;
+  commands: string;
+  /** Declares `kinds` from $args and sets `kind` to the n-th (0-based) or the last. */
+  kindOf: string;
+}
+
+function shFunction(root: CommandSpec, d: ShDialect, prelude = ''): string {
+  return `_acct() {
+  local cur=${d.word(d.current)} prev=${d.word(`${d.current}-1`)}
   local cmdpath="" w i skip=0 n=0 subs opts vopts args variadic values="" files=0 kind
-  COMPREPLY=()
-  _acct_spec ""
-  for ((i = 1; i < COMP_CWORD; i++)); do
-    w=\${COMP_WORDS[i]}
+${prelude}  _acct_spec ""
+  for ((i = ${d.first}; i < ${d.current}; i++)); do
+    w=${d.word('i')}
     if ((skip)); then skip=0; continue; fi
     if [[ $w == -- ]]; then
       # exec: a command line follows
-      if ((i == COMP_CWORD - 1)); then COMPREPLY=($(compgen -c -- "$cur")); else COMPREPLY=($(compgen -f -- "$cur")); fi
+      if ((i == ${d.current} - 1)); then ${d.commands}; else ${d.files}; fi
       return 0
     fi
     if [[ $w == -* ]]; then
@@ -93,74 +105,60 @@ _acct() {
     fi
   done
   if ((skip)); then
-${shOptionValues(root, acct).replace(/^/gm, '  ')}
-    if ((files)); then COMPREPLY=($(compgen -f -- "$cur")); else COMPREPLY=($(compgen -W "$values" -- "$cur")); fi
+${shOptionValues(root, d.acct).replace(/^/gm, '  ')}
+    if ((files)); then ${d.files}; else ${d.offer('$values')}; fi
     return 0
   fi
   if [[ $cur == -* ]]; then
-    COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+    ${d.offer('$opts')}
     return 0
   fi
-  local -a kinds=($args)
-  kind=\${kinds[n]}
-  if [[ -z $kind ]] && ((variadic && \${#kinds[@]} > 0)); then kind=\${kinds[\${#kinds[@]} - 1]}; fi
-${shArgValues(acct)}
+${d.kindOf}
+${shArgValues(d.acct)}
   ((n == 0)) && values="$subs $values"
-  if ((files)); then COMPREPLY=($(compgen -f -- "$cur")); fi
-  COMPREPLY+=($(compgen -W "$values" -- "$cur"))
+  if ((files)); then ${d.files}; fi
+  ${d.offer('$values')}
   return 0
 }
-complete -F _acct acct
+`;
+}
+
+function bash(root: CommandSpec): string {
+  const dialect: ShDialect = {
+    acct: '"${COMP_WORDS[0]/#\\~/$HOME}"',
+    word: (i) => `\${COMP_WORDS[${i}]}`,
+    current: 'COMP_CWORD',
+    first: 1,
+    offer: (words) => `COMPREPLY+=($(compgen -W "${words}" -- "$cur"))`,
+    files: 'COMPREPLY+=($(compgen -f -- "$cur"))',
+    commands: 'COMPREPLY+=($(compgen -c -- "$cur"))',
+    kindOf: `  local -a kinds=($args)
+  kind=\${kinds[n]}
+  if [[ -z $kind ]] && ((variadic && \${#kinds[@]} > 0)); then kind=\${kinds[\${#kinds[@]} - 1]}; fi`,
+  };
+  return `${HEADER('bash')}
+${shSpec(root, '_acct_spec')}
+${shFunction(root, dialect, '  COMPREPLY=()\n')}complete -F _acct acct
 `;
 }
 
 function zsh(root: CommandSpec): string {
-  const acct = '${~words[1]}';
+  const dialect: ShDialect = {
+    acct: '${~words[1]}',
+    word: (i) => `\${words[${i}]}`,
+    current: 'CURRENT',
+    first: 2,
+    offer: (words) => `compadd -- \${=${words.slice(1)}}`,
+    files: '_files',
+    commands: 'compadd -- ${(k)commands}',
+    kindOf: `  local -a kinds=(\${=args})
+  kind=\${kinds[n + 1]}
+  if [[ -z $kind ]] && ((variadic && \${#kinds} > 0)); then kind=\${kinds[-1]}; fi`,
+  };
   return `#compdef acct
 ${HEADER('zsh')}
 ${shSpec(root, '_acct_spec')}
-_acct() {
-  local cur=\${words[CURRENT]} prev=\${words[CURRENT-1]}
-  local cmdpath="" w i skip=0 n=0 subs opts vopts args variadic values="" files=0 kind
-  _acct_spec ""
-  for ((i = 2; i < CURRENT; i++)); do
-    w=\${words[i]}
-    if ((skip)); then skip=0; continue; fi
-    if [[ $w == -- ]]; then
-      # exec: a command line follows
-      if ((i == CURRENT - 1)); then compadd -- \${(k)commands}; else _files; fi
-      return 0
-    fi
-    if [[ $w == -* ]]; then
-      [[ " $vopts " == *" $w "* ]] && skip=1
-      continue
-    fi
-    if ((n == 0)) && [[ " $subs " == *" $w "* ]]; then
-      cmdpath="\${cmdpath:+$cmdpath }$w"
-      _acct_spec "$cmdpath"
-    else
-      n=$((n + 1))
-    fi
-  done
-  if ((skip)); then
-${shOptionValues(root, acct).replace(/^/gm, '  ')}
-    if ((files)); then _files; else compadd -- \${=values}; fi
-    return 0
-  fi
-  if [[ $cur == -* ]]; then
-    compadd -- \${=opts}
-    return 0
-  fi
-  local -a kinds=(\${=args})
-  kind=\${kinds[n + 1]}
-  if [[ -z $kind ]] && ((variadic && \${#kinds} > 0)); then kind=\${kinds[-1]}; fi
-${shArgValues(acct)}
-  ((n == 0)) && values="$subs $values"
-  ((files)) && _files
-  compadd -- \${=values}
-  return 0
-}
-
+${shFunction(root, dialect)}
 if [[ \${zsh_eval_context[-1]} == loadautofunc ]]; then
   _acct "$@"
 else
