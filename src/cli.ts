@@ -232,16 +232,16 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .option('--token-url <url>', 'OAuth: token endpoint')
     .option('--revocation-url <url>', 'OAuth: revocation endpoint')
     .option('--device-url <url>', 'OAuth: device authorization endpoint')
-    .option('--scope <scope>', 'OAuth: default scope (repeatable)', collect, [])
-    .option('--field <name>', 'keys: a secret field (repeatable; default api_key)', collect, [])
+    .option('--scope <scope>', 'OAuth: default scope (repeatable)', collect)
+    .option('--field <name>', 'keys: a secret field (repeatable; default api_key)', collect)
     .option('--base-url <url>', 'API base URL')
     .option('--header <template>', 'how requests are authorized, e.g. "Authorization: Bearer {api_key}"')
     .option('--test-path <path>', 'test request path, e.g. /me')
-    .option('--identity <path>', 'dotted path to the identity in the test response (repeatable)', collect, [])
+    .option('--identity <path>', 'dotted path to the identity in the test response (repeatable)', collect)
     .option('--name <name>', 'display name')
     .option('--force', 'replace an app you added before')
     .addOption(json())
-    .action((slug, opts) => change(async (c) => (await import('./commands/apps.js')).addApp(c, slug, opts)));
+    .action((slug, opts) => change(async (c) => (await import('./commands/apps.js')).addApp(c, slug, { ...opts, scope: opts.scope ?? [], field: opts.field ?? [], identity: opts.identity ?? [] })));
   apps
     .command('remove')
     .description('remove an app you added')
