@@ -13,6 +13,7 @@ import {
   startDeviceAuthorization,
   pollDeviceToken,
   classifyFailure,
+  isIssuerMismatch,
   requestedScopes,
   oauth,
   type TokenSet,
@@ -205,6 +206,10 @@ function explain(app: OAuthApp, err: unknown): unknown {
       hint: `nothing was stored; check the OAuth client (acct client show ${app.slug}) and the redirect URI registered with it`,
     });
   }
+  if (isIssuerMismatch(err))
+    return new AcctError(ExitCode.reconnect, `the authorization response did not come from ${app.oauth.issuer ?? app.name} (its "iss" does not match)`, {
+      hint: 'nothing was stored; this can be a mix-up attack by another site in the same browser: run the command again',
+    });
   if (err instanceof oauth.OperationProcessingError)
     return unavailable(`${app.name} answered in an unexpected way: ${err.message}`, 'nothing was stored; retry later');
   return err;

@@ -96,6 +96,11 @@ export function requestedScopes(app: OAuthApp, extra: string[]): string[] {
   return [...new Set([...app.oauth.scopes, ...extra.flatMap((s) => s.split(/[\s,]+/)).filter(Boolean)])];
 }
 
+/** The RFC 9207 check failed: the response names another issuer, or none where one is required. */
+export function isIssuerMismatch(err: unknown): boolean {
+  return err instanceof oauth.OperationProcessingError && /"iss" \(issuer\)/.test(err.message);
+}
+
 /**
  * Checks the redirect the browser came back with: state, RFC 9207 iss when the
  * server advertises it, and the provider's error. Returns the parameters to exchange.

@@ -1,0 +1,84 @@
+// The loopback receiver's edges: Ctrl-C while waiting, the page the browser
+// lands on, and an authorization response from the wrong issuer (RFC 9207).
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { connect as tcpConnect } from 'node:net';
+import { startAuthServer, type AuthServer } from '../support/oauth-server.js';
+import { oauthHome, startAcct, listJson } from '../support/oauth-cli.js';
+import { authorize } from '../support/browser-lib.mjs';
+
+let server: AuthServer;
+beforeAll(async () => {
+  server = await startAuthServer({ accessTokenTtl: 300 });
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+const URL_LINE = /^\s+(http:\/\/127\.0\.0\.1:\d+\/auth\?\S+)$/m;
+
+/** Whether anything still listens on a local port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tcpConnect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+describe('loopback edges', () => {
+  it('Ctrl-C while waiting exits 130, closes the listener and stores nothing', async () => {
+    const { env } = await oauthHome(server, 'public', { env: { ACCT_BROWSER: undefined } });
+    const run = startAcct(['connect', 'local', '--no-browser', '--timeout', '60'], env);
+    const [, url] = await run.stderrMatch(URL_LINE);
+    const port = Number(new URL(new URL(url!).searchParams.get('redirect_uri')!).port);
+    expect(await listening(port)).toBe(true);
+
+    run.process.kill('SIGINT');
+    const r = await run.done();
+    expect(r.exitCode).toBe(130);
+    expect(r.stdout).toBe('');
+    expect(await listening(port)).toBe(false);
+    expect(await listJson(env)).toEqual([]);
+  });
+
+  it('the page after the redirect is no-store, locked down, and carries no code or token', async () => {
+    const { env } = await oauthHome(server, 'public', { env: { ACCT_BROWSER: undefined } });
+    const run = startAcct(['connect', 'local', '--no-browser', '--timeout', '60'], env);
+    const [, url] = await run.stderrMatch(URL_LINE);
+    const callback = await authorize(url!, { login: 'page-check' });
+    const code = new URL(callback).searchParams.get('code')!;
+    expect(code.length).toBeGreaterThan(10);
+
+    const res = await fetch(callback);
+    const body = await res.text();
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(body).toContain('Connected');
+    expect(body).not.toContain(code);
+
+    const r = await run.done();
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain(code);
+  });
+
+  it('a response whose iss is not the issuer is refused: nothing stored, the error says why', async () => {
+    const { env } = await oauthHome(server, 'public', { env: { ACCT_BROWSER: undefined } });
+    const run = startAcct(['connect', 'local', '--no-browser', '--timeout', '60'], env);
+    const [, url] = await run.stderrMatch(URL_LINE);
+    const callback = new URL(await authorize(url!, { login: 'mix-up' }));
+    expect(callback.searchParams.get('iss')).toBe(server.issuer);
+    callback.searchParams.set('iss', 'https://attacker.example');
+    await fetch(callback);
+
+    const r = await run.done();
+    expect(r.exitCode).toBe(4);
+    expect(r.stderr).toMatch(/did not come from .*"iss" does not match/);
+    expect(r.stderr).toMatch(/nothing was stored/);
+    expect(await listJson(env)).toEqual([]);
+  });
+});
