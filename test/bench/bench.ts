@@ -15,7 +15,7 @@ import { startAuthServer } from '../support/oauth-server.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(process.env.ACCT_BENCH_ROOT ?? '.');
-const BIN = join(ROOT, 'bin/acct.js');
+const BIN = join(ROOT, 'bin/acct.cjs');
 const BROWSER = `${process.execPath} ${join(ROOT, 'test/support/browser.mjs')}`;
 const ROUNDS = Number(process.env.ACCT_BENCH_ROUNDS ?? 25);
 

@@ -1,30 +1,40 @@
 // The token path stays small: `acct token` and `acct list` load no prompt,
-// colour, table, HTTP, OAuth or schema code (the spec's start-up budgets depend
-// on it). Loaded files are traced with a module hook and mapped to their
-// sources through the build's output map.
+// colour, HTTP, OAuth, schema or locking code (the spec's start-up budgets
+// depend on it). The libraries live in dist/vendor/, one file each; a preload
+// records which files a run required.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { acct, baseEnv, tempHome, BIN } from '../support/cli.js';
 import { keyAppFile } from '../support/apps.js';
 
 const DIST = resolve(import.meta.dirname, '../../dist');
-const HOOK = resolve(import.meta.dirname, '../support/trace-loads.mjs');
-const HEAVY = ['@inquirer/', 'chalk/', 'undici/', 'oauth4webapi/', 'zod/', 'open/', 'proper-lockfile/'];
+const HOOK = resolve(import.meta.dirname, '../support/trace-loads.cjs');
+const HEAVY = ['@inquirer/', 'chalk', 'undici', 'oauth4webapi', 'zod', 'open', 'proper-lockfile'];
 
 /** The npm packages whose code the command's process loaded. */
 async function packagesLoaded(args: string[], env: Record<string, string | undefined>, exitCode = 0): Promise<string[]> {
   const trace = join(mkdtempSync(join(tmpdir(), 'acct-trace-')), 'loads.txt');
-  const r = await execa('node', ['--import', HOOK, BIN, ...args], { env: { ...env, ACCT_TRACE_LOADS: trace }, extendEnv: false, reject: false });
+  const r = await execa('node', ['--require', HOOK, BIN, ...args], { env: { ...env, ACCT_TRACE_LOADS: trace }, extendEnv: false, reject: false });
   expect(r.exitCode, r.stderr).toBe(exitCode);
-  const outputs = JSON.parse(readFileSync(join(DIST, 'outputs.json'), 'utf8')) as Record<string, string[]>;
-  const files = readFileSync(trace, 'utf8').split('\n').filter(Boolean).map((u) => relative(DIST, fileURLToPath(u)));
-  expect(files).toContain('acct.js');
-  const inputs = files.flatMap((f) => outputs[f] ?? []);
-  return [...new Set(inputs.filter((i) => i.includes('node_modules/')).map((i) => i.split('node_modules/').at(-1)!.split('/').slice(0, i.includes('/@') ? 2 : 1).join('/')))];
+  const outputs = JSON.parse(readFileSync(join(DIST, 'outputs.json'), 'utf8')) as { vendor: Record<string, string> } & Record<string, string[]>;
+  const files = readFileSync(trace, 'utf8').split('\n').filter(Boolean);
+  expect(files.map((f) => relative(DIST, f))).toContain('acct.cjs');
+  // The bundle itself holds commander and acct's own code; every other package comes from its vendor file or node_modules.
+  const packages = new Set(outputs['acct.cjs']!.filter((i) => i.includes('node_modules/')).map(packageOf));
+  for (const f of files) {
+    const rel = relative(DIST, f);
+    if (outputs.vendor[rel]) packages.add(outputs.vendor[rel]);
+    else if (f.includes('/node_modules/')) packages.add(packageOf(f));
+  }
+  return [...packages];
+}
+
+function packageOf(path: string): string {
+  const rest = path.split('node_modules/').at(-1)!.split('/');
+  return rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!;
 }
 
 describe('start-up', () => {
@@ -38,12 +48,12 @@ describe('start-up', () => {
   it('acct token loads none of the prompt, colour, HTTP, OAuth or schema libraries', async () => {
     const loaded = await packagesLoaded(['token', 'local'], env);
     expect(loaded).toContain('commander');
-    for (const heavy of HEAVY) expect(loaded.filter((p) => `${p}/`.startsWith(heavy))).toEqual([]);
+    for (const heavy of HEAVY) expect(loaded.filter((p) => p === heavy || p.startsWith(heavy))).toEqual([]);
   });
 
   it('acct list loads none of them either', async () => {
     const loaded = await packagesLoaded(['list'], env);
-    for (const heavy of HEAVY) expect(loaded.filter((p) => `${p}/`.startsWith(heavy))).toEqual([]);
+    for (const heavy of HEAVY) expect(loaded.filter((p) => p === heavy || p.startsWith(heavy))).toEqual([]);
   });
 
   it('the trace does see the libraries a command needs (the check can fail)', async () => {

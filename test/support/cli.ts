@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-export const BIN = resolve(import.meta.dirname, '../../bin/acct.js');
+export const BIN = resolve(import.meta.dirname, '../../bin/acct.cjs');
 
 export interface RunResult {
   exitCode: number;
