@@ -4,6 +4,8 @@
 import { storeError, AcctError } from '../errors.js';
 
 export interface KeychainBackend {
+  /** Linux: whether a Secret Service answers on the session bus (the library would otherwise write to the kernel keyring). */
+  secretServicePresent?(): Promise<boolean>;
   get(service: string, account: string, signal: AbortSignal): Promise<string | undefined>;
   set(service: string, account: string, value: string, signal: AbortSignal): Promise<void>;
   delete(service: string, account: string, signal: AbortSignal): Promise<boolean>;
@@ -15,6 +17,7 @@ export const KEYCHAIN_SERVICE = 'acct';
 export async function napiKeychain(): Promise<KeychainBackend> {
   const { AsyncEntry } = await import('@napi-rs/keyring');
   return {
+    secretServicePresent: async () => (await import('./secret-service.js')).secretServiceOnBus(),
     get: async (service, account, signal) => (await new AsyncEntry(service, account).getPassword(signal)) ?? undefined,
     set: (service, account, value, signal) => new AsyncEntry(service, account).setPassword(value, signal),
     delete: async (service, account, signal) => new AsyncEntry(service, account).deleteCredential(signal),
@@ -37,7 +40,8 @@ export class Keychain {
   get(account: string) {
     return this.call('read the data key from', (s) => this.backend.get(KEYCHAIN_SERVICE, account, s));
   }
-  set(account: string, value: string) {
+  async set(account: string, value: string) {
+    await this.requireSecretService('store the data key in');
     return this.call('store the data key in', (s) => this.backend.set(KEYCHAIN_SERVICE, account, value, s));
   }
   delete(account: string) {
@@ -46,8 +50,21 @@ export class Keychain {
 
   /** Throws (as any call would) when the keychain cannot be written, e.g. because it is locked. */
   async probeWritable(): Promise<void> {
+    await this.requireSecretService('write to');
     await this.call('write to', (s) => this.backend.set(KEYCHAIN_SERVICE, 'probe', 'acct', s));
     await this.call('write to', (s) => this.backend.delete(KEYCHAIN_SERVICE, 'probe', s));
+  }
+
+  /** Never lets a write land in a weaker store than the Secret Service (see secret-service.ts). */
+  private async requireSecretService(what: string): Promise<void> {
+    const platform = this.options.platform ?? process.platform;
+    if (platform !== 'linux' || !this.backend.secretServicePresent) return;
+    const present = await this.call(what, () => this.backend.secretServicePresent!());
+    if (!present)
+      throw storeError(
+        `cannot ${what} the keychain: no Secret Service answered on this D-Bus session (nothing owns org.freedesktop.secrets)`,
+        'start gnome-keyring-daemon (or KeePassXC with its Secret Service on) in this session, or choose the passphrase store with ACCT_STORE=file',
+      );
   }
 
   private async call<T>(what: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {

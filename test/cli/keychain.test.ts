@@ -74,6 +74,23 @@ describe('keychain store (Secret Service)', () => {
     }
   });
 
+  it('creating a store on a bus without a Secret Service fails (exit 6) instead of falling back to the kernel keyring', async () => {
+    // @napi-rs/keyring quietly writes to keyutils when no Secret Service answers; acct must refuse.
+    const other = await startBareBus();
+    const fresh = tempHome();
+    try {
+      const freshEnv = { ...env, ACCT_HOME: fresh, DBUS_SESSION_BUS_ADDRESS: other.address };
+      expect((await acct(['apps', 'add', 'local', '--file', keyAppFile('http://127.0.0.1:9')], freshEnv)).exitCode).toBe(0);
+      const r = await acct(['connect', 'local', '--stdin', '--no-verify'], freshEnv, { input: SECRET, stdin: undefined });
+      expect(r.exitCode).toBe(6);
+      expect(r.stderr).toMatch(/no Secret Service answered/);
+      expect(r.stderr).toMatch(/ACCT_STORE=file/);
+      expect(allFiles(fresh).map((f) => f.path.slice(fresh.length + 1)).sort()).toEqual(['apps.json']);
+    } finally {
+      other.stop();
+    }
+  });
+
   it('a locked keyring gives exit 6 within the deadline instead of hanging', async () => {
     session.lock();
     const started = Date.now();
