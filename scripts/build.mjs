@@ -1,7 +1,7 @@
 // Build: validate and normalize the built-in catalog with the same schema that
 // checks user-added apps, then bundle src/ into one CommonJS file (dist/acct.cjs).
 import { build } from 'esbuild';
-import { readFileSync, writeFileSync, mkdirSync, existsSync, rmSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, existsSync, rmSync, renameSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -84,13 +84,15 @@ const vendorImports = {
 };
 
 const count = await buildCatalog();
-// A fresh dist/ each time, so nothing of an earlier build lingers.
-rmSync(join(root, 'dist'), { recursive: true, force: true });
+// Built into a fresh folder that replaces dist/ at the end, so nothing of an
+// earlier build lingers and a run of acct never sees a half-written dist/.
+const next = join(root, 'dist.next');
+rmSync(next, { recursive: true, force: true });
 const common = { bundle: true, platform: 'node', format: 'cjs', target: 'node20', minify: true, legalComments: 'none', logLevel: 'warning' };
 for (const [pkg, kind] of Object.entries(VENDOR)) {
   const contents = kind === 'cjs' ? `module.exports = require('${pkg}');` : `export * from '${pkg}';${kind === 'esm+default' ? ` export { default } from '${pkg}';` : ''}`;
   // dbus-next requires x11 and abstract-socket only when asked to use them; acct never does.
-  await build({ ...common, stdin: { contents, resolveDir: root, loader: 'js' }, outfile: join(root, 'dist', vendorFile(pkg)), external: ['x11', 'abstract-socket'] });
+  await build({ ...common, stdin: { contents, resolveDir: root, loader: 'js' }, outfile: join(next, vendorFile(pkg)), external: ['x11', 'abstract-socket'] });
 }
 const result = await build({
   ...common,
@@ -99,7 +101,7 @@ const result = await build({
   // what `acct token` costs. Code that only some commands need is still
   // initialized on first use, and the libraries above live in dist/vendor/.
   entryPoints: { acct: join(root, 'src/main.ts') },
-  outfile: join(root, 'dist/acct.cjs'),
+  outfile: join(next, 'acct.cjs'),
   // import() becomes require(): every file it reaches is CommonJS.
   supported: { 'dynamic-import': false },
   // The keyring is a native addon: it stays a runtime dependency.
@@ -111,8 +113,10 @@ const result = await build({
 // Which sources each output holds: the start-up test uses it to prove that
 // `acct token` loads no prompt, colour or HTTP code.
 const outputs = Object.fromEntries(
-  Object.entries(result.metafile.outputs).map(([file, o]) => [file.replace(/^dist\//, ''), Object.keys(o.inputs)]),
+  Object.entries(result.metafile.outputs).map(([file, o]) => [file.replace(/^dist\.next\//, ''), Object.keys(o.inputs)]),
 );
 outputs.vendor = Object.fromEntries(Object.keys(VENDOR).map((p) => [vendorFile(p), p]));
-writeFileSync(join(root, 'dist', 'outputs.json'), JSON.stringify(outputs, null, 1));
+writeFileSync(join(next, 'outputs.json'), JSON.stringify(outputs, null, 1));
+rmSync(join(root, 'dist'), { recursive: true, force: true });
+renameSync(next, join(root, 'dist'));
 console.error(`built dist/acct.cjs (${count} built-in apps)`);

@@ -4,7 +4,8 @@
 import { AcctError, ExitCode } from '../errors.js';
 import type { Account, Metadata } from './model.js';
 
-export function resolveReference(m: Metadata, ref: string): Account {
+/** `isApp` tells an app slug from a typo, for the hint when nothing matches. */
+export function resolveReference(m: Metadata, ref: string, isApp: (slug: string) => boolean = () => false): Account {
   const byId = m.accounts.find((a) => a.id === ref);
   if (byId) return byId;
 
@@ -34,7 +35,11 @@ export function resolveReference(m: Metadata, ref: string): Account {
   if (candidates.size === 1) return [...candidates.values()][0]!;
   if (candidates.size > 1) throw ambiguous(ref, [...candidates.values()]);
   throw new AcctError(ExitCode.notFound, `no account matches "${ref}"`, {
-    hint: m.accounts.length ? 'see your accounts with: acct list' : `connect one first: acct connect ${ref}`,
+    hint: isApp(ref)
+      ? `connect one: acct connect ${ref}`
+      : m.accounts.length
+        ? 'see your accounts with: acct list'
+        : 'connect an account first: acct connect <app> (find apps with: acct apps)',
   });
 }
 

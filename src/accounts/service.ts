@@ -9,7 +9,7 @@ import type { Fields } from '../store/store.js';
 import type { AppDefinition } from '../catalog/schema.js';
 
 export function findAccount(ctx: Context, ref: string): Account {
-  return resolveReference(ctx.accounts.read(), ref);
+  return resolveReference(ctx.accounts.read(), ref, (slug) => ctx.catalog.find(slug) !== undefined);
 }
 
 export function validateNickname(nickname: string): string {

@@ -27,9 +27,9 @@ function metadata(accounts: Account[], defaults: Record<string, string> = {}): M
 }
 
 /** The error resolveReference throws, checked to be an AcctError. */
-function failure(m: Metadata, ref: string): AcctError {
+function failure(m: Metadata, ref: string, isApp?: (slug: string) => boolean): AcctError {
   try {
-    const hit = resolveReference(m, ref);
+    const hit = resolveReference(m, ref, isApp);
     throw new Error(`expected "${ref}" to fail, but it resolved to ${label(hit)}`);
   } catch (err) {
     expect(err).toBeInstanceOf(AcctError);
@@ -149,8 +149,11 @@ describe('resolveReference', () => {
     expect(err.message).toBe('no account matches "nobody"');
     expect(err.hint).toBe('see your accounts with: acct list');
 
-    const empty = failure(metadata([]), 'github');
-    expect(empty.hint).toBe('connect one first: acct connect github');
+    // An app with no accounts: connect one. A name that is no app either: where to look.
+    const isApp = (slug: string) => slug === 'github';
+    expect(failure(metadata([]), 'github', isApp).hint).toBe('connect one: acct connect github');
+    expect(failure(m, 'github-typo', isApp).hint).toBe('see your accounts with: acct list');
+    expect(failure(metadata([]), 'github-typo', isApp).hint).toBe('connect an account first: acct connect <app> (find apps with: acct apps)');
   });
 
   it('an id-shaped reference that is no account is not found', () => {
