@@ -82,7 +82,7 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
         return first;
       },
     }),
-    fetch: () => (fetchPromise ??= overrides.fetch ? Promise.resolve(overrides.fetch) : createFetch({ timeoutMs: seconds(env.ACCT_HTTP_TIMEOUT, 'ACCT_HTTP_TIMEOUT', 30) * 1000 })),
+    fetch: () => (fetchPromise ??= overrides.fetch ? Promise.resolve(overrides.fetch) : createFetch({ timeoutMs: seconds(env.ACCT_HTTP_TIMEOUT, 'ACCT_HTTP_TIMEOUT', 30) * 1000, onSlow: (host) => io.stderr.write(`Waiting for ${host}…\n`) })),
     warn,
     info: (message) => io.stderr.write(`${message}\n`),
   };

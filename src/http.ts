@@ -6,7 +6,11 @@ export type Fetch = (url: string | URL, init?: RequestInit & { timeoutMs?: numbe
 
 export interface HttpOptions {
   timeoutMs: number;
+  /** Called once for a request still unanswered after SLOW_MS, so long waits show progress. */
+  onSlow?: (host: string) => void;
 }
+
+const SLOW_MS = 3000;
 
 export async function createFetch(options: HttpOptions): Promise<Fetch> {
   // undici is CommonJS: the bundle's dynamic import exposes it as `default` only.
@@ -17,6 +21,8 @@ export async function createFetch(options: HttpOptions): Promise<Fetch> {
     const { timeoutMs = options.timeoutMs, signal, ...rest } = init;
     const deadline = AbortSignal.timeout(timeoutMs);
     const combined = signal ? AbortSignal.any([signal, deadline]) : deadline;
+    const slow = options.onSlow && setTimeout(() => options.onSlow!(new URL(url).host), SLOW_MS);
+    slow?.unref();
     try {
       return (await fetch(url, { ...(rest as object), signal: combined, dispatcher } as never)) as unknown as Response;
     } catch (err) {
@@ -29,6 +35,8 @@ export async function createFetch(options: HttpOptions): Promise<Fetch> {
         'check your network, proxy (HTTPS_PROXY/NO_PROXY) and retry',
         err,
       );
+    } finally {
+      if (slow) clearTimeout(slow);
     }
   };
 }

@@ -174,6 +174,15 @@ describe('key verification (test request)', () => {
     expect((await list()).map((a) => `${a.app}/${a.nickname}`)).toContain('svc/slow');
   });
 
+  it('a slow service: progress on stderr while waiting, stdout untouched', async () => {
+    const key = newKey();
+    service.known.set(`Bearer ${key}`, { status: 0, body: null });
+    const r = await acct(['connect', 'svc', '--stdin', '--nickname', 'patient'], { ...env, ACCT_HTTP_TIMEOUT: '5' }, input(key));
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr).toMatch(/^Waiting for 127\.0\.0\.1:\d+…$/m);
+    expect(r.stdout.trim()).toMatch(/^acc_[a-z2-7]{10}$/);
+  });
+
   it('--no-verify skips the request', async () => {
     const key = newKey();
     const r = await acct(['connect', 'svc', '--stdin', '--no-verify', '--nickname', 'offline'], env, input(key));
