@@ -3,6 +3,7 @@
 // included) and answers through a replaceable handler; a forward proxy that
 // records what went through it; a port nothing listens on; and a way to run
 // acct with binary-safe stdout.
+import { buffer } from 'node:stream/consumers';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import { execa, type Options } from 'execa';
@@ -42,14 +43,6 @@ function listen(server: Server): Promise<number> {
   });
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
 
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => {
@@ -63,7 +56,7 @@ export async function startApiServer(handler: Handler = echo): Promise<ApiServer
   let current = handler;
   const server = createServer((req, res) => {
     void (async () => {
-      const body = await readBody(req);
+      const body = await buffer(req);
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
       const entry: SeenRequest = { method: req.method ?? '', url: req.url ?? '', path: url.pathname, query: url.searchParams, headers: req.headers, body };
       seen.push(entry);

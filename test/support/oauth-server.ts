@@ -10,6 +10,7 @@
 // Two clients are registered: a public one (no secret, PKCE) and a
 // confidential one (client_secret_basic). Both are native apps, so any port on
 // the loopback redirect http://127.0.0.1/callback is accepted (RFC 8252 §7.3).
+import { buffer } from 'node:stream/consumers';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -96,7 +97,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     if (req.method === 'POST' && (url.pathname === '/token' || url.pathname === '/token/revocation')) {
       // Read the form here (to log and to fault), then hand the parsed body on:
       // oidc-provider uses req.body when the stream was already consumed.
-      const body = await readBody(req);
+      const body = await buffer(req);
       const form = new URLSearchParams(body.toString('utf8'));
       if (url.pathname === '/token/revocation') revocations.push({ token: form.get('token') ?? '', hint: form.get('token_type_hint') ?? undefined });
       else {
@@ -343,11 +344,3 @@ function page(title: string, body: string): string {
   return `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head><body><h1>${title}</h1>${body}</body></html>`;
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
