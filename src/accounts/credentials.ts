@@ -26,7 +26,17 @@ export async function freshCredentials(ctx: Context, account: Account, app: AppD
     fields = await ctx.secrets.read(account.id);
   }
   ctx.accounts.markUsed(account.id, ctx.now());
-  return fields;
+  return account.auth === 'oauth2' ? withExpiry(ctx, account.id, fields) : fields;
+}
+
+/**
+ * OAuth credentials expose `expires_at` beside the tokens (the spec's field
+ * list). It lives in the metadata, so it is added here from the account as it
+ * stands after any refresh; absent means the token does not expire.
+ */
+function withExpiry(ctx: Context, id: string, fields: Fields): Fields {
+  const expiresAt = ctx.accounts.read().accounts.find((a) => a.id === id)?.expiresAt;
+  return expiresAt ? { ...fields, expires_at: expiresAt } : fields;
 }
 
 export function primaryFieldName(app: AppDefinition): string {

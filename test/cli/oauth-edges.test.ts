@@ -4,6 +4,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { connect as tcpConnect } from 'node:net';
 import { startAuthServer, type AuthServer } from '../support/oauth-server.js';
 import { oauthHome, startAcct, listJson } from '../support/oauth-cli.js';
+import { acct } from '../support/cli.js';
 import { authorize } from '../support/browser-lib.mjs';
 
 let server: AuthServer;
@@ -80,5 +81,16 @@ describe('loopback edges', () => {
     expect(r.stderr).toMatch(/did not come from .*"iss" does not match/);
     expect(r.stderr).toMatch(/nothing was stored/);
     expect(await listJson(env)).toEqual([]);
+  });
+
+  it('OAuth credentials expose expires_at as a field, as token --field and env read it', async () => {
+    const { env } = await oauthHome(server, 'public');
+    const connected = await acct(['connect', 'local', '--nickname', 'expiry'], env);
+    expect(connected.exitCode, connected.stderr).toBe(0);
+    const [account] = await listJson(env);
+    expect(account!.expires_at).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(await acct(['token', 'local', '--field', 'expires_at'], env)).toMatchObject({ exitCode: 0, stdout: `${account!.expires_at}\n` });
+    const vars = await acct(['env', 'EXPIRES=local.expires_at', '--format', 'json'], env);
+    expect(JSON.parse(vars.stdout)).toEqual({ EXPIRES: account!.expires_at });
   });
 });
