@@ -5,6 +5,7 @@ import { Argument, Command, CommanderError, Option } from 'commander';
 import { createContext, type Context, type ContextOverrides, type IO } from './context.js';
 import { AcctError, ExitCode } from './errors.js';
 import { readOnlyBundle } from './accounts/bundle-mode.js';
+import { out } from './output/format.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -276,7 +277,7 @@ export async function main(argv: string[], io: IO, env: NodeJS.ProcessEnv, overr
     afterDashDash,
   );
   program.exitOverride();
-  program.configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+  program.configureOutput({ writeOut: (s) => out(io, s), writeErr: (s) => io.stderr.write(s) });
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {

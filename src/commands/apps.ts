@@ -1,7 +1,7 @@
 // acct apps: search, show, add and remove app definitions.
 import { readFileSync } from 'node:fs';
 import type { Context } from '../context.js';
-import { printJson, printTable, style } from '../output/format.js';
+import { printJson, printTable, style, out } from '../output/format.js';
 import { parseApp } from '../catalog/validate.js';
 import { readStdin } from '../ui/stdin.js';
 import { usageError } from '../errors.js';
@@ -57,7 +57,7 @@ export async function showApp(ctx: Context, slug: string, opts: { json?: boolean
   lines.push('env');
   for (const [field, name] of Object.entries(app.env)) lines.push(`  ${name.padEnd(18)} ${field}`);
   if (app.docs) lines.push(`docs        ${app.docs}`);
-  ctx.io.stdout.write(lines.join('\n') + '\n');
+  out(ctx.io, lines.join('\n') + '\n');
 }
 
 interface AddOptions {

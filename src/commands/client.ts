@@ -2,7 +2,7 @@
 import type { Context } from '../context.js';
 import { saveClient, removeClient, storedClient, envSuffix, redirectUriToRegister } from '../accounts/clients.js';
 import { readStdin } from '../ui/stdin.js';
-import { printJson } from '../output/format.js';
+import { printJson, out } from '../output/format.js';
 import { usageError, notFound } from '../errors.js';
 import type { OAuthApp } from '../catalog/schema.js';
 
@@ -42,7 +42,7 @@ export async function showClient(ctx: Context, slug: string, opts: { json?: bool
   if (opts.json) return printJson(ctx.io, info);
   if (!info.client_id)
     throw notFound(`no OAuth client is set for ${slug}`, `create one at ${app.oauth.createClientUrl} with redirect URI ${info.redirect_uri}, then: acct client set ${slug} --client-id ID --secret-stdin`);
-  ctx.io.stdout.write(
+  out(ctx.io, 
     [`client id     ${info.client_id} (${info.source})`, `secret        ${info.has_secret ? 'set (never shown)' : 'none'}`, `redirect URI  ${info.redirect_uri}`].join('\n') + '\n',
   );
 }

@@ -7,7 +7,7 @@ import { createAccount, replaceCredentials, findAccount, type NewCredentials } f
 import { runTestRequest } from '../api/test-request.js';
 import { readStdin } from '../ui/stdin.js';
 import { AcctError, ExitCode, usageError } from '../errors.js';
-import { printJson } from '../output/format.js';
+import { printJson, out } from '../output/format.js';
 import type { Account } from '../accounts/model.js';
 
 export interface ConnectOptions {
@@ -42,7 +42,7 @@ export async function reconnect(ctx: Context, ref: string, opts: ConnectOptions)
 function done(ctx: Context, account: Account, verb: string, opts: ConnectOptions) {
   ctx.info(`${verb} ${account.app}/${account.nickname} (${account.id})`);
   if (opts.json) printJson(ctx.io, { id: account.id, app: account.app, nickname: account.nickname, identity: account.identity });
-  else ctx.io.stdout.write(`${account.id}\n`);
+  else out(ctx.io, `${account.id}\n`);
 }
 
 async function obtainCredentials(ctx: Context, app: AppDefinition, opts: ConnectOptions, existing?: Account): Promise<NewCredentials> {

@@ -1,5 +1,6 @@
 // acct env: credentials as environment variables in several formats.
 import { appendFileSync } from 'node:fs';
+import { out } from '../output/format.js';
 import type { Context } from '../context.js';
 import { collectEnv } from '../accounts/envvars.js';
 import { ENV_FORMATS, formatDotenv, formatGitlab, formatJson, formatShell, githubEnvFile, githubMasks, type EnvFormat } from '../output/envfmt.js';
@@ -13,16 +14,16 @@ export async function env(ctx: Context, specs: string[], opts: { format: string;
   const { vars } = await collectEnv(ctx, specs);
   switch (format) {
     case 'dotenv':
-      return void ctx.io.stdout.write(formatDotenv(vars));
+      return void out(ctx.io, formatDotenv(vars));
     case 'shell':
-      return void ctx.io.stdout.write(formatShell(vars));
+      return void out(ctx.io, formatShell(vars));
     case 'json':
-      return void ctx.io.stdout.write(formatJson(vars));
+      return void out(ctx.io, formatJson(vars));
     case 'gitlab':
-      return void ctx.io.stdout.write(formatGitlab(vars));
+      return void out(ctx.io, formatGitlab(vars));
     case 'github':
       // Masks first, so the runner hides the values before anything else can print them.
-      ctx.io.stdout.write(githubMasks(vars));
+      out(ctx.io, githubMasks(vars));
       appendFileSync(ctx.env.GITHUB_ENV!, githubEnvFile(vars));
       ctx.info(`Exported ${vars.map(([k]) => k).join(', ')} to $GITHUB_ENV`);
   }

@@ -1,6 +1,6 @@
 import type { Context } from '../context.js';
 import { findAccount, isDefault } from '../accounts/service.js';
-import { mask, printJson, relativeTime, style } from '../output/format.js';
+import { mask, printJson, relativeTime, style, out as writeOut } from '../output/format.js';
 import { accountJson } from './list.js';
 
 export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; json?: boolean }): Promise<void> {
@@ -43,5 +43,5 @@ export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; 
   out.push('', s.bold('fields'));
   for (const [k, v] of Object.entries(shown)) out.push(`  ${k.padEnd(width)}  ${v}`);
   if (!opts.reveal) out.push(s.dim('  (values masked; --reveal prints them)'));
-  ctx.io.stdout.write(out.join('\n') + '\n');
+  writeOut(ctx.io, out.join('\n') + '\n');
 }

@@ -2,7 +2,7 @@
 import type { Context } from '../context.js';
 import { findAccount } from '../accounts/service.js';
 import { checkAccount } from '../accounts/check.js';
-import { printJson } from '../output/format.js';
+import { printJson, out } from '../output/format.js';
 import { ExitCode } from '../errors.js';
 
 export async function test(ctx: Context, ref: string, opts: { json?: boolean }) {
@@ -12,7 +12,7 @@ export async function test(ctx: Context, ref: string, opts: { json?: boolean }) 
   const label = `${account.app}/${account.nickname}`;
   const code = outcome.kind === 'ok' ? ExitCode.ok : outcome.kind === 'rejected' ? ExitCode.reconnect : outcome.kind === 'unreachable' ? ExitCode.unavailable : ExitCode.unexpected;
   if (opts.json) printJson(ctx.io, { id: account.id, ref: label, result: outcome.kind, identity: outcome.kind === 'ok' ? outcome.identity : null, detail: 'detail' in outcome ? outcome.detail : null });
-  else if (outcome.kind === 'ok') ctx.io.stdout.write(`ok: ${label}${outcome.identity ? ` — authenticated as ${outcome.identity}` : ''}\n`);
+  else if (outcome.kind === 'ok') out(ctx.io, `ok: ${label}${outcome.identity ? ` — authenticated as ${outcome.identity}` : ''}\n`);
   else ctx.io.stderr.write(`${outcome.kind}: ${label} — ${outcome.detail}${outcome.kind === 'rejected' ? `\n  reconnect it: acct reconnect ${account.id}` : ''}\n`);
   return code;
 }

@@ -4,7 +4,7 @@ import type { Context } from '../context.js';
 import { findAccount } from '../accounts/service.js';
 import { freshCredentials, primaryFieldName } from '../accounts/credentials.js';
 import { usageError } from '../errors.js';
-import { printJson } from '../output/format.js';
+import { printJson, out } from '../output/format.js';
 
 export interface TokenOptions {
   field?: string;
@@ -32,5 +32,5 @@ export async function token(ctx: Context, ref: string, opts: TokenOptions): Prom
       expires_at: name === 'oauth_access_token' ? current.expiresAt : null,
       scopes: current.scopes,
     });
-  } else ctx.io.stdout.write(`${value}\n`);
+  } else out(ctx.io, `${value}\n`);
 }

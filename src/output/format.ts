@@ -3,14 +3,20 @@
 import { stripVTControlCharacters } from 'node:util';
 import type { IO } from '../context.js';
 
+/** Writes text to stdout, through the light path when the IO has one. */
+export function out(io: IO, text: string): void {
+  if (io.writeOut) io.writeOut(text);
+  else io.stdout.write(text);
+}
+
 export function printJson(io: IO, value: unknown): void {
-  io.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  out(io, JSON.stringify(value, null, 2) + '\n');
 }
 
 export function colorEnabled(io: IO, env: NodeJS.ProcessEnv): boolean {
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
   if (env.FORCE_COLOR !== undefined) return env.FORCE_COLOR !== '0' && env.FORCE_COLOR !== 'false';
-  return Boolean(io.stdout.isTTY);
+  return Boolean(io.stdoutIsTTY ?? io.stdout.isTTY);
 }
 
 export interface Style {
@@ -44,9 +50,9 @@ export async function printTable(io: IO, head: string[], rows: string[][], s: St
       .map((cell, c) => (c === cells.length - 1 ? cell : cell + ' '.repeat(widths[c]! - width(cell))))
       .join('    ')
       .trimEnd();
-  const out = [line(head.map((h) => s.bold(h)))];
-  for (const r of rows) out.push(line(r));
-  io.stdout.write(`${out.join('\n')}\n`);
+  const lines = [line(head.map((h) => s.bold(h)))];
+  for (const r of rows) lines.push(line(r));
+  out(io, `${lines.join('\n')}\n`);
 }
 
 /** Orders accounts by app, then nickname: plain code-unit order, which is fast (localeCompare costs ~20 ms over 1,000 accounts) and the same everywhere. */
