@@ -1,5 +1,6 @@
 import { writeSync, fstatSync, statSync } from 'node:fs';
 import { main } from './cli.js';
+import { AcctError, ExitCode } from './errors.js';
 import type { IO } from './context.js';
 
 export async function run(): Promise<void> {
@@ -40,7 +41,7 @@ function writeAll(fd: number, text: string): void {
       if (code === 'EAGAIN') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
       // The reader went away (acct list | head -1): like any filter, stop writing.
       else if (code === 'EPIPE') return;
-      else throw err;
+      else throw new AcctError(ExitCode.unexpected, `cannot write the output: ${(err as Error).message}`, { hint: 'check where stdout goes (a full disk, a file you cannot write)' });
     }
   }
 }
