@@ -1,7 +1,7 @@
 // Account metadata file (accounts.json): read without locks (writes are atomic
 // renames), changed only under the metadata lock with a fresh re-read.
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { nodeCrypto } from '../store/node-crypto.js';
 import { appendFileSync, statSync } from 'node:fs';
 import { readJsonIfExists, writeJsonAtomic, isObject, readFileIfExists, ensurePrivateDir, writeFileAtomic } from '../store/files.js';
 import { withLock } from '../store/lock.js';
@@ -50,7 +50,7 @@ export class AccountRepository {
   newId(m: Metadata): string {
     const taken = new Set([...m.accounts.map((a) => a.id), ...m.retiredIds]);
     for (;;) {
-      const id = `acc_${base32(randomBytes(7)).slice(0, 10)}`;
+      const id = `acc_${base32(nodeCrypto().randomBytes(7)).slice(0, 10)}`;
       if (!taken.has(id)) return id;
     }
   }

@@ -2,7 +2,7 @@
 // clients they need, sealed with AES-256-GCM under a random key (printed once
 // by `acct export`) or a scrypt-derived passphrase key. Versioned; the header
 // is bound in as associated data, so any change to it or the payload fails.
-import { randomBytes, scryptSync } from 'node:crypto';
+import { nodeCrypto } from './node-crypto.js';
 import { seal, open, isSealed, newScryptParams, type Sealed, type ScryptParams } from './crypto.js';
 import { isObject } from './files.js';
 import { AcctError, ExitCode } from '../errors.js';
@@ -33,12 +33,12 @@ const bad = (message: string, hint: string) => new AcctError(ExitCode.usage, mes
 const aad = (f: Pick<BundleFile, 'id' | 'version' | 'kdf'>) => `acct-bundle:${f.version}:${f.id}:${JSON.stringify(f.kdf)}`;
 
 export function newBundleKey(): { key: Buffer; printable: string } {
-  const key = randomBytes(32);
+  const key = nodeCrypto().randomBytes(32);
   return { key, printable: KEY_PREFIX + key.toString('base64url') };
 }
 
 export function sealBundle(payload: BundlePayload, secret: { key: Buffer } | { passphrase: string }, now: Date): string {
-  const id = `bd_${randomBytes(8).toString('hex')}`;
+  const id = `bd_${nodeCrypto().randomBytes(8).toString('hex')}`;
   let kdf: BundleFile['kdf'] = null;
   let key: Buffer;
   if ('key' in secret) key = secret.key;
@@ -89,7 +89,7 @@ export function openBundle(text: string, keyOrPassphrase: string, source: string
 }
 
 function deriveSync(passphrase: string, p: ScryptParams): Buffer {
-  return scryptSync(passphrase.normalize('NFC'), Buffer.from(p.salt, 'base64'), 32, { N: p.N, r: p.r, p: p.p, maxmem: 256 * p.N * p.r });
+  return nodeCrypto().scryptSync(passphrase.normalize('NFC'), Buffer.from(p.salt, 'base64'), 32, { N: p.N, r: p.r, p: p.p, maxmem: 256 * p.N * p.r });
 }
 
 export { newScryptParams };

@@ -1,6 +1,6 @@
 // AES-256-GCM sealing of secret payloads. The associated data binds a sealed
 // blob to its purpose (an account id), so a file copied onto another account fails.
-import { createCipheriv, createDecipheriv, randomBytes, scrypt as scryptCb } from 'node:crypto';
+import { nodeCrypto } from './node-crypto.js';
 import { isObject } from './files.js';
 
 export interface Sealed {
@@ -12,8 +12,8 @@ export interface Sealed {
 }
 
 export function seal(key: Buffer, plaintext: Buffer, aad: string): Sealed {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  const iv = nodeCrypto().randomBytes(12);
+  const cipher = nodeCrypto().createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(Buffer.from(aad, 'utf8'));
   const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   return { v: 1, alg: 'A256GCM', iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), ct: ct.toString('base64') };
@@ -21,7 +21,7 @@ export function seal(key: Buffer, plaintext: Buffer, aad: string): Sealed {
 
 /** Throws when the key is wrong or the blob was altered. */
 export function open(key: Buffer, sealed: Sealed, aad: string): Buffer {
-  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(sealed.iv, 'base64'));
+  const decipher = nodeCrypto().createDecipheriv('aes-256-gcm', key, Buffer.from(sealed.iv, 'base64'));
   decipher.setAAD(Buffer.from(aad, 'utf8'));
   decipher.setAuthTag(Buffer.from(sealed.tag, 'base64'));
   return Buffer.concat([decipher.update(Buffer.from(sealed.ct, 'base64')), decipher.final()]);
@@ -41,12 +41,12 @@ export interface ScryptParams {
 }
 
 export function newScryptParams(): ScryptParams {
-  return { N: 2 ** 15, r: 8, p: 1, salt: randomBytes(16).toString('base64') };
+  return { N: 2 ** 15, r: 8, p: 1, salt: nodeCrypto().randomBytes(16).toString('base64') };
 }
 
 export function deriveKey(passphrase: string, params: ScryptParams): Promise<Buffer> {
   return new Promise((resolve, reject) =>
-    scryptCb(
+    nodeCrypto().scrypt(
       passphrase.normalize('NFC'),
       Buffer.from(params.salt, 'base64'),
       32,

@@ -1,6 +1,6 @@
 // File primitives for the store: private folders, atomic writes, JSON reads
 // that name the corrupt file instead of overwriting it.
-import { randomBytes } from 'node:crypto';
+import { nodeCrypto } from './node-crypto.js';
 import { mkdirSync, openSync, writeSync, fsyncSync, closeSync, renameSync, readFileSync, unlinkSync, chmodSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { storeError } from '../errors.js';
@@ -13,7 +13,7 @@ export function ensurePrivateDir(dir: string): void {
 /** Write to a temporary file in the same folder, fsync, then rename over the target. */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   ensurePrivateDir(dirname(path));
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const tmp = `${path}.${process.pid}.${nodeCrypto().randomBytes(4).toString('hex')}.tmp`;
   const fd = openSync(tmp, 'wx', 0o600);
   try {
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);

@@ -1,7 +1,7 @@
 // The local store: account metadata in plain JSON (no secrets) and one
 // AES-256-GCM sealed file of credential fields per account. The data key comes
 // from the OS keychain, or from a passphrase when ACCT_STORE=file.
-import { randomBytes } from 'node:crypto';
+import { nodeCrypto } from './node-crypto.js';
 import { join } from 'node:path';
 import { readdirSync } from 'node:fs';
 import { storeError, usageError, AcctError } from '../errors.js';
@@ -135,8 +135,8 @@ export class SecretStore {
 
   private async createStore(): Promise<StoreFile> {
     const kind: StoreKind = (this.deps.requestedKind as StoreKind | undefined) ?? 'keychain';
-    const id = `st_${randomBytes(8).toString('hex')}`;
-    const key = randomBytes(32);
+    const id = `st_${nodeCrypto().randomBytes(8).toString('hex')}`;
+    const key = nodeCrypto().randomBytes(32);
     const sf: StoreFile = { version: 1, id, kind, check: seal(key, Buffer.from('acct'), CHECK_AAD) };
     if (kind === 'keychain') {
       const keychain = await this.deps.keychain();
