@@ -1,7 +1,7 @@
 // App lookup: the built-in catalog (validated and normalized at build time) and
 // the apps the user added (validated when added, and again when read).
 import { join } from 'node:path';
-import { BUILTIN_APPS } from './builtin.generated.js';
+import { builtinAppsJson } from './builtin.generated.js';
 import { readJsonIfExists, writeJsonAtomic, isObject, ensurePrivateDir } from '../store/files.js';
 import { withLock } from '../store/lock.js';
 import { AcctError, ExitCode, usageError, notFound } from '../errors.js';
@@ -9,7 +9,7 @@ import type { AppDefinition } from './schema.js';
 import type { Paths } from '../paths.js';
 
 let builtinMap: Map<string, AppDefinition> | undefined;
-const builtins = () => (builtinMap ??= new Map((JSON.parse(BUILTIN_APPS) as AppDefinition[]).map((a) => [a.slug, a])));
+const builtins = () => (builtinMap ??= new Map((JSON.parse(builtinAppsJson()) as AppDefinition[]).map((a) => [a.slug, a])));
 
 interface UserAppsFile {
   version: 1;

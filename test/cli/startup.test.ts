@@ -21,7 +21,8 @@ async function packagesLoaded(args: string[], env: Record<string, string | undef
   expect(r.exitCode, r.stderr).toBe(exitCode);
   const outputs = JSON.parse(readFileSync(join(DIST, 'outputs.json'), 'utf8')) as { vendor: Record<string, string> } & Record<string, string[]>;
   const files = readFileSync(trace, 'utf8').split('\n').filter(Boolean);
-  expect(files.map((f) => relative(DIST, f))).toContain('acct.cjs');
+  // bin/acct.cjs runs the bundle itself through V8's code cache, so the bundle is not in require's cache; the launcher is.
+  expect(files.some((f) => f.endsWith('bin/acct.cjs'))).toBe(true);
   // The bundle itself holds commander and acct's own code; every other package comes from its vendor file or node_modules.
   const packages = new Set(outputs['acct.cjs']!.filter((i) => i.includes('node_modules/')).map(packageOf));
   for (const f of files) {

@@ -1,0 +1,48 @@
+// bin/acct.cjs keeps V8's code cache on Node 20 (Node 22+ has its own):
+// written on the first run of a command, used later, and never a reason to
+// fail: a damaged cache is ignored and replaced.
+import { describe, it, expect } from 'vitest';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import nodeModule from 'node:module';
+import { acct, baseEnv, tempHome } from '../support/cli.js';
+
+const hasBuiltinCache = typeof (nodeModule as { enableCompileCache?: unknown }).enableCompileCache === 'function';
+
+describe.skipIf(hasBuiltinCache)('code cache (Node 20)', () => {
+  const cacheDir = (base: string) => join(base, 'acct', 'code-cache');
+
+  it('is written per command on first use, in a private folder, and reused', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'acct-xdg-cache-'));
+    const env = baseEnv({ ACCT_HOME: tempHome(), XDG_CACHE_HOME: cache });
+    expect(await acct(['--version'], env)).toMatchObject({ exitCode: 0 });
+    expect(await acct(['list', '--json'], env)).toMatchObject({ exitCode: 0, stdout: '[]\n' });
+    const files = readdirSync(cacheDir(cache)).sort();
+    expect(files.map((f) => f.replace(/^.*-/, ''))).toEqual(['list.bin', 'none.bin']);
+    expect(statSync(cacheDir(cache)).mode & 0o777).toBe(0o700);
+    expect(statSync(join(cacheDir(cache), files[0]!)).mode & 0o777).toBe(0o600);
+    const before = readFileSync(join(cacheDir(cache), files[0]!));
+    expect(await acct(['list', '--json'], env)).toMatchObject({ exitCode: 0, stdout: '[]\n' });
+    // Accepted, so not rewritten.
+    expect(readFileSync(join(cacheDir(cache), files[0]!)).equals(before)).toBe(true);
+  });
+
+  it('a damaged cache is ignored and replaced; acct runs as usual', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'acct-xdg-cache-'));
+    const env = baseEnv({ ACCT_HOME: tempHome(), XDG_CACHE_HOME: cache });
+    expect((await acct(['list', '--json'], env)).exitCode).toBe(0);
+    const [file] = readdirSync(cacheDir(cache));
+    writeFileSync(join(cacheDir(cache), file!), Buffer.from('not a V8 code cache at all'));
+    const r = await acct(['list', '--json'], env);
+    expect(r).toMatchObject({ exitCode: 0, stdout: '[]\n', stderr: '' });
+    expect(readFileSync(join(cacheDir(cache), file!)).length).toBeGreaterThan(1000);
+  });
+
+  it('ACCT_CODE_CACHE=0 turns it off', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'acct-xdg-cache-'));
+    const r = await acct(['list', '--json'], baseEnv({ ACCT_HOME: tempHome(), XDG_CACHE_HOME: cache, ACCT_CODE_CACHE: '0' }));
+    expect(r).toMatchObject({ exitCode: 0, stdout: '[]\n' });
+    expect(readdirSync(cache)).toEqual([]);
+  });
+});
