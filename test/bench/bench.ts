@@ -90,12 +90,13 @@ async function benchToken(): Promise<boolean> {
     await acct(['apps', 'add', 'bench', '--file', app], env);
     await acct(['connect', 'bench', '--stdin', '--no-verify'], env, 'bench_secret_value');
     const ok = report('acct token (keychain store)', 1.3, compare([BIN, 'token', 'bench'], baseEnv(env)));
-    // For reference, the floor under that figure: an ES module that loads the
-    // keyring addon and reads one Secret Service item, and nothing else.
-    const floor = join(home, 'floor.mjs');
+    // For reference, the floor under that figure: a CommonJS script (as
+    // bin/acct.cjs is) that loads the keyring addon and reads one Secret
+    // Service item, and nothing else.
+    const floor = join(home, 'floor.cjs');
     writeFileSync(
       floor,
-      `import { createRequire } from 'node:module';\nconst { AsyncEntry } = createRequire(${JSON.stringify(join(ROOT, 'package.json'))})('@napi-rs/keyring');\nawait new AsyncEntry('acct-bench', 'floor').getPassword();\n`,
+      `const { AsyncEntry } = require(${JSON.stringify(join(ROOT, 'node_modules/@napi-rs/keyring'))});\nnew AsyncEntry('acct-bench', 'floor').getPassword().then(() => {});\n`,
     );
     const f = compare([floor], baseEnv(env));
     console.log(`${'  floor: one keyring read'.padEnd(34)} ${f.ratio.toFixed(2)}x node -e 0 (${f.candidate.toFixed(1)} ms; reference, no budget)`);
