@@ -28,10 +28,15 @@ function runWithCodeCache() {
   const vm = require('node:vm');
   const source = fs.readFileSync(bundle, 'utf8');
   const stat = fs.statSync(bundle);
-  const base =
-    process.platform === 'win32'
-      ? process.env.LOCALAPPDATA || path.join(os.homedir(), 'AppData', 'Local')
-      : process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  let base;
+  try {
+    base =
+      process.platform === 'win32'
+        ? process.env.LOCALAPPDATA || path.join(os.homedir(), 'AppData', 'Local')
+        : process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  } catch {
+    return require(bundle).run(); // no home directory to keep a cache in
+  }
   const dir = path.join(base, 'acct', 'code-cache');
   const command = (process.argv.slice(2).find((a) => !a.startsWith('-')) || 'none').replace(/[^a-z_]/g, '');
   const build = `${process.version}-${stat.size}-${Math.floor(stat.mtimeMs)}-`;
