@@ -2,13 +2,14 @@
 // no local store. Read-only, except that refreshed tokens are kept for the
 // life of the process and, with ACCT_BUNDLE_CACHE, in an encrypted file that
 // later steps share (under a lock, like the local store).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openBundle, type OpenedBundle } from '../store/bundle.js';
 import { seal, open, isSealed } from '../store/crypto.js';
 import { writeJsonAtomic, readJsonIfExists, isObject } from '../store/files.js';
 import { AcctError, ExitCode, usageError } from '../errors.js';
+import { readInputFile } from '../ui/stdin.js';
 import type { Metadata, Account } from './model.js';
 import type { Fields } from '../store/store.js';
 
@@ -30,14 +31,7 @@ export class BundleState {
     const key = this.env.ACCT_BUNDLE_KEY;
     if (!key) throw usageError('ACCT_BUNDLE is set but ACCT_BUNDLE_KEY is not', 'set ACCT_BUNDLE_KEY to the key acct export printed (or the passphrase)');
     const inline = raw.trimStart().startsWith('{');
-    let text = raw;
-    if (!inline) {
-      try {
-        text = readFileSync(raw, 'utf8');
-      } catch (err) {
-        throw usageError(`cannot read the bundle ${raw}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'ACCT_BUNDLE is the bundle itself or a path to it');
-      }
-    }
+    const text = inline ? raw : readInputFile(raw, 'ACCT_BUNDLE is the bundle itself or a path to it').toString('utf8');
     this.opened = openBundle(text, key, inline ? 'ACCT_BUNDLE' : raw);
     return this.opened;
   }
@@ -126,11 +120,13 @@ export class BundleAccounts {
   }
   async update<T>(change: (m: Metadata) => T): Promise<T> {
     const m = this.state.metadata();
-    const before = JSON.stringify(m.accounts);
+    const before = m.accounts.map((a) => JSON.stringify(a));
     const result = change(m);
-    const changed = m.accounts.filter((a, i) => JSON.stringify(a) !== JSON.stringify(JSON.parse(before)[i]));
-    if (m.accounts.length !== JSON.parse(before).length) throw readOnlyBundle();
-    this.state.keep(changed, {});
+    if (m.accounts.length !== before.length) throw readOnlyBundle();
+    this.state.keep(
+      m.accounts.filter((a, i) => JSON.stringify(a) !== before[i]),
+      {},
+    );
     return result;
   }
   newId(): string {

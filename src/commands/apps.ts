@@ -1,9 +1,8 @@
 // acct apps: search, show, add and remove app definitions.
-import { readFileSync } from 'node:fs';
 import type { Context } from '../context.js';
 import { printJson, printTable, style, out } from '../output/format.js';
 import { parseApp } from '../catalog/validate.js';
-import { readStdin } from '../ui/stdin.js';
+import { readStdin, readInputFile } from '../ui/stdin.js';
 import { usageError } from '../errors.js';
 import type { AppDefinition } from '../catalog/schema.js';
 
@@ -81,7 +80,7 @@ interface AddOptions {
 export async function addApp(ctx: Context, slug: string, opts: AddOptions) {
   let app: AppDefinition;
   if (opts.file) {
-    const text = opts.file === '-' ? await readStdin(ctx.io.stdin, '--file -') : readFile(opts.file);
+    const text = opts.file === '-' ? await readStdin(ctx.io.stdin, '--file -') : readInputFile(opts.file).toString('utf8');
     let raw: unknown;
     try {
       raw = JSON.parse(text);
@@ -103,14 +102,6 @@ export async function addApp(ctx: Context, slug: string, opts: AddOptions) {
   await ctx.catalog.add(app, Boolean(opts.force));
   if (opts.json) printJson(ctx.io, app);
   else ctx.info(`Added ${app.slug} (${app.auth === 'oauth2' ? 'OAuth 2.0' : 'API keys'}). Connect an account: acct connect ${app.slug}`);
-}
-
-function readFile(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw usageError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
 }
 
 /** Builds a definition from flags; parseApp validates it like any other. */

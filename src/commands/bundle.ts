@@ -1,13 +1,12 @@
 // `acct export` and `acct import`: accounts, their secrets, and what they need
 // to refresh elsewhere (user-added apps, OAuth clients), in one sealed bundle.
-import { readFileSync } from 'node:fs';
 import type { Context } from '../context.js';
 import { findAccount } from '../accounts/service.js';
-import { resolveClient, storedClient, saveClient } from '../accounts/clients.js';
+import { resolveClient, storedClient, saveClient, envSuffix } from '../accounts/clients.js';
 import { newBundleKey, sealBundle, openBundle, type BundlePayload } from '../store/bundle.js';
 import { writeFileAtomic } from '../store/files.js';
 import { parseApp } from '../catalog/validate.js';
-import { readStdin } from '../ui/stdin.js';
+import { readStdin, readStdinValue, readInputFile } from '../ui/stdin.js';
 import { printJson } from '../output/format.js';
 import { usageError } from '../errors.js';
 import type { Account } from '../accounts/model.js';
@@ -34,7 +33,7 @@ export async function exportBundle(ctx: Context, refs: string[], opts: ExportOpt
 
   let passphrase: string | undefined;
   if (opts.passphraseStdin) {
-    passphrase = (await readStdin(ctx.io.stdin, '--passphrase-stdin')).replace(/\r?\n$/, '');
+    passphrase = await readStdinValue(ctx.io.stdin, '--passphrase-stdin');
     if (passphrase.length < MIN_PASSPHRASE)
       throw usageError(`the passphrase is too short (at least ${MIN_PASSPHRASE} characters)`, 'or leave out --passphrase-stdin and acct makes a random key');
   }
@@ -53,7 +52,7 @@ export async function exportBundle(ctx: Context, refs: string[], opts: ExportOpt
     const client = await resolveClient(ctx, entry.app);
     if (client) payload.clients[slug] = { clientId: client.clientId, ...(client.clientSecret ? { clientSecret: client.clientSecret } : {}) };
     else
-      ctx.warn(`no OAuth client is set for ${slug}, so ${slug} tokens from this bundle cannot be refreshed; set one first (acct client set ${slug}) or give ACCT_CLIENT_ID_${slug.toUpperCase().replace(/-/g, '_')} where the bundle is used`);
+      ctx.warn(`no OAuth client is set for ${slug}, so ${slug} tokens from this bundle cannot be refreshed; set one first (acct client set ${slug}) or give ACCT_CLIENT_ID_${envSuffix(slug)} where the bundle is used`);
   }
 
   const key = passphrase === undefined ? newBundleKey() : undefined;
@@ -84,17 +83,11 @@ export interface ImportOptions {
 export async function importBundle(ctx: Context, file: string | undefined, opts: ImportOptions): Promise<void> {
   const fromStdin = !file || file === '-';
   if (fromStdin && opts.passphraseStdin) throw usageError('stdin cannot carry both the bundle and the passphrase', 'give the bundle as a file: acct import bundle.acct --passphrase-stdin');
-  let text: string;
-  if (fromStdin) text = await readStdin(ctx.io.stdin, 'acct import (without a file)');
-  else {
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      throw usageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 'give the path of a bundle written by acct export');
-    }
-  }
+  const text = fromStdin
+    ? await readStdin(ctx.io.stdin, 'acct import (without a file)')
+    : readInputFile(file, 'give the path of a bundle written by acct export').toString('utf8');
   const key = opts.passphraseStdin
-    ? (await readStdin(ctx.io.stdin, '--passphrase-stdin')).replace(/\r?\n$/, '')
+    ? await readStdinValue(ctx.io.stdin, '--passphrase-stdin')
     : ctx.env.ACCT_BUNDLE_KEY || (await ctx.prompter.secret('Bundle key (or passphrase)', 'ACCT_BUNDLE_KEY or --passphrase-stdin to give it'));
   const { payload } = openBundle(text, key, fromStdin ? 'the bundle on stdin' : file);
 

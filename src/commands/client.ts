@@ -1,7 +1,7 @@
 // acct client set|show|remove: the OAuth client acct uses for an app.
 import type { Context } from '../context.js';
 import { saveClient, removeClient, storedClient, envSuffix, redirectUriToRegister } from '../accounts/clients.js';
-import { readStdin } from '../ui/stdin.js';
+import { readStdinValue } from '../ui/stdin.js';
 import { printJson, out } from '../output/format.js';
 import { usageError, notFound } from '../errors.js';
 import type { OAuthApp } from '../catalog/schema.js';
@@ -16,7 +16,7 @@ export async function setClient(ctx: Context, slug: string, opts: { clientId?: s
   const app = oauthApp(ctx, slug);
   const clientId = opts.clientId ?? (await ctx.prompter.input('Client ID', '--client-id'));
   let secret: string | undefined;
-  if (opts.secretStdin) secret = (await readStdin(ctx.io.stdin, '--secret-stdin')).replace(/\r?\n$/, '');
+  if (opts.secretStdin) secret = await readStdinValue(ctx.io.stdin, '--secret-stdin');
   else if (!opts.noSecret && app.oauth.clientSecret !== 'none') {
     if (ctx.prompter.interactive) {
       const s = await ctx.prompter.secret(`Client secret${app.oauth.clientSecret === 'optional' ? ' (Enter for a public client)' : ''}`, '--secret-stdin');

@@ -1,12 +1,12 @@
 // acct request <ref> <path-or-url>: an HTTP request with the account's auth.
 // The body goes to stdout byte for byte; on 401 the token is refreshed once
 // through the shared refresh path and the request retried.
-import { readFileSync } from 'node:fs';
 import type { Context } from '../context.js';
 import { findAccount, setStatus } from '../accounts/service.js';
 import { freshCredentials } from '../accounts/credentials.js';
 import { buildRequest, type BuiltRequest, type DataReader, type RequestOptions } from '../api/request.js';
 import { printJson } from '../output/format.js';
+import { readInputFile, readStdinBytes } from '../ui/stdin.js';
 import { ExitCode, needsReconnect, usageError } from '../errors.js';
 
 export interface RequestCommandOptions extends RequestOptions {
@@ -24,14 +24,7 @@ export async function request(ctx: Context, ref: string, pathOrUrl: string, opts
     const key = 'file' in source ? `file:${source.file}` : 'stdin';
     const hit = cache.get(key);
     if (hit) return hit;
-    let data: Buffer;
-    if ('file' in source) {
-      try {
-        data = readFileSync(source.file);
-      } catch (err) {
-        throw usageError(`cannot read ${source.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-      }
-    } else data = await readStdinBytes(ctx.io.stdin);
+    const data = 'file' in source ? readInputFile(source.file) : await readStdinBytes(ctx.io.stdin, '-d -', 'pipe the data in, or use -d @file');
     cache.set(key, data);
     return data;
   };
@@ -66,14 +59,6 @@ export async function request(ctx: Context, ref: string, pathOrUrl: string, opts
     return ExitCode.unexpected;
   }
   return ExitCode.ok;
-}
-
-/** All of stdin as bytes (a body may be binary); a terminal is refused, as for --stdin. */
-async function readStdinBytes(stdin: NodeJS.ReadStream): Promise<Buffer> {
-  if (stdin.isTTY) throw usageError('-d - reads from a pipe, but stdin is a terminal', 'pipe the data in, or use -d @file');
-  const chunks: Buffer[] = [];
-  for await (const chunk of stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-  return Buffer.concat(chunks);
 }
 
 async function write(ctx: Context, req: BuiltRequest, res: Response, opts: RequestCommandOptions): Promise<void> {
