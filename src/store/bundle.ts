@@ -3,7 +3,7 @@
 // by `acct export`) or a scrypt-derived passphrase key. Versioned; the header
 // is bound in as associated data, so any change to it or the payload fails.
 import { nodeCrypto } from './node-crypto.js';
-import { seal, open, isSealed, newScryptParams, type Sealed, type ScryptParams } from './crypto.js';
+import { seal, open, isSealed, newScryptParams, deriveKeySync, type Sealed, type ScryptParams } from './crypto.js';
 import { isObject } from './files.js';
 import { AcctError, ExitCode } from '../errors.js';
 import type { Account } from '../accounts/model.js';
@@ -45,7 +45,7 @@ export function sealBundle(payload: BundlePayload, secret: { key: Buffer } | { p
   else {
     const params = newScryptParams();
     kdf = { name: 'scrypt', ...params };
-    key = deriveSync(secret.passphrase, params);
+    key = deriveKeySync(secret.passphrase, params);
   }
   const header = { format: 'acct-bundle' as const, version: 1 as const, id, created_at: now.toISOString(), kdf };
   const file: BundleFile = { ...header, sealed: seal(key, Buffer.from(JSON.stringify(payload)), aad(header)) };
@@ -72,7 +72,7 @@ export function openBundle(text: string, keyOrPassphrase: string, source: string
     throw bad(`${source} is damaged (its header is incomplete)`, 'export it again');
   const f = file as unknown as BundleFile;
   let key: Buffer;
-  if (f.kdf) key = deriveSync(keyOrPassphrase, f.kdf);
+  if (f.kdf) key = deriveKeySync(keyOrPassphrase, f.kdf);
   else {
     if (!keyOrPassphrase.startsWith(KEY_PREFIX)) throw bad('ACCT_BUNDLE_KEY is not a bundle key (it starts with acctk1_)', 'use the key that acct export printed');
     key = Buffer.from(keyOrPassphrase.slice(KEY_PREFIX.length), 'base64url');
@@ -87,9 +87,3 @@ export function openBundle(text: string, keyOrPassphrase: string, source: string
   const payload = JSON.parse(plain.toString('utf8')) as BundlePayload;
   return { id: f.id, key, payload };
 }
-
-function deriveSync(passphrase: string, p: ScryptParams): Buffer {
-  return nodeCrypto().scryptSync(passphrase.normalize('NFC'), Buffer.from(p.salt, 'base64'), 32, { N: p.N, r: p.r, p: p.p, maxmem: 256 * p.N * p.r });
-}
-
-export { newScryptParams };

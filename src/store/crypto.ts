@@ -44,14 +44,16 @@ export function newScryptParams(): ScryptParams {
   return { N: 2 ** 15, r: 8, p: 1, salt: nodeCrypto().randomBytes(16).toString('base64') };
 }
 
+/** The scrypt inputs for a 32-byte key: the same for the passphrase store and passphrase bundles. */
+function scryptArgs(passphrase: string, params: ScryptParams) {
+  return [passphrase.normalize('NFC'), Buffer.from(params.salt, 'base64'), 32, { N: params.N, r: params.r, p: params.p, maxmem: 128 * params.N * params.r * 2 }] as const;
+}
+
 export function deriveKey(passphrase: string, params: ScryptParams): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    nodeCrypto().scrypt(
-      passphrase.normalize('NFC'),
-      Buffer.from(params.salt, 'base64'),
-      32,
-      { N: params.N, r: params.r, p: params.p, maxmem: 128 * params.N * params.r * 2 },
-      (err, key) => (err ? reject(err) : resolve(key)),
-    ),
-  );
+  return new Promise((resolve, reject) => nodeCrypto().scrypt(...scryptArgs(passphrase, params), (err, key) => (err ? reject(err) : resolve(key))));
+}
+
+/** deriveKey, synchronously, for code that cannot wait (opening a bundle). */
+export function deriveKeySync(passphrase: string, params: ScryptParams): Buffer {
+  return nodeCrypto().scryptSync(...scryptArgs(passphrase, params));
 }
