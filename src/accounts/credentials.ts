@@ -20,23 +20,15 @@ export async function freshCredentials(ctx: Context, account: Account, app: AppD
   let fields: Fields;
   if (account.auth === 'oauth2') {
     const { ensureFresh } = await import('./refresh.js');
-    fields = await ensureFresh(ctx, account, app, options);
+    const fresh = await ensureFresh(ctx, account, app, options);
+    // OAuth credentials expose `expires_at` beside the tokens (the spec's field list); absent: the token does not expire.
+    fields = fresh.expiresAt ? { ...fresh.fields, expires_at: fresh.expiresAt } : fresh.fields;
   } else {
     if (options.force) throw usageError('--refresh is for OAuth accounts; API keys do not expire');
     fields = await ctx.secrets.read(account.id);
   }
   ctx.accounts.markUsed(account.id, ctx.now());
-  return account.auth === 'oauth2' ? withExpiry(ctx, account.id, fields) : fields;
-}
-
-/**
- * OAuth credentials expose `expires_at` beside the tokens (the spec's field
- * list). It lives in the metadata, so it is added here from the account as it
- * stands after any refresh; absent means the token does not expire.
- */
-function withExpiry(ctx: Context, id: string, fields: Fields): Fields {
-  const expiresAt = ctx.accounts.read().accounts.find((a) => a.id === id)?.expiresAt;
-  return expiresAt ? { ...fields, expires_at: expiresAt } : fields;
+  return fields;
 }
 
 export function primaryFieldName(app: AppDefinition): string {

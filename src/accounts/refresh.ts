@@ -24,9 +24,15 @@ export function isFresh(expiresAt: string | null, now: Date, minTtlSeconds: numb
   return expiresAt === null || new Date(expiresAt).getTime() - now.getTime() > minTtlSeconds * 1000;
 }
 
-export async function ensureFresh(ctx: Context, account: Account, app: AppDefinition, opts: FreshOptions): Promise<Fields> {
+/** The credentials, fresh, and when their access token expires (null: it does not). */
+export interface FreshTokens {
+  fields: Fields;
+  expiresAt: string | null;
+}
+
+export async function ensureFresh(ctx: Context, account: Account, app: AppDefinition, opts: FreshOptions): Promise<FreshTokens> {
   if (app.auth !== 'oauth2') throw new AcctError(ExitCode.unexpected, `${app.slug} is not an OAuth app`);
-  if (!opts.force && isFresh(account.expiresAt, ctx.now(), opts.minTtlSeconds)) return ctx.secrets.read(account.id);
+  if (!opts.force && isFresh(account.expiresAt, ctx.now(), opts.minTtlSeconds)) return { fields: await ctx.secrets.read(account.id), expiresAt: account.expiresAt };
   const startedAt = ctx.now();
   // Unlock the store (keychain read or passphrase derivation) before queueing
   // for the account lock, so concurrent callers do not do it one at a time;
@@ -43,17 +49,18 @@ export async function ensureFresh(ctx: Context, account: Account, app: AppDefini
     // token is as fresh as the provider issues them (possibly shorter-lived than
     // minTtl); refreshing again would gain nothing and cost a token request.
     const replacedMeanwhile = current.expiresAt !== account.expiresAt && isFresh(current.expiresAt, now, 0);
-    if (opts.force ? refreshedMeanwhile : isFresh(current.expiresAt, now, opts.minTtlSeconds) || replacedMeanwhile) return fields;
+    if (opts.force ? refreshedMeanwhile : isFresh(current.expiresAt, now, opts.minTtlSeconds) || replacedMeanwhile) return { fields, expiresAt: current.expiresAt };
     return refreshLocked(ctx, current, app, fields);
   });
 }
 
-async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fields: Fields): Promise<Fields> {
+async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fields: Fields): Promise<FreshTokens> {
+  const cached = { fields, expiresAt: account.expiresAt };
   const label = `${account.app}/${account.nickname}`;
   const stillValid = () => account.expiresAt !== null && new Date(account.expiresAt).getTime() > ctx.now().getTime();
   const refreshToken = fields.oauth_refresh_token;
   if (!refreshToken) {
-    if (stillValid()) return fields;
+    if (stillValid()) return cached;
     await setStatus(ctx, account.id, 'needs-reconnect');
     throw needsReconnect(`the access token of ${label} expired and ${app.name} issued no refresh token`, `run: acct reconnect ${account.id}`);
   }
@@ -90,7 +97,7 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
       }
       if (stillValid()) {
         ctx.warn(`could not refresh ${label} (${lastProblem}); using the cached token, valid until ${account.expiresAt}`);
-        return fields;
+        return cached;
       }
       throw unavailable(`could not refresh ${label}: ${lastProblem}`, 'the stored credentials are unchanged; retry when the provider is reachable');
     }
@@ -99,20 +106,21 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
 }
 
 /** Secrets first (the rotated refresh token must never be lost), then metadata; both under the account lock. */
-async function storeRefreshed(ctx: Context, account: Account, old: Fields, tokens: TokenSet): Promise<Fields> {
+async function storeRefreshed(ctx: Context, account: Account, old: Fields, tokens: TokenSet): Promise<FreshTokens> {
   const now = ctx.now();
   const fields: Fields = { ...old, ...tokens.extras, oauth_access_token: tokens.accessToken };
   if (tokens.refreshToken) fields.oauth_refresh_token = tokens.refreshToken;
+  const expiresAt = tokens.expiresIn !== undefined ? new Date(now.getTime() + tokens.expiresIn * 1000).toISOString() : null;
   await ctx.secrets.write(account.id, fields);
   await ctx.accounts.update((m) => {
     const a = mustFind(m, account.id);
-    a.expiresAt = tokens.expiresIn !== undefined ? new Date(now.getTime() + tokens.expiresIn * 1000).toISOString() : null;
+    a.expiresAt = expiresAt;
     if (tokens.scope) a.scopes = tokens.scope.split(/[\s,]+/).filter(Boolean);
     a.fields = Object.keys(fields).sort();
     a.status = 'ok';
     a.updatedAt = now.toISOString();
   });
-  return fields;
+  return { fields, expiresAt };
 }
 
 function withTimeout(fetch: Awaited<ReturnType<Context['fetch']>>, ms: number): typeof fetch {
