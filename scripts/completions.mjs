@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const FILES = { bash: 'acct.bash', zsh: '_acct', fish: 'acct.fish' };
+const FILES = { bash: 'acct.bash', zsh: '_acct', fish: 'acct.fish' };
 for (const [shell, file] of Object.entries(FILES)) {
   const script = execFileSync(process.execPath, [join(root, 'bin/acct.cjs'), 'completion', shell], { encoding: 'utf8' });
   writeFileSync(join(root, 'completions', file), script);

@@ -8,6 +8,9 @@ import { readOnlyBundle } from './accounts/bundle-mode.js';
 import { out } from './output/format.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+/** Repeatable options have no default (help would show "default: []"): an option never given becomes []. */
+const lists = <T extends object, K extends string>(opts: T, ...names: K[]) =>
+  ({ ...opts, ...Object.fromEntries(names.map((n) => [n, (opts as Record<string, unknown>)[n] ?? []])) }) as T & Record<K, string[]>;
 
 type Loader = (ctx: Context) => Promise<void | number>;
 
@@ -43,7 +46,6 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
       .option('--device', 'OAuth: use the device grant')
       .option('--timeout <seconds>', 'OAuth: how long to wait for approval', '300')
       .addOption(json());
-  const withLists = <T extends { fromEnv?: string[]; scope?: string[] }>(opts: T) => ({ ...opts, fromEnv: opts.fromEnv ?? [], scope: opts.scope ?? [] });
 
   credentialOptions(
     program
@@ -51,11 +53,11 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
       .description('connect an account (OAuth in the browser, or API keys)')
       .argument('<app>', 'app slug, e.g. github, openai')
       .option('--nickname <name>', 'name for the account (default: the identity the service reports)'),
-  ).action((app, opts) => change(async (c) => (await import('./commands/connect.js')).connect(c, app, withLists(opts))));
+  ).action((app, opts) => change(async (c) => (await import('./commands/connect.js')).connect(c, app, lists(opts, 'fromEnv', 'scope'))));
 
   credentialOptions(
     program.command('reconnect').description('connect again: same id and nickname, new credentials').argument('<ref>', 'account reference'),
-  ).action((ref, opts) => change(async (c) => (await import('./commands/connect.js')).reconnect(c, ref, withLists(opts))));
+  ).action((ref, opts) => change(async (c) => (await import('./commands/connect.js')).reconnect(c, ref, lists(opts, 'fromEnv', 'scope'))));
 
   program
     .command('list')
@@ -129,7 +131,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .option('--allow-host', "allow a full URL on a host other than the app's API host")
     .addOption(json().conflicts('include'))
     .action((ref, path, opts) =>
-      run(async (c) => (await import('./commands/request.js')).request(c, ref, path, { ...opts, method: opts.request, headers: opts.header ?? [], data: opts.data ?? [] })),
+      run(async (c) => (await import('./commands/request.js')).request(c, ref, path, { ...lists(opts, 'data'), method: opts.request, headers: opts.header ?? [] })),
     );
 
   program
@@ -242,7 +244,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .option('--name <name>', 'display name')
     .option('--force', 'replace an app you added before')
     .addOption(json())
-    .action((slug, opts) => change(async (c) => (await import('./commands/apps.js')).addApp(c, slug, { ...opts, scope: opts.scope ?? [], field: opts.field ?? [], identity: opts.identity ?? [] })));
+    .action((slug, opts) => change(async (c) => (await import('./commands/apps.js')).addApp(c, slug, lists(opts, 'scope', 'field', 'identity'))));
   apps
     .command('remove')
     .description('remove an app you added')
