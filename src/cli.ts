@@ -1,261 +1,11 @@
-// The command tree, declared here and nowhere else; each action loads its
-// command module on demand so `acct token` never loads prompts, tables,
-// colours or HTTP. This is the one place where errors become exit codes.
-import { Argument, Command, CommanderError, Option } from 'commander';
+// Runs one acct command line: builds the context, parses argv with the
+// command tree (program.ts), and is the one place where errors become exit
+// codes.
+import { parseArgs } from 'node:util';
 import { createContext, type Context, type ContextOverrides, type IO } from './context.js';
 import { AcctError, ExitCode } from './errors.js';
-import { readOnlyBundle } from './accounts/bundle-mode.js';
 import { out } from './output/format.js';
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
-/** Repeatable options have no default (help would show "default: []"): an option never given becomes []. */
-const lists = <T extends object, K extends string>(opts: T, ...names: K[]) =>
-  ({ ...opts, ...Object.fromEntries(names.map((n) => [n, (opts as Record<string, unknown>)[n] ?? []])) }) as T & Record<K, string[]>;
-
-type Loader = (ctx: Context) => Promise<void | number>;
-
-export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void>, afterDashDash: string[] = []): Command {
-  const program = new Command('acct')
-    .description('Connect your accounts at third-party services and hand out fresh credentials.')
-    .version(VERSION, '-V, --version')
-    .showHelpAfterError('(run acct --help for usage)')
-    .configureHelp({ sortSubcommands: false })
-    // Set before the subcommands are added, so they inherit it: a bad option throws (exit 2) instead of exiting 1.
-    .exitOverride()
-    // Options after a subcommand belong to it: `acct apps show github --json`.
-    .enablePositionalOptions();
-
-  const json = () => new Option('--json', 'print one JSON value');
-  // Commands that change the local store; with ACCT_BUNDLE the accounts are read-only.
-  const change = (loader: Loader) =>
-    run(async (c) => {
-      if (c.bundle) throw readOnlyBundle();
-      return loader(c);
-    });
-
-  // How credentials are collected, shared by connect and reconnect.
-  const credentialOptions = (cmd: Command) =>
-    cmd
-      .option('--stdin', 'read the key (or a JSON object of fields) from stdin')
-      .option('--from-env <field=VAR>', 'read a field from an environment variable (repeatable)', collect)
-      .option('--scope <scope>', 'extra OAuth scope (repeatable)', collect)
-      .option('--no-verify', "store without running the app's test request")
-      .option('--no-check', "skip the app's key shape checks")
-      .option('--no-browser', 'OAuth: print the URL instead of opening a browser')
-      .option('--manual', 'OAuth: paste the URL the browser ended on (remote shells)')
-      .option('--device', 'OAuth: use the device grant')
-      .option('--timeout <seconds>', 'OAuth: how long to wait for approval', '300')
-      .addOption(json());
-
-  credentialOptions(
-    program
-      .command('connect')
-      .description('connect an account (OAuth in the browser, or API keys)')
-      .argument('<app>', 'app slug, e.g. github, openai')
-      .option('--nickname <name>', 'name for the account (default: the identity the service reports)'),
-  ).action((app, opts) => change(async (c) => (await import('./commands/connect.js')).connect(c, app, lists(opts, 'fromEnv', 'scope'))));
-
-  credentialOptions(
-    program.command('reconnect').description('connect again: same id and nickname, new credentials').argument('<ref>', 'account reference'),
-  ).action((ref, opts) => change(async (c) => (await import('./commands/connect.js')).reconnect(c, ref, lists(opts, 'fromEnv', 'scope'))));
-
-  program
-    .command('list')
-    .alias('ls')
-    .description('list accounts (reads no secrets)')
-    .option('--app <slug>', 'only accounts of this app')
-    .addOption(json())
-    .action((opts) => run(async (c) => (await import('./commands/list.js')).list(c, opts)));
-
-  program
-    .command('show')
-    .description('show one account; values masked unless --reveal')
-    .argument('<ref>', 'account reference')
-    .option('--reveal', 'print secret values')
-    .addOption(json())
-    .action((ref, opts) => run(async (c) => (await import('./commands/show.js')).show(c, ref, opts)));
-
-  program
-    .command('rename')
-    .description("change an account's nickname")
-    .argument('<ref>', 'account reference')
-    .argument('<nickname>', 'new nickname')
-    .addOption(json())
-    .action((ref, nickname, opts) => change(async (c) => (await import('./commands/manage.js')).rename(c, ref, nickname, opts)));
-
-  program
-    .command('default')
-    .description("make an account its app's default")
-    .argument('<ref>', 'account reference')
-    .addOption(json())
-    .action((ref, opts) => change(async (c) => (await import('./commands/manage.js')).setDefault(c, ref, opts)));
-
-  program
-    .command('delete')
-    .alias('rm')
-    .description('revoke at the provider where possible, then delete locally')
-    .argument('<ref>', 'account reference')
-    .option('-y, --yes', 'do not ask for confirmation')
-    .option('--keep-remote', 'skip revocation at the provider')
-    .addOption(json())
-    .action((ref, opts) => change(async (c) => (await import('./commands/manage.js')).remove(c, ref, opts)));
-
-  program
-    .command('token')
-    .description('print the primary secret, refreshed first when it is about to expire')
-    .argument('<ref>', 'account reference')
-    .option('--field <name>', 'print this field instead')
-    .option('--min-ttl <seconds>', 'refresh when the token expires within this many seconds', '60')
-    .option('--refresh', 'force a refresh (OAuth)')
-    .addOption(json())
-    .action((ref, opts) => run(async (c) => (await import('./commands/token.js')).token(c, ref, opts)));
-
-  program
-    .command('test')
-    .description("run the app's test request with an account")
-    .argument('<ref>', 'account reference')
-    .addOption(json())
-    .action((ref, opts) => run(async (c) => (await import('./commands/test.js')).test(c, ref, opts)));
-
-  program
-    .command('request')
-    .description("send an HTTP request with an account's credentials (the app's base URL and auth)")
-    .argument('<ref>', 'account reference')
-    .argument('<path>', "path under the app's API base URL, or a full URL on its API host")
-    .option('-X, --request <method>', 'HTTP method (default GET, or POST with data)')
-    .option('-H, --header <header>', 'extra header "Name: value" (repeatable)', collect)
-    .option('-d, --data <data>', 'request body; @file or - for stdin; JSON is detected (repeatable, joined with &)', collect)
-    .option('-G, --get', 'put the data in the query string of a GET')
-    .option('-i, --include', 'print the status line and headers before the body')
-    .option('--fail-ok', 'exit 0 even when the response status is 400 or above')
-    .option('--allow-host', "allow a full URL on a host other than the app's API host")
-    .addOption(json().conflicts('include'))
-    .action((ref, path, opts) =>
-      run(async (c) => (await import('./commands/request.js')).request(c, ref, path, { ...lists(opts, 'data'), method: opts.request, headers: opts.header ?? [] })),
-    );
-
-  program
-    .command('status')
-    .description('every account: ok, expired, needs-reconnect; --check runs their test requests')
-    .option('--check', "run each account's test request (network)")
-    .option('--app <slug>', 'only accounts of this app')
-    .option('--concurrency <n>', 'test requests at once with --check', '8')
-    .addOption(json())
-    .action((opts) => run(async (c) => (await import('./commands/status.js')).status(c, opts)));
-
-  const client = program.command('client').description('the OAuth client (id and secret) acct uses for an app');
-  client
-    .command('set')
-    .description('set the OAuth client for an app; the secret comes from a hidden prompt or stdin')
-    .argument('<app>', 'app slug')
-    .option('--client-id <id>', 'the client id')
-    .option('--secret-stdin', 'read the client secret from stdin')
-    .option('--no-secret', 'a public client (no secret)')
-    .action((slug, opts) => change(async (c) => (await import('./commands/client.js')).setClient(c, slug, { ...opts, noSecret: opts.secret === false })));
-  client
-    .command('show')
-    .description('show the OAuth client for an app (never its secret)')
-    .argument('<app>', 'app slug')
-    .addOption(json())
-    .action((slug, opts) => run(async (c) => (await import('./commands/client.js')).showClient(c, slug, opts)));
-  client
-    .command('remove')
-    .description('forget the OAuth client for an app')
-    .argument('<app>', 'app slug')
-    .action((slug) => change(async (c) => (await import('./commands/client.js')).deleteClient(c, slug)));
-
-  program
-    .command('env')
-    .description('print credentials as environment variables')
-    .argument('<refs...>', 'account references, or NAME=ref[.field]')
-    .addOption(new Option('--format <format>', 'output format').choices(['dotenv', 'shell', 'json', 'github', 'gitlab']).default('dotenv'))
-    .addOption(json())
-    .action((refs, opts) => run(async (c) => (await import('./commands/env.js')).env(c, refs, opts)));
-
-  program
-    .command('exec')
-    .description('run a command with credentials in its environment, masked in its output')
-    .usage('[options] <refs...> -- <command> [args...]')
-    .argument('<refs...>', 'account references, or NAME=ref[.field]')
-    .option('--no-mask', "pass the command's output through untouched")
-    .action((refs, opts) => run(async (c) => (await import('./commands/exec.js')).exec(c, refs, afterDashDash, opts)));
-
-  program
-    .command('export')
-    .description('write an encrypted bundle of accounts for CI or another machine; prints its key')
-    .argument('[refs...]', 'account references')
-    .option('--all', 'every account')
-    .option('-o, --output <file>', 'write the bundle to a file (mode 0600) instead of stdout')
-    .option('--passphrase-stdin', 'seal with a passphrase read from stdin instead of a random key')
-    .addOption(json())
-    .action((refs, opts) => run(async (c) => (await import('./commands/bundle.js')).exportBundle(c, refs, opts)));
-
-  program
-    .command('import')
-    .description('bring the accounts of a bundle into the local store')
-    .argument('[file]', 'the bundle (default: stdin)')
-    .option('--passphrase-stdin', 'read the passphrase from stdin (the key otherwise comes from ACCT_BUNDLE_KEY or a prompt)')
-    .addOption(json())
-    .action((file, opts) => change(async (c) => (await import('./commands/bundle.js')).importBundle(c, file, opts)));
-
-  program
-    .command('completion')
-    .description('print a completion script: source <(acct completion bash)')
-    .addArgument(new Argument('<shell>', 'the shell').choices(['bash', 'zsh', 'fish']))
-    .action((shell) => run(async (c) => (await import('./commands/completion.js')).completion(c, program, shell)));
-
-  // For the completion scripts: account references or app slugs, one a line.
-  program
-    .command('__complete', { hidden: true })
-    .argument('<what>', 'refs or apps')
-    .action((what) => run(async (c) => (await import('./commands/completion.js')).complete(c, what)));
-
-  const apps = program
-    .command('apps')
-    .description('search the app catalog; show, add and remove apps')
-    .argument('[query]', 'search text')
-    .option('--user', 'only apps you added')
-    .addOption(new Option('--auth <kind>', 'only OAuth or API-key apps').choices(['oauth2', 'keys']))
-    .addOption(json())
-    .enablePositionalOptions()
-    .action((query, opts) => run(async (c) => (await import('./commands/apps.js')).listApps(c, query, opts)));
-  apps
-    .command('show')
-    .description("an app's definition")
-    .argument('<app>', 'app slug')
-    .addOption(json())
-    .action((slug, opts) => run(async (c) => (await import('./commands/apps.js')).showApp(c, slug, opts)));
-  apps
-    .command('add')
-    .description('add an app: from --file, from --issuer discovery, or explicit endpoints')
-    .argument('<slug>', 'slug for the new app')
-    .option('--file <path>', 'an app definition in JSON (- for stdin)')
-    .option('--issuer <url>', 'OAuth: discover endpoints from OpenID Connect / RFC 8414 metadata')
-    .option('--authorization-url <url>', 'OAuth: authorization endpoint')
-    .option('--token-url <url>', 'OAuth: token endpoint')
-    .option('--revocation-url <url>', 'OAuth: revocation endpoint')
-    .option('--device-url <url>', 'OAuth: device authorization endpoint')
-    .option('--scope <scope>', 'OAuth: default scope (repeatable)', collect)
-    .option('--field <name>', 'keys: a secret field (repeatable; default api_key)', collect)
-    .option('--base-url <url>', 'API base URL')
-    .option('--header <template>', 'how requests are authorized, e.g. "Authorization: Bearer {api_key}"')
-    .option('--test-path <path>', 'test request path, e.g. /me')
-    .option('--identity <path>', 'dotted path to the identity in the test response (repeatable)', collect)
-    .option('--name <name>', 'display name')
-    .option('--force', 'replace an app you added before')
-    .addOption(json())
-    .action((slug, opts) => change(async (c) => (await import('./commands/apps.js')).addApp(c, slug, lists(opts, 'scope', 'field', 'identity'))));
-  apps
-    .command('remove')
-    .description('remove an app you added')
-    .argument('<slug>', 'app slug')
-    .action((slug) => change(async (c) => (await import('./commands/apps.js')).removeApp(c, slug)));
-
-  return program;
-}
-
-declare const __VERSION__: string;
-const VERSION = typeof __VERSION__ === 'string' ? __VERSION__ : '0.0.0-dev';
+import type { TokenOptions } from './commands/token.js';
 
 /** Runs acct with argv (without node and script) and returns the exit code. */
 export async function main(argv: string[], io: IO, env: NodeJS.ProcessEnv, overrides: ContextOverrides = {}): Promise<number> {
@@ -266,10 +16,20 @@ export async function main(argv: string[], io: IO, env: NodeJS.ProcessEnv, overr
   } catch (err) {
     return report(io, err);
   }
+  const token = plainToken(argv);
+  if (token) {
+    try {
+      await (await import('./commands/token.js')).token(ctx, token.ref, token.opts);
+      return ExitCode.ok;
+    } catch (err) {
+      return report(io, err);
+    }
+  }
   // `acct exec refs -- cmd args`: everything after the first -- belongs to the command.
   const dd = argv.indexOf('--');
   const afterDashDash = dd >= 0 ? argv.slice(dd + 1) : [];
   if (dd >= 0) argv = argv.slice(0, dd);
+  const { buildProgram, CommanderError } = await import('./program.js');
   const program = buildProgram(
     ctx,
     async (loader) => {
@@ -290,6 +50,34 @@ export async function main(argv: string[], io: IO, env: NodeJS.ProcessEnv, overr
     return report(io, err);
   }
   return code;
+}
+
+// The options of `acct token` as program.ts declares them.
+const TOKEN_OPTIONS = {
+  field: { type: 'string' },
+  'min-ttl': { type: 'string', default: '60' },
+  refresh: { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const;
+
+/**
+ * `acct token <ref>` is what scripts run most, often in loops, and setting up
+ * commander's whole command tree is a third of acct's own start-up. The
+ * plain forms of `token` are parsed with Node's util.parseArgs instead. Any
+ * other form (help, short or unknown options, a missing value) returns
+ * undefined and goes through commander, which reports what is wrong.
+ */
+export function plainToken(argv: string[]): { ref: string; opts: TokenOptions } | undefined {
+  if (argv[0] !== 'token') return undefined;
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv.slice(1), options: TOKEN_OPTIONS, allowPositionals: true, strict: true });
+  } catch {
+    return undefined; // commander parses it again and explains the mistake
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) return undefined;
+  return { ref: positionals[0]!, opts: { field: values.field, minTtl: values['min-ttl'], refresh: values.refresh, json: values.json } };
 }
 
 function report(io: IO, err: unknown): number {
