@@ -1,7 +1,7 @@
 // App lookup: the built-in catalog (validated and normalized at build time) and
 // the apps the user added (validated when added, and again when read).
 import { join } from 'node:path';
-import { builtinAppsJson } from './builtin.generated.js';
+import { builtinAppsJson, builtinAppJson } from './builtin.generated.js';
 import { readJsonIfExists, writeJsonAtomic, isObject, ensurePrivateDir } from '../store/files.js';
 import { withLock } from '../store/lock.js';
 import { AcctError, ExitCode, usageError, notFound } from '../errors.js';
@@ -10,6 +10,13 @@ import type { Paths } from '../paths.js';
 
 let builtinMap: Map<string, AppDefinition> | undefined;
 const builtins = () => (builtinMap ??= new Map((JSON.parse(builtinAppsJson()) as AppDefinition[]).map((a) => [a.slug, a])));
+/** One built-in app, without reading the others. Slugs are [a-z0-9-], so anything else cannot name one (nor a path). */
+function builtin(slug: string): AppDefinition | undefined {
+  if (builtinMap) return builtinMap.get(slug);
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(slug)) return undefined;
+  const json = builtinAppJson(slug);
+  return json === undefined ? undefined : (JSON.parse(json) as AppDefinition);
+}
 
 interface UserAppsFile {
   version: 1;
@@ -36,8 +43,8 @@ export class Catalog {
   }
 
   find(slug: string): CatalogEntry | undefined {
-    const builtin = builtins().get(slug);
-    if (builtin) return { app: builtin, source: 'built-in' };
+    const app = builtin(slug);
+    if (app) return { app, source: 'built-in' };
     const user = this.loadUserApps().get(slug);
     return user ? { app: user, source: 'user' } : undefined;
   }
@@ -73,7 +80,7 @@ export class Catalog {
   }
 
   isBuiltin(slug: string) {
-    return builtins().has(slug);
+    return builtin(slug) !== undefined;
   }
 
   async add(app: AppDefinition, replace: boolean): Promise<void> {
