@@ -122,8 +122,10 @@ const result = await build({
   // graph (no module loader to set up, one file to read), which is most of
   // what `acct token` costs. Code that only some commands need is still
   // initialized on first use, and the libraries above live in dist/vendor/.
-  entryPoints: { acct: join(root, 'src/main.ts') },
-  outfile: join(next, 'acct.cjs'),
+  // The keychain agent (src/agent/) is a second program: acct starts it in the background.
+  entryPoints: { acct: join(root, 'src/main.ts'), agent: join(root, 'src/agent/main.ts') },
+  outdir: next,
+  outExtension: { '.js': '.cjs' },
   // import() becomes require(): every file it reaches is CommonJS.
   supported: { 'dynamic-import': false },
   // The keyring is a native addon: it stays a runtime dependency.

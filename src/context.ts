@@ -1,5 +1,6 @@
 // Everything a command needs, built once per run and passed in. Heavy or
 // side-effecting pieces (keychain, HTTP, prompts) are created on first use.
+import { join } from 'node:path';
 import { resolvePaths, type Paths } from './paths.js';
 import { AccountRepository } from './accounts/repository.js';
 import { SecretStore, type StoreKind } from './store/store.js';
@@ -9,6 +10,8 @@ import { Catalog } from './catalog/catalog.js';
 import { terminalPrompter, type Prompter } from './ui/prompt.js';
 import { createFetch, type Fetch } from './http.js';
 import { usageError } from './errors.js';
+import { keychainAgent } from './agent/client.js';
+import { VERSION } from './version.js';
 
 export interface IO {
   stdout: NodeJS.WriteStream;
@@ -69,6 +72,8 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
     secrets: bundle ? new BundleSecrets(bundle, warn) : new SecretStore({
       paths,
       requestedKind: env.ACCT_STORE || undefined,
+      // Tests that hand in their own keychain talk to it alone.
+      agent: overrides.keychainBackend ? undefined : keychainAgent(env, { entry: agentEntry(), version: VERSION }),
       keychain: async () =>
         new Keychain(overrides.keychainBackend ?? (await napiKeychain()), {
           timeoutMs: seconds(env.ACCT_KEYCHAIN_TIMEOUT, 'ACCT_KEYCHAIN_TIMEOUT', 10) * 1000,
@@ -98,4 +103,9 @@ export function seconds(raw: string | undefined, name: string, fallback: number)
   const n = Number(raw);
   if (!Number.isFinite(n) || n <= 0) throw usageError(`${name} must be a positive number of seconds, not "${raw}"`);
   return n;
+}
+
+/** dist/agent.cjs, beside the bundle (running from src/, as unit tests do, there is none: starting it fails quietly). */
+function agentEntry(): string {
+  return typeof __dirname === 'string' ? join(__dirname, 'agent.cjs') : 'agent.cjs';
 }

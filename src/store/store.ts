@@ -9,6 +9,7 @@ import { seal, open, isSealed, deriveKey, newScryptParams, type Sealed, type Scr
 import { readJsonIfExists, writeJsonAtomic, removeIfExists, isObject, corruptFile, ensurePrivateDir } from './files.js';
 import { withLock } from './lock.js';
 import type { Keychain } from './keychain.js';
+import type { KeychainAgent } from '../agent/client.js';
 import type { Paths } from '../paths.js';
 
 export type StoreKind = 'keychain' | 'file';
@@ -44,6 +45,8 @@ export interface StoreDeps {
   keychain: () => Promise<Keychain>;
   /** Asks for (or reads) the passphrase of the file store. `confirm` when creating it. */
   passphrase: (confirm: boolean) => Promise<string>;
+  /** A shortcut to the keychain for reads (Linux; see agent/client.ts). */
+  agent?: KeychainAgent;
 }
 
 const CHECK_AAD = 'acct-store-check';
@@ -121,6 +124,7 @@ export class SecretStore {
     }
     const key = Buffer.from(encoded, 'base64');
     if (key.length !== 32) throw storeError('the data key in the keychain is malformed', 'move the store folder aside and reconnect');
+    this.deps.agent?.startIfAbsent();
     return key;
   }
 
@@ -158,17 +162,27 @@ export class SecretStore {
     const sealed = readJsonIfExists(path, isSealed);
     if (!sealed)
       throw storeError(`the secrets of account ${id} are missing (${path})`, `reconnect it: acct reconnect ${id}`);
-    const key = await this.dataKey(false);
-    let plain: Buffer;
-    try {
-      plain = open(key, sealed, id);
-    } catch {
-      throw corruptFile(path, 'it fails authentication (tampered with, or copied from another account)');
+    let plain = await this.openThroughAgent(sealed, id);
+    if (!plain) {
+      const key = await this.dataKey(false);
+      try {
+        plain = open(key, sealed, id);
+      } catch {
+        throw corruptFile(path, 'it fails authentication (tampered with, or copied from another account)');
+      }
     }
     const fields = JSON.parse(plain.toString('utf8')) as unknown;
     if (!isObject(fields) || !Object.values(fields).every((v) => typeof v === 'string'))
       throw corruptFile(path, 'its decrypted contents are not a set of fields');
     return fields as Fields;
+  }
+
+  /** Undefined whenever the agent cannot help: the caller then reads the keychain itself, with that path's errors. */
+  private async openThroughAgent(sealed: Sealed, id: string): Promise<Buffer | undefined> {
+    if (this.key || !this.deps.agent) return undefined;
+    const sf = this.readStoreFile();
+    if (sf?.kind !== 'keychain') return undefined;
+    return this.deps.agent.open(keychainAccount(sf.id), id, sealed);
   }
 
   async write(id: string, fields: Fields): Promise<void> {

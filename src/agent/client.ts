@@ -1,0 +1,132 @@
+// acct's side of the keychain agent (Linux only).
+//
+// Reading the data key through @napi-rs/keyring loads a native addon and
+// opens a D-Bus connection and Secret Service session on every run: about
+// 16 ms of a `acct token` that Node itself starts in 60 ms. The agent is a
+// small background process, one per user and D-Bus session, that keeps that
+// connection open. It holds no key: for each request it reads the data key
+// from the Secret Service again, opens the one sealed secret it was sent, and
+// forgets the key, so a locked keyring or a deleted entry is seen at once.
+//
+// The agent is only ever a shortcut. When it is not running, is too slow,
+// or refuses (locked keyring, missing entry, anything unexpected), acct reads
+// the keychain itself, with that path's errors; then it starts the agent in
+// the background for the next run. ACCT_AGENT=0 turns it off.
+//
+// Its socket lives in $XDG_RUNTIME_DIR/acct (a folder only the user can
+// enter; no XDG_RUNTIME_DIR, no agent), so only the user's own processes,
+// which may ask the Secret Service for the key anyway, can reach it.
+import { join } from 'node:path';
+import { lstatSync } from 'node:fs';
+import type { Sealed } from '../store/crypto.js';
+import { AGENT_PROTOCOL, type OpenAnswer, type OpenRequest } from './protocol.js';
+
+export interface KeychainAgent {
+  /** The plaintext of a sealed secret, or undefined when the agent cannot give it (acct then reads the keychain itself). */
+  open(keychainAccount: string, aad: string, sealed: Sealed): Promise<Buffer | undefined>;
+  /** Starts the agent in the background if the last open() found none running. */
+  startIfAbsent(): void;
+}
+
+export interface AgentOptions {
+  /** The agent's script (dist/agent.cjs). */
+  entry: string;
+  version: string;
+  platform?: NodeJS.Platform;
+  /** How long to wait for an answer before reading the keychain directly. */
+  timeoutMs?: number;
+}
+
+export function agentSocketPath(env: NodeJS.ProcessEnv, version: string): string | undefined {
+  if (!env.XDG_RUNTIME_DIR || !env.DBUS_SESSION_BUS_ADDRESS) return undefined;
+  // One agent per D-Bus session (it reads that session's Secret Service) and acct version.
+  return join(env.XDG_RUNTIME_DIR, 'acct', `agent-${fnv1a(`${version}\n${env.DBUS_SESSION_BUS_ADDRESS}`)}.sock`);
+}
+
+/** The folder holds the socket only if it is the user's own and closed to everyone else. */
+export function isPrivateDir(dir: string): boolean | 'missing' {
+  try {
+    const st = lstatSync(dir);
+    return st.isDirectory() && st.uid === process.getuid!() && (st.mode & 0o077) === 0;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+    throw err;
+  }
+}
+
+export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): KeychainAgent | undefined {
+  if ((options.platform ?? process.platform) !== 'linux' || env.ACCT_AGENT === '0') return undefined;
+  const socketPath = agentSocketPath(env, options.version);
+  if (!socketPath) return undefined;
+  let absent = false;
+  return {
+    async open(keychainAccount, aad, sealed) {
+      const dir = isPrivateDir(join(socketPath, '..'));
+      if (dir !== true) {
+        absent = dir === 'missing';
+        return undefined;
+      }
+      const request: OpenRequest = { v: AGENT_PROTOCOL, op: 'open', bus: env.DBUS_SESSION_BUS_ADDRESS!, keychainAccount, aad, sealed };
+      const reply = await ask(socketPath, `${JSON.stringify(request)}\n`, options.timeoutMs ?? 2_000);
+      absent = reply === 'absent';
+      if (typeof reply !== 'string' || reply === 'absent') return undefined;
+      try {
+        const a = JSON.parse(reply) as OpenAnswer;
+        return a.ok && typeof a.plain === 'string' ? Buffer.from(a.plain, 'base64') : undefined;
+      } catch {
+        return undefined; // not an answer: read the keychain directly
+      }
+    },
+    startIfAbsent() {
+      if (!absent) return;
+      absent = false;
+      const { spawn } = process.getBuiltinModule('node:child_process');
+      const child = spawn(process.execPath, [options.entry, socketPath], {
+        detached: true,
+        stdio: 'ignore',
+        cwd: '/',
+        // Only what it needs to reach the session bus: none of this run's secrets or settings.
+        env: pick(env, ['DBUS_SESSION_BUS_ADDRESS', 'XDG_RUNTIME_DIR', 'HOME', 'ACCT_AGENT_IDLE']),
+      });
+      // A failed start costs nothing but the shortcut: this run already has its secret, and the next one reads the keychain too.
+      child.on('error', () => {});
+      child.unref();
+    },
+  };
+}
+
+/** The agent's answer line; 'absent' when no agent listens; undefined on a timeout or a broken answer. */
+function ask(socketPath: string, request: string, timeoutMs: number): Promise<string | 'absent' | undefined> {
+  const { createConnection } = process.getBuiltinModule('node:net');
+  return new Promise((resolve) => {
+    let reply = '';
+    const socket = createConnection(socketPath);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(undefined);
+    }, timeoutMs);
+    const done = (value: string | 'absent' | undefined) => {
+      clearTimeout(timer);
+      resolve(value);
+    };
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(request));
+    socket.on('data', (chunk: string) => (reply += chunk));
+    socket.on('end', () => done(reply.endsWith('\n') ? reply.slice(0, -1) : undefined));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      socket.destroy();
+      done(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'absent' : undefined);
+    });
+  });
+}
+
+function pick(env: NodeJS.ProcessEnv, names: string[]): NodeJS.ProcessEnv {
+  return Object.fromEntries(names.filter((n) => env[n] !== undefined).map((n) => [n, env[n]]));
+}
+
+/** FNV-1a, 32 bits: a short stable name for the bus address (node:crypto costs start-up time). */
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, '0');
+}

@@ -1,0 +1,85 @@
+// The keychain agent process (see client.ts for what it is for), started in
+// the background by acct as `node dist/agent.cjs <socket path>`. It exits
+// after ACCT_AGENT_IDLE seconds without a request (default 600), when its
+// D-Bus session or the Secret Service goes away, or on SIGTERM.
+import { statSync, unlinkSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createConnection, type Server } from 'node:net';
+import { connectSecretService } from './secret-service.js';
+import { agentServer } from './server.js';
+import { isPrivateDir } from './client.js';
+import { withLock } from '../store/lock.js';
+
+// How often the agent checks that its D-Bus session is still there (it exits when it is not).
+const BUS_CHECK_MS = 5_000;
+
+async function main(socketPath: string | undefined): Promise<number> {
+  const bus = process.env.DBUS_SESSION_BUS_ADDRESS;
+  if (!socketPath || !bus) return 2;
+  process.title = `acct-agent ${socketPath}`; // what ps shows
+  const idleMs = Number(process.env.ACCT_AGENT_IDLE || 600) * 1000;
+  const dir = dirname(socketPath);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (isPrivateDir(dir) !== true) return 1; // someone else's folder, or open to others: do not serve from it
+
+  const secrets = await connectSecretService();
+  let server: Server | undefined;
+  let ownSocket: number | undefined;
+  let idle: NodeJS.Timeout | undefined;
+  const stop = () => {
+    clearTimeout(idle);
+    server?.close();
+    // Remove the socket only while it is still this agent's (a successor may have replaced it).
+    try {
+      if (ownSocket !== undefined && statSync(socketPath).ino === ownSocket) unlinkSync(socketPath);
+    } catch {
+      // already gone
+    }
+    secrets.close();
+    process.exit(0);
+  };
+  const resetIdle = () => {
+    clearTimeout(idle);
+    idle = setTimeout(stop, idleMs);
+  };
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, stop);
+  secrets.failed.catch(stop);
+  setInterval(() => secrets.ping().catch(stop), BUS_CHECK_MS).unref();
+
+  server = agentServer(bus, secrets.read, { onActivity: resetIdle, onFailure: stop });
+  const listening = await withLock(`${socketPath}.start`, async () => {
+    if (await answers(socketPath)) return false; // another agent serves this session already
+    try {
+      unlinkSync(socketPath); // left behind by an agent that crashed
+    } catch {
+      // none
+    }
+    await new Promise<void>((resolve, reject) => {
+      server!.once('error', reject);
+      server!.listen(socketPath, resolve);
+    });
+    ownSocket = statSync(socketPath).ino;
+    return true;
+  });
+  if (!listening) stop();
+  resetIdle();
+  return 0;
+}
+
+function answers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection(socketPath);
+    socket.on('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+  });
+}
+
+main(process.argv[2]).then(
+  (code) => {
+    if (code) process.exit(code);
+  },
+  () => process.exit(1), // no Secret Service to keep open: acct reads the keychain directly
+);

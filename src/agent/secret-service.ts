@@ -1,0 +1,76 @@
+// The keychain agent's own Secret Service connection (Linux). @napi-rs/keyring
+// opens a new D-Bus connection and session for every call, which is most of
+// what a keychain read costs; the agent keeps one connection open and reads
+// the item again on every request, so a locked keyring or a deleted item is
+// seen at once, exactly as a direct read would see it. dbus-next speaks the
+// D-Bus protocol; no library speaks the Secret Service over it, so the three
+// calls used here (OpenSession, SearchItems, GetSecrets) are written out.
+//
+// The session uses the spec's encrypted transfer
+// (dh-ietf1024-sha256-aes128-cbc-pkcs7), as libsecret does: the secret never
+// crosses the bus in the clear.
+import { nodeCrypto } from '../store/node-crypto.js';
+
+const SECRETS = 'org.freedesktop.secrets';
+const ALGORITHM = 'dh-ietf1024-sha256-aes128-cbc-pkcs7';
+/** The 1024-bit MODP group of RFC 2409 (Node's "modp2"), as the Secret Service spec names it. */
+const PRIME_BYTES = 128;
+
+type Secret = [session: string, parameters: Buffer, value: Buffer, contentType: string];
+
+interface SecretServiceInterface {
+  OpenSession(algorithm: string, input: unknown): Promise<[{ value: Buffer }, string]>;
+  SearchItems(attributes: Record<string, string>): Promise<[string[], string[]]>;
+  GetSecrets(items: string[], session: string): Promise<Record<string, Secret>>;
+}
+
+export interface SecretServiceReader {
+  /** The secret of the one unlocked item with these attributes; undefined when there is none, several, or it is locked. */
+  read(attributes: Record<string, string>): Promise<Buffer | undefined>;
+  /** Throws when the bus connection is gone. */
+  ping(): Promise<void>;
+  /** Rejects when the bus connection fails. */
+  readonly failed: Promise<never>;
+  close(): void;
+}
+
+export async function connectSecretService(): Promise<SecretServiceReader> {
+  const dbusModule = await import('dbus-next');
+  const dbus = (dbusModule as unknown as { default?: typeof dbusModule }).default ?? dbusModule;
+  const bus = dbus.sessionBus();
+  const failed = new Promise<never>((_, reject) => bus.on('error', reject));
+  failed.catch(() => {}); // observed by whoever awaits it; an unobserved failure is not a crash here
+  const withBus = <T>(p: Promise<T>) => Promise.race([p, failed]);
+
+  const service = (await withBus(bus.getProxyObject(SECRETS, '/org/freedesktop/secrets'))).getInterface(
+    'org.freedesktop.Secret.Service',
+  ) as unknown as SecretServiceInterface;
+  const dbusDaemon = (await withBus(bus.getProxyObject('org.freedesktop.DBus', '/org/freedesktop/DBus'))).getInterface(
+    'org.freedesktop.DBus',
+  ) as unknown as { GetId(): Promise<string> };
+
+  const crypto = nodeCrypto();
+  const dh = crypto.getDiffieHellman('modp2');
+  dh.generateKeys();
+  const [output, session] = await withBus(service.OpenSession(ALGORITHM, new dbus.Variant('ay', dh.getPublicKey())));
+  const shared = dh.computeSecret(Buffer.from(output.value));
+  // The shared secret is a number of the prime's size, with its leading zero bytes kept.
+  const padded = Buffer.concat([Buffer.alloc(Math.max(0, PRIME_BYTES - shared.length)), shared]);
+  const aesKey = Buffer.from(crypto.hkdfSync('sha256', padded, Buffer.alloc(0), Buffer.alloc(0), 16));
+
+  return {
+    failed,
+    async read(attributes) {
+      const [unlocked, locked] = await withBus(service.SearchItems(attributes));
+      if (locked.length || unlocked.length !== 1) return undefined;
+      const secret = (await withBus(service.GetSecrets(unlocked, session)))[unlocked[0]!];
+      if (!secret) return undefined;
+      const decipher = crypto.createDecipheriv('aes-128-cbc', aesKey, Buffer.from(secret[1]));
+      return Buffer.concat([decipher.update(Buffer.from(secret[2])), decipher.final()]);
+    },
+    async ping() {
+      await withBus(dbusDaemon.GetId());
+    },
+    close: () => bus.disconnect(),
+  };
+}

@@ -1,0 +1,163 @@
+// The keychain agent (src/agent/): a background process that keeps one
+// connection to the Secret Service, against a real gnome-keyring on a private
+// D-Bus session. It must only ever be a shortcut: everything a direct
+// keychain read would report (locked keyring, missing key, tampered file)
+// is still reported, and a refusal sends acct back to the direct read.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execa } from 'execa';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { startKeyringSession, type KeyringSession } from '../support/keyring.js';
+import { acct, baseEnv, BIN, tempHome } from '../support/cli.js';
+import { keyAppFile } from '../support/apps.js';
+
+const SECRET = 'lk_agent_secret_value_0123456789';
+const HOOK = resolve(import.meta.dirname, '../support/trace-loads.cjs');
+
+/** The agent's socket in this session's runtime folder, once it is there. */
+async function agentSocket(session: KeyringSession, timeoutMs = 15_000): Promise<string> {
+  const dir = join(session.env.XDG_RUNTIME_DIR, 'acct');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const sock = existsSync(dir) ? readdirSync(dir).find((f) => f.endsWith('.sock')) : undefined;
+    if (sock) return join(dir, sock);
+    if (Date.now() > deadline) throw new Error('no keychain agent socket appeared');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Process ids of agents serving this socket. */
+function agentPids(socket: string): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, 'utf8').startsWith(`acct-agent ${socket}`);
+      } catch {
+        return false; // exited while we looked
+      }
+    })
+    .map(Number);
+}
+
+/** Whether this run of acct loaded the keyring addon (it reads the keychain directly) or not (the agent answered). */
+async function loadsKeyringAddon(args: string[], env: Record<string, string | undefined>): Promise<{ loaded: boolean; stdout: string; exitCode: number }> {
+  const trace = join(mkdtempSync(join(tmpdir(), 'acct-trace-')), 'loads.txt');
+  const r = await execa('node', ['--require', HOOK, BIN, ...args], { env: { ...env, ACCT_TRACE_LOADS: trace }, extendEnv: false, reject: false, stripFinalNewline: false });
+  return { loaded: readFileSync(trace, 'utf8').includes('@napi-rs/keyring'), stdout: String(r.stdout), exitCode: r.exitCode ?? -1 };
+}
+
+/** Sends one raw request line to the agent and returns its answer. */
+function ask(socket: string, line: string): Promise<{ ok: boolean; reason?: string; plain?: string }> {
+  return new Promise((done, fail) => {
+    let reply = '';
+    const s = createConnection(socket, () => s.write(`${line}\n`));
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => (reply += d));
+    s.on('end', () => done(JSON.parse(reply)));
+    s.on('error', fail);
+  });
+}
+
+describe('keychain agent', () => {
+  let session: KeyringSession;
+  let home: string;
+  let env: Record<string, string | undefined>;
+  let socket: string;
+
+  beforeAll(async () => {
+    session = await startKeyringSession();
+    home = tempHome();
+    env = baseEnv({ ...session.env, ACCT_HOME: home });
+    expect((await acct(['apps', 'add', 'local', '--file', keyAppFile('http://127.0.0.1:9')], env)).exitCode).toBe(0);
+    expect((await acct(['connect', 'local', '--stdin', '--no-verify'], env, { input: SECRET, stdin: undefined })).exitCode).toBe(0);
+  });
+  afterAll(async () => {
+    await session?.stop();
+  });
+
+  it('starts after a direct keychain read and then answers reads without the keyring addon', async () => {
+    const first = await acct(['token', 'local'], env);
+    expect(first).toMatchObject({ exitCode: 0, stdout: `${SECRET}\n` });
+    socket = await agentSocket(session);
+    // Only the user may enter the folder that holds the socket.
+    expect(statSync(join(socket, '..')).mode & 0o777).toBe(0o700);
+    expect(agentPids(socket)).toHaveLength(1);
+
+    const viaAgent = await loadsKeyringAddon(['token', 'local'], env);
+    expect(viaAgent).toMatchObject({ exitCode: 0, stdout: `${SECRET}\n`, loaded: false });
+    // The check can fail: without the agent the same read loads the addon.
+    const direct = await loadsKeyringAddon(['token', 'local'], { ...env, ACCT_AGENT: '0' });
+    expect(direct).toMatchObject({ exitCode: 0, stdout: `${SECRET}\n`, loaded: true });
+  });
+
+  it('many runs at once start one agent', async () => {
+    await Promise.all(Array.from({ length: 8 }, () => acct(['token', 'local'], env)));
+    expect(agentPids(socket)).toHaveLength(1);
+  });
+
+  it('refuses requests it should not answer', async () => {
+    const store = JSON.parse(readFileSync(join(home, 'store.json'), 'utf8'));
+    const [account] = JSON.parse(readFileSync(join(home, 'accounts.json'), 'utf8')).accounts;
+    const sealed = JSON.parse(readFileSync(join(home, 'secrets', `${account.id}.json`), 'utf8'));
+    const request = { v: 1, op: 'open', bus: session.env.DBUS_SESSION_BUS_ADDRESS, keychainAccount: `data-key:${store.id}`, aad: account.id, sealed };
+
+    const good = await ask(socket, JSON.stringify(request));
+    expect(good.ok).toBe(true);
+    expect(JSON.parse(Buffer.from(good.plain!, 'base64').toString('utf8'))).toEqual({ api_key: SECRET });
+
+    expect(await ask(socket, JSON.stringify({ ...request, bus: 'unix:path=/elsewhere' }))).toMatchObject({ ok: false, reason: /another D-Bus session/ });
+    expect(await ask(socket, JSON.stringify({ ...request, keychainAccount: 'login-password' }))).toMatchObject({ ok: false, reason: /unsupported/ });
+    expect(await ask(socket, JSON.stringify({ ...request, aad: 'acc_someoneelse' }))).toMatchObject({ ok: false, reason: /does not open/ });
+    expect(await ask(socket, 'not json')).toMatchObject({ ok: false, reason: /malformed/ });
+  });
+
+  it('a tampered secret file is still reported, not hidden by the agent', async () => {
+    const [account] = JSON.parse(readFileSync(join(home, 'accounts.json'), 'utf8')).accounts;
+    const file = join(home, 'secrets', `${account.id}.json`);
+    const original = readFileSync(file);
+    const sealed = JSON.parse(original.toString('utf8'));
+    sealed.ct = Buffer.from(Buffer.from(sealed.ct, 'base64').map((b: number) => b ^ 1)).toString('base64');
+    writeFileSync(file, JSON.stringify(sealed));
+    try {
+      const r = await acct(['token', 'local'], env);
+      expect(r.exitCode).toBe(6);
+      expect(r.stderr).toContain(file);
+      expect(r.stderr).toMatch(/fails authentication/);
+      expect(r.stdout).toBe('');
+    } finally {
+      writeFileSync(file, original);
+    }
+  });
+
+  it('is not used from a folder others can enter', async () => {
+    const dir = join(socket, '..');
+    chmodSync(dir, 0o755);
+    try {
+      const r = await loadsKeyringAddon(['token', 'local'], env);
+      expect(r).toMatchObject({ exitCode: 0, stdout: `${SECRET}\n`, loaded: true });
+    } finally {
+      chmodSync(dir, 0o700);
+    }
+  });
+
+  it('a locked keyring gives exit 6 although the agent is running', async () => {
+    expect(agentPids(socket)).toHaveLength(1);
+    session.lock();
+    const r = await acct(['token', 'local'], { ...env, ACCT_KEYCHAIN_TIMEOUT: '3' });
+    expect(r.exitCode).toBe(6);
+    expect(r.stderr).toMatch(/unlock/);
+    expect(r.stdout).toBe('');
+  });
+
+  it('exits when its D-Bus session ends', async () => {
+    const pids = agentPids(socket);
+    expect(pids).toHaveLength(1);
+    await session.stop();
+    const deadline = Date.now() + 20_000;
+    while (agentPids(socket).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(agentPids(socket)).toEqual([]);
+  });
+});
