@@ -24,7 +24,6 @@ else if (nodeModule.enableCompileCache) {
 
 function runWithCodeCache() {
   const fs = require('node:fs');
-  const os = require('node:os');
   const vm = require('node:vm');
   const source = fs.readFileSync(bundle, 'utf8');
   const stat = fs.statSync(bundle);
@@ -32,8 +31,8 @@ function runWithCodeCache() {
   try {
     base =
       process.platform === 'win32'
-        ? process.env.LOCALAPPDATA || path.join(os.homedir(), 'AppData', 'Local')
-        : process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+        ? process.env.LOCALAPPDATA || path.join(homedir(), 'AppData', 'Local')
+        : process.env.XDG_CACHE_HOME || path.join(homedir(), '.cache');
   } catch {
     return require(bundle).run(); // no home directory to keep a cache in
   }
@@ -66,4 +65,9 @@ function runWithCodeCache() {
   const mod = { exports: {} };
   script.runInThisContext().call(mod.exports, mod.exports, nodeModule.createRequire(bundle), mod, bundle, path.dirname(bundle));
   mod.exports.run();
+}
+
+/** HOME when set; node:os (a module to load) only without it. */
+function homedir() {
+  return process.env.HOME || require('node:os').homedir();
 }

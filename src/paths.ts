@@ -1,4 +1,3 @@
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 
 export interface Paths {
@@ -11,7 +10,8 @@ export interface Paths {
 /** ACCT_HOME holds everything; otherwise the platform's config and data folders. */
 export function resolvePaths(env: NodeJS.ProcessEnv, platform: NodeJS.Platform = process.platform): Paths {
   if (env.ACCT_HOME) return { config: env.ACCT_HOME, data: env.ACCT_HOME };
-  const home = env.HOME || env.USERPROFILE || homedir();
+  // node:os only when there is no HOME: loading it is start-up time acct token would spend for nothing.
+  const home = env.HOME || env.USERPROFILE || process.getBuiltinModule('node:os').homedir();
   if (platform === 'darwin') {
     const dir = join(home, 'Library', 'Application Support', 'acct');
     return { config: dir, data: dir };

@@ -3,7 +3,6 @@
 // life of the process and, with ACCT_BUNDLE_CACHE, in an encrypted file that
 // later steps share (under a lock, like the local store).
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openBundle, type OpenedBundle } from '../store/bundle.js';
 import { seal, open, isSealed } from '../store/crypto.js';
@@ -42,7 +41,7 @@ export class BundleState {
 
   /** Folder for this bundle's locks: beside the cache (shared by CI steps), or private to this process. */
   lockDir(): string {
-    return this.cachePath ? `${this.cachePath}.locks` : join(tmpdir(), `acct-bundle-${this.bundle().id}-${process.pid}`);
+    return this.cachePath ? `${this.cachePath}.locks` : join(process.getBuiltinModule('node:os').tmpdir(), `acct-bundle-${this.bundle().id}-${process.pid}`);
   }
 
   private loadCache(): void {
