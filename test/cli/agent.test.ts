@@ -18,7 +18,7 @@ const HOOK = resolve(import.meta.dirname, '../support/trace-loads.cjs');
 
 /** The agent's socket in this session's runtime folder, once it is there. */
 async function agentSocket(session: KeyringSession, timeoutMs = 15_000): Promise<string> {
-  const dir = join(session.env.XDG_RUNTIME_DIR, 'acct');
+  const dir = join(session.env.XDG_RUNTIME_DIR!, 'acct');
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const sock = existsSync(dir) ? readdirSync(dir).find((f) => f.endsWith('.sock')) : undefined;
