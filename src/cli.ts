@@ -1,11 +1,10 @@
 // Runs one acct command line: builds the context, parses argv with the
 // command tree (program.ts), and is the one place where errors become exit
 // codes.
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createContext, type Context, type ContextOverrides, type IO } from './context.js';
 import { AcctError, ExitCode } from './errors.js';
 import { out } from './output/format.js';
-import type { TokenOptions } from './commands/token.js';
 
 /** Runs acct with argv (without node and script) and returns the exit code. */
 export async function main(argv: string[], io: IO, env: NodeJS.ProcessEnv, overrides: ContextOverrides = {}): Promise<number> {
@@ -16,11 +15,10 @@ export async function main(argv: string[], io: IO, env: NodeJS.ProcessEnv, overr
   } catch (err) {
     return report(io, err);
   }
-  const token = plainToken(argv);
-  if (token) {
+  const plain = plainCommand(argv, ctx);
+  if (plain) {
     try {
-      await (await import('./commands/token.js')).token(ctx, token.ref, token.opts);
-      return ExitCode.ok;
+      return (await plain()) ?? ExitCode.ok;
     } catch (err) {
       return report(io, err);
     }
@@ -52,32 +50,48 @@ export async function main(argv: string[], io: IO, env: NodeJS.ProcessEnv, overr
   return code;
 }
 
-// The options of `acct token` as program.ts declares them.
-const TOKEN_OPTIONS = {
-  field: { type: 'string' },
-  'min-ttl': { type: 'string', default: '60' },
-  refresh: { type: 'boolean' },
-  json: { type: 'boolean' },
-} as const;
+type Values = Record<string, string | boolean | undefined>;
+interface PlainForm {
+  /** The command's options, as program.ts declares them (a test compares the two). */
+  options: ParseArgsConfig['options'];
+  positionals: number;
+  run(ctx: Context, positionals: string[], values: Values): Promise<void | number>;
+}
 
 /**
- * `acct token <ref>` is what scripts run most, often in loops, and setting up
- * commander's whole command tree is a third of acct's own start-up. The
- * plain forms of `token` are parsed with Node's util.parseArgs instead. Any
- * other form (help, short or unknown options, a missing value) returns
- * undefined and goes through commander, which reports what is wrong.
+ * `acct token <ref>` and `acct list` are what scripts and prompts run most,
+ * and setting up commander's whole command tree is a third of acct's own
+ * start-up (and much of what list allocates before its 1,000 rows). Their
+ * plain forms are parsed with Node's util.parseArgs instead. Any other form
+ * (help, short or unknown options, a missing value) goes through commander,
+ * which reports what is wrong.
  */
-export function plainToken(argv: string[]): { ref: string; opts: TokenOptions } | undefined {
-  if (argv[0] !== 'token') return undefined;
+export const PLAIN_FORMS: Record<string, PlainForm> = {
+  token: {
+    options: { field: { type: 'string' }, 'min-ttl': { type: 'string', default: '60' }, refresh: { type: 'boolean' }, json: { type: 'boolean' } },
+    positionals: 1,
+    run: async (ctx, [ref], v) =>
+      (await import('./commands/token.js')).token(ctx, ref!, { field: v.field as string | undefined, minTtl: v['min-ttl'] as string, refresh: v.refresh as boolean | undefined, json: v.json as boolean | undefined }),
+  },
+  list: {
+    options: { app: { type: 'string' }, json: { type: 'boolean' } },
+    positionals: 0,
+    run: async (ctx, _, v) => (await import('./commands/list.js')).list(ctx, { app: v.app as string | undefined, json: v.json as boolean | undefined }),
+  },
+};
+
+/** The command to run when argv is a plain form of a command in PLAIN_FORMS; undefined sends argv to commander. */
+function plainCommand(argv: string[], ctx: Context): (() => Promise<void | number>) | undefined {
+  const form = PLAIN_FORMS[argv[0] ?? ''];
+  if (!form) return undefined;
   let parsed;
   try {
-    parsed = parseArgs({ args: argv.slice(1), options: TOKEN_OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv.slice(1), options: form.options, allowPositionals: true, strict: true });
   } catch {
     return undefined; // commander parses it again and explains the mistake
   }
-  const { values, positionals } = parsed;
-  if (positionals.length !== 1) return undefined;
-  return { ref: positionals[0]!, opts: { field: values.field, minTtl: values['min-ttl'], refresh: values.refresh, json: values.json } };
+  if (parsed.positionals.length !== form.positionals) return undefined;
+  return () => form.run(ctx, parsed.positionals, parsed.values);
 }
 
 function report(io: IO, err: unknown): number {

@@ -1,0 +1,29 @@
+// cli.ts parses the plain forms of a few commands without commander; their
+// options must stay the ones program.ts declares for those commands.
+import { describe, it, expect } from 'vitest';
+import type { Command } from 'commander';
+import { buildProgram } from '../../src/program.js';
+import { PLAIN_FORMS } from '../../src/cli.js';
+import type { Context } from '../../src/context.js';
+
+function declared(cmd: Command) {
+  return cmd.options
+    .map((o) => ({ name: o.long!.slice(2), takesValue: o.required || o.optional, default: o.defaultValue as unknown }))
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+describe('plain forms', () => {
+  const program = buildProgram({} as Context, async () => {});
+
+  for (const [name, form] of Object.entries(PLAIN_FORMS)) {
+    it(`${name}: the same options and arguments as the command tree declares`, () => {
+      const cmd = program.commands.find((c) => c.name() === name)!;
+      expect(cmd).toBeDefined();
+      const plain = Object.entries(form.options!)
+        .map(([n, o]) => ({ name: n, takesValue: o.type === 'string', default: o.default as unknown }))
+        .sort((a, b) => (a.name < b.name ? -1 : 1));
+      expect(plain).toEqual(declared(cmd));
+      expect(form.positionals).toBe(cmd.registeredArguments.filter((a) => a.required).length);
+    });
+  }
+});
