@@ -70,7 +70,7 @@ export function mask(value: string): string {
 
 export function relativeTime(iso: string | null, now: Date): string {
   if (!iso) return 'never';
-  const diff = Math.round((new Date(iso).getTime() - now.getTime()) / 1000);
+  const diff = Math.round((Date.parse(iso) - now.getTime()) / 1000); // no Date object per cell: a 1,000-row list allocates less
   const abs = Math.abs(diff);
   if (abs < 2) return 'just now';
   const unit = abs < 90 ? `${abs}s` : abs < 5400 ? `${Math.round(abs / 60)}m` : abs < 129600 ? `${Math.round(abs / 3600)}h` : `${Math.round(abs / 86400)}d`;
