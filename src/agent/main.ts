@@ -4,7 +4,7 @@
 // D-Bus session or the Secret Service goes away, or on SIGTERM.
 import { statSync, unlinkSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { createConnection, type Server } from 'node:net';
+import { createConnection } from 'node:net';
 import { connectSecretService } from './secret-service.js';
 import { agentServer } from './server.js';
 import { isPrivateDir } from './client.js';
@@ -19,16 +19,20 @@ async function main(socketPath: string | undefined): Promise<number> {
   process.title = `acct-agent ${socketPath}`; // what ps shows
   const idleMs = Number(process.env.ACCT_AGENT_IDLE || 600) * 1000;
   const dir = dirname(socketPath);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dir, { mode: 0o700 }); // inside XDG_RUNTIME_DIR, which the session provides: never created here
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
   if (isPrivateDir(dir) !== true) return 1; // someone else's folder, or open to others: do not serve from it
 
   const secrets = await connectSecretService();
-  let server: Server | undefined;
+  const server = agentServer(bus, secrets.read, { onActivity: () => resetIdle(), onFailure: () => stop() });
   let ownSocket: number | undefined;
   let idle: NodeJS.Timeout | undefined;
   const stop = () => {
     clearTimeout(idle);
-    server?.close();
+    server.close();
     // Remove the socket only while it is still this agent's (a successor may have replaced it).
     try {
       if (ownSocket !== undefined && statSync(socketPath).ino === ownSocket) unlinkSync(socketPath);
@@ -46,17 +50,16 @@ async function main(socketPath: string | undefined): Promise<number> {
   secrets.failed.catch(stop);
   setInterval(() => secrets.ping().catch(stop), BUS_CHECK_MS).unref();
 
-  server = agentServer(bus, secrets.read, { onActivity: resetIdle, onFailure: stop });
   const listening = await withLock(`${socketPath}.start`, async () => {
     if (await answers(socketPath)) return false; // another agent serves this session already
     try {
       unlinkSync(socketPath); // left behind by an agent that crashed
-    } catch {
-      // none
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
     await new Promise<void>((resolve, reject) => {
-      server!.once('error', reject);
-      server!.listen(socketPath, resolve);
+      server.once('error', reject);
+      server.listen(socketPath, resolve);
     });
     ownSocket = statSync(socketPath).ino;
     return true;
