@@ -1,32 +1,45 @@
 #!/usr/bin/env node
-// Runs the bundle built from src/ by `npm run build`. CommonJS on purpose:
+// Runs a bundle built from src/ by `npm run build`. CommonJS on purpose:
 // Node starts it faster than an ES module.
 //
-// Compiling the bundle is the largest part of acct's own start-up (about
-// 12 ms), so compiled code is cached. Node 22+ has that built in
-// (module.enableCompileCache). On Node 20 acct keeps V8's code cache itself,
-// per command, in a private folder of the user's cache directory: V8 checks
-// each cache against the source and the Node version and ignores one that
-// does not match, in which case a fresh one is written. The cache is only
-// an optimization; trouble reading or writing it changes nothing else.
-// ACCT_CODE_CACHE=0 turns it off.
+// Two bundles: dist/plain.cjs runs the plain forms of the commands scripts
+// call most (`acct token <ref>`, `acct list`; see src/plain.ts), without the
+// command tree, and dist/acct.cjs runs everything else. PLAIN only saves
+// loading plain.cjs for other commands; a command missing from it still runs,
+// through acct.cjs (a test keeps the two lists equal).
+//
+// Compiling a bundle is the largest part of acct's own start-up, so compiled
+// code is cached. Node 22+ has that built in (module.enableCompileCache). On
+// Node 20 acct keeps V8's code cache itself, per bundle and command, in a
+// private folder of the user's cache directory: V8 checks each cache against
+// the source and the Node version and ignores one that does not match, in
+// which case a fresh one is written. The cache is only an optimization;
+// trouble reading or writing it changes nothing else. ACCT_CODE_CACHE=0
+// turns it off.
 'use strict';
 const nodeModule = require('node:module');
 const path = require('node:path');
 
-const bundle = path.join(__dirname, '..', 'dist', 'acct.cjs');
+const PLAIN = ['token', 'list'];
+const argv = process.argv.slice(2);
+const command = (argv.find((a) => !a.startsWith('-')) || 'none').replace(/[^a-z_]/g, '');
 
-if (process.env.ACCT_CODE_CACHE === '0') require(bundle).run();
-else if (nodeModule.enableCompileCache) {
-  nodeModule.enableCompileCache();
-  require(bundle).run();
-} else runWithCodeCache();
+const useCodeCache = process.env.ACCT_CODE_CACHE !== '0' && !nodeModule.enableCompileCache;
+if (process.env.ACCT_CODE_CACHE !== '0' && nodeModule.enableCompileCache) nodeModule.enableCompileCache();
 
-function runWithCodeCache() {
+const plain = PLAIN.includes(argv[0]) ? load('plain') : undefined;
+if (plain && plain.accepts(argv)) plain.run();
+else load('acct').run();
+
+/** The exports of dist/<name>.cjs. */
+function load(name) {
+  const bundle = path.join(__dirname, '..', 'dist', `${name}.cjs`);
+  return useCodeCache ? loadWithCodeCache(name, bundle) : require(bundle);
+}
+
+function loadWithCodeCache(name, bundle) {
   const fs = require('node:fs');
   const vm = require('node:vm');
-  const source = fs.readFileSync(bundle, 'utf8');
-  const stat = fs.statSync(bundle);
   let base;
   try {
     base =
@@ -34,11 +47,12 @@ function runWithCodeCache() {
         ? process.env.LOCALAPPDATA || path.join(homedir(), 'AppData', 'Local')
         : process.env.XDG_CACHE_HOME || path.join(homedir(), '.cache');
   } catch {
-    return require(bundle).run(); // no home directory to keep a cache in
+    return require(bundle); // no home directory to keep a cache in
   }
+  const source = fs.readFileSync(bundle, 'utf8');
+  const stat = fs.statSync(bundle);
   const dir = path.join(base, 'acct', 'code-cache');
-  const command = (process.argv.slice(2).find((a) => !a.startsWith('-')) || 'none').replace(/[^a-z_]/g, '');
-  const build = `${process.version}-${stat.size}-${Math.floor(stat.mtimeMs)}-`;
+  const build = `${name}-${process.version}-${stat.size}-${Math.floor(stat.mtimeMs)}-`;
   const file = path.join(dir, `${build}${command}.bin`);
   let cachedData;
   try {
@@ -55,8 +69,8 @@ function runWithCodeCache() {
         const tmp = `${file}.${process.pid}.tmp`;
         fs.writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
         fs.renameSync(tmp, file);
-        // Caches of other builds or Node versions will not match again.
-        for (const name of fs.readdirSync(dir)) if (!name.startsWith(build)) fs.rmSync(path.join(dir, name), { force: true });
+        // Caches of this bundle's other builds, or of other Node versions, will not match again.
+        for (const old of fs.readdirSync(dir)) if (old.startsWith(`${name}-`) && !old.startsWith(build)) fs.rmSync(path.join(dir, old), { force: true });
       } catch {
         // A read-only or full cache directory: acct runs as well without it.
       }
@@ -64,7 +78,7 @@ function runWithCodeCache() {
   }
   const mod = { exports: {} };
   script.runInThisContext().call(mod.exports, mod.exports, nodeModule.createRequire(bundle), mod, bundle, path.dirname(bundle));
-  mod.exports.run();
+  return mod.exports;
 }
 
 /** HOME when set; node:os (a module to load) only without it. */

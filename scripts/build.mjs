@@ -123,7 +123,8 @@ const result = await build({
   // what `acct token` costs. Code that only some commands need is still
   // initialized on first use, and the libraries above live in dist/vendor/.
   // The keychain agent (src/agent/) is a second program: acct starts it in the background.
-  entryPoints: { acct: join(root, 'src/main.ts'), agent: join(root, 'src/agent/main.ts') },
+  // dist/plain.cjs is the plain forms of token and list alone (src/plain-main.ts), which bin/acct.cjs runs for them.
+  entryPoints: { acct: join(root, 'src/main.ts'), plain: join(root, 'src/plain-main.ts'), agent: join(root, 'src/agent/main.ts') },
   outdir: next,
   outExtension: { '.js': '.cjs' },
   // import() becomes require(): every file it reaches is CommonJS.

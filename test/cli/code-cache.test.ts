@@ -19,7 +19,8 @@ describe.skipIf(hasBuiltinCache)('code cache (Node 20)', () => {
     expect(await acct(['--version'], env)).toMatchObject({ exitCode: 0 });
     expect(await acct(['list', '--json'], env)).toMatchObject({ exitCode: 0, stdout: '[]\n' });
     const files = readdirSync(cacheDir(cache)).sort();
-    expect(files.map((f) => f.replace(/^.*-/, ''))).toEqual(['list.bin', 'none.bin']);
+    // One cache per bundle and command: --version runs dist/acct.cjs, list dist/plain.cjs.
+    expect(files.map((f) => `${f.split('-')[0]}:${f.replace(/^.*-/, '')}`)).toEqual(['acct:none.bin', 'plain:list.bin']);
     expect(statSync(cacheDir(cache)).mode & 0o777).toBe(0o700);
     expect(statSync(join(cacheDir(cache), files[0]!)).mode & 0o777).toBe(0o600);
     const before = readFileSync(join(cacheDir(cache), files[0]!));

@@ -3,8 +3,10 @@
 import { describe, it, expect } from 'vitest';
 import type { Command } from 'commander';
 import { buildProgram } from '../../src/program.js';
-import { PLAIN_FORMS } from '../../src/cli.js';
+import { PLAIN_FORMS } from '../../src/plain.js';
 import type { Context } from '../../src/context.js';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 
 function declared(cmd: Command) {
   return cmd.options
@@ -26,4 +28,10 @@ describe('plain forms', () => {
       expect(form.positionals).toBe(cmd.registeredArguments.filter((a) => a.required).length);
     });
   }
+
+  it('bin/acct.cjs sends exactly these commands to dist/plain.cjs', () => {
+    const bin = readFileSync(resolve(import.meta.dirname, '../../bin/acct.cjs'), 'utf8');
+    const list = /const PLAIN = \[([^\]]*)\];/.exec(bin)![1]!;
+    expect(list.split(',').map((s) => s.trim().replace(/'/g, '')).sort()).toEqual(Object.keys(PLAIN_FORMS).sort());
+  });
 });

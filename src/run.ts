@@ -1,0 +1,76 @@
+// Runs acct in this process: stdio for the commands, the exit code, and the
+// one place where errors become messages and exit codes. Shared by both
+// bundles (main.ts, plain-main.ts).
+import { writeSync, fstatSync, statSync } from 'node:fs';
+import { AcctError, ExitCode } from './errors.js';
+import type { IO } from './context.js';
+
+export type Handler = (argv: string[], io: IO, env: NodeJS.ProcessEnv) => Promise<number>;
+
+export async function runProcess(handler: Handler): Promise<void> {
+  // process.stdout, stderr and stdin each build a stream (and pull in the
+  // net and stream modules) on first access: about 9 ms that acct token would
+  // spend to print one line. They are left untouched until a command needs
+  // them; plain text output goes straight to the file descriptor.
+  const io: IO = {
+    get stdout() {
+      return process.stdout;
+    },
+    get stderr() {
+      return process.stderr;
+    },
+    get stdin() {
+      return process.stdin;
+    },
+    writeOut: (text) => writeAll(1, text),
+    get stdoutIsTTY() {
+      return isTerminal(1);
+    },
+  };
+  const code = await handler(process.argv.slice(2), io, process.env);
+  process.exitCode = code;
+  // A keychain call that timed out may leave a native worker blocked; do not wait for it.
+  setTimeout(() => process.exit(code), 500).unref();
+}
+
+/** Writes all of text to fd, as process.stdout does on Linux (synchronously). */
+function writeAll(fd: number, text: string): void {
+  let buf = Buffer.from(text, 'utf8');
+  while (buf.length) {
+    try {
+      buf = buf.subarray(writeSync(fd, buf));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // A non-blocking pipe that is full: wait a moment and go on.
+      if (code === 'EAGAIN') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
+      // The reader went away (acct list | head -1): like any filter, stop writing.
+      else if (code === 'EPIPE') return;
+      else throw new AcctError(ExitCode.unexpected, `cannot write the output: ${(err as Error).message}`, { hint: 'check where stdout goes (a full disk, a file you cannot write)' });
+    }
+  }
+}
+
+/** A terminal is a character device other than /dev/null (without loading node:tty, which pulls in net). */
+function isTerminal(fd: number): boolean {
+  if (process.platform === 'win32') return Boolean(process.stdout.isTTY);
+  try {
+    const st = fstatSync(fd);
+    return st.isCharacterDevice() && st.rdev !== statSync('/dev/null').rdev;
+  } catch {
+    return false; // a closed descriptor is no terminal
+  }
+}
+
+/** Says what went wrong on stderr and returns the exit code. */
+export function report(io: IO, err: unknown): number {
+  if (err instanceof AcctError) {
+    io.stderr.write(`acct: ${err.message}\n`);
+    if (err.hint) io.stderr.write(`  ${err.hint}\n`);
+    return err.exitCode;
+  }
+  const e = err as Error;
+  io.stderr.write(`acct: unexpected error: ${e?.message ?? String(err)}\n`);
+  if (process.env.ACCT_DEBUG && e?.stack) io.stderr.write(`${e.stack}\n`);
+  io.stderr.write('  this is a bug in acct; please report it with the command you ran (never include secrets)\n');
+  return ExitCode.unexpected;
+}
