@@ -117,8 +117,10 @@ beforeAll(async () => {
   await connectOAuth('fresh', 300);
   await connectOAuth('early', 300); // unexpired, but the API turns the token away; refreshable
   await connectOAuth('gone', 300); // revoked at the server, token unexpired
-  await connectOAuth('stale', 1); // expired, refreshable
-  await connectOAuth('dead', 1); // expired and revoked
+  // Short-lived, but long enough that connect's identity request (/me) still
+  // sees a live token on a loaded machine; expired by the time the tests run.
+  await connectOAuth('stale', 3); // expired, refreshable
+  await connectOAuth('dead', 3); // expired and revoked
   for (const id of [ids['res/fresh']!, ids['res/early']!, ids['res/gone']!, ids['res/stale']!, ids['res/dead']!]) {
     const f = await revealed(id, env);
     secrets.push(f.oauth_access_token!, f.oauth_refresh_token!);
@@ -126,7 +128,7 @@ beforeAll(async () => {
   }
   expect(await server.revokeAllGrants('gone')).toBeGreaterThan(0);
   expect(await server.revokeAllGrants('dead')).toBeGreaterThan(0);
-  await sleep(1500);
+  await sleep(3500);
 }, 240_000);
 
 afterAll(async () => {
