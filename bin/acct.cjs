@@ -27,9 +27,7 @@ const command = (argv.find((a) => !a.startsWith('-')) || 'none').replace(/[^a-z_
 const useCodeCache = process.env.ACCT_CODE_CACHE !== '0' && !nodeModule.enableCompileCache;
 if (process.env.ACCT_CODE_CACHE !== '0' && nodeModule.enableCompileCache) nodeModule.enableCompileCache();
 
-const plain = PLAIN.includes(argv[0]) ? load('plain') : undefined;
-if (plain && plain.accepts(argv)) plain.run();
-else load('acct').run();
+if (!(PLAIN.includes(argv[0]) && load('plain').start(argv))) load('acct').run();
 
 /** The exports of dist/<name>.cjs. */
 function load(name) {
