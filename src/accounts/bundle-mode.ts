@@ -164,6 +164,8 @@ export class BundleSecrets {
   remove(): void {
     throw readOnlyBundle();
   }
+  /** A bundle's secrets are in memory already. */
+  async prepareRead(): Promise<void> {}
   kind(): 'bundle' {
     return 'bundle';
   }

@@ -7,6 +7,8 @@
 // connection open. It holds no key: for each request it reads the data key
 // from the Secret Service again, opens the one sealed secret it was sent, and
 // forgets the key, so a locked keyring or a deleted entry is seen at once.
+// acct names the key first and sends the secret once it has found it (see
+// protocol.ts), so the agent's read and acct's own work run side by side.
 //
 // The agent is only ever a shortcut. When it is not running, is too slow,
 // or refuses (locked keyring, missing entry, anything unexpected), acct reads
@@ -19,12 +21,18 @@
 import { join } from 'node:path';
 import { lstatSync } from 'node:fs';
 import type { Sealed } from '../store/crypto.js';
-import { AGENT_PROTOCOL, type OpenAnswer, type OpenRequest } from './protocol.js';
+import { AGENT_PROTOCOL, type OpenAnswer, type OpenRequest, type OpenSecret } from './protocol.js';
 
 export interface KeychainAgent {
+  /**
+   * Tells the agent which data key a coming open() needs, so that it reads it
+   * from the Secret Service while acct does its own work. Optional: open()
+   * without it asks for the key and the secret together.
+   */
+  prepare(keychainAccount: string): Promise<void>;
   /** The plaintext of a sealed secret, or undefined when the agent cannot give it (acct then reads the keychain itself). */
   open(keychainAccount: string, aad: string, sealed: Sealed): Promise<Buffer | undefined>;
-  /** Starts the agent in the background if the last open() found none running. */
+  /** Starts the agent in the background if the last conversation found none running. */
   startIfAbsent(): void;
 }
 
@@ -39,8 +47,8 @@ export interface AgentOptions {
 
 export function agentSocketPath(env: NodeJS.ProcessEnv, version: string): string | undefined {
   if (!env.XDG_RUNTIME_DIR || !env.DBUS_SESSION_BUS_ADDRESS) return undefined;
-  // One agent per D-Bus session (it reads that session's Secret Service) and acct version.
-  return join(env.XDG_RUNTIME_DIR, 'acct', `agent-${fnv1a(`${version}\n${env.DBUS_SESSION_BUS_ADDRESS}`)}.sock`);
+  // One agent per D-Bus session (it reads that session's Secret Service), acct version and protocol.
+  return join(env.XDG_RUNTIME_DIR, 'acct', `agent-${fnv1a(`${version}\n${AGENT_PROTOCOL}\n${env.DBUS_SESSION_BUS_ADDRESS}`)}.sock`);
 }
 
 /** The folder holds the socket only if it is the user's own and closed to everyone else. */
@@ -58,18 +66,38 @@ export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): Ke
   if ((options.platform ?? process.platform) !== 'linux' || env.ACCT_AGENT === '0') return undefined;
   const socketPath = agentSocketPath(env, options.version);
   if (!socketPath) return undefined;
+  const timeoutMs = options.timeoutMs ?? 2_000;
   let absent = false;
+  let prepared: { keychainAccount: string; conversation: Conversation } | undefined;
+
+  /** A conversation that has sent its first line; undefined when there is no agent to talk to. */
+  const begin = async (keychainAccount: string): Promise<Conversation | undefined> => {
+    const dir = isPrivateDir(join(socketPath, '..'));
+    if (dir !== true) {
+      absent = dir === 'missing';
+      return undefined;
+    }
+    const request: OpenRequest = { v: AGENT_PROTOCOL, op: 'open', bus: env.DBUS_SESSION_BUS_ADDRESS!, keychainAccount };
+    const conversation = new Conversation(socketPath, `${JSON.stringify(request)}\n`, timeoutMs);
+    const connected = await conversation.connected;
+    absent = connected === 'absent';
+    return connected === true ? conversation : undefined;
+  };
+
   return {
+    async prepare(keychainAccount) {
+      prepared?.conversation.close();
+      const conversation = await begin(keychainAccount);
+      prepared = conversation && { keychainAccount, conversation };
+    },
     async open(keychainAccount, aad, sealed) {
-      const dir = isPrivateDir(join(socketPath, '..'));
-      if (dir !== true) {
-        absent = dir === 'missing';
-        return undefined;
-      }
-      const request: OpenRequest = { v: AGENT_PROTOCOL, op: 'open', bus: env.DBUS_SESSION_BUS_ADDRESS!, keychainAccount, aad, sealed };
-      const reply = await ask(socketPath, `${JSON.stringify(request)}\n`, options.timeoutMs ?? 2_000);
-      absent = reply === 'absent';
-      if (typeof reply !== 'string' || reply === 'absent') return undefined;
+      const ready = prepared?.keychainAccount === keychainAccount ? prepared.conversation : undefined;
+      prepared = undefined;
+      const conversation = ready ?? (await begin(keychainAccount));
+      if (!conversation) return undefined;
+      const secret: OpenSecret = { aad, sealed };
+      const reply = await conversation.finish(`${JSON.stringify(secret)}\n`);
+      if (reply === undefined) return undefined;
       try {
         const a = JSON.parse(reply) as OpenAnswer;
         return a.ok && typeof a.plain === 'string' ? Buffer.from(a.plain, 'base64') : undefined;
@@ -95,29 +123,73 @@ export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): Ke
   };
 }
 
-/** The agent's answer line; 'absent' when no agent listens; undefined on a timeout or a broken answer. */
-function ask(socketPath: string, request: string, timeoutMs: number): Promise<string | 'absent' | undefined> {
-  const { createConnection } = process.getBuiltinModule('node:net');
-  return new Promise((resolve) => {
+/**
+ * One connection to the agent. The first line goes out as soon as it
+ * connects; finish() sends the second and waits for the answer. Between the
+ * two the socket does not keep acct running: a command that fails before it
+ * needs the secret exits at once, and the agent forgets the key it read.
+ */
+class Conversation {
+  /** true once the first line is sent; 'absent' when no agent listens; false on any other failure. */
+  readonly connected: Promise<boolean | 'absent'>;
+  private readonly socket;
+  private readonly answer: Promise<string | undefined>;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(socketPath: string, firstLine: string, private readonly timeoutMs: number) {
+    const { createConnection } = process.getBuiltinModule('node:net');
+    // Half-open allowed: the agent's end of the answer does not close acct's side (see finish()).
+    const socket = createConnection({ path: socketPath, allowHalfOpen: true });
+    this.socket = socket;
     let reply = '';
-    const socket = createConnection(socketPath);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve(undefined);
-    }, timeoutMs);
-    const done = (value: string | 'absent' | undefined) => {
-      clearTimeout(timer);
-      resolve(value);
-    };
     socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(request));
     socket.on('data', (chunk: string) => (reply += chunk));
-    socket.on('end', () => done(reply.endsWith('\n') ? reply.slice(0, -1) : undefined));
-    socket.on('error', (err: NodeJS.ErrnoException) => {
-      socket.destroy();
-      done(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'absent' : undefined);
+    this.answer = new Promise((resolve) => {
+      socket.on('end', () => resolve(reply.endsWith('\n') ? reply.slice(0, -1) : undefined));
+      socket.on('close', () => resolve(undefined));
     });
-  });
+    this.connected = new Promise((resolve) => {
+      socket.on('connect', () => {
+        socket.write(firstLine);
+        socket.unref();
+        resolve(true);
+      });
+      socket.on('error', (err: NodeJS.ErrnoException) => {
+        socket.destroy();
+        resolve(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'absent' : false);
+      });
+      socket.on('close', () => resolve(false)); // timed out before connecting
+    });
+    this.arm();
+    void this.connected.then(() => this.disarm());
+  }
+
+  /** The agent's answer line; undefined on a timeout, a closed connection or a broken answer. */
+  async finish(secondLine: string): Promise<string | undefined> {
+    this.socket.ref();
+    this.arm();
+    this.socket.write(secondLine);
+    const answer = await this.answer;
+    this.disarm();
+    // Left for the exit to close: closing a socket makes Node build
+    // process.stderr (about 0.7 ms), which acct token does not otherwise need.
+    this.socket.unref();
+    return answer;
+  }
+
+  close(): void {
+    this.disarm();
+    this.socket.destroy();
+  }
+
+  private arm(): void {
+    this.disarm();
+    this.timer = setTimeout(() => this.socket.destroy(), this.timeoutMs);
+  }
+
+  private disarm(): void {
+    clearTimeout(this.timer);
+  }
 }
 
 function pick(env: NodeJS.ProcessEnv, names: string[]): NodeJS.ProcessEnv {

@@ -1,16 +1,24 @@
 // What acct and its keychain agent say to each other over the agent's unix
-// socket: one request line of JSON, one answer line, then the connection closes.
+// socket: two request lines of JSON, one answer line, then the connection
+// closes. The first line names the data key, and the agent starts reading it
+// from the Secret Service at once; meanwhile acct finds the account and reads
+// its sealed secret, which it sends as the second line. The two round trips
+// overlap instead of following each other.
 import type { Sealed } from '../store/crypto.js';
 
-export const AGENT_PROTOCOL = 1;
+export const AGENT_PROTOCOL = 2;
 
-/** Open a sealed secret with the data key stored in the keychain under `keychainAccount`. */
+/** First line: read the data key stored in the keychain under `keychainAccount`. */
 export interface OpenRequest {
   v: typeof AGENT_PROTOCOL;
   op: 'open';
   /** The asker's D-Bus session: an agent of another session (a socket name collision) refuses. */
   bus: string;
   keychainAccount: string;
+}
+
+/** Second line: the sealed secret to open with that key. */
+export interface OpenSecret {
   aad: string;
   sealed: Sealed;
 }

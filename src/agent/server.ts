@@ -1,13 +1,16 @@
-// The keychain agent's answers: a pure request handler (given a way to read
-// the keychain) and the unix socket around it.
+// The keychain agent's answers: pure request handlers (given a way to read
+// the keychain) and the unix socket around them.
 import { createServer, type Server, type Socket } from 'node:net';
 import { isObject } from '../store/files.js';
 import { isSealed, open } from '../store/crypto.js';
 import { KEYCHAIN_SERVICE } from '../store/keychain.js';
-import { AGENT_PROTOCOL, DATA_KEY_ACCOUNT, type OpenAnswer, type OpenRequest } from './protocol.js';
+import { AGENT_PROTOCOL, DATA_KEY_ACCOUNT, type OpenAnswer, type OpenRequest, type OpenSecret } from './protocol.js';
 
 /** Reads one keychain item afresh; undefined when it is missing, locked or ambiguous. */
 export type ReadKeychain = (attributes: Record<string, string>) => Promise<Buffer | undefined>;
+
+/** A data key being read for one conversation; undefined when it is not readable. */
+export type PendingKey = Promise<Buffer | undefined>;
 
 function isOpenRequest(v: unknown): v is OpenRequest {
   return (
@@ -16,62 +19,121 @@ function isOpenRequest(v: unknown): v is OpenRequest {
     v.op === 'open' &&
     typeof v.bus === 'string' &&
     typeof v.keychainAccount === 'string' &&
-    DATA_KEY_ACCOUNT.test(v.keychainAccount) &&
-    typeof v.aad === 'string' &&
-    isSealed(v.sealed)
+    DATA_KEY_ACCOUNT.test(v.keychainAccount)
   );
 }
 
-/** One request line in, one answer out. The data key is read for this request and not kept. */
-export async function answer(line: string, bus: string, readKeychain: ReadKeychain): Promise<OpenAnswer> {
-  let request: unknown;
+function isOpenSecret(v: unknown): v is OpenSecret {
+  return isObject(v) && typeof v.aad === 'string' && isSealed(v.sealed);
+}
+
+function parse(line: string): unknown {
   try {
-    request = JSON.parse(line);
+    return JSON.parse(line);
   } catch {
-    return { ok: false, reason: 'malformed request' };
+    return undefined;
   }
+}
+
+/** The first line: the data key it names, or a refusal. */
+export function begin(line: string, bus: string): { ok: true; keychainAccount: string } | (OpenAnswer & { ok: false }) {
+  const request = parse(line);
+  if (request === undefined) return { ok: false, reason: 'malformed request' };
   if (!isOpenRequest(request)) return { ok: false, reason: 'unsupported request' };
   if (request.bus !== bus) return { ok: false, reason: 'this agent serves another D-Bus session' };
-  const encoded = await readKeychain({ service: KEYCHAIN_SERVICE, username: request.keychainAccount });
-  if (!encoded) return { ok: false, reason: 'the data key is not readable (missing, locked or ambiguous)' };
-  const key = Buffer.from(encoded.toString('utf8'), 'base64');
+  return { ok: true, keychainAccount: request.keychainAccount };
+}
+
+/** Starts reading one data key from the keychain. */
+export function readKey(keychainAccount: string, readKeychain: ReadKeychain): PendingKey {
+  return readKeychain({ service: KEYCHAIN_SERVICE, username: keychainAccount }).then((encoded) => {
+    if (!encoded) return undefined;
+    const decoded = Buffer.from(encoded.toString('utf8'), 'base64');
+    encoded.fill(0);
+    return decoded;
+  });
+}
+
+/** The second line: opens the secret it carries with the key, which is then forgotten. Rejects when the keychain read failed. */
+export async function finish(line: string, pending: PendingKey): Promise<OpenAnswer> {
+  const secret = parse(line);
+  const key = await pending;
   try {
-    return { ok: true, plain: open(key, request.sealed, request.aad).toString('base64') };
+    if (!isOpenSecret(secret)) return { ok: false, reason: 'malformed request' };
+    if (!key) return { ok: false, reason: 'the data key is not readable (missing, locked or ambiguous)' };
+    return { ok: true, plain: open(key, secret.sealed, secret.aad).toString('base64') };
   } catch {
     return { ok: false, reason: 'the data key does not open this secret' };
   } finally {
-    key.fill(0);
-    encoded.fill(0);
+    key?.fill(0);
   }
+}
+
+/** A key read that will not be used: forgotten once it arrives. */
+function discard(pending: PendingKey): void {
+  pending.then(
+    (key) => key?.fill(0),
+    () => {}, // a failed read is reported through onFailure, where it began
+  );
 }
 
 const MAX_REQUEST = 64 * 1024;
 
 /**
- * Serves requests on a unix socket. `onActivity` is called for each
+ * Serves conversations on a unix socket. `onActivity` is called for each
  * connection (the idle timer), `onFailure` when reading the keychain throws
  * (the bus is gone: the agent should exit).
  */
 export function agentServer(bus: string, readKeychain: ReadKeychain, hooks: { onActivity(): void; onFailure(err: unknown): void }): Server {
+  const read = (keychainAccount: string) => {
+    const key = readKey(keychainAccount, readKeychain);
+    key.catch(hooks.onFailure);
+    return key;
+  };
+  // The data key the last conversation named. A user has one store, so the
+  // next conversation nearly always names it too: reading it starts when the
+  // connection comes in, while acct is still sending its first line.
+  let lastKeychainAccount: string | undefined;
+
   return createServer((socket: Socket) => {
     hooks.onActivity();
+    let early = lastKeychainAccount === undefined ? undefined : { keychainAccount: lastKeychainAccount, key: read(lastKeychainAccount) };
+    let key: PendingKey | undefined;
     let buffered = '';
+    let answered = false;
+    const reply = (a: OpenAnswer) => {
+      answered = true;
+      socket.removeAllListeners('data');
+      socket.end(`${JSON.stringify(a)}\n`);
+    };
     socket.setEncoding('utf8');
     socket.setTimeout(5_000, () => socket.destroy());
     socket.on('error', () => socket.destroy()); // a client that went away: nothing to answer
+    socket.on('close', () => {
+      if (early) discard(early.key);
+      if (key && !answered) discard(key);
+    });
     socket.on('data', (chunk: string) => {
       buffered += chunk;
       if (buffered.length > MAX_REQUEST) return socket.destroy();
-      const end = buffered.indexOf('\n');
-      if (end < 0) return;
-      socket.removeAllListeners('data');
-      answer(buffered.slice(0, end), bus, readKeychain).then(
-        (a) => socket.end(`${JSON.stringify(a)}\n`),
-        (err) => {
-          socket.end(`${JSON.stringify({ ok: false, reason: 'the keychain could not be read' })}\n`);
-          hooks.onFailure(err);
-        },
-      );
+      for (let end = buffered.indexOf('\n'); end >= 0 && !answered; end = buffered.indexOf('\n')) {
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + 1);
+        if (!key) {
+          const begun = begin(line, bus);
+          if (!begun.ok) return reply(begun);
+          lastKeychainAccount = begun.keychainAccount;
+          if (early?.keychainAccount === begun.keychainAccount) key = early.key;
+          else {
+            if (early) discard(early.key);
+            key = read(begun.keychainAccount);
+          }
+          early = undefined;
+        } else {
+          answered = true;
+          finish(line, key).then(reply, () => reply({ ok: false, reason: 'the keychain could not be read' }));
+        }
+      }
     });
   });
 }

@@ -16,6 +16,8 @@ export interface TokenOptions {
 export async function token(ctx: Context, ref: string, opts: TokenOptions): Promise<void> {
   const minTtl = Number(opts.minTtl);
   if (!Number.isFinite(minTtl) || minTtl < 0) throw usageError(`--min-ttl takes a number of seconds, not "${opts.minTtl}"`);
+  // Every token is read from the store: let the keychain agent start on the data key while the account is found.
+  await ctx.secrets.prepareRead();
   const account = findAccount(ctx, ref);
   const app = ctx.catalog.get(account.app);
   const fields = await freshCredentials(ctx, account, app, { minTtlSeconds: minTtl, force: opts.refresh });

@@ -177,6 +177,22 @@ export class SecretStore {
     return fields as Fields;
   }
 
+  /**
+   * A read is coming: the keychain agent, if there is one, starts reading the
+   * data key now, while the caller finds the account (see agent/protocol.ts).
+   * Only a head start: with no agent, or no keychain store, it does nothing.
+   */
+  async prepareRead(): Promise<void> {
+    let sf: StoreFile | undefined;
+    try {
+      sf = this.readStoreFile();
+    } catch {
+      return; // an unreadable store file: the read itself reports it, in its place among the command's errors
+    }
+    if (this.key || !this.deps.agent || sf?.kind !== 'keychain') return;
+    await this.deps.agent.prepare(keychainAccount(sf.id));
+  }
+
   /** Undefined whenever the agent cannot help: the caller then reads the keychain itself, with that path's errors. */
   private async openThroughAgent(sealed: Sealed, id: string): Promise<Buffer | undefined> {
     if (this.key || !this.deps.agent) return undefined;

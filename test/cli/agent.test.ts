@@ -49,11 +49,11 @@ async function loadsKeyringAddon(args: string[], env: Record<string, string | un
   return { loaded: readFileSync(trace, 'utf8').includes('@napi-rs/keyring'), stdout: String(r.stdout), exitCode: r.exitCode ?? -1 };
 }
 
-/** Sends one raw request line to the agent and returns its answer. */
-function ask(socket: string, line: string): Promise<{ ok: boolean; reason?: string; plain?: string }> {
+/** Sends raw request lines to the agent and returns its answer. */
+function ask(socket: string, ...lines: string[]): Promise<{ ok: boolean; reason?: string; plain?: string }> {
   return new Promise((done, fail) => {
     let reply = '';
-    const s = createConnection(socket, () => s.write(`${line}\n`));
+    const s = createConnection(socket, () => s.write(lines.map((l) => `${l}\n`).join('')));
     s.setEncoding('utf8');
     s.on('data', (d: string) => (reply += d));
     s.on('end', () => done(JSON.parse(reply)));
@@ -102,16 +102,38 @@ describe('keychain agent', () => {
     const store = JSON.parse(readFileSync(join(home, 'store.json'), 'utf8'));
     const [account] = JSON.parse(readFileSync(join(home, 'accounts.json'), 'utf8')).accounts;
     const sealed = JSON.parse(readFileSync(join(home, 'secrets', `${account.id}.json`), 'utf8'));
-    const request = { v: 1, op: 'open', bus: session.env.DBUS_SESSION_BUS_ADDRESS, keychainAccount: `data-key:${store.id}`, aad: account.id, sealed };
+    const request = { v: 2, op: 'open', bus: session.env.DBUS_SESSION_BUS_ADDRESS, keychainAccount: `data-key:${store.id}` };
+    const secret = { aad: account.id, sealed };
+    const line = JSON.stringify;
 
-    const good = await ask(socket, JSON.stringify(request));
+    const good = await ask(socket, line(request), line(secret));
     expect(good.ok).toBe(true);
     expect(JSON.parse(Buffer.from(good.plain!, 'base64').toString('utf8'))).toEqual({ api_key: SECRET });
 
-    expect(await ask(socket, JSON.stringify({ ...request, bus: 'unix:path=/elsewhere' }))).toMatchObject({ ok: false, reason: /another D-Bus session/ });
-    expect(await ask(socket, JSON.stringify({ ...request, keychainAccount: 'login-password' }))).toMatchObject({ ok: false, reason: /unsupported/ });
-    expect(await ask(socket, JSON.stringify({ ...request, aad: 'acc_someoneelse' }))).toMatchObject({ ok: false, reason: /does not open/ });
+    // The first line is refused on its own, before any secret is sent.
+    expect(await ask(socket, line({ ...request, bus: 'unix:path=/elsewhere' }))).toMatchObject({ ok: false, reason: /another D-Bus session/ });
+    expect(await ask(socket, line({ ...request, keychainAccount: 'login-password' }))).toMatchObject({ ok: false, reason: /unsupported/ });
+    expect(await ask(socket, line({ ...request, v: 1, ...secret }))).toMatchObject({ ok: false, reason: /unsupported/ });
     expect(await ask(socket, 'not json')).toMatchObject({ ok: false, reason: /malformed/ });
+    expect(await ask(socket, line(request), line({ ...secret, aad: 'acc_someoneelse' }))).toMatchObject({ ok: false, reason: /does not open/ });
+    expect(await ask(socket, line(request), 'not json')).toMatchObject({ ok: false, reason: /malformed/ });
+  });
+
+  it('a conversation dropped after its first line leaves the agent serving, and acct does not wait for it', async () => {
+    const store = JSON.parse(readFileSync(join(home, 'store.json'), 'utf8'));
+    const first = JSON.stringify({ v: 2, op: 'open', bus: session.env.DBUS_SESSION_BUS_ADDRESS, keychainAccount: `data-key:${store.id}` });
+    await new Promise<void>((done, fail) => {
+      const s = createConnection(socket, () => s.end(`${first}\n`, () => done()));
+      s.on('error', fail);
+    });
+    // acct names the data key before it looks up the account; an unknown one
+    // ends the run at once (the agent would only close the connection after 5 s).
+    const unknown = await acct(['token', 'nosuchapp'], env, { timeout: 4_000 });
+    expect(unknown.exitCode).toBe(3);
+    expect(unknown.stderr).toMatch(/nosuchapp/);
+    const viaAgent = await loadsKeyringAddon(['token', 'local'], env);
+    expect(viaAgent).toMatchObject({ exitCode: 0, stdout: `${SECRET}\n`, loaded: false });
+    expect(agentPids(socket)).toHaveLength(1);
   });
 
   it('a tampered secret file is still reported, not hidden by the agent', async () => {
