@@ -2,11 +2,12 @@
 // renames), changed only under the metadata lock with a fresh re-read.
 import { join } from 'node:path';
 import { nodeCrypto } from '../store/node-crypto.js';
-import { appendFileSync, statSync } from 'node:fs';
+import { openSync, writeSync, fstatSync, closeSync } from 'node:fs';
 import { readJsonIfExists, writeJsonAtomic, isObject, readFileIfExists, ensurePrivateDir, writeFileAtomic } from '../store/files.js';
 import { withLock } from '../store/lock.js';
 import { emptyMetadata, type Account, type Metadata } from './model.js';
 import type { Paths } from '../paths.js';
+import { isoTime } from '../time.js';
 
 function isMetadata(v: unknown): v is Metadata {
   return (
@@ -55,11 +56,28 @@ export class AccountRepository {
     }
   }
 
-  /** Records a use without taking the metadata lock: appends are atomic for one short line. */
+  /**
+   * Records a use without taking the metadata lock: appends are atomic for
+   * one short line. On the path of every `acct token`, so it opens the log
+   * once, and creates the folder only when it is missing.
+   */
   markUsed(id: string, at: Date): void {
-    ensurePrivateDir(this.paths.data);
-    appendFileSync(this.usedLog, `${id} ${at.toISOString()}\n`, { mode: 0o600 });
-    if (statSync(this.usedLog).size > 256 * 1024) this.compactUsed();
+    let fd: number;
+    try {
+      fd = openSync(this.usedLog, 'a', 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      ensurePrivateDir(this.paths.data);
+      fd = openSync(this.usedLog, 'a', 0o600);
+    }
+    let size: number;
+    try {
+      writeSync(fd, `${id} ${isoTime(at)}\n`);
+      size = fstatSync(fd).size;
+    } finally {
+      closeSync(fd);
+    }
+    if (size > 256 * 1024) this.compactUsed();
   }
 
   lastUsed(): Map<string, string> {
