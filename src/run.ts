@@ -12,14 +12,18 @@ export async function runProcess(handler: Handler): Promise<void> {
   // net and stream modules) on first access: about 9 ms that acct token would
   // spend to print one line. They are left untouched until a command needs
   // them; plain text output goes straight to the file descriptor.
+  let streams = false;
   const io: IO = {
     get stdout() {
+      streams = true;
       return process.stdout;
     },
     get stderr() {
+      streams = true;
       return process.stderr;
     },
     get stdin() {
+      streams = true;
       return process.stdin;
     },
     writeOut: (text) => writeAll(1, text),
@@ -28,6 +32,12 @@ export async function runProcess(handler: Handler): Promise<void> {
     },
   };
   const code = await handler(process.argv.slice(2), io, process.env);
+  // Output that went only through writeAll is written already, so nothing is
+  // left to wait for: exit now. Left to itself, Node would first wait for
+  // V8 to finish compiling the functions a command made hot, in the
+  // background (4-10 ms after the 1,000 rows of acct list). A stream may
+  // still be writing (pipes are asynchronous on macOS): then exit as usual.
+  if (!streams) process.exit(code);
   process.exitCode = code;
   // A keychain call that timed out may leave a native worker blocked; do not wait for it.
   setTimeout(() => process.exit(code), 500).unref();
