@@ -1,5 +1,5 @@
 import type { Context } from '../context.js';
-import { byAppAndNickname, printJson, printTable, relativeTime, style } from '../output/format.js';
+import { sortByAppAndNickname, printJson, printTable, relativeTime, style } from '../output/format.js';
 import { isDefault } from '../accounts/service.js';
 import type { Account } from '../accounts/model.js';
 
@@ -23,9 +23,7 @@ export function accountJson(a: Account, isDefaultAccount: boolean, lastUsed: str
 export async function list(ctx: Context, opts: { app?: string; json?: boolean }): Promise<void> {
   const m = ctx.accounts.read();
   const used = ctx.accounts.lastUsed();
-  const accounts = m.accounts
-    .filter((a) => !opts.app || a.app === opts.app)
-    .sort(byAppAndNickname);
+  const accounts = sortByAppAndNickname(m.accounts.filter((a) => !opts.app || a.app === opts.app));
   if (opts.json) {
     printJson(ctx.io, accounts.map((a) => accountJson(a, isDefault(m, a), used.get(a.id) ?? null)));
     return;

@@ -4,7 +4,7 @@
 import type { Context } from '../context.js';
 import type { Account } from '../accounts/model.js';
 import { checkAccount as checkCredentials } from '../accounts/check.js';
-import { byAppAndNickname, printJson, printTable, style } from '../output/format.js';
+import { sortByAppAndNickname, printJson, printTable, style } from '../output/format.js';
 import { AcctError, ExitCode, usageError } from '../errors.js';
 
 export type Health = 'ok' | 'expired' | 'needs-reconnect' | 'unreachable' | 'untested' | 'error';
@@ -76,10 +76,7 @@ export function statusExitCode(rows: StatusRow[]): number {
 export async function status(ctx: Context, opts: { check?: boolean; app?: string; concurrency?: string; json?: boolean }): Promise<number> {
   const limit = Number(opts.concurrency ?? 8);
   if (!Number.isInteger(limit) || limit < 1) throw usageError(`--concurrency must be a positive whole number, not "${opts.concurrency}"`);
-  const accounts = ctx.accounts
-    .read()
-    .accounts.filter((a) => !opts.app || a.app === opts.app)
-    .sort(byAppAndNickname);
+  const accounts = sortByAppAndNickname(ctx.accounts.read().accounts.filter((a) => !opts.app || a.app === opts.app));
   if (opts.check && accounts.length) ctx.info(`Checking ${accounts.length} account${accounts.length === 1 ? '' : 's'}…`);
   const rows: StatusRow[] = await mapBounded(accounts, limit, async (a) => ({
     id: a.id,

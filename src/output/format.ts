@@ -43,23 +43,45 @@ export async function style(io: IO, env: NodeJS.ProcessEnv): Promise<Style> {
  * Widths ignore colour codes; every cell acct prints is single-width text.
  */
 export async function printTable(io: IO, head: string[], rows: string[][], s: Style): Promise<void> {
-  const width = (cell: string) => (cell.includes('\u001b') ? stripVTControlCharacters(cell) : cell).length;
-  // Plain loops: this runs over every cell of a 1,000-account list on the way to the budget.
+  // Plain loops, one string per cell and padding: this runs over every cell
+  // of a 1,000-account list, in code too cold for V8 to have optimized.
+  const width = s === plain ? (cell: string) => cell.length : (cell: string) => (cell.includes('\u001b') ? stripVTControlCharacters(cell) : cell).length;
+  const last = head.length - 1;
   const widths = head.map((h) => h.length);
-  for (const r of rows) for (let c = 0; c < widths.length; c++) widths[c] = Math.max(widths[c]!, width(r[c] ?? ''));
-  const line = (cells: string[]) => {
-    let text = '';
-    for (let c = 0; c < cells.length - 1; c++) text += cells[c]! + ' '.repeat(widths[c]! - width(cells[c]!) + 4);
-    return (text + (cells[cells.length - 1] ?? '')).trimEnd();
-  };
-  let text = `${line(head.map((h) => s.bold(h)))}\n`;
-  for (const r of rows) text += `${line(r)}\n`;
+  for (const r of rows)
+    for (let c = 0; c < last; c++) {
+      const w = width(r[c] ?? '');
+      if (w > widths[c]!) widths[c] = w;
+    }
+  const spaces: string[] = [];
+  let text = '';
+  for (const cells of [head.map((h) => s.bold(h)), ...rows]) {
+    let line = '';
+    for (let c = 0; c < last; c++) {
+      const cell = cells[c] ?? '';
+      const n = widths[c]! - width(cell) + 4;
+      line += cell + (spaces[n] ??= ' '.repeat(n));
+    }
+    const end = cells[last] ?? '';
+    text += `${end ? line + end : line.trimEnd()}\n`;
+  }
   out(io, text);
 }
 
-/** Orders accounts by app, then nickname: plain code-unit order, which is fast (localeCompare costs ~20 ms over 1,000 accounts) and the same everywhere. */
-export function byAppAndNickname(a: { app: string; nickname: string }, b: { app: string; nickname: string }): number {
-  return a.app < b.app ? -1 : a.app > b.app ? 1 : a.nickname < b.nickname ? -1 : a.nickname > b.nickname ? 1 : 0;
+/**
+ * Accounts ordered by app, then nickname, in plain code-unit order: fast
+ * (localeCompare costs ~20 ms over 1,000 accounts) and the same everywhere.
+ * Grouped by app first, which halves the comparisons a 1,000-account list
+ * makes in JavaScript.
+ */
+export function sortByAppAndNickname<T extends { app: string; nickname: string }>(accounts: T[]): T[] {
+  const byApp = new Map<string, T[]>();
+  for (const a of accounts) {
+    const group = byApp.get(a.app);
+    if (group) group.push(a);
+    else byApp.set(a.app, [a]);
+  }
+  return [...byApp.keys()].sort().flatMap((app) => byApp.get(app)!.sort((a, b) => (a.nickname < b.nickname ? -1 : a.nickname > b.nickname ? 1 : 0)));
 }
 
 /** Shows that a value is there without showing it. */
