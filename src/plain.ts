@@ -1,15 +1,18 @@
 // The plain forms of the commands scripts run most, parsed without
 // commander. dist/plain.cjs holds this and what these commands need, nothing
 // of the command tree; bin/acct.cjs runs it for them (see main.ts for the rest).
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createContext, type Context, type ContextOverrides, type IO } from './context.js';
 import { ExitCode } from './errors.js';
 import { report } from './run.js';
 
 type Values = Record<string, string | boolean | undefined>;
+interface PlainOption {
+  type: 'string' | 'boolean';
+  default?: string;
+}
 interface PlainForm {
   /** The command's options, as program.ts declares them (a test compares the two). */
-  options: ParseArgsConfig['options'];
+  options: Record<string, PlainOption>;
   positionals: number;
   run(ctx: Context, positionals: string[], values: Values): Promise<void | number>;
 }
@@ -42,18 +45,45 @@ export interface PlainCall {
   values: Values;
 }
 
-/** argv as a plain form of a command in PLAIN_FORMS; undefined sends it to commander. */
+/**
+ * argv as a plain form of a command in PLAIN_FORMS; undefined sends it to
+ * commander. A plain form has long options (`--name value`, `--name=value`,
+ * `--flag`), each at most once, and the command's arguments. The same as
+ * util.parseArgs in strict mode on those forms (a test compares the two), but
+ * written out: loading and compiling parseArgs is about 2 ms of every
+ * `acct token`, a tenth of what the spec lets acct add to Node's start-up.
+ * Anything else (short options, `--`, unknown or repeated options, a value
+ * that looks like an option) declines, and commander explains it.
+ */
 export function parsePlain(argv: string[]): PlainCall | undefined {
-  const form = PLAIN_FORMS[argv[0] ?? ''];
+  const form = Object.hasOwn(PLAIN_FORMS, argv[0] ?? '') ? PLAIN_FORMS[argv[0]!]! : undefined;
   if (!form) return undefined;
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv.slice(1), options: form.options, allowPositionals: true, strict: true });
-  } catch {
-    return undefined; // commander parses it again and explains the mistake
+  const values: Values = {};
+  const positionals: string[] = [];
+  for (let i = 1; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('-') || arg === '-') {
+      positionals.push(arg);
+      continue;
+    }
+    if (!arg.startsWith('--') || arg === '--') return undefined;
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    const option = Object.hasOwn(form.options, name) ? form.options[name]! : undefined;
+    if (!option || Object.hasOwn(values, name)) return undefined;
+    if (option.type === 'boolean') {
+      if (eq >= 0) return undefined;
+      values[name] = true;
+    } else if (eq >= 0) values[name] = arg.slice(eq + 1);
+    else {
+      const value = argv[++i];
+      if (value === undefined || value.startsWith('-')) return undefined;
+      values[name] = value;
+    }
   }
-  if (parsed.positionals.length !== form.positionals) return undefined;
-  return { form, positionals: parsed.positionals, values: parsed.values };
+  if (positionals.length !== form.positionals) return undefined;
+  for (const [name, option] of Object.entries(form.options)) if (option.default !== undefined && !Object.hasOwn(values, name)) values[name] = option.default;
+  return { form, positionals, values };
 }
 
 /** Runs a plain call and returns the exit code. */

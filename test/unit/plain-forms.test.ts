@@ -3,7 +3,8 @@
 import { describe, it, expect } from 'vitest';
 import type { Command } from 'commander';
 import { buildProgram } from '../../src/program.js';
-import { PLAIN_FORMS } from '../../src/plain.js';
+import { PLAIN_FORMS, parsePlain } from '../../src/plain.js';
+import { parseArgs } from 'node:util';
 import type { Context } from '../../src/context.js';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -28,6 +29,58 @@ describe('plain forms', () => {
       expect(form.positionals).toBe(cmd.registeredArguments.filter((a) => a.required).length);
     });
   }
+
+  it('parses what util.parseArgs parses, and declines the rest', () => {
+    const argvs = [
+      ['token', 'github'],
+      ['token', 'github', '--json'],
+      ['token', '--json', 'github'],
+      ['token', 'github', '--field', 'api_key'],
+      ['token', 'github', '--field=api_key'],
+      ['token', 'github', '--field='],
+      ['token', 'github', '--min-ttl', '300', '--refresh'],
+      ['token', 'stripe/live', '--min-ttl=0'],
+      ['token', '-'],
+      ['list'],
+      ['list', '--app', 'slack', '--json'],
+      ['list', '--app=slack'],
+      // Declined: commander parses these and says what is wrong, or does what they ask.
+      ['token'],
+      ['token', 'a', 'b'],
+      ['token', 'github', '-h'],
+      ['token', 'github', '--help'],
+      ['token', 'github', '--field'],
+      ['token', 'github', '--field', '--json'],
+      ['token', 'github', '--json=yes'],
+      ['token', 'github', '--json', '--json'],
+      ['token', 'github', '--nope'],
+      ['token', '--', 'github'],
+      ['token', 'github', '--constructor'],
+      ['list', 'extra'],
+      ['list', '--app'],
+      ['show', 'github'],
+      ['constructor'],
+    ];
+    for (const argv of argvs) {
+      const form = Object.hasOwn(PLAIN_FORMS, argv[0]!) ? PLAIN_FORMS[argv[0]!] : undefined;
+      let expected: { positionals: string[]; values: Record<string, unknown> } | undefined;
+      try {
+        const parsed = form && parseArgs({ args: argv.slice(1), options: form.options, allowPositionals: true, strict: true });
+        if (parsed && parsed.positionals.length === form!.positionals && !argv.includes('--')) expected = { positionals: parsed.positionals, values: { ...parsed.values } };
+      } catch {
+        expected = undefined;
+      }
+      const got = parsePlain(argv);
+      // Declining a form parseArgs takes is allowed (commander parses it then); the reverse, or a different reading, is not.
+      if (got) expect({ argv, positionals: got.positionals, values: got.values }).toEqual({ argv, ...expected });
+      if (!expected) expect({ argv, got }).toEqual({ argv, got: undefined });
+    }
+    // The forms scripts use are all taken.
+    expect(parsePlain(['token', 'github', '--json'])?.values).toEqual({ json: true, 'min-ttl': '60' });
+    expect(parsePlain(['token', 'github', '--field=api_key', '--min-ttl', '0'])?.values).toEqual({ field: 'api_key', 'min-ttl': '0' });
+    expect(parsePlain(['list', '--app', 'slack'])?.values).toEqual({ app: 'slack' });
+    expect(parsePlain(['token', 'github', '--json', '--json'])).toBeUndefined();
+  });
 
   it('bin/acct.cjs sends exactly these commands to dist/plain.cjs', () => {
     const bin = readFileSync(resolve(import.meta.dirname, '../../bin/acct.cjs'), 'utf8');
