@@ -92,6 +92,7 @@ export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): Ke
     },
     async open(keychainAccount, aad, sealed) {
       const ready = prepared?.keychainAccount === keychainAccount ? prepared.conversation : undefined;
+      if (prepared && !ready) prepared.conversation.close(); // prepared for another key
       prepared = undefined;
       const conversation = ready ?? (await begin(keychainAccount));
       if (!conversation) return undefined;
