@@ -117,6 +117,15 @@ describe('keychain agent', () => {
     expect(await ask(socket, 'not json')).toMatchObject({ ok: false, reason: /malformed/ });
     expect(await ask(socket, line(request), line({ ...secret, aad: 'acc_someoneelse' }))).toMatchObject({ ok: false, reason: /does not open/ });
     expect(await ask(socket, line(request), 'not json')).toMatchObject({ ok: false, reason: /malformed/ });
+
+    // A key the keychain does not hold is refused. The agent reads the key it was
+    // last asked for as soon as a connection comes in; the next conversation,
+    // naming the real key again, must get that one, not the early guess.
+    const missing = { ...request, keychainAccount: 'data-key:st_0000000000000000' };
+    expect(await ask(socket, line(missing), line(secret))).toMatchObject({ ok: false, reason: /not readable/ });
+    const again = await ask(socket, line(request), line(secret));
+    expect(again.ok).toBe(true);
+    expect(JSON.parse(Buffer.from(again.plain!, 'base64').toString('utf8'))).toEqual({ api_key: SECRET });
   });
 
   it('a conversation dropped after its first line leaves the agent serving, and acct does not wait for it', async () => {
