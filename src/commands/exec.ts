@@ -28,14 +28,17 @@ export async function exec(ctx: Context, specs: string[], command: string[], opt
   for (const [s, h] of handlers) process.on(s, h);
   try {
     return await new Promise<number>((resolve, reject) => {
-      child.once('error', (err: NodeJS.ErrnoException) =>
-        reject(
-          new AcctError(err.code === 'ENOENT' ? 127 : ExitCode.unexpected, `cannot run ${command[0]}: ${err.code === 'ENOENT' ? 'command not found' : err.message}`),
-        ),
-      );
+      child.once('error', (err: NodeJS.ErrnoException) => reject(cannotRun(command[0]!, err)));
       child.once('close', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
     });
   } finally {
     for (const [s, h] of handlers) process.removeListener(s, h);
   }
+}
+
+/** A command that could not be started, with the exit codes shells use: 127 not found, 126 found but not executable. */
+function cannotRun(file: string, err: NodeJS.ErrnoException): AcctError {
+  if (err.code === 'ENOENT') return new AcctError(127, `cannot run ${file}: command not found`, { hint: 'check the name, or give its path' });
+  if (err.code === 'EACCES') return new AcctError(126, `cannot run ${file}: permission denied (not an executable file)`, { hint: `make it executable: chmod +x ${file}` });
+  return new AcctError(ExitCode.unexpected, `cannot run ${file}: ${err.message}`);
 }

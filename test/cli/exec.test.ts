@@ -3,7 +3,7 @@
 // code returned.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acct, baseEnv, BIN, tempHome } from '../support/cli.js';
@@ -123,6 +123,16 @@ describe('acct exec', () => {
     const r = await acct(['exec', 'two/main', '--', 'acct-no-such-command-here', '--flag'], env);
     expect(r.exitCode).toBe(127);
     expect(r.stderr).toMatch(/acct-no-such-command-here.*command not found/);
+    expect(r.stdout).toBe('');
+  });
+
+  it('a file that is not executable: exit 126, as a shell gives, and a clear message', async () => {
+    const script = join(work, 'not-executable.sh');
+    writeFileSync(script, '#!/bin/sh\necho ran\n', { mode: 0o644 });
+    const r = await acct(['exec', 'two/main', '--', script], env);
+    expect(r.exitCode).toBe(126);
+    expect(r.stderr).toContain(`cannot run ${script}: permission denied`);
+    expect(r.stderr).toContain('chmod +x');
     expect(r.stdout).toBe('');
   });
 
