@@ -147,8 +147,8 @@ async function deviceFlow(ctx: Context, app: OAuthApp, client: OAuthClient, scop
           interval += 5;
           continue;
         }
-        if (err.error === 'expired_token')
-          throw new AcctError(ExitCode.reconnect, 'the device code expired before it was approved', { hint: `run the command again: acct connect ${app.slug} --device` });
+        // Not a refusal (that is access_denied, exit 4): time ran out, as when acct's own wait ends.
+        if (err.error === 'expired_token') throw unavailable('the device code expired before it was approved', `run the command again: acct connect ${app.slug} --device`);
       }
       throw err;
     }

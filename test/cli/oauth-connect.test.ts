@@ -170,7 +170,8 @@ describe('device flow', () => {
     server.setDeviceCodeTtl(2);
     try {
       const r = await acct(['connect', 'local', '--device'], env);
-      expect(r.exitCode, r.stderr).toBe(4);
+      // Time ran out, as with the loopback listener's --timeout: exit 5, not the refusal's 4.
+      expect(r.exitCode, r.stderr).toBe(5);
       expect(r.stderr).toMatch(/device code expired before it was approved/);
       expect(r.stderr).toContain('acct connect local --device');
       expect(secretFiles(home)).toEqual([]);
