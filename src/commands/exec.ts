@@ -2,6 +2,7 @@
 // secrets masked in its output, stdin passed through, signals forwarded, its
 // exit code returned.
 import { spawn } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Context } from '../context.js';
 import { collectEnv } from '../accounts/envvars.js';
@@ -9,6 +10,13 @@ import { Masker } from '../output/masker.js';
 import { usageError, AcctError, ExitCode } from '../errors.js';
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
+/**
+ * What a terminal sends to its whole foreground job: Ctrl-C, Ctrl-\ and a
+ * hang-up reach the command as they reach acct. Passing them on as well would
+ * deliver them twice, and to many programs (terraform, docker compose) a
+ * second Ctrl-C means "stop now, skip the cleanup".
+ */
+const FROM_TERMINAL: ReadonlySet<string> = new Set(['SIGINT', 'SIGQUIT', 'SIGHUP']);
 
 export async function exec(ctx: Context, specs: string[], command: string[], opts: { mask: boolean }): Promise<number> {
   if (!command.length) throw usageError('no command to run', 'put it after --: acct exec github -- ./deploy.sh');
@@ -23,7 +31,12 @@ export async function exec(ctx: Context, specs: string[], command: string[], opt
     child.stdout!.pipe(new Masker(list)).pipe(ctx.io.stdout, { end: false });
     child.stderr!.pipe(new Masker(list)).pipe(ctx.io.stderr, { end: false });
   }
-  const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
+  // acct keeps running until the command ends, whatever the signal; it passes
+  // a signal on unless the terminal has already delivered it to the command.
+  const terminal = hasTerminal();
+  const forward = (signal: NodeJS.Signals) => () => {
+    if (!(terminal && FROM_TERMINAL.has(signal))) child.kill(signal);
+  };
   const handlers = FORWARDED.map((s) => [s, forward(s)] as const);
   for (const [s, h] of handlers) process.on(s, h);
   try {
@@ -41,4 +54,20 @@ function cannotRun(file: string, err: NodeJS.ErrnoException): AcctError {
   if (err.code === 'ENOENT') return new AcctError(127, `cannot run ${file}: command not found`, { hint: 'check the name, or give its path' });
   if (err.code === 'EACCES') return new AcctError(126, `cannot run ${file}: permission denied (not an executable file)`, { hint: `make it executable: chmod +x ${file}` });
   return new AcctError(ExitCode.unexpected, `cannot run ${file}: ${err.message}`);
+}
+
+/**
+ * Whether acct has a controlling terminal, whose signals reach the whole job
+ * (a console on Windows delivers Ctrl-C to every process attached to it).
+ * Without one (CI runners, services) every signal comes from a kill aimed at
+ * acct alone, and is passed on.
+ */
+function hasTerminal(): boolean {
+  if (process.platform === 'win32') return true;
+  try {
+    closeSync(openSync('/dev/tty', 'r'));
+    return true;
+  } catch {
+    return false; // ENXIO: no controlling terminal (or no /dev/tty at all)
+  }
 }

@@ -172,6 +172,22 @@ describe('acct exec', () => {
     expect(r.signal).toBeUndefined();
   });
 
+  // util-linux `script` gives acct a real terminal; Ctrl-C typed into it goes
+  // to the whole foreground job, as it does for a person at a keyboard.
+  it.skipIf(!existsSync('/usr/bin/script'))('on a terminal, one Ctrl-C reaches the command once', async () => {
+    const child = `let n = 0; process.on('SIGINT', () => n++); process.stdout.write('ready\\n'); setTimeout(() => { process.stdout.write('sigints=' + n + '\\n'); process.exit(0); }, 1500)`;
+    // exec: no shell between script and acct, whose exit code is then script's.
+    const command = `exec ${['node', BIN, 'exec', 'two/main', ...node(child)].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')}`;
+    const sub = execa('script', ['-qfec', command, '/dev/null'], { env: { ...env, SHELL: '/bin/sh', TERM: 'xterm' }, extendEnv: false, reject: false, stdin: 'pipe', timeout: 30_000 });
+    let seen = '';
+    sub.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
+    await until(() => seen.includes('ready'), 'the child to start');
+    sub.stdin!.write('\x03'); // Ctrl-C
+    const r = await sub;
+    expect(String(r.stdout)).toContain('sigints=1');
+    expect(r.exitCode).toBe(0);
+  });
+
   it('a child killed by the forwarded signal makes acct exit 128 + signal number', async () => {
     const sub = execa('node', [BIN, 'exec', 'two/main', ...node(`process.stdout.write('ready\\n'); setInterval(() => {}, 1000)`)], {
       env,
