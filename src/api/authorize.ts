@@ -1,16 +1,21 @@
 // Applies an app's declared request authorization to a URL and headers.
 import { renderTemplate } from '../catalog/template.js';
-import type { AppDefinition } from '../catalog/schema.js';
-import { usageError } from '../errors.js';
+import { isSecureUrl, templateFields, type AppDefinition } from '../catalog/schema.js';
+import { AcctError, ExitCode, usageError } from '../errors.js';
 
 export interface PreparedRequest {
   url: URL;
   headers: Record<string, string>;
 }
 
-/** The app's base URL with {field} placeholders filled in. */
+/** The app's base URL with {field} placeholders filled in; refused unless it is an https URL (or plain http on loopback). */
 export function baseUrl(app: AppDefinition, fields: Record<string, string>): string {
-  return renderTemplate(app.api.baseUrl, withDefaults(app, fields));
+  const url = renderTemplate(app.api.baseUrl, withDefaults(app, fields));
+  if (!isSecureUrl(url))
+    throw new AcctError(ExitCode.unexpected, `the API base URL of this ${app.slug} account, ${url}, is not an https URL`, {
+      hint: `it comes from the account's fields (${templateFields(app.api.baseUrl).join(', ')}): reconnect the account, or check the app definition`,
+    });
+  return url;
 }
 
 /** Joins a path to the base URL, or takes an absolute URL as is. */

@@ -52,10 +52,20 @@ export const testRequest = z
   })
   .strict();
 
+/** A base URL that is one field's value as a whole, checked when it is filled in (see api/authorize.ts). */
+export const WHOLE_URL_TEMPLATE = /^\{[a-z][a-z0-9_]*\}$/;
+
 const apiSpec = z
   .object({
-    /** API base URL; may hold {field} templates over non-secret fields (e.g. a region). */
-    baseUrl: secureUrl,
+    /**
+     * API base URL; may hold {field} templates over non-secret fields (e.g. a
+     * region), or be one such field as a whole: "{instance_url}", for
+     * providers that give each account its own API host in the token
+     * response (Salesforce).
+     */
+    baseUrl: z.string().refine((v) => WHOLE_URL_TEMPLATE.test(v) || isSecureUrl(v), {
+      message: 'must be an https URL (plain http only for 127.0.0.1, ::1 or localhost), or one {field} as a whole',
+    }),
     auth: requestAuth,
     /** Headers every request needs (API version pins, Accept). */
     headers: z.record(z.string()).default({}),
@@ -181,9 +191,9 @@ export const appDefinition = z.discriminatedUnion('auth', [oauthApp, keysApp]).s
   for (const ref of templateFields(JSON.stringify([app.api.auth, app.api.headers])))
     if (!known.has(ref)) ctx.addIssue({ code: 'custom', path: ['api', 'auth'], message: `unknown field {${ref}}` });
   for (const ref of templateFields(app.api.baseUrl)) {
-    const f = app.auth === 'keys' ? app.fields.find((x) => x.name === ref) : undefined;
-    if (!f || f.secret)
-      ctx.addIssue({ code: 'custom', path: ['api', 'baseUrl'], message: `{${ref}} must name a non-secret field` });
+    // Key apps declare their fields. OAuth accounts get theirs from the token response, so any but the tokens may be named.
+    const nonSecret = app.auth === 'keys' ? app.fields.some((x) => x.name === ref && !x.secret) : !/token|secret|key/.test(ref);
+    if (!nonSecret) ctx.addIssue({ code: 'custom', path: ['api', 'baseUrl'], message: `{${ref}} must name a non-secret field` });
   }
   for (const name of Object.keys(app.env))
     if (app.auth === 'keys' && !known.has(name))

@@ -757,3 +757,61 @@ describe('acct request with OAuth: 401 → refresh once → retry', () => {
     expect(server.tokenRequests.refresh).toBe(refreshes);
   });
 });
+
+// Salesforce gives each org its own API host, as instance_url in the token
+// response; an app whose base URL is "{instance_url}" sends every request there.
+describe('acct request with an API host per account (the token response names it)', () => {
+  let server: AuthServer;
+  let instance: ApiServer;
+  let env: Env;
+
+  beforeAll(async () => {
+    server = await startAuthServer({ accessTokenTtl: 300 });
+    instance = await startApiServer();
+    env = (await oauthHome(server, 'public')).env;
+    const file = server.appFile('public', {
+      api: { baseUrl: '{instance_url}', auth: { type: 'header', name: 'Authorization', value: 'Bearer {oauth_access_token}' } },
+      test: { path: `${server.url}/me`, identity: ['login'] },
+      env: { oauth_access_token: 'ORG_TOKEN', instance_url: 'ORG_INSTANCE_URL' },
+    });
+    expect((await acct(['apps', 'add', 'org', '--file', file], env)).exitCode).toBe(0);
+    expect((await acct(['client', 'set', 'org', '--client-id', server.clients.public.clientId, '--no-secret'], env)).exitCode).toBe(0);
+  });
+  afterAll(async () => {
+    await instance?.close();
+    await server?.close();
+  });
+
+  it('connects, then sends requests to the instance the token response named, and exports it', async () => {
+    server.setTokenExtras({ instance_url: instance.url });
+    const c = await acct(['connect', 'org', '--nickname', 'main'], { ...env, ACCT_TEST_BROWSER_LOGIN: 'olga' });
+    expect(c.exitCode, c.stderr).toBe(0);
+    // The test request (an absolute URL at the authorization server) named the identity.
+    expect((await listJson(env)).find((a) => a.id === c.stdout.trim())).toMatchObject({ identity: 'olga' });
+
+    const r = await acct(['request', 'org/main', '/services/data/v62.0/limits'], env);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ method: 'GET', url: '/services/data/v62.0/limits' });
+    expect(instance.seen.at(-1)!.headers.authorization).toMatch(/^Bearer \S+$/);
+
+    const vars = JSON.parse((await acct(['env', 'org/main', '--format', 'json'], env)).stdout) as Record<string, string>;
+    expect(vars.ORG_INSTANCE_URL).toBe(instance.url);
+    expect(vars.ORG_TOKEN).toEqual(expect.any(String));
+  });
+
+  it('an instance URL that is not https is refused before anything is sent', async () => {
+    server.setTokenExtras({ instance_url: 'http://org.example.com' });
+    try {
+      const c = await acct(['connect', 'org', '--nickname', 'plain'], { ...env, ACCT_TEST_BROWSER_LOGIN: 'pat' });
+      expect(c.exitCode, c.stderr).toBe(0);
+      const seen = instance.seen.length;
+      const r = await acct(['request', 'org/plain', '/services/data'], env);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toContain('http://org.example.com, is not an https URL');
+      expect(r.stderr).toContain('instance_url');
+      expect(instance.seen.length).toBe(seen);
+    } finally {
+      server.setTokenExtras({});
+    }
+  });
+});

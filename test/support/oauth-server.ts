@@ -52,6 +52,8 @@ export interface AuthServer {
   setTokenFault(kind: TokenFault): void;
   setAccessTokenTtl(seconds: number): void;
   setDeviceCodeTtl(seconds: number): void;
+  /** Extra members of every successful token response from now on (Salesforce's instance_url). */
+  setTokenExtras(extras: Record<string, string>): void;
   /** Ends every grant (of one account, or all): later refreshes get invalid_grant. */
   revokeAllGrants(accountId?: string): Promise<number>;
   /** RFC 7662 introspection through the provider's endpoint (as the confidential client). */
@@ -72,6 +74,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     accessTokenTtl: options.accessTokenTtl ?? 3,
     deviceCodeTtl: options.deviceCodeTtl ?? 600,
     fault: 'none' as TokenFault,
+    tokenExtras: {} as Record<string, string>,
   };
   const confidentialSecret = `cs_${randomBytes(24).toString('hex')}`;
   const refreshTokensPresented: string[] = [];
@@ -232,6 +235,8 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     await next();
     if (ctx.path === '/device/auth' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object' && ctx.body.device_code)
       ctx.body = { ...ctx.body, interval: deviceInterval };
+    if (ctx.path === '/token' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object' && ctx.body.access_token)
+      ctx.body = { ...ctx.body, ...state.tokenExtras };
   });
   provider.on('grant.saved', (grant: { jti: string; accountId: string }) => grants.set(grant.jti, grant.accountId));
   // Expected errors (invalid_grant after a revocation, a denied consent) are part of the tests; keep the output clean.
@@ -272,6 +277,9 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     },
     setDeviceCodeTtl(seconds) {
       state.deviceCodeTtl = seconds;
+    },
+    setTokenExtras(extras) {
+      state.tokenExtras = extras;
     },
     async revokeAllGrants(accountId) {
       let n = 0;

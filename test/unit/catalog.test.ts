@@ -3,7 +3,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { appDefinition, isSecureUrl, templateFields } from '../../src/catalog/schema.js';
+import { appDefinition, isSecureUrl, templateFields, WHOLE_URL_TEMPLATE } from '../../src/catalog/schema.js';
 
 const dir = resolve(import.meta.dirname, '../../src/catalog/apps');
 const load = (file: string) => JSON.parse(readFileSync(resolve(dir, file), 'utf8')) as Record<string, unknown>[];
@@ -26,8 +26,13 @@ describe('built-in catalog', () => {
 
   it.each(all.map((a) => [a.slug as string, a]))('%s has an https API base URL and a test request', (_slug, raw) => {
     const app = appDefinition.parse(raw);
-    expect(isSecureUrl(app.api.baseUrl)).toBe(true);
-    expect(new URL(app.api.baseUrl.replace(/\{[a-z0-9_]+\}/g, 'x')).protocol).toBe('https:');
+    if (WHOLE_URL_TEMPLATE.test(app.api.baseUrl)) {
+      // Each account's own API host, from the token response (Salesforce's instance_url), checked when it is used.
+      expect(app.auth).toBe('oauth2');
+    } else {
+      expect(isSecureUrl(app.api.baseUrl)).toBe(true);
+      expect(new URL(app.api.baseUrl.replace(/\{[a-z0-9_]+\}/g, 'x')).protocol).toBe('https:');
+    }
     expect(app.test, 'a test request').toBeDefined();
     expect(app.test!.path.length).toBeGreaterThan(0);
     // Every field gets an environment variable name for `acct env`.
@@ -44,5 +49,46 @@ describe('built-in catalog', () => {
     for (const url of [app.oauth.authorizationUrl, app.oauth.tokenUrl, app.oauth.revocationUrl, app.oauth.deviceAuthorizationUrl].filter(Boolean))
       expect(new URL(url!).protocol).toBe('https:');
     expect(app.oauth.createClientUrl).toMatch(/^https:\/\//);
+  });
+});
+
+describe('API base URLs', () => {
+  const auth = { type: 'header', name: 'Authorization', value: 'Bearer {oauth_access_token}' };
+  const oauthApp = (baseUrl: string) => ({
+    slug: 'org',
+    name: 'Org',
+    auth: 'oauth2',
+    api: { baseUrl, auth },
+    env: {},
+    oauth: { authorizationUrl: 'https://login.example.com/auth', tokenUrl: 'https://login.example.com/token', scopes: [], createClientUrl: 'https://example.com/apps' },
+  });
+  const keysApp = (baseUrl: string) => ({
+    slug: 'svc',
+    name: 'Svc',
+    auth: 'keys',
+    api: { baseUrl, auth: { type: 'header', name: 'X-Key', value: '{api_key}' } },
+    env: {},
+    fields: [
+      { name: 'host', label: 'Host', secret: false },
+      { name: 'api_key', label: 'API key' },
+    ],
+  });
+  const issues = (raw: unknown) => {
+    const r = appDefinition.safeParse(raw);
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  };
+
+  it('may be one non-secret field as a whole: an OAuth extra like instance_url, or a key app field', () => {
+    expect(issues(oauthApp('{instance_url}'))).toEqual([]);
+    expect(issues(keysApp('{host}'))).toEqual([]);
+    expect(issues(keysApp('https://{host}/v1'))).toEqual([]);
+  });
+
+  it('never takes a secret into the URL, and is otherwise an https URL', () => {
+    expect(issues(oauthApp('{oauth_access_token}'))).toEqual(['api.baseUrl: {oauth_access_token} must name a non-secret field']);
+    expect(issues(oauthApp('https://{client_secret}.example.com'))).toEqual(['api.baseUrl: {client_secret} must name a non-secret field']);
+    expect(issues(keysApp('{api_key}'))).toEqual(['api.baseUrl: {api_key} must name a non-secret field']);
+    expect(issues(keysApp('http://{host}/v1'))[0]).toMatch(/^api.baseUrl: must be an https URL/);
+    expect(issues(keysApp('{host}/v1'))[0]).toMatch(/^api.baseUrl: must be an https URL/);
   });
 });
