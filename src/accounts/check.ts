@@ -6,13 +6,14 @@ import type { Context } from '../context.js';
 import type { Account } from './model.js';
 import type { AppDefinition } from '../catalog/schema.js';
 import { freshCredentials } from './credentials.js';
+import { withClientId } from './clients.js';
 import { runTestRequest, type TestOutcome } from '../api/test-request.js';
 
 export async function checkAccount(ctx: Context, account: Account, app: AppDefinition): Promise<TestOutcome> {
   const fetch = await ctx.fetch();
   const fields = await freshCredentials(ctx, account, app, { minTtlSeconds: 30 });
-  const outcome = await runTestRequest(app, fields, fetch);
+  const outcome = await runTestRequest(app, withClientId(ctx, app, fields), fetch);
   if (outcome.kind !== 'rejected' || outcome.status !== 401 || account.auth !== 'oauth2') return outcome;
   const refreshed = await freshCredentials(ctx, account, app, { minTtlSeconds: 30, force: true });
-  return runTestRequest(app, refreshed, fetch);
+  return runTestRequest(app, withClientId(ctx, app, refreshed), fetch);
 }

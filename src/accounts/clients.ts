@@ -3,7 +3,7 @@
 // ACCT_CLIENT_ID_<APP> / ACCT_CLIENT_SECRET_<APP> override both for one run.
 import { join } from 'node:path';
 import type { Context } from '../context.js';
-import type { OAuthApp } from '../catalog/schema.js';
+import { templateFields, type AppDefinition, type OAuthApp } from '../catalog/schema.js';
 import type { OAuthClient } from '../oauth/protocol.js';
 import { readJsonIfExists, writeJsonAtomic, isObject, ensurePrivateDir } from '../store/files.js';
 import { withLock } from '../store/lock.js';
@@ -34,6 +34,18 @@ export function storedClient(ctx: Context, slug: string): ClientRecord | undefin
     return c && { clientId: c.clientId, hasSecret: c.clientSecret !== undefined, updatedAt: '' };
   }
   return readJsonIfExists(file(ctx), isClientsFile)?.clients[slug];
+}
+
+/**
+ * An account's fields, plus `oauth_client_id` when the app's request
+ * templates name it (Twitch's API wants the client id in a Client-Id header on
+ * every call): the client set for the app now, ACCT_CLIENT_ID_<APP> first.
+ */
+export function withClientId(ctx: Context, app: AppDefinition, fields: Record<string, string>): Record<string, string> {
+  if (app.auth !== 'oauth2' || !templateFields(JSON.stringify(app.api)).includes('oauth_client_id')) return fields;
+  const clientId = ctx.env[`ACCT_CLIENT_ID_${envSuffix(app.slug)}`] || storedClient(ctx, app.slug)?.clientId;
+  if (!clientId) throw usageError(`${app.name} requests carry the OAuth client id, and none is set`, `set it: acct client set ${app.slug} --client-id <id>`);
+  return { ...fields, oauth_client_id: clientId };
 }
 
 export async function resolveClient(ctx: Context, app: OAuthApp): Promise<ResolvedClient | undefined> {

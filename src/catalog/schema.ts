@@ -170,7 +170,8 @@ export const keysApp = z
   .strict();
 
 export const appDefinition = z.discriminatedUnion('auth', [oauthApp, keysApp]).superRefine((app, ctx) => {
-  const fields = app.auth === 'keys' ? app.fields.map((f) => f.name) : ['oauth_access_token', 'oauth_refresh_token'];
+  // OAuth request templates may also name the app's client id (Twitch wants it in a Client-Id header).
+  const fields = app.auth === 'keys' ? app.fields.map((f) => f.name) : ['oauth_access_token', 'oauth_refresh_token', 'oauth_client_id'];
   if (app.auth === 'keys') {
     const seen = new Set<string>();
     for (const f of app.fields) {

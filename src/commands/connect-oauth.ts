@@ -5,7 +5,7 @@ import type { OAuthApp } from '../catalog/schema.js';
 import type { Account } from '../accounts/model.js';
 import type { NewCredentials } from '../accounts/service.js';
 import type { ConnectOptions } from './connect.js';
-import { resolveClient, saveClient, redirectUriToRegister, envSuffix, type ResolvedClient } from '../accounts/clients.js';
+import { resolveClient, saveClient, redirectUriToRegister, envSuffix, withClientId, type ResolvedClient } from '../accounts/clients.js';
 import {
   buildAuthorizationRequest,
   validateCallback,
@@ -175,7 +175,7 @@ async function toCredentials(ctx: Context, app: OAuthApp, tokens: TokenSet, requ
 async function identify(ctx: Context, app: OAuthApp, fields: Record<string, string>): Promise<string | null> {
   const fetch = await ctx.fetch();
   if (app.test) {
-    const outcome = await runTestRequest(app, fields, fetch);
+    const outcome = await runTestRequest(app, withClientId(ctx, app, fields), fetch);
     if (outcome.kind === 'ok') return outcome.identity;
     ctx.warn(`connected, but the test request did not name the account (${outcome.detail})`);
     return null;

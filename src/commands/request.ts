@@ -4,6 +4,7 @@
 import type { Context } from '../context.js';
 import { findAccount, setStatus } from '../accounts/service.js';
 import { freshCredentials } from '../accounts/credentials.js';
+import { withClientId } from '../accounts/clients.js';
 import { buildRequest, type BuiltRequest, type DataReader, type RequestOptions } from '../api/request.js';
 import { printJson } from '../output/format.js';
 import { readInputFile, readStdinBytes } from '../ui/stdin.js';
@@ -36,7 +37,7 @@ export async function request(ctx: Context, ref: string, pathOrUrl: string, opts
   const send = async (rejected?: string) => {
     let fields = await freshCredentials(ctx, account, app, { minTtlSeconds: 30 });
     if (rejected !== undefined && fields.oauth_access_token === rejected) fields = await freshCredentials(ctx, account, app, { minTtlSeconds: 30, force: true });
-    const req = await buildRequest(app, fields, pathOrUrl, opts, read);
+    const req = await buildRequest(app, withClientId(ctx, app, fields), pathOrUrl, opts, read);
     const res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body ? new Uint8Array(req.body) : undefined, redirect: 'manual' });
     return { req, res, token: fields.oauth_access_token };
   };

@@ -760,7 +760,7 @@ describe('acct request with OAuth: 401 → refresh once → retry', () => {
 
 // Salesforce gives each org its own API host, as instance_url in the token
 // response; an app whose base URL is "{instance_url}" sends every request there.
-describe('acct request with an API host per account (the token response names it)', () => {
+describe('acct request with an API host per account (the token response names it) and the client id', () => {
   let server: AuthServer;
   let instance: ApiServer;
   let env: Env;
@@ -770,7 +770,11 @@ describe('acct request with an API host per account (the token response names it
     instance = await startApiServer();
     env = (await oauthHome(server, 'public')).env;
     const file = server.appFile('public', {
-      api: { baseUrl: '{instance_url}', auth: { type: 'header', name: 'Authorization', value: 'Bearer {oauth_access_token}' } },
+      api: {
+        baseUrl: '{instance_url}',
+        auth: { type: 'header', name: 'Authorization', value: 'Bearer {oauth_access_token}' },
+        headers: { 'X-Client-Id': '{oauth_client_id}' },
+      },
       test: { path: `${server.url}/me`, identity: ['login'] },
       env: { oauth_access_token: 'ORG_TOKEN', instance_url: 'ORG_INSTANCE_URL' },
     });
@@ -794,6 +798,11 @@ describe('acct request with an API host per account (the token response names it
     expect(JSON.parse(r.stdout)).toMatchObject({ method: 'GET', url: '/services/data/v62.0/limits' });
     expect(instance.seen.at(-1)!.headers.authorization).toMatch(/^Bearer \S+$/);
 
+    // The app asks for the client id on every request too (as Twitch does): the one set for the app, or the variable's.
+    expect(instance.seen.at(-1)!.headers['x-client-id']).toBe(server.clients.public.clientId);
+    expect((await acct(['request', 'org/main', '/x'], { ...env, ACCT_CLIENT_ID_ORG: 'from-the-environment' })).exitCode).toBe(0);
+    expect(instance.seen.at(-1)!.headers['x-client-id']).toBe('from-the-environment');
+
     const vars = JSON.parse((await acct(['env', 'org/main', '--format', 'json'], env)).stdout) as Record<string, string>;
     expect(vars.ORG_INSTANCE_URL).toBe(instance.url);
     expect(vars.ORG_TOKEN).toEqual(expect.any(String));
@@ -813,5 +822,14 @@ describe('acct request with an API host per account (the token response names it
     } finally {
       server.setTokenExtras({});
     }
+  });
+
+  it('with no client id set, a request that must carry it is a usage error and nothing is sent', async () => {
+    expect((await acct(['client', 'remove', 'org'], env)).exitCode).toBe(0);
+    const seen = instance.seen.length;
+    const r = await acct(['request', 'org/main', '/x'], env);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('acct client set org --client-id');
+    expect(instance.seen.length).toBe(seen);
   });
 });

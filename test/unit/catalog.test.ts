@@ -39,7 +39,7 @@ describe('built-in catalog', () => {
     const fields = app.auth === 'keys' ? app.fields.map((f) => f.name) : ['oauth_access_token'];
     for (const f of fields) expect(app.env[f], `env name for ${f}`).toMatch(/^[A-Z_][A-Z0-9_]*$/);
     // Templates in fixed headers name fields the app has.
-    const known = new Set(app.auth === 'keys' ? app.fields.map((f) => f.name) : ['oauth_access_token', 'oauth_refresh_token']);
+    const known = new Set(app.auth === 'keys' ? app.fields.map((f) => f.name) : ['oauth_access_token', 'oauth_refresh_token', 'oauth_client_id']);
     for (const value of Object.values(app.api.headers)) for (const ref of templateFields(value)) expect(known.has(ref), `{${ref}}`).toBe(true);
   });
 
