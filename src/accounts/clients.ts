@@ -87,7 +87,18 @@ export async function removeClient(ctx: Context, slug: string): Promise<boolean>
 }
 
 /** The redirect URI a user registers with the provider for this app. */
+/** The port of a sign-in without a listener (--manual, https redirects) when the app fixes none. */
+const MANUAL_PORT = 8976;
+
+/** The redirect URI to register: plain http on loopback may take any port (RFC 8252) unless the app fixes one; https needs its exact port. */
 export function redirectUriToRegister(app: OAuthApp): string {
   const r = app.oauth.redirect;
-  return `http://${r.host}${r.port ? `:${r.port}` : ''}${r.path}`;
+  const port = r.port ?? (r.scheme === 'https' ? MANUAL_PORT : undefined);
+  return `${r.scheme}://${r.host}${port ? `:${port}` : ''}${r.path}`;
+}
+
+/** The redirect URI of a sign-in without a listener: the browser ends there, on an error page, and the user pastes its address. */
+export function manualRedirectUri(app: OAuthApp): string {
+  const r = app.oauth.redirect;
+  return `${r.scheme}://${r.host}:${r.port ?? MANUAL_PORT}${r.path}`;
 }

@@ -125,6 +125,13 @@ export const oauthSpec = z
     /** Loopback redirect: fixed port and path when the provider cannot accept any port. */
     redirect: z
       .object({
+        /**
+         * https only for providers that refuse plain-http redirect URLs, loopback
+         * ones included (Slack). acct's listener cannot serve https, so such an
+         * app signs in through the manual flow: the browser ends on an error
+         * page whose address the user pastes.
+         */
+        scheme: z.enum(['http', 'https']).default('http'),
         host: z.enum(['127.0.0.1', 'localhost']).default('127.0.0.1'),
         port: z.number().int().min(1024).max(65535).optional(),
         path: z.string().startsWith('/').default('/callback'),

@@ -5,7 +5,7 @@ import type { OAuthApp } from '../catalog/schema.js';
 import type { Account } from '../accounts/model.js';
 import type { NewCredentials } from '../accounts/service.js';
 import type { ConnectOptions } from './connect.js';
-import { resolveClient, saveClient, redirectUriToRegister, envSuffix, withClientId, type ResolvedClient } from '../accounts/clients.js';
+import { resolveClient, saveClient, redirectUriToRegister, manualRedirectUri, envSuffix, withClientId, type ResolvedClient } from '../accounts/clients.js';
 import {
   buildAuthorizationRequest,
   validateCallback,
@@ -52,7 +52,7 @@ async function askForClient(ctx: Context, app: OAuthApp): Promise<ResolvedClient
   const where = [
     `${app.name} needs an OAuth client, and none is set.`,
     `  1. Create one at ${app.oauth.createClientUrl}`,
-    `  2. Register this redirect URI: ${redirectUriToRegister(app)}${app.oauth.redirect.port ? '' : ' (any port on 127.0.0.1 is used; register it as shown if the provider allows loopback ports, RFC 8252)'}`,
+    `  2. Register this redirect URI: ${redirectUriToRegister(app)}${app.oauth.redirect.port || app.oauth.redirect.scheme === 'https' ? '' : ' (any port on 127.0.0.1 is used; register it as shown if the provider allows loopback ports, RFC 8252)'}`,
     ...(app.oauth.notes ? [`  Note: ${app.oauth.notes}`] : []),
   ].join('\n');
   if (!ctx.prompter.interactive)
@@ -81,11 +81,18 @@ async function browserFlow(
 ): Promise<TokenSet> {
   const fetch = await ctx.fetch();
   const redirect = app.oauth.redirect;
-  if (opts.manual) {
+  // The loopback listener speaks plain http; a provider that redirects only to https is signed in without it.
+  if (opts.manual || redirect.scheme === 'https') {
     // No listener: the user pastes the URL the browser ended on (it may fail to load; that is expected).
-    const redirectUri = `http://${redirect.host}:${redirect.port ?? 8976}${redirect.path}`;
+    const redirectUri = manualRedirectUri(app);
     const request = await buildAuthorizationRequest(app, client, redirectUri, scopes);
-    ctx.info(`Open this URL in a browser, approve, then paste the address the browser ends on (it may show an error page):\n\n  ${request.url.href}\n`);
+    if (opts.manual) ctx.info(`Open this URL in a browser, approve, then paste the address the browser ends on (it may show an error page):\n\n  ${request.url.href}\n`);
+    else {
+      ctx.info(
+        `${app.name} redirects only to https addresses, which acct cannot listen on. After you approve, the browser shows an error page for ${redirectUri}: copy the whole address from its address bar and paste it here.\n\n  ${request.url.href}\n`,
+      );
+      if (opts.browser) await browserOpener(ctx.env, ctx.warn)(request.url.href);
+    }
     const pasted = await readPastedUrl(ctx);
     let callback: URL;
     try {

@@ -2,11 +2,11 @@
 // process): loopback with a public and a confidential client, denial, a stray
 // callback, timeout, --manual, --device, and discovery.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { startAuthServer, type AuthServer } from '../support/oauth-server.js';
+import { startAuthServer, HTTPS_REDIRECT_ID, type AuthServer } from '../support/oauth-server.js';
 import { authorize } from '../support/browser-lib.mjs';
 import { acct, allFiles } from '../support/cli.js';
 import { oauthHome, fingerprint, startAcct, revealed, listJson } from '../support/oauth-cli.js';
@@ -121,6 +121,29 @@ describe('loopback connect', () => {
     expect(account).toMatchObject({ id: r.stdout.trim(), identity: 'manual-user', nickname: 'manual-user' });
     const fields = await revealed(account!.id, env);
     expect(await server.introspect(fields.oauth_access_token!)).toBe(true);
+  });
+
+  it('a provider that redirects only to https (Slack): the browser ends on an error page, whose address the user pastes', async () => {
+    const { env } = await oauthHome(server, 'public');
+    const file = server.appFile('public');
+    const definition = JSON.parse(readFileSync(file, 'utf8'));
+    definition.oauth.redirect = { scheme: 'https', port: 8976 };
+    writeFileSync(file, JSON.stringify(definition));
+    expect((await acct(['apps', 'add', 'tls', '--file', file], env)).exitCode).toBe(0);
+    expect((await acct(['client', 'set', 'tls', '--client-id', HTTPS_REDIRECT_ID, '--no-secret'], env)).exitCode).toBe(0);
+    const shown = await acct(['client', 'show', 'tls', '--json'], env);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ redirect_uri: 'https://127.0.0.1:8976/callback' });
+
+    const run = startAcct(['connect', 'tls'], { ...env, ACCT_BROWSER: '/bin/true' });
+    const [, url] = await run.stderrMatch(/^\s+(http:\/\/127\.0\.0\.1:\d+\/auth\?\S+)$/m);
+    expect(run.stderr()).toContain('redirects only to https addresses');
+    expect(new URL(url!).searchParams.get('redirect_uri')).toBe('https://127.0.0.1:8976/callback');
+    const callback = await authorize(url!, { login: 'tls-user' });
+    expect(callback.startsWith('https://127.0.0.1:8976/callback?')).toBe(true);
+    run.process.stdin!.end(`${callback}\n`);
+    const r = await run.done();
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect((await listJson(env)).find((a) => a.id === r.stdout.trim())).toMatchObject({ identity: 'tls-user' });
   });
 
   it('--manual refuses a URL from another sign-in (wrong state) and stores nothing', async () => {

@@ -66,6 +66,8 @@ export interface AuthServer {
 }
 
 const PUBLIC_ID = 'acct-public';
+/** A public client whose one redirect URI is https://127.0.0.1:8976/callback. */
+export const HTTPS_REDIRECT_ID = 'acct-https-redirect';
 const CONFIDENTIAL_ID = 'acct-confidential';
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
@@ -153,6 +155,17 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
   const grantTypesAllowed = ['authorization_code', 'refresh_token', DEVICE_GRANT];
   provider = new Provider(issuer, {
     clients: [
+      // For apps whose provider redirects only to https, loopback included (Slack): nothing listens there.
+      // oidc-provider takes an https loopback redirect only from a web client.
+      {
+        client_id: HTTPS_REDIRECT_ID,
+        client_name: 'acct tests (https redirect)',
+        application_type: 'web',
+        token_endpoint_auth_method: 'none',
+        redirect_uris: ['https://127.0.0.1:8976/callback'],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+      },
       {
         client_id: PUBLIC_ID,
         client_name: 'acct tests (public)',
