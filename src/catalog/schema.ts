@@ -111,6 +111,8 @@ export const oauthSpec = z
     userinfoUrl: secureUrl.optional(),
     scopes: z.array(z.string().min(1)).default([]),
     scopeSeparator: z.enum([' ', ',', '+']).default(' '),
+    /** The authorization parameter that carries the scopes: `scope`, or Slack's `user_scope` for a user token. */
+    scopeParam: z.enum(['scope', 'user_scope']).default('scope'),
     /** Extra authorize parameters (offline access, consent prompts needed for refresh tokens). */
     authorizeParams: z.record(z.string()).default({}),
     /** Extra token-request parameters. */

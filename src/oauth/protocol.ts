@@ -82,7 +82,7 @@ export async function buildAuthorizationRequest(
   url.searchParams.set('client_id', client.clientId);
   url.searchParams.set('redirect_uri', redirectUri);
   const scopes = requestedScopes(app, extraScopes);
-  if (scopes.length) url.searchParams.set('scope', scopes.join(app.oauth.scopeSeparator));
+  if (scopes.length) url.searchParams.set(app.oauth.scopeParam, scopes.join(app.oauth.scopeSeparator));
   url.searchParams.set('state', state);
   if (app.oauth.pkce) {
     url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(codeVerifier));
