@@ -94,6 +94,7 @@ export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): Ke
       const ready = prepared?.keychainAccount === keychainAccount ? prepared.conversation : undefined;
       if (prepared && !ready) prepared.conversation.close(); // prepared for another key
       prepared = undefined;
+      if (!ready && absent) return undefined; // prepare() found no agent a moment ago
       const conversation = ready ?? (await begin(keychainAccount));
       if (!conversation) return undefined;
       const secret: OpenSecret = { aad, sealed };
