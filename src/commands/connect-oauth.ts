@@ -126,7 +126,7 @@ async function readPastedUrl(ctx: Context): Promise<string> {
   if (ctx.prompter.interactive) return ctx.prompter.input('Redirect URL', '--manual with the URL on stdin');
   const text = await readStdin(ctx.io.stdin, '--manual');
   const line = text.split(/\r?\n/).find((l) => l.trim());
-  if (!line) throw usageError('--manual needs the redirect URL: paste it at the prompt, or pipe it on stdin');
+  if (!line) throw usageError('this sign-in needs the address the browser ended on: paste it at the prompt, or pipe it on stdin');
   return line;
 }
 
