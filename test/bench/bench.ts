@@ -140,7 +140,8 @@ function benchList(): boolean {
     updatedAt: now,
   }));
   writeFileSync(join(home, 'accounts.json'), JSON.stringify({ version: 1, accounts, defaults: {}, retiredIds: [] }), { mode: 0o600 });
-  const env = baseEnv({ ACCT_HOME: home });
+  // HOME as every user has it (without it acct asks node:os where home is); the code cache goes there too.
+  const env = baseEnv({ ACCT_HOME: home, HOME: home });
   const out = spawnSync(process.execPath, [BIN, 'list'], { env, encoding: 'utf8' });
   if (out.status !== 0 || out.stdout.split('\n').length < 1000) throw new Error(`acct list did not list 1,000 accounts: ${out.stderr}`);
   return report('acct list (1,000 accounts)', 1.5, compare([BIN, 'list'], env));
