@@ -86,7 +86,6 @@ export async function removeClient(ctx: Context, slug: string): Promise<boolean>
   return removed;
 }
 
-/** The redirect URI a user registers with the provider for this app. */
 /** The port of a sign-in without a listener (--manual, https redirects) when the app fixes none. */
 const MANUAL_PORT = 8976;
 
