@@ -121,6 +121,8 @@ export const oauthSpec = z
     clientAuth: z.enum(['none', 'client_secret_basic', 'client_secret_post']).default('client_secret_post'),
     /** Token request body as form (RFC 6749) or JSON (a few providers). */
     tokenBody: z.enum(['form', 'json']).default('form'),
+    /** Revocation request body: RFC 7009's form, or a JSON {"token"} (Notion), sent with the API's fixed headers. */
+    revocationBody: z.enum(['form', 'json']).default('form'),
     pkce: z.boolean().default(true),
     /** Whether the provider requires a client secret (confidential client). */
     clientSecret: z.enum(['required', 'optional', 'none']).default('required'),

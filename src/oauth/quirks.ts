@@ -1,8 +1,9 @@
-// Provider quirks are data (the app's oauth.tokenResponse and tokenBody); this
-// adapter applies them at the HTTP boundary so that oauth4webapi sees a
-// standard RFC 6749 exchange: a JSON request body where the provider wants
-// one, tokens lifted out of nested members (Slack's authed_user), errors sent
-// with status 200 (GitHub) turned into proper 400s, a missing token_type.
+// Provider quirks are data (the app's oauth.tokenResponse, tokenBody and
+// revocationBody); this adapter applies them at the HTTP boundary so that
+// oauth4webapi sees a standard RFC 6749 exchange: a JSON request body where
+// the provider wants one, tokens lifted out of nested members (Slack's
+// authed_user), errors sent with status 200 (GitHub) turned into proper 400s,
+// a missing token_type.
 import type { Fetch } from '../http.js';
 import type { OAuthApp } from '../catalog/schema.js';
 import { getPath } from '../api/test-request.js';
@@ -14,6 +15,13 @@ export function quirksFetch(app: OAuthApp, base: Fetch): Fetch {
   const spec = app.oauth.tokenResponse;
   const tokenUrl = app.oauth.tokenUrl;
   return async (url, init = {}) => {
+    if (String(url) === app.oauth.revocationUrl && app.oauth.revocationBody === 'json' && init.body instanceof URLSearchParams) {
+      // The token alone (no token_type_hint or client_id, which such an endpoint may refuse), with the headers the API pins (Notion-Version).
+      const headers = new Headers(init.headers);
+      for (const [name, value] of Object.entries(app.api.headers)) if (!value.includes('{')) headers.set(name, value); // no account fields here
+      headers.set('content-type', 'application/json');
+      return base(url, { ...init, headers, body: JSON.stringify({ token: init.body.get('token') }) });
+    }
     if (String(url) !== tokenUrl) return base(url, init);
     let request = init;
     if (app.oauth.tokenBody === 'json' && init.body instanceof URLSearchParams) {

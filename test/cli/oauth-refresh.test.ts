@@ -4,10 +4,11 @@
 // reconnect, provider failures that must not lose credentials, and
 // revocation on delete.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAuthServer, type AuthServer, type TokenFault } from '../support/oauth-server.js';
 import { acct } from '../support/cli.js';
+import { startApiServer } from '../support/api-server.js';
 import { oauthHome, fingerprint, revealed, listJson, sleep } from '../support/oauth-cli.js';
 
 let server: AuthServer;
@@ -251,6 +252,44 @@ describe('delete', () => {
     expect(await listJson(env)).toEqual([]);
     expect(existsSync(join(home, 'secrets', `${id}.json`))).toBe(false);
     expectNoSecrets([r.stderr, r.stdout], fields);
+  });
+
+  it('an app that revokes with a JSON body (Notion) gets {"token"}, its client authentication and the API headers', async () => {
+    const revocation = await startApiServer();
+    try {
+      const { env } = await oauthHome(server, 'confidential');
+      const file = server.appFile('confidential', {
+        api: { baseUrl: server.url, auth: { type: 'header', name: 'Authorization', value: 'Bearer {oauth_access_token}' }, headers: { 'X-Api-Version': '7' } },
+      });
+      const definition = JSON.parse(readFileSync(file, 'utf8'));
+      definition.oauth = { ...definition.oauth, revocationUrl: `${revocation.url}/revoke`, revocationBody: 'json' };
+      writeFileSync(file, JSON.stringify(definition));
+      expect((await acct(['apps', 'add', 'jsonrev', '--file', file], env)).exitCode).toBe(0);
+      const { clientId, clientSecret } = server.clients.confidential;
+      expect((await acct(['client', 'set', 'jsonrev', '--client-id', clientId, '--secret-stdin'], env, { input: clientSecret!, stdin: undefined })).exitCode).toBe(0);
+      const c = await acct(['connect', 'jsonrev', '--nickname', 'j'], { ...env, ACCT_TEST_BROWSER_LOGIN: 'jo' });
+      expect(c.exitCode, c.stderr).toBe(0);
+      const fields = await revealed(c.stdout.trim(), env);
+
+      const r = await acct(['delete', 'jsonrev/j', '--yes'], env);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stderr).toContain('Revoked jsonrev/j');
+      const calls = revocation.seen.filter((s) => s.url === '/revoke');
+      expect(calls.map((s) => fingerprint((JSON.parse(s.body.toString('utf8')) as { token: string }).token))).toEqual([
+        fingerprint(fields.oauth_refresh_token),
+        fingerprint(fields.oauth_access_token),
+      ]);
+      for (const call of calls) {
+        expect(Object.keys(JSON.parse(call.body.toString('utf8')))).toEqual(['token']);
+        expect(call.method).toBe('POST');
+        expect(call.headers['content-type']).toBe('application/json');
+        expect(call.headers['x-api-version']).toBe('7');
+        expect(call.headers.authorization).toMatch(/^Basic /);
+      }
+      expectNoSecrets([r.stderr, r.stdout], fields);
+    } finally {
+      await revocation.close();
+    }
   });
 
   it('--keep-remote leaves the grant alive at the provider', async () => {
