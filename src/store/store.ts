@@ -183,22 +183,26 @@ export class SecretStore {
    * Only a head start: with no agent, or no keychain store, it does nothing.
    */
   async prepareRead(): Promise<void> {
-    let sf: StoreFile | undefined;
+    let entry: string | undefined;
     try {
-      sf = this.readStoreFile();
+      entry = this.agentKeyEntry();
     } catch {
       return; // an unreadable store file: the read itself reports it, in its place among the command's errors
     }
-    if (this.key || !this.deps.agent || sf?.kind !== 'keychain') return;
-    await this.deps.agent.prepare(keychainAccount(sf.id));
+    if (entry) await this.deps.agent!.prepare(entry);
   }
 
   /** Undefined whenever the agent cannot help: the caller then reads the keychain itself, with that path's errors. */
   private async openThroughAgent(sealed: Sealed, id: string): Promise<Buffer | undefined> {
+    const entry = this.agentKeyEntry();
+    return entry ? this.deps.agent!.open(entry, id, sealed) : undefined;
+  }
+
+  /** The keychain entry the agent would read the data key from, when it can help: an agent, a keychain store, and no key in hand yet. */
+  private agentKeyEntry(): string | undefined {
     if (this.key || !this.deps.agent) return undefined;
     const sf = this.readStoreFile();
-    if (sf?.kind !== 'keychain') return undefined;
-    return this.deps.agent.open(keychainAccount(sf.id), id, sealed);
+    return sf?.kind === 'keychain' ? keychainAccount(sf.id) : undefined;
   }
 
   async write(id: string, fields: Fields): Promise<void> {
