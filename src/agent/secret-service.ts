@@ -10,8 +10,7 @@
 // (dh-ietf1024-sha256-aes128-cbc-pkcs7), as libsecret does: the secret never
 // crosses the bus in the clear.
 import { nodeCrypto } from '../store/node-crypto.js';
-
-const SECRETS = 'org.freedesktop.secrets';
+import { connectSessionBus, SECRETS } from '../store/secret-service.js';
 const ALGORITHM = 'dh-ietf1024-sha256-aes128-cbc-pkcs7';
 /** The 1024-bit MODP group of RFC 2409 (Node's "modp2"), as the Secret Service spec names it. */
 const PRIME_BYTES = 128;
@@ -35,12 +34,7 @@ export interface SecretServiceReader {
 }
 
 export async function connectSecretService(): Promise<SecretServiceReader> {
-  const dbusModule = await import('dbus-next');
-  const dbus = (dbusModule as unknown as { default?: typeof dbusModule }).default ?? dbusModule;
-  const bus = dbus.sessionBus();
-  const failed = new Promise<never>((_, reject) => bus.on('error', reject));
-  failed.catch(() => {}); // observed by whoever awaits it; an unobserved failure is not a crash here
-  const withBus = <T>(p: Promise<T>) => Promise.race([p, failed]);
+  const { dbus, bus, failed, withBus } = await connectSessionBus();
 
   const service = (await withBus(bus.getProxyObject(SECRETS, '/org/freedesktop/secrets'))).getInterface(
     'org.freedesktop.Secret.Service',

@@ -4,14 +4,33 @@
 // the store's data key with it. Before writing to the keychain on Linux, acct
 // asks the bus itself whether org.freedesktop.secrets has an owner or can be
 // started. dbus-next speaks the D-Bus protocol in JavaScript; it is loaded
-// only on these rare paths (creating a store, diagnosing a missing key).
-const SECRETS = 'org.freedesktop.secrets';
+// only on these rare paths (creating a store, diagnosing a missing key), and
+// by the keychain agent, which keeps its connection (agent/secret-service.ts).
+import type * as DBus from 'dbus-next';
+
+export const SECRETS = 'org.freedesktop.secrets';
+
+/** A connection to the session bus, as the keychain agent keeps one and secretServiceOnBus makes one. */
+export interface SessionBus {
+  dbus: typeof DBus;
+  bus: DBus.MessageBus;
+  /** Rejects when the connection fails (dbus-next reports that as an event). */
+  failed: Promise<never>;
+  /** `p`, or the connection's failure if that comes first. */
+  withBus<T>(p: Promise<T>): Promise<T>;
+}
+
+export async function connectSessionBus(): Promise<SessionBus> {
+  const dbusModule = await import('dbus-next');
+  const dbus = (dbusModule as unknown as { default?: typeof DBus }).default ?? dbusModule;
+  const bus = dbus.sessionBus();
+  const failed = new Promise<never>((_, reject) => bus.on('error', reject));
+  failed.catch(() => {}); // observed by whoever awaits it; an unobserved failure is not a crash here
+  return { dbus, bus, failed, withBus: (p) => Promise.race([p, failed]) };
+}
 
 export async function secretServiceOnBus(): Promise<boolean> {
-  const dbus = await import('dbus-next');
-  const bus = (dbus.default ?? dbus).sessionBus();
-  // A bus that cannot be reached reports it as an event; make it the answer.
-  const failed = new Promise<never>((_, reject) => bus.on('error', reject));
+  const { bus, withBus } = await connectSessionBus();
   const ask = async () => {
     const proxy = await bus.getProxyObject('org.freedesktop.DBus', '/org/freedesktop/DBus');
     const daemon = proxy.getInterface('org.freedesktop.DBus') as unknown as {
@@ -22,7 +41,7 @@ export async function secretServiceOnBus(): Promise<boolean> {
     return (await daemon.ListActivatableNames()).includes(SECRETS);
   };
   try {
-    return await Promise.race([ask(), failed]);
+    return await withBus(ask());
   } finally {
     bus.disconnect();
   }
