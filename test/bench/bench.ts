@@ -7,11 +7,11 @@
 //   refresh: 50 concurrent `acct token` on an expired token → one token request
 // The two commands of each pair are run alternately so drift hits both alike.
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { startKeyringSession } from '../support/keyring.js';
+import { agentSocket, startKeyringSession } from '../support/keyring.js';
 import { startAuthServer } from '../support/oauth-server.js';
 
 const run = promisify(execFile);
@@ -92,7 +92,7 @@ async function benchToken(): Promise<boolean> {
     await acct(['connect', 'bench', '--stdin', '--no-verify'], env, 'bench_secret_value');
     // The first read starts the keychain agent (Linux); later runs go through it, as a user's do.
     await acct(['token', 'bench'], env);
-    await waitForAgent(session.env.XDG_RUNTIME_DIR!);
+    await agentSocket(session, 10_000);
     const ok = report('acct token (keychain store)', 1.3, compare([BIN, 'token', 'bench'], baseEnv(env)));
     const direct = compare([BIN, 'token', 'bench'], baseEnv({ ...env, ACCT_AGENT: '0' }));
     console.log(`${'  without the agent (ACCT_AGENT=0)'.padEnd(34)} ${direct.ratio.toFixed(2)}x node -e 0 (${direct.candidate.toFixed(1)} ms; reference, no budget)`);
@@ -110,15 +110,6 @@ async function benchToken(): Promise<boolean> {
   } finally {
     await session.stop();
   }
-}
-
-async function waitForAgent(runtimeDir: string): Promise<void> {
-  const dir = join(runtimeDir, 'acct');
-  for (let i = 0; i < 100; i++) {
-    if (existsSync(dir) && readdirSync(dir).some((f) => f.endsWith('.sock'))) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('the keychain agent did not start');
 }
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';

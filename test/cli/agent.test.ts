@@ -5,28 +5,16 @@
 // is still reported, and a refusal sends acct back to the direct read.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa } from 'execa';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startKeyringSession, type KeyringSession } from '../support/keyring.js';
+import { agentSocket, startKeyringSession, type KeyringSession } from '../support/keyring.js';
 import { acct, baseEnv, BIN, tempHome } from '../support/cli.js';
 import { keyAppFile } from '../support/apps.js';
 
 const SECRET = 'lk_agent_secret_value_0123456789';
 const HOOK = resolve(import.meta.dirname, '../support/trace-loads.cjs');
-
-/** The agent's socket in this session's runtime folder, once it is there. */
-async function agentSocket(session: KeyringSession, timeoutMs = 15_000): Promise<string> {
-  const dir = join(session.env.XDG_RUNTIME_DIR!, 'acct');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const sock = existsSync(dir) ? readdirSync(dir).find((f) => f.endsWith('.sock')) : undefined;
-    if (sock) return join(dir, sock);
-    if (Date.now() > deadline) throw new Error('no keychain agent socket appeared');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Process ids of agents serving this socket. */
 function agentPids(socket: string): number[] {

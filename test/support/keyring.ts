@@ -1,7 +1,7 @@
 // A private Secret Service for tests: a D-Bus session bus and an unlocked
 // gnome-keyring-daemon, both in a temporary folder, stopped afterwards.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -49,6 +49,14 @@ export async function startKeyringSession(): Promise<KeyringSession> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The keychain agent's socket in this session's runtime folder, once acct has started the agent. */
+export async function agentSocket(session: KeyringSession, timeoutMs = 15_000): Promise<string> {
+  const dir = join(session.env.XDG_RUNTIME_DIR!, 'acct');
+  const find = () => (existsSync(dir) ? readdirSync(dir).find((f) => f.endsWith('.sock')) : undefined);
+  await waitFor(() => find() !== undefined, timeoutMs, 'no keychain agent socket appeared');
+  return join(dir, find()!);
 }
 
 function dbus(env: Record<string, string>, args: string[], dest = 'org.freedesktop.secrets'): string {
