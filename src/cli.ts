@@ -30,7 +30,6 @@ export async function main(argv: string[], io: IO, env: NodeJS.ProcessEnv, overr
     },
     afterDashDash,
   );
-  program.exitOverride();
   program.configureOutput({ writeOut: (s) => out(io, s), writeErr: (s) => io.stderr.write(s) });
   try {
     await program.parseAsync(argv, { from: 'user' });

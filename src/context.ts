@@ -17,7 +17,7 @@ export interface IO {
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
   stdin: NodeJS.ReadStream;
-  /** Text for stdout without setting up process.stdout's stream (a start-up cost); see main.ts. */
+  /** Text for stdout without setting up process.stdout's stream (a start-up cost); see run.ts. */
   writeOut?(text: string): void;
   /** Whether stdout is a terminal, answered without touching the stream. */
   readonly stdoutIsTTY?: boolean;

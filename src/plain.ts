@@ -1,6 +1,6 @@
 // The plain forms of the commands scripts run most, parsed without
 // commander. dist/plain.cjs holds this and what these commands need, nothing
-// of the command tree; bin/acct.cjs runs it for them (see main.ts for the rest).
+// of the command tree; bin/acct.cjs runs it for them (see cli.ts for the rest).
 import { createContext, type Context, type ContextOverrides, type IO } from './context.js';
 import { ExitCode } from './errors.js';
 import { report } from './run.js';
@@ -21,7 +21,7 @@ interface PlainForm {
  * `acct token <ref>` and `acct list` are what scripts and prompts run most,
  * and setting up commander's whole command tree is a third of acct's own
  * start-up (and much of what list allocates before its 1,000 rows). Their
- * plain forms are parsed with Node's util.parseArgs instead. Any other form
+ * plain forms are parsed here instead (parsePlain). Any other form
  * (help, short or unknown options, a missing value) goes through commander,
  * which reports what is wrong.
  */
