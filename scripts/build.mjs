@@ -1,7 +1,7 @@
 // Build: validate and normalize the built-in catalog with the same schema that
 // checks user-added apps, then bundle src/ into one CommonJS file (dist/acct.cjs).
 import { build } from 'esbuild';
-import { readFileSync, writeFileSync, mkdirSync, existsSync, rmSync, renameSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, readdirSync, rmSync, renameSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -17,9 +17,11 @@ async function buildCatalog() {
   const { appDefinition } = await import(`${schemaFile}?${Date.now()}`);
   const apps = [];
   const problems = [];
-  for (const file of ['oauth.json', 'keys.json']) {
-    const path = join(root, 'src/catalog/apps', file);
-    if (!existsSync(path)) continue;
+  // Every JSON file in src/catalog/apps/ holds an array of apps; how they are
+  // split into files (by auth kind, by category) is for the people editing them.
+  const dir = join(root, 'src/catalog/apps');
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+    const path = join(dir, file);
     for (const raw of JSON.parse(readFileSync(path, 'utf8'))) {
       const result = appDefinition.safeParse(raw);
       if (!result.success) problems.push(`${file} ${raw.slug}: ${result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);

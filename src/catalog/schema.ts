@@ -72,10 +72,37 @@ const apiSpec = z
   })
   .strict();
 
+/** What `acct apps --category` filters by. */
+export const CATEGORIES = [
+  'dev', // source hosting, CI/CD, package registries
+  'cloud', // clouds and hosting
+  'data', // databases and data platforms
+  'ai', // AI and ML APIs
+  'commerce', // payments and commerce
+  'email',
+  'messaging', // SMS, voice, push
+  'chat', // chat and collaboration
+  'crm', // CRM and sales
+  'support', // support and helpdesk
+  'productivity', // project management, notes, forms
+  'storage', // documents and file storage
+  'design',
+  'marketing', // marketing and analytics
+  'monitoring', // monitoring, observability, incident response
+  'identity', // identity providers
+  'calendar', // calendars, scheduling and video
+  'social',
+  'finance', // HR, accounting, finance
+  'maps', // maps, geo and search
+] as const;
+
 const common = {
   slug,
   name: z.string().min(1),
   description: z.string().default(''),
+  category: z.enum(CATEGORIES).optional(),
+  /** Other names people search for (a former name, a product name): `acct apps <query>` matches them. */
+  aliases: z.array(z.string().min(1)).default([]),
   /** The provider's documentation for this API. */
   docs: z.string().url().optional(),
   api: apiSpec,
