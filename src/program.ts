@@ -180,6 +180,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .usage('[options] <refs...> -- <command> [args...]')
     .argument('<refs...>', 'account references, or NAME=ref[.field]')
     .option('--no-mask', "pass the command's output through untouched")
+    .option('--pass-env <name>', "hand one of acct's own store secrets (ACCT_PASSPHRASE, ACCT_BUNDLE_KEY, …) to the command too; repeatable", collect, [])
     .action((refs, opts) => run(async (c) => (await import('./commands/exec.js')).exec(c, refs, afterDashDash, opts)));
 
   program
