@@ -4,7 +4,7 @@
 // later steps share (under a lock, like the local store).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { openBundle, type OpenedBundle } from '../store/bundle.js';
+import { openBundle, MAX_BUNDLE_BYTES, type OpenedBundle } from '../store/bundle.js';
 import { seal, open, isSealed } from '../store/crypto.js';
 import { writeJsonAtomic, readJsonIfExists, isObject } from '../store/files.js';
 import { AcctError, ExitCode, usageError } from '../errors.js';
@@ -30,7 +30,9 @@ export class BundleState {
     const key = this.env.ACCT_BUNDLE_KEY;
     if (!key) throw usageError('ACCT_BUNDLE is set but ACCT_BUNDLE_KEY is not', 'set ACCT_BUNDLE_KEY to the key acct export printed (or the passphrase)');
     const inline = raw.trimStart().startsWith('{');
-    const text = inline ? raw : readInputFile(raw, 'ACCT_BUNDLE is the bundle itself or a path to it').toString('utf8');
+    const text = inline
+      ? raw
+      : readInputFile(raw, 'ACCT_BUNDLE is the bundle itself or a path to a bundle file', { regularFile: true, maxBytes: MAX_BUNDLE_BYTES }).toString('utf8');
     this.opened = openBundle(text, key, inline ? 'ACCT_BUNDLE' : raw);
     return this.opened;
   }

@@ -3,7 +3,7 @@
 import type { Context } from '../context.js';
 import { findAccount } from '../accounts/service.js';
 import { resolveClient, storedClient, saveClient, envSuffix } from '../accounts/clients.js';
-import { newBundleKey, sealBundle, openBundle, type BundlePayload } from '../store/bundle.js';
+import { newBundleKey, sealBundle, openBundle, MAX_BUNDLE_BYTES, type BundlePayload } from '../store/bundle.js';
 import { writeFileAtomic } from '../store/files.js';
 import { parseApp } from '../catalog/validate.js';
 import { readStdin, readStdinValue, readInputFile } from '../ui/stdin.js';
@@ -85,7 +85,7 @@ export async function importBundle(ctx: Context, file: string | undefined, opts:
   if (fromStdin && opts.passphraseStdin) throw usageError('stdin cannot carry both the bundle and the passphrase', 'give the bundle as a file: acct import bundle.acct --passphrase-stdin');
   const text = fromStdin
     ? await readStdin(ctx.io.stdin, 'acct import (without a file)')
-    : readInputFile(file, 'give the path of a bundle written by acct export').toString('utf8');
+    : readInputFile(file, 'give the path of a bundle written by acct export', { regularFile: true, maxBytes: MAX_BUNDLE_BYTES }).toString('utf8');
   const key = opts.passphraseStdin
     ? await readStdinValue(ctx.io.stdin, '--passphrase-stdin')
     : ctx.env.ACCT_BUNDLE_KEY || (await ctx.prompter.secret('Bundle key (or passphrase)', 'ACCT_BUNDLE_KEY or --passphrase-stdin to give it'));

@@ -5,7 +5,7 @@ import { nodeCrypto } from './node-crypto.js';
 import { join } from 'node:path';
 import { readdirSync } from 'node:fs';
 import { storeError, usageError, AcctError } from '../errors.js';
-import { seal, open, isSealed, deriveKey, newScryptParams, type Sealed, type ScryptParams } from './crypto.js';
+import { seal, open, isSealed, deriveKey, newScryptParams, isOurScrypt, type Sealed, type ScryptParams } from './crypto.js';
 import { readJsonIfExists, writeJsonAtomic, removeIfExists, isObject, corruptFile, ensurePrivateDir } from './files.js';
 import { withLock } from './lock.js';
 import type { Keychain } from './keychain.js';
@@ -129,6 +129,11 @@ export class SecretStore {
   }
 
   private async fileKey(sf: StoreFile): Promise<Buffer> {
+    if (!isOurScrypt(sf.scrypt))
+      throw storeError(
+        `${this.storeFilePath} is damaged or was altered (its key derivation parameters are not ones acct writes)`,
+        'restore it from a backup; acct leaves it as it is',
+      );
     const kek = await deriveKey(await this.deps.passphrase(false), sf.scrypt!);
     try {
       return open(kek, sf.wrappedKey!, `acct-data-key:${sf.id}`);

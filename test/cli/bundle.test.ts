@@ -4,6 +4,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { acct, baseEnv, tempHome } from '../support/cli.js';
 import { keyAppFile } from '../support/apps.js';
@@ -159,6 +160,53 @@ describe('working from ACCT_BUNDLE without a keychain', () => {
     const env = ciEnv({ ACCT_BUNDLE: join(work, 'pass.acct'), ACCT_BUNDLE_KEY: passphrase });
     expect(await acct(['token', 'svc'], env)).toMatchObject({ exitCode: 0, stdout: `${KEY_VALUE}\n` });
     expect((await acct(['token', 'svc'], { ...env, ACCT_BUNDLE_KEY: 'not the passphrase' })).exitCode).toBe(2);
+  });
+});
+
+describe('a bundle that is not what it says', () => {
+  it('an edited key-derivation parameter is refused at once, before any scrypt runs', async () => {
+    const passphrase = 'a long ci passphrase';
+    const exported = await acct(['export', 'svc', '-o', join(work, 'kdf.acct'), '--passphrase-stdin'], source, { input: `${passphrase}\n`, stdin: undefined });
+    expect(exported.exitCode, exported.stderr).toBe(0);
+    const file = JSON.parse(readFileSync(join(work, 'kdf.acct'), 'utf8'));
+    for (const [name, kdf] of [
+      ['N = 2^30', { ...file.kdf, N: 2 ** 30 }],
+      ['r = 1024', { ...file.kdf, r: 1024 }],
+      ['p = 64', { ...file.kdf, p: 64 }],
+      ['N not a power of two', { ...file.kdf, N: 40000 }],
+      ['an extra member', { ...file.kdf, maxmem: 1 }],
+    ] as const) {
+      const path = join(work, `kdf-${name.replace(/\W+/g, '-')}.acct`);
+      writeFileSync(path, JSON.stringify({ ...file, kdf }));
+      const started = Date.now();
+      const r = await acct(['token', 'svc'], ciEnv({ ACCT_BUNDLE: path, ACCT_BUNDLE_KEY: passphrase }));
+      expect(r.exitCode, `${name}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/altered/);
+      expect(r.stderr).not.toMatch(/malloc|memory|bug in acct/i);
+      expect(Date.now() - started, name).toBeLessThan(20_000); // a hang guard, not a timing assertion
+    }
+    // The unedited bundle still opens, so the check is not simply refusing everything.
+    expect((await acct(['token', 'svc'], ciEnv({ ACCT_BUNDLE: join(work, 'kdf.acct'), ACCT_BUNDLE_KEY: passphrase }))).exitCode).toBe(0);
+  });
+
+  it('ACCT_BUNDLE naming a FIFO, a device, a folder or a huge file is refused at once', async () => {
+    const fifo = join(work, 'bundle.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const huge = join(work, 'huge.acct');
+    execFileSync('truncate', ['-s', '100M', huge]); // sparse: no disk used
+    for (const [path, what] of [
+      [fifo, /not a regular file \(a pipe\)/],
+      ['/dev/zero', /not a regular file \(a device\)/],
+      [work, /not a regular file \(a folder\)/],
+      [huge, /too large/],
+    ] as const) {
+      const r = await acct(['token', 'svc'], ciEnv({ ACCT_BUNDLE: path }), { timeout: 20_000 });
+      expect(r.exitCode, `${path}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(what);
+      const imported = await acct(['import', path], baseEnv({ ACCT_HOME: tempHome(), ACCT_STORE: 'file', ACCT_PASSPHRASE: 'x-store-pass', ACCT_BUNDLE_KEY: bundleKey }), { timeout: 20_000 });
+      expect(imported.exitCode, `import ${path}: ${imported.stderr}`).toBe(2);
+      expect(imported.stderr).toMatch(what);
+    }
   });
 });
 
