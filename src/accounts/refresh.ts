@@ -60,7 +60,16 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
   const stillValid = () => account.expiresAt !== null && new Date(account.expiresAt).getTime() > ctx.now().getTime();
   const refreshToken = fields.oauth_refresh_token;
   if (!refreshToken) {
+    if (account.accessOnly && stillValid()) {
+      ctx.warn(`${label} is an --access-only copy and cannot be refreshed; using its token, valid until ${account.expiresAt}`);
+      return cached;
+    }
     if (stillValid()) return cached;
+    if (account.accessOnly)
+      throw needsReconnect(
+        `the access token of ${label} expired at ${account.expiresAt}, and it came from a bundle exported with --access-only, which holds no refresh token`,
+        'export a fresh bundle on the machine that holds the account (acct export --access-only …), or give CI an account of its own',
+      );
     await setStatus(ctx, account.id, 'needs-reconnect');
     throw needsReconnect(`the access token of ${label} expired and ${app.name} issued no refresh token`, `run: acct reconnect ${account.id}`);
   }
@@ -119,6 +128,8 @@ async function storeRefreshed(ctx: Context, account: Account, old: Fields, token
     a.fields = Object.keys(fields).sort();
     a.status = 'ok';
     a.updatedAt = now.toISOString();
+    // A new refresh token retires the old one: from now on this account must have a single holder (see acct export).
+    if (tokens.refreshToken && old.oauth_refresh_token && tokens.refreshToken !== old.oauth_refresh_token) a.rotatesRefreshToken = true;
   });
   return { fields, expiresAt };
 }
