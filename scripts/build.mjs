@@ -78,7 +78,7 @@ const VENDOR = {
   oauth4webapi: 'esm',
   zod: 'esm',
   'proper-lockfile': 'cjs',
-  'dbus-next': 'cjs',
+  '@jellybrick/dbus-next': 'cjs',
 };
 const vendorFile = (pkg) => `vendor/${pkg.replace(/^@/, '').replace(/\//g, '-')}.cjs`;
 const vendorImports = {
