@@ -54,7 +54,7 @@ export class BundleState {
     try {
       contents = JSON.parse(open(this.bundle().key, sealed, 'acct-bundle-cache').toString('utf8')) as CacheContents;
     } catch {
-      throw new AcctError(ExitCode.usage, `ACCT_BUNDLE_CACHE (${path}) does not open with this bundle's key`, {
+      throw new AcctError('usage', `ACCT_BUNDLE_CACHE (${path}) does not open with this bundle's key`, {
         hint: 'it belongs to another bundle or was altered; delete it',
       });
     }
@@ -77,7 +77,7 @@ export class BundleState {
   secrets(id: string): Fields {
     this.loadCache();
     const f = this.overrides.secrets.get(id) ?? this.bundle().payload.secrets[id];
-    if (!f) throw new AcctError(ExitCode.notFound, `the bundle holds no secrets for ${id}`, { hint: 'export the account again' });
+    if (!f) throw new AcctError('not_found', `the bundle holds no secrets for ${id}`, { hint: 'export the account again' });
     return { ...f };
   }
 
@@ -109,7 +109,7 @@ export class BundleState {
 }
 
 export const readOnlyBundle = () =>
-  new AcctError(ExitCode.usage, 'accounts come from ACCT_BUNDLE here, which is read-only', {
+  new AcctError('read_only', 'accounts come from ACCT_BUNDLE here, which is read-only', {
     hint: 'make the change on the machine that exported the bundle, then export it again',
   });
 
@@ -150,7 +150,7 @@ export class BundleSecrets {
   async read(id: string): Promise<Fields> {
     if (id.startsWith('client.')) {
       const c = this.state.client(id.slice('client.'.length));
-      if (!c?.clientSecret) throw new AcctError(ExitCode.notFound, `the bundle holds no client secret for ${id.slice(7)}`);
+      if (!c?.clientSecret) throw new AcctError('not_found', `the bundle holds no client secret for ${id.slice(7)}`);
       return { client_secret: c.clientSecret };
     }
     return this.state.secrets(id);

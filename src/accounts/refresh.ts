@@ -31,7 +31,7 @@ export interface FreshTokens {
 }
 
 export async function ensureFresh(ctx: Context, account: Account, app: AppDefinition, opts: FreshOptions): Promise<FreshTokens> {
-  if (app.auth !== 'oauth2') throw new AcctError(ExitCode.unexpected, `${app.slug} is not an OAuth app`);
+  if (app.auth !== 'oauth2') throw new AcctError('unexpected', `${app.slug} is not an OAuth app`);
   if (!opts.force && isFresh(account.expiresAt, ctx.now(), opts.minTtlSeconds)) return { fields: await ctx.secrets.read(account.id), expiresAt: account.expiresAt };
   const startedAt = ctx.now();
   // Unlock the store (keychain read or passphrase derivation) before queueing
@@ -75,7 +75,7 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
   }
   const client = await resolveClient(ctx, app);
   if (!client)
-    throw new AcctError(ExitCode.usage, `no OAuth client is set for ${app.slug}, so ${label} cannot be refreshed`, {
+    throw new AcctError('usage', `no OAuth client is set for ${app.slug}, so ${label} cannot be refreshed`, {
       hint: `set the one it was connected with: acct client set ${app.slug} --client-id …`,
     });
 
@@ -94,7 +94,7 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
         throw needsReconnect(`${app.name} rejected the refresh token of ${label} (${failure.message})`, `reconnect it: acct reconnect ${account.id}`);
       }
       if (failure.kind !== 'transient')
-        throw new AcctError(ExitCode.reconnect, `${app.name} refused to refresh ${label}: ${failure.message}`, {
+        throw new AcctError('needs_reconnect', `${app.name} refused to refresh ${label}: ${failure.message}`, {
           hint: `check the OAuth client (acct client show ${app.slug}), or reconnect: acct reconnect ${account.id}`,
         });
       lastProblem = failure.message;

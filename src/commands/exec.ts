@@ -57,9 +57,9 @@ export async function exec(ctx: Context, specs: string[], command: string[], opt
 
 /** A command that could not be started, with the exit codes shells use: 127 not found, 126 found but not executable. */
 function cannotRun(file: string, err: NodeJS.ErrnoException): AcctError {
-  if (err.code === 'ENOENT') return new AcctError(127, `cannot run ${file}: command not found`, { hint: 'check the name, or give its path' });
-  if (err.code === 'EACCES') return new AcctError(126, `cannot run ${file}: permission denied (not an executable file)`, { hint: `make it executable: chmod +x ${file}` });
-  return new AcctError(ExitCode.unexpected, `cannot run ${file}: ${err.message}`);
+  if (err.code === 'ENOENT') return new AcctError('command_not_found', `cannot run ${file}: command not found`, { hint: 'check the name, or give its path' });
+  if (err.code === 'EACCES') return new AcctError('command_not_executable', `cannot run ${file}: permission denied (not an executable file)`, { hint: `make it executable: chmod +x ${file}` });
+  return new AcctError('unexpected', `cannot run ${file}: ${err.message}`);
 }
 
 /**

@@ -31,7 +31,7 @@ interface BundleFile {
 const KEY_PREFIX = 'acctk1_';
 /** A bundle of 10,000 accounts is a few MB; anything far larger is not one of ours. */
 export const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
-const bad = (message: string, hint: string) => new AcctError(ExitCode.usage, message, { hint });
+const bad = (message: string, hint: string) => new AcctError('usage', message, { hint });
 const aad = (f: Pick<BundleFile, 'id' | 'version' | 'kdf'>) => `acct-bundle:${f.version}:${f.id}:${JSON.stringify(f.kdf)}`;
 
 export function newBundleKey(): { key: Buffer; printable: string } {

@@ -100,7 +100,7 @@ export class SecretStore {
       open(key, sf.check, CHECK_AAD);
     } catch {
       throw sf.kind === 'file'
-        ? storeError('wrong passphrase for the acct store', 'check ACCT_PASSPHRASE, or type the passphrase again')
+        ? storeError('wrong passphrase for the acct store', 'check ACCT_PASSPHRASE, or type the passphrase again', undefined, 'wrong_passphrase')
         : storeError(
             `the data key in the keychain does not open the store in ${this.deps.paths.data}`,
             'the keychain entry "acct" was replaced or belongs to another store; restore it, or move the store folder aside and reconnect',
@@ -138,7 +138,7 @@ export class SecretStore {
     try {
       return open(kek, sf.wrappedKey!, `acct-data-key:${sf.id}`);
     } catch {
-      throw storeError('wrong passphrase for the acct store', 'check ACCT_PASSPHRASE, or type the passphrase again');
+      throw storeError('wrong passphrase for the acct store', 'check ACCT_PASSPHRASE, or type the passphrase again', undefined, 'wrong_passphrase');
     }
   }
 
