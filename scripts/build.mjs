@@ -78,7 +78,7 @@ const VENDOR = {
   oauth4webapi: 'esm',
   zod: 'esm',
   'proper-lockfile': 'cjs',
-  'dbus-next': 'cjs',
+  '@jellybrick/dbus-next': 'cjs',
 };
 const vendorFile = (pkg) => `vendor/${pkg.replace(/^@/, '').replace(/\//g, '-')}.cjs`;
 const vendorImports = {
@@ -134,6 +134,8 @@ const result = await build({
   // The keyring is a native addon: it stays a runtime dependency.
   external: ['@napi-rs/keyring'],
   define: { __VERSION__: JSON.stringify(pkg.version) },
+  // Maps beside the bundles (acct's own code, not dist/vendor/), for stack traces: node --enable-source-maps bin/acct.cjs …
+  sourcemap: 'linked',
   plugins: [lazyChildProcessForCommander, vendorImports, catalogFromFile],
   metafile: true,
 });

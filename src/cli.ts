@@ -15,7 +15,7 @@ export async function main(argv: string[], io: IO, env: NodeJS.ProcessEnv, overr
   try {
     ctx = createContext(env, io, overrides);
   } catch (err) {
-    return report(io, err);
+    return report(io, err, { json: wantsJson(argv) });
   }
   // `acct exec refs -- cmd args`: everything after the first -- belongs to the command.
   const dd = argv.indexOf('--');
@@ -38,7 +38,13 @@ export async function main(argv: string[], io: IO, env: NodeJS.ProcessEnv, overr
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
       return ExitCode.usage;
     }
-    return report(io, err);
+    return report(io, err, { json: wantsJson(argv) });
   }
   return code;
+}
+
+/** Whether the command line asks for JSON (before any `--`, where a command's own arguments start). */
+function wantsJson(argv: string[]): boolean {
+  const dd = argv.indexOf('--');
+  return (dd >= 0 ? argv.slice(0, dd) : argv).includes('--json');
 }

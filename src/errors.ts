@@ -1,6 +1,8 @@
-// Every failure that reaches the user is an AcctError: a message, the next step
-// to take, and the exit code from the spec. src/cli.ts is the one place that
-// turns them into output and an exit status.
+// Every failure that reaches the user is an AcctError: a stable code, a
+// message, and the next step to take (the hint). The exit code, and the HTTP
+// status a local credentials server answers with, are derived from the code
+// in ERRORS below, the one table of them; src/run.ts is the one place that
+// turns errors into output.
 
 export const ExitCode = {
   ok: 0,
@@ -14,27 +16,61 @@ export const ExitCode = {
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
+/** code → [exit code, HTTP status]. Codes are part of acct's interface (--json errors, the credentials server): never rename one. */
+export const ERRORS = {
+  unexpected: [ExitCode.unexpected, 500],
+  /** A request acct made answered with an error status (`acct request` without --fail-ok). */
+  http_error: [ExitCode.unexpected, 502],
+  usage: [ExitCode.usage, 400],
+  bad_input: [ExitCode.usage, 400],
+  read_only: [ExitCode.usage, 409],
+  not_found: [ExitCode.notFound, 404],
+  account_not_found: [ExitCode.notFound, 404],
+  app_not_found: [ExitCode.notFound, 404],
+  reference_ambiguous: [ExitCode.notFound, 409],
+  needs_reconnect: [ExitCode.reconnect, 409],
+  access_denied: [ExitCode.reconnect, 403],
+  provider_unavailable: [ExitCode.unavailable, 502],
+  timeout: [ExitCode.unavailable, 504],
+  store_unavailable: [ExitCode.store, 503],
+  store_locked: [ExitCode.store, 503],
+  store_key_missing: [ExitCode.store, 503],
+  wrong_passphrase: [ExitCode.store, 403],
+  store_untrusted: [ExitCode.store, 503],
+  cancelled: [ExitCode.cancelled, 499],
+  /** exec/run: the command could not be started, as a shell reports it. */
+  command_not_found: [127, 500],
+  command_not_executable: [126, 500],
+} as const satisfies Record<string, readonly [number, number]>;
+export type ErrorCode = keyof typeof ERRORS;
+
 export class AcctError extends Error {
-  readonly exitCode: number;
+  readonly code: ErrorCode;
   readonly hint?: string;
   override readonly cause?: unknown;
-  constructor(exitCode: number, message: string, options: { hint?: string; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { hint?: string; cause?: unknown } = {}) {
     super(message);
     this.name = 'AcctError';
-    this.exitCode = exitCode;
+    this.code = code;
     this.hint = options.hint;
     this.cause = options.cause;
   }
+  get exitCode(): number {
+    return ERRORS[this.code][0];
+  }
+  get httpStatus(): number {
+    return ERRORS[this.code][1];
+  }
 }
 
-export const usageError = (message: string, hint?: string) => new AcctError(ExitCode.usage, message, { hint });
-export const notFound = (message: string, hint?: string) => new AcctError(ExitCode.notFound, message, { hint });
-export const storeError = (message: string, hint?: string, cause?: unknown) =>
-  new AcctError(ExitCode.store, message, { hint, cause });
-export const unavailable = (message: string, hint?: string, cause?: unknown) =>
-  new AcctError(ExitCode.unavailable, message, { hint, cause });
-export const needsReconnect = (message: string, hint?: string) => new AcctError(ExitCode.reconnect, message, { hint });
-export const cancelled = () => new AcctError(ExitCode.cancelled, 'cancelled');
+export const usageError = (message: string, hint?: string, code: ErrorCode = 'usage') => new AcctError(code, message, { hint });
+export const notFound = (message: string, hint?: string, code: ErrorCode = 'not_found') => new AcctError(code, message, { hint });
+export const storeError = (message: string, hint?: string, cause?: unknown, code: ErrorCode = 'store_unavailable') =>
+  new AcctError(code, message, { hint, cause });
+export const unavailable = (message: string, hint?: string, cause?: unknown, code: ErrorCode = 'provider_unavailable') =>
+  new AcctError(code, message, { hint, cause });
+export const needsReconnect = (message: string, hint?: string, code: ErrorCode = 'needs_reconnect') => new AcctError(code, message, { hint });
+export const cancelled = () => new AcctError('cancelled', 'cancelled');
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -27,7 +27,7 @@ export async function createFetch(options: HttpOptions): Promise<Fetch> {
       return (await fetch(url, { ...(rest as object), signal: combined, dispatcher } as never)) as unknown as Response;
     } catch (err) {
       const host = new URL(url).host;
-      if (deadline.aborted) throw unavailable(`${host} did not answer within ${timeoutMs / 1000}s`, 'check your network or proxy settings and retry', err);
+      if (deadline.aborted) throw unavailable(`${host} did not answer within ${timeoutMs / 1000}s`, 'check your network or proxy settings and retry', err, 'timeout');
       if (signal?.aborted) throw err;
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       throw unavailable(

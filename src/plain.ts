@@ -92,6 +92,6 @@ export async function runPlain(call: PlainCall, io: IO, env: NodeJS.ProcessEnv, 
     const ctx = createContext(env, io, overrides);
     return (await call.form.run(ctx, call.positionals, call.values)) ?? ExitCode.ok;
   } catch (err) {
-    return report(io, err);
+    return report(io, err, { json: call.values.json === true });
   }
 }

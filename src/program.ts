@@ -180,6 +180,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .usage('[options] <refs...> -- <command> [args...]')
     .argument('<refs...>', 'account references, or NAME=ref[.field]')
     .option('--no-mask', "pass the command's output through untouched")
+    .option('--pass-env <name>', "hand one of acct's own store secrets (ACCT_PASSPHRASE, ACCT_BUNDLE_KEY, …) to the command too; repeatable", collect, [])
     .action((refs, opts) => run(async (c) => (await import('./commands/exec.js')).exec(c, refs, afterDashDash, opts)));
 
   program
@@ -189,6 +190,8 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .option('--all', 'every account')
     .option('-o, --output <file>', 'write the bundle to a file (mode 0600) instead of stdout')
     .option('--passphrase-stdin', 'seal with a passphrase read from stdin instead of a random key')
+    .option('--move', 'hand the accounts over: delete them here (without revoking) once the bundle is written')
+    .option('--access-only', 'bundle OAuth access tokens without their refresh tokens (valid until they expire)')
     .addOption(json())
     .action((refs, opts) => run(async (c) => (await import('./commands/bundle.js')).exportBundle(c, refs, opts)));
 

@@ -55,7 +55,7 @@ function writeAll(fd: number, text: string): void {
       if (code === 'EAGAIN') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
       // The reader went away (acct list | head -1): like any filter, stop writing.
       else if (code === 'EPIPE') return;
-      else throw new AcctError(ExitCode.unexpected, `cannot write the output: ${(err as Error).message}`, { hint: 'check where stdout goes (a full disk, a file you cannot write)' });
+      else throw new AcctError('unexpected', `cannot write the output: ${(err as Error).message}`, { hint: 'check where stdout goes (a full disk, a file you cannot write)' });
     }
   }
 }
@@ -71,14 +71,25 @@ function isTerminal(fd: number): boolean {
   }
 }
 
-/** Says what went wrong on stderr and returns the exit code. */
-export function report(io: IO, err: unknown): number {
+/**
+ * Says what went wrong on stderr and returns the exit code. With --json the
+ * error is one JSON object, {code, message, hint}, for scripts to branch on
+ * the code rather than the words.
+ */
+export function report(io: IO, err: unknown, opts: { json?: boolean } = {}): number {
   if (err instanceof AcctError) {
-    io.stderr.write(`acct: ${err.message}\n`);
-    if (err.hint) io.stderr.write(`  ${err.hint}\n`);
+    if (opts.json) io.stderr.write(`${JSON.stringify({ code: err.code, message: err.message, hint: err.hint ?? null })}\n`);
+    else {
+      io.stderr.write(`acct: ${err.message}\n`);
+      if (err.hint) io.stderr.write(`  ${err.hint}\n`);
+    }
     return err.exitCode;
   }
   const e = err as Error;
+  if (opts.json) {
+    io.stderr.write(`${JSON.stringify({ code: 'unexpected', message: `unexpected error: ${e?.message ?? String(err)}`, hint: 'this is a bug in acct; please report it with the command you ran (never include secrets)' })}\n`);
+    return ExitCode.unexpected;
+  }
   io.stderr.write(`acct: unexpected error: ${e?.message ?? String(err)}\n`);
   if (process.env.ACCT_DEBUG && e?.stack) io.stderr.write(`${e.stack}\n`);
   io.stderr.write('  this is a bug in acct; please report it with the command you ran (never include secrets)\n');

@@ -4,7 +4,7 @@
 // later steps share (under a lock, like the local store).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { openBundle, type OpenedBundle } from '../store/bundle.js';
+import { openBundle, MAX_BUNDLE_BYTES, type OpenedBundle } from '../store/bundle.js';
 import { seal, open, isSealed } from '../store/crypto.js';
 import { writeJsonAtomic, readJsonIfExists, isObject } from '../store/files.js';
 import { AcctError, ExitCode, usageError } from '../errors.js';
@@ -30,7 +30,9 @@ export class BundleState {
     const key = this.env.ACCT_BUNDLE_KEY;
     if (!key) throw usageError('ACCT_BUNDLE is set but ACCT_BUNDLE_KEY is not', 'set ACCT_BUNDLE_KEY to the key acct export printed (or the passphrase)');
     const inline = raw.trimStart().startsWith('{');
-    const text = inline ? raw : readInputFile(raw, 'ACCT_BUNDLE is the bundle itself or a path to it').toString('utf8');
+    const text = inline
+      ? raw
+      : readInputFile(raw, 'ACCT_BUNDLE is the bundle itself or a path to a bundle file', { regularFile: true, maxBytes: MAX_BUNDLE_BYTES }).toString('utf8');
     this.opened = openBundle(text, key, inline ? 'ACCT_BUNDLE' : raw);
     return this.opened;
   }
@@ -52,7 +54,7 @@ export class BundleState {
     try {
       contents = JSON.parse(open(this.bundle().key, sealed, 'acct-bundle-cache').toString('utf8')) as CacheContents;
     } catch {
-      throw new AcctError(ExitCode.usage, `ACCT_BUNDLE_CACHE (${path}) does not open with this bundle's key`, {
+      throw new AcctError('usage', `ACCT_BUNDLE_CACHE (${path}) does not open with this bundle's key`, {
         hint: 'it belongs to another bundle or was altered; delete it',
       });
     }
@@ -75,7 +77,7 @@ export class BundleState {
   secrets(id: string): Fields {
     this.loadCache();
     const f = this.overrides.secrets.get(id) ?? this.bundle().payload.secrets[id];
-    if (!f) throw new AcctError(ExitCode.notFound, `the bundle holds no secrets for ${id}`, { hint: 'export the account again' });
+    if (!f) throw new AcctError('not_found', `the bundle holds no secrets for ${id}`, { hint: 'export the account again' });
     return { ...f };
   }
 
@@ -107,7 +109,7 @@ export class BundleState {
 }
 
 export const readOnlyBundle = () =>
-  new AcctError(ExitCode.usage, 'accounts come from ACCT_BUNDLE here, which is read-only', {
+  new AcctError('read_only', 'accounts come from ACCT_BUNDLE here, which is read-only', {
     hint: 'make the change on the machine that exported the bundle, then export it again',
   });
 
@@ -148,7 +150,7 @@ export class BundleSecrets {
   async read(id: string): Promise<Fields> {
     if (id.startsWith('client.')) {
       const c = this.state.client(id.slice('client.'.length));
-      if (!c?.clientSecret) throw new AcctError(ExitCode.notFound, `the bundle holds no client secret for ${id.slice(7)}`);
+      if (!c?.clientSecret) throw new AcctError('not_found', `the bundle holds no client secret for ${id.slice(7)}`);
       return { client_secret: c.clientSecret };
     }
     return this.state.secrets(id);

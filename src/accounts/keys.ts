@@ -101,7 +101,7 @@ export function checkShape(app: KeysApp, f: KeyField, raw: string): void {
     throw usageError(`${f.label} has leading or trailing whitespace`, 'check what you pasted; acct does not trim secrets silently');
   if (!v) throw usageError(`${f.label} is empty`, f.createUrl ? `create one at ${f.createUrl}` : undefined);
   const bad = (why: string) =>
-    new AcctError(ExitCode.usage, `${f.label} does not look like a ${app.name} ${f.label.toLowerCase()}: ${why}`, {
+    new AcctError('usage', `${f.label} does not look like a ${app.name} ${f.label.toLowerCase()}: ${why}`, {
       hint: `check that you copied the whole value${f.createUrl ? ` (${f.createUrl})` : ''}; pass --no-check to store it anyway`,
     });
   if (f.prefix && !v.startsWith(f.prefix)) throw bad(`it should start with "${f.prefix}"`);

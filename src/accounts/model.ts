@@ -17,6 +17,14 @@ export interface Account {
   expiresAt: string | null;
   createdAt: string;
   updatedAt: string;
+  /**
+   * The provider hands out a new refresh token at each refresh and retires the
+   * old one (seen at a refresh here, or declared by the app): two copies of the
+   * account would fight over it, so `acct export` refuses to make a second one.
+   */
+  rotatesRefreshToken?: boolean;
+  /** A bundled copy that holds the access token alone (`acct export --access-only`): it cannot be refreshed. */
+  accessOnly?: boolean;
 }
 
 export interface Metadata {

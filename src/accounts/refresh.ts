@@ -31,7 +31,7 @@ export interface FreshTokens {
 }
 
 export async function ensureFresh(ctx: Context, account: Account, app: AppDefinition, opts: FreshOptions): Promise<FreshTokens> {
-  if (app.auth !== 'oauth2') throw new AcctError(ExitCode.unexpected, `${app.slug} is not an OAuth app`);
+  if (app.auth !== 'oauth2') throw new AcctError('unexpected', `${app.slug} is not an OAuth app`);
   if (!opts.force && isFresh(account.expiresAt, ctx.now(), opts.minTtlSeconds)) return { fields: await ctx.secrets.read(account.id), expiresAt: account.expiresAt };
   const startedAt = ctx.now();
   // Unlock the store (keychain read or passphrase derivation) before queueing
@@ -60,13 +60,22 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
   const stillValid = () => account.expiresAt !== null && new Date(account.expiresAt).getTime() > ctx.now().getTime();
   const refreshToken = fields.oauth_refresh_token;
   if (!refreshToken) {
+    if (account.accessOnly && stillValid()) {
+      ctx.warn(`${label} is an --access-only copy and cannot be refreshed; using its token, valid until ${account.expiresAt}`);
+      return cached;
+    }
     if (stillValid()) return cached;
+    if (account.accessOnly)
+      throw needsReconnect(
+        `the access token of ${label} expired at ${account.expiresAt}, and it came from a bundle exported with --access-only, which holds no refresh token`,
+        'export a fresh bundle on the machine that holds the account (acct export --access-only …), or give CI an account of its own',
+      );
     await setStatus(ctx, account.id, 'needs-reconnect');
     throw needsReconnect(`the access token of ${label} expired and ${app.name} issued no refresh token`, `run: acct reconnect ${account.id}`);
   }
   const client = await resolveClient(ctx, app);
   if (!client)
-    throw new AcctError(ExitCode.usage, `no OAuth client is set for ${app.slug}, so ${label} cannot be refreshed`, {
+    throw new AcctError('usage', `no OAuth client is set for ${app.slug}, so ${label} cannot be refreshed`, {
       hint: `set the one it was connected with: acct client set ${app.slug} --client-id …`,
     });
 
@@ -85,7 +94,7 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
         throw needsReconnect(`${app.name} rejected the refresh token of ${label} (${failure.message})`, `reconnect it: acct reconnect ${account.id}`);
       }
       if (failure.kind !== 'transient')
-        throw new AcctError(ExitCode.reconnect, `${app.name} refused to refresh ${label}: ${failure.message}`, {
+        throw new AcctError('needs_reconnect', `${app.name} refused to refresh ${label}: ${failure.message}`, {
           hint: `check the OAuth client (acct client show ${app.slug}), or reconnect: acct reconnect ${account.id}`,
         });
       lastProblem = failure.message;
@@ -119,6 +128,8 @@ async function storeRefreshed(ctx: Context, account: Account, old: Fields, token
     a.fields = Object.keys(fields).sort();
     a.status = 'ok';
     a.updatedAt = now.toISOString();
+    // A new refresh token retires the old one: from now on this account must have a single holder (see acct export).
+    if (tokens.refreshToken && old.oauth_refresh_token && tokens.refreshToken !== old.oauth_refresh_token) a.rotatesRefreshToken = true;
   });
   return { fields, expiresAt };
 }

@@ -14,7 +14,7 @@ export function resolveReference(m: Metadata, ref: string, isApp: (slug: string)
     const hit = m.accounts.find((a) => a.app === app && a.nickname === nickname);
     if (hit) return hit;
     const ofApp = m.accounts.filter((a) => a.app === app);
-    throw new AcctError(ExitCode.notFound, `no ${app} account is called "${nickname}"`, {
+    throw new AcctError('account_not_found', `no ${app} account is called "${nickname}"`, {
       hint: ofApp.length ? `${app} accounts: ${ofApp.map(label).join(', ')}` : `connect one: acct connect ${app}`,
     });
   }
@@ -34,7 +34,7 @@ export function resolveReference(m: Metadata, ref: string, isApp: (slug: string)
   }
   if (candidates.size === 1) return [...candidates.values()][0]!;
   if (candidates.size > 1) throw ambiguous(ref, [...candidates.values()]);
-  throw new AcctError(ExitCode.notFound, `no account matches "${ref}"`, {
+  throw new AcctError('account_not_found', `no account matches "${ref}"`, {
     hint: isApp(ref)
       ? `connect one: acct connect ${ref}`
       : m.accounts.length
@@ -44,7 +44,7 @@ export function resolveReference(m: Metadata, ref: string, isApp: (slug: string)
 }
 
 function ambiguous(ref: string, accounts: Account[], extra?: string) {
-  return new AcctError(ExitCode.notFound, `"${ref}" matches ${accounts.length} accounts: ${accounts.map(label).join(', ')}`, {
+  return new AcctError('reference_ambiguous', `"${ref}" matches ${accounts.length} accounts: ${accounts.map(label).join(', ')}`, {
     hint: `name one of them as app/nickname or by id${extra ? `, ${extra}` : ''}`,
   });
 }

@@ -17,7 +17,7 @@ export async function revokeAccount(ctx: Context, account: Account): Promise<boo
   }
   try {
     const client = await resolveClient(ctx, app);
-    if (!client) throw new AcctError(2, `no OAuth client is set for ${app.slug}`);
+    if (!client) throw new AcctError('usage', `no OAuth client is set for ${app.slug}`);
     const fields = await ctx.secrets.read(account.id);
     const fetch = await ctx.fetch();
     // The refresh token first: revoking it ends the whole grant at most providers.

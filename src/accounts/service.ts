@@ -54,7 +54,7 @@ export async function createAccount(
   await ctx.secrets.write(id, creds.fields);
   try {
     return await ctx.accounts.update((m) => {
-      if (m.accounts.some((a) => a.id === id) || m.retiredIds.includes(id)) throw new AcctError(ExitCode.unexpected, 'account id collision; retry');
+      if (m.accounts.some((a) => a.id === id) || m.retiredIds.includes(id)) throw new AcctError('unexpected', 'account id collision; retry');
       if (nickname && m.accounts.some((a) => a.app === app.slug && a.nickname === nickname))
         throw usageError(
           `${app.slug} already has an account called "${nickname}"`,
@@ -139,7 +139,7 @@ export async function setStatus(ctx: Context, id: string, status: Account['statu
 
 export function mustFind(m: Metadata, id: string): Account {
   const a = m.accounts.find((x) => x.id === id);
-  if (!a) throw new AcctError(ExitCode.notFound, `account ${id} no longer exists`, { hint: 'another acct process deleted it; see acct list' });
+  if (!a) throw new AcctError('account_not_found', `account ${id} no longer exists`, { hint: 'another acct process deleted it; see acct list' });
   return a;
 }
 

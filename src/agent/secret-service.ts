@@ -33,6 +33,8 @@ export interface SecretServiceReader {
   close(): void;
 }
 
+const PING_TIMEOUT_MS = 3000;
+
 export async function connectSecretService(): Promise<SecretServiceReader> {
   const { dbus, bus, failed, withBus } = await connectSessionBus();
 
@@ -75,7 +77,16 @@ export async function connectSecretService(): Promise<SecretServiceReader> {
       return Buffer.concat([decipher.update(Buffer.from(secret[2])), decipher.final()]);
     },
     async ping() {
-      await withBus(dbusDaemon.GetId());
+      // A bus that went away may leave the call queued forever rather than failing it: no answer in time is a failure too.
+      let timer: NodeJS.Timeout | undefined;
+      const silent = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('the session bus did not answer')), PING_TIMEOUT_MS);
+      });
+      try {
+        await Promise.race([withBus(dbusDaemon.GetId()), silent]);
+      } finally {
+        clearTimeout(timer);
+      }
     },
     close: () => bus.disconnect(),
   };

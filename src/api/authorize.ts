@@ -12,7 +12,7 @@ export interface PreparedRequest {
 export function baseUrl(app: AppDefinition, fields: Record<string, string>): string {
   const url = renderTemplate(app.api.baseUrl, withDefaults(app, fields));
   if (!isSecureUrl(url))
-    throw new AcctError(ExitCode.unexpected, `the API base URL of this ${app.slug} account, ${url}, is not an https URL`, {
+    throw new AcctError('unexpected', `the API base URL of this ${app.slug} account, ${url}, is not an https URL`, {
       hint: `it comes from the account's fields (${templateFields(app.api.baseUrl).join(', ')}): reconnect the account, or check the app definition`,
     });
   return url;

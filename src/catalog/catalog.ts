@@ -56,6 +56,7 @@ export class Catalog {
     throw notFound(
       `unknown app "${slug}"`,
       near.length ? `did you mean: ${near.join(', ')}?` : 'search the catalog with: acct apps <query>, or add it: acct apps add',
+      'app_not_found',
     );
   }
 
@@ -104,7 +105,7 @@ export class Catalog {
     await withLock(join(this.paths.config, 'apps'), () => {
       const file = this.readUserFile();
       const kept = file.apps.filter((a) => !(isObject(a) && a.slug === slug));
-      if (kept.length === file.apps.length) throw notFound(`there is no user-added app "${slug}"`, 'see them with: acct apps --user');
+      if (kept.length === file.apps.length) throw notFound(`there is no user-added app "${slug}"`, 'see them with: acct apps --user', 'app_not_found');
       writeJsonAtomic(this.userFile, { ...file, apps: kept });
       this.userApps = undefined;
     });
@@ -122,7 +123,7 @@ export class Catalog {
       const slug = isObject(raw) && typeof raw.slug === 'string' ? raw.slug : '?';
       // Stored definitions were validated when added; a hand edit that broke one is named here.
       if (!isObject(raw) || typeof raw.slug !== 'string' || typeof raw.auth !== 'string' || !isObject(raw.api))
-        throw new AcctError(ExitCode.usage, `the app "${slug}" in ${this.userFile} is malformed`, {
+        throw new AcctError('usage', `the app "${slug}" in ${this.userFile} is malformed`, {
           hint: `fix the file, or remove the app: acct apps remove ${slug}`,
         });
       map.set(raw.slug, raw as unknown as AppDefinition);

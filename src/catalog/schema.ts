@@ -170,6 +170,8 @@ export const oauthSpec = z
       .strict()
       .default({}),
     tokenResponse: tokenResponseSpec.default({}),
+    /** The provider issues a new refresh token at every refresh and retires the old one (documented rotation). */
+    rotatesRefreshToken: z.boolean().default(false),
     /** Where to register an OAuth client for this app. */
     createClientUrl: z.string().url(),
     /** Free-text quirks worth knowing when registering the client. */

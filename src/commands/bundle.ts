@@ -1,9 +1,9 @@
 // `acct export` and `acct import`: accounts, their secrets, and what they need
 // to refresh elsewhere (user-added apps, OAuth clients), in one sealed bundle.
 import type { Context } from '../context.js';
-import { findAccount } from '../accounts/service.js';
+import { findAccount, removeAccount } from '../accounts/service.js';
 import { resolveClient, storedClient, saveClient, envSuffix } from '../accounts/clients.js';
-import { newBundleKey, sealBundle, openBundle, type BundlePayload } from '../store/bundle.js';
+import { newBundleKey, sealBundle, openBundle, MAX_BUNDLE_BYTES, type BundlePayload } from '../store/bundle.js';
 import { writeFileAtomic } from '../store/files.js';
 import { parseApp } from '../catalog/validate.js';
 import { readStdin, readStdinValue, readInputFile } from '../ui/stdin.js';
@@ -17,8 +17,15 @@ export interface ExportOptions {
   all?: boolean;
   output?: string;
   passphraseStdin?: boolean;
+  /** This machine hands the accounts over: they are deleted here (not revoked) once the bundle is written. */
+  move?: boolean;
+  /** Access tokens only, no refresh tokens: the bundle works until they expire. */
+  accessOnly?: boolean;
   json?: boolean;
 }
+
+/** How long an --access-only bundle should at least last: a token expiring sooner is refreshed here first. */
+const ACCESS_ONLY_MIN_TTL = 15 * 60;
 
 export async function exportBundle(ctx: Context, refs: string[], opts: ExportOptions): Promise<void> {
   if (!refs.length && !opts.all) throw usageError('name the accounts to export', 'acct export github slack, or acct export --all');
@@ -30,6 +37,8 @@ export async function exportBundle(ctx: Context, refs: string[], opts: ExportOpt
   const chosen = new Map<string, Account>();
   for (const a of opts.all ? m.accounts : refs.map((r) => findAccount(ctx, r))) chosen.set(a.id, a);
   if (!chosen.size) throw usageError('there are no accounts to export', 'connect one first: acct connect <app>');
+  if (opts.move && opts.accessOnly) throw usageError('--move and --access-only exclude each other', '--move hands the whole account over; --access-only copies its access token alone');
+  refuseSecondHolder(ctx, [...chosen.values()], opts);
 
   let passphrase: string | undefined;
   if (opts.passphraseStdin) {
@@ -40,8 +49,17 @@ export async function exportBundle(ctx: Context, refs: string[], opts: ExportOpt
 
   const payload: BundlePayload = { accounts: [], secrets: {}, apps: [], clients: {}, defaults: {} };
   for (const a of chosen.values()) {
-    payload.accounts.push(a);
-    payload.secrets[a.id] = await ctx.secrets.read(a.id);
+    if (opts.accessOnly && a.auth === 'oauth2') {
+      const app = ctx.catalog.get(a.app);
+      const { ensureFresh } = await import('../accounts/refresh.js');
+      const fresh = await ensureFresh(ctx, a, app, { minTtlSeconds: ACCESS_ONLY_MIN_TTL });
+      const { oauth_refresh_token: _kept, ...rest } = fresh.fields;
+      payload.accounts.push({ ...a, expiresAt: fresh.expiresAt, fields: Object.keys(rest).sort(), accessOnly: true });
+      payload.secrets[a.id] = rest;
+    } else {
+      payload.accounts.push(a);
+      payload.secrets[a.id] = await ctx.secrets.read(a.id);
+    }
     if (m.defaults[a.app] === a.id) payload.defaults[a.app] = a.id;
   }
   for (const slug of new Set([...chosen.values()].map((a) => a.app))) {
@@ -58,7 +76,9 @@ export async function exportBundle(ctx: Context, refs: string[], opts: ExportOpt
   const key = passphrase === undefined ? newBundleKey() : undefined;
   const text = sealBundle(payload, key ? { key: key.key } : { passphrase: passphrase! }, ctx.now());
   if (opts.output) writeFileAtomic(opts.output, text);
-  else ctx.io.stdout.write(text);
+  else await new Promise<void>((resolve, reject) => ctx.io.stdout.write(text, (err) => (err ? reject(err) : resolve())));
+  // Only once the bundle is safely out: from now on the bundle is the account's one holder.
+  if (opts.move) for (const a of payload.accounts) await removeAccount(ctx, a.id);
 
   const names = payload.accounts.map((a) => `${a.app}/${a.nickname}`).join(', ');
   if (opts.json) {
@@ -69,10 +89,37 @@ export async function exportBundle(ctx: Context, refs: string[], opts: ExportOpt
     return;
   }
   ctx.info(`Exported ${payload.accounts.length} account${payload.accounts.length === 1 ? '' : 's'} (${names})${opts.output ? ` to ${opts.output}` : ''}.`);
+  if (opts.move) ctx.info(`Moved: ${names} ${payload.accounts.length === 1 ? 'is' : 'are'} no longer on this machine (nothing was revoked; the bundle holds the only copy).`);
+  for (const a of payload.accounts)
+    if (a.accessOnly) ctx.info(`${a.app}/${a.nickname}: access token only, valid until ${a.expiresAt ?? 'it is revoked'}; the bundle cannot refresh it.`);
   if (key) {
     ctx.info('Bundle key (store it as the secret ACCT_BUNDLE_KEY where the bundle is used; acct keeps no copy):');
     ctx.info(key.printable);
   } else ctx.info('Give the same passphrase as ACCT_BUNDLE_KEY where the bundle is used.');
+}
+
+/**
+ * One holder per refresh token: where the provider rotates refresh tokens, a
+ * copy that refreshes (in CI) retires this machine's refresh token, and
+ * replaying an older copy trips the provider's reuse detection, which revokes
+ * the grant for both. Such an account leaves only whole (--move) or without
+ * its refresh token (--access-only).
+ */
+function refuseSecondHolder(ctx: Context, accounts: Account[], opts: ExportOptions): void {
+  if (opts.move || opts.accessOnly) return;
+  const rotating = accounts.filter((a) => {
+    if (a.auth !== 'oauth2' || !a.fields.includes('oauth_refresh_token')) return false;
+    const app = ctx.catalog.find(a.app)?.app;
+    return a.rotatesRefreshToken || (app?.auth === 'oauth2' && app.oauth.rotatesRefreshToken);
+  });
+  if (!rotating.length) return;
+  const names = rotating.map((a) => `${a.app}/${a.nickname}`).join(', ');
+  const first = rotating[0]!;
+  throw usageError(
+    `${names} ${rotating.length === 1 ? 'gets a new refresh token at every refresh' : 'get a new refresh token at every refresh'}: a copy in a bundle would retire this machine's refresh token the first time CI refreshes it, and replaying an older bundle can make the provider revoke the grant for both`,
+    `export with --move (this machine hands the account over and deletes its copy) or --access-only (the current access token, no refresh token). ` +
+      `Better, give CI an account of its own, so a revoked CI copy never breaks yours: acct connect ${first.app} --nickname ci, then acct export ${first.app}/ci --move`,
+  );
 }
 
 export interface ImportOptions {
@@ -85,7 +132,7 @@ export async function importBundle(ctx: Context, file: string | undefined, opts:
   if (fromStdin && opts.passphraseStdin) throw usageError('stdin cannot carry both the bundle and the passphrase', 'give the bundle as a file: acct import bundle.acct --passphrase-stdin');
   const text = fromStdin
     ? await readStdin(ctx.io.stdin, 'acct import (without a file)')
-    : readInputFile(file, 'give the path of a bundle written by acct export').toString('utf8');
+    : readInputFile(file, 'give the path of a bundle written by acct export', { regularFile: true, maxBytes: MAX_BUNDLE_BYTES }).toString('utf8');
   const key = opts.passphraseStdin
     ? await readStdinValue(ctx.io.stdin, '--passphrase-stdin')
     : ctx.env.ACCT_BUNDLE_KEY || (await ctx.prompter.secret('Bundle key (or passphrase)', 'ACCT_BUNDLE_KEY or --passphrase-stdin to give it'));

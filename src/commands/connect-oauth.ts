@@ -56,7 +56,7 @@ async function askForClient(ctx: Context, app: OAuthApp): Promise<ResolvedClient
     ...(app.oauth.notes ? [`  Note: ${app.oauth.notes}`] : []),
   ].join('\n');
   if (!ctx.prompter.interactive)
-    throw new AcctError(ExitCode.usage, where, {
+    throw new AcctError('usage', where, {
       hint: `then: acct client set ${app.slug} --client-id ID${app.oauth.clientSecret === 'none' ? '' : ' --secret-stdin < secret.txt'} (or set ACCT_CLIENT_ID_${envSuffix(app.slug)})`,
     });
   ctx.info(where);
@@ -147,7 +147,7 @@ async function deviceFlow(ctx: Context, app: OAuthApp, client: OAuthClient, scop
     } catch (err) {
       if (err instanceof oauth.ResponseBodyError) {
         if (err.error === 'authorization_pending') {
-          if (Date.now() > until) throw unavailable('the device code was not approved in time', `run the command again: acct connect ${app.slug} --device`);
+          if (Date.now() > until) throw unavailable('the device code was not approved in time', `run the command again: acct connect ${app.slug} --device`, undefined, 'timeout');
           continue;
         }
         if (err.error === 'slow_down') {
@@ -207,14 +207,14 @@ function explain(app: OAuthApp, err: unknown): unknown {
   if (err instanceof oauth.AuthorizationResponseError || err instanceof oauth.ResponseBodyError) {
     const f = classifyFailure(err);
     const what = `${err.error}${err.error_description ? ` (${err.error_description})` : ''}`;
-    if (f.kind === 'denied') return new AcctError(ExitCode.reconnect, `${app.name} did not grant access: ${what}`, { hint: 'nothing was stored; run the command again to retry' });
+    if (f.kind === 'denied') return new AcctError('access_denied', `${app.name} did not grant access: ${what}`, { hint: 'nothing was stored; run the command again to retry' });
     if (f.kind === 'transient') return unavailable(`${app.name} failed: ${what}`, 'nothing was stored; retry later');
-    return new AcctError(ExitCode.reconnect, `${app.name} refused the authorization: ${what}`, {
+    return new AcctError('needs_reconnect', `${app.name} refused the authorization: ${what}`, {
       hint: `nothing was stored; check the OAuth client (acct client show ${app.slug}) and the redirect URI registered with it`,
     });
   }
   if (isIssuerMismatch(err))
-    return new AcctError(ExitCode.reconnect, `the authorization response did not come from ${app.oauth.issuer ?? app.name} (its "iss" does not match)`, {
+    return new AcctError('needs_reconnect', `the authorization response did not come from ${app.oauth.issuer ?? app.name} (its "iss" does not match)`, {
       hint: 'nothing was stored; this can be a mix-up attack by another site in the same browser: run the command again',
     });
   if (err instanceof oauth.OperationProcessingError)

@@ -70,7 +70,7 @@ async function keyCredentials(ctx: Context, app: KeysApp, opts: ConnectOptions):
         identity = outcome.identity;
         break;
       case 'rejected':
-        throw new AcctError(ExitCode.reconnect, `${app.name} rejected the key: ${outcome.detail}`, {
+        throw new AcctError('needs_reconnect', `${app.name} rejected the key: ${outcome.detail}`, {
           hint: `nothing was stored; check the key${app.auth === 'keys' && app.fields[0]?.createUrl ? ` at ${app.fields[0].createUrl}` : ''} and try again`,
         });
       case 'unreachable':

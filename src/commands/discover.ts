@@ -39,7 +39,7 @@ export async function discoverApp(ctx: Context, slug: string, opts: DiscoverOpti
   }
   if (!as) throw unavailable(`no usable authorization server metadata at ${issuer.href}`, problems.join('; '));
   if (!as.authorization_endpoint || !as.token_endpoint)
-    throw new AcctError(ExitCode.usage, `${issuer.href} metadata lacks an authorization or token endpoint`);
+    throw new AcctError('usage', `${issuer.href} metadata lacks an authorization or token endpoint`);
   const methods = as.token_endpoint_auth_methods_supported ?? ['client_secret_basic'];
   const scopes = opts.scope.length ? opts.scope : defaultScopes(as.scopes_supported);
   const baseUrl = opts.baseUrl ?? issuer.href.replace(/\/$/, '');

@@ -8,6 +8,7 @@ import type { Context } from '../context.js';
 import { collectEnv } from '../accounts/envvars.js';
 import { Masker } from '../output/masker.js';
 import { usageError, AcctError, ExitCode } from '../errors.js';
+import { childEnvironment, isStoreSecretName } from '../store/secret-env.js';
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
 /**
@@ -18,12 +19,17 @@ const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2
  */
 const FROM_TERMINAL: ReadonlySet<string> = new Set(['SIGINT', 'SIGQUIT', 'SIGHUP']);
 
-export async function exec(ctx: Context, specs: string[], command: string[], opts: { mask: boolean }): Promise<number> {
+export async function exec(ctx: Context, specs: string[], command: string[], opts: { mask: boolean; passEnv?: string[] }): Promise<number> {
   if (!command.length) throw usageError('no command to run', 'put it after --: acct exec github -- ./deploy.sh');
+  const passEnv = opts.passEnv ?? [];
+  for (const name of passEnv)
+    if (!isStoreSecretName(name))
+      throw usageError(`--pass-env ${name}: acct passes ${name} on anyway`, '--pass-env names only acct\'s own store secrets (ACCT_PASSPHRASE, ACCT_BUNDLE, ACCT_BUNDLE_KEY, …)');
   const { vars, secrets } = await collectEnv(ctx, specs);
   const names = new Map(vars.map(([k, v]) => [v, k]));
   const child = spawn(command[0]!, command.slice(1), {
-    env: { ...ctx.env, ...Object.fromEntries(vars) },
+    // The child gets the accounts it was given, not the keys to every other one.
+    env: { ...childEnvironment(ctx.env, passEnv), ...Object.fromEntries(vars) },
     stdio: ['inherit', opts.mask ? 'pipe' : 'inherit', opts.mask ? 'pipe' : 'inherit'],
   });
   if (opts.mask) {
@@ -51,9 +57,9 @@ export async function exec(ctx: Context, specs: string[], command: string[], opt
 
 /** A command that could not be started, with the exit codes shells use: 127 not found, 126 found but not executable. */
 function cannotRun(file: string, err: NodeJS.ErrnoException): AcctError {
-  if (err.code === 'ENOENT') return new AcctError(127, `cannot run ${file}: command not found`, { hint: 'check the name, or give its path' });
-  if (err.code === 'EACCES') return new AcctError(126, `cannot run ${file}: permission denied (not an executable file)`, { hint: `make it executable: chmod +x ${file}` });
-  return new AcctError(ExitCode.unexpected, `cannot run ${file}: ${err.message}`);
+  if (err.code === 'ENOENT') return new AcctError('command_not_found', `cannot run ${file}: command not found`, { hint: 'check the name, or give its path' });
+  if (err.code === 'EACCES') return new AcctError('command_not_executable', `cannot run ${file}: permission denied (not an executable file)`, { hint: `make it executable: chmod +x ${file}` });
+  return new AcctError('unexpected', `cannot run ${file}: ${err.message}`);
 }
 
 /**

@@ -19,8 +19,10 @@ export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; 
       .map(([k, v]) => [k, opts.reveal || !isSecret(k) ? v : mask(v)]),
   );
   const used = ctx.accounts.lastUsed().get(account.id) ?? null;
+  const rotates = Boolean(account.rotatesRefreshToken || (app?.auth === 'oauth2' && app.oauth.rotatesRefreshToken));
   if (opts.json) {
-    printJson(ctx.io, { ...accountJson(account, isDefault(m, account), used), fields: shown });
+    const oauth = account.auth === 'oauth2' ? { refresh_token_rotates: rotates, ...(account.accessOnly ? { access_only: true } : {}) } : {};
+    printJson(ctx.io, { ...accountJson(account, isDefault(m, account), used), ...oauth, fields: shown });
     return;
   }
   const s = await style(ctx.io, ctx.env);
@@ -34,6 +36,9 @@ export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; 
     ['status', account.status === 'ok' ? s.green('ok') : s.red(`${account.status} (run: acct reconnect ${account.id})`)],
     ['scopes', account.scopes.length ? account.scopes.join(' ') : s.dim('-')],
     ['expires', account.expiresAt ? `${account.expiresAt} (${relativeTime(account.expiresAt, now)})` : s.dim('does not expire')],
+    ...(account.auth === 'oauth2'
+      ? [['refresh', account.accessOnly ? 'none (an --access-only copy)' : rotates ? 'rotates at every refresh (export only with --move or --access-only)' : s.dim('-')] as [string, string]]
+      : []),
     ['created', account.createdAt],
     ['updated', account.updatedAt],
     ['last used', used ?? s.dim('never')],

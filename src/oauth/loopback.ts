@@ -38,7 +38,7 @@ export async function startLoopbackReceiver(opts: LoopbackOptions): Promise<Loop
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(
         err.code === 'EADDRINUSE'
-          ? new AcctError(ExitCode.unavailable, `port ${opts.port} on ${opts.host} is in use, and this app needs that port for its redirect`, {
+          ? new AcctError('provider_unavailable', `port ${opts.port} on ${opts.host} is in use, and this app needs that port for its redirect`, {
               hint: 'stop whatever listens there and retry, or use --manual or --device',
             })
           : err,
@@ -61,7 +61,7 @@ export async function startLoopbackReceiver(opts: LoopbackOptions): Promise<Loop
         const timer = setTimeout(() => {
           deliver = undefined;
           reject(
-            new AcctError(ExitCode.unavailable, `no authorization arrived within ${Math.round(timeoutMs / 1000)}s`, {
+            new AcctError('timeout', `no authorization arrived within ${Math.round(timeoutMs / 1000)}s`, {
               hint: 'run the command again (raise --timeout), or use --manual or --device where a browser on this machine cannot reach it',
             }),
           );

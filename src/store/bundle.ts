@@ -3,7 +3,7 @@
 // by `acct export`) or a scrypt-derived passphrase key. Versioned; the header
 // is bound in as associated data, so any change to it or the payload fails.
 import { nodeCrypto } from './node-crypto.js';
-import { seal, open, isSealed, newScryptParams, deriveKeySync, type Sealed, type ScryptParams } from './crypto.js';
+import { seal, open, isSealed, newScryptParams, deriveKeySync, isOurScrypt, type Sealed, type ScryptParams } from './crypto.js';
 import { isObject } from './files.js';
 import { AcctError, ExitCode } from '../errors.js';
 import type { Account } from '../accounts/model.js';
@@ -29,7 +29,9 @@ interface BundleFile {
 }
 
 const KEY_PREFIX = 'acctk1_';
-const bad = (message: string, hint: string) => new AcctError(ExitCode.usage, message, { hint });
+/** A bundle of 10,000 accounts is a few MB; anything far larger is not one of ours. */
+export const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
+const bad = (message: string, hint: string) => new AcctError('usage', message, { hint });
 const aad = (f: Pick<BundleFile, 'id' | 'version' | 'kdf'>) => `acct-bundle:${f.version}:${f.id}:${JSON.stringify(f.kdf)}`;
 
 export function newBundleKey(): { key: Buffer; printable: string } {
@@ -72,7 +74,14 @@ export function openBundle(text: string, keyOrPassphrase: string, source: string
     throw bad(`${source} is damaged (its header is incomplete)`, 'export it again');
   const f = file as unknown as BundleFile;
   let key: Buffer;
-  if (f.kdf) key = deriveKeySync(keyOrPassphrase, f.kdf);
+  if (f.kdf) {
+    // The key derivation runs before the header can be authenticated (its key
+    // is what it derives), so its parameters must be the ones acct writes: an
+    // edited N of 2^30 would otherwise mean minutes and gigabytes of scrypt.
+    if (!isOurScrypt(f.kdf, 'scrypt'))
+      throw bad(`${source} is damaged or was altered (its key derivation parameters are not ones acct writes)`, 'export it again with acct export --passphrase-stdin');
+    key = deriveKeySync(keyOrPassphrase, f.kdf);
+  }
   else {
     if (!keyOrPassphrase.startsWith(KEY_PREFIX)) throw bad('ACCT_BUNDLE_KEY is not a bundle key (it starts with acctk1_)', 'use the key that acct export printed');
     key = Buffer.from(keyOrPassphrase.slice(KEY_PREFIX.length), 'base64url');

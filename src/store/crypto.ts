@@ -44,6 +44,24 @@ export function newScryptParams(): ScryptParams {
   return { N: 2 ** 15, r: 8, p: 1, salt: nodeCrypto().randomBytes(16).toString('base64') };
 }
 
+/**
+ * Whether stored scrypt parameters are ones acct writes: N = 2^15 today (a
+ * little room either way for other versions), r 8, p 1, a 16-64 byte salt.
+ * Key derivation runs before anything it protects can be authenticated, so an
+ * edited file with N = 2^30 would otherwise cost minutes and gigabytes.
+ * `name`: the member naming the algorithm, where the format has one.
+ */
+export function isOurScrypt(params: unknown, name?: string): params is ScryptParams {
+  if (!isObject(params)) return false;
+  if (name !== undefined && params.name !== name) return false;
+  if (Object.keys(params).length !== (name === undefined ? 4 : 5)) return false;
+  const { N, r, p, salt } = params;
+  if (typeof N !== 'number' || !Number.isInteger(N) || N < 2 ** 14 || N > 2 ** 17 || (N & (N - 1)) !== 0) return false;
+  if (r !== 8 || p !== 1 || typeof salt !== 'string' || !/^[A-Za-z0-9+/]+={0,2}$/.test(salt)) return false;
+  const bytes = Buffer.from(salt, 'base64').length;
+  return bytes >= 16 && bytes <= 64;
+}
+
 /** The scrypt inputs for a 32-byte key: the same for the passphrase store and passphrase bundles. */
 function scryptArgs(passphrase: string, params: ScryptParams) {
   return [passphrase.normalize('NFC'), Buffer.from(params.salt, 'base64'), 32, { N: params.N, r: params.r, p: params.p, maxmem: 128 * params.N * params.r * 2 }] as const;

@@ -44,6 +44,8 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T> | T, op
         throw storeError(
           `timed out waiting for the lock ${lockPath}.lock`,
           'another acct process holds it; if none is running, remove that folder',
+          undefined,
+          'store_locked',
         );
       // Back off (10 ms growing to 100 ms, jittered) so many waiters do not starve the holder.
       const delay = Math.min(100, 10 * 1.5 ** attempt);

@@ -3,10 +3,12 @@
 // writes then "succeed" into memory that is gone at logout or reboot, taking
 // the store's data key with it. Before writing to the keychain on Linux, acct
 // asks the bus itself whether org.freedesktop.secrets has an owner or can be
-// started. dbus-next speaks the D-Bus protocol in JavaScript; it is loaded
+// started. dbus-next speaks the D-Bus protocol in JavaScript (the maintained
+// fork @jellybrick/dbus-next: dbus-next itself has had no release since 2021
+// and pulls xml2js 0.4.23, CVE-2023-0842); it is loaded
 // only on these rare paths (creating a store, diagnosing a missing key), and
 // by the keychain agent, which keeps its connection (agent/secret-service.ts).
-import type * as DBus from 'dbus-next';
+import type * as DBus from '@jellybrick/dbus-next';
 
 export const SECRETS = 'org.freedesktop.secrets';
 
@@ -21,10 +23,11 @@ export interface SessionBus {
 }
 
 export async function connectSessionBus(): Promise<SessionBus> {
-  const dbusModule = await import('dbus-next');
+  const dbusModule = await import('@jellybrick/dbus-next');
   const dbus = (dbusModule as unknown as { default?: typeof DBus }).default ?? dbusModule;
   const bus = dbus.sessionBus();
-  const failed = new Promise<never>((_, reject) => bus.on('error', reject));
+  // The bus re-emits its connection's errors; the typings declare only connect and message.
+  const failed = new Promise<never>((_, reject) => (bus as unknown as NodeJS.EventEmitter).on('error', reject));
   failed.catch(() => {}); // observed by whoever awaits it; an unobserved failure is not a crash here
   return { dbus, bus, failed, withBus: (p) => Promise.race([p, failed]) };
 }

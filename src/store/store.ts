@@ -5,7 +5,7 @@ import { nodeCrypto } from './node-crypto.js';
 import { join } from 'node:path';
 import { readdirSync } from 'node:fs';
 import { storeError, usageError, AcctError } from '../errors.js';
-import { seal, open, isSealed, deriveKey, newScryptParams, type Sealed, type ScryptParams } from './crypto.js';
+import { seal, open, isSealed, deriveKey, newScryptParams, isOurScrypt, type Sealed, type ScryptParams } from './crypto.js';
 import { readJsonIfExists, writeJsonAtomic, removeIfExists, isObject, corruptFile, ensurePrivateDir } from './files.js';
 import { withLock } from './lock.js';
 import type { Keychain } from './keychain.js';
@@ -100,7 +100,7 @@ export class SecretStore {
       open(key, sf.check, CHECK_AAD);
     } catch {
       throw sf.kind === 'file'
-        ? storeError('wrong passphrase for the acct store', 'check ACCT_PASSPHRASE, or type the passphrase again')
+        ? storeError('wrong passphrase for the acct store', 'check ACCT_PASSPHRASE, or type the passphrase again', undefined, 'wrong_passphrase')
         : storeError(
             `the data key in the keychain does not open the store in ${this.deps.paths.data}`,
             'the keychain entry "acct" was replaced or belongs to another store; restore it, or move the store folder aside and reconnect',
@@ -129,11 +129,16 @@ export class SecretStore {
   }
 
   private async fileKey(sf: StoreFile): Promise<Buffer> {
+    if (!isOurScrypt(sf.scrypt))
+      throw storeError(
+        `${this.storeFilePath} is damaged or was altered (its key derivation parameters are not ones acct writes)`,
+        'restore it from a backup; acct leaves it as it is',
+      );
     const kek = await deriveKey(await this.deps.passphrase(false), sf.scrypt!);
     try {
       return open(kek, sf.wrappedKey!, `acct-data-key:${sf.id}`);
     } catch {
-      throw storeError('wrong passphrase for the acct store', 'check ACCT_PASSPHRASE, or type the passphrase again');
+      throw storeError('wrong passphrase for the acct store', 'check ACCT_PASSPHRASE, or type the passphrase again', undefined, 'wrong_passphrase');
     }
   }
 

@@ -4,6 +4,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { acct, baseEnv, tempHome } from '../support/cli.js';
 import { keyAppFile } from '../support/apps.js';
@@ -159,6 +160,151 @@ describe('working from ACCT_BUNDLE without a keychain', () => {
     const env = ciEnv({ ACCT_BUNDLE: join(work, 'pass.acct'), ACCT_BUNDLE_KEY: passphrase });
     expect(await acct(['token', 'svc'], env)).toMatchObject({ exitCode: 0, stdout: `${KEY_VALUE}\n` });
     expect((await acct(['token', 'svc'], { ...env, ACCT_BUNDLE_KEY: 'not the passphrase' })).exitCode).toBe(2);
+  });
+});
+
+describe('a bundle that is not what it says', () => {
+  it('an edited key-derivation parameter is refused at once, before any scrypt runs', async () => {
+    const passphrase = 'a long ci passphrase';
+    const exported = await acct(['export', 'svc', '-o', join(work, 'kdf.acct'), '--passphrase-stdin'], source, { input: `${passphrase}\n`, stdin: undefined });
+    expect(exported.exitCode, exported.stderr).toBe(0);
+    const file = JSON.parse(readFileSync(join(work, 'kdf.acct'), 'utf8'));
+    for (const [name, kdf] of [
+      ['N = 2^30', { ...file.kdf, N: 2 ** 30 }],
+      ['r = 1024', { ...file.kdf, r: 1024 }],
+      ['p = 64', { ...file.kdf, p: 64 }],
+      ['N not a power of two', { ...file.kdf, N: 40000 }],
+      ['an extra member', { ...file.kdf, maxmem: 1 }],
+    ] as const) {
+      const path = join(work, `kdf-${name.replace(/\W+/g, '-')}.acct`);
+      writeFileSync(path, JSON.stringify({ ...file, kdf }));
+      const started = Date.now();
+      const r = await acct(['token', 'svc'], ciEnv({ ACCT_BUNDLE: path, ACCT_BUNDLE_KEY: passphrase }));
+      expect(r.exitCode, `${name}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/altered/);
+      expect(r.stderr).not.toMatch(/malloc|memory|bug in acct/i);
+      expect(Date.now() - started, name).toBeLessThan(20_000); // a hang guard, not a timing assertion
+    }
+    // The unedited bundle still opens, so the check is not simply refusing everything.
+    expect((await acct(['token', 'svc'], ciEnv({ ACCT_BUNDLE: join(work, 'kdf.acct'), ACCT_BUNDLE_KEY: passphrase }))).exitCode).toBe(0);
+  });
+
+  it('ACCT_BUNDLE naming a FIFO, a device, a folder or a huge file is refused at once', async () => {
+    const fifo = join(work, 'bundle.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const huge = join(work, 'huge.acct');
+    execFileSync('truncate', ['-s', '100M', huge]); // sparse: no disk used
+    for (const [path, what] of [
+      [fifo, /not a regular file \(a pipe\)/],
+      ['/dev/zero', /not a regular file \(a device\)/],
+      [work, /not a regular file \(a folder\)/],
+      [huge, /too large/],
+    ] as const) {
+      const r = await acct(['token', 'svc'], ciEnv({ ACCT_BUNDLE: path }), { timeout: 20_000 });
+      expect(r.exitCode, `${path}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(what);
+      const imported = await acct(['import', path], baseEnv({ ACCT_HOME: tempHome(), ACCT_STORE: 'file', ACCT_PASSPHRASE: 'x-store-pass', ACCT_BUNDLE_KEY: bundleKey }), { timeout: 20_000 });
+      expect(imported.exitCode, `import ${path}: ${imported.stderr}`).toBe(2);
+      expect(imported.stderr).toMatch(what);
+    }
+  });
+});
+
+describe('an account whose refresh token rotates', () => {
+  let home: Env;
+  let rotId: string;
+
+  beforeAll(async () => {
+    ({ env: home } = await oauthHome(server, 'confidential', { slug: 'rot' }));
+    server.setAccessTokenTtl(2);
+    const connected = await acct(['connect', 'rot', '--nickname', 'laptop'], home);
+    server.setAccessTokenTtl(300);
+    expect(connected.exitCode, connected.stderr).toBe(0);
+    rotId = connected.stdout.trim();
+  });
+
+  it('is recorded as rotating at its first refresh, and then export refuses to copy it', async () => {
+    // Before any refresh, acct cannot know (the test server's app declares nothing).
+    expect(JSON.parse((await acct(['show', 'rot', '--json'], home)).stdout)).toMatchObject({ refresh_token_rotates: false });
+    await sleep(2500);
+    const before = server.tokenRequests.refresh;
+    expect((await acct(['token', 'rot'], home)).exitCode).toBe(0);
+    expect(server.tokenRequests.refresh).toBe(before + 1);
+    expect(JSON.parse((await acct(['show', 'rot', '--json'], home)).stdout)).toMatchObject({ refresh_token_rotates: true });
+
+    const out = join(work, 'rot.acct');
+    const r = await acct(['export', 'rot', '-o', out], home);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/rot\/laptop gets a new refresh token at every refresh/);
+    expect(r.stderr).toMatch(/--move/);
+    expect(r.stderr).toMatch(/--access-only/);
+    expect(r.stderr).toMatch(/acct connect rot --nickname ci/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('--access-only bundles the access token alone; CI uses it, and says what to do once it expires', async () => {
+    const out = join(work, 'rot-access.acct');
+    // The token is refreshed before export when it would not last 15 minutes: here it then lasts 3 s.
+    server.setAccessTokenTtl(3);
+    const r = await acct(['export', 'rot', '--access-only', '-o', out], home);
+    server.setAccessTokenTtl(300);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/access token only, valid until/);
+    const key = r.stderr.match(/^acctk1_[A-Za-z0-9_-]{43}$/m)![0];
+    const ci = ciEnv({ ACCT_BUNDLE: out, ACCT_BUNDLE_KEY: key });
+    const shown = JSON.parse((await acct(['show', 'rot', '--json', '--reveal'], ci)).stdout);
+    expect(shown.fields.oauth_refresh_token).toBeUndefined();
+    expect(shown.access_only).toBe(true);
+    const local = await revealed('rot', home);
+    expect(fingerprint((await acct(['token', 'rot'], ci)).stdout.trim())).toBe(fingerprint(local.oauth_access_token));
+    // Asking for a refresh: there is no refresh token, so the token it has, with a warning.
+    const before = server.tokenRequests.refresh;
+    const forced = await acct(['token', 'rot', '--refresh'], ci);
+    expect(forced.exitCode, forced.stderr).toBe(0);
+    expect(forced.stderr).toMatch(/--access-only copy and cannot be refreshed/);
+    // Once it has expired: exit 4, and what to do.
+    await sleep(3500);
+    const expired = await acct(['token', 'rot'], ci);
+    expect(expired.exitCode, expired.stderr).toBe(4);
+    expect(expired.stderr).toMatch(/exported with --access-only/);
+    expect(expired.stderr).toMatch(/export a fresh bundle/);
+    expect(server.tokenRequests.refresh).toBe(before);
+    // The laptop keeps its account, refresh token and all.
+    expect((await revealed('rot', home)).oauth_refresh_token).toBe(local.oauth_refresh_token);
+  });
+
+  it('--move hands the account over: the bundle refreshes it, and this machine no longer has it', async () => {
+    const out = join(work, 'rot-move.acct');
+    const r = await acct(['export', 'rot', '--move', '-o', out], home);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/no longer on this machine/);
+    expect((await acct(['list', '--json'], home)).stdout.trim()).toBe('[]');
+    const key = r.stderr.match(/^acctk1_[A-Za-z0-9_-]{43}$/m)![0];
+    const ci = ciEnv({ ACCT_BUNDLE: out, ACCT_BUNDLE_KEY: key });
+    const before = server.tokenRequests.refresh;
+    const refreshed = await acct(['token', 'rot', '--refresh'], ci);
+    expect(refreshed.exitCode, refreshed.stderr).toBe(0);
+    expect(server.tokenRequests.refresh).toBe(before + 1);
+    expect(rotId).toMatch(/^acc_/);
+  });
+
+  it('an app that declares rotation is refused before any refresh, and --move with --access-only is a usage error', async () => {
+    const { env } = await oauthHome(server, 'confidential', { slug: 'declared' });
+    const def = JSON.parse((await acct(['apps', 'show', 'declared', '--json'], env)).stdout);
+    def.oauth.rotatesRefreshToken = true;
+    const file = join(work, 'declared.json');
+    writeFileSync(file, JSON.stringify(def));
+    expect((await acct(['apps', 'remove', 'declared'], env)).exitCode).toBe(0);
+    const added = await acct(['apps', 'add', 'declared', '--file', file], env);
+    expect(added.exitCode, added.stderr).toBe(0);
+    expect((await acct(['connect', 'declared', '--nickname', 'a'], env)).exitCode).toBe(0);
+    const r = await acct(['export', 'declared', '-o', join(work, 'declared.acct')], env);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/new refresh token at every refresh/);
+    const both = await acct(['export', 'declared', '--move', '--access-only', '-o', join(work, 'declared.acct')], env);
+    expect(both.exitCode).toBe(2);
+    expect(both.stderr).toMatch(/exclude each other/);
+    expect((await acct(['list', '--json'], env)).stdout).toContain('"declared"');
   });
 });
 

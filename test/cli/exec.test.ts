@@ -203,4 +203,37 @@ describe('acct exec', () => {
     const r = await sub;
     expect(r.exitCode).toBe(128 + 15);
   });
+
+  it("never hands the child acct's own store secrets, unless --pass-env names one", async () => {
+    const script = `process.stdout.write(JSON.stringify(Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('ACCT_')))))`;
+    const extra = {
+      ACCT_BUNDLE_KEY: 'acctk1_not-a-real-key',
+      ACCT_BUNDLE_CACHE: '/tmp/nowhere',
+      ACCT_TEAM_KEY: 'team-key-value',
+      ACCT_CLIENT_SECRET_GITHUB: 'client-secret-value',
+      ACCT_CLIENT_ID_GITHUB: 'public-client-id',
+    };
+    const r = await acct(['exec', '--no-mask', 'two/main', ...node(script)], { ...env, ...extra });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const seen = JSON.parse(r.stdout) as Record<string, string>;
+    for (const name of ['ACCT_PASSPHRASE', 'ACCT_BUNDLE_KEY', 'ACCT_BUNDLE_CACHE', 'ACCT_TEAM_KEY', 'ACCT_CLIENT_SECRET_GITHUB']) expect(seen[name], name).toBeUndefined();
+    // What is not a store secret passes as before.
+    expect(seen.ACCT_HOME).toBe(env.ACCT_HOME);
+    expect(seen.ACCT_CLIENT_ID_GITHUB).toBe('public-client-id');
+
+    // A child that is itself acct, given the passphrase on purpose, can read the store.
+    const nested = await acct(['exec', '--pass-env', 'ACCT_PASSPHRASE', 'two/main', '--', 'node', BIN, 'token', 'two/pem'], env);
+    expect(nested.exitCode, nested.stderr).toBe(0);
+    expect(nested.stdout.trim()).toBe('lk_other_key_value');
+    // Without it, the nested acct has no passphrase and no terminal to ask on.
+    const denied = await acct(['exec', 'two/main', '--', 'node', BIN, 'token', 'two/pem'], env);
+    expect(denied.exitCode).toBe(2);
+    expect(denied.stderr).toContain('ACCT_PASSPHRASE');
+  });
+
+  it('--pass-env names only store secrets', async () => {
+    const r = await acct(['exec', '--pass-env', 'PATH', 'two/main', '--', 'true'], env);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('--pass-env PATH');
+  });
 });

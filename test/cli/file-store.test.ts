@@ -2,7 +2,7 @@
 // secrets sealed on disk, private permissions, and a wrong passphrase.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { acct, allFiles, baseEnv, tempHome } from '../support/cli.js';
 import { keyAppFile, duoAppFile } from '../support/apps.js';
@@ -245,5 +245,24 @@ describe('file store (ACCT_STORE=file)', () => {
     expect(r.stderr).toMatch(/passphrase file/);
     expect(r.stdout).toBe('');
     expect(allFiles(home)).toEqual(before);
+  });
+
+  it('an edited key-derivation parameter in store.json is exit 6 at once, and the file is left as it is', async () => {
+    const storeFile = allFiles(home).find((f) => f.path.endsWith('store.json'))!.path;
+    const original = readFileSync(storeFile, 'utf8');
+    const edited = JSON.parse(original);
+    edited.scrypt.N = 2 ** 30;
+    writeFileSync(storeFile, JSON.stringify(edited));
+    try {
+      const r = await acct(['token', 'local'], env, { timeout: 20_000 });
+      expect(r.exitCode, r.stderr).toBe(6);
+      expect(r.stderr).toContain(storeFile);
+      expect(r.stderr).toMatch(/altered/);
+      expect(r.stderr).not.toMatch(/malloc|bug in acct/);
+      expect(JSON.parse(readFileSync(storeFile, 'utf8')).scrypt.N).toBe(2 ** 30);
+    } finally {
+      writeFileSync(storeFile, original);
+    }
+    expect(await acct(['token', 'local'], env)).toMatchObject({ exitCode: 0, stdout: `${KEY}\n` });
   });
 });

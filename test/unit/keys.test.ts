@@ -47,7 +47,7 @@ function scripted(interactive: boolean, answers: string[] = []) {
   const asked: { kind: 'secret' | 'input'; message: string; instead: string; defaultValue?: string }[] = [];
   const answer = (kind: 'secret' | 'input', message: string, instead: string, defaultValue?: string) => {
     asked.push({ kind, message, instead, defaultValue });
-    if (!interactive) return Promise.reject(new AcctError(ExitCode.usage, 'cannot prompt without a terminal', { hint: `use ${instead}` }));
+    if (!interactive) return Promise.reject(new AcctError('usage', 'cannot prompt without a terminal', { hint: `use ${instead}` }));
     if (!answers.length) throw new Error(`unexpected prompt: ${message}`);
     return Promise.resolve(answers.shift()!);
   };
