@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --
 // Runs a bundle built from src/ by `npm run build`. CommonJS on purpose:
 // Node starts it faster than an ES module.
 //
@@ -16,6 +16,12 @@
 // which case a fresh one is written. The cache is only an optimization;
 // trouble reading or writing it changes nothing else. ACCT_CODE_CACHE=0
 // turns it off.
+//
+// The shebang ends Node's own options with `--`: Node 20 reads --env-file
+// anywhere on its command line, after the script too, so without it
+// `acct run --env-file missing.env` would exit 9 ("node: missing.env: not
+// found") before acct runs, and an existing file would be loaded into acct's
+// own environment. (`env -S` splits the line into words.)
 'use strict';
 const path = require('node:path');
 

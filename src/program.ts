@@ -184,6 +184,23 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .action((refs, opts) => run(async (c) => (await import('./commands/exec.js')).exec(c, refs, afterDashDash, opts)));
 
   program
+    .command('run')
+    .description('run a command with the acct:// references of dotenv files resolved, masked in its output')
+    .usage('[options] --env-file <file>... -- <command> [args...]')
+    .option('--env-file <file>', 'a dotenv file; values acct://<ref>[/<field>] are resolved (repeatable; later files win)', collect, [])
+    .option('--no-mask', "pass the command's output through untouched")
+    .option('--pass-env <name>', "hand one of acct's own store secrets to the command too; repeatable", collect, [])
+    .action((opts) => run(async (c) => (await import('./commands/run.js')).run(c, opts.envFile, afterDashDash, opts)));
+
+  program
+    .command('inject')
+    .description('fill {{ acct://<ref>[/<field>] }} references in a template')
+    .option('-i, --input <file>', 'the template (default: stdin)')
+    .option('-o, --output <file>', 'write the result to a file (mode 0600) instead of stdout')
+    .option('--force', 'replace an output file that acct did not write')
+    .action((opts) => run(async (c) => (await import('./commands/run.js')).inject(c, opts)));
+
+  program
     .command('export')
     .description('write an encrypted bundle of accounts for CI or another machine; prints its key')
     .argument('[refs...]', 'account references')

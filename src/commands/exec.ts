@@ -19,13 +19,32 @@ const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2
  */
 const FROM_TERMINAL: ReadonlySet<string> = new Set(['SIGINT', 'SIGQUIT', 'SIGHUP']);
 
-export async function exec(ctx: Context, specs: string[], command: string[], opts: { mask: boolean; passEnv?: string[] }): Promise<number> {
-  if (!command.length) throw usageError('no command to run', 'put it after --: acct exec github -- ./deploy.sh');
-  const passEnv = opts.passEnv ?? [];
-  for (const name of passEnv)
+export interface ChildOptions {
+  mask: boolean;
+  passEnv?: string[];
+}
+
+export async function exec(ctx: Context, specs: string[], command: string[], opts: ChildOptions): Promise<number> {
+  checkChild(command, opts, 'acct exec github -- ./deploy.sh');
+  const { vars, secrets } = await collectEnv(ctx, specs);
+  return runChild(ctx, command, vars, secrets, opts);
+}
+
+/** What can be checked before any credential is fetched. */
+export function checkChild(command: string[], opts: ChildOptions, example: string): void {
+  if (!command.length) throw usageError('no command to run', `put it after --: ${example}`);
+  for (const name of opts.passEnv ?? [])
     if (!isStoreSecretName(name))
       throw usageError(`--pass-env ${name}: acct passes ${name} on anyway`, '--pass-env names only acct\'s own store secrets (ACCT_PASSPHRASE, ACCT_BUNDLE, ACCT_BUNDLE_KEY, …)');
-  const { vars, secrets } = await collectEnv(ctx, specs);
+}
+
+/**
+ * Runs a command with `vars` in its environment, every value in `secrets`
+ * masked in its output unless opts.mask is false, stdin and signals passed
+ * through; resolves with its exit code. Shared by exec and run.
+ */
+export async function runChild(ctx: Context, command: string[], vars: [string, string][], secrets: Set<string>, opts: ChildOptions): Promise<number> {
+  const passEnv = opts.passEnv ?? [];
   const names = new Map(vars.map(([k, v]) => [v, k]));
   const child = spawn(command[0]!, command.slice(1), {
     // The child gets the accounts it was given, not the keys to every other one.
