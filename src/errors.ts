@@ -38,6 +38,11 @@ export const ERRORS = {
   wrong_passphrase: [ExitCode.store, 403],
   store_untrusted: [ExitCode.store, 503],
   cancelled: [ExitCode.cancelled, 499],
+  /** The credentials server: a request without the right bearer token, or from a page that is not on this machine. */
+  unauthorized: [ExitCode.usage, 401],
+  forbidden: [ExitCode.usage, 403],
+  method_not_allowed: [ExitCode.usage, 405],
+  busy: [ExitCode.unavailable, 429],
   /** exec/run: the command could not be started, as a shell reports it. */
   command_not_found: [127, 500],
   command_not_executable: [126, 500],

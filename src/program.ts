@@ -181,7 +181,17 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .argument('<refs...>', 'account references, or NAME=ref[.field]')
     .option('--no-mask', "pass the command's output through untouched")
     .option('--pass-env <name>', "hand one of acct's own store secrets (ACCT_PASSPHRASE, ACCT_BUNDLE_KEY, …) to the command too; repeatable", collect, [])
+    .option('--serve', 'also serve fresh credentials of these accounts to the command (ACCT_CREDENTIALS_URL, ACCT_CREDENTIALS_TOKEN)')
     .action((refs, opts) => run(async (c) => (await import('./commands/exec.js')).exec(c, refs, afterDashDash, opts)));
+
+  program
+    .command('serve')
+    .description('serve account metadata and fresh credentials to local programs (a unix socket, or a loopback port)')
+    .option('--socket <path>', 'the unix socket (mode 0600) to listen on (default: $XDG_RUNTIME_DIR/acct/serve.sock)')
+    .option('--port <port>', 'listen on 127.0.0.1:<port> instead (0: any free port)')
+    .option('--token-file <file>', 'take the bearer token from this file (0600), or write a new one there')
+    .addOption(json())
+    .action((opts) => run(async (c) => (await import('./commands/serve.js')).serve(c, opts)));
 
   program
     .command('run')

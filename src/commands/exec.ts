@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Context } from '../context.js';
-import { collectEnv } from '../accounts/envvars.js';
+import { collectEnv, parseEnvSpec } from '../accounts/envvars.js';
 import { Masker } from '../output/masker.js';
 import { usageError, AcctError, ExitCode } from '../errors.js';
 import { childEnvironment, isStoreSecretName } from '../store/secret-env.js';
@@ -24,10 +24,24 @@ export interface ChildOptions {
   passEnv?: string[];
 }
 
-export async function exec(ctx: Context, specs: string[], command: string[], opts: ChildOptions): Promise<number> {
+export async function exec(ctx: Context, specs: string[], command: string[], opts: ChildOptions & { serve?: boolean }): Promise<number> {
   checkChild(command, opts, 'acct exec github -- ./deploy.sh');
   const { vars, secrets } = await collectEnv(ctx, specs);
-  return runChild(ctx, command, vars, secrets, opts);
+  if (!opts.serve) return runChild(ctx, command, vars, secrets, opts);
+  // A credentials server for this child alone, serving only the accounts named here, so a job that
+  // outlives a token asks for a fresh one instead of failing hours in.
+  const { childServer } = await import('./serve.js');
+  const server = await childServer(ctx, new Set(specs.map((s) => parseEnvSpec(ctx, s).account.id)));
+  try {
+    const served: [string, string][] = [
+      ['ACCT_CREDENTIALS_URL', `unix://${server.socket}`],
+      ['ACCT_CREDENTIALS_SOCKET', server.socket],
+      ['ACCT_CREDENTIALS_TOKEN', server.token],
+    ];
+    return await runChild(ctx, command, [...vars, ...served], new Set([...secrets, server.token]), opts);
+  } finally {
+    await server.stop();
+  }
 }
 
 /** What can be checked before any credential is fetched. */

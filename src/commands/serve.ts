@@ -1,0 +1,140 @@
+// acct serve: the local credentials API (src/serve/server.ts) on a unix socket
+// (default) or a loopback port, until stopped. Also the private server
+// `acct exec --serve` starts for its child alone.
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { connect, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { Context } from '../context.js';
+import { credentialsServer } from '../serve/server.js';
+import { usageError, storeError, errorMessage } from '../errors.js';
+import { out } from '../output/format.js';
+
+export interface ServeCommandOptions {
+  socket?: string;
+  port?: string;
+  tokenFile?: string;
+  json?: boolean;
+}
+
+export async function serve(ctx: Context, opts: ServeCommandOptions): Promise<number> {
+  if (opts.socket && opts.port !== undefined) throw usageError('--socket and --port exclude each other', 'a unix socket (the default), or a loopback port');
+  const port = opts.port === undefined ? undefined : Number(opts.port);
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) throw usageError(`--port ${opts.port} is not a port number`);
+  const token = opts.tokenFile ? tokenFromFile(opts.tokenFile) : newToken();
+  const socket = port === undefined ? resolve(opts.socket ?? defaultSocket(ctx)) : undefined;
+  const log = (line: string) => ctx.io.stderr.write(`${new Date().toISOString()} ${line}\n`);
+
+  const server = credentialsServer(ctx, { token, tcp: socket === undefined, log });
+  let where: string;
+  if (socket) {
+    await prepareSocketPath(socket, opts.socket === undefined);
+    await listenPrivate(server, socket);
+    where = `unix:${socket}`;
+  } else {
+    await new Promise<void>((ok, fail) => server.once('error', fail).listen(port, '127.0.0.1', () => ok()));
+    where = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+  // One line, first: a script starting the server reads it to learn where to connect.
+  if (opts.json) out(ctx.io, `${JSON.stringify({ address: where, token: opts.tokenFile ? null : token })}\n`);
+  ctx.info(`acct serve: listening on ${where}`);
+  if (!opts.tokenFile && !opts.json) ctx.info(`Bearer token (give it to the programs that ask; it lasts while this server runs):\n${token}`);
+  ctx.info('Stop with Ctrl-C.');
+
+  await new Promise<void>((done) => {
+    const stop = () => server.close(() => done());
+    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(s, stop);
+  });
+  if (socket) removeSocket(socket);
+  ctx.info('acct serve: stopped');
+  return 0;
+}
+
+/** A server for one child (exec --serve): a private folder, a random token; stop() closes it and removes the folder. */
+export async function childServer(ctx: Context, only: Set<string>): Promise<{ socket: string; token: string; stop(): Promise<void> }> {
+  const base = ctx.env.XDG_RUNTIME_DIR && existsSync(ctx.env.XDG_RUNTIME_DIR) ? ctx.env.XDG_RUNTIME_DIR : tmpdir();
+  const dir = mkdtempSync(join(base, 'acct-exec-')); // 0700
+  const socket = join(dir, 's');
+  const token = newToken();
+  const server = credentialsServer(ctx, { token, tcp: false, only, log: ctx.env.ACCT_DEBUG ? (l) => ctx.io.stderr.write(`acct: ${l}\n`) : () => {} });
+  await listenPrivate(server, socket);
+  return {
+    socket,
+    token,
+    stop: () =>
+      new Promise<void>((done) => {
+        server.close(() => done());
+        server.closeAllConnections();
+      }).finally(() => rmSync(dir, { recursive: true, force: true })),
+  };
+}
+
+const newToken = () => `acctsv_${randomBytes(32).toString('base64url')}`;
+
+function defaultSocket(ctx: Context): string {
+  const runtime = ctx.env.XDG_RUNTIME_DIR;
+  return runtime ? join(runtime, 'acct', 'serve.sock') : join(ctx.paths.data, 'serve.sock');
+}
+
+/** The token in an existing private file, or a new one written there (0600). */
+function tokenFromFile(path: string): string {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw usageError(`cannot read ${path}: ${errorMessage(err)}`);
+    const token = newToken();
+    writeFileSync(path, `${token}\n`, { mode: 0o600, flag: 'wx' });
+    return token;
+  }
+  if (!st.isFile()) throw usageError(`${path} is not a regular file`, 'give --token-file the path of a file holding the token');
+  if (st.mode & 0o077) throw storeError(`${path} can be read by others (mode ${(st.mode & 0o777).toString(8)})`, `make it private: chmod 600 ${path}`, undefined, 'store_untrusted');
+  const token = readFileSync(path, 'utf8').trim();
+  if (token.length < 32 || /\s/.test(token)) throw usageError(`${path} does not hold a usable token (at least 32 characters, no spaces)`, 'delete it and acct writes a new one');
+  return token;
+}
+
+/** Makes room for the socket: a stale one (nobody listening) is removed; a live one or any other file is an error. */
+async function prepareSocketPath(socket: string, ours: boolean): Promise<void> {
+  if (ours) {
+    mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
+    chmodSync(dirname(socket), 0o700);
+  }
+  let st;
+  try {
+    st = lstatSync(socket);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw usageError(`${socket} exists and is not a socket`, 'choose another path with --socket');
+  const live = await new Promise<boolean>((done) => {
+    const c = connect(socket, () => {
+      c.destroy();
+      done(true);
+    });
+    c.on('error', () => done(false));
+  });
+  if (live) throw usageError(`another server is listening on ${socket}`, 'stop it, or choose another path with --socket');
+  unlinkSync(socket);
+}
+
+/** Listens on a unix socket that only this user can open: created under umask 077, then chmod 600. */
+async function listenPrivate(server: Server, socket: string): Promise<void> {
+  const old = process.umask(0o177);
+  try {
+    await new Promise<void>((ok, fail) => server.once('error', fail).listen(socket, () => ok()));
+  } finally {
+    process.umask(old);
+  }
+  chmodSync(socket, 0o600);
+}
+
+function removeSocket(socket: string): void {
+  try {
+    unlinkSync(socket);
+  } catch {
+    // already gone: nothing to clean up
+  }
+}

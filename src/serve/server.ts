@@ -1,0 +1,159 @@
+// The local credentials API (`acct serve`, `acct exec --serve`): account
+// metadata and fresh credentials for local programs, over a unix socket or a
+// loopback port, behind a bearer token.
+//
+//   GET  /v1/accounts                                  metadata, no secrets
+//   GET  /v1/accounts/{id-or-ref}[?include_credentials=1]   + fields by name and expires_at, fresh
+//   POST /v1/accounts/{id-or-ref}/refresh              refreshed now, then as above
+//
+// Errors are JSON, {error: {code, message, hint}}, with the HTTP status of the
+// code in the error table (src/errors.ts). Every request is logged, method,
+// path (no query values), status and time, never a secret.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import type { Context } from '../context.js';
+import { findAccount, isDefault } from '../accounts/service.js';
+import { freshCredentials } from '../accounts/credentials.js';
+import { accountJson } from '../commands/list.js';
+import { AcctError, errorMessage } from '../errors.js';
+import type { Account } from '../accounts/model.js';
+
+export interface ServeOptions {
+  token: string;
+  /** TCP listeners check Host and Origin against loopback names (DNS rebinding); a unix socket cannot be reached from a page. */
+  tcp: boolean;
+  /** Serve only these accounts (exec --serve: the ones named on its command line). */
+  only?: Set<string>;
+  log: (line: string) => void;
+  /** At most this many requests are worked on at once; more wait, and past maxQueued are refused (429). */
+  maxConcurrent?: number;
+  maxQueued?: number;
+}
+
+const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d{1,5})?$/i;
+
+export function credentialsServer(ctx: Context, opts: ServeOptions): Server {
+  const expected = Buffer.from(`Bearer ${opts.token}`);
+  const limit = new Limit(opts.maxConcurrent ?? 16, opts.maxQueued ?? 1024);
+  // One credential fetch per account at a time in this process; concurrent requests share it.
+  const inFlight = new Map<string, Promise<Record<string, string>>>();
+
+  const fetchFields = (account: Account, force: boolean) => {
+    const key = `${account.id}:${force ? 'refresh' : 'fresh'}`;
+    let p = inFlight.get(key);
+    if (!p) {
+      p = freshCredentials(ctx, account, ctx.catalog.get(account.app), { minTtlSeconds: 60, force }).finally(() => inFlight.delete(key));
+      inFlight.set(key, p);
+    }
+    return p;
+  };
+
+  const handle = async (req: IncomingMessage): Promise<[number, unknown]> => {
+    if (opts.tcp) {
+      if (!LOOPBACK_HOST.test(req.headers.host ?? '')) throw new AcctError('forbidden', 'the Host header does not name this machine', { hint: 'ask http://127.0.0.1:<port>/ or http://localhost:<port>/' });
+      const origin = req.headers.origin;
+      if (origin !== undefined && !isLoopbackOrigin(origin)) throw new AcctError('forbidden', 'requests from web pages are refused', { hint: 'call the API from a local program, not a browser page' });
+    }
+    const auth = Buffer.from(req.headers.authorization ?? '');
+    if (auth.length !== expected.length || !timingSafeEqual(auth, expected))
+      throw new AcctError('unauthorized', req.headers.authorization ? 'wrong bearer token' : 'no bearer token', {
+        hint: 'send Authorization: Bearer <the token acct serve printed or read from --token-file>',
+      });
+    const url = new URL(req.url ?? '/', 'http://acct');
+    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    const method = req.method ?? 'GET';
+    // {id-or-ref} may hold one slash (app/nickname); POST …/refresh refreshes it.
+    const refresh = method === 'POST' && parts.length >= 4 && parts.at(-1) === 'refresh';
+    const ref = parts.slice(2, refresh ? -1 : undefined).join('/');
+    if (parts[0] !== 'v1' || parts[1] !== 'accounts' || parts.length > (refresh ? 5 : 4))
+      throw new AcctError('not_found', `no such endpoint: ${url.pathname}`, { hint: 'GET /v1/accounts, GET /v1/accounts/{id}, POST /v1/accounts/{id}/refresh' });
+    const m = ctx.accounts.read();
+    if (parts.length === 2) {
+      if (method !== 'GET') throw notAllowed(method, 'GET');
+      const used = ctx.accounts.lastUsed();
+      return [200, m.accounts.filter((a) => !opts.only || opts.only.has(a.id)).map((a) => accountJson(a, isDefault(m, a), used.get(a.id) ?? null))];
+    }
+    if (!refresh && method !== 'GET') throw notAllowed(method, 'GET (or POST …/refresh)');
+    const account = findAccount(ctx, ref);
+    if (opts.only && !opts.only.has(account.id)) throw new AcctError('account_not_found', `"${ref}" is not one of the accounts this server was started for`);
+    const body: Record<string, unknown> = accountJson(account, isDefault(m, account), ctx.accounts.lastUsed().get(account.id) ?? null);
+    if (refresh || truthy(url.searchParams.get('include_credentials'))) {
+      const { expires_at: _, ...fields } = await fetchFields(account, refresh);
+      const now = ctx.accounts.read().accounts.find((a) => a.id === account.id) ?? account;
+      body.credentials = fields;
+      body.expires_at = now.expiresAt;
+    }
+    return [200, body];
+  };
+
+  const server = createServer({ maxHeaderSize: 8192, requestTimeout: 120_000, headersTimeout: 10_000 }, (req, res) => {
+    const started = process.hrtime.bigint();
+    const path = (req.url ?? '/').split('?')[0];
+    // A request body is never needed; drain and discard up to a small bound.
+    let seen = 0;
+    req.on('data', (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > 64 * 1024) req.destroy();
+    });
+    limit
+      .run(() => handle(req))
+      .then(
+        ([status, value]) => send(res, status, value),
+        (err: unknown) => {
+          const e = err instanceof AcctError ? err : new AcctError('unexpected', `unexpected error: ${errorMessage(err)}`);
+          send(res, e.httpStatus, { error: { code: e.code, message: e.message, hint: e.hint ?? null } });
+        },
+      )
+      .finally(() => opts.log(`${req.method} ${path} ${res.statusCode} ${(Number(process.hrtime.bigint() - started) / 1e6).toFixed(0)}ms`));
+  });
+  // Malformed HTTP: answer 400 and close, and keep serving everyone else.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n{"error":{"code":"bad_input","message":"malformed request","hint":null}}');
+    else socket.destroy();
+    opts.log(`malformed request (${err.code ?? 'error'})`);
+  });
+  return server;
+}
+
+function send(res: ServerResponse, status: number, value: unknown): void {
+  if (res.headersSent) return void res.end();
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+const notAllowed = (method: string, allowed: string) => new AcctError('method_not_allowed', `${method} is not allowed here`, { hint: `use ${allowed}` });
+const truthy = (v: string | null) => v !== null && ['1', 'true', 'yes'].includes(v.toLowerCase());
+
+function isLoopbackOrigin(origin: string): boolean {
+  try {
+    const u = new URL(origin);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && LOOPBACK_HOST.test(u.host);
+  } catch {
+    return false;
+  }
+}
+
+/** A counting semaphore with a bounded queue. */
+class Limit {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(
+    private readonly max: number,
+    private readonly maxQueued: number,
+  ) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active < this.max) this.active++;
+    else {
+      if (this.waiting.length >= this.maxQueued) throw new AcctError('busy', 'too many requests at once', { hint: 'retry in a moment' });
+      await new Promise<void>((resolve) => this.waiting.push(resolve)); // woken with the slot of the one that finished
+    }
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+}
