@@ -4,6 +4,7 @@
 import { createContext, type Context, type ContextOverrides, type IO } from './context.js';
 import { ExitCode } from './errors.js';
 import { report } from './run.js';
+import { FAST, camelCase } from './commands/declared.js';
 
 type Values = Record<string, string | boolean | undefined>;
 interface PlainOption {
@@ -11,7 +12,7 @@ interface PlainOption {
   default?: string;
 }
 interface PlainForm {
-  /** The command's options, as program.ts declares them (a test compares the two). */
+  /** The command's options, from its one declaration (commands/declared.ts). */
   options: Record<string, PlainOption>;
   positionals: number;
   run(ctx: Context, positionals: string[], values: Values): Promise<void | number>;
@@ -25,19 +26,16 @@ interface PlainForm {
  * (help, short or unknown options, a missing value) goes through commander,
  * which reports what is wrong.
  */
-export const PLAIN_FORMS: Record<string, PlainForm> = {
-  token: {
-    options: { field: { type: 'string' }, 'min-ttl': { type: 'string', default: '60' }, refresh: { type: 'boolean' }, json: { type: 'boolean' } },
-    positionals: 1,
-    run: async (ctx, [ref], v) =>
-      (await import('./commands/token.js')).token(ctx, ref!, { field: v.field as string | undefined, minTtl: v['min-ttl'] as string, refresh: v.refresh as boolean | undefined, json: v.json as boolean | undefined }),
-  },
-  list: {
-    options: { app: { type: 'string' }, json: { type: 'boolean' } },
-    positionals: 0,
-    run: async (ctx, _, v) => (await import('./commands/list.js')).list(ctx, { app: v.app as string | undefined, json: v.json as boolean | undefined }),
-  },
-};
+export const PLAIN_FORMS: Record<string, PlainForm> = Object.fromEntries(
+  Object.values(FAST).map((d): [string, PlainForm] => [
+    d.name,
+    {
+      options: Object.fromEntries(d.options.map((o) => [o.name, { type: o.value ? 'string' : 'boolean', ...(o.default !== undefined ? { default: o.default } : {}) }])),
+      positionals: d.args.length,
+      run: (ctx, positionals, values) => d.run(ctx, positionals, Object.fromEntries(Object.entries(values).map(([k, v]) => [camelCase(k), v]))),
+    },
+  ]),
+);
 
 export interface PlainCall {
   form: PlainForm;

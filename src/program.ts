@@ -6,6 +6,7 @@ import type { Context } from './context.js';
 import { readOnlyBundle } from './accounts/bundle-mode.js';
 import { out } from './output/format.js';
 import { VERSION } from './version.js';
+import { FAST, type Declared } from './commands/declared.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 /** Repeatable options have no default (help would show "default: []"): an option never given becomes []. */
@@ -15,6 +16,15 @@ const lists = <T extends object, K extends string>(opts: T, ...names: K[]) =>
 export { CommanderError } from 'commander';
 
 export type Loader = (ctx: Context) => Promise<void | number>;
+
+/** A command from its one declaration (commands/declared.ts), which the plain parser builds from too. */
+function fromDeclared(program: Command, d: Declared, run: (loader: Loader) => Promise<void>): void {
+  const cmd = program.command(d.name).description(d.description);
+  if (d.alias) cmd.alias(d.alias);
+  for (const a of d.args) cmd.argument(`<${a.name}>`, a.description);
+  for (const o of d.options) cmd.option(`--${o.name}${o.value ? ` <${o.value}>` : ''}`, o.description, o.default);
+  cmd.action((...given: unknown[]) => run((c) => d.run(c, given.slice(0, d.args.length) as string[], given[d.args.length] as Record<string, unknown>)));
+}
 
 export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void>, afterDashDash: string[] = []): Command {
   const program = new Command('acct')
@@ -61,13 +71,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     program.command('reconnect').description('connect again: same id and nickname, new credentials').argument('<ref>', 'account reference'),
   ).action((ref, opts) => change(async (c) => (await import('./commands/connect.js')).reconnect(c, ref, lists(opts, 'fromEnv', 'scope'))));
 
-  program
-    .command('list')
-    .alias('ls')
-    .description('list accounts (reads no secrets)')
-    .option('--app <slug>', 'only accounts of this app')
-    .addOption(json())
-    .action((opts) => run(async (c) => (await import('./commands/list.js')).list(c, opts)));
+  fromDeclared(program, FAST.list!, run);
 
   program
     .command('show')
@@ -102,15 +106,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .addOption(json())
     .action((ref, opts) => change(async (c) => (await import('./commands/manage.js')).remove(c, ref, opts)));
 
-  program
-    .command('token')
-    .description('print the primary secret, refreshed first when it is about to expire')
-    .argument('<ref>', 'account reference')
-    .option('--field <name>', 'print this field instead')
-    .option('--min-ttl <seconds>', 'refresh when the token expires within this many seconds', '60')
-    .option('--refresh', 'force a refresh (OAuth)')
-    .addOption(json())
-    .action((ref, opts) => run(async (c) => (await import('./commands/token.js')).token(c, ref, opts)));
+  fromDeclared(program, FAST.token!, run);
 
   program
     .command('test')
