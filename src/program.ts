@@ -87,10 +87,11 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
 
   program
     .command('default')
-    .description("make an account its app's default")
-    .argument('<ref>', 'account reference')
+    .description("make an account its app's default; with an app slug, show it")
+    .argument('<ref>', 'account reference, or an app slug to show its default')
+    .option('--unset', "clear the app's default (an app slug with several accounts is then ambiguous)")
     .addOption(json())
-    .action((ref, opts) => change(async (c) => (await import('./commands/manage.js')).setDefault(c, ref, opts)));
+    .action((ref, opts) => run(async (c) => (await import('./commands/manage.js')).setDefault(c, ref, opts)));
 
   program
     .command('delete')
