@@ -67,14 +67,15 @@ export async function printTable(io: IO, head: string[], rows: string[][], s: St
       const w = width(r[c] ?? '');
       if (w > widths[c]!) widths[c] = w;
     }
-  if (fit?.width && fit.flexible.length) rows = fitTo(fit.width, fit.flexible, head, rows, widths, width);
+  let gap = 4;
+  if (fit?.width && fit.flexible.length) ({ rows, gap } = fitTo(fit.width, fit.flexible, head, rows, widths, width));
   const spaces: string[] = [];
   let text = '';
   for (const cells of [head.map((h) => s.bold(h)), ...rows]) {
     let line = '';
     for (let c = 0; c < last; c++) {
       const cell = cells[c] ?? '';
-      const n = widths[c]! - width(cell) + 4;
+      const n = widths[c]! - width(cell) + gap;
       line += cell + (spaces[n] ??= ' '.repeat(n));
     }
     const end = cells[last] ?? '';
@@ -83,12 +84,19 @@ export async function printTable(io: IO, head: string[], rows: string[][], s: St
   out(io, text);
 }
 
-/** Narrows the flexible columns, widest first, until a line fits `max`; cells cut end in an ellipsis. Updates `widths`. */
-function fitTo(max: number, flexible: number[], head: string[], rows: string[][], widths: number[], width: (cell: string) => number): string[][] {
+/**
+ * Fits a line into `max` columns: first with two spaces between columns
+ * instead of four, then narrowing the flexible columns, widest first; cells
+ * cut end in an ellipsis. Updates `widths`.
+ */
+function fitTo(max: number, flexible: number[], head: string[], rows: string[][], widths: number[], width: (cell: string) => number): { rows: string[][]; gap: number } {
   const last = head.length - 1;
   const w = [...widths];
   w[last] = Math.max(head[last]!.length, ...rows.map((r) => width(r[last] ?? '')));
-  let total = w.reduce((a, b) => a + b, 0) + 4 * last;
+  const sum = w.reduce((a, b) => a + b, 0);
+  if (sum + 4 * last <= max) return { rows, gap: 4 };
+  const gap = 2;
+  let total = sum + gap * last;
   // No column narrower than its heading or a few characters.
   const floor = (c: number) => Math.max(head[c]!.length, 6);
   while (total > max) {
@@ -99,12 +107,13 @@ function fitTo(max: number, flexible: number[], head: string[], rows: string[][]
     total--;
   }
   for (let c = 0; c < last; c++) widths[c] = w[c]!;
-  return rows.map((r) =>
+  const cut = rows.map((r) =>
     r.map((cell, c) => {
       if (!flexible.includes(c) || width(cell) <= w[c]!) return cell;
       return `${stripVTControlCharacters(cell).slice(0, w[c]! - 1)}…`;
     }),
   );
+  return { rows: cut, gap };
 }
 
 /** An account's status, coloured: ok green, the ones to act on red, the rest yellow. */
