@@ -139,7 +139,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
 
   program
     .command('status')
-    .description('every account: ok, expired, needs-reconnect; --check runs their test requests')
+    .description('every account: ok, expired, needs-reconnect, unverified, failing; --check runs their test requests')
     .option('--check', "run each account's test request (network)")
     .option('--app <slug>', 'only accounts of this app')
     .option('--concurrency <n>', 'test requests at once with --check', '8')
