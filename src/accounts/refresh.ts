@@ -67,7 +67,7 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
   const client = await resolveClient(ctx, app);
   if (!client)
     throw new AcctError(ExitCode.usage, `no OAuth client is set for ${app.slug}, so ${label} cannot be refreshed`, {
-      hint: `set the one it was connected with: acct client set ${app.slug} --client-id …`,
+      hint: `set the one it was connected with: acct client set ${app.slug} --client-id ${account.clientId ?? '…'}`,
     });
 
   const deadline = Date.now() + seconds(ctx.env.ACCT_REFRESH_DEADLINE, 'ACCT_REFRESH_DEADLINE', 30) * 1000;
