@@ -1,8 +1,7 @@
 import type { Context } from '../context.js';
 import { findAccount, makeDefault, removeAccount, renameAccount, clearDefault } from '../accounts/service.js';
 import { readOnlyBundle } from '../accounts/bundle-mode.js';
-import { out } from '../output/format.js';
-import { printJson } from '../output/format.js';
+import { out, printJson } from '../output/format.js';
 import { usageError, notFound, ExitCode } from '../errors.js';
 import { label } from '../accounts/resolve.js';
 
