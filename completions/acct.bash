@@ -8,7 +8,7 @@ _acct_spec() {
     "list"|"ls") subs=""; opts="--app --json -h --help"; vopts="--app"; args=""; variadic=0 ;;
     "show") subs=""; opts="--reveal --json -h --help"; vopts=""; args="refs"; variadic=0 ;;
     "rename") subs=""; opts="--json -h --help"; vopts=""; args="refs none"; variadic=0 ;;
-    "default") subs=""; opts="--json -h --help"; vopts=""; args="refs"; variadic=0 ;;
+    "default") subs=""; opts="--unset --json -h --help"; vopts=""; args="refs"; variadic=0 ;;
     "delete"|"rm") subs=""; opts="-y --yes --keep-remote --json -h --help"; vopts=""; args="refs"; variadic=0 ;;
     "token") subs=""; opts="--field --min-ttl --refresh --json -h --help"; vopts="--field --min-ttl"; args="refs"; variadic=0 ;;
     "test") subs=""; opts="--json -h --help"; vopts=""; args="refs"; variadic=0 ;;

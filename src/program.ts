@@ -91,10 +91,11 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
 
   program
     .command('default')
-    .description("make an account its app's default")
-    .argument('<ref>', 'account reference')
+    .description("make an account its app's default; with an app slug, show it")
+    .argument('<ref>', 'account reference, or an app slug to show its default')
+    .option('--unset', "clear the app's default (an app slug with several accounts is then ambiguous)")
     .addOption(json())
-    .action((ref, opts) => change(async (c) => (await import('./commands/manage.js')).setDefault(c, ref, opts)));
+    .action((ref, opts) => run(async (c) => (await import('./commands/manage.js')).setDefault(c, ref, opts)));
 
   program
     .command('delete')
@@ -134,7 +135,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
 
   program
     .command('status')
-    .description('every account: ok, expired, needs-reconnect; --check runs their test requests')
+    .description('every account: ok, expired, needs-reconnect, unverified, failing; --check runs their test requests')
     .option('--check', "run each account's test request (network)")
     .option('--app <slug>', 'only accounts of this app')
     .option('--concurrency <n>', 'test requests at once with --check', '8')

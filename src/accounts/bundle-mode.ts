@@ -168,6 +168,10 @@ export class BundleSecrets {
   }
   /** A bundle's secrets are in memory already. */
   async prepareRead(): Promise<void> {}
+  /** Commands that store new secrets refuse a bundle before they get here. */
+  async ready(): Promise<void> {
+    throw readOnlyBundle();
+  }
   kind(): 'bundle' {
     return 'bundle';
   }

@@ -1,5 +1,12 @@
 export type AuthKind = 'oauth2' | 'keys';
-export type AccountStatus = 'ok' | 'needs-reconnect';
+/**
+ * `ok`; `needs-reconnect` (the provider refused the grant or key); `unverified`
+ * (a key stored without its test request passing: --no-verify, or the service
+ * was unreachable; a passing `acct test` clears it); `failing` (the last
+ * refresh failed for another reason than invalid_grant, e.g. the provider was
+ * down; the next successful refresh clears it).
+ */
+export type AccountStatus = 'ok' | 'needs-reconnect' | 'unverified' | 'failing';
 
 /** Account metadata: everything about an account except its secrets. */
 export interface Account {
@@ -13,6 +20,8 @@ export interface Account {
   fields: string[];
   /** Who the credentials belong to, as the test request or userinfo named it. */
   identity: string | null;
+  /** OAuth: the client id that issued the grant (absent on accounts connected before acct recorded it). */
+  clientId?: string;
   /** ISO time the access token expires; null when it does not expire. */
   expiresAt: string | null;
   createdAt: string;

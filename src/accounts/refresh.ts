@@ -15,8 +15,8 @@ import type { Fields } from '../store/store.js';
 import type { FreshOptions } from './credentials.js';
 import { withLock } from '../store/lock.js';
 import { mustFind, setStatus } from './service.js';
-import { resolveClient } from './clients.js';
-import { refresh as refreshGrant, classifyFailure, type TokenSet } from '../oauth/protocol.js';
+import { resolveClient, envSuffix, type ResolvedClient } from './clients.js';
+import { refresh as refreshGrant, classifyFailure, type TokenSet, type OAuthFailure } from '../oauth/protocol.js';
 import { AcctError, ExitCode, needsReconnect, unavailable } from '../errors.js';
 import { seconds } from '../context.js';
 
@@ -76,7 +76,7 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
   const client = await resolveClient(ctx, app);
   if (!client)
     throw new AcctError('usage', `no OAuth client is set for ${app.slug}, so ${label} cannot be refreshed`, {
-      hint: `set the one it was connected with: acct client set ${app.slug} --client-id …`,
+      hint: `set the one it was connected with: acct client set ${app.slug} --client-id ${account.clientId ?? '…'}`,
     });
 
   const deadline = Date.now() + seconds(ctx.env.ACCT_REFRESH_DEADLINE, 'ACCT_REFRESH_DEADLINE', 30) * 1000;
@@ -89,14 +89,23 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
       tokens = await refreshGrant(app, client, refreshToken, { fetch: withTimeout(await ctx.fetch(), remaining) });
     } catch (err) {
       const failure = classifyFailure(err);
+      if (failure.kind !== 'transient' && failure.kind !== 'denied') {
+        const mismatch = clientMismatch(app, account, client, failure);
+        if (mismatch) {
+          await markFailing(ctx, account);
+          throw mismatch;
+        }
+      }
       if (failure.kind === 'invalid_grant') {
         await setStatus(ctx, account.id, 'needs-reconnect');
         throw needsReconnect(`${app.name} rejected the refresh token of ${label} (${failure.message})`, `reconnect it: acct reconnect ${account.id}`);
       }
-      if (failure.kind !== 'transient')
+      if (failure.kind !== 'transient') {
+        await markFailing(ctx, account);
         throw new AcctError('needs_reconnect', `${app.name} refused to refresh ${label}: ${failure.message}`, {
           hint: `check the OAuth client (acct client show ${app.slug}), or reconnect: acct reconnect ${account.id}`,
         });
+      }
       lastProblem = failure.message;
       if (Date.now() + delay < deadline) {
         ctx.warn(`refreshing ${label} failed (${failure.message}); retrying`);
@@ -104,6 +113,7 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
         delay = Math.min(delay * 2, 4000);
         continue;
       }
+      await markFailing(ctx, account);
       if (stillValid()) {
         ctx.warn(`could not refresh ${label} (${lastProblem}); using the cached token, valid until ${account.expiresAt}`);
         return cached;
@@ -111,6 +121,36 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
       throw unavailable(`could not refresh ${label}: ${lastProblem}`, 'the stored credentials are unchanged; retry when the provider is reachable');
     }
     return storeRefreshed(ctx, account, fields, tokens);
+  }
+}
+
+/**
+ * A refresh the provider refused because of the client: the grant was issued
+ * to the client acct recorded at connect, and another one is set now. The
+ * refresh token may be fine, so the account is not marked needs-reconnect.
+ */
+function clientMismatch(app: OAuthApp, account: Account, client: ResolvedClient, failure: OAuthFailure): AcctError | undefined {
+  const error = failure.kind === 'invalid_grant' ? 'invalid_grant' : 'error' in failure ? failure.error : undefined;
+  const label = `${account.app}/${account.nickname}`;
+  const where = client.source === 'environment' ? `ACCT_CLIENT_ID_${envSuffix(app.slug)}` : `the client set for ${app.slug}`;
+  if (account.clientId && account.clientId !== client.clientId && (error === 'invalid_client' || error === 'unauthorized_client' || error === 'invalid_grant'))
+    return new AcctError('needs_reconnect', `${app.name} refused to refresh ${label} (${failure.message}): it was connected with the OAuth client ${account.clientId}, and ${where} is now ${client.clientId}`, {
+      hint: `set that client again: acct client set ${app.slug} --client-id ${account.clientId}${app.oauth.clientSecret === 'none' ? '' : ' --secret-stdin < secret.txt'}; or connect it with the new client: acct reconnect ${account.id}`,
+    });
+  if (!account.clientId && (error === 'invalid_client' || error === 'unauthorized_client'))
+    return new AcctError('needs_reconnect', `${app.name} refused the OAuth client ${client.clientId} (${where}) while refreshing ${label} (${failure.message})`, {
+      hint: `if the client changed since ${label} was connected, set the one it was connected with (acct client set ${app.slug} --client-id …), or reconnect: acct reconnect ${account.id}`,
+    });
+  return undefined;
+}
+
+/** A refresh failed for another reason than a rejected grant: said in list and status until one succeeds. Bookkeeping: a failure to record it is a warning. */
+async function markFailing(ctx: Context, account: Account): Promise<void> {
+  try {
+    await setStatus(ctx, account.id, 'failing', { touch: false });
+  } catch (err) {
+    if (!(err instanceof AcctError)) throw err;
+    ctx.warn(`could not record that refreshing ${account.app}/${account.nickname} failed (${err.message})`);
   }
 }
 

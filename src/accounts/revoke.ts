@@ -1,7 +1,9 @@
-// Revocation at the provider (RFC 7009) before a local delete. A failure is
-// reported and the caller still deletes locally.
+// Revocation at the provider (RFC 7009): before a local delete, and of the
+// grant a reconnect replaced. A failure is reported and the caller goes on.
 import type { Context } from '../context.js';
 import type { Account } from './model.js';
+import type { OAuthApp } from '../catalog/schema.js';
+import type { Fields } from '../store/store.js';
 import { resolveClient } from './clients.js';
 import { revoke, classifyFailure } from '../oauth/protocol.js';
 import { AcctError } from '../errors.js';
@@ -29,5 +31,29 @@ export async function revokeAccount(ctx: Context, account: Account): Promise<boo
     const why = err instanceof AcctError ? err.message : classifyFailure(err).message;
     ctx.warn(`could not revoke ${label} at ${app.name} (${why}); deleting it locally anyway. Revoke it in your ${app.name} settings.`);
     return false;
+  }
+}
+
+/**
+ * After a reconnect stored new credentials: revokes the grant they replaced.
+ * Nothing when the provider handed back the same refresh token (the grant
+ * lives on), or when the app has no revocation endpoint.
+ */
+export async function revokeReplaced(ctx: Context, app: OAuthApp, old: Fields, current: Fields, label: string): Promise<void> {
+  if (!app.oauth.revocationUrl) return;
+  if (old.oauth_refresh_token && old.oauth_refresh_token === current.oauth_refresh_token) return;
+  const tokens: [string, 'refresh_token' | 'access_token'][] = [];
+  if (old.oauth_refresh_token) tokens.push([old.oauth_refresh_token, 'refresh_token']);
+  if (old.oauth_access_token && old.oauth_access_token !== current.oauth_access_token) tokens.push([old.oauth_access_token, 'access_token']);
+  if (!tokens.length) return;
+  try {
+    const client = await resolveClient(ctx, app);
+    if (!client) throw new AcctError('usage', `no OAuth client is set for ${app.slug}`);
+    const fetch = await ctx.fetch();
+    for (const [token, hint] of tokens) await revoke(app, client, token, hint, { fetch });
+    ctx.info(`Revoked the previous grant of ${label} at ${app.name}.`);
+  } catch (err) {
+    const why = err instanceof AcctError ? err.message : classifyFailure(err).message;
+    ctx.warn(`the new credentials of ${label} are stored, but the previous grant could not be revoked at ${app.name} (${why}): revoke it in your ${app.name} settings`);
   }
 }

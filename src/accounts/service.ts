@@ -21,18 +21,52 @@ export function validateNickname(nickname: string): string {
   return nickname;
 }
 
-/** A nickname derived from an identity ("octocat", "me@example.com"), made unique within the app. */
+/**
+ * The automatic nickname: the identity ("octocat", "me@example.com"), made
+ * unique within the app. Without a usable identity it is the app slug and a
+ * number ("openai-1"): unique across apps too, so the bare nickname is a
+ * reference that names one account and says which app it belongs to.
+ */
 export function deriveNickname(m: Metadata, app: string, identity: string | null): string {
-  const base =
-    (identity ?? 'default')
-      .replace(/[^A-Za-z0-9._@+-]+/g, '-')
-      .replace(/^[^A-Za-z0-9]+/, '')
-      // acc_ starts account ids, never nicknames.
-      .replace(/^acc_/, 'acc-')
-      .slice(0, 60) || 'default';
+  const base = identityNickname(identity);
   const taken = new Set(m.accounts.filter((a) => a.app === app).map((a) => a.nickname));
-  if (!taken.has(base)) return base;
-  for (let i = 2; ; i++) if (!taken.has(`${base}-${i}`)) return `${base}-${i}`;
+  if (base && !taken.has(base)) return base;
+  const stem = base ?? app;
+  for (let i = base ? 2 : 1; ; i++) if (!taken.has(`${stem}-${i}`)) return `${stem}-${i}`;
+}
+
+/** The identity as a nickname, or undefined when nothing usable is left of it. */
+function identityNickname(identity: string | null): string | undefined {
+  const base = (identity ?? '')
+    .replace(/[^A-Za-z0-9._@+-]+/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    // acc_ starts account ids, never nicknames.
+    .replace(/^acc_/, 'acc-')
+    .slice(0, 60);
+  return base || undefined;
+}
+
+/** A --nickname given to connect: valid and free, checked before anything is asked or fetched (and again under the lock). */
+export function checkNewNickname(ctx: Context, app: string, nickname: string): void {
+  validateNickname(nickname);
+  if (ctx.accounts.read().accounts.some((a) => a.app === app && a.nickname === nickname)) throw nicknameTaken(app, nickname);
+}
+
+const nicknameTaken = (app: string, nickname: string) =>
+  usageError(`${app} already has an account called "${nickname}"`, `pick another --nickname, or replace its credentials: acct reconnect ${app}/${nickname}`);
+
+/**
+ * The account a new connect of this identity updates instead of adding one:
+ * same app, same identity, and no --nickname asking for a separate account
+ * (a dedicated CI account of the same user is connected with --nickname ci).
+ * Several candidates: the one with the automatic nickname, else the default, else the oldest.
+ */
+export function sameIdentity(ctx: Context, app: string, identity: string | null, nickname: string | undefined): Account | undefined {
+  if (!identity || nickname !== undefined) return undefined;
+  const m = ctx.accounts.read();
+  const candidates = m.accounts.filter((a) => a.app === app && a.identity === identity);
+  const auto = identityNickname(identity);
+  return candidates.find((a) => a.nickname === auto) ?? candidates.find((a) => m.defaults[app] === a.id) ?? candidates[0];
 }
 
 export interface NewCredentials {
@@ -40,6 +74,10 @@ export interface NewCredentials {
   scopes: string[];
   expiresAt: string | null;
   identity: string | null;
+  /** OAuth: the client id the grant was issued to. */
+  clientId?: string;
+  /** Keys stored without a passing test request (--no-verify, or the service was unreachable). */
+  unverified?: boolean;
 }
 
 export async function createAccount(
@@ -55,25 +93,24 @@ export async function createAccount(
   try {
     return await ctx.accounts.update((m) => {
       if (m.accounts.some((a) => a.id === id) || m.retiredIds.includes(id)) throw new AcctError('unexpected', 'account id collision; retry');
-      if (nickname && m.accounts.some((a) => a.app === app.slug && a.nickname === nickname))
-        throw usageError(
-          `${app.slug} already has an account called "${nickname}"`,
-          `pick another --nickname, or replace its credentials: acct reconnect ${app.slug}/${nickname}`,
-        );
+      if (nickname && m.accounts.some((a) => a.app === app.slug && a.nickname === nickname)) throw nicknameTaken(app.slug, nickname);
       const now = ctx.now().toISOString();
       const account: Account = {
         id,
         app: app.slug,
         nickname: nickname ?? deriveNickname(m, app.slug, creds.identity),
         auth: app.auth,
-        status: 'ok',
+        status: creds.unverified ? 'unverified' : 'ok',
         scopes: creds.scopes,
         fields: Object.keys(creds.fields).sort(),
         identity: creds.identity,
+        ...(creds.clientId ? { clientId: creds.clientId } : {}),
         expiresAt: creds.expiresAt,
         createdAt: now,
         updatedAt: now,
       };
+      // An app's first account is its default. Later ones are not, even when the default was deleted or unset meanwhile.
+      if (!m.accounts.some((a) => a.app === app.slug)) m.defaults[app.slug] = id;
       m.accounts.push(account);
       return account;
     });
@@ -92,7 +129,8 @@ export async function replaceCredentials(ctx: Context, id: string, creds: NewCre
     a.scopes = creds.scopes;
     a.expiresAt = creds.expiresAt;
     a.identity = creds.identity ?? a.identity;
-    a.status = 'ok';
+    if (creds.clientId) a.clientId = creds.clientId;
+    a.status = creds.unverified ? 'unverified' : 'ok';
     a.updatedAt = ctx.now().toISOString();
     return { ...a };
   });
@@ -129,11 +167,21 @@ export async function removeAccount(ctx: Context, id: string): Promise<void> {
   ctx.secrets.remove(id);
 }
 
-export async function setStatus(ctx: Context, id: string, status: Account['status']): Promise<void> {
+/** `touch: false` keeps updatedAt, which the refresh path reads as "the credentials changed" (a failed refresh changes none). */
+export async function setStatus(ctx: Context, id: string, status: Account['status'], opts: { touch?: boolean } = {}): Promise<void> {
   await ctx.accounts.update((m) => {
     const a = mustFind(m, id);
     a.status = status;
-    a.updatedAt = ctx.now().toISOString();
+    if (opts.touch !== false) a.updatedAt = ctx.now().toISOString();
+  });
+}
+
+/** Clears an app's default; an app slug with several accounts is then ambiguous again. Returns the account that was the default. */
+export async function clearDefault(ctx: Context, app: string): Promise<Account | undefined> {
+  return ctx.accounts.update((m) => {
+    const a = m.accounts.find((x) => x.id === m.defaults[app]);
+    delete m.defaults[app];
+    return a && { ...a };
   });
 }
 

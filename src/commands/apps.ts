@@ -1,6 +1,6 @@
 // acct apps: search, show, add and remove app definitions.
 import type { Context } from '../context.js';
-import { printJson, printTable, style, out } from '../output/format.js';
+import { printJson, printTable, style, out, terminalWidth } from '../output/format.js';
 import { parseApp } from '../catalog/validate.js';
 import { readStdin, readInputFile } from '../ui/stdin.js';
 import { usageError } from '../errors.js';
@@ -21,8 +21,9 @@ export async function listApps(ctx: Context, query: string | undefined, opts: { 
   await printTable(
     ctx.io,
     ['APP', 'NAME', 'AUTH', 'DESCRIPTION'],
-    entries.map(({ app, source }) => [app.slug, app.name + (source === 'user' ? s.dim(' (yours)') : ''), app.auth === 'oauth2' ? 'oauth' : 'keys', app.description]),
+    entries.map(({ app, source }) => [app.slug, app.name + (source === 'user' ? s.dim(' (yours)') : ''), app.auth, app.description]),
     s,
+    { width: terminalWidth(ctx.io, ctx.env), flexible: [1, 3] },
   );
 }
 

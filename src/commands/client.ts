@@ -5,6 +5,7 @@ import { readStdinValue } from '../ui/stdin.js';
 import { printJson, out } from '../output/format.js';
 import { usageError, notFound } from '../errors.js';
 import type { OAuthApp } from '../catalog/schema.js';
+import { label } from '../accounts/resolve.js';
 
 function oauthApp(ctx: Context, slug: string): OAuthApp {
   const app = ctx.catalog.get(slug);
@@ -12,19 +13,46 @@ function oauthApp(ctx: Context, slug: string): OAuthApp {
   return app;
 }
 
+/**
+ * The secret comes from --secret-stdin or a hidden prompt, never argv. Without
+ * a terminal to ask on, one of --secret-stdin or --no-secret must say which it
+ * is: a secret waiting on a pipe is never dropped for a public client. Apps
+ * whose clients have no secret ask for none.
+ */
 export async function setClient(ctx: Context, slug: string, opts: { clientId?: string; secretStdin?: boolean; noSecret?: boolean }) {
   const app = oauthApp(ctx, slug);
+  if (opts.secretStdin && opts.noSecret) throw usageError('pick one of --secret-stdin and --no-secret');
+  const takesSecret = app.oauth.clientSecret !== 'none';
+  if (!takesSecret && opts.secretStdin) throw usageError(`${app.name} clients have no secret; drop --secret-stdin`);
+  if (takesSecret && !opts.secretStdin && !opts.noSecret && !ctx.prompter.interactive)
+    throw usageError(
+      `stdin is not a terminal, so acct cannot ask for the ${app.name} client secret`,
+      `pass it on stdin with --secret-stdin (acct client set ${slug} --client-id ${opts.clientId ?? 'ID'} --secret-stdin < secret.txt)${app.oauth.clientSecret === 'optional' ? ', or --no-secret for a public client' : ''}`,
+    );
   const clientId = opts.clientId ?? (await ctx.prompter.input('Client ID', '--client-id'));
   let secret: string | undefined;
-  if (opts.secretStdin) secret = await readStdinValue(ctx.io.stdin, '--secret-stdin');
-  else if (!opts.noSecret && app.oauth.clientSecret !== 'none') {
-    if (ctx.prompter.interactive) {
-      const s = await ctx.prompter.secret(`Client secret${app.oauth.clientSecret === 'optional' ? ' (Enter for a public client)' : ''}`, '--secret-stdin');
-      secret = s || undefined;
-    } else if (app.oauth.clientSecret === 'required') throw usageError(`${app.name} needs a client secret`, 'pass it on stdin with --secret-stdin');
+  if (opts.secretStdin) {
+    await ctx.secrets.ready();
+    secret = await readStdinValue(ctx.io.stdin, '--secret-stdin');
+  } else if (takesSecret && !opts.noSecret) {
+    const s = await ctx.prompter.secret(`Client secret${app.oauth.clientSecret === 'optional' ? ' (Enter for a public client)' : ''}`, '--secret-stdin');
+    secret = s || undefined;
   }
+  const before = storedClient(ctx, slug)?.clientId;
   await saveClient(ctx, app, clientId, secret);
   ctx.info(`Saved the ${app.name} OAuth client ${clientId}${secret ? ' (with its secret, sealed in the store)' : ' (public client, no secret)'}.`);
+  warnOtherClient(ctx, app, clientId, before);
+}
+
+/** Accounts whose grant another client issued: their refreshes may now be refused. */
+function warnOtherClient(ctx: Context, app: OAuthApp, clientId: string, before: string | undefined) {
+  const others = ctx.accounts.read().accounts.filter((a) => a.app === app.slug && (a.clientId ?? before) !== undefined && (a.clientId ?? before) !== clientId);
+  if (!others.length) return;
+  const issuers = [...new Set(others.map((a) => a.clientId ?? before))];
+  ctx.warn(
+    `${others.length === 1 ? 'this account was' : `these ${others.length} accounts were`} connected with ${issuers.length === 1 ? `the client ${issuers[0]}` : `other clients (${issuers.join(', ')})`}, and ${app.name} may refuse to refresh ${others.length === 1 ? 'it' : 'them'} with ${clientId}: ${others.map(label).join(', ')}. ` +
+      `Set the old client back (acct client set ${app.slug} --client-id ${issuers[0]}), or reconnect ${others.length === 1 ? 'it' : 'each'} with the new one (acct reconnect ${others[0]!.id})`,
+  );
 }
 
 export async function showClient(ctx: Context, slug: string, opts: { json?: boolean }) {

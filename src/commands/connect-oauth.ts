@@ -30,6 +30,7 @@ export async function oauthCredentials(ctx: Context, app: OAuthApp, opts: Connec
   if ([opts.manual, opts.device].filter(Boolean).length > 1) throw usageError('pick one of --manual and --device');
   const timeoutSeconds = Number(opts.timeout);
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw usageError(`--timeout takes a number of seconds, not "${opts.timeout}"`);
+  await ctx.secrets.ready();
   const client = (await resolveClient(ctx, app)) ?? (await askForClient(ctx, app));
   const scopes = [...(existing ? existing.scopes.filter((s) => !app.oauth.scopes.includes(s)) : []), ...opts.scope];
 
@@ -40,7 +41,7 @@ export async function oauthCredentials(ctx: Context, app: OAuthApp, opts: Connec
     const tokens = opts.device
       ? await deviceFlow(ctx, app, client, scopes, timeoutSeconds * 1000, abort.signal)
       : await browserFlow(ctx, app, client, scopes, opts, timeoutSeconds * 1000, abort.signal);
-    return await toCredentials(ctx, app, tokens, requestedScopes(app, scopes));
+    return { ...(await toCredentials(ctx, app, tokens, requestedScopes(app, scopes))), clientId: client.clientId };
   } catch (err) {
     throw explain(app, err);
   } finally {

@@ -3,7 +3,7 @@
 import type { Context } from '../context.js';
 import type { AppDefinition, KeysApp } from '../catalog/schema.js';
 import { collectKeyFields } from '../accounts/keys.js';
-import { createAccount, replaceCredentials, findAccount, type NewCredentials } from '../accounts/service.js';
+import { createAccount, replaceCredentials, findAccount, checkNewNickname, sameIdentity, type NewCredentials } from '../accounts/service.js';
 import { runTestRequest } from '../api/test-request.js';
 import { readStdin } from '../ui/stdin.js';
 import { AcctError, ExitCode, usageError } from '../errors.js';
@@ -24,9 +24,20 @@ export interface ConnectOptions {
   json?: boolean;
 }
 
+// Everything that can fail without the user's secret is checked before it is
+// asked for, read or fetched: the app, the nickname, the options, and the
+// store (ctx.secrets.ready(), in keyCredentials and oauthCredentials).
 export async function connect(ctx: Context, slug: string, opts: ConnectOptions): Promise<void> {
   const app = ctx.catalog.get(slug);
+  if (opts.nickname !== undefined) checkNewNickname(ctx, app.slug, opts.nickname);
   const creds = await obtainCredentials(ctx, app, opts);
+  // The same identity again: its account gets the new credentials, as reconnect would give it.
+  const existing = sameIdentity(ctx, app.slug, creds.identity, opts.nickname);
+  if (existing) {
+    const account = await storeOver(ctx, app, existing, creds);
+    done(ctx, account, 'Updated', opts, ': already connected');
+    return;
+  }
   const account = await createAccount(ctx, app, creds, opts.nickname);
   done(ctx, account, 'Connected', opts);
 }
@@ -35,12 +46,35 @@ export async function reconnect(ctx: Context, ref: string, opts: ConnectOptions)
   const existing = findAccount(ctx, ref);
   const app = ctx.catalog.get(existing.app);
   const creds = await obtainCredentials(ctx, app, opts, existing);
-  const account = await replaceCredentials(ctx, existing.id, creds);
+  const account = await storeOver(ctx, app, existing, creds);
   done(ctx, account, 'Reconnected', opts);
 }
 
-function done(ctx: Context, account: Account, verb: string, opts: ConnectOptions) {
-  ctx.info(`${verb} ${account.app}/${account.nickname} (${account.id})`);
+/**
+ * New credentials for an existing account; then, OAuth, the grant they
+ * replace is revoked at the provider (never before the new one is stored; a
+ * failed revocation is a warning).
+ */
+async function storeOver(ctx: Context, app: AppDefinition, existing: Account, creds: NewCredentials): Promise<Account> {
+  let old: Record<string, string> | undefined;
+  if (app.auth === 'oauth2' && app.oauth.revocationUrl) {
+    try {
+      old = await ctx.secrets.read(existing.id);
+    } catch (err) {
+      if (!(err instanceof AcctError)) throw err;
+      ctx.warn(`the old credentials of ${existing.app}/${existing.nickname} cannot be read (${err.message}), so their grant is not revoked: revoke it in your ${app.name} settings`);
+    }
+  }
+  const account = await replaceCredentials(ctx, existing.id, creds);
+  if (old && app.auth === 'oauth2') {
+    const { revokeReplaced } = await import('../accounts/revoke.js');
+    await revokeReplaced(ctx, app, old, creds.fields, `${account.app}/${account.nickname}`);
+  }
+  return account;
+}
+
+function done(ctx: Context, account: Account, verb: string, opts: ConnectOptions, why = '') {
+  ctx.info(`${verb} ${account.app}/${account.nickname} (${account.id})${why}`);
   if (opts.json) printJson(ctx.io, { id: account.id, app: account.app, nickname: account.nickname, identity: account.identity });
   else out(ctx.io, `${account.id}\n`);
 }
@@ -55,6 +89,7 @@ async function keyCredentials(ctx: Context, app: KeysApp, opts: ConnectOptions):
   for (const flag of ['manual', 'device'] as const)
     if (opts[flag]) throw usageError(`--${flag} is for OAuth apps; ${app.slug} uses API keys`);
   if (opts.scope.length) throw usageError(`--scope is for OAuth apps; ${app.slug} uses API keys`);
+  await ctx.secrets.ready();
   const fields = await collectKeyFields(app, {
     stdin: opts.stdin ? await readStdin(ctx.io.stdin, '--stdin') : undefined,
     fromEnv: opts.fromEnv,
@@ -63,6 +98,8 @@ async function keyCredentials(ctx: Context, app: KeysApp, opts: ConnectOptions):
     checkShapes: opts.check,
   });
   let identity: string | null = null;
+  // An app without a test request has nothing to verify: its keys are ok as stored.
+  let unverified = !opts.verify && app.test !== undefined;
   if (opts.verify) {
     const outcome = await runTestRequest(app, fields, await ctx.fetch());
     switch (outcome.kind) {
@@ -75,11 +112,12 @@ async function keyCredentials(ctx: Context, app: KeysApp, opts: ConnectOptions):
         });
       case 'unreachable':
         ctx.warn(`could not verify the key (${outcome.detail}); storing it unverified. Check it later with: acct test ${app.slug}`);
+        unverified = true;
         break;
       case 'untested':
         ctx.warn(`could not verify the key: ${outcome.detail}`);
         break;
     }
   }
-  return { fields, scopes: [], expiresAt: null, identity };
+  return { fields, scopes: [], expiresAt: null, identity, unverified };
 }

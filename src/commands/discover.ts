@@ -45,11 +45,11 @@ export async function discoverApp(ctx: Context, slug: string, opts: DiscoverOpti
   const baseUrl = opts.baseUrl ?? issuer.href.replace(/\/$/, '');
   const draft = {
     slug,
-    name: opts.name ?? issuer.hostname,
+    name: opts.name ?? providerName(as, issuer),
     description: `discovered from ${issuer.href}`,
     docs: issuer.href,
     api: { baseUrl, auth: { type: 'header', name: 'Authorization', value: 'Bearer {oauth_access_token}' } },
-    test: opts.testPath ? { path: opts.testPath, identity: opts.identity } : undefined,
+    test: opts.testPath ? { path: opts.testPath, identity: opts.identity } : userinfoTest(as.userinfo_endpoint, baseUrl, opts.identity),
     env: { oauth_access_token: `${slug.toUpperCase().replace(/-/g, '_')}_TOKEN` },
     auth: 'oauth2',
     oauth: {
@@ -68,6 +68,39 @@ export async function discoverApp(ctx: Context, slug: string, opts: DiscoverOpti
     },
   };
   return parseApp(draft, `the metadata of ${issuer.href}`);
+}
+
+/** The name the metadata gives the provider (OpenID Federation's display_name or organization_name), else its host without a generic first label. */
+export function providerName(as: oauth.AuthorizationServer, issuer: URL): string {
+  for (const key of ['display_name', 'organization_name', 'name']) {
+    const v = as[key];
+    // Printed in prompts and tables: one short line of text, nothing else.
+    if (typeof v === 'string' && v.trim() && v.length <= 80 && !/[\u0000-\u001f\u007f]/.test(v)) return v.trim();
+  }
+  const host = issuer.hostname;
+  const labels = host.split('.');
+  if (labels.length > 2 && /^(accounts?|auth|login|id|identity|sso|oauth2?|www)$/i.test(labels[0]!) && !/^\d+$/.test(labels.at(-1)!)) return labels.slice(1).join('.');
+  return host;
+}
+
+/**
+ * The userinfo endpoint as the test request, when it sits under the API base
+ * URL (or on its origin): it proves the token works and names who it belongs to.
+ * Elsewhere it would send the token to another origin than the app's API.
+ */
+function userinfoTest(userinfo: string | undefined, baseUrl: string, identity: string[]) {
+  if (!userinfo) return undefined;
+  let url: URL, base: URL;
+  try {
+    url = new URL(userinfo);
+    base = new URL(baseUrl);
+  } catch {
+    return undefined;
+  }
+  if (url.origin !== base.origin) return undefined;
+  const prefix = baseUrl.replace(/\/+$/, '');
+  const path = url.href.startsWith(`${prefix}/`) ? url.href.slice(prefix.length) : url.href;
+  return { path, identity: identity.length ? identity : ['preferred_username', 'email', 'sub'] };
 }
 
 /** openid + profile/email where offered, and offline_access so a refresh token comes back. */

@@ -1,5 +1,5 @@
 import type { Context } from '../context.js';
-import { sortByAppAndNickname, printJson, printTable, relativeTime, style } from '../output/format.js';
+import { sortByAppAndNickname, printJson, printTable, relativeTime, style, terminalWidth, accountStatus } from '../output/format.js';
 import { isDefault } from '../accounts/service.js';
 import type { Account } from '../accounts/model.js';
 
@@ -12,6 +12,7 @@ export function accountJson(a: Account, isDefaultAccount: boolean, lastUsed: str
     status: a.status,
     default: isDefaultAccount,
     identity: a.identity,
+    client_id: a.clientId ?? null,
     scopes: a.scopes,
     expires_at: a.expiresAt,
     created_at: a.createdAt,
@@ -34,18 +35,21 @@ export async function list(ctx: Context, opts: { app?: string; json?: boolean })
   }
   const s = await style(ctx.io, ctx.env);
   const now = ctx.now();
+  // One word per cell (DEFAULT is * or -), so piped output splits with awk; a terminal's width cuts APP and NICKNAME first.
   await printTable(
     ctx.io,
-    ['ID', 'APP', 'NICKNAME', 'AUTH', 'STATUS', 'EXPIRES', 'LAST USED'],
+    ['ID', 'APP', 'NICKNAME', 'DEFAULT', 'AUTH', 'STATUS', 'EXPIRES', 'LAST USED'],
     accounts.map((a) => [
       a.id,
       a.app,
-      a.nickname + (isDefault(m, a) ? s.dim(' (default)') : ''),
-      a.auth === 'oauth2' ? 'oauth' : 'keys',
-      a.status === 'ok' ? s.green('ok') : s.red(a.status),
+      a.nickname,
+      isDefault(m, a) ? '*' : s.dim('-'),
+      a.auth,
+      accountStatus(s, a.status),
       a.expiresAt ? relativeTime(a.expiresAt, now) : s.dim('-'),
       relativeTime(used.get(a.id) ?? null, now),
     ]),
     s,
+    { width: terminalWidth(ctx.io, ctx.env), flexible: [1, 2] },
   );
 }

@@ -1,7 +1,8 @@
 import type { Context } from '../context.js';
-import { findAccount, makeDefault, removeAccount, renameAccount } from '../accounts/service.js';
-import { printJson } from '../output/format.js';
-import { usageError, ExitCode } from '../errors.js';
+import { findAccount, makeDefault, removeAccount, renameAccount, clearDefault } from '../accounts/service.js';
+import { readOnlyBundle } from '../accounts/bundle-mode.js';
+import { out, printJson } from '../output/format.js';
+import { usageError, notFound, ExitCode } from '../errors.js';
 import { label } from '../accounts/resolve.js';
 
 export async function rename(ctx: Context, ref: string, nickname: string, opts: { json?: boolean }) {
@@ -10,7 +11,36 @@ export async function rename(ctx: Context, ref: string, nickname: string, opts: 
   else ctx.info(`Renamed to ${label(a)}`);
 }
 
-export async function setDefault(ctx: Context, ref: string, opts: { json?: boolean }) {
+/**
+ * `acct default <ref>` makes the account its app's default; `acct default
+ * <app>` (an app slug, no account of that name) shows the default; `--unset`
+ * clears the default of the app (or of the account's app).
+ */
+export async function setDefault(ctx: Context, ref: string, opts: { json?: boolean; unset?: boolean }) {
+  const m = ctx.accounts.read();
+  const isApp = !ref.includes('/') && ctx.catalog.find(ref) !== undefined && !m.accounts.some((a) => a.id === ref || (a.nickname === ref && a.app !== ref));
+  if (opts.unset) {
+    if (ctx.bundle) throw readOnlyBundle();
+    const app = isApp ? ref : findAccount(ctx, ref).app;
+    const was = await clearDefault(ctx, app);
+    if (opts.json) printJson(ctx.io, { app, default: null, was: was ? { id: was.id, nickname: was.nickname } : null });
+    else ctx.info(was ? `${app} has no default account now (it was ${label(was)})` : `${app} had no default account`);
+    return;
+  }
+  if (isApp) {
+    const def = m.accounts.find((a) => a.id === m.defaults[ref]);
+    if (opts.json) return printJson(ctx.io, { app: ref, default: def ? { id: def.id, nickname: def.nickname } : null });
+    if (!def) {
+      const ofApp = m.accounts.filter((a) => a.app === ref);
+      throw notFound(
+        `${ref} has no default account`,
+        ofApp.length ? `pick one: acct default ${ref}/${ofApp[0]!.nickname} (${ref} accounts: ${ofApp.map(label).join(', ')})` : `connect one: acct connect ${ref}`,
+      );
+    }
+    out(ctx.io, `${label(def)}\n`);
+    return;
+  }
+  if (ctx.bundle) throw readOnlyBundle();
   const a = await makeDefault(ctx, ref);
   if (opts.json) printJson(ctx.io, { id: a.id, app: a.app, nickname: a.nickname, default: true });
   else ctx.info(`${label(a)} is now the default ${a.app} account`);

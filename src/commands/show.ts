@@ -1,7 +1,8 @@
 import type { Context } from '../context.js';
 import { findAccount, isDefault } from '../accounts/service.js';
-import { mask, printJson, relativeTime, style, out as writeOut } from '../output/format.js';
+import { mask, printJson, relativeTime, style, accountStatus, out as writeOut } from '../output/format.js';
 import { accountJson } from './list.js';
+import type { Account } from '../accounts/model.js';
 
 export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; json?: boolean }): Promise<void> {
   const account = findAccount(ctx, ref);
@@ -30,10 +31,12 @@ export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; 
   const rows: [string, string][] = [
     ['id', account.id],
     ['app', account.app + (app ? s.dim(` (${app.name})`) : s.red(' (app definition missing)'))],
-    ['nickname', account.nickname + (isDefault(m, account) ? s.dim(' (default)') : '')],
+    ['nickname', account.nickname],
+    ['default', isDefault(m, account) ? `yes (acct ${account.app} means this account)` : 'no'],
     ['identity', account.identity ?? s.dim('-')],
     ['auth', account.auth],
-    ['status', account.status === 'ok' ? s.green('ok') : s.red(`${account.status} (run: acct reconnect ${account.id})`)],
+    ...(account.clientId ? [['client id', account.clientId] as [string, string]] : []),
+    ['status', accountStatus(s, account.status) + s.dim(STATUS_NEXT[account.status](account.id))],
     ['scopes', account.scopes.length ? account.scopes.join(' ') : s.dim('-')],
     ['expires', account.expiresAt ? `${account.expiresAt} (${relativeTime(account.expiresAt, now)})` : s.dim('does not expire')],
     ...(account.auth === 'oauth2'
@@ -50,3 +53,11 @@ export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; 
   if (!opts.reveal) out.push(s.dim('  (values masked; --reveal prints them)'));
   writeOut(ctx.io, out.join('\n') + '\n');
 }
+
+/** What each status means for the user, after the status word. */
+const STATUS_NEXT: Record<Account['status'], (id: string) => string> = {
+  ok: () => '',
+  'needs-reconnect': (id) => ` (run: acct reconnect ${id})`,
+  unverified: (id) => ` (stored without a passing test request; check it: acct test ${id})`,
+  failing: () => ' (the last refresh failed; it is retried on next use)',
+};

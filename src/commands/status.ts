@@ -4,10 +4,13 @@
 import type { Context } from '../context.js';
 import type { Account } from '../accounts/model.js';
 import { checkAccount as checkCredentials } from '../accounts/check.js';
-import { sortByAppAndNickname, printJson, printTable, style } from '../output/format.js';
+import { sortByAppAndNickname, printJson, printTable, style, terminalWidth } from '../output/format.js';
+import type { TestOutcome } from '../api/test-request.js';
 import { AcctError, ExitCode, usageError } from '../errors.js';
 
-export type Health = 'ok' | 'expired' | 'needs-reconnect' | 'unreachable' | 'untested' | 'error';
+export type Health = 'ok' | 'expired' | 'needs-reconnect' | 'unverified' | 'failing' | 'unreachable' | 'untested' | 'error';
+/** The outcome of a test request, under the same name and with the same values as `acct test --json`'s; null when none ran. */
+export type CheckResult = TestOutcome['kind'] | 'error' | null;
 
 export interface StatusRow {
   id: string;
@@ -15,11 +18,14 @@ export interface StatusRow {
   status: Health;
   detail: string;
   identity: string | null;
+  result: CheckResult;
 }
 
 /** What local data says: needs-reconnect, an expired token with or without a way to refresh it, or ok. */
 export function localHealth(a: Account, now: Date): { status: Health; detail: string } {
   if (a.status === 'needs-reconnect') return { status: 'needs-reconnect', detail: `run: acct reconnect ${a.id}` };
+  if (a.status === 'unverified') return { status: 'unverified', detail: `stored without a passing test request; check it: acct test ${a.id}` };
+  if (a.status === 'failing') return { status: 'failing', detail: 'the last refresh failed (not a rejected grant); retried on next use' };
   if (a.expiresAt && new Date(a.expiresAt) <= now) {
     return a.fields.includes('oauth_refresh_token')
       ? { status: 'expired', detail: 'refreshed on next use' }
@@ -30,24 +36,25 @@ export function localHealth(a: Account, now: Date): { status: Health; detail: st
 
 async function checkRow(ctx: Context, a: Account): Promise<Omit<StatusRow, 'id' | 'ref'>> {
   const local = localHealth(a, ctx.now());
-  if (local.status === 'needs-reconnect') return { ...local, identity: a.identity };
+  if (local.status === 'needs-reconnect') return { ...local, identity: a.identity, result: null };
   try {
     const app = ctx.catalog.get(a.app);
     const outcome = await checkCredentials(ctx, a, app);
     switch (outcome.kind) {
       case 'ok':
-        return { status: 'ok', detail: outcome.identity ? `authenticated as ${outcome.identity}` : 'test request passed', identity: outcome.identity ?? a.identity };
+        return { status: 'ok', detail: outcome.identity ? `authenticated as ${outcome.identity}` : 'test request passed', identity: outcome.identity ?? a.identity, result: 'ok' };
       case 'rejected':
-        return { status: 'needs-reconnect', detail: `${outcome.detail}; run: acct reconnect ${a.id}`, identity: a.identity };
+        return { status: 'needs-reconnect', detail: `${outcome.detail}; run: acct reconnect ${a.id}`, identity: a.identity, result: 'rejected' };
       case 'unreachable':
-        return { status: 'unreachable', detail: outcome.detail, identity: a.identity };
+        return { status: 'unreachable', detail: outcome.detail, identity: a.identity, result: 'unreachable' };
       default:
-        return { status: 'untested', detail: outcome.detail, identity: a.identity };
+        // No test request: what local data says (an unverified key stays unverified).
+        return { ...(local.status === 'unverified' ? local : { status: 'untested' as const, detail: outcome.detail }), identity: a.identity, result: 'untested' };
     }
   } catch (err) {
     if (!(err instanceof AcctError)) throw err;
     const status: Health = err.exitCode === ExitCode.reconnect ? 'needs-reconnect' : err.exitCode === ExitCode.unavailable ? 'unreachable' : 'error';
-    return { status, detail: status === 'needs-reconnect' ? `${err.message}; run: acct reconnect ${a.id}` : err.message, identity: a.identity };
+    return { status, detail: status === 'needs-reconnect' ? `${err.message}; run: acct reconnect ${a.id}` : err.message, identity: a.identity, result: status === 'needs-reconnect' ? 'rejected' : status === 'unreachable' ? 'unreachable' : 'error' };
   }
 }
 
@@ -65,10 +72,10 @@ export async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) 
   return out;
 }
 
-/** The exit code: 4 when any account needs reconnecting, else 5 when any was unreachable, 1 on other errors. */
+/** The exit code: 4 when any account needs reconnecting, else 5 when any was unreachable or failing to refresh, 1 on other errors. */
 export function statusExitCode(rows: StatusRow[]): number {
   if (rows.some((r) => r.status === 'needs-reconnect')) return ExitCode.reconnect;
-  if (rows.some((r) => r.status === 'unreachable')) return ExitCode.unavailable;
+  if (rows.some((r) => r.status === 'unreachable' || r.status === 'failing')) return ExitCode.unavailable;
   if (rows.some((r) => r.status === 'error')) return ExitCode.unexpected;
   return ExitCode.ok;
 }
@@ -81,14 +88,17 @@ export async function status(ctx: Context, opts: { check?: boolean; app?: string
   const rows: StatusRow[] = await mapBounded(accounts, limit, async (a) => ({
     id: a.id,
     ref: `${a.app}/${a.nickname}`,
-    ...(opts.check ? await checkRow(ctx, a) : { ...localHealth(a, ctx.now()), identity: a.identity }),
+    ...(opts.check ? await checkRow(ctx, a) : { ...localHealth(a, ctx.now()), identity: a.identity, result: null }),
   }));
   if (opts.json) printJson(ctx.io, rows);
   else if (!rows.length) ctx.info('No accounts yet. Connect one: acct connect <app>');
   else {
     const s = await style(ctx.io, ctx.env);
-    const paint = (h: Health) => (h === 'ok' ? s.green(h) : h === 'expired' || h === 'untested' ? s.dim(h) : s.red(h));
-    await printTable(ctx.io, ['ID', 'ACCOUNT', 'STATUS', 'DETAIL'], rows.map((r) => [r.id, r.ref, paint(r.status), r.detail]), s);
+    const paint = (h: Health) => (h === 'ok' ? s.green(h) : h === 'expired' || h === 'untested' ? s.dim(h) : h === 'unverified' || h === 'failing' ? s.yellow(h) : s.red(h));
+    await printTable(ctx.io, ['ID', 'ACCOUNT', 'STATUS', 'DETAIL'], rows.map((r) => [r.id, r.ref, paint(r.status), r.detail]), s, {
+      width: terminalWidth(ctx.io, ctx.env),
+      flexible: [1, 3],
+    });
   }
   return statusExitCode(rows);
 }

@@ -36,13 +36,27 @@ export async function style(io: IO, env: NodeJS.ProcessEnv): Promise<Style> {
   return { dim: c.dim, bold: c.bold, green: c.green, yellow: c.yellow, red: c.red };
 }
 
+/** What a table must fit: a terminal's width, or undefined when stdout is no terminal (piped output is never cut). */
+export function terminalWidth(io: IO, env: NodeJS.ProcessEnv): number | undefined {
+  if (!(io.stdoutIsTTY ?? io.stdout.isTTY)) return undefined;
+  const n = io.stdout.columns || Number(env.COLUMNS);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+export interface TableFit {
+  /** The width to fit (terminalWidth). */
+  width?: number;
+  /** Columns that may be cut, with an ellipsis, to fit: the widest of them first. */
+  flexible: number[];
+}
+
 /**
  * A table for people; scripts use --json. Borderless columns need only
  * padding, so this is written here: cli-table3 took about a second to lay out
  * the 1,000 rows of `acct list` (measured), far beyond the spec's list budget.
  * Widths ignore colour codes; every cell acct prints is single-width text.
  */
-export async function printTable(io: IO, head: string[], rows: string[][], s: Style): Promise<void> {
+export async function printTable(io: IO, head: string[], rows: string[][], s: Style, fit?: TableFit): Promise<void> {
   // Plain loops, one string per cell and padding: this runs over every cell
   // of a 1,000-account list, in code too cold for V8 to have optimized.
   const width = s === plain ? (cell: string) => cell.length : (cell: string) => (cell.includes('\u001b') ? stripVTControlCharacters(cell) : cell).length;
@@ -53,19 +67,58 @@ export async function printTable(io: IO, head: string[], rows: string[][], s: St
       const w = width(r[c] ?? '');
       if (w > widths[c]!) widths[c] = w;
     }
+  let gap = 4;
+  if (fit?.width && fit.flexible.length) ({ rows, gap } = fitTo(fit.width, fit.flexible, head, rows, widths, width));
   const spaces: string[] = [];
   let text = '';
   for (const cells of [head.map((h) => s.bold(h)), ...rows]) {
     let line = '';
     for (let c = 0; c < last; c++) {
       const cell = cells[c] ?? '';
-      const n = widths[c]! - width(cell) + 4;
+      const n = widths[c]! - width(cell) + gap;
       line += cell + (spaces[n] ??= ' '.repeat(n));
     }
     const end = cells[last] ?? '';
     text += `${end ? line + end : line.trimEnd()}\n`;
   }
   out(io, text);
+}
+
+/**
+ * Fits a line into `max` columns: first with two spaces between columns
+ * instead of four, then narrowing the flexible columns, widest first; cells
+ * cut end in an ellipsis. Updates `widths`.
+ */
+function fitTo(max: number, flexible: number[], head: string[], rows: string[][], widths: number[], width: (cell: string) => number): { rows: string[][]; gap: number } {
+  const last = head.length - 1;
+  const w = [...widths];
+  w[last] = Math.max(head[last]!.length, ...rows.map((r) => width(r[last] ?? '')));
+  const sum = w.reduce((a, b) => a + b, 0);
+  if (sum + 4 * last <= max) return { rows, gap: 4 };
+  const gap = 2;
+  let total = sum + gap * last;
+  // No column narrower than its heading or a few characters.
+  const floor = (c: number) => Math.max(head[c]!.length, 6);
+  while (total > max) {
+    let pick = -1;
+    for (const c of flexible) if (w[c]! > floor(c) && (pick < 0 || w[c]! > w[pick]!)) pick = c;
+    if (pick < 0) break;
+    w[pick]!--;
+    total--;
+  }
+  for (let c = 0; c < last; c++) widths[c] = w[c]!;
+  const cut = rows.map((r) =>
+    r.map((cell, c) => {
+      if (!flexible.includes(c) || width(cell) <= w[c]!) return cell;
+      return `${stripVTControlCharacters(cell).slice(0, w[c]! - 1)}…`;
+    }),
+  );
+  return { rows: cut, gap };
+}
+
+/** An account's status, coloured: ok green, the ones to act on red, the rest yellow. */
+export function accountStatus(s: Style, status: string): string {
+  return status === 'ok' ? s.green(status) : status === 'needs-reconnect' ? s.red(status) : s.yellow(status);
 }
 
 /**

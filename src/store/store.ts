@@ -162,6 +162,16 @@ export class SecretStore {
     return sf;
   }
 
+  /**
+   * Before acct asks for a secret or calls a provider: proves the store can
+   * take one. Opens the store (keychain read, or the passphrase), creating it
+   * when there is none yet, so no passphrase, no keychain or a wrong
+   * passphrase fails here, before the user typed a key or approved a grant.
+   */
+  async ready(): Promise<void> {
+    await this.dataKey(true);
+  }
+
   async read(id: string): Promise<Fields> {
     const path = this.secretPath(id);
     const sealed = readJsonIfExists(path, isSealed);

@@ -68,6 +68,8 @@ describe('bad input', () => {
       expect(r.exitCode).toBe(0);
       ids[`${app}/${nickname}`] = r.stdout.trim();
     }
+    // local/one became the default (an app's first account is): without one, "local" names two accounts.
+    expect((await acct(['default', 'local', '--unset'], env)).exitCode).toBe(0);
   });
 
   describe('references and apps', () => {

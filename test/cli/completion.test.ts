@@ -39,7 +39,8 @@ describe('completion', () => {
     // A wrong passphrase would fail any command that opens a secret.
     const r = await acct(['__complete', 'refs'], { ...env, ACCT_PASSPHRASE: 'wrong-passphrase' });
     expect(r).toMatchObject({ exitCode: 0, stderr: '' });
-    expect(r.stdout.split('\n').filter(Boolean)).toEqual(['local/alpha', 'local/beta']);
+    // "local" too: its first account is its default, so the app slug is a reference.
+    expect(r.stdout.split('\n').filter(Boolean)).toEqual(['local', 'local/alpha', 'local/beta']);
     const apps = await acct(['__complete', 'apps'], env);
     expect(apps.stdout.split('\n')).toContain('local');
     expect((await acct(['__complete', 'nonsense'], env)).exitCode).toBe(2);
@@ -52,7 +53,7 @@ describe('completion', () => {
       return r.stdout.split('\n').filter(Boolean);
     };
     expect(await complete(['acct', 'token', 'local/a'])).toEqual(['local/alpha']);
-    expect(await complete(['acct', 'exec', 'local/alpha', 'lo'])).toEqual(['local/alpha', 'local/beta']);
+    expect(await complete(['acct', 'exec', 'local/alpha', 'lo'])).toEqual(['local', 'local/alpha', 'local/beta']);
     expect(await complete(['acct', 'env', '--format', 'g'])).toEqual(['github', 'gitlab']);
     expect(await complete(['acct', 'cli'])).toEqual(['client']);
     expect(await complete(['acct', 'client', 's'])).toEqual(['set', 'show']);

@@ -93,12 +93,13 @@ describe('file store (ACCT_STORE=file)', () => {
     const table = await acct(['list'], noPass);
     expect(table.exitCode).toBe(0);
     const lines = table.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^ID\s+APP\s+NICKNAME\s+AUTH\s+STATUS\s+EXPIRES\s+LAST USED$/);
+    expect(lines[0]).toMatch(/^ID\s+APP\s+NICKNAME\s+DEFAULT\s+AUTH\s+STATUS\s+EXPIRES\s+LAST USED$/);
     expect(lines).toHaveLength(4);
-    // Sorted by app, then nickname.
-    expect(lines[1]).toMatch(new RegExp(`^${ciId}\\s+duo\\s+ci\\s+keys\\s+ok\\s+-\\s+`));
-    expect(lines[2]).toMatch(new RegExp(`^${duoId}\\s+duo\\s+prod\\s+keys\\s+ok\\s+`));
-    expect(lines[3]).toMatch(new RegExp(`^${keyId}\\s+local\\s+main\\s+keys\\s+ok\\s+`));
+    // Sorted by app, then nickname. Each app's first account is its default. duo has no test request, so
+    // --no-verify left nothing unverified; local has one.
+    expect(lines[1]).toMatch(new RegExp(`^${ciId}\\s+duo\\s+ci\\s+-\\s+keys\\s+ok\\s+-\\s+`));
+    expect(lines[2]).toMatch(new RegExp(`^${duoId}\\s+duo\\s+prod\\s+\\*\\s+keys\\s+ok\\s+`));
+    expect(lines[3]).toMatch(new RegExp(`^${keyId}\\s+local\\s+main\\s+\\*\\s+keys\\s+unverified\\s+`));
 
     const json = await acct(['list', '--json'], noPass);
     expect(json.exitCode).toBe(0);
@@ -106,7 +107,7 @@ describe('file store (ACCT_STORE=file)', () => {
     expect(listed.map((a) => [a.id, a.app, a.nickname, a.auth, a.status])).toEqual([
       [ciId, 'duo', 'ci', 'keys', 'ok'],
       [duoId, 'duo', 'prod', 'keys', 'ok'],
-      [keyId, 'local', 'main', 'keys', 'ok'],
+      [keyId, 'local', 'main', 'keys', 'unverified'],
     ]);
     const filtered = JSON.parse((await acct(['list', '--app', 'local', '--json'], noPass)).stdout);
     expect(filtered.map((a: { id: string }) => a.id)).toEqual([keyId]);
@@ -176,6 +177,18 @@ describe('file store (ACCT_STORE=file)', () => {
   });
 
   it('default picks the account an app slug means', async () => {
+    // The first duo account is the default; acct default <app> says so, and --unset clears it.
+    expect(await acct(['token', 'duo'], env)).toMatchObject({ exitCode: 0, stdout: `${TOKEN}\n` });
+    expect(await acct(['default', 'duo'], env)).toMatchObject({ exitCode: 0, stdout: `duo/prod (${duoId})\n` });
+    expect(JSON.parse((await acct(['default', 'duo', '--json'], env)).stdout)).toEqual({ app: 'duo', default: { id: duoId, nickname: 'prod' } });
+    const unset = await acct(['default', 'duo', '--unset'], env);
+    expect(unset.exitCode, unset.stderr).toBe(0);
+    expect(unset.stderr).toBe(`duo has no default account now (it was duo/prod (${duoId}))\n`);
+    const none = await acct(['default', 'duo'], env);
+    expect(none.exitCode).toBe(3);
+    expect(none.stderr).toMatch(/duo has no default account\n  pick one: acct default duo\//);
+    expect(JSON.parse((await acct(['default', 'duo', '--json'], env)).stdout)).toEqual({ app: 'duo', default: null });
+
     const ambiguous = await acct(['token', 'duo'], env);
     expect(ambiguous.exitCode).toBe(3);
     expect(ambiguous.stderr).toContain(duoId);
@@ -186,9 +199,9 @@ describe('file store (ACCT_STORE=file)', () => {
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toMatch(/duo\/ci .* is now the default duo account/);
     expect(await acct(['token', 'duo'], env)).toMatchObject({ exitCode: 0, stdout: `${TOKEN2}\n` });
-    const listed = JSON.parse((await acct(['list', '--json'], env)).stdout) as { id: string; default: boolean }[];
-    expect(listed.filter((a) => a.default).map((a) => a.id)).toEqual([ciId]);
-    expect((await acct(['list'], env)).stdout).toMatch(/\sci \(default\)\s/);
+    const listed = JSON.parse((await acct(['list', '--json'], env)).stdout) as { id: string; app: string; default: boolean }[];
+    expect(listed.filter((a) => a.default).map((a) => [a.app, a.id])).toEqual([['duo', ciId], ['local', keyId]]);
+    expect((await acct(['list'], env)).stdout).toMatch(new RegExp(`^${ciId}\\s+duo\\s+ci\\s+\\*\\s`, 'm'));
   });
 
   it('delete --yes removes the account, its secret file and its default', async () => {
@@ -198,7 +211,8 @@ describe('file store (ACCT_STORE=file)', () => {
     expect(existsSync(join(home, 'secrets', `${ciId}.json`))).toBe(false);
     const meta = JSON.parse(readFileSync(join(home, 'accounts.json'), 'utf8'));
     expect(meta.accounts.map((a: { id: string }) => a.id).sort()).toEqual([duoId, keyId].sort());
-    expect(meta.defaults).toEqual({});
+    // duo's default (ci) is gone with it; local keeps its first account as its default.
+    expect(meta.defaults).toEqual({ local: keyId });
     expect(meta.retiredIds).toContain(ciId);
 
     const gone = await acct(['token', ciId], env);

@@ -213,9 +213,13 @@ describe('token endpoint failures lose nothing', () => {
       expect(expired.stderr).toMatch(/stored credentials are unchanged/);
       expectNoSecrets([cached.stderr, expired.stderr], { ...staleFields, ...validFields });
 
-      // Nothing was written: same metadata, same sealed files; both still decrypt.
-      expect(storeSnapshot(home)).toEqual(snapshot);
-      expect((await listJson(env)).map((a) => a.status)).toEqual(['ok', 'ok']);
+      // Nothing was written but the status: the same sealed files (both still decrypt), and in the
+      // metadata both accounts are failing, nothing else changed (updatedAt included).
+      const after = storeSnapshot(home);
+      const metadata = (snap: Record<string, string>) => JSON.parse(snap['accounts.json']!) as { accounts: Record<string, unknown>[] };
+      expect({ ...after, 'accounts.json': '' }).toEqual({ ...snapshot, 'accounts.json': '' });
+      expect(metadata(after).accounts).toEqual(metadata(snapshot).accounts.map((a) => ({ ...a, status: 'failing' })));
+      expect((await listJson(env)).map((a) => a.status)).toEqual(['failing', 'failing']);
       expect(fingerprint((await revealed(stale, env)).oauth_refresh_token)).toBe(fingerprint(staleFields.oauth_refresh_token));
 
       // The fault is gone: the same refresh tokens still work.
@@ -228,6 +232,8 @@ describe('token endpoint failures lose nothing', () => {
       expect(refreshed.exitCode, refreshed.stderr).toBe(0);
       expect(refreshed.stderr).toBe('');
       expect(fingerprint(refreshed.stdout.trim())).not.toBe(fingerprint(validFields.oauth_access_token));
+      // A successful refresh clears failing.
+      expect((await listJson(env)).map((a) => a.status)).toEqual(['ok', 'ok']);
     });
   }
 });

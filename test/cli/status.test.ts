@@ -17,6 +17,7 @@ const input = (text: string): Options => ({ input: text, stdin: undefined });
 const newKey = () => `lk_${randomBytes(12).toString('hex')}`;
 
 interface Row {
+  result?: string | null;
   id: string;
   ref: string;
   status: string;
@@ -147,9 +148,9 @@ describe('acct status', () => {
     expect(rows.map((r) => r.ref)).toEqual(['down/off', 'old/bad', 'res/dead', 'res/early', 'res/fresh', 'res/gone', 'res/stale', 'svc/good']);
     expect(rows.map((r) => r.id)).toEqual(rows.map((r) => ids[r.ref]));
     const s = byRef(rows);
-    expect(s['down/off']).toMatchObject({ status: 'ok', detail: 'does not expire' });
-    expect(s['old/bad']).toMatchObject({ status: 'ok', detail: 'does not expire' });
-    expect(s['svc/good']).toMatchObject({ status: 'ok', detail: 'does not expire' });
+    // Keys stored with --no-verify: unverified until a test request passes.
+    for (const ref of ['down/off', 'old/bad', 'svc/good'])
+      expect(s[ref]).toMatchObject({ status: 'unverified', detail: `stored without a passing test request; check it: acct test ${ids[ref]}`, result: null });
     expect(s['res/fresh']!.status).toBe('ok');
     expect(s['res/fresh']!.detail).toMatch(/^expires \d{4}-/);
     expect(s['res/fresh']!.identity).toBe('fresh');
@@ -184,7 +185,7 @@ describe('acct status', () => {
       expect(line).toContain(ref);
     }
     expect(lines.find((l) => l.includes(ids['res/stale']!))).toMatch(/\sexpired\s+refreshed on next use$/);
-    expect(lines.find((l) => l.includes(ids['svc/good']!))).toMatch(/\sok\s+does not expire$/);
+    expect(lines.find((l) => l.includes(ids['svc/good']!))).toMatch(/\sunverified\s+stored without a passing test request; check it: acct test acc_\w+$/);
     expect(r.stdout).not.toMatch(/\x1b\[/);
   });
 
@@ -199,6 +200,17 @@ describe('acct status', () => {
     const s = byRef(rows);
 
     expect(s['svc/good']).toMatchObject({ status: 'ok', identity: 'kim', detail: 'authenticated as kim' });
+    // The test request's outcome, named and valued as in acct test --json.
+    expect(Object.fromEntries(rows.map((r) => [r.ref, r.result]))).toEqual({
+      'down/off': 'unreachable',
+      'old/bad': 'rejected',
+      'res/dead': 'rejected',
+      'res/early': 'ok',
+      'res/fresh': 'ok',
+      'res/gone': 'rejected',
+      'res/stale': 'ok',
+      'svc/good': 'ok',
+    });
     expect(s['old/bad']!.status).toBe('needs-reconnect');
     expect(s['old/bad']!.detail).toContain('401');
     expect(s['old/bad']!.detail).toContain('the key was revoked');
@@ -243,6 +255,10 @@ describe('acct status', () => {
     const s = byRef(rows);
     expect(s['res/dead']).toMatchObject({ status: 'needs-reconnect', detail: `run: acct reconnect ${ids['res/dead']}` });
     expect(s['res/stale']!.status).toBe('ok');
+    // The check that passed cleared svc/good's unverified; the others did not pass.
+    expect(s['svc/good']).toMatchObject({ status: 'ok', detail: 'does not expire' });
+    expect(s['old/bad']!.status).toBe('unverified');
+    expect(s['down/off']!.status).toBe('unverified');
     expect(s['res/gone']).toMatchObject({ status: 'needs-reconnect', detail: `run: acct reconnect ${ids['res/gone']}` });
     expect(rows.filter((r) => r.status === 'needs-reconnect').map((r) => r.ref)).toEqual(['res/dead', 'res/gone']);
     // Marked accounts are not sent to the network again by --check.

@@ -106,12 +106,19 @@ describe('key verification (test request)', () => {
     expect(await acct(['token', 'svc/octo-user'], env)).toMatchObject({ exitCode: 0, stdout: `${key}\n` });
   });
 
-  it('a second account with the same identity gets a unique nickname; --nickname wins over the identity', async () => {
+  it('a second connect of the same identity updates its account; --nickname asks for another one', async () => {
+    const first = (await list()).find((a) => a.identity === 'octo-user')!;
     const again = newKey();
     service.known.set(`Bearer ${again}`, { status: 200, body: { user: { login: 'octo-user' } } });
     const second = await acct(['connect', 'svc', '--stdin', '--json'], env, input(again));
     expect(second.exitCode).toBe(0);
-    expect(JSON.parse(second.stdout)).toMatchObject({ app: 'svc', nickname: 'octo-user-2', identity: 'octo-user' });
+    expect(JSON.parse(second.stdout)).toMatchObject({ id: first.id, app: 'svc', nickname: 'octo-user', identity: 'octo-user' });
+    expect(second.stderr).toContain(`Updated svc/octo-user (${first.id}): already connected`);
+    expect(await acct(['token', first.id], env)).toMatchObject({ exitCode: 0, stdout: `${again}\n` });
+    expect((await list()).filter((a) => a.identity === 'octo-user')).toHaveLength(1);
+    const separate = await acct(['connect', 'svc', '--stdin', '--nickname', 'octo-ci', '--json'], env, input(again));
+    expect(JSON.parse(separate.stdout)).toMatchObject({ nickname: 'octo-ci', identity: 'octo-user' });
+    expect(JSON.parse(separate.stdout).id).not.toBe(first.id);
     const named = newKey();
     service.known.set(`Bearer ${named}`, { status: 200, body: { user: { login: 'Octo User <octo@example.com>' } } });
     const third = await acct(['connect', 'svc', '--stdin', '--nickname', 'ops', '--json'], env, input(named));
@@ -150,7 +157,8 @@ describe('key verification (test request)', () => {
     expect(r.stderr).toMatch(/acct test down/);
     expect(r.stderr).not.toContain(key);
     const id = r.stdout.trim();
-    expect((await list()).find((a) => a.id === id)).toMatchObject({ app: 'down', nickname: 'default', identity: null });
+    // No identity: the app slug and a number; and the status says the key was never checked.
+    expect((await list()).find((a) => a.id === id)).toMatchObject({ app: 'down', nickname: 'down-1', identity: null, status: 'unverified' });
     expect(await acct(['token', id], env)).toMatchObject({ exitCode: 0, stdout: `${key}\n` });
 
     // A service that is up but failing (5xx) is treated the same way.

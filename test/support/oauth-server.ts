@@ -30,6 +30,8 @@ export interface AuthServerOptions {
   deviceCodeTtl?: number;
   /** The polling interval the device authorization response advertises (default 1). */
   deviceInterval?: number;
+  /** Extra members of the discovery document (a provider's display_name). */
+  discoveryExtras?: Record<string, unknown>;
 }
 
 export interface AuthServer {
@@ -190,6 +192,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     cookies: { keys: [randomBytes(16).toString('hex')] },
     scopes: ['openid', 'offline_access', 'api'],
     routes: { userinfo: '/userinfo' },
+    ...(options.discoveryExtras ? { discovery: options.discoveryExtras } : {}),
     // Any login is an account whose id is the login.
     findAccount: async (_ctx: unknown, accountId: string) => ({ accountId, claims: async () => ({ sub: accountId }) }),
     features: {

@@ -229,11 +229,12 @@ describe('nicknames', () => {
     expect(deriveNickname(m, 'gitlab', 'octocat')).toBe('octocat');
     expect(deriveNickname(m, 'github', 'me@example.com')).toBe('me@example.com');
     expect(deriveNickname(m, 'gitlab', 'me@example.com')).toBe('me@example.com-2');
-    expect(deriveNickname(m, 'github', null)).toBe('default');
-    expect(deriveNickname(withAccounts(['x', 'default']), 'x', null)).toBe('default-2');
+    // No identity: the app slug and a number, never the word "default".
+    expect(deriveNickname(m, 'github', null)).toBe('github-1');
+    expect(deriveNickname(withAccounts(['x', 'x-1'], ['y', 'x-2']), 'x', null)).toBe('x-2');
     expect(deriveNickname(m, 'github', 'Octo Cat <octo@example.com>')).toBe('Octo-Cat-octo@example.com-');
     expect(deriveNickname(m, 'github', '  --team/ops')).toBe('team-ops');
-    expect(deriveNickname(m, 'github', '日本語')).toBe('default');
+    expect(deriveNickname(m, 'github', '日本語')).toBe('github-1');
   });
 
   it('a derived nickname is always a valid nickname', () => {

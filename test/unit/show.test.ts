@@ -92,7 +92,8 @@ describe('show', () => {
     expect(text).toMatch(new RegExp(`^\\s+legacy_key\\s+${mask(SHORT)}$`, 'm'));
     expect(text).not.toContain(TOKEN);
     expect(text).not.toContain(SHORT);
-    expect(text).toMatch(/^nickname\s+prod \(default\)$/m);
+    expect(text).toMatch(/^nickname\s+prod$/m);
+    expect(text).toMatch(/^default\s+yes \(acct duo means this account\)$/m);
     expect(text).toMatch(/^last used\s+2024-05-31T00:00:00.000Z$/m);
     expect(text).toMatch(/--reveal prints them/);
   });

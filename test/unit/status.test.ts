@@ -35,6 +35,12 @@ describe('localHealth', () => {
     expect(h.status).toBe('needs-reconnect');
     expect(h.detail).toContain('acct reconnect acc_abcdefghij');
   });
+  it('unverified and failing are said as they are, whatever the expiry', () => {
+    for (const expiresAt of [null, '2030-01-01T00:00:00.000Z', '2020-01-01T00:00:00.000Z']) {
+      expect(localHealth(account({ status: 'unverified', expiresAt }), now)).toEqual({ status: 'unverified', detail: 'stored without a passing test request; check it: acct test acc_abcdefghij' });
+      expect(localHealth(account({ status: 'failing', expiresAt }), now).status).toBe('failing');
+    }
+  });
   it('marked needs-reconnect wins over everything', () => {
     for (const expiresAt of [null, '2030-01-01T00:00:00.000Z', '2020-01-01T00:00:00.000Z'])
       expect(localHealth(account({ status: 'needs-reconnect', expiresAt }), now)).toEqual({ status: 'needs-reconnect', detail: 'run: acct reconnect acc_abcdefghij' });
@@ -42,7 +48,7 @@ describe('localHealth', () => {
 });
 
 describe('statusExitCode', () => {
-  const rows = (...statuses: Health[]): StatusRow[] => statuses.map((status, i) => ({ id: `a${i}`, ref: `x/${i}`, status, detail: '', identity: null }));
+  const rows = (...statuses: Health[]): StatusRow[] => statuses.map((status, i) => ({ id: `a${i}`, ref: `x/${i}`, status, detail: '', identity: null, result: null }));
   it('0 when nothing is wrong (expired and untested included), and for no accounts', () => {
     expect(statusExitCode(rows())).toBe(0);
     expect(statusExitCode(rows('ok', 'expired', 'untested'))).toBe(0);
@@ -51,8 +57,10 @@ describe('statusExitCode', () => {
     expect(statusExitCode(rows('ok', 'needs-reconnect'))).toBe(4);
     expect(statusExitCode(rows('unreachable', 'error', 'needs-reconnect', 'ok'))).toBe(4);
   });
-  it('5 when the worst is unreachable', () => {
+  it('5 when the worst is unreachable or failing to refresh; unverified alone is 0', () => {
     expect(statusExitCode(rows('unreachable'))).toBe(5);
+    expect(statusExitCode(rows('ok', 'failing', 'unverified'))).toBe(5);
+    expect(statusExitCode(rows('ok', 'unverified'))).toBe(0);
     expect(statusExitCode(rows('ok', 'unreachable', 'error', 'expired'))).toBe(5);
   });
   it('1 for other errors', () => {
