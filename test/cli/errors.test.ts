@@ -13,6 +13,8 @@ beforeAll(async () => {
   expect((await acct(['apps', 'add', 'svc', '--file', keyAppFile('http://127.0.0.1:9', { test: undefined })], env)).exitCode).toBe(0);
   for (const nick of ['one', 'two'])
     expect((await acct(['connect', 'svc', '--stdin', '--no-verify', '--nickname', nick], env, { input: `lk_errors_${nick}_0123456789`, stdin: undefined })).exitCode).toBe(0);
+  // Without a default, the app slug is ambiguous between the two.
+  expect((await acct(['default', 'svc', '--unset'], env)).exitCode).toBe(0);
 });
 
 /** stderr as the one JSON object it must be. */

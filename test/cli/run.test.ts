@@ -47,6 +47,8 @@ beforeAll(async () => {
     const r = await acct(['connect', 'svc', '--stdin', '--no-verify', '--nickname', nick], env, { input: JSON.stringify(fields), stdin: undefined });
     expect(r.exitCode, r.stderr).toBe(0);
   }
+  // Without a default, acct://svc is ambiguous between the two.
+  expect((await acct(['default', 'svc', '--unset'], env)).exitCode).toBe(0);
 });
 afterAll(async () => {
   await server?.close();
