@@ -22,6 +22,7 @@ import {
 import { startLoopbackReceiver } from '../oauth/loopback.js';
 import { browserOpener } from '../ui/browser.js';
 import { runTestRequest } from '../api/test-request.js';
+import { send } from '../api/send.js';
 import { AcctError, ExitCode, usageError, cancelled, unavailable } from '../errors.js';
 import { readStdin } from '../ui/stdin.js';
 
@@ -189,13 +190,29 @@ async function identify(ctx: Context, app: OAuthApp, fields: Record<string, stri
   }
   if (app.oauth.userinfoUrl) {
     try {
-      const res = await fetch(app.oauth.userinfoUrl, { headers: { Authorization: `Bearer ${fields.oauth_access_token}`, Accept: 'application/json' } });
-      if (res.ok) {
-        const info = (await res.json()) as Record<string, unknown>;
-        for (const k of ['preferred_username', 'email', 'name', 'sub']) if (typeof info[k] === 'string' && info[k]) return info[k] as string;
-      } else ctx.warn(`connected, but userinfo answered ${res.status}`);
+      const token = fields.oauth_access_token!;
+      // The bearer token goes to the userinfo origin alone: a redirect elsewhere is not followed.
+      const { response: res, notFollowed } = await send(
+        fetch,
+        { url: new URL(app.oauth.userinfoUrl), method: 'GET', headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' }, credentials: { headers: ['Authorization'], query: [], values: [token] } },
+        { redirects: 'same-origin' },
+      );
+      if (notFollowed || !res.ok) {
+        await res.body?.cancel();
+        ctx.warn(`connected, but userinfo answered ${res.status}${notFollowed ? ' (a redirect acct did not follow)' : ''}`);
+      } else {
+        let info: Record<string, unknown> | undefined;
+        try {
+          info = JSON.parse(await res.text()) as Record<string, unknown>;
+        } catch {
+          // Not JSON: nothing names the account (the parser's message would quote the body).
+        }
+        if (info && typeof info === 'object') for (const k of ['preferred_username', 'email', 'name', 'sub']) if (typeof info[k] === 'string' && info[k]) return info[k] as string;
+        ctx.warn('connected, but userinfo did not name the account');
+      }
     } catch (err) {
-      ctx.warn(`connected, but userinfo failed: ${(err as Error).message}`);
+      if (!(err instanceof AcctError)) throw err;
+      ctx.warn(`connected, but userinfo failed: ${err.message}`);
     }
   }
   return null;
