@@ -56,7 +56,7 @@ describe('runTestRequest', () => {
     const { fetch, calls } = fakeFetch(200, {});
     await runTestRequest(app({ test: { method: 'POST', path: 'check', body: { a: [1] } } }), { api_key: KEY }, fetch);
     expect(calls[0]!.init.method).toBe('POST');
-    expect(JSON.parse(String(calls[0]!.init.body))).toEqual({ a: [1] });
+    expect(JSON.parse(Buffer.from(calls[0]!.init.body as Uint8Array).toString('utf8'))).toEqual({ a: [1] });
     expect(calls[0]!.init.headers).toMatchObject({ 'Content-Type': 'application/json' });
     expect(calls[0]!.url).toBe('https://api.example.com/v1/check');
   });
