@@ -14,6 +14,7 @@ import {
   pollDeviceToken,
   classifyFailure,
   isIssuerMismatch,
+  providerError,
   requestedScopes,
   oauth,
   type TokenSet,
@@ -223,7 +224,7 @@ function explain(app: OAuthApp, err: unknown): unknown {
   if (err instanceof AcctError) return err;
   if (err instanceof oauth.AuthorizationResponseError || err instanceof oauth.ResponseBodyError) {
     const f = classifyFailure(err);
-    const what = `${err.error}${err.error_description ? ` (${err.error_description})` : ''}`;
+    const what = `${providerError(err)}${err instanceof oauth.ResponseBodyError ? ` (HTTP ${err.status})` : ''}`;
     if (f.kind === 'denied') return new AcctError(ExitCode.reconnect, `${app.name} did not grant access: ${what}`, { hint: 'nothing was stored; run the command again to retry' });
     if (f.kind === 'transient') return unavailable(`${app.name} failed: ${what}`, 'nothing was stored; retry later');
     return new AcctError(ExitCode.reconnect, `${app.name} refused the authorization: ${what}`, {
@@ -235,6 +236,6 @@ function explain(app: OAuthApp, err: unknown): unknown {
       hint: 'nothing was stored; this can be a mix-up attack by another site in the same browser: run the command again',
     });
   if (err instanceof oauth.OperationProcessingError)
-    return unavailable(`${app.name} answered in an unexpected way: ${err.message}`, 'nothing was stored; retry later');
+    return unavailable(`${app.name} answered in an unexpected way: ${classifyFailure(err).message}`, 'nothing was stored; retry later');
   return err;
 }

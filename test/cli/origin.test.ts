@@ -68,7 +68,7 @@ beforeAll(async () => {
     if (p.startsWith('/same/')) return redirect(res, 302, `/final/${p.slice('/same/'.length)}${req.query.size ? `?${req.query}` : ''}`);
     if (p.startsWith('/final/')) {
       res.writeHead(200, { 'content-type': 'application/json' });
-      return res.end(JSON.stringify({ user: { login: 'same-origin' }, login: 'same-origin', path: p }));
+      return void res.end(JSON.stringify({ user: { login: 'same-origin' }, login: 'same-origin', path: p }));
     }
     const loop = /^\/loop\/(\d+)$/.exec(p);
     if (loop) return redirect(res, 302, `${api.url}/loop/${Number(loop[1]) + 1}`);
