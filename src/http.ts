@@ -64,8 +64,9 @@ export async function createFetch(options: HttpOptions): Promise<Fetch> {
 
 /** What went wrong on the way, in words that quote nothing of the request: a system error code, or undici's error code. */
 function networkReason(err: unknown): string {
-  for (let e = err as { code?: unknown; cause?: unknown; syscall?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+  for (let e = err as { code?: unknown; cause?: unknown; name?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
     if (typeof e.code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(e.code)) return e.code;
+    if (e.name === 'HTTPParserError') return 'the answer is not valid HTTP';
   }
   return 'the connection failed';
 }

@@ -26,6 +26,7 @@ import { runTestRequest } from '../api/test-request.js';
 import { send } from '../api/send.js';
 import { AcctError, ExitCode, usageError, cancelled, unavailable } from '../errors.js';
 import { readStdin } from '../ui/stdin.js';
+import { CONTROL_CHARACTER } from '../catalog/template.js';
 
 export async function oauthCredentials(ctx: Context, app: OAuthApp, opts: ConnectOptions, existing?: Account): Promise<NewCredentials> {
   if (opts.stdin || opts.fromEnv.length) throw usageError(`${app.slug} connects with OAuth; --stdin and --from-env are for API-key apps`);
@@ -173,6 +174,10 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 async function toCredentials(ctx: Context, app: OAuthApp, tokens: TokenSet, requested: string[]): Promise<NewCredentials> {
+  // A token no request could carry is a broken answer, not an account to store (undici would quote it at every use).
+  for (const [what, value] of [['access token', tokens.accessToken], ['refresh token', tokens.refreshToken]] as const)
+    if (value !== undefined && CONTROL_CHARACTER.test(value))
+      throw unavailable(`${app.name} issued an ${what} with a line break or another control character`, 'nothing was stored; this is a fault at the provider, retry later');
   const fields: Record<string, string> = { ...tokens.extras, oauth_access_token: tokens.accessToken };
   if (tokens.refreshToken) fields.oauth_refresh_token = tokens.refreshToken;
   const expiresAt = tokens.expiresIn !== undefined ? new Date(ctx.now().getTime() + tokens.expiresIn * 1000).toISOString() : null;
