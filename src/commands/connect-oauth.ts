@@ -177,7 +177,7 @@ async function toCredentials(ctx: Context, app: OAuthApp, tokens: TokenSet, requ
   // A token no request could carry is a broken answer, not an account to store (undici would quote it at every use).
   for (const [what, value] of [['access token', tokens.accessToken], ['refresh token', tokens.refreshToken]] as const)
     if (value !== undefined && CONTROL_CHARACTER.test(value))
-      throw unavailable(`${app.name} issued an ${what} with a line break or another control character`, 'nothing was stored; this is a fault at the provider, retry later');
+      throw unavailable(`${app.name} issued ${what === 'access token' ? 'an' : 'a'} ${what} with a line break or another control character`, 'nothing was stored; this is a fault at the provider, retry later');
   const fields: Record<string, string> = { ...tokens.extras, oauth_access_token: tokens.accessToken };
   if (tokens.refreshToken) fields.oauth_refresh_token = tokens.refreshToken;
   const expiresAt = tokens.expiresIn !== undefined ? new Date(ctx.now().getTime() + tokens.expiresIn * 1000).toISOString() : null;
