@@ -49,11 +49,14 @@ export function resolveUrl(app: AppDefinition, fields: Record<string, string>, p
   // The URL parser drops tabs and line breaks silently; a path with them is a mistake, not a request to make.
   if (CONTROL_CHARACTER.test(pathOrUrl)) throw usageError('the path or URL holds a line break or another control character', 'percent-encode it (%0A for a line feed) if the service really wants one');
   if (/^https?:\/\//i.test(pathOrUrl)) {
+    let url: URL;
     try {
-      return new URL(pathOrUrl);
+      url = new URL(pathOrUrl);
     } catch {
-      throw usageError(`"${pathOrUrl}" is not a valid URL`, `give a path under the app's base URL, or a whole URL such as ${baseUrl(app, fields)}/…`);
+      throw usageError('the URL does not parse', `give a path under the app's base URL, or a whole URL such as ${baseUrl(app, fields)}/…`);
     }
+    if (url.username || url.password) throw usageError('the URL holds a user name or password', "acct adds the account's credentials itself; give the URL without them");
+    return url;
   }
   const base = baseUrl(app, fields).replace(/\/+$/, '');
   const path = pathOrUrl.startsWith('/') ? pathOrUrl : `/${pathOrUrl}`;

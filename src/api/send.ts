@@ -29,6 +29,8 @@ export interface SendOptions {
   redirects: RedirectPolicy;
   /** Hops to follow at most (default 10). */
   maxRedirects?: number;
+  /** Told once, when a followed hop leaves the origin and the credentials stay behind. */
+  onLeaveOrigin?: (to: URL) => void;
 }
 
 export interface Sent {
@@ -90,7 +92,10 @@ export async function send(fetch: Fetch, request: OutgoingRequest, options: Send
       body = undefined;
       headers = Object.fromEntries(Object.entries(headers).filter(([k]) => !/^content-(type|length|encoding|language|location)$/i.test(k)));
     }
-    if (crossing) credentialed = false;
+    if (crossing) {
+      credentialed = false;
+      options.onLeaveOrigin?.(withoutQueryCredentials(next, request.credentials));
+    }
     url = next;
   }
 }

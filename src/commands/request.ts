@@ -47,7 +47,11 @@ export async function request(ctx: Context, ref: string, pathOrUrl: string, opts
     let fields = await freshCredentials(ctx, account, app, { minTtlSeconds: 30 });
     if (rejected !== undefined && fields.oauth_access_token === rejected) fields = await freshCredentials(ctx, account, app, { minTtlSeconds: 30, force: true });
     const req = await buildRequest(app, withClientId(ctx, app, fields), pathOrUrl, opts, read);
-    const sent = await send(fetch, req, { redirects: opts.location ? 'follow' : 'none', maxRedirects });
+    const sent = await send(fetch, req, {
+      redirects: opts.location ? 'follow' : 'none',
+      maxRedirects,
+      onLeaveOrigin: (to) => ctx.info(`Following a redirect to ${to.origin}, without the ${app.slug} credentials (they go only to ${req.url.origin})`),
+    });
     return { req, sent, res: sent.response, token: fields.oauth_access_token };
   };
 

@@ -144,7 +144,7 @@ describe('acct request: bad -H, -X and URLs are usage errors that send nothing',
       expect(api.seen.length).toBe(before);
     });
 
-  for (const target of ['http://[oops/x', `${'http'}://exa mple.com/`, 'https://', '/x\r\nX-Injected: 1', '/a\tb'])
+  for (const target of ['http://[oops/x', `${'http'}://exa mple.com/`, 'https://', '/x\r\nX-Injected: 1', '/a\tb', `${api?.url ?? 'http://127.0.0.1:1'}/x?token=${key}\n`, `http://user:${key}@127.0.0.1/x`])
     it(`a path or URL that does not parse or holds control characters: ${JSON.stringify(target)}`, async () => {
       const before = api.seen.length;
       const r = await acct(['request', 'svc/good', target], env);

@@ -210,6 +210,7 @@ describe('acct request', () => {
       expect(seen[0]!.query.has('key')).toBe(false);
       expect(seen[0]!.headers.authorization).toBeUndefined();
       expect(JSON.parse(r.stdout)).toMatchObject({ landed: '/landing/file/2' });
+      expect(r.stderr).toContain(`Following a redirect to ${logger.url}, without the ${slug} credentials`);
       expectNoSecretsIn(r.stdout, r.stderr);
     });
   }
