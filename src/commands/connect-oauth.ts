@@ -15,6 +15,7 @@ import {
   classifyFailure,
   isIssuerMismatch,
   providerError,
+  unusable,
   requestedScopes,
   oauth,
   type TokenSet,
@@ -241,6 +242,6 @@ function explain(app: OAuthApp, err: unknown): unknown {
       hint: 'nothing was stored; this can be a mix-up attack by another site in the same browser: run the command again',
     });
   if (err instanceof oauth.OperationProcessingError)
-    return unavailable(`${app.name} answered in an unexpected way: ${classifyFailure(err).message}`, 'nothing was stored; retry later');
+    return unavailable(`${app.name} answered in an unexpected way (${unusable(err)})`, 'nothing was stored; retry later');
   return err;
 }

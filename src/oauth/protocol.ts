@@ -207,10 +207,7 @@ export function classifyFailure(err: unknown): OAuthFailure {
     if (err.error === 'temporarily_unavailable' || err.error === 'server_error') return { kind: 'transient', message };
     return { kind: 'oauth_error', error: err.error, message };
   }
-  if (err instanceof oauth.OperationProcessingError) {
-    const status = (err.cause as { status?: number } | undefined)?.status ?? (err as { response?: Response }).response?.status;
-    return { kind: 'transient', message: `the provider's answer could not be used (${unusableAnswer(err)}${status ? `, HTTP ${status}` : ''})` };
-  }
+  if (err instanceof oauth.OperationProcessingError) return { kind: 'transient', message: `the provider's answer could not be used (${unusable(err)})` };
   if (err instanceof oauth.UnsupportedOperationError) return { kind: 'transient', message: `the provider's answer could not be used (${unusableAnswer(err)})` };
   if (err instanceof AcctError && err.exitCode === ExitCode.unavailable) return { kind: 'transient', message: err.message };
   // Anything else is a bug, not a provider failure: let it surface as one.
@@ -227,6 +224,11 @@ export function providerError(err: { error: string; error_description?: string }
  * known; its own message otherwise: fixed text that names fields and claims
  * but never their values (it keeps those in its cause, which acct never prints).
  */
+export function unusable(err: oauth.OperationProcessingError): string {
+  const status = (err.cause as { status?: number } | undefined)?.status ?? (err as { response?: Response }).response?.status;
+  return `${unusableAnswer(err)}${status ? `, HTTP ${status}` : ''}`;
+}
+
 function unusableAnswer(err: oauth.OperationProcessingError | oauth.UnsupportedOperationError): string {
   const code = (err as { code?: string }).code;
   if (code === oauth.PARSE_ERROR) return 'the body is not valid JSON';

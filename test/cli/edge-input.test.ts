@@ -7,7 +7,7 @@
 // are usage errors; library error text never reaches stderr as is.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +15,8 @@ import type { Options } from 'execa';
 import { acct, baseEnv, tempHome } from '../support/cli.js';
 import { keyAppFile } from '../support/apps.js';
 import { startApiServer, type ApiServer } from '../support/api-server.js';
+import { startAuthServer, type AuthServer } from '../support/oauth-server.js';
+import { BROWSER_COMMAND } from '../support/oauth-cli.js';
 import { createContext, type IO } from '../../src/context.js';
 
 type Env = Record<string, string | undefined>;
@@ -179,5 +181,58 @@ describe('library error text never reaches stderr as is', () => {
     // The debug trace names undici's error, its message scrubbed of anything quoted.
     expect(r.stderr).toContain('caused by: HTTPParserError');
     expectNoSecrets([r.stdout, r.stderr], [key]);
+  });
+});
+
+describe("provider errors in acct's words: the HTTP status, error and error_description, nothing else of the body", () => {
+  let authServer: AuthServer;
+  let tokenEndpoint: ApiServer;
+  let oauthEnv: Env;
+  const echoed = `code_${randomBytes(8).toString('hex')}`;
+  beforeAll(async () => {
+    authServer = await startAuthServer();
+    // A token endpoint that refuses every code, with terminal escapes and a line break in its description.
+    tokenEndpoint = await startApiServer();
+    oauthEnv = baseEnv({ ACCT_HOME: tempHome(), ACCT_STORE: 'file', ACCT_PASSPHRASE: 'provider errors', ACCT_BROWSER: BROWSER_COMMAND });
+    const file = authServer.appFile('public');
+    const def = JSON.parse(readFileSync(file, 'utf8'));
+    def.oauth.tokenUrl = `${tokenEndpoint.url}/token`;
+    writeFileSync(file, JSON.stringify(def));
+    expect((await acct(['apps', 'add', 'prov', '--file', file], oauthEnv)).exitCode).toBe(0);
+    expect((await acct(['client', 'set', 'prov', '--client-id', authServer.clients.public.clientId, '--no-secret'], oauthEnv)).exitCode).toBe(0);
+  });
+  afterAll(async () => {
+    await tokenEndpoint?.close();
+    await authServer?.close();
+  });
+
+  it('an OAuth error answer: exit 4 with HTTP 400, error and a one-line error_description', async () => {
+    tokenEndpoint.handle((req, res) => {
+      const code = new URLSearchParams(req.body.toString()).get('code') ?? '';
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'invalid_client', error_description: 'client \u001b[31mauthentication\u001b[0m failed\r\nInjected: line', debug: { echoed, code } }));
+    });
+    const r = await acct(['connect', 'prov'], { ...oauthEnv, ACCT_DEBUG: '1' });
+    expect(r.exitCode, r.stderr).toBe(4);
+    expect(r.stderr).toContain('invalid_client: client');
+    expect(r.stderr).toContain('(HTTP 400)');
+    expect(r.stderr).not.toContain('\u001b');
+    expect(r.stderr).not.toMatch(/^Injected: line/m);
+    expect(r.stderr).not.toContain(echoed);
+    const code = new URLSearchParams(tokenEndpoint.seen.at(-1)!.body.toString()).get('code')!;
+    expect(code.length).toBeGreaterThan(8);
+    expect(r.stderr).not.toContain(code);
+  });
+
+  it('an answer that is not OAuth at all (HTML, 502): exit 5, the status, none of the body', async () => {
+    tokenEndpoint.handle((_req, res) => {
+      res.writeHead(502, { 'content-type': 'text/html' });
+      res.end(`<html><body>Bad gateway ${echoed}</body></html>`);
+    });
+    const r = await acct(['connect', 'prov'], { ...oauthEnv, ACCT_DEBUG: '1' });
+    expect(r.exitCode, r.stderr).toBe(5);
+    expect(r.stderr).toContain('HTTP 502');
+    expect(r.stderr).not.toContain(echoed);
+    expect(r.stderr).not.toContain('<html>');
   });
 });
