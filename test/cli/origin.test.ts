@@ -116,6 +116,15 @@ beforeAll(async () => {
     expect((await acct(['client', 'set', slug, '--client-id', auth.clients.public.clientId, '--no-secret'], env)).exitCode).toBe(0);
   }
   clientIds.push(auth.clients.public.clientId);
+  // A confidential client whose token endpoint redirects: the code, the PKCE verifier and the client secret travel in that request.
+  const file = auth.appFile('confidential');
+  const def = JSON.parse(readFileSync(file, 'utf8'));
+  def.oauth.tokenUrl = `${api.url}/token`;
+  writeFileSync(file, JSON.stringify(def));
+  expect((await acct(['apps', 'add', 'tok', '--file', file], env)).exitCode).toBe(0);
+  const { clientId, clientSecret } = auth.clients.confidential;
+  expect((await acct(['client', 'set', 'tok', '--client-id', clientId, '--secret-stdin'], env, input(clientSecret!))).exitCode).toBe(0);
+  secrets.push(clientSecret!, Buffer.from(`${clientId}:${clientSecret}`).toString('base64'));
 });
 
 afterAll(async () => {
@@ -313,6 +322,20 @@ describe('OAuth: the test request at connect, userinfo, the Client-Id header, re
     expect(r.stderr).toContain('userinfo answered 307');
     const fields = await revealed(r.stdout.trim(), env);
     secrets.push(fields.oauth_access_token!, fields.oauth_refresh_token!);
+  });
+
+  it('connect: a token endpoint that redirects elsewhere is not followed; the code and the client secret stay put (exit 5)', async () => {
+    const apiBefore = api.seen.length;
+    let r!: Awaited<ReturnType<typeof acct>>;
+    const seen = await strangerSees(async () => {
+      r = await acct(['connect', 'tok'], { ...env, ACCT_TEST_BROWSER_LOGIN: 'tess' });
+    });
+    expect(r.exitCode, r.stderr).toBe(5);
+    expect(seen).toEqual([]);
+    const exchange = api.seen.slice(apiBefore);
+    expect(exchange.map((s) => s.path)).toEqual(['/token']);
+    expect(r.stderr).toContain('HTTP 307');
+    expectNoSecretsIn(r.stdout, r.stderr);
   });
 
   it('delete: a revocation endpoint that redirects elsewhere gets the token, the other origin never does', async () => {
