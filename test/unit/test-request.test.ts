@@ -207,3 +207,15 @@ describe('getPath', () => {
     expect(getPath('text', 'length')).toBeUndefined();
   });
 });
+
+describe('runTestRequest and what the provider says', () => {
+  it("a provider that quotes the key in its error: the key is taken out of the detail, and so are control characters", async () => {
+    const { fetch } = fakeFetch(401, { error: { message: `Incorrect API key provided: ${KEY}.\u001b[2J\r\nInjected` } });
+    const outcome = await runTestRequest(app(), { api_key: KEY }, fetch);
+    expect(outcome.kind).toBe('rejected');
+    const detail = (outcome as { detail: string }).detail;
+    expect(detail).toContain('Incorrect API key provided: ….');
+    expect(detail).not.toContain(KEY);
+    expect(detail).not.toMatch(/[\u0000-\u001f]/);
+  });
+});
