@@ -80,3 +80,28 @@ export const cancelled = () => new AcctError('cancelled', 'cancelled');
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * Text a provider or a remote server wrote (error_description, a status
+ * text), fit for one line on a terminal: control characters (escape
+ * sequences, line breaks) become spaces, and it is cut at 200 characters.
+ */
+export function providerText(text: string, max = 200): string {
+  // eslint-disable-next-line no-control-regex
+  const flat = text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max)}…` : flat;
+}
+
+/**
+ * A library's error message with what it may quote taken out: anything in
+ * quotes (undici quotes a header value it refuses, JSON.parse the text it
+ * could not read) and long token-like runs become "…".
+ */
+export function scrubLibraryText(text: string): string {
+  return providerText(
+    text
+      .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, '"…"')
+      .replace(/[A-Za-z0-9_\-.~+/=]{20,}/g, '…'),
+    300,
+  );
+}

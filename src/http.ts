@@ -1,6 +1,10 @@
 // Outbound HTTP: undici's fetch with an agent that honours HTTPS_PROXY,
-// HTTP_PROXY and NO_PROXY, and a deadline on every request.
-import { unavailable } from './errors.js';
+// HTTP_PROXY and NO_PROXY, and a deadline on every request. It never follows
+// a redirect by itself (src/api/send.ts does, keeping credentials at their
+// origin), refuses header values that no request may carry before anything is
+// sent, and says what failed in acct's words: undici's messages can quote the
+// request (a header value it refused), so they never reach the user.
+import { AcctError, ExitCode, unavailable } from './errors.js';
 
 export type Fetch = (url: string | URL, init?: RequestInit & { timeoutMs?: number }) => Promise<Response>;
 
@@ -11,6 +15,22 @@ export interface HttpOptions {
 }
 
 const SLOW_MS = 3000;
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Header names must be tokens and values free of control characters (CR, LF, NUL…) and within Latin-1; the value is never quoted back. */
+export function checkHeaders(headers: RequestInit['headers']): void {
+  if (!headers) return;
+  const entries: [string, string][] =
+    headers instanceof Headers ? [...headers] : Array.isArray(headers) ? (headers as [string, string][]) : Object.entries(headers as Record<string, string>);
+  for (const [name, value] of entries) {
+    if (!TOKEN.test(name)) throw new AcctError('usage', 'a request header has a name that is not a valid HTTP header name', { hint: 'header names are letters, digits and -' });
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u0008\u000a-\u001f\u007f]|[^\u0000-\u00ff]/.test(String(value)))
+      throw new AcctError('usage', `the ${name} header holds a line break, another control character or a character outside Latin-1, which no HTTP request may carry`, {
+        hint: 'nothing was sent; check the value (a stored credential with such a character needs acct reconnect)',
+      });
+  }
+}
 
 export async function createFetch(options: HttpOptions): Promise<Fetch> {
   // undici is CommonJS: the bundle's dynamic import exposes it as `default` only.
@@ -19,24 +39,34 @@ export async function createFetch(options: HttpOptions): Promise<Fetch> {
   const dispatcher = new EnvHttpProxyAgent({ connectTimeout: options.timeoutMs, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
   return async (url, init = {}) => {
     const { timeoutMs = options.timeoutMs, signal, ...rest } = init;
+    let host: string;
+    try {
+      host = new URL(url).host;
+    } catch {
+      throw new AcctError('usage', 'the request URL is not a valid URL', { hint: 'check the path or URL you gave' });
+    }
+    checkHeaders(rest.headers);
     const deadline = AbortSignal.timeout(timeoutMs);
     const combined = signal ? AbortSignal.any([signal, deadline]) : deadline;
-    const slow = options.onSlow && setTimeout(() => options.onSlow!(new URL(url).host), SLOW_MS);
+    const slow = options.onSlow && setTimeout(() => options.onSlow!(host), SLOW_MS);
     slow?.unref();
     try {
-      return (await fetch(url, { ...(rest as object), signal: combined, dispatcher } as never)) as unknown as Response;
+      return (await fetch(url, { ...(rest as object), redirect: rest.redirect ?? 'manual', signal: combined, dispatcher } as never)) as unknown as Response;
     } catch (err) {
-      const host = new URL(url).host;
       if (deadline.aborted) throw unavailable(`${host} did not answer within ${timeoutMs / 1000}s`, 'check your network or proxy settings and retry', err, 'timeout');
       if (signal?.aborted) throw err;
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw unavailable(
-        `cannot reach ${host}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
-        'check your network, proxy (HTTPS_PROXY/NO_PROXY) and retry',
-        err,
-      );
+      throw unavailable(`cannot reach ${host}: ${networkReason(err)}`, 'check your network, proxy (HTTPS_PROXY/NO_PROXY) and retry', err);
     } finally {
       if (slow) clearTimeout(slow);
     }
   };
+}
+
+/** What went wrong on the way, in words that quote nothing of the request: a system error code, or undici's error code. */
+function networkReason(err: unknown): string {
+  for (let e = err as { code?: unknown; cause?: unknown; name?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(e.code)) return e.code;
+    if (e.name === 'HTTPParserError') return 'the answer is not valid HTTP';
+  }
+  return 'the connection failed';
 }

@@ -128,6 +128,8 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .option('-i, --include', 'print the status line and headers before the body')
     .option('--fail-ok', 'exit 0 even when the response status is 400 or above')
     .option('--allow-host', "allow a full URL on a host other than the app's API host")
+    .option('-L, --location', 'follow redirects; credentials go only to the first origin')
+    .option('--max-redirs <n>', 'redirects to follow at most with -L (default 10)')
     .addOption(json().conflicts('include'))
     .action((ref, path, opts) =>
       run(async (c) => (await import('./commands/request.js')).request(c, ref, path, { ...lists(opts, 'data'), method: opts.request, headers: opts.header ?? [] })),

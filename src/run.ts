@@ -2,7 +2,7 @@
 // one place where errors become messages and exit codes. Shared by both
 // bundles (main.ts, plain-main.ts).
 import { writeSync, fstatSync, statSync } from 'node:fs';
-import { AcctError, ExitCode } from './errors.js';
+import { AcctError, ExitCode, scrubLibraryText } from './errors.js';
 import type { IO } from './context.js';
 
 export type Handler = (argv: string[], io: IO, env: NodeJS.ProcessEnv) => Promise<number>;
@@ -72,26 +72,45 @@ function isTerminal(fd: number): boolean {
 }
 
 /**
- * Says what went wrong on stderr and returns the exit code. With --json the
- * error is one JSON object, {code, message, hint}, for scripts to branch on
- * the code rather than the words.
+ * Says what went wrong on stderr and returns the exit code. acct's own
+ * messages are written as they are; anything else is a library's or Node's
+ * text, which may quote a request, a body or a credential, so it is scrubbed
+ * (scrubLibraryText). With --json the error is one JSON object, {code,
+ * message, hint}, for scripts to branch on the code rather than the words.
+ * ACCT_DEBUG adds where each error in the cause chain came from: names, codes
+ * and stack frames, never a library's message as is.
  */
 export function report(io: IO, err: unknown, opts: { json?: boolean } = {}): number {
+  const debug = Boolean(process.env.ACCT_DEBUG);
   if (err instanceof AcctError) {
     if (opts.json) io.stderr.write(`${JSON.stringify({ code: err.code, message: err.message, hint: err.hint ?? null })}\n`);
     else {
       io.stderr.write(`acct: ${err.message}\n`);
       if (err.hint) io.stderr.write(`  ${err.hint}\n`);
     }
+    if (debug) io.stderr.write(trace(err));
     return err.exitCode;
   }
   const e = err as Error;
+  const text = `unexpected error: ${scrubLibraryText(e instanceof Error ? `${e.name}: ${e.message}` : String(err))}`;
   if (opts.json) {
-    io.stderr.write(`${JSON.stringify({ code: 'unexpected', message: `unexpected error: ${e?.message ?? String(err)}`, hint: 'this is a bug in acct; please report it with the command you ran (never include secrets)' })}\n`);
+    io.stderr.write(`${JSON.stringify({ code: 'unexpected', message: text, hint: 'this is a bug in acct; please report it with the command you ran (never include secrets)' })}\n`);
     return ExitCode.unexpected;
   }
-  io.stderr.write(`acct: unexpected error: ${e?.message ?? String(err)}\n`);
-  if (process.env.ACCT_DEBUG && e?.stack) io.stderr.write(`${e.stack}\n`);
+  io.stderr.write(`acct: ${text}\n`);
+  if (debug) io.stderr.write(trace(err));
   io.stderr.write('  this is a bug in acct; please report it with the command you ran (never include secrets)\n');
   return ExitCode.unexpected;
+}
+
+/** The cause chain for ACCT_DEBUG: each error's name, code, scrubbed message and stack frames. */
+export function trace(err: unknown): string {
+  let out = '';
+  for (let e = err as { name?: string; code?: unknown; message?: string; stack?: string; cause?: unknown } | undefined, depth = 0; e && typeof e === 'object' && depth < 8; e = e.cause as typeof e, depth++) {
+    const code = typeof e.code === 'string' || typeof e.code === 'number' ? ` [${e.code}]` : '';
+    const message = e instanceof AcctError ? e.message : scrubLibraryText(String(e.message ?? ''));
+    out += `${depth ? 'caused by: ' : 'debug: '}${e.name ?? 'Error'}${code}: ${message}\n`;
+    for (const line of String(e.stack ?? '').split('\n')) if (/^\s+at /.test(line)) out += `${line}\n`;
+  }
+  return out;
 }

@@ -4,6 +4,7 @@ import type { KeysApp, KeyField } from '../catalog/schema.js';
 import type { Prompter } from '../ui/prompt.js';
 import { usageError, AcctError, ExitCode } from '../errors.js';
 import { isObject } from '../store/files.js';
+import { CONTROL_CHARACTER } from '../catalog/template.js';
 
 export interface KeySources {
   /** Everything read from stdin, when --stdin was given. */
@@ -88,6 +89,12 @@ export async function collectKeyFields(app: KeysApp, src: KeySources): Promise<R
   for (const f of app.fields) {
     const v = values[f.name];
     if (v === undefined) continue;
+    // Not a shape check (--no-check does not skip it): such a value cannot go in a request, and undici's refusal would quote it.
+    if (CONTROL_CHARACTER.test(v))
+      throw usageError(
+        `${f.label} holds a line break, a NUL or another control character`,
+        `nothing was stored; check what you ${src.stdin !== undefined ? 'piped in (one value, or a JSON object of fields)' : 'pasted or set'}: a key is one line of printable characters`,
+      );
     if (src.checkShapes) checkShape(app, f, v);
     else if (!v) throw usageError(`${f.label} is empty`);
   }

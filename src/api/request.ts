@@ -3,7 +3,7 @@
 // the command passes in the account's fields and a way to read data files.
 import type { AppDefinition } from '../catalog/schema.js';
 import { isSecureUrl } from '../catalog/schema.js';
-import { authorize, baseUrl, resolveUrl } from './authorize.js';
+import { authorize, baseUrl, resolveUrl, type Credentials } from './authorize.js';
 import { usageError } from '../errors.js';
 
 export interface RequestOptions {
@@ -19,16 +19,25 @@ export interface BuiltRequest {
   method: string;
   headers: Record<string, string>;
   body?: Buffer;
+  /** What the app's auth placed (see send.ts). */
+  credentials: Credentials;
 }
 
 /** Reads `@file`, `@-` / `-` (stdin) data arguments. */
 export type DataReader = (source: { file: string } | { stdin: true }) => Promise<Buffer>;
 
+/** -H "Name: value". The argument may hold a secret, so an error names the header at most, never the value. */
 export function parseHeader(raw: string): [string, string] {
   const i = raw.indexOf(':');
-  const name = i > 0 ? raw.slice(0, i).trim() : '';
-  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw usageError(`"${raw}" is not a header`, 'write it as -H "Name: value"');
-  return [name, raw.slice(i + 1).trim()];
+  if (i < 0) throw usageError('an -H argument has no colon, so it is not a header', 'write it as -H "Name: value"');
+  const name = raw.slice(0, i).trim();
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name))
+    throw usageError(`an -H argument is not a header: the part before the colon is not a header name`, 'write it as -H "Name: value" (a name is letters, digits and -)');
+  const value = raw.slice(i + 1).trim();
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(value))
+    throw usageError(`the -H ${name} value holds a line break or another control character`, 'a header value is one line; nothing was sent');
+  return [name, value];
 }
 
 /** The URL to call: a path joined to the app's base URL, or a full URL on the app's API host. */
@@ -78,6 +87,7 @@ export async function buildRequest(app: AppDefinition, fields: Record<string, st
   } else body = data;
 
   const method = (opts.method ?? (body ? 'POST' : 'GET')).toUpperCase();
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(method)) throw usageError('-X takes an HTTP method such as GET, POST or PATCH', 'a method is one word of letters');
   if (body && (method === 'GET' || method === 'HEAD')) throw usageError(`a ${method} request cannot carry data`, 'use -G to put the data in the query string, or -X POST');
   const prepared = authorize(app, fields, url);
   const headers: Record<string, string> = { ...prepared.headers };
@@ -87,7 +97,7 @@ export async function buildRequest(app: AppDefinition, fields: Record<string, st
     for (const k of Object.keys(headers)) if (k.toLowerCase() === name.toLowerCase()) delete headers[k];
     headers[name] = value;
   }
-  return { url: prepared.url, method, headers, body };
+  return { url: prepared.url, method, headers, body, credentials: prepared.credentials };
 }
 
 const hasHeader = (headers: Record<string, string>, name: string) => Object.keys(headers).some((k) => k.toLowerCase() === name);

@@ -3,6 +3,8 @@
 import type { AppDefinition } from '../catalog/schema.js';
 import type { Fetch } from '../http.js';
 import { authorize, resolveUrl } from './authorize.js';
+import { send, redact } from './send.js';
+import { providerText } from '../errors.js';
 import { AcctError, ExitCode } from '../errors.js';
 
 export type TestOutcome =
@@ -14,19 +16,31 @@ export type TestOutcome =
 export async function runTestRequest(app: AppDefinition, fields: Record<string, string>, fetch: Fetch): Promise<TestOutcome> {
   const test = app.test;
   if (!test) return { kind: 'untested', detail: `${app.slug} declares no test request` };
-  const { url, headers } = authorize(app, fields, resolveUrl(app, fields, test.path));
-  const init: RequestInit = { method: test.method, headers: { Accept: 'application/json', ...headers } };
-  if (test.body) {
-    init.body = JSON.stringify(test.body);
-    (init.headers as Record<string, string>)['Content-Type'] = 'application/json';
-  }
+  const { url, headers, credentials } = authorize(app, fields, resolveUrl(app, fields, test.path));
+  const all: Record<string, string> = { Accept: 'application/json', ...headers };
+  if (test.body) all['Content-Type'] = 'application/json';
   let res: Response;
   try {
-    res = await fetch(url, init);
+    // Redirects within the origin are followed with the credentials; one to another origin is not followed at all.
+    const sent = await send(fetch, { url, method: test.method, headers: all, body: test.body ? Buffer.from(JSON.stringify(test.body)) : undefined, credentials }, { redirects: 'same-origin' });
+    res = sent.response;
+    if (sent.notFollowed) {
+      await res.body?.cancel();
+      const where = sent.notFollowed.location ? redact(sent.notFollowed.location.origin, credentials.values) : 'nowhere';
+      return {
+        kind: 'untested',
+        detail:
+          sent.notFollowed.reason === 'other-origin' || sent.notFollowed.reason === 'credential-in-location'
+            ? `the test request was redirected to ${where}, another origin; acct sends ${app.slug} credentials only to ${url.origin}`
+            : `the test request answered ${res.status} (a redirect acct did not follow${sent.notFollowed.reason === 'limit' ? `: more than ${sent.redirects} in a row` : ''})`,
+      };
+    }
   } catch (err) {
     if (err instanceof AcctError && err.exitCode === ExitCode.unavailable) return { kind: 'unreachable', detail: err.message };
     throw err;
   }
+  const secrets = Object.values(fields);
+  const errorText = (body: unknown) => redact(providerError(body), secrets);
   const text = await res.text();
   let body: unknown;
   try {
@@ -57,8 +71,8 @@ export function getPath(value: unknown, path: string): unknown {
   return cur;
 }
 
-/** A provider's short error text, never echoing headers or tokens. */
-function errorText(body: unknown): string {
+/** A provider's short error text (the caller takes the account's values out of it). */
+function providerError(body: unknown): string {
   if (!body || typeof body !== 'object') return '';
   const b = body as Record<string, unknown>;
   const err = b.error;
@@ -68,5 +82,5 @@ function errorText(body: unknown): string {
     : err && typeof err === 'object' && typeof (err as Record<string, unknown>).message === 'string' ? (err as Record<string, string>).message
     : typeof b.message === 'string' ? b.message
     : '';
-  return msg ? `: ${msg.slice(0, 200)}` : '';
+  return msg ? `: ${providerText(msg)}` : '';
 }

@@ -1,5 +1,9 @@
 import { AcctError, ExitCode } from '../errors.js';
 
+/** C0 controls and DEL: nothing a header, a query value or a host may carry (CR, LF and NUL among them). */
+// eslint-disable-next-line no-control-regex
+export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
 /** Fills {field} placeholders from an account's fields. */
 export function renderTemplate(template: string, fields: Record<string, string | undefined>): string {
   return template.replace(/\{([a-z][a-z0-9_]*)\}/g, (_, name: string) => {

@@ -14,6 +14,8 @@ import {
   pollDeviceToken,
   classifyFailure,
   isIssuerMismatch,
+  providerError,
+  unusable,
   requestedScopes,
   oauth,
   type TokenSet,
@@ -22,8 +24,10 @@ import {
 import { startLoopbackReceiver } from '../oauth/loopback.js';
 import { browserOpener } from '../ui/browser.js';
 import { runTestRequest } from '../api/test-request.js';
+import { send } from '../api/send.js';
 import { AcctError, ExitCode, usageError, cancelled, unavailable } from '../errors.js';
 import { readStdin } from '../ui/stdin.js';
+import { CONTROL_CHARACTER } from '../catalog/template.js';
 
 export async function oauthCredentials(ctx: Context, app: OAuthApp, opts: ConnectOptions, existing?: Account): Promise<NewCredentials> {
   if (opts.stdin || opts.fromEnv.length) throw usageError(`${app.slug} connects with OAuth; --stdin and --from-env are for API-key apps`);
@@ -172,6 +176,10 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 async function toCredentials(ctx: Context, app: OAuthApp, tokens: TokenSet, requested: string[]): Promise<NewCredentials> {
+  // A token no request could carry is a broken answer, not an account to store (undici would quote it at every use).
+  for (const [what, value] of [['access token', tokens.accessToken], ['refresh token', tokens.refreshToken]] as const)
+    if (value !== undefined && CONTROL_CHARACTER.test(value))
+      throw unavailable(`${app.name} issued ${what === 'access token' ? 'an' : 'a'} ${what} with a line break or another control character`, 'nothing was stored; this is a fault at the provider, retry later');
   const fields: Record<string, string> = { ...tokens.extras, oauth_access_token: tokens.accessToken };
   if (tokens.refreshToken) fields.oauth_refresh_token = tokens.refreshToken;
   const expiresAt = tokens.expiresIn !== undefined ? new Date(ctx.now().getTime() + tokens.expiresIn * 1000).toISOString() : null;
@@ -190,13 +198,29 @@ async function identify(ctx: Context, app: OAuthApp, fields: Record<string, stri
   }
   if (app.oauth.userinfoUrl) {
     try {
-      const res = await fetch(app.oauth.userinfoUrl, { headers: { Authorization: `Bearer ${fields.oauth_access_token}`, Accept: 'application/json' } });
-      if (res.ok) {
-        const info = (await res.json()) as Record<string, unknown>;
-        for (const k of ['preferred_username', 'email', 'name', 'sub']) if (typeof info[k] === 'string' && info[k]) return info[k] as string;
-      } else ctx.warn(`connected, but userinfo answered ${res.status}`);
+      const token = fields.oauth_access_token!;
+      // The bearer token goes to the userinfo origin alone: a redirect elsewhere is not followed.
+      const { response: res, notFollowed } = await send(
+        fetch,
+        { url: new URL(app.oauth.userinfoUrl), method: 'GET', headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' }, credentials: { headers: ['Authorization'], query: [], values: [token] } },
+        { redirects: 'same-origin' },
+      );
+      if (notFollowed || !res.ok) {
+        await res.body?.cancel();
+        ctx.warn(`connected, but userinfo answered ${res.status}${notFollowed ? ' (a redirect acct did not follow)' : ''}`);
+      } else {
+        let info: Record<string, unknown> | undefined;
+        try {
+          info = JSON.parse(await res.text()) as Record<string, unknown>;
+        } catch {
+          // Not JSON: nothing names the account (the parser's message would quote the body).
+        }
+        if (info && typeof info === 'object') for (const k of ['preferred_username', 'email', 'name', 'sub']) if (typeof info[k] === 'string' && info[k]) return info[k] as string;
+        ctx.warn('connected, but userinfo did not name the account');
+      }
     } catch (err) {
-      ctx.warn(`connected, but userinfo failed: ${(err as Error).message}`);
+      if (!(err instanceof AcctError)) throw err;
+      ctx.warn(`connected, but userinfo failed: ${err.message}`);
     }
   }
   return null;
@@ -207,7 +231,7 @@ function explain(app: OAuthApp, err: unknown): unknown {
   if (err instanceof AcctError) return err;
   if (err instanceof oauth.AuthorizationResponseError || err instanceof oauth.ResponseBodyError) {
     const f = classifyFailure(err);
-    const what = `${err.error}${err.error_description ? ` (${err.error_description})` : ''}`;
+    const what = `${providerError(err)}${err instanceof oauth.ResponseBodyError ? ` (HTTP ${err.status})` : ''}`;
     if (f.kind === 'denied') return new AcctError('access_denied', `${app.name} did not grant access: ${what}`, { hint: 'nothing was stored; run the command again to retry' });
     if (f.kind === 'transient') return unavailable(`${app.name} failed: ${what}`, 'nothing was stored; retry later');
     return new AcctError('needs_reconnect', `${app.name} refused the authorization: ${what}`, {
@@ -219,6 +243,6 @@ function explain(app: OAuthApp, err: unknown): unknown {
       hint: 'nothing was stored; this can be a mix-up attack by another site in the same browser: run the command again',
     });
   if (err instanceof oauth.OperationProcessingError)
-    return unavailable(`${app.name} answered in an unexpected way: ${err.message}`, 'nothing was stored; retry later');
+    return unavailable(`${app.name} answered in an unexpected way (${unusable(err)})`, 'nothing was stored; retry later');
   return err;
 }

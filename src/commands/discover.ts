@@ -4,7 +4,7 @@ import type { AppDefinition } from '../catalog/schema.js';
 import { parseApp } from '../catalog/validate.js';
 import { oauth } from '../oauth/protocol.js';
 import { isLoopbackHost } from '../catalog/schema.js';
-import { AcctError, ExitCode, usageError, unavailable } from '../errors.js';
+import { AcctError, ExitCode, usageError, unavailable, providerText, scrubLibraryText } from '../errors.js';
 
 interface DiscoverOptions {
   issuer?: string;
@@ -34,7 +34,7 @@ export async function discoverApp(ctx: Context, slug: string, opts: DiscoverOpti
       break;
     } catch (err) {
       if (err instanceof AcctError) throw err;
-      problems.push(`${algorithm === 'oidc' ? 'OpenID Connect' : 'RFC 8414'}: ${(err as Error).message}`);
+      problems.push(`${algorithm === 'oidc' ? 'OpenID Connect' : 'RFC 8414'}: ${discoveryProblem(err)}`);
     }
   }
   if (!as) throw unavailable(`no usable authorization server metadata at ${issuer.href}`, problems.join('; '));
@@ -107,4 +107,13 @@ function userinfoTest(userinfo: string | undefined, baseUrl: string, identity: s
 function defaultScopes(supported: string[] | undefined): string[] {
   if (!supported) return [];
   return ['openid', 'profile', 'email', 'offline_access'].filter((s) => supported.includes(s));
+}
+
+/** Why one kind of metadata was not usable: oauth4webapi's fixed text for its own errors, nothing quoted from elsewhere. */
+function discoveryProblem(err: unknown): string {
+  if (err instanceof oauth.OperationProcessingError || err instanceof oauth.UnsupportedOperationError) {
+    const status = (err.cause as { status?: number } | undefined)?.status;
+    return `${providerText(err.message)}${status ? ` (HTTP ${status})` : ''}`;
+  }
+  return scrubLibraryText(err instanceof Error ? err.message : String(err));
 }

@@ -1,22 +1,31 @@
 // acct request <ref> <path-or-url>: an HTTP request with the account's auth.
 // The body goes to stdout byte for byte; on 401 the token is refreshed once
-// through the shared refresh path and the request retried.
+// through the shared refresh path and the request retried. Redirects are
+// followed with -L only, through send.ts: credentials never leave the origin.
 import type { Context } from '../context.js';
 import { findAccount, setStatus } from '../accounts/service.js';
 import { freshCredentials } from '../accounts/credentials.js';
 import { withClientId } from '../accounts/clients.js';
 import { buildRequest, type BuiltRequest, type DataReader, type RequestOptions } from '../api/request.js';
+import { send, redact, DEFAULT_MAX_REDIRECTS, type Sent } from '../api/send.js';
 import { printJson } from '../output/format.js';
 import { readInputFile, readStdinBytes } from '../ui/stdin.js';
-import { ExitCode, needsReconnect, usageError } from '../errors.js';
+import { ExitCode, needsReconnect, providerText, usageError } from '../errors.js';
 
 export interface RequestCommandOptions extends RequestOptions {
   include?: boolean;
   json?: boolean;
   failOk?: boolean;
+  /** -L: follow redirects. */
+  location?: boolean;
+  /** --max-redirs: hops to follow with -L. */
+  maxRedirs?: string;
 }
 
 export async function request(ctx: Context, ref: string, pathOrUrl: string, opts: RequestCommandOptions): Promise<number> {
+  const maxRedirects = opts.maxRedirs === undefined ? DEFAULT_MAX_REDIRECTS : Number(opts.maxRedirs);
+  if (!Number.isInteger(maxRedirects) || maxRedirects < 0) throw usageError(`--max-redirs takes a whole number of hops, not "${opts.maxRedirs}"`);
+  if (opts.maxRedirs !== undefined && !opts.location) throw usageError('--max-redirs goes with -L (--location)');
   const account = findAccount(ctx, ref);
   const app = ctx.catalog.get(account.app);
   const cache = new Map<string, Buffer>();
@@ -34,35 +43,59 @@ export async function request(ctx: Context, ref: string, pathOrUrl: string, opts
   // After a 401 (`rejected` is the token that got it), another process may
   // already have refreshed: take its token, and refresh only if the stored one
   // is still the rejected one.
-  const send = async (rejected?: string) => {
+  const attempt = async (rejected?: string) => {
     let fields = await freshCredentials(ctx, account, app, { minTtlSeconds: 30 });
     if (rejected !== undefined && fields.oauth_access_token === rejected) fields = await freshCredentials(ctx, account, app, { minTtlSeconds: 30, force: true });
     const req = await buildRequest(app, withClientId(ctx, app, fields), pathOrUrl, opts, read);
-    const res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body ? new Uint8Array(req.body) : undefined, redirect: 'manual' });
-    return { req, res, token: fields.oauth_access_token };
+    const sent = await send(fetch, req, {
+      redirects: opts.location ? 'follow' : 'none',
+      maxRedirects,
+      onLeaveOrigin: (to) => ctx.info(`Following a redirect to ${to.origin}, without the ${app.slug} credentials (they go only to ${req.url.origin})`),
+    });
+    return { req, sent, res: sent.response, token: fields.oauth_access_token };
   };
 
-  let { req, res, token } = await send();
-  if (res.status === 401 && account.auth === 'oauth2') {
+  let { req, sent, res, token } = await attempt();
+  // Only a 401 to a request that carried the token says anything about the token.
+  if (res.status === 401 && sent.credentialsSent && account.auth === 'oauth2') {
     await res.body?.cancel();
-    ctx.info(`${req.url.host} answered 401; refreshing the token and retrying`);
-    ({ req, res } = await send(token));
-    if (res.status === 401) {
+    ctx.info(`${sent.url.host} answered 401; refreshing the token and retrying`);
+    ({ req, sent, res } = await attempt(token));
+    if (res.status === 401 && sent.credentialsSent) {
       await setStatus(ctx, account.id, 'needs-reconnect');
-      await write(ctx, req, res, opts);
-      throw needsReconnect(`${req.url.host} rejected ${account.app}/${account.nickname} even with a fresh token`, `reconnect it: acct reconnect ${account.id}`);
+      await write(ctx, res, opts);
+      throw needsReconnect(`${sent.url.host} rejected ${account.app}/${account.nickname} even with a fresh token`, `reconnect it: acct reconnect ${account.id}`);
     }
   }
-  await write(ctx, req, res, opts);
-  if (res.status >= 400 && !opts.failOk) {
-    ctx.io.stderr.write(`acct: ${req.method} ${req.url.origin}${req.url.pathname} answered ${res.status} ${res.statusText}\n`);
-    if (res.status === 401 && account.auth === 'keys') ctx.io.stderr.write(`  the key was rejected; check it with: acct test ${account.id}\n`);
+  await write(ctx, res, opts);
+  const failed = res.status >= 400 || (res.status >= 300 && res.status !== 304);
+  if (failed && !opts.failOk) {
+    ctx.io.stderr.write(`acct: ${sent.method} ${sent.url.origin}${sent.url.pathname} answered ${res.status} ${providerText(res.statusText)}\n`);
+    if (res.status < 400) explainRedirect(ctx, req, sent, maxRedirects);
+    if (res.status === 401 && sent.credentialsSent && account.auth === 'keys') ctx.io.stderr.write(`  the key was rejected; check it with: acct test ${account.id}\n`);
     return ExitCode.unexpected;
   }
   return ExitCode.ok;
 }
 
-async function write(ctx: Context, req: BuiltRequest, res: Response, opts: RequestCommandOptions): Promise<void> {
+/** A redirect that was not followed: where it pointed (credential values taken out) and what to do. */
+function explainRedirect(ctx: Context, req: BuiltRequest, sent: Sent, maxRedirects: number): void {
+  const location = sent.notFollowed?.location ? redact(sent.notFollowed.location.href, req.credentials.values) : undefined;
+  ctx.io.stderr.write(`  Location: ${location ?? '(none that acct can follow)'}\n`);
+  switch (sent.notFollowed?.reason) {
+    case 'policy':
+      ctx.io.stderr.write(`  follow it with -L (credentials go only to ${req.url.origin})\n`);
+      break;
+    case 'limit':
+      ctx.io.stderr.write(`  stopped after ${maxRedirects} redirect${maxRedirects === 1 ? '' : 's'}; raise --max-redirs to follow more\n`);
+      break;
+    case 'credential-in-location':
+      ctx.io.stderr.write(`  not followed: the address carries a credential of this account, and it is on another origin than ${req.url.origin}\n`);
+      break;
+  }
+}
+
+async function write(ctx: Context, res: Response, opts: RequestCommandOptions): Promise<void> {
   const body = Buffer.from(await res.arrayBuffer());
   if (opts.json) {
     printJson(ctx.io, { status: res.status, headers: Object.fromEntries(res.headers), ...decodeBody(body, res.headers.get('content-type')) });

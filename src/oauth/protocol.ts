@@ -6,7 +6,7 @@ import type { OAuthApp } from '../catalog/schema.js';
 import type { Fetch } from '../http.js';
 import { isLoopbackHost } from '../catalog/schema.js';
 import { quirksFetch, EXTRA_FIELDS } from './quirks.js';
-import { AcctError, ExitCode } from '../errors.js';
+import { AcctError, ExitCode, providerText } from '../errors.js';
 
 export interface OAuthClient {
   clientId: string;
@@ -200,21 +200,42 @@ export type OAuthFailure =
 /** Sorts a failure from the protocol functions into what the caller should do. */
 export function classifyFailure(err: unknown): OAuthFailure {
   if (err instanceof oauth.ResponseBodyError || err instanceof oauth.AuthorizationResponseError) {
-    const message = `${err.error}${err.error_description ? `: ${err.error_description}` : ''}`;
-    if (err instanceof oauth.ResponseBodyError && err.status >= 500) return { kind: 'transient', message: `the provider answered ${err.status} (${message})` };
+    const message = `${err instanceof oauth.ResponseBodyError ? `HTTP ${err.status}, ` : ''}${providerError(err)}`;
+    if (err instanceof oauth.ResponseBodyError && err.status >= 500) return { kind: 'transient', message: `the provider answered ${err.status} (${providerError(err)})` };
     if (err.error === 'invalid_grant') return { kind: 'invalid_grant', message };
     if (err.error === 'access_denied') return { kind: 'denied', error: err.error, message };
     if (err.error === 'temporarily_unavailable' || err.error === 'server_error') return { kind: 'transient', message };
     return { kind: 'oauth_error', error: err.error, message };
   }
-  if (err instanceof oauth.OperationProcessingError) {
-    const status = (err.cause as { status?: number } | undefined)?.status ?? (err as { response?: Response }).response?.status;
-    return { kind: 'transient', message: `the provider's answer could not be used (${err.message}${status ? `, status ${status}` : ''})` };
-  }
-  if (err instanceof oauth.UnsupportedOperationError) return { kind: 'transient', message: `the provider's answer could not be used (${err.message})` };
+  if (err instanceof oauth.OperationProcessingError) return { kind: 'transient', message: `the provider's answer could not be used (${unusable(err)})` };
+  if (err instanceof oauth.UnsupportedOperationError) return { kind: 'transient', message: `the provider's answer could not be used (${unusableAnswer(err)})` };
   if (err instanceof AcctError && err.exitCode === ExitCode.unavailable) return { kind: 'transient', message: err.message };
   // Anything else is a bug, not a provider failure: let it surface as one.
   throw err;
+}
+
+/** A provider's error and error_description, fit for a terminal line (they are the provider's text, not acct's). */
+export function providerError(err: { error: string; error_description?: string }): string {
+  return `${providerText(err.error, 80)}${err.error_description ? `: ${providerText(err.error_description)}` : ''}`;
+}
+
+/**
+ * Why oauth4webapi could not use an answer, in acct's words where its code is
+ * known; its own message otherwise: fixed text that names fields and claims
+ * but never their values (it keeps those in its cause, which acct never prints).
+ */
+export function unusable(err: oauth.OperationProcessingError): string {
+  const status = (err.cause as { status?: number } | undefined)?.status ?? (err as { response?: Response }).response?.status;
+  return `${unusableAnswer(err)}${status ? `, HTTP ${status}` : ''}`;
+}
+
+function unusableAnswer(err: oauth.OperationProcessingError | oauth.UnsupportedOperationError): string {
+  const code = (err as { code?: string }).code;
+  if (code === oauth.PARSE_ERROR) return 'the body is not valid JSON';
+  if (code === oauth.RESPONSE_IS_NOT_CONFORM) return 'an unexpected HTTP status';
+  if (code === oauth.RESPONSE_IS_NOT_JSON) return 'the body is not JSON';
+  if (code === oauth.INVALID_RESPONSE) return `an invalid response: ${providerText(err.message)}`;
+  return providerText(err.message);
 }
 
 export { oauth };

@@ -163,7 +163,7 @@ describe('acct request with API keys', () => {
       const before = api.seen.length;
       const r = await acct(['request', 'bearer', '/x', '-H', 'no colon here'], env);
       expect(r.exitCode).toBe(2);
-      expect(r.stderr).toContain('"no colon here" is not a header');
+      expect(r.stderr).toContain('has no colon, so it is not a header');
       expect(api.seen.length).toBe(before);
     });
   });
@@ -231,7 +231,10 @@ describe('acct request with API keys', () => {
       });
       const otherBefore = other.seen.length;
       const r = await acct(['request', 'bearer', '/moved', '-i'], env);
-      expect(r.exitCode, r.stderr).toBe(0);
+      // Without -L a redirect is not a success: exit 1, the status and where it points on stderr.
+      expect(r.exitCode, r.stderr).toBe(1);
+      expect(r.stderr).toContain(`answered 302`);
+      expect(r.stderr).toContain(`Location: ${other.url}/landing`);
       expect(r.stdout).toMatch(/^HTTP 302 /);
       expect(r.stdout.toLowerCase()).toContain(`location: ${other.url}/landing`);
       expect(other.seen.length).toBe(otherBefore);

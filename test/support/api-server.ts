@@ -36,10 +36,10 @@ export const echo: Handler = (req, res) => {
   res.end(JSON.stringify({ method: req.method, url: req.url, body: req.body.toString('utf8') }));
 };
 
-function listen(server: Server): Promise<number> {
+function listen(server: Server, host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+    server.listen(0, host, () => resolve((server.address() as AddressInfo).port));
   });
 }
 
@@ -51,7 +51,12 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
-export async function startApiServer(handler: Handler = echo): Promise<ApiServer> {
+/**
+ * `host` is any 127.0.0.x address (all loopback on Linux): a server on
+ * 127.0.0.2 is another origin than one on 127.0.0.1, as a stranger's host would be.
+ */
+export async function startApiServer(handler: Handler = echo, options: { host?: string } = {}): Promise<ApiServer> {
+  const host = options.host ?? '127.0.0.1';
   const seen: SeenRequest[] = [];
   let current = handler;
   const server = createServer((req, res) => {
@@ -66,9 +71,9 @@ export async function startApiServer(handler: Handler = echo): Promise<ApiServer
       res.end(String(err?.message ?? err));
     });
   });
-  const port = await listen(server);
+  const port = await listen(server, host);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
     port,
     seen,
     handle(h) {

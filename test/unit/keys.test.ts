@@ -260,3 +260,29 @@ describe('nicknames', () => {
     }
   });
 });
+
+describe('control characters in any field, however it comes in', () => {
+  const bad = ['\r', '\n', '\r\n', '\u0000', '\u0007', '\u001b[2J', '\u007f'];
+  it('the prompt, stdin (bare and JSON) and --from-env: exit 2, even with --no-check, the value never in the message', async () => {
+    for (const c of bad) {
+      const value = `sk_0123456789${c}abcdef`;
+      const ways: KeySources[] = [
+        sources({ prompter: scripted(true, [value]).prompter }),
+        sources({ stdin: value }),
+        sources({ stdin: JSON.stringify({ api_key: value }) }),
+        sources({ fromEnv: ['api_key=K'], env: { K: value } }),
+        sources({ fromEnv: ['api_key=K'], env: { K: value }, checkShapes: false }),
+      ];
+      for (const src of ways) {
+        const err = await rejected(collectKeyFields(single, src));
+        expect(err.exitCode).toBe(ExitCode.usage);
+        expect(err.message).toBe('API key holds a line break, a NUL or another control character');
+        expect(`${err.message} ${err.hint}`).not.toContain('abcdef');
+      }
+    }
+  });
+  it('a non-secret field too (it may go in the host of the base URL)', async () => {
+    const err = await rejected(collectKeyFields(regional, sources({ stdin: JSON.stringify({ region: 'eu\r\nevil', api_key: 'k1' }) })));
+    expect(err.message).toContain('Region holds a line break');
+  });
+});

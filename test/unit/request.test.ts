@@ -115,7 +115,7 @@ describe('buildRequest', () => {
 
   it('GET without data: auth and fixed headers, no body, no Content-Type', async () => {
     const r = await buildRequest(bearer, fields, '/a', opts({}), read);
-    expect(r).toEqual({ url: new URL('https://api.example.com/v1/a'), method: 'GET', headers: { 'X-Version': '7', Authorization: 'Bearer k_secret' }, body: undefined });
+    expect(r).toEqual({ url: new URL('https://api.example.com/v1/a'), method: 'GET', headers: { 'X-Version': '7', Authorization: 'Bearer k_secret' }, body: undefined, credentials: { headers: ['Authorization'], query: [], values: ['k_secret'] } });
   });
   it('-d makes a POST; JSON is detected, anything else is form data', async () => {
     const json = await buildRequest(bearer, fields, '/a', opts({ data: [' {"a": [1]} '] }), read);

@@ -56,7 +56,7 @@ describe('runTestRequest', () => {
     const { fetch, calls } = fakeFetch(200, {});
     await runTestRequest(app({ test: { method: 'POST', path: 'check', body: { a: [1] } } }), { api_key: KEY }, fetch);
     expect(calls[0]!.init.method).toBe('POST');
-    expect(JSON.parse(String(calls[0]!.init.body))).toEqual({ a: [1] });
+    expect(JSON.parse(Buffer.from(calls[0]!.init.body as Uint8Array).toString('utf8'))).toEqual({ a: [1] });
     expect(calls[0]!.init.headers).toMatchObject({ 'Content-Type': 'application/json' });
     expect(calls[0]!.url).toBe('https://api.example.com/v1/check');
   });
@@ -205,5 +205,17 @@ describe('getPath', () => {
     expect(getPath(v, 'user.missing.deeper')).toBeUndefined();
     expect(getPath(null, 'a')).toBeUndefined();
     expect(getPath('text', 'length')).toBeUndefined();
+  });
+});
+
+describe('runTestRequest and what the provider says', () => {
+  it("a provider that quotes the key in its error: the key is taken out of the detail, and so are control characters", async () => {
+    const { fetch } = fakeFetch(401, { error: { message: `Incorrect API key provided: ${KEY}.\u001b[2J\r\nInjected` } });
+    const outcome = await runTestRequest(app(), { api_key: KEY }, fetch);
+    expect(outcome.kind).toBe('rejected');
+    const detail = (outcome as { detail: string }).detail;
+    expect(detail).toContain('Incorrect API key provided: ….');
+    expect(detail).not.toContain(KEY);
+    expect(detail).not.toMatch(/[\u0000-\u001f]/);
   });
 });
