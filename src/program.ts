@@ -218,6 +218,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .argument('[query]', 'search text')
     .option('--user', 'only apps you added')
     .addOption(new Option('--auth <kind>', 'only OAuth or API-key apps').choices(['oauth2', 'keys']))
+    .option('--category <name>', 'only apps of one category (ai, dev, cloud, crm, …)')
     .addOption(json())
     .enablePositionalOptions()
     .action((query, opts) => run(async (c) => (await import('./commands/apps.js')).listApps(c, query, opts)));

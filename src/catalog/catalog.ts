@@ -66,12 +66,24 @@ export class Catalog {
     ].sort((a, b) => a.app.slug.localeCompare(b.app.slug));
   }
 
-  search(query?: string): CatalogEntry[] {
-    const all = this.all();
+  /**
+   * Apps matching a query, best first: an exact slug, name or alias; then one
+   * that starts with the query; then one that contains it; then the apps of a
+   * category of that name; then a description that contains it.
+   */
+  search(query?: string, category?: string): CatalogEntry[] {
+    const all = this.all().filter((e) => !category || e.app.category === category);
     if (!query) return all;
-    const q = query.toLowerCase();
-    const score = ({ app }: CatalogEntry) =>
-      app.slug === q ? 0 : app.slug.startsWith(q) ? 1 : app.name.toLowerCase().includes(q) ? 2 : app.slug.includes(q) ? 3 : app.description.toLowerCase().includes(q) ? 4 : 9;
+    const q = query.trim().toLowerCase();
+    const score = ({ app }: CatalogEntry) => {
+      const names = [app.slug, app.name.toLowerCase(), ...(app.aliases ?? []).map((a) => a.toLowerCase())];
+      if (names.includes(q)) return 0;
+      if (names.some((n) => n.startsWith(q))) return 1;
+      if (names.some((n) => n.includes(q))) return 2;
+      if (app.category === q) return 3;
+      if (app.description.toLowerCase().includes(q)) return 4;
+      return 9;
+    };
     return all
       .map((e) => [score(e), e] as const)
       .filter(([s]) => s < 9)

@@ -4,24 +4,26 @@ import { printJson, printTable, style, out } from '../output/format.js';
 import { parseApp } from '../catalog/validate.js';
 import { readStdin, readInputFile } from '../ui/stdin.js';
 import { usageError } from '../errors.js';
-import type { AppDefinition } from '../catalog/schema.js';
+import { CATEGORIES, type AppDefinition } from '../catalog/schema.js';
 
-export async function listApps(ctx: Context, query: string | undefined, opts: { user?: boolean; auth?: string; json?: boolean }) {
+export async function listApps(ctx: Context, query: string | undefined, opts: { user?: boolean; auth?: string; category?: string; json?: boolean }) {
   if (opts.auth && opts.auth !== 'oauth2' && opts.auth !== 'keys') throw usageError('--auth takes oauth2 or keys');
-  const entries = ctx.catalog.search(query).filter((e) => (!opts.user || e.source === 'user') && (!opts.auth || e.app.auth === opts.auth));
+  if (opts.category !== undefined && !(CATEGORIES as readonly string[]).includes(opts.category))
+    throw usageError(`there is no category "${opts.category}"`, `the categories are: ${CATEGORIES.join(', ')}`);
+  const entries = ctx.catalog.search(query, opts.category).filter((e) => (!opts.user || e.source === 'user') && (!opts.auth || e.app.auth === opts.auth));
   if (opts.json) {
-    printJson(ctx.io, entries.map(({ app, source }) => ({ slug: app.slug, name: app.name, auth: app.auth, source, description: app.description })));
+    printJson(ctx.io, entries.map(({ app, source }) => ({ slug: app.slug, name: app.name, auth: app.auth, category: app.category ?? null, source, description: app.description })));
     return;
   }
   if (!entries.length) {
-    ctx.info(`No app matches "${query ?? ''}". Add your own: acct apps add <slug> --file app.json (or --issuer URL)`);
+    ctx.info(`No app matches "${query ?? ''}"${opts.category ? ` in ${opts.category}` : ''}. Add your own: acct apps add <slug> --file app.json (or --issuer URL)`);
     return 3;
   }
   const s = await style(ctx.io, ctx.env);
   await printTable(
     ctx.io,
-    ['APP', 'NAME', 'AUTH', 'DESCRIPTION'],
-    entries.map(({ app, source }) => [app.slug, app.name + (source === 'user' ? s.dim(' (yours)') : ''), app.auth === 'oauth2' ? 'oauth' : 'keys', app.description]),
+    ['APP', 'NAME', 'AUTH', 'CATEGORY', 'DESCRIPTION'],
+    entries.map(({ app, source }) => [app.slug, app.name + (source === 'user' ? s.dim(' (yours)') : ''), app.auth === 'oauth2' ? 'oauth' : 'keys', app.category ?? '-', app.description]),
     s,
   );
 }

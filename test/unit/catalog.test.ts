@@ -1,20 +1,24 @@
 // The built-in catalog: every definition passes the schema user-added apps
 // pass, and every app can be tested and used with `acct request`.
 import { describe, it, expect } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { appDefinition, isSecureUrl, templateFields, WHOLE_URL_TEMPLATE } from '../../src/catalog/schema.js';
+import { appDefinition, isSecureUrl, templateFields, WHOLE_URL_TEMPLATE, CATEGORIES } from '../../src/catalog/schema.js';
 
 const dir = resolve(import.meta.dirname, '../../src/catalog/apps');
 const load = (file: string) => JSON.parse(readFileSync(resolve(dir, file), 'utf8')) as Record<string, unknown>[];
-const oauth = load('oauth.json');
-const keys = load('keys.json');
-const all = [...oauth, ...keys];
+// Every file there is part of the catalog (the build reads them all).
+const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+const all = files.flatMap(load);
+const oauth = all.filter((a) => a.auth === 'oauth2');
+const keys = all.filter((a) => a.auth === 'keys');
 
 describe('built-in catalog', () => {
   it('has at least 30 OAuth apps and 30 API-key apps, with unique slugs', () => {
-    expect(oauth.filter((a) => a.auth === 'oauth2').length).toBeGreaterThanOrEqual(30);
-    expect(keys.filter((a) => a.auth === 'keys').length).toBeGreaterThanOrEqual(30);
+    expect(files).toContain('oauth.json');
+    expect(oauth.length).toBeGreaterThanOrEqual(30);
+    expect(keys.length).toBeGreaterThanOrEqual(30);
+    expect(all.length).toBe(oauth.length + keys.length);
     const slugs = all.map((a) => a.slug);
     expect(new Set(slugs).size).toBe(slugs.length);
   });
@@ -24,8 +28,13 @@ describe('built-in catalog', () => {
     expect(result.success ? [] : result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual([]);
   });
 
-  it.each(all.map((a) => [a.slug as string, a]))('%s has an https API base URL and a test request', (_slug, raw) => {
+  it.each(all.map((a) => [a.slug as string, a]))('%s has docs, a category, an https API base URL and a test request', (_slug, raw) => {
     const app = appDefinition.parse(raw);
+    // Optional for apps people add themselves; every built-in app has them.
+    expect(app.docs, 'docs').toMatch(/^https:\/\//);
+    expect(app.category, 'category').toBeDefined();
+    expect(CATEGORIES).toContain(app.category);
+    if (app.auth === 'oauth2') expect(app.test?.identity.length, 'an identity path in the test answer').toBeGreaterThan(0);
     if (WHOLE_URL_TEMPLATE.test(app.api.baseUrl)) {
       // Each account's own API host, from the token response (Salesforce's instance_url), checked when it is used.
       expect(app.auth).toBe('oauth2');
