@@ -46,6 +46,8 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
       .option('--no-browser', 'OAuth: print the URL instead of opening a browser')
       .option('--manual', 'OAuth: paste the URL the browser ended on (remote shells)')
       .option('--device', 'OAuth: use the device grant')
+      .option('--client-credentials', "OAuth: a machine-to-machine token for the client itself (no browser)")
+      .option('--setting <name=value>', "a connection setting of the app: subdomain, tenant, region, … (repeatable)", collect)
       .option('--timeout <seconds>', 'OAuth: how long to wait for approval', '300')
       .addOption(json());
 
@@ -55,11 +57,11 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
       .description('connect an account (OAuth in the browser, or API keys)')
       .argument('<app>', 'app slug, e.g. github, openai')
       .option('--nickname <name>', 'name for the account (default: the identity the service reports)'),
-  ).action((app, opts) => change(async (c) => (await import('./commands/connect.js')).connect(c, app, lists(opts, 'fromEnv', 'scope'))));
+  ).action((app, opts) => change(async (c) => (await import('./commands/connect.js')).connect(c, app, lists(opts, 'fromEnv', 'scope', 'setting'))));
 
   credentialOptions(
     program.command('reconnect').description('connect again: same id and nickname, new credentials').argument('<ref>', 'account reference'),
-  ).action((ref, opts) => change(async (c) => (await import('./commands/connect.js')).reconnect(c, ref, lists(opts, 'fromEnv', 'scope'))));
+  ).action((ref, opts) => change(async (c) => (await import('./commands/connect.js')).reconnect(c, ref, lists(opts, 'fromEnv', 'scope', 'setting'))));
 
   program
     .command('list')

@@ -40,6 +40,9 @@ export interface NewCredentials {
   scopes: string[];
   expiresAt: string | null;
   identity: string | null;
+  /** The app's connection settings, kept in the account's metadata. */
+  settings?: Record<string, string>;
+  grant?: 'client_credentials';
 }
 
 export async function createAccount(
@@ -71,6 +74,8 @@ export async function createAccount(
         fields: Object.keys(creds.fields).sort(),
         identity: creds.identity,
         expiresAt: creds.expiresAt,
+        ...(creds.settings && Object.keys(creds.settings).length ? { settings: creds.settings } : {}),
+        ...(creds.grant ? { grant: creds.grant } : {}),
         createdAt: now,
         updatedAt: now,
       };
@@ -92,6 +97,10 @@ export async function replaceCredentials(ctx: Context, id: string, creds: NewCre
     a.scopes = creds.scopes;
     a.expiresAt = creds.expiresAt;
     a.identity = creds.identity ?? a.identity;
+    if (creds.settings && Object.keys(creds.settings).length) a.settings = creds.settings;
+    else delete a.settings;
+    if (creds.grant) a.grant = creds.grant;
+    else delete a.grant;
     a.status = 'ok';
     a.updatedAt = ctx.now().toISOString();
     return { ...a };

@@ -1,5 +1,6 @@
 // Applies an app's declared request authorization to a URL and headers.
 import { renderTemplate } from '../catalog/template.js';
+import { fieldBaseUrl } from '../catalog/resolve-app.js';
 import { isSecureUrl, templateFields, type AppDefinition } from '../catalog/schema.js';
 import { AcctError, ExitCode, usageError } from '../errors.js';
 
@@ -8,9 +9,14 @@ export interface PreparedRequest {
   headers: Record<string, string>;
 }
 
-/** The app's base URL with {field} placeholders filled in; refused unless it is an https URL (or plain http on loopback). */
+/**
+ * The app's base URL with {field} placeholders filled in; refused unless it is
+ * an https URL (or plain http on loopback). One that starts with a field
+ * ("{instance_url}/services/data") takes that field as an https origin.
+ */
 export function baseUrl(app: AppDefinition, fields: Record<string, string>): string {
-  const url = renderTemplate(app.api.baseUrl, withDefaults(app, fields));
+  const values = withDefaults(app, fields);
+  const url = fieldBaseUrl(app.api.baseUrl, values, isSecureUrl) ?? renderTemplate(app.api.baseUrl, values);
   if (!isSecureUrl(url))
     throw new AcctError(ExitCode.unexpected, `the API base URL of this ${app.slug} account, ${url}, is not an https URL`, {
       hint: `it comes from the account's fields (${templateFields(app.api.baseUrl).join(', ')}): reconnect the account, or check the app definition`,

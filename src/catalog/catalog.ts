@@ -6,6 +6,7 @@ import { readJsonIfExists, writeJsonAtomic, isObject, ensurePrivateDir } from '.
 import { withLock } from '../store/lock.js';
 import { AcctError, ExitCode, usageError, notFound } from '../errors.js';
 import type { AppDefinition } from './schema.js';
+import { resolveApp, type Settings } from './resolve-app.js';
 import type { Paths } from '../paths.js';
 
 let builtinMap: Map<string, AppDefinition> | undefined;
@@ -91,6 +92,11 @@ export class Catalog {
       .map(([, e]) => e);
   }
 
+  /** The app as one account uses it: its connection settings filled in (catalog/resolve-app.ts). */
+  forAccount(account: { app: string; settings?: Settings }): AppDefinition {
+    return resolveApp(this.get(account.app), account.settings);
+  }
+
   isBuiltin(slug: string) {
     return builtin(slug) !== undefined;
   }
@@ -143,3 +149,6 @@ export class Catalog {
     return map;
   }
 }
+
+/** The app declares that its provider rotates refresh tokens on every refresh (oauth.rotatesRefreshToken). */
+export const appRotatesRefreshToken = (app: AppDefinition): boolean => app.auth === 'oauth2' && app.oauth.rotatesRefreshToken === true;

@@ -44,7 +44,10 @@ export async function showApp(ctx: Context, slug: string, opts: { json?: boolean
   if (app.test) lines.push(`test        ${app.test.method} ${app.test.path}`);
   if (app.auth === 'oauth2') {
     const o = app.oauth;
-    lines.push(`authorize   ${o.authorizationUrl}`, `token       ${o.tokenUrl}`);
+    if (o.authorizationUrl) lines.push(`authorize   ${o.authorizationUrl}`);
+    lines.push(`token       ${o.tokenUrl}`);
+    if (o.refreshUrl) lines.push(`refresh     ${o.refreshUrl}`);
+    if (o.grants.includes('client_credentials')) lines.push(`grants      ${o.grants.join(', ')} (acct connect ${app.slug} --client-credentials)`);
     if (o.revocationUrl) lines.push(`revoke      ${o.revocationUrl}`);
     if (o.deviceAuthorizationUrl) lines.push(`device      ${o.deviceAuthorizationUrl}`);
     lines.push(`scopes      ${o.scopes.join(o.scopeSeparator) || '-'}`);
@@ -54,6 +57,11 @@ export async function showApp(ctx: Context, slug: string, opts: { json?: boolean
     lines.push('fields');
     for (const f of app.fields)
       lines.push(`  ${f.name.padEnd(18)} ${f.label}${f.secret ? '' : s.dim(' (not secret)')}${f.optional ? s.dim(' (optional)') : ''}${f.createUrl ? s.dim(`  ${f.createUrl}`) : ''}`);
+  }
+  if (app.settings.length) {
+    lines.push('settings');
+    for (const st of app.settings)
+      lines.push(`  ${st.name.padEnd(18)} ${st.label}${st.lookup ? s.dim(' (looked up after connect)') : ''}${st.default ? s.dim(` (default ${st.default})`) : ''}${st.example ? s.dim(`  e.g. --setting ${st.name}=${st.example}`) : ''}`);
   }
   lines.push('env');
   for (const [field, name] of Object.entries(app.env)) lines.push(`  ${name.padEnd(18)} ${field}`);

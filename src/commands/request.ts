@@ -18,7 +18,7 @@ export interface RequestCommandOptions extends RequestOptions {
 
 export async function request(ctx: Context, ref: string, pathOrUrl: string, opts: RequestCommandOptions): Promise<number> {
   const account = findAccount(ctx, ref);
-  const app = ctx.catalog.get(account.app);
+  const app = ctx.catalog.forAccount(account);
   const cache = new Map<string, Buffer>();
   // Data is read once and reused if the request is retried after a refresh.
   const read: DataReader = async (source) => {

@@ -20,7 +20,7 @@ export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; 
   );
   const used = ctx.accounts.lastUsed().get(account.id) ?? null;
   if (opts.json) {
-    printJson(ctx.io, { ...accountJson(account, isDefault(m, account), used), fields: shown });
+    printJson(ctx.io, { ...accountJson(account, isDefault(m, account), used), settings: account.settings ?? {}, ...(account.grant ? { grant: account.grant } : {}), fields: shown });
     return;
   }
   const s = await style(ctx.io, ctx.env);
@@ -34,6 +34,8 @@ export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; 
     ['status', account.status === 'ok' ? s.green('ok') : s.red(`${account.status} (run: acct reconnect ${account.id})`)],
     ['scopes', account.scopes.length ? account.scopes.join(' ') : s.dim('-')],
     ['expires', account.expiresAt ? `${account.expiresAt} (${relativeTime(account.expiresAt, now)})` : s.dim('does not expire')],
+    ...Object.entries(account.settings ?? {}).map(([k, v]): [string, string] => [`setting ${k}`, v]),
+    ...(account.grant ? [['grant', `${account.grant} (renewed by asking again)`] as [string, string]] : []),
     ['created', account.createdAt],
     ['updated', account.updatedAt],
     ['last used', used ?? s.dim('never')],

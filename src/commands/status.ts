@@ -21,7 +21,7 @@ export interface StatusRow {
 export function localHealth(a: Account, now: Date): { status: Health; detail: string } {
   if (a.status === 'needs-reconnect') return { status: 'needs-reconnect', detail: `run: acct reconnect ${a.id}` };
   if (a.expiresAt && new Date(a.expiresAt) <= now) {
-    return a.fields.includes('oauth_refresh_token')
+    return a.fields.includes('oauth_refresh_token') || a.grant === 'client_credentials'
       ? { status: 'expired', detail: 'refreshed on next use' }
       : { status: 'needs-reconnect', detail: `expired and no refresh token; run: acct reconnect ${a.id}` };
   }
@@ -32,7 +32,7 @@ async function checkRow(ctx: Context, a: Account): Promise<Omit<StatusRow, 'id' 
   const local = localHealth(a, ctx.now());
   if (local.status === 'needs-reconnect') return { ...local, identity: a.identity };
   try {
-    const app = ctx.catalog.get(a.app);
+    const app = ctx.catalog.forAccount(a);
     const outcome = await checkCredentials(ctx, a, app);
     switch (outcome.kind) {
       case 'ok':

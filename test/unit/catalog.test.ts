@@ -3,7 +3,8 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { appDefinition, isSecureUrl, templateFields, WHOLE_URL_TEMPLATE, CATEGORIES } from '../../src/catalog/schema.js';
+import { appRotatesRefreshToken } from '../../src/catalog/catalog.js';
+import { appDefinition, isSecureUrl, templateFields, FIELD_URL_TEMPLATE, CATEGORIES } from '../../src/catalog/schema.js';
 
 const dir = resolve(import.meta.dirname, '../../src/catalog/apps');
 const load = (file: string) => JSON.parse(readFileSync(resolve(dir, file), 'utf8')) as Record<string, unknown>[];
@@ -35,7 +36,7 @@ describe('built-in catalog', () => {
     expect(app.category, 'category').toBeDefined();
     expect(CATEGORIES).toContain(app.category);
     if (app.auth === 'oauth2') expect(app.test?.identity.length, 'an identity path in the test answer').toBeGreaterThan(0);
-    if (WHOLE_URL_TEMPLATE.test(app.api.baseUrl)) {
+    if (FIELD_URL_TEMPLATE.test(app.api.baseUrl)) {
       // Each account's own API host, from the token response (Salesforce's instance_url), checked when it is used.
       expect(app.auth).toBe('oauth2');
     } else {
@@ -98,6 +99,68 @@ describe('API base URLs', () => {
     expect(issues(oauthApp('https://{client_secret}.example.com'))).toEqual(['api.baseUrl: {client_secret} must name a non-secret field']);
     expect(issues(keysApp('{api_key}'))).toEqual(['api.baseUrl: {api_key} must name a non-secret field']);
     expect(issues(keysApp('http://{host}/v1'))[0]).toMatch(/^api.baseUrl: must be an https URL/);
-    expect(issues(keysApp('{host}/v1'))[0]).toMatch(/^api.baseUrl: must be an https URL/);
+    expect(issues(keysApp('{host}.example.com/v1'))[0]).toMatch(/^api.baseUrl: must be an https URL/);
+  });
+
+  it('may start with a field and go on with a path: Pipedrive\'s {api_domain}/api/v1', () => {
+    expect(issues(oauthApp('{api_domain}/api/v1'))).toEqual([]);
+    expect(issues(keysApp('{host}/v1'))).toEqual([]);
+    expect(issues(oauthApp('{api_domain}/api/{oauth_access_token}'))).toContain('api.baseUrl: {oauth_access_token} must name a non-secret field');
+  });
+});
+
+describe('connection settings and quirk fields', () => {
+  const base = {
+    slug: 'desk',
+    name: 'Desk',
+    auth: 'oauth2',
+    api: { baseUrl: 'https://{subdomain}.desk.example/api', auth: { type: 'header', name: 'Authorization', value: 'Bearer {oauth_access_token}' } },
+    env: {},
+    settings: [{ name: 'subdomain', label: 'Desk subdomain', pattern: '[a-z0-9-]+', example: 'acme' }],
+    oauth: {
+      authorizationUrl: 'https://{subdomain}.desk.example/oauth/authorize',
+      tokenUrl: 'https://{subdomain}.desk.example/oauth/token',
+      createClientUrl: 'https://desk.example/apps',
+    },
+  };
+  const issues = (raw: unknown) => {
+    const r = appDefinition.safeParse(raw);
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  };
+
+  it('a setting fills endpoint and base URL templates; an unknown one in an endpoint is refused', () => {
+    expect(issues(base)).toEqual([]);
+    expect(issues({ ...base, oauth: { ...base.oauth, tokenUrl: 'https://{region}.desk.example/token' } })).toEqual(['oauth.tokenUrl: {region} is not a setting asked at connect time']);
+  });
+
+  it('a setting looked up after connect cannot be in an OAuth endpoint, and has no default', () => {
+    const lookup = { url: 'https://desk.example/sites', value: 'id' };
+    const app = { ...base, settings: [...base.settings, { name: 'site', label: 'Site', lookup }], api: { ...base.api, baseUrl: 'https://api.desk.example/site/{site}' } };
+    expect(issues(app)).toEqual([]);
+    expect(issues({ ...app, oauth: { ...app.oauth, tokenUrl: 'https://{site}.desk.example/token' } })).toEqual(['oauth.tokenUrl: {site} is not a setting asked at connect time']);
+    expect(issues({ ...app, settings: [base.settings[0], { name: 'site', label: 'Site', lookup, default: 'x' }] })).toEqual(['settings.1.default: a looked-up setting has no default']);
+  });
+
+  it('a default that could move a request to another host is refused', () => {
+    for (const bad of ['evil.example/', 'a@evil.example', 'a b', 'x?y', 'x#y', 'evil.example:8443', '..'])
+      expect(issues({ ...base, settings: [{ name: 'subdomain', label: 'Desk subdomain', default: bad }] })[0], bad).toMatch(/^settings.0.default:/);
+  });
+
+  it('a client-credentials-only app needs no authorization URL; a sign-in app does', () => {
+    const { authorizationUrl: _, ...noAuthorize } = base.oauth;
+    expect(issues({ ...base, oauth: { ...noAuthorize, grants: ['client_credentials'] } })).toEqual([]);
+    expect(issues({ ...base, oauth: noAuthorize })).toEqual(['oauth.authorizationUrl: the authorization_code grant needs an authorizationUrl']);
+  });
+
+  it('token headers are HTTP tokens without CR/LF; omitted authorize parameters never include state', () => {
+    expect(issues({ ...base, oauth: { ...base.oauth, tokenHeaders: { 'X-Api-Version': '2' } } })).toEqual([]);
+    expect(issues({ ...base, oauth: { ...base.oauth, tokenHeaders: { 'X-A': 'v\r\nEvil: 1' } } })[0]).toMatch(/CR, LF or NUL/);
+    expect(issues({ ...base, oauth: { ...base.oauth, omitAuthorizeParams: ['scope', 'code_challenge_method'] } })).toEqual([]);
+    expect(issues({ ...base, oauth: { ...base.oauth, omitAuthorizeParams: ['state'] } })[0]).toMatch(/^oauth.omitAuthorizeParams.0/);
+  });
+
+  it('appRotatesRefreshToken reads the declared fact', () => {
+    expect(appRotatesRefreshToken(appDefinition.parse(base))).toBe(false);
+    expect(appRotatesRefreshToken(appDefinition.parse({ ...base, oauth: { ...base.oauth, rotatesRefreshToken: true } }))).toBe(true);
   });
 });
