@@ -68,7 +68,10 @@ async function askForClient(ctx: Context, app: OAuthApp): Promise<ResolvedClient
   const where = [
     `${app.name} needs an OAuth client, and none is set.`,
     `  1. Create one at ${app.oauth.createClientUrl}`,
-    `  2. Register this redirect URI: ${redirectUriToRegister(app)}${app.oauth.redirect.port || app.oauth.redirect.scheme === 'https' ? '' : ' (any port on 127.0.0.1 is used; register it as shown if the provider allows loopback ports, RFC 8252)'}`,
+    // A machine-to-machine client is never redirected anywhere.
+    ...(app.oauth.grants.includes('authorization_code')
+      ? [`  2. Register this redirect URI: ${redirectUriToRegister(app)}${app.oauth.redirect.port || app.oauth.redirect.scheme === 'https' ? '' : ' (any port on 127.0.0.1 is used; register it as shown if the provider allows loopback ports, RFC 8252)'}`]
+      : []),
     ...(app.oauth.notes ? [`  Note: ${app.oauth.notes}`] : []),
   ].join('\n');
   if (!ctx.prompter.interactive)
