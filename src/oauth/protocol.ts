@@ -165,7 +165,7 @@ export async function startDeviceAuthorization(app: OAuthApp, client: OAuthClien
   const as = authorizationServer(app);
   const params: Record<string, string> = {};
   const scopes = requestedScopes(app, extraScopes);
-  if (scopes.length) params.scope = scopes.join(app.oauth.scopeSeparator);
+  if (scopes.length && !app.oauth.omitAuthorizeParams.includes('scope')) params.scope = scopes.join(app.oauth.scopeSeparator);
   const res = await oauth.deviceAuthorizationRequest(as, asClient(client), clientAuth(app, client), params, options(app, deps));
   const r = await oauth.processDeviceAuthorizationResponse(as, asClient(client), res);
   return {

@@ -1,7 +1,7 @@
 // The one resolver of per-account templates: settings into URLs, a token
 // field as a base URL, and the checks that keep a token on its host.
 import { describe, it, expect } from 'vitest';
-import { appDefinition, isSecureUrl } from '../../src/catalog/schema.js';
+import { appDefinition, isSecureUrl, type OAuthApp } from '../../src/catalog/schema.js';
 import { resolveApp, settingValueProblem, fieldBaseUrl } from '../../src/catalog/resolve-app.js';
 import { baseUrl } from '../../src/api/authorize.js';
 import { AcctError } from '../../src/errors.js';
@@ -79,7 +79,7 @@ describe('fieldBaseUrl', () => {
     expect(() => fieldBaseUrl('{api_domain}/api', {}, isSecureUrl)).toThrow(/has no field "api_domain"/);
   });
   it('is what authorize.baseUrl uses', () => {
-    const pd = appDefinition.parse({ ...app, settings: [], api: { ...app.api, baseUrl: '{api_domain}/api/v1', headers: {} }, test: undefined, oauth: { ...app.oauth, authorizationUrl: 'https://x.example/a', tokenUrl: 'https://x.example/t', tokenParams: {} } });
+    const pd = appDefinition.parse({ ...app, settings: [], api: { ...app.api, baseUrl: '{api_domain}/api/v1', headers: {} }, test: undefined, oauth: { ...(app as OAuthApp).oauth, authorizationUrl: 'https://x.example/a', tokenUrl: 'https://x.example/t', tokenParams: {} } });
     expect(baseUrl(pd, { api_domain: 'https://acme.pipedrive.com' })).toBe('https://acme.pipedrive.com/api/v1');
   });
 });
