@@ -101,14 +101,14 @@ describe('a setting looked up after connect (Atlassian\'s cloud id)', () => {
 
   it('one site: taken, stored, and requests go under it', async () => {
     p.resources = [{ id: 'c0ffee-1', name: 'One', url: 'https://one.example' }];
-    const env = await setup('jira', app());
-    await ok(['connect', 'jira'], env);
+    const env = await setup('sites', app());
+    await ok(['connect', 'sites'], env);
     const lookup = last(/^\/resources$/);
     expect(lookup.headers.authorization).toMatch(/^Bearer at-gw-/);
     expect(last(/myself$/).path).toBe('/t/gw/api/ex/c0ffee-1/myself');
-    expect(JSON.parse((await ok(['show', 'jira', '--json'], env)).stdout).settings).toEqual({ tenant: 'gw', cloudid: 'c0ffee-1' });
-    await ok(['token', 'jira', '--refresh'], env);
-    const r = await ok(['request', 'jira', '/rest/api/3/project'], env);
+    expect(JSON.parse((await ok(['show', 'sites', '--json'], env)).stdout).settings).toEqual({ tenant: 'gw', cloudid: 'c0ffee-1' });
+    await ok(['token', 'sites', '--refresh'], env);
+    const r = await ok(['request', 'sites', '/rest/api/3/project'], env);
     expect(JSON.parse(r.stdout).path).toBe('/t/gw/api/ex/c0ffee-1/rest/api/3/project');
   });
 
@@ -117,21 +117,21 @@ describe('a setting looked up after connect (Atlassian\'s cloud id)', () => {
       { id: 'site-a', name: 'Alpha' },
       { id: 'site-b', name: 'Beta' },
     ];
-    const env = await setup('jira', app());
-    const r = await acct(['connect', 'jira'], env);
+    const env = await setup('sites', app());
+    const r = await acct(['connect', 'sites'], env);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('cloudid=site-a (Alpha), cloudid=site-b (Beta)');
     expect(JSON.parse((await ok(['list', '--json'], env)).stdout)).toEqual([]);
-    const wrong = await acct(['connect', 'jira', '--setting', 'cloudid=site-z'], env);
+    const wrong = await acct(['connect', 'sites', '--setting', 'cloudid=site-z'], env);
     expect(wrong.exitCode).toBe(2);
-    await ok(['connect', 'jira', '--setting', 'cloudid=site-b'], env);
-    expect(JSON.parse((await ok(['show', 'jira', '--json'], env)).stdout).settings.cloudid).toBe('site-b');
+    await ok(['connect', 'sites', '--setting', 'cloudid=site-b'], env);
+    expect(JSON.parse((await ok(['show', 'sites', '--json'], env)).stdout).settings.cloudid).toBe('site-b');
   });
 
   it('a looked-up value that is not host-safe is refused', async () => {
     p.resources = [{ id: '../../evil', name: 'Evil' }];
-    const env = await setup('jira', app());
-    const r = await acct(['connect', 'jira'], env);
+    const env = await setup('sites', app());
+    const r = await acct(['connect', 'sites'], env);
     expect(r.exitCode).toBe(2);
     expect(JSON.parse((await ok(['list', '--json'], env)).stdout)).toEqual([]);
   });
