@@ -3,8 +3,8 @@
 _acct_spec() {
   case "$1" in
     "") subs="connect reconnect list ls show rename default delete rm token test request status client env exec serve run inject export import completion apps"; opts="-V --version -h --help"; vopts=""; args=""; variadic=0 ;;
-    "connect") subs=""; opts="--nickname --stdin --from-env --scope --no-verify --no-check --no-browser --manual --device --timeout --json -h --help"; vopts="--nickname --from-env --scope --timeout"; args="apps"; variadic=0 ;;
-    "reconnect") subs=""; opts="--stdin --from-env --scope --no-verify --no-check --no-browser --manual --device --timeout --json -h --help"; vopts="--from-env --scope --timeout"; args="refs"; variadic=0 ;;
+    "connect") subs=""; opts="--nickname --stdin --from-env --scope --no-verify --no-check --no-browser --manual --device --client-credentials --setting --timeout --json -h --help"; vopts="--nickname --from-env --scope --setting --timeout"; args="apps"; variadic=0 ;;
+    "reconnect") subs=""; opts="--stdin --from-env --scope --no-verify --no-check --no-browser --manual --device --client-credentials --setting --timeout --json -h --help"; vopts="--from-env --scope --setting --timeout"; args="refs"; variadic=0 ;;
     "list"|"ls") subs=""; opts="--app --json -h --help"; vopts="--app"; args=""; variadic=0 ;;
     "show") subs=""; opts="--reveal --json -h --help"; vopts=""; args="refs"; variadic=0 ;;
     "rename") subs=""; opts="--json -h --help"; vopts=""; args="refs none"; variadic=0 ;;
@@ -26,7 +26,7 @@ _acct_spec() {
     "export") subs=""; opts="--all -o --output --passphrase-stdin --move --access-only --json -h --help"; vopts="-o --output"; args="refs"; variadic=1 ;;
     "import") subs=""; opts="--passphrase-stdin --json -h --help"; vopts=""; args="files"; variadic=0 ;;
     "completion") subs=""; opts="-h --help"; vopts=""; args="shells"; variadic=0 ;;
-    "apps") subs="show add remove"; opts="--user --auth --json -h --help"; vopts="--auth"; args="apps"; variadic=0 ;;
+    "apps") subs="show add remove"; opts="--user --auth --category --json -h --help"; vopts="--auth --category"; args="apps"; variadic=0 ;;
     "apps show") subs=""; opts="--json -h --help"; vopts=""; args="apps"; variadic=0 ;;
     "apps add") subs=""; opts="--file --issuer --authorization-url --token-url --revocation-url --device-url --scope --field --base-url --header --test-path --identity --name --force --json -h --help"; vopts="--file --issuer --authorization-url --token-url --revocation-url --device-url --scope --field --base-url --header --test-path --identity --name"; args="none"; variadic=0 ;;
     "apps remove") subs=""; opts="-h --help"; vopts=""; args="none"; variadic=0 ;;

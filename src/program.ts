@@ -56,6 +56,8 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
       .option('--no-browser', 'OAuth: print the URL instead of opening a browser')
       .option('--manual', 'OAuth: paste the URL the browser ended on (remote shells)')
       .option('--device', 'OAuth: use the device grant')
+      .option('--client-credentials', "OAuth: a machine-to-machine token for the client itself (no browser)")
+      .option('--setting <name=value>', "a connection setting of the app: subdomain, tenant, region, … (repeatable)", collect)
       .option('--timeout <seconds>', 'OAuth: how long to wait for approval', '300')
       .addOption(json());
 
@@ -65,11 +67,11 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
       .description('connect an account (OAuth in the browser, or API keys)')
       .argument('<app>', 'app slug, e.g. github, openai')
       .option('--nickname <name>', 'name for the account (default: the identity the service reports)'),
-  ).action((app, opts) => change(async (c) => (await import('./commands/connect.js')).connect(c, app, lists(opts, 'fromEnv', 'scope'))));
+  ).action((app, opts) => change(async (c) => (await import('./commands/connect.js')).connect(c, app, lists(opts, 'fromEnv', 'scope', 'setting'))));
 
   credentialOptions(
     program.command('reconnect').description('connect again: same id and nickname, new credentials').argument('<ref>', 'account reference'),
-  ).action((ref, opts) => change(async (c) => (await import('./commands/connect.js')).reconnect(c, ref, lists(opts, 'fromEnv', 'scope'))));
+  ).action((ref, opts) => change(async (c) => (await import('./commands/connect.js')).reconnect(c, ref, lists(opts, 'fromEnv', 'scope', 'setting'))));
 
   fromDeclared(program, FAST.list!, run);
 
@@ -247,6 +249,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .argument('[query]', 'search text')
     .option('--user', 'only apps you added')
     .addOption(new Option('--auth <kind>', 'only OAuth or API-key apps').choices(['oauth2', 'keys']))
+    .option('--category <name>', 'only apps of one category (ai, dev, cloud, crm, …)')
     .addOption(json())
     .enablePositionalOptions()
     .action((query, opts) => run(async (c) => (await import('./commands/apps.js')).listApps(c, query, opts)));

@@ -28,7 +28,8 @@ export async function freshCredentials(ctx: Context, account: Account, app: AppD
     fields = await ctx.secrets.read(account.id);
   }
   ctx.accounts.markUsed(account.id, ctx.now());
-  return fields;
+  // Connection settings read like fields (acct env exports them where the app names a variable); stored fields win.
+  return account.settings ? { ...account.settings, ...fields } : fields;
 }
 
 export function primaryFieldName(app: AppDefinition): string {

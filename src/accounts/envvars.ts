@@ -42,7 +42,7 @@ export async function collectEnv(ctx: Context, specs: string[]): Promise<{ vars:
   const secrets = new Set<string>();
   const credentials = new Map<string, Record<string, string>>();
   for (const w of wanted) {
-    const app = ctx.catalog.get(w.account.app);
+    const app = ctx.catalog.forAccount(w.account);
     let fields = credentials.get(w.account.id);
     if (!fields) {
       fields = await freshCredentials(ctx, w.account, app, { minTtlSeconds: 60 });
@@ -72,4 +72,5 @@ const isOptional = (app: AnyApp, field: string) => keyField(app, field)?.optiona
 const defaultOf = (app: AnyApp, field: string) => keyField(app, field)?.default;
 /** OAuth fields and secret key fields are masked; a non-secret field (a region, an account SID) is not. */
 export const isSecretField = (app: AnyApp, field: string) =>
-  app.auth === 'oauth2' ? /token|secret|key/.test(field) && field !== 'token_type' : keyField(app, field)?.secret !== false;
+  (app.settings ?? []).some((s) => s.name === field) ? false
+  : app.auth === 'oauth2' ? /token|secret|key/.test(field) && field !== 'token_type' : keyField(app, field)?.secret !== false;

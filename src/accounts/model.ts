@@ -24,6 +24,10 @@ export interface Account {
   clientId?: string;
   /** ISO time the access token expires; null when it does not expire. */
   expiresAt: string | null;
+  /** The app's connection settings for this account (subdomain, tenant, cloud id): not secret. Absent when the app has none. */
+  settings?: Record<string, string>;
+  /** How the account was connected when not by a user's sign-in: client_credentials is renewed by asking again. */
+  grant?: 'client_credentials';
   createdAt: string;
   updatedAt: string;
   /**

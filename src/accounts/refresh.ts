@@ -7,7 +7,9 @@
 // credentials (rotated refresh token included) before releasing the lock.
 // Transient failures are retried within a deadline; if they persist the cached
 // token is used while it is still valid. invalid_grant marks the account
-// needs-reconnect.
+// needs-reconnect. A client-credentials account (no user, no refresh token) is
+// renewed the same way, under the same lock, by asking again with the client's
+// credentials.
 import type { Context } from '../context.js';
 import type { Account } from './model.js';
 import type { OAuthApp, AppDefinition } from '../catalog/schema.js';
@@ -16,7 +18,7 @@ import type { FreshOptions } from './credentials.js';
 import { withLock } from '../store/lock.js';
 import { mustFind, setStatus } from './service.js';
 import { resolveClient, envSuffix, type ResolvedClient } from './clients.js';
-import { refresh as refreshGrant, classifyFailure, type TokenSet, type OAuthFailure } from '../oauth/protocol.js';
+import { refresh as refreshGrant, clientCredentials as clientCredentialsGrant, classifyFailure, type TokenSet, type OAuthFailure } from '../oauth/protocol.js';
 import { AcctError, ExitCode, needsReconnect, unavailable } from '../errors.js';
 import { seconds } from '../context.js';
 
@@ -59,7 +61,9 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
   const label = `${account.app}/${account.nickname}`;
   const stillValid = () => account.expiresAt !== null && new Date(account.expiresAt).getTime() > ctx.now().getTime();
   const refreshToken = fields.oauth_refresh_token;
-  if (!refreshToken) {
+  // A client-credentials account has no refresh token: its client asks for a new token again.
+  const byClient = account.grant === 'client_credentials';
+  if (!refreshToken && !byClient) {
     if (account.accessOnly && stillValid()) {
       ctx.warn(`${label} is an --access-only copy and cannot be refreshed; using its token, valid until ${account.expiresAt}`);
       return cached;
@@ -86,7 +90,8 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
     let tokens: TokenSet;
     try {
       const remaining = Math.max(1000, deadline - Date.now());
-      tokens = await refreshGrant(app, client, refreshToken, { fetch: withTimeout(await ctx.fetch(), remaining) });
+      const deps = { fetch: withTimeout(await ctx.fetch(), remaining) };
+      tokens = byClient ? await clientCredentialsGrant(app, client, account.scopes, deps) : await refreshGrant(app, client, refreshToken!, deps);
     } catch (err) {
       const failure = classifyFailure(err);
       if (failure.kind !== 'transient' && failure.kind !== 'denied') {
@@ -159,7 +164,7 @@ async function storeRefreshed(ctx: Context, account: Account, old: Fields, token
   const now = ctx.now();
   const fields: Fields = { ...old, ...tokens.extras, oauth_access_token: tokens.accessToken };
   if (tokens.refreshToken) fields.oauth_refresh_token = tokens.refreshToken;
-  const expiresAt = tokens.expiresIn !== undefined ? new Date(now.getTime() + tokens.expiresIn * 1000).toISOString() : null;
+  const expiresAt = tokens.expiresAt ?? (tokens.expiresIn !== undefined ? new Date(now.getTime() + tokens.expiresIn * 1000).toISOString() : null);
   await ctx.secrets.write(account.id, fields);
   await ctx.accounts.update((m) => {
     const a = mustFind(m, account.id);

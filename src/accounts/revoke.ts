@@ -5,12 +5,14 @@ import type { Account } from './model.js';
 import type { OAuthApp } from '../catalog/schema.js';
 import type { Fields } from '../store/store.js';
 import { resolveClient } from './clients.js';
+import { resolveApp } from '../catalog/resolve-app.js';
 import { revoke, classifyFailure } from '../oauth/protocol.js';
 import { AcctError } from '../errors.js';
 
 /** true when revoked, false when it could not be (with a warning), null when the app has no revocation endpoint. */
 export async function revokeAccount(ctx: Context, account: Account): Promise<boolean | null> {
-  const app = ctx.catalog.find(account.app)?.app;
+  const found = ctx.catalog.find(account.app);
+  const app = found && resolveApp(found.app, account.settings);
   if (!app || app.auth !== 'oauth2') return null;
   const label = `${account.app}/${account.nickname}`;
   if (!app.oauth.revocationUrl) {

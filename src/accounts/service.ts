@@ -78,6 +78,9 @@ export interface NewCredentials {
   clientId?: string;
   /** Keys stored without a passing test request (--no-verify, or the service was unreachable). */
   unverified?: boolean;
+  /** The app's connection settings, kept in the account's metadata. */
+  settings?: Record<string, string>;
+  grant?: 'client_credentials';
 }
 
 export async function createAccount(
@@ -106,6 +109,8 @@ export async function createAccount(
         identity: creds.identity,
         ...(creds.clientId ? { clientId: creds.clientId } : {}),
         expiresAt: creds.expiresAt,
+        ...(creds.settings && Object.keys(creds.settings).length ? { settings: creds.settings } : {}),
+        ...(creds.grant ? { grant: creds.grant } : {}),
         createdAt: now,
         updatedAt: now,
       };
@@ -130,6 +135,10 @@ export async function replaceCredentials(ctx: Context, id: string, creds: NewCre
     a.expiresAt = creds.expiresAt;
     a.identity = creds.identity ?? a.identity;
     if (creds.clientId) a.clientId = creds.clientId;
+    if (creds.settings && Object.keys(creds.settings).length) a.settings = creds.settings;
+    else delete a.settings;
+    if (creds.grant) a.grant = creds.grant;
+    else delete a.grant;
     a.status = creds.unverified ? 'unverified' : 'ok';
     a.updatedAt = ctx.now().toISOString();
     return { ...a };

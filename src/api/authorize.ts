@@ -2,6 +2,7 @@
 // says which parts of the request are credentials, so that send.ts can keep
 // them from every other origin.
 import { renderTemplate, CONTROL_CHARACTER } from '../catalog/template.js';
+import { fieldBaseUrl } from '../catalog/resolve-app.js';
 import { isSecureUrl, templateFields, type AppDefinition } from '../catalog/schema.js';
 import { AcctError, ExitCode, usageError } from '../errors.js';
 
@@ -32,11 +33,15 @@ function checkPlaceable(app: AppDefinition, fields: Record<string, string | unde
   }
 }
 
-/** The app's base URL with {field} placeholders filled in; refused unless it is an https URL (or plain http on loopback). */
+/**
+ * The app's base URL with {field} placeholders filled in; refused unless it is
+ * an https URL (or plain http on loopback). One that starts with a field
+ * ("{instance_url}/services/data") takes that field as an https origin.
+ */
 export function baseUrl(app: AppDefinition, fields: Record<string, string>): string {
   const values = withDefaults(app, fields);
   checkPlaceable(app, values, app.api.baseUrl);
-  const url = renderTemplate(app.api.baseUrl, values);
+  const url = fieldBaseUrl(app.api.baseUrl, values, isSecureUrl) ?? renderTemplate(app.api.baseUrl, values);
   if (!isSecureUrl(url))
     throw new AcctError('unexpected', `the API base URL of this ${app.slug} account, ${url}, is not an https URL`, {
       hint: `it comes from the account's fields (${templateFields(app.api.baseUrl).join(', ')}): reconnect the account, or check the app definition`,

@@ -6,6 +6,7 @@ import { readJsonIfExists, writeJsonAtomic, isObject, ensurePrivateDir } from '.
 import { withLock } from '../store/lock.js';
 import { AcctError, ExitCode, usageError, notFound } from '../errors.js';
 import type { AppDefinition } from './schema.js';
+import { resolveApp, type Settings } from './resolve-app.js';
 import type { Paths } from '../paths.js';
 
 let builtinMap: Map<string, AppDefinition> | undefined;
@@ -67,17 +68,34 @@ export class Catalog {
     ].sort((a, b) => a.app.slug.localeCompare(b.app.slug));
   }
 
-  search(query?: string): CatalogEntry[] {
-    const all = this.all();
+  /**
+   * Apps matching a query, best first: an exact slug, name or alias; then one
+   * that starts with the query; then one that contains it; then the apps of a
+   * category of that name; then a description that contains it.
+   */
+  search(query?: string, category?: string): CatalogEntry[] {
+    const all = this.all().filter((e) => !category || e.app.category === category);
     if (!query) return all;
-    const q = query.toLowerCase();
-    const score = ({ app }: CatalogEntry) =>
-      app.slug === q ? 0 : app.slug.startsWith(q) ? 1 : app.name.toLowerCase().includes(q) ? 2 : app.slug.includes(q) ? 3 : app.description.toLowerCase().includes(q) ? 4 : 9;
+    const q = query.trim().toLowerCase();
+    const score = ({ app }: CatalogEntry) => {
+      const names = [app.slug, app.name.toLowerCase(), ...(app.aliases ?? []).map((a) => a.toLowerCase())];
+      if (names.includes(q)) return 0;
+      if (names.some((n) => n.startsWith(q))) return 1;
+      if (names.some((n) => n.includes(q))) return 2;
+      if (app.category === q) return 3;
+      if (app.description.toLowerCase().includes(q)) return 4;
+      return 9;
+    };
     return all
       .map((e) => [score(e), e] as const)
       .filter(([s]) => s < 9)
       .sort((a, b) => a[0] - b[0])
       .map(([, e]) => e);
+  }
+
+  /** The app as one account uses it: its connection settings filled in (catalog/resolve-app.ts). */
+  forAccount(account: { app: string; settings?: Settings }): AppDefinition {
+    return resolveApp(this.get(account.app), account.settings);
   }
 
   isBuiltin(slug: string) {
@@ -132,3 +150,6 @@ export class Catalog {
     return map;
   }
 }
+
+/** The app declares that its provider rotates refresh tokens on every refresh (oauth.rotatesRefreshToken). */
+export const appRotatesRefreshToken = (app: AppDefinition): boolean => app.auth === 'oauth2' && app.oauth.rotatesRefreshToken === true;

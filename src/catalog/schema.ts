@@ -1,6 +1,7 @@
 // The shape of an app definition. Built-in apps (catalog/*.json) and user-added
 // apps (`acct apps add`) are validated by the same schema.
 import { z } from 'zod';
+import { settingValueProblem } from './resolve-app.js';
 
 const slug = z
   .string()
@@ -52,23 +53,69 @@ export const testRequest = z
   })
   .strict();
 
-/** A base URL that is one field's value as a whole, checked when it is filled in (see api/authorize.ts). */
-export const WHOLE_URL_TEMPLATE = /^\{[a-z][a-z0-9_]*\}$/;
+/**
+ * A base URL that starts with one field's value as a whole, optionally followed
+ * by a path: "{instance_url}" or "{api_domain}/api/v1". The field's value must
+ * be an https origin, checked when it is filled in (see api/authorize.ts).
+ */
+export const FIELD_URL_TEMPLATE = /^\{([a-z][a-z0-9_]*)\}(\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$/;
+/** @deprecated the older name of FIELD_URL_TEMPLATE. */
+export const WHOLE_URL_TEMPLATE = FIELD_URL_TEMPLATE;
+
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'a header name is an HTTP token');
+const headerValue = z.string().refine((v) => !/[\r\n\0]/.test(v), { message: 'a header value has no CR, LF or NUL' });
 
 const apiSpec = z
   .object({
     /**
-     * API base URL; may hold {field} templates over non-secret fields (e.g. a
-     * region), or be one such field as a whole: "{instance_url}", for
-     * providers that give each account its own API host in the token
-     * response (Salesforce).
+     * API base URL; may hold {field} templates over non-secret fields and
+     * connection settings (a region, a subdomain), or start with one field as
+     * a whole, optionally followed by a path: "{instance_url}",
+     * "{api_domain}/api/v1", for providers that give each account its own API
+     * host in the token response (Salesforce, Pipedrive).
      */
-    baseUrl: z.string().refine((v) => WHOLE_URL_TEMPLATE.test(v) || isSecureUrl(v), {
-      message: 'must be an https URL (plain http only for 127.0.0.1, ::1 or localhost), or one {field} as a whole',
+    baseUrl: z.string().refine((v) => FIELD_URL_TEMPLATE.test(v) || isSecureUrl(v), {
+      message: 'must be an https URL (plain http only for 127.0.0.1, ::1 or localhost), or {field} as a whole followed by an optional path',
     }),
     auth: requestAuth,
     /** Headers every request needs (API version pins, Accept). */
-    headers: z.record(z.string()).default({}),
+    headers: z.record(headerName, headerValue).default({}),
+  })
+  .strict();
+
+/**
+ * A connection setting: a non-secret value each account has its own of (a
+ * subdomain, a tenant, a region, an instance host), asked at connect time
+ * (`--setting name=value`, or a prompt on a terminal), stored with the
+ * account's metadata, shown by `acct show`. {name} in the app's endpoints,
+ * base URL, headers, parameters and test path is replaced by it. Values go
+ * into hosts, so they are letters, digits, dot, dash, underscore and tilde
+ * only (never / ? # @ : % or whitespace), and must fully match `pattern`.
+ */
+export const settingSpec = z
+  .object({
+    name: fieldName,
+    label: z.string().min(1),
+    /** A full-match regular expression the value must fit, on top of the safe characters. */
+    pattern: z.string().optional(),
+    default: z.string().optional(),
+    /** Shown in the prompt and in errors: "acme" for "acme.zendesk.com". */
+    example: z.string().optional(),
+    /**
+     * Looked up after connect instead of asked: a GET to `url` with the new
+     * credentials; `list` is the dotted path to an array in the answer ("" =
+     * the answer itself), `value` the member of each entry to keep, `label` the
+     * one to show when there are several to choose from (Atlassian's cloud id).
+     */
+    lookup: z
+      .object({
+        url: secureUrl,
+        list: z.string().default(''),
+        value: z.string().min(1),
+        label: z.string().optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -107,8 +154,10 @@ const common = {
   docs: z.string().url().optional(),
   api: apiSpec,
   test: testRequest.optional(),
-  /** Environment variable name for each field when injected (`acct env`, `acct exec`). */
+  /** Environment variable name for each field (or setting) when injected (`acct env`, `acct exec`). */
   env: z.record(fieldName, envName),
+  /** Per-account connection settings that fill templates (see settingSpec). */
+  settings: z.array(settingSpec).default([]),
 };
 
 export const tokenResponseSpec = z
@@ -123,6 +172,13 @@ export const tokenResponseSpec = z
     errorsWith200: z.boolean().default(false),
     /** Seconds to assume when the response has no expires_in; absent = does not expire. */
     defaultExpiresIn: z.number().int().positive().optional(),
+    /** The unit of the expiresIn member, for providers that do not send seconds. */
+    expiresInUnit: z.enum(['seconds', 'milliseconds', 'minutes', 'hours']).default('seconds'),
+    /**
+     * Dotted path to an absolute expiry instead of (or besides) expires_in: a
+     * number of seconds since 1970, or an ISO 8601 time. Wins over expiresIn.
+     */
+    expiresAt: z.string().optional(),
   })
   .strict();
 
@@ -131,8 +187,18 @@ export const oauthSpec = z
     issuer: secureUrl.optional(),
     /** RFC 9207: the server puts `iss` in authorization responses, so acct requires and checks it. */
     issParameterSupported: z.boolean().default(false),
-    authorizationUrl: secureUrl,
+    /** Required unless the app only takes the client-credentials grant. */
+    authorizationUrl: secureUrl.optional(),
     tokenUrl: secureUrl,
+    /** Where refresh_token requests go, when not to the token endpoint (Figma). */
+    refreshUrl: secureUrl.optional(),
+    /**
+     * The grants the app takes: authorization_code (a browser sign-in, or
+     * --device where deviceAuthorizationUrl is set) and client_credentials
+     * (machine-to-machine, `acct connect --client-credentials`; the token is
+     * renewed by asking again with the client's credentials).
+     */
+    grants: z.array(z.enum(['authorization_code', 'client_credentials'])).min(1).default(['authorization_code']),
     revocationUrl: secureUrl.optional(),
     deviceAuthorizationUrl: secureUrl.optional(),
     userinfoUrl: secureUrl.optional(),
@@ -142,8 +208,25 @@ export const oauthSpec = z
     scopeParam: z.enum(['scope', 'user_scope']).default('scope'),
     /** Extra authorize parameters (offline access, consent prompts needed for refresh tokens). */
     authorizeParams: z.record(z.string()).default({}),
-    /** Extra token-request parameters. */
+    /**
+     * Standard authorize parameters the provider rejects, left out of the
+     * authorize URL: `scope` (scopes fixed on the client), or
+     * `code_challenge_method` (a provider that takes S256 only and refuses the
+     * parameter). Never state, client_id, redirect_uri or response_type.
+     */
+    omitAuthorizeParams: z.array(z.enum(['scope', 'code_challenge_method'])).default([]),
+    /** Extra token-request parameters (every grant, refresh included). */
     tokenParams: z.record(z.string()).default({}),
+    /** Extra parameters of refresh requests only. */
+    refreshParams: z.record(z.string()).default({}),
+    /** Extra headers on token and refresh requests (an API version, an Accept the endpoint insists on). */
+    tokenHeaders: z.record(headerName, headerValue).default({}),
+    /**
+     * The provider documents that every refresh returns a new refresh token
+     * and invalidates the old one. acct stores whatever a refresh returns
+     * anyway; this tells bundle export that a copy of the account goes stale.
+     */
+    rotatesRefreshToken: z.boolean().default(false),
     /** Client authentication at the token endpoint. */
     clientAuth: z.enum(['none', 'client_secret_basic', 'client_secret_post']).default('client_secret_post'),
     /** Token request body as form (RFC 6749) or JSON (a few providers). */
@@ -170,8 +253,6 @@ export const oauthSpec = z
       .strict()
       .default({}),
     tokenResponse: tokenResponseSpec.default({}),
-    /** The provider issues a new refresh token at every refresh and retires the old one (documented rotation). */
-    rotatesRefreshToken: z.boolean().default(false),
     /** Where to register an OAuth client for this app. */
     createClientUrl: z.string().url(),
     /** Free-text quirks worth knowing when registering the client. */
@@ -228,17 +309,50 @@ export const appDefinition = z.discriminatedUnion('auth', [oauthApp, keysApp]).s
     if (app.primary && !seen.has(app.primary))
       ctx.addIssue({ code: 'custom', path: ['primary'], message: `unknown field ${app.primary}` });
   }
-  const known = new Set(fields);
+  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  // Connection settings: unique, apart from the fields, with valid patterns and defaults.
+  const settingNames = new Set<string>();
+  app.settings.forEach((st, i) => {
+    if (settingNames.has(st.name) || fields.includes(st.name)) issue(['settings', i, 'name'], `${st.name} is already a field or setting`);
+    settingNames.add(st.name);
+    if (st.pattern) {
+      try {
+        new RegExp(st.pattern);
+      } catch {
+        issue(['settings', i, 'pattern'], 'not a valid regular expression');
+      }
+    }
+    if (st.default !== undefined) {
+      const problem = settingValueProblem(st, st.default);
+      if (problem) issue(['settings', i, 'default'], problem);
+    }
+    if (st.lookup && app.auth !== 'oauth2') issue(['settings', i, 'lookup'], 'only OAuth apps look settings up after connect');
+    if (st.lookup && st.default !== undefined) issue(['settings', i, 'default'], 'a looked-up setting has no default');
+  });
+  const asked = new Set(app.settings.filter((st) => !st.lookup).map((st) => st.name));
+  const known = new Set([...fields, ...settingNames]);
   for (const ref of templateFields(JSON.stringify([app.api.auth, app.api.headers])))
-    if (!known.has(ref)) ctx.addIssue({ code: 'custom', path: ['api', 'auth'], message: `unknown field {${ref}}` });
+    if (!known.has(ref)) issue(['api', 'auth'], `unknown field {${ref}}`);
+  const lead = FIELD_URL_TEMPLATE.exec(app.api.baseUrl)?.[1];
   for (const ref of templateFields(app.api.baseUrl)) {
+    if (settingNames.has(ref) && ref !== lead) continue;
     // Key apps declare their fields. OAuth accounts get theirs from the token response, so any but the tokens may be named.
-    const nonSecret = app.auth === 'keys' ? app.fields.some((x) => x.name === ref && !x.secret) : !/token|secret|key/.test(ref);
-    if (!nonSecret) ctx.addIssue({ code: 'custom', path: ['api', 'baseUrl'], message: `{${ref}} must name a non-secret field` });
+    const nonSecret = app.auth === 'keys' ? app.fields.some((x) => x.name === ref && !x.secret) : !/token|secret|key/.test(ref) && !settingNames.has(ref);
+    if (!nonSecret) issue(['api', 'baseUrl'], settingNames.has(ref) ? `{${ref}} is a setting, which cannot be a whole URL` : `{${ref}} must name a non-secret field`);
   }
+  if (app.test) for (const ref of templateFields(app.test.path)) if (!known.has(ref)) issue(['test', 'path'], `unknown field {${ref}}`);
   for (const name of Object.keys(app.env))
-    if (app.auth === 'keys' && !known.has(name))
-      ctx.addIssue({ code: 'custom', path: ['env', name], message: `unknown field ${name}` });
+    if (app.auth === 'keys' && !known.has(name)) issue(['env', name], `unknown field ${name}`);
+  if (app.auth === 'oauth2') {
+    const o = app.oauth;
+    // The OAuth endpoints and parameters are filled before any token exists: only settings asked at connect time.
+    const endpoints = { issuer: o.issuer, authorizationUrl: o.authorizationUrl, tokenUrl: o.tokenUrl, refreshUrl: o.refreshUrl, revocationUrl: o.revocationUrl, deviceAuthorizationUrl: o.deviceAuthorizationUrl, userinfoUrl: o.userinfoUrl };
+    const params = { authorizeParams: o.authorizeParams, tokenParams: o.tokenParams, refreshParams: o.refreshParams, tokenHeaders: o.tokenHeaders };
+    for (const [key, value] of Object.entries({ ...endpoints, ...params }))
+      for (const ref of templateFields(JSON.stringify(value ?? '')))
+        if (!asked.has(ref)) issue(['oauth', key], `{${ref}} is not a setting asked at connect time`);
+    if (o.grants.includes('authorization_code') && !o.authorizationUrl) issue(['oauth', 'authorizationUrl'], 'the authorization_code grant needs an authorizationUrl');
+  }
 });
 
 export function templateFields(template: string): string[] {

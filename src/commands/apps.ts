@@ -4,24 +4,26 @@ import { printJson, printTable, style, out, terminalWidth } from '../output/form
 import { parseApp } from '../catalog/validate.js';
 import { readStdin, readInputFile } from '../ui/stdin.js';
 import { usageError } from '../errors.js';
-import type { AppDefinition } from '../catalog/schema.js';
+import { CATEGORIES, type AppDefinition } from '../catalog/schema.js';
 
-export async function listApps(ctx: Context, query: string | undefined, opts: { user?: boolean; auth?: string; json?: boolean }) {
+export async function listApps(ctx: Context, query: string | undefined, opts: { user?: boolean; auth?: string; category?: string; json?: boolean }) {
   if (opts.auth && opts.auth !== 'oauth2' && opts.auth !== 'keys') throw usageError('--auth takes oauth2 or keys');
-  const entries = ctx.catalog.search(query).filter((e) => (!opts.user || e.source === 'user') && (!opts.auth || e.app.auth === opts.auth));
+  if (opts.category !== undefined && !(CATEGORIES as readonly string[]).includes(opts.category))
+    throw usageError(`there is no category "${opts.category}"`, `the categories are: ${CATEGORIES.join(', ')}`);
+  const entries = ctx.catalog.search(query, opts.category).filter((e) => (!opts.user || e.source === 'user') && (!opts.auth || e.app.auth === opts.auth));
   if (opts.json) {
-    printJson(ctx.io, entries.map(({ app, source }) => ({ slug: app.slug, name: app.name, auth: app.auth, source, description: app.description })));
+    printJson(ctx.io, entries.map(({ app, source }) => ({ slug: app.slug, name: app.name, auth: app.auth, category: app.category ?? null, source, description: app.description })));
     return;
   }
   if (!entries.length) {
-    ctx.info(`No app matches "${query ?? ''}". Add your own: acct apps add <slug> --file app.json (or --issuer URL)`);
+    ctx.info(`No app matches "${query ?? ''}"${opts.category ? ` in ${opts.category}` : ''}. Add your own: acct apps add <slug> --file app.json (or --issuer URL)`);
     return 3;
   }
   const s = await style(ctx.io, ctx.env);
   await printTable(
     ctx.io,
-    ['APP', 'NAME', 'AUTH', 'DESCRIPTION'],
-    entries.map(({ app, source }) => [app.slug, app.name + (source === 'user' ? s.dim(' (yours)') : ''), app.auth, app.description]),
+    ['APP', 'NAME', 'AUTH', 'CATEGORY', 'DESCRIPTION'],
+    entries.map(({ app, source }) => [app.slug, app.name + (source === 'user' ? s.dim(' (yours)') : ''), app.auth, app.category ?? '-', app.description]),
     s,
     { width: terminalWidth(ctx.io, ctx.env), flexible: [1, 3] },
   );
@@ -43,7 +45,10 @@ export async function showApp(ctx: Context, slug: string, opts: { json?: boolean
   if (app.test) lines.push(`test        ${app.test.method} ${app.test.path}`);
   if (app.auth === 'oauth2') {
     const o = app.oauth;
-    lines.push(`authorize   ${o.authorizationUrl}`, `token       ${o.tokenUrl}`);
+    if (o.authorizationUrl) lines.push(`authorize   ${o.authorizationUrl}`);
+    lines.push(`token       ${o.tokenUrl}`);
+    if (o.refreshUrl) lines.push(`refresh     ${o.refreshUrl}`);
+    if (o.grants.includes('client_credentials')) lines.push(`grants      ${o.grants.join(', ')} (acct connect ${app.slug} --client-credentials)`);
     if (o.revocationUrl) lines.push(`revoke      ${o.revocationUrl}`);
     if (o.deviceAuthorizationUrl) lines.push(`device      ${o.deviceAuthorizationUrl}`);
     lines.push(`scopes      ${o.scopes.join(o.scopeSeparator) || '-'}`);
@@ -53,6 +58,11 @@ export async function showApp(ctx: Context, slug: string, opts: { json?: boolean
     lines.push('fields');
     for (const f of app.fields)
       lines.push(`  ${f.name.padEnd(18)} ${f.label}${f.secret ? '' : s.dim(' (not secret)')}${f.optional ? s.dim(' (optional)') : ''}${f.createUrl ? s.dim(`  ${f.createUrl}`) : ''}`);
+  }
+  if (app.settings.length) {
+    lines.push('settings');
+    for (const st of app.settings)
+      lines.push(`  ${st.name.padEnd(18)} ${st.label}${st.lookup ? s.dim(' (looked up after connect)') : ''}${st.default ? s.dim(` (default ${st.default})`) : ''}${st.example ? s.dim(`  e.g. --setting ${st.name}=${st.example}`) : ''}`);
   }
   lines.push('env');
   for (const [field, name] of Object.entries(app.env)) lines.push(`  ${name.padEnd(18)} ${field}`);

@@ -11,6 +11,7 @@ import {
   validateCallback,
   exchangeCode,
   startDeviceAuthorization,
+  clientCredentials,
   pollDeviceToken,
   classifyFailure,
   isIssuerMismatch,
@@ -23,15 +24,24 @@ import {
 } from '../oauth/protocol.js';
 import { startLoopbackReceiver } from '../oauth/loopback.js';
 import { browserOpener } from '../ui/browser.js';
-import { runTestRequest } from '../api/test-request.js';
+import { runTestRequest, getPath } from '../api/test-request.js';
 import { send } from '../api/send.js';
+import { authorize } from '../api/authorize.js';
+import { resolveApp, checkSetting, type Settings } from '../catalog/resolve-app.js';
 import { AcctError, ExitCode, usageError, cancelled, unavailable } from '../errors.js';
 import { readStdin } from '../ui/stdin.js';
 import { CONTROL_CHARACTER } from '../catalog/template.js';
 
-export async function oauthCredentials(ctx: Context, app: OAuthApp, opts: ConnectOptions, existing?: Account): Promise<NewCredentials> {
+/** `app` has the asked settings filled in already; `settings` are their values, to which looked-up ones are added. */
+export async function oauthCredentials(ctx: Context, app: OAuthApp, opts: ConnectOptions, settings: Settings, existing?: Account): Promise<NewCredentials> {
   if (opts.stdin || opts.fromEnv.length) throw usageError(`${app.slug} connects with OAuth; --stdin and --from-env are for API-key apps`);
-  if ([opts.manual, opts.device].filter(Boolean).length > 1) throw usageError('pick one of --manual and --device');
+  if ([opts.manual, opts.device, opts.clientCredentials].filter(Boolean).length > 1) throw usageError('pick one of --manual, --device and --client-credentials');
+  const grants = app.oauth.grants;
+  if (opts.clientCredentials && !grants.includes('client_credentials'))
+    throw usageError(`${app.name} does not take the client-credentials grant`, `connect with a sign-in instead: acct connect ${app.slug}`);
+  // An app with no sign-in at all connects with its client's credentials, flag or not.
+  const byClient = opts.clientCredentials === true || !grants.includes('authorization_code');
+  if (byClient && (opts.manual || opts.device)) throw usageError(`${app.name} connects with its client's credentials, without a sign-in`, `drop --manual and --device: acct connect ${app.slug}`);
   const timeoutSeconds = Number(opts.timeout);
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw usageError(`--timeout takes a number of seconds, not "${opts.timeout}"`);
   await ctx.secrets.ready();
@@ -42,10 +52,16 @@ export async function oauthCredentials(ctx: Context, app: OAuthApp, opts: Connec
   const onSigint = () => abort.abort(cancelled());
   process.once('SIGINT', onSigint);
   try {
+    if (byClient) {
+      const tokens = await clientCredentials(app, client, requestedScopes(app, scopes), { fetch: await ctx.fetch(), signal: abort.signal });
+      const creds = await toCredentials(ctx, app, tokens, requestedScopes(app, scopes), settings, opts.setting ?? [], existing);
+      // The token is the client's own: without a test request naming someone, the client id names the account.
+      return { ...creds, identity: creds.identity ?? client.clientId, grant: 'client_credentials', clientId: client.clientId };
+    }
     const tokens = opts.device
       ? await deviceFlow(ctx, app, client, scopes, timeoutSeconds * 1000, abort.signal)
       : await browserFlow(ctx, app, client, scopes, opts, timeoutSeconds * 1000, abort.signal);
-    return { ...(await toCredentials(ctx, app, tokens, requestedScopes(app, scopes))), clientId: client.clientId };
+    return { ...(await toCredentials(ctx, app, tokens, requestedScopes(app, scopes), settings, opts.setting ?? [], existing)), clientId: client.clientId };
   } catch (err) {
     throw explain(app, err);
   } finally {
@@ -57,7 +73,10 @@ async function askForClient(ctx: Context, app: OAuthApp): Promise<ResolvedClient
   const where = [
     `${app.name} needs an OAuth client, and none is set.`,
     `  1. Create one at ${app.oauth.createClientUrl}`,
-    `  2. Register this redirect URI: ${redirectUriToRegister(app)}${app.oauth.redirect.port || app.oauth.redirect.scheme === 'https' ? '' : ' (any port on 127.0.0.1 is used; register it as shown if the provider allows loopback ports, RFC 8252)'}`,
+    // A machine-to-machine client is never redirected anywhere.
+    ...(app.oauth.grants.includes('authorization_code')
+      ? [`  2. Register this redirect URI: ${redirectUriToRegister(app)}${app.oauth.redirect.port || app.oauth.redirect.scheme === 'https' ? '' : ' (any port on 127.0.0.1 is used; register it as shown if the provider allows loopback ports, RFC 8252)'}`]
+      : []),
     ...(app.oauth.notes ? [`  Note: ${app.oauth.notes}`] : []),
   ].join('\n');
   if (!ctx.prompter.interactive)
@@ -175,16 +194,76 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-async function toCredentials(ctx: Context, app: OAuthApp, tokens: TokenSet, requested: string[]): Promise<NewCredentials> {
+async function toCredentials(
+  ctx: Context,
+  app: OAuthApp,
+  tokens: TokenSet,
+  requested: string[],
+  settings: Settings,
+  pairs: string[],
+  existing?: Account,
+): Promise<NewCredentials> {
   // A token no request could carry is a broken answer, not an account to store (undici would quote it at every use).
   for (const [what, value] of [['access token', tokens.accessToken], ['refresh token', tokens.refreshToken]] as const)
     if (value !== undefined && CONTROL_CHARACTER.test(value))
       throw unavailable(`${app.name} issued ${what === 'access token' ? 'an' : 'a'} ${what} with a line break or another control character`, 'nothing was stored; this is a fault at the provider, retry later');
   const fields: Record<string, string> = { ...tokens.extras, oauth_access_token: tokens.accessToken };
   if (tokens.refreshToken) fields.oauth_refresh_token = tokens.refreshToken;
-  const expiresAt = tokens.expiresIn !== undefined ? new Date(ctx.now().getTime() + tokens.expiresIn * 1000).toISOString() : null;
+  const expiresAt = tokens.expiresAt ?? (tokens.expiresIn !== undefined ? new Date(ctx.now().getTime() + tokens.expiresIn * 1000).toISOString() : null);
   const scopes = tokens.scope ? tokens.scope.split(/[\s,]+/).filter(Boolean) : requested;
-  return { fields, scopes, expiresAt, identity: await identify(ctx, app, fields) };
+  const given = Object.fromEntries(pairs.map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]));
+  const all = { ...settings, ...(await lookupSettings(ctx, app, fields, given, existing?.settings)) };
+  const resolved = resolveApp(app, all);
+  return { fields, scopes, expiresAt, identity: await identify(ctx, resolved, fields), settings: all };
+}
+
+/**
+ * Settings the provider names only once there is a token (Atlassian's cloud
+ * id): a GET to the setting's lookup URL with the new credentials. One
+ * answer is taken; of several, the one given with --setting (or the
+ * account's own on reconnect), else a choice on a terminal, else a usage
+ * error listing them. Nothing is stored until this succeeds.
+ */
+async function lookupSettings(ctx: Context, app: OAuthApp, fields: Record<string, string>, given: Settings, previous: Settings | undefined): Promise<Settings> {
+  const out: Settings = {};
+  for (const spec of app.settings) {
+    if (!spec.lookup) continue;
+    const { url, headers } = authorize(app, withClientId(ctx, app, fields), new URL(spec.lookup.url));
+    const res = await (await ctx.fetch())(url, { headers: { Accept: 'application/json', ...headers } });
+    const text = await res.text();
+    if (!res.ok) throw unavailable(`could not look up the ${spec.label} of the new ${app.name} account: ${url.host} answered ${res.status}`, 'nothing was stored; retry later');
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw unavailable(`could not look up the ${spec.label} of the new ${app.name} account: the answer is not JSON`, 'nothing was stored; retry later');
+    }
+    const list = spec.lookup.list ? getPath(body, spec.lookup.list) : body;
+    const entries = (Array.isArray(list) ? list : [])
+      .map((e) => ({ value: getPath(e, spec.lookup!.value), label: spec.lookup!.label ? getPath(e, spec.lookup!.label) : undefined }))
+      .filter((e): e is { value: string | number; label: unknown } => (typeof e.value === 'string' && e.value !== '') || typeof e.value === 'number')
+      .map((e) => ({ value: String(e.value), label: typeof e.label === 'string' && e.label ? e.label : String(e.value) }));
+    const choices = entries.map((e) => `${spec.name}=${e.value} (${e.label})`).join(', ');
+    let value: string | undefined;
+    const wanted = given[spec.name];
+    if (wanted !== undefined) {
+      if (!entries.some((e) => e.value === wanted)) throw usageError(`this ${app.name} account has no ${spec.label} "${wanted}"`, `it has: ${choices || 'none'}; nothing was stored`);
+      value = wanted;
+    } else if (previous?.[spec.name] && entries.some((e) => e.value === previous[spec.name])) value = previous[spec.name];
+    else if (entries.length === 1) value = entries[0]!.value;
+    else if (!entries.length)
+      throw new AcctError('needs_reconnect', `the new ${app.name} account has no ${spec.label} (${url.host} listed none)`, {
+        hint: 'nothing was stored; grant access to a site when you approve, then connect again',
+      });
+    else if (ctx.prompter.interactive) {
+      ctx.info(`${app.name} names several: ${entries.map((e, i) => `\n  ${i + 1}. ${e.label} (${e.value})`).join('')}`);
+      const answer = (await ctx.prompter.input(`${spec.label} (number or value)`, `--setting ${spec.name}=…`)).trim();
+      value = entries[Number(answer) - 1]?.value ?? entries.find((e) => e.value === answer)?.value;
+      if (!value) throw usageError(`"${answer}" is none of them`, 'nothing was stored; run the command again');
+    } else throw usageError(`the new ${app.name} account has several: pick one with --setting`, `${choices}; nothing was stored`);
+    out[spec.name] = checkSetting(spec, value!);
+  }
+  return out;
 }
 
 /** The identity behind the new token, from the app's test request or the userinfo endpoint. */

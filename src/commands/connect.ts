@@ -9,6 +9,7 @@ import { readStdin } from '../ui/stdin.js';
 import { AcctError, ExitCode, usageError } from '../errors.js';
 import { printJson, out } from '../output/format.js';
 import type { Account } from '../accounts/model.js';
+import { resolveApp, checkSetting, type Settings } from '../catalog/resolve-app.js';
 
 export interface ConnectOptions {
   nickname?: string;
@@ -20,6 +21,9 @@ export interface ConnectOptions {
   browser: boolean;
   manual?: boolean;
   device?: boolean;
+  clientCredentials?: boolean;
+  /** name=value connection settings (--setting). */
+  setting: string[];
   timeout: string;
   json?: boolean;
 }
@@ -80,14 +84,49 @@ function done(ctx: Context, account: Account, verb: string, opts: ConnectOptions
 }
 
 async function obtainCredentials(ctx: Context, app: AppDefinition, opts: ConnectOptions, existing?: Account): Promise<NewCredentials> {
-  if (app.auth === 'keys') return keyCredentials(ctx, app, opts);
+  const settings = await collectSettings(ctx, app, opts.setting ?? [], existing);
+  const resolved = resolveApp(app, settings);
+  if (resolved.auth === 'keys') return { ...(await keyCredentials(ctx, resolved, opts)), settings };
   const { oauthCredentials } = await import('./connect-oauth.js');
-  return oauthCredentials(ctx, app, opts, existing);
+  return oauthCredentials(ctx, resolved, opts, settings, existing);
+}
+
+/**
+ * The app's connection settings: from --setting, else the account's own on
+ * reconnect, else a prompt on a terminal (the default offered), else the
+ * default. Settings looked up after connect are only taken from --setting
+ * here (and checked against what the lookup finds).
+ */
+export async function collectSettings(ctx: Context, app: AppDefinition, pairs: string[], existing?: Account): Promise<Settings> {
+  const given: Settings = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    const name = eq > 0 ? pair.slice(0, eq) : '';
+    if (!name) throw usageError(`--setting takes name=value, not "${pair}"`);
+    if (!app.settings.some((s) => s.name === name))
+      throw usageError(
+        `${app.slug} has no setting "${name}"`,
+        app.settings.length ? `its settings are: ${app.settings.map((s) => s.name).join(', ')}` : `${app.slug} takes no --setting`,
+      );
+    given[name] = pair.slice(eq + 1);
+  }
+  const out: Settings = {};
+  for (const spec of app.settings) {
+    let value = given[spec.name] ?? (spec.lookup ? undefined : existing?.settings?.[spec.name]);
+    if (value === undefined && !spec.lookup) {
+      if (ctx.prompter.interactive)
+        value = (await ctx.prompter.input(`${spec.label}${spec.example ? ` (for example ${spec.example})` : ''}`, `--setting ${spec.name}=…`, spec.default)).trim();
+      else if (spec.default !== undefined) value = spec.default;
+      else throw usageError(`${app.name} needs your ${spec.label}`, `pass it: --setting ${spec.name}=${spec.example ?? '…'}`);
+    }
+    if (value !== undefined) out[spec.name] = checkSetting(spec, value);
+  }
+  return out;
 }
 
 async function keyCredentials(ctx: Context, app: KeysApp, opts: ConnectOptions): Promise<NewCredentials> {
-  for (const flag of ['manual', 'device'] as const)
-    if (opts[flag]) throw usageError(`--${flag} is for OAuth apps; ${app.slug} uses API keys`);
+  for (const flag of ['manual', 'device', 'clientCredentials'] as const)
+    if (opts[flag]) throw usageError(`--${flag === 'clientCredentials' ? 'client-credentials' : flag} is for OAuth apps; ${app.slug} uses API keys`);
   if (opts.scope.length) throw usageError(`--scope is for OAuth apps; ${app.slug} uses API keys`);
   await ctx.secrets.ready();
   const fields = await collectKeyFields(app, {

@@ -27,7 +27,7 @@ export async function request(ctx: Context, ref: string, pathOrUrl: string, opts
   if (!Number.isInteger(maxRedirects) || maxRedirects < 0) throw usageError(`--max-redirs takes a whole number of hops, not "${opts.maxRedirs}"`);
   if (opts.maxRedirs !== undefined && !opts.location) throw usageError('--max-redirs goes with -L (--location)');
   const account = findAccount(ctx, ref);
-  const app = ctx.catalog.get(account.app);
+  const app = ctx.catalog.forAccount(account);
   const cache = new Map<string, Buffer>();
   // Data is read once and reused if the request is retried after a refresh.
   const read: DataReader = async (source) => {

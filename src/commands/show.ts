@@ -23,7 +23,7 @@ export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; 
   const rotates = Boolean(account.rotatesRefreshToken || (app?.auth === 'oauth2' && app.oauth.rotatesRefreshToken));
   if (opts.json) {
     const oauth = account.auth === 'oauth2' ? { refresh_token_rotates: rotates, ...(account.accessOnly ? { access_only: true } : {}) } : {};
-    printJson(ctx.io, { ...accountJson(account, isDefault(m, account), used), ...oauth, fields: shown });
+    printJson(ctx.io, { ...accountJson(account, isDefault(m, account), used), ...oauth, settings: account.settings ?? {}, ...(account.grant ? { grant: account.grant } : {}), fields: shown });
     return;
   }
   const s = await style(ctx.io, ctx.env);
@@ -42,6 +42,8 @@ export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; 
     ...(account.auth === 'oauth2'
       ? [['refresh', account.accessOnly ? 'none (an --access-only copy)' : rotates ? 'rotates at every refresh (export only with --move or --access-only)' : s.dim('-')] as [string, string]]
       : []),
+    ...Object.entries(account.settings ?? {}).map(([k, v]): [string, string] => [`setting ${k}`, v]),
+    ...(account.grant ? [['grant', `${account.grant} (renewed by asking again)`] as [string, string]] : []),
     ['created', account.createdAt],
     ['updated', account.updatedAt],
     ['last used', used ?? s.dim('never')],

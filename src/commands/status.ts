@@ -27,7 +27,7 @@ export function localHealth(a: Account, now: Date): { status: Health; detail: st
   if (a.status === 'unverified') return { status: 'unverified', detail: `stored without a passing test request; check it: acct test ${a.id}` };
   if (a.status === 'failing') return { status: 'failing', detail: 'the last refresh failed (not a rejected grant); retried on next use' };
   if (a.expiresAt && new Date(a.expiresAt) <= now) {
-    return a.fields.includes('oauth_refresh_token')
+    return a.fields.includes('oauth_refresh_token') || a.grant === 'client_credentials'
       ? { status: 'expired', detail: 'refreshed on next use' }
       : { status: 'needs-reconnect', detail: `expired and no refresh token; run: acct reconnect ${a.id}` };
   }
@@ -38,7 +38,7 @@ async function checkRow(ctx: Context, a: Account): Promise<Omit<StatusRow, 'id' 
   const local = localHealth(a, ctx.now());
   if (local.status === 'needs-reconnect') return { ...local, identity: a.identity, result: null };
   try {
-    const app = ctx.catalog.get(a.app);
+    const app = ctx.catalog.forAccount(a);
     const outcome = await checkCredentials(ctx, a, app);
     switch (outcome.kind) {
       case 'ok':

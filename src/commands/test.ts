@@ -7,7 +7,7 @@ import { ExitCode } from '../errors.js';
 
 export async function test(ctx: Context, ref: string, opts: { json?: boolean }) {
   const account = findAccount(ctx, ref);
-  const app = ctx.catalog.get(account.app);
+  const app = ctx.catalog.forAccount(account);
   const outcome = await checkAccount(ctx, account, app);
   const label = `${account.app}/${account.nickname}`;
   const code = outcome.kind === 'ok' ? ExitCode.ok : outcome.kind === 'rejected' ? ExitCode.reconnect : outcome.kind === 'unreachable' ? ExitCode.unavailable : ExitCode.unexpected;

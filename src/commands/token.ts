@@ -19,7 +19,7 @@ export async function token(ctx: Context, ref: string, opts: TokenOptions): Prom
   // Every token is read from the store: let the keychain agent start on the data key while the account is found.
   await ctx.secrets.prepareRead();
   const account = findAccount(ctx, ref);
-  const app = ctx.catalog.get(account.app);
+  const app = ctx.catalog.forAccount(account);
   const fields = await freshCredentials(ctx, account, app, { minTtlSeconds: minTtl, force: opts.refresh });
   const name = opts.field ?? primaryFieldName(app);
   const value = fields[name];

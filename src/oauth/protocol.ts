@@ -5,7 +5,7 @@ import * as oauth from 'oauth4webapi';
 import type { OAuthApp } from '../catalog/schema.js';
 import type { Fetch } from '../http.js';
 import { isLoopbackHost } from '../catalog/schema.js';
-import { quirksFetch, EXTRA_FIELDS } from './quirks.js';
+import { quirksFetch, EXTRA_FIELDS, EXPIRES_AT } from './quirks.js';
 import { AcctError, ExitCode, providerText } from '../errors.js';
 
 export interface OAuthClient {
@@ -18,6 +18,8 @@ export interface TokenSet {
   refreshToken?: string;
   /** Seconds from issue; undefined when the provider says nothing (no expiry). */
   expiresIn?: number;
+  /** An absolute expiry the provider sent instead (tokenResponse.expiresAt), as an ISO time; wins over expiresIn. */
+  expiresAt?: string;
   /** Granted scopes, when the provider reports them. */
   scope?: string;
   /** Other string members of the response (token_type as sent, instance_url, id_token, …). */
@@ -32,7 +34,7 @@ export interface ProtocolDeps {
 export function authorizationServer(app: OAuthApp): oauth.AuthorizationServer {
   const o = app.oauth;
   return {
-    issuer: o.issuer ?? new URL(o.authorizationUrl).origin,
+    issuer: o.issuer ?? new URL(o.authorizationUrl ?? o.tokenUrl).origin,
     authorization_endpoint: o.authorizationUrl,
     token_endpoint: o.tokenUrl,
     revocation_endpoint: o.revocationUrl,
@@ -77,6 +79,7 @@ export async function buildAuthorizationRequest(
 ): Promise<AuthorizationRequest> {
   const codeVerifier = oauth.generateRandomCodeVerifier();
   const state = oauth.generateRandomState();
+  if (!app.oauth.authorizationUrl) throw new AcctError('usage', `${app.name} has no browser sign-in`, { hint: `connect it with: acct connect ${app.slug} --client-credentials` });
   const url = new URL(app.oauth.authorizationUrl);
   url.searchParams.set('response_type', 'code');
   url.searchParams.set('client_id', client.clientId);
@@ -89,6 +92,7 @@ export async function buildAuthorizationRequest(
     url.searchParams.set('code_challenge_method', 'S256');
   }
   for (const [k, v] of Object.entries(app.oauth.authorizeParams)) url.searchParams.set(k, v);
+  for (const name of app.oauth.omitAuthorizeParams) url.searchParams.delete(name);
   return { url, state, codeVerifier, redirectUri };
 }
 
@@ -129,13 +133,23 @@ export async function exchangeCode(
   return toTokenSet(res, await oauth.processAuthorizationCodeResponse(as, asClient(client), res));
 }
 
+/** A refresh_token grant, at the app's refresh endpoint when it has one apart from the token endpoint, with its refresh-only parameters. */
 export async function refresh(app: OAuthApp, client: OAuthClient, refreshToken: string, deps: ProtocolDeps): Promise<TokenSet> {
-  const as = authorizationServer(app);
+  const as = { ...authorizationServer(app), token_endpoint: app.oauth.refreshUrl ?? app.oauth.tokenUrl };
   const res = await oauth.refreshTokenGrantRequest(as, asClient(client), clientAuth(app, client), refreshToken, {
     ...options(app, deps),
-    additionalParameters: app.oauth.tokenParams,
+    additionalParameters: { ...app.oauth.tokenParams, ...app.oauth.refreshParams },
   });
   return toTokenSet(res, await oauth.processRefreshTokenResponse(as, asClient(client), res));
+}
+
+/** The client-credentials grant (RFC 6749 §4.4): a token for the client itself, no user and no browser. Renewed by asking again. */
+export async function clientCredentials(app: OAuthApp, client: OAuthClient, scopes: string[], deps: ProtocolDeps): Promise<TokenSet> {
+  const as = authorizationServer(app);
+  const params: Record<string, string> = { ...app.oauth.tokenParams };
+  if (scopes.length && !app.oauth.omitAuthorizeParams.includes('scope')) params.scope = scopes.join(app.oauth.scopeSeparator);
+  const res = await oauth.clientCredentialsGrantRequest(as, asClient(client), clientAuth(app, client), params, options(app, deps));
+  return toTokenSet(res, await oauth.processClientCredentialsResponse(as, asClient(client), res));
 }
 
 export interface DeviceAuthorization {
@@ -151,7 +165,7 @@ export async function startDeviceAuthorization(app: OAuthApp, client: OAuthClien
   const as = authorizationServer(app);
   const params: Record<string, string> = {};
   const scopes = requestedScopes(app, extraScopes);
-  if (scopes.length) params.scope = scopes.join(app.oauth.scopeSeparator);
+  if (scopes.length && !app.oauth.omitAuthorizeParams.includes('scope')) params.scope = scopes.join(app.oauth.scopeSeparator);
   const res = await oauth.deviceAuthorizationRequest(as, asClient(client), clientAuth(app, client), params, options(app, deps));
   const r = await oauth.processDeviceAuthorizationResponse(as, asClient(client), res);
   return {
@@ -182,10 +196,12 @@ export async function revoke(app: OAuthApp, client: OAuthClient, token: string, 
 
 function toTokenSet(res: Response, body: oauth.TokenEndpointResponse): TokenSet {
   const extras = ((res as unknown as Record<symbol, unknown>)[EXTRA_FIELDS] as Record<string, string> | undefined) ?? {};
+  const expiresAt = (res as unknown as Record<symbol, unknown>)[EXPIRES_AT] as string | undefined;
   return {
     accessToken: body.access_token,
     refreshToken: body.refresh_token,
     expiresIn: typeof body.expires_in === 'number' ? body.expires_in : undefined,
+    expiresAt,
     scope: body.scope,
     extras,
   };

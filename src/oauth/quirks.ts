@@ -1,19 +1,26 @@
-// Provider quirks are data (the app's oauth.tokenResponse, tokenBody and
-// revocationBody); this adapter applies them at the HTTP boundary so that
-// oauth4webapi sees a standard RFC 6749 exchange: a JSON request body where
-// the provider wants one, tokens lifted out of nested members (Slack's
-// authed_user), errors sent with status 200 (GitHub) turned into proper 400s,
-// a missing token_type.
+// Provider quirks are data (the app's oauth.tokenResponse, tokenBody,
+// tokenHeaders and revocationBody); this adapter applies them at the HTTP
+// boundary so that oauth4webapi sees a standard RFC 6749 exchange: a JSON
+// request body and extra headers where the provider wants them, at the token
+// endpoint and at a refresh endpoint of its own, tokens lifted out of nested
+// members (Slack's authed_user), expiry in other units or as an absolute time,
+// errors sent with status 200 (GitHub) turned into proper 400s, a missing
+// token_type. Settings were filled into the app's URLs before it gets here
+// (catalog/resolve-app.ts).
 import type { Fetch } from '../http.js';
 import type { OAuthApp } from '../catalog/schema.js';
 import { getPath } from '../api/test-request.js';
 
 /** Members of a token response that acct stores as credential fields besides the standard ones. */
 export const EXTRA_FIELDS = Symbol('extra token response fields');
+/** An absolute expiry (ISO time) read from tokenResponse.expiresAt. */
+export const EXPIRES_AT = Symbol('token expiry time');
+
+const UNIT_SECONDS = { seconds: 1, milliseconds: 0.001, minutes: 60, hours: 3600 } as const;
 
 export function quirksFetch(app: OAuthApp, base: Fetch): Fetch {
   const spec = app.oauth.tokenResponse;
-  const tokenUrl = app.oauth.tokenUrl;
+  const tokenUrls = new Set([app.oauth.tokenUrl, app.oauth.refreshUrl ?? app.oauth.tokenUrl]);
   return async (url, init = {}) => {
     if (String(url) === app.oauth.revocationUrl && app.oauth.revocationBody === 'json' && init.body instanceof URLSearchParams) {
       // The token alone (no token_type_hint or client_id, which such an endpoint may refuse), with the headers the API pins (Notion-Version).
@@ -22,12 +29,13 @@ export function quirksFetch(app: OAuthApp, base: Fetch): Fetch {
       headers.set('content-type', 'application/json');
       return base(url, { ...init, headers, body: JSON.stringify({ token: init.body.get('token') }) });
     }
-    if (String(url) !== tokenUrl) return base(url, init);
-    let request = init;
+    if (!tokenUrls.has(String(url))) return base(url, init);
+    const headers = new Headers(init.headers);
+    for (const [name, value] of Object.entries(app.oauth.tokenHeaders)) headers.set(name, value);
+    let request: RequestInit = { ...init, headers };
     if (app.oauth.tokenBody === 'json' && init.body instanceof URLSearchParams) {
-      const headers = new Headers(init.headers);
       headers.set('content-type', 'application/json');
-      request = { ...init, headers, body: JSON.stringify(Object.fromEntries(init.body)) };
+      request = { ...request, body: JSON.stringify(Object.fromEntries(init.body)) };
     }
     const res = await base(url, request);
     const type = res.headers.get('content-type') ?? '';
@@ -53,8 +61,11 @@ export function quirksFetch(app: OAuthApp, base: Fetch): Fetch {
     const refresh = pick(spec.refreshToken);
     if (refresh !== undefined && refresh !== null && refresh !== '') normalized.refresh_token = refresh;
     const expires = pick(spec.expiresIn);
-    if (expires !== undefined && expires !== null && expires !== '') normalized.expires_in = expires;
-    else if (spec.defaultExpiresIn) normalized.expires_in = spec.defaultExpiresIn;
+    if (expires !== undefined && expires !== null && expires !== '') {
+      const n = typeof expires === 'number' ? expires : typeof expires === 'string' && /^\d+(\.\d+)?$/.test(expires) ? Number(expires) : NaN;
+      normalized.expires_in = Number.isFinite(n) ? Math.floor(n * UNIT_SECONDS[spec.expiresInUnit]) : expires;
+    } else if (spec.defaultExpiresIn) normalized.expires_in = spec.defaultExpiresIn;
+    const expiresAt = spec.expiresAt ? absoluteTime(pick(spec.expiresAt)) : undefined;
     const scope = pick(spec.scope);
     if (typeof scope === 'string') normalized.scope = scope;
     else if (Array.isArray(scope)) normalized.scope = scope.join(' ');
@@ -70,8 +81,19 @@ export function quirksFetch(app: OAuthApp, base: Fetch): Fetch {
     }
     const out = json(normalized, 200);
     (out as unknown as Record<symbol, unknown>)[EXTRA_FIELDS] = extras;
+    if (expiresAt) (out as unknown as Record<symbol, unknown>)[EXPIRES_AT] = expiresAt;
     return out;
   };
+}
+
+/** Seconds since 1970 (a number or a string of digits), or an ISO 8601 time; undefined when it is neither. */
+function absoluteTime(value: unknown): string | undefined {
+  const ms =
+    typeof value === 'number' ? value * 1000
+    : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) * 1000
+    : typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(value) ? Date.parse(value)
+    : NaN;
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : undefined;
 }
 
 function json(value: unknown, status: number): Response {

@@ -45,6 +45,18 @@ describe.skipIf(!existsSync('/usr/bin/script'))('in a terminal', () => {
     expect(await acct(['token', 'local/typed'], env)).toMatchObject({ exitCode: 0, stdout: `${secret}\n` });
   });
 
+  it('connect asks for an app setting on a terminal, then the key', async () => {
+    const file = keyAppFile('http://127.0.0.1:9/{site}', { settings: [{ name: 'site', label: 'Site name', pattern: '[a-z]+', example: 'acme' }] });
+    expect((await acct(['apps', 'add', 'sited', '--file', file], env)).exitCode).toBe(0);
+    const r = await inTerminal(['connect', 'sited', '--no-verify', '--nickname', 'prompted'], env, [
+      { after: /Site name \(for example acme\)/, type: 'acme\r' },
+      { after: /API key/, type: 'lk_typed_with_a_setting_0123\r' },
+    ]);
+    expect(r.exitCode, r.transcript).toBe(0);
+    const shown = await acct(['show', 'sited/prompted', '--json'], env);
+    expect(JSON.parse(shown.stdout).settings).toEqual({ site: 'acme' });
+  });
+
   it('delete asks first: "no" keeps the account (exit 130), "yes" deletes it', async () => {
     expect((await acct(['connect', 'local', '--stdin', '--no-verify', '--nickname', 'doomed'], env, { input: 'lk_doomed', stdin: undefined })).exitCode).toBe(0);
     const kept = await inTerminal(['delete', 'local/doomed'], env, [{ after: /Delete local\/doomed/, type: 'n\r' }]);

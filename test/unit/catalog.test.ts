@@ -1,20 +1,26 @@
 // The built-in catalog: every definition passes the schema user-added apps
 // pass, and every app can be tested and used with `acct request`.
 import { describe, it, expect } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { appDefinition, isSecureUrl, templateFields, WHOLE_URL_TEMPLATE } from '../../src/catalog/schema.js';
+import { appRotatesRefreshToken } from '../../src/catalog/catalog.js';
+import { appDefinition, isSecureUrl, templateFields, FIELD_URL_TEMPLATE, CATEGORIES } from '../../src/catalog/schema.js';
 
 const dir = resolve(import.meta.dirname, '../../src/catalog/apps');
 const load = (file: string) => JSON.parse(readFileSync(resolve(dir, file), 'utf8')) as Record<string, unknown>[];
-const oauth = load('oauth.json');
-const keys = load('keys.json');
-const all = [...oauth, ...keys];
+// Every file there is part of the catalog (the build reads them all).
+const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+const all = files.flatMap(load);
+const oauth = all.filter((a) => a.auth === 'oauth2');
+const keys = all.filter((a) => a.auth === 'keys');
 
 describe('built-in catalog', () => {
-  it('has at least 30 OAuth apps and 30 API-key apps, with unique slugs', () => {
-    expect(oauth.filter((a) => a.auth === 'oauth2').length).toBeGreaterThanOrEqual(30);
-    expect(keys.filter((a) => a.auth === 'keys').length).toBeGreaterThanOrEqual(30);
+  it("has the issue's 300 apps (at least 120 OAuth and 150 API-key apps), with unique slugs", () => {
+    expect(files).toContain('oauth.json');
+    expect(all.length).toBeGreaterThanOrEqual(300);
+    expect(oauth.length).toBeGreaterThanOrEqual(120);
+    expect(keys.length).toBeGreaterThanOrEqual(150);
+    expect(all.length).toBe(oauth.length + keys.length);
     const slugs = all.map((a) => a.slug);
     expect(new Set(slugs).size).toBe(slugs.length);
   });
@@ -24,9 +30,14 @@ describe('built-in catalog', () => {
     expect(result.success ? [] : result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual([]);
   });
 
-  it.each(all.map((a) => [a.slug as string, a]))('%s has an https API base URL and a test request', (_slug, raw) => {
+  it.each(all.map((a) => [a.slug as string, a]))('%s has docs, a category, an https API base URL and a test request', (_slug, raw) => {
     const app = appDefinition.parse(raw);
-    if (WHOLE_URL_TEMPLATE.test(app.api.baseUrl)) {
+    // Optional for apps people add themselves; every built-in app has them.
+    expect(app.docs, 'docs').toMatch(/^https:\/\//);
+    expect(app.category, 'category').toBeDefined();
+    expect(CATEGORIES).toContain(app.category);
+    if (app.auth === 'oauth2') expect(app.test?.identity.length, 'an identity path in the test answer').toBeGreaterThan(0);
+    if (FIELD_URL_TEMPLATE.test(app.api.baseUrl)) {
       // Each account's own API host, from the token response (Salesforce's instance_url), checked when it is used.
       expect(app.auth).toBe('oauth2');
     } else {
@@ -89,6 +100,68 @@ describe('API base URLs', () => {
     expect(issues(oauthApp('https://{client_secret}.example.com'))).toEqual(['api.baseUrl: {client_secret} must name a non-secret field']);
     expect(issues(keysApp('{api_key}'))).toEqual(['api.baseUrl: {api_key} must name a non-secret field']);
     expect(issues(keysApp('http://{host}/v1'))[0]).toMatch(/^api.baseUrl: must be an https URL/);
-    expect(issues(keysApp('{host}/v1'))[0]).toMatch(/^api.baseUrl: must be an https URL/);
+    expect(issues(keysApp('{host}.example.com/v1'))[0]).toMatch(/^api.baseUrl: must be an https URL/);
+  });
+
+  it('may start with a field and go on with a path: Pipedrive\'s {api_domain}/api/v1', () => {
+    expect(issues(oauthApp('{api_domain}/api/v1'))).toEqual([]);
+    expect(issues(keysApp('{host}/v1'))).toEqual([]);
+    expect(issues(oauthApp('{api_domain}/api/{oauth_access_token}'))).toContain('api.baseUrl: {oauth_access_token} must name a non-secret field');
+  });
+});
+
+describe('connection settings and quirk fields', () => {
+  const base = {
+    slug: 'desk',
+    name: 'Desk',
+    auth: 'oauth2',
+    api: { baseUrl: 'https://{subdomain}.desk.example/api', auth: { type: 'header', name: 'Authorization', value: 'Bearer {oauth_access_token}' } },
+    env: {},
+    settings: [{ name: 'subdomain', label: 'Desk subdomain', pattern: '[a-z0-9-]+', example: 'acme' }],
+    oauth: {
+      authorizationUrl: 'https://{subdomain}.desk.example/oauth/authorize',
+      tokenUrl: 'https://{subdomain}.desk.example/oauth/token',
+      createClientUrl: 'https://desk.example/apps',
+    },
+  };
+  const issues = (raw: unknown) => {
+    const r = appDefinition.safeParse(raw);
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  };
+
+  it('a setting fills endpoint and base URL templates; an unknown one in an endpoint is refused', () => {
+    expect(issues(base)).toEqual([]);
+    expect(issues({ ...base, oauth: { ...base.oauth, tokenUrl: 'https://{region}.desk.example/token' } })).toEqual(['oauth.tokenUrl: {region} is not a setting asked at connect time']);
+  });
+
+  it('a setting looked up after connect cannot be in an OAuth endpoint, and has no default', () => {
+    const lookup = { url: 'https://desk.example/sites', value: 'id' };
+    const app = { ...base, settings: [...base.settings, { name: 'site', label: 'Site', lookup }], api: { ...base.api, baseUrl: 'https://api.desk.example/site/{site}' } };
+    expect(issues(app)).toEqual([]);
+    expect(issues({ ...app, oauth: { ...app.oauth, tokenUrl: 'https://{site}.desk.example/token' } })).toEqual(['oauth.tokenUrl: {site} is not a setting asked at connect time']);
+    expect(issues({ ...app, settings: [base.settings[0], { name: 'site', label: 'Site', lookup, default: 'x' }] })).toEqual(['settings.1.default: a looked-up setting has no default']);
+  });
+
+  it('a default that could move a request to another host is refused', () => {
+    for (const bad of ['evil.example/', 'a@evil.example', 'a b', 'x?y', 'x#y', 'evil.example:8443', '..'])
+      expect(issues({ ...base, settings: [{ name: 'subdomain', label: 'Desk subdomain', default: bad }] })[0], bad).toMatch(/^settings.0.default:/);
+  });
+
+  it('a client-credentials-only app needs no authorization URL; a sign-in app does', () => {
+    const { authorizationUrl: _, ...noAuthorize } = base.oauth;
+    expect(issues({ ...base, oauth: { ...noAuthorize, grants: ['client_credentials'] } })).toEqual([]);
+    expect(issues({ ...base, oauth: noAuthorize })).toEqual(['oauth.authorizationUrl: the authorization_code grant needs an authorizationUrl']);
+  });
+
+  it('token headers are HTTP tokens without CR/LF; omitted authorize parameters never include state', () => {
+    expect(issues({ ...base, oauth: { ...base.oauth, tokenHeaders: { 'X-Api-Version': '2' } } })).toEqual([]);
+    expect(issues({ ...base, oauth: { ...base.oauth, tokenHeaders: { 'X-A': 'v\r\nEvil: 1' } } })[0]).toMatch(/CR, LF or NUL/);
+    expect(issues({ ...base, oauth: { ...base.oauth, omitAuthorizeParams: ['scope', 'code_challenge_method'] } })).toEqual([]);
+    expect(issues({ ...base, oauth: { ...base.oauth, omitAuthorizeParams: ['state'] } })[0]).toMatch(/^oauth.omitAuthorizeParams.0/);
+  });
+
+  it('appRotatesRefreshToken reads the declared fact', () => {
+    expect(appRotatesRefreshToken(appDefinition.parse(base))).toBe(false);
+    expect(appRotatesRefreshToken(appDefinition.parse({ ...base, oauth: { ...base.oauth, rotatesRefreshToken: true } }))).toBe(true);
   });
 });
