@@ -38,8 +38,10 @@ describe('built-in catalog', () => {
     expect(CATEGORIES).toContain(app.category);
     if (app.auth === 'oauth2') expect(app.test?.identity.length, 'an identity path in the test answer').toBeGreaterThan(0);
     if (FIELD_URL_TEMPLATE.test(app.api.baseUrl)) {
-      // Each account's own API host, from the token response (Salesforce's instance_url), checked when it is used.
-      expect(app.auth).toBe('oauth2');
+      // Each account's own API host: from the token response (Salesforce's instance_url), or a key
+      // app's non-secret field (a self-hosted server's URL); either is checked to be https when used.
+      const field = /^\{([a-z][a-z0-9_]*)\}/.exec(app.api.baseUrl)![1]!;
+      if (app.auth === 'keys') expect(app.fields.find((f) => f.name === field)?.secret, `${field} is not secret`).toBe(false);
     } else {
       expect(isSecureUrl(app.api.baseUrl)).toBe(true);
       expect(new URL(app.api.baseUrl.replace(/\{[a-z0-9_]+\}/g, 'x')).protocol).toBe('https:');
