@@ -72,6 +72,32 @@ const apiSpec = z
   })
   .strict();
 
+/**
+ * Git hosting: the hosts whose HTTPS remotes this app's accounts authenticate
+ * (`acct git-credential`, `acct setup-git`), and the username git sends with
+ * the token as password, per the provider's convention.
+ */
+export const gitSpec = z
+  .object({
+    /** "github.com", "127.0.0.1:8080" (with the port git names), or one non-secret {field} as a whole (a self-managed host). */
+    hosts: z
+      .array(
+        z
+          .string()
+          .regex(/^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::\d{1,5})?|\{[a-z][a-z0-9_]*\})$/, 'a git host is a lower-case host name with an optional :port, or one {field}'),
+      )
+      .min(1),
+    /** The username to answer with: x-access-token (GitHub), oauth2 (GitLab OAuth), x-token-auth (Bitbucket). */
+    username: z.string().regex(/^[^\s:\x00-\x1f\x7f]{1,64}$/, 'a git username is 1-64 printable characters without spaces or colons'),
+    /**
+     * The host ignores the username when the password is a token (Gitea, Azure
+     * DevOps): a username in the remote URL (https://org@dev.azure.com/…) is
+     * passed back as it is instead of having to name an account.
+     */
+    anyUsername: z.boolean().default(false),
+  })
+  .strict();
+
 /** What `acct apps --category` filters by. */
 export const CATEGORIES = [
   'dev', // source hosting, CI/CD, package registries
@@ -109,6 +135,7 @@ const common = {
   test: testRequest.optional(),
   /** Environment variable name for each field when injected (`acct env`, `acct exec`). */
   env: z.record(fieldName, envName),
+  git: gitSpec.optional(),
 };
 
 export const tokenResponseSpec = z
@@ -236,6 +263,11 @@ export const appDefinition = z.discriminatedUnion('auth', [oauthApp, keysApp]).s
     const nonSecret = app.auth === 'keys' ? app.fields.some((x) => x.name === ref && !x.secret) : !/token|secret|key/.test(ref);
     if (!nonSecret) ctx.addIssue({ code: 'custom', path: ['api', 'baseUrl'], message: `{${ref}} must name a non-secret field` });
   }
+  for (const host of app.git?.hosts ?? []) {
+    const ref = /^\{([a-z][a-z0-9_]*)\}$/.exec(host)?.[1];
+    if (ref && !(app.auth === 'keys' && app.fields.some((x) => x.name === ref && !x.secret)))
+      ctx.addIssue({ code: 'custom', path: ['git', 'hosts'], message: `{${ref}} must name a non-secret field of a key app` });
+  }
   for (const name of Object.keys(app.env))
     if (app.auth === 'keys' && !known.has(name))
       ctx.addIssue({ code: 'custom', path: ['env', name], message: `unknown field ${name}` });
@@ -252,3 +284,4 @@ export type KeysApp = z.output<typeof keysApp>;
 export type KeyField = z.output<typeof keyField>;
 export type TestRequest = z.output<typeof testRequest>;
 export type RequestAuth = z.output<typeof requestAuth>;
+export type GitSpec = z.output<typeof gitSpec>;
