@@ -2,7 +2,7 @@
 
 _acct_spec() {
   case "$1" in
-    "") subs="connect reconnect list ls show rename default delete rm token test request status client env exec export import completion apps"; opts="-V --version -h --help"; vopts=""; args=""; variadic=0 ;;
+    "") subs="connect reconnect list ls show rename default delete rm token test request status client env exec run inject git-credential setup-git export import completion apps"; opts="-V --version -h --help"; vopts=""; args=""; variadic=0 ;;
     "connect") subs=""; opts="--nickname --stdin --from-env --scope --no-verify --no-check --no-browser --manual --device --timeout --json -h --help"; vopts="--nickname --from-env --scope --timeout"; args="apps"; variadic=0 ;;
     "reconnect") subs=""; opts="--stdin --from-env --scope --no-verify --no-check --no-browser --manual --device --timeout --json -h --help"; vopts="--from-env --scope --timeout"; args="refs"; variadic=0 ;;
     "list"|"ls") subs=""; opts="--app --json -h --help"; vopts="--app"; args=""; variadic=0 ;;
@@ -19,8 +19,12 @@ _acct_spec() {
     "client show") subs=""; opts="--json -h --help"; vopts=""; args="apps"; variadic=0 ;;
     "client remove") subs=""; opts="-h --help"; vopts=""; args="apps"; variadic=0 ;;
     "env") subs=""; opts="--format --json -h --help"; vopts="--format"; args="refs"; variadic=1 ;;
-    "exec") subs=""; opts="--no-mask -h --help"; vopts=""; args="refs"; variadic=1 ;;
-    "export") subs=""; opts="--all -o --output --passphrase-stdin --json -h --help"; vopts="-o --output"; args="refs"; variadic=1 ;;
+    "exec") subs=""; opts="--no-mask --pass-env -h --help"; vopts="--pass-env"; args="refs"; variadic=1 ;;
+    "run") subs=""; opts="--env-file --no-mask --pass-env -h --help"; vopts="--env-file --pass-env"; args=""; variadic=0 ;;
+    "inject") subs=""; opts="-i --input -o --output --force -h --help"; vopts="-i --input -o --output"; args=""; variadic=0 ;;
+    "git-credential") subs=""; opts="-h --help"; vopts=""; args="none"; variadic=0 ;;
+    "setup-git") subs=""; opts="--host --unset --json -h --help"; vopts="--host"; args=""; variadic=0 ;;
+    "export") subs=""; opts="--all -o --output --passphrase-stdin --move --access-only --json -h --help"; vopts="-o --output"; args="refs"; variadic=1 ;;
     "import") subs=""; opts="--passphrase-stdin --json -h --help"; vopts=""; args="files"; variadic=0 ;;
     "completion") subs=""; opts="-h --help"; vopts=""; args="shells"; variadic=0 ;;
     "apps") subs="show add remove"; opts="--user --auth --json -h --help"; vopts="--auth"; args="apps"; variadic=0 ;;
@@ -61,6 +65,7 @@ _acct() {
       "ls --app") values=$("${COMP_WORDS[0]/#\~/$HOME}" __complete apps 2>/dev/null) ;;
       "status --app") values=$("${COMP_WORDS[0]/#\~/$HOME}" __complete apps 2>/dev/null) ;;
       "env --format") values="dotenv shell json github gitlab" ;;
+      "inject -o"|"inject --output") files=1 ;;
       "export -o"|"export --output") files=1 ;;
       "apps --auth") values="oauth2 keys" ;;
       "apps add --file") files=1 ;;
