@@ -85,7 +85,7 @@ export async function selectAccount(req: CredentialRequest, deps: SelectDeps): P
     if (named.length) candidates = named;
     else {
       candidates = candidates.filter((c) => c.git.anyUsername || c.git.username === wanted);
-      if (!candidates.length) return { kind: 'none', note: `no account for ${host} is called "${wanted}" (the username in the remote URL); see them with: acct list` };
+      if (!candidates.length) return { kind: 'none', note: `no account for ${host} is called ${JSON.stringify(wanted)} (the username in the remote URL); see them with: acct list` };
     }
   }
 

@@ -6,6 +6,10 @@ import { selectAccount, type SelectDeps } from '../../src/git/select.js';
 import { helperValue, isAcctHelper, shQuote } from '../../src/git/config.js';
 import { appDefinition, type AppDefinition } from '../../src/catalog/schema.js';
 import type { Account, Metadata } from '../../src/accounts/model.js';
+import { acctPath } from '../../src/commands/git.js';
+import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 describe('parseRequest', () => {
   it('reads key=value lines up to a blank line, with capability[] and wwwauth[] repeated and unknown keys set aside', () => {
@@ -201,5 +205,25 @@ describe('helper entries', () => {
     expect(() => app('x', { hosts: ['github.com'], username: 'has space' })).toThrow();
     expect(() => app('x', { hosts: ['{token}'], username: 'u' })).toThrow(/non-secret/);
     expect(app('x', { hosts: ['127.0.0.1:8080', '{host}'], username: 'u' }).git?.hosts).toEqual(['127.0.0.1:8080', '{host}']);
+  });
+});
+
+describe('acctPath', () => {
+  it('is acct on PATH when that is the running program, else the script itself', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'acct-path-'));
+    const script = join(dir, 'acct.cjs');
+    writeFileSync(script, '#!/bin/sh\n');
+    chmodSync(script, 0o755);
+    const bin = join(dir, 'bin');
+    const other = join(dir, 'other');
+    mkdirSync(bin);
+    mkdirSync(other);
+    symlinkSync(script, join(bin, 'acct'));
+    writeFileSync(join(other, 'acct'), '#!/bin/sh\n');
+    chmodSync(join(other, 'acct'), 0o755);
+    // A different acct earlier on PATH is not this program: skipped.
+    expect(acctPath({ PATH: `${other}:${bin}` }, script)).toBe(join(bin, 'acct'));
+    expect(acctPath({ PATH: other }, script)).toBe(script);
+    expect(acctPath({}, script)).toBe(script);
   });
 });
