@@ -269,6 +269,48 @@ describe('acct as git credential helper', () => {
     expect(twice.stderr).toContain('nothing to remove');
   });
 
+  it('a key app whose host is a field of the account: only the account for that host answers', async () => {
+    const { env } = await gitHome();
+    const app = join(mkdtempSync(join(tmpdir(), 'acct-keyapp-')), 'app.json');
+    writeFileSync(
+      app,
+      JSON.stringify({
+        name: 'Self-managed forge',
+        auth: 'keys',
+        fields: [
+          { name: 'token', label: 'Token' },
+          { name: 'host', label: 'Host', secret: false },
+        ],
+        api: { baseUrl: 'https://{host}/api', auth: { type: 'header', name: 'PRIVATE-TOKEN', value: '{token}' } },
+        env: { token: 'FORGE_TOKEN' },
+        git: { hosts: ['{host}'], username: 'x-token' },
+      }),
+    );
+    expect((await acct(['apps', 'add', 'forge', '--file', app], env)).exitCode).toBe(0);
+    const connectKey = async (nickname: string, token: string, host: string) => {
+      const r = await acct(['connect', 'forge', '--stdin', '--no-verify', '--nickname', nickname], env, { input: JSON.stringify({ token, host }), stdin: undefined });
+      expect(r.exitCode, r.stderr).toBe(0);
+    };
+    await connectKey('elsewhere', 'forge-token-for-another-host', 'git.example.org');
+    await connectKey('here', 'forge-token-for-this-host', git.host);
+
+    const setup = await acct(['setup-git', '--json'], env);
+    expect(setup.exitCode, setup.stderr).toBe(0);
+    expect(JSON.parse(setup.stdout).map((h: { host: string }) => h.host)).toEqual([git.host, 'git.example.org']);
+
+    git.setAuthorize((username, password) => username === 'x-token' && password === 'forge-token-for-this-host');
+    const seen = git.attempts.length;
+    try {
+      const clone = await runGit(['clone', git.url('acme/private.git'), mkdtempSync(join(tmpdir(), 'acct-git-clone-'))], env);
+      expect(clone.exitCode, clone.stderr).toBe(0);
+    } finally {
+      git.setAuthorize(async (username, password) => username === 'oauth2' && (await auth.introspect(password)));
+    }
+    const sent = git.attempts.slice(seen).map((a) => a.password);
+    expect(sent.length).toBeGreaterThan(0);
+    expect(sent.every((p) => p === 'forge-token-for-this-host')).toBe(true);
+  });
+
   it('setup-git refuses a host no app names', async () => {
     const { env, gitconfig } = await gitHome();
     const r = await acct(['setup-git', '--host', 'git.example.org'], env);
