@@ -140,7 +140,9 @@ export async function setupGit(ctx: Context, opts: SetupGitOptions, deps: { git?
     const removed = await unconfigure(git, named.length ? named : undefined);
     if (opts.json) printJson(ctx.io, removed);
     else if (!removed.length) ctx.info(`acct is not git's credential helper for ${named.length ? named.join(', ') : 'any host'}; nothing to remove`);
-    else for (const r of removed) ctx.info(`Removed ${r.key} (acct and the empty reset before it)`);
+    else
+      for (const r of removed)
+        ctx.info(r.kept.length ? `Removed acct from ${r.key} (other helpers there stay: ${r.kept.map((v) => JSON.stringify(v)).join(', ')})` : `Removed ${r.key} (acct and the empty reset before it)`);
     return;
   }
 

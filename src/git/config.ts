@@ -38,7 +38,7 @@ export async function configureHost(git: GitRunner, host: string, acctPath: stri
 }
 
 /** Removes acct's helper entries (and the empty reset before them) for these hosts, or for every host when none are named. */
-export async function unconfigure(git: GitRunner, hosts: string[] | undefined): Promise<{ key: string; host: string }[]> {
+export async function unconfigure(git: GitRunner, hosts: string[] | undefined): Promise<{ key: string; host: string; kept: string[] }[]> {
   const listed = await git(['config', '--global', '--null', '--get-regexp', '^credential\\..*\\.helper$']);
   // Exit 1: no such entries at all.
   if (listed.code !== 0 && listed.code !== 1) throw gitFailed(['config', '--get-regexp'], listed);
@@ -51,14 +51,15 @@ export async function unconfigure(git: GitRunner, hosts: string[] | undefined): 
     values.set(key, [...(values.get(key) ?? []), value]);
   }
   const wanted = hosts && new Set(hosts.flatMap(hostUrls).map(keyOf).map((k) => k.toLowerCase()));
-  const removed: { key: string; host: string }[] = [];
+  const removed: { key: string; host: string; kept: string[] }[] = [];
   for (const [key, vals] of values) {
     if (wanted && !wanted.has(key.toLowerCase())) continue;
     if (!vals.some(isAcctHelper)) continue;
     const rest = vals.filter((v) => !isAcctHelper(v));
-    if (rest.every((v) => v === '')) await must(git, ['config', '--global', '--unset-all', key]);
+    const whole = rest.every((v) => v === '');
+    if (whole) await must(git, ['config', '--global', '--unset-all', key]);
     else for (const v of new Set(vals.filter(isAcctHelper))) await must(git, ['config', '--global', '--fixed-value', '--unset-all', key, v]);
-    removed.push({ key, host: key.replace(/^credential\.https?:\/\//, '').replace(/\.helper$/, '') });
+    removed.push({ key, host: key.replace(/^credential\.https?:\/\//, '').replace(/\.helper$/, ''), kept: whole ? [] : rest });
   }
   return removed;
 }

@@ -258,11 +258,14 @@ describe('acct as git credential helper', () => {
     expect(await helperEntries(env, `http://${git.host}`)).toEqual(['', `!'${BIN}' git-credential`]);
     expect(readFileSync(gitconfig, 'utf8').match(/git-credential/g)).toHaveLength(2);
 
+    // A helper the user added after acct's for one of the URLs stays, with the reset before it.
+    expect((await runGit(['config', '--global', '--add', `credential.https://${git.host}.helper`, 'cache'], env)).exitCode).toBe(0);
     const unset = await acct(['setup-git', '--unset'], env);
     expect(unset.exitCode, unset.stderr).toBe(0);
     expect(unset.stderr).toContain(`Removed credential.http://${git.host}.helper`);
+    expect(unset.stderr).toContain(`Removed acct from credential.https://${git.host}.helper (other helpers there stay: "", "cache")`);
     expect(await helperEntries(env, `http://${git.host}`)).toEqual([]);
-    expect(await helperEntries(env, `https://${git.host}`)).toEqual([]);
+    expect(await helperEntries(env, `https://${git.host}`)).toEqual(['', 'cache']);
     expect(await helperEntries(env, 'https://example.com')).toEqual(['store']);
     const twice = await acct(['setup-git', '--unset'], env);
     expect(twice.exitCode).toBe(0);
