@@ -2,7 +2,7 @@
 
 _acct_spec() {
   case "$1" in
-    "") subs="connect reconnect list ls show rename default delete rm token test request status client env exec serve run inject export import completion apps"; opts="-V --version -h --help"; vopts=""; args=""; variadic=0 ;;
+    "") subs="connect reconnect list ls show rename default delete rm token test request status client env exec serve run inject git-credential setup-git export import completion apps"; opts="-V --version -h --help"; vopts=""; args=""; variadic=0 ;;
     "connect") subs=""; opts="--nickname --stdin --from-env --scope --no-verify --no-check --no-browser --manual --device --client-credentials --setting --timeout --json -h --help"; vopts="--nickname --from-env --scope --setting --timeout"; args="apps"; variadic=0 ;;
     "reconnect") subs=""; opts="--stdin --from-env --scope --no-verify --no-check --no-browser --manual --device --client-credentials --setting --timeout --json -h --help"; vopts="--from-env --scope --setting --timeout"; args="refs"; variadic=0 ;;
     "list"|"ls") subs=""; opts="--app --json -h --help"; vopts="--app"; args=""; variadic=0 ;;
@@ -23,6 +23,8 @@ _acct_spec() {
     "serve") subs=""; opts="--socket --port --token-file --json -h --help"; vopts="--socket --port --token-file"; args=""; variadic=0 ;;
     "run") subs=""; opts="--env-file --no-mask --pass-env -h --help"; vopts="--env-file --pass-env"; args=""; variadic=0 ;;
     "inject") subs=""; opts="-i --input -o --output --force -h --help"; vopts="-i --input -o --output"; args=""; variadic=0 ;;
+    "git-credential") subs=""; opts="-h --help"; vopts=""; args="none"; variadic=0 ;;
+    "setup-git") subs=""; opts="--host --unset --json -h --help"; vopts="--host"; args=""; variadic=0 ;;
     "export") subs=""; opts="--all -o --output --passphrase-stdin --move --access-only --json -h --help"; vopts="-o --output"; args="refs"; variadic=1 ;;
     "import") subs=""; opts="--passphrase-stdin --json -h --help"; vopts=""; args="files"; variadic=0 ;;
     "completion") subs=""; opts="-h --help"; vopts=""; args="shells"; variadic=0 ;;

@@ -212,6 +212,20 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .action((opts) => run(async (c) => (await import('./commands/run.js')).inject(c, opts)));
 
   program
+    .command('git-credential')
+    .description("git's credential helper: answers git with a fresh token (set it up with acct setup-git)")
+    .addArgument(new Argument('<operation>', 'what git asks').choices(['get', 'store', 'erase']))
+    .action((operation) => run(async (c) => (await import('./commands/git.js')).gitCredential(c, operation)));
+
+  program
+    .command('setup-git')
+    .description("make acct git's credential helper for the git hosts of your accounts (global git config)")
+    .option('--host <host>', 'only this host, e.g. github.com (repeatable)', collect)
+    .option('--unset', "remove acct's helper entries instead")
+    .addOption(json())
+    .action((opts) => run(async (c) => (await import('./commands/git.js')).setupGit(c, lists(opts, 'host'))));
+
+  program
     .command('export')
     .description('write an encrypted bundle of accounts for CI or another machine; prints its key')
     .argument('[refs...]', 'account references')

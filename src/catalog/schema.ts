@@ -119,6 +119,32 @@ export const settingSpec = z
   })
   .strict();
 
+/**
+ * Git hosting: the hosts whose HTTPS remotes this app's accounts authenticate
+ * (`acct git-credential`, `acct setup-git`), and the username git sends with
+ * the token as password, per the provider's convention.
+ */
+export const gitSpec = z
+  .object({
+    /** "github.com", "127.0.0.1:8080" (with the port git names), or one non-secret {field} as a whole (a self-managed host). */
+    hosts: z
+      .array(
+        z
+          .string()
+          .regex(/^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*(?::\d{1,5})?|\{[a-z][a-z0-9_]*\})$/, 'a git host is a lower-case host name with an optional :port, or one {field}'),
+      )
+      .min(1),
+    /** The username to answer with: x-access-token (GitHub), oauth2 (GitLab OAuth), x-token-auth (Bitbucket). */
+    username: z.string().regex(/^[^\s:\x00-\x1f\x7f]{1,64}$/, 'a git username is 1-64 printable characters without spaces or colons'),
+    /**
+     * The host ignores the username when the password is a token (Gitea, Azure
+     * DevOps): a username in the remote URL (https://org@dev.azure.com/…) is
+     * passed back as it is instead of having to name an account.
+     */
+    anyUsername: z.boolean().default(false),
+  })
+  .strict();
+
 /** What `acct apps --category` filters by. */
 export const CATEGORIES = [
   'dev', // source hosting, CI/CD, package registries
@@ -158,6 +184,7 @@ const common = {
   env: z.record(fieldName, envName),
   /** Per-account connection settings that fill templates (see settingSpec). */
   settings: z.array(settingSpec).default([]),
+  git: gitSpec.optional(),
 };
 
 export const tokenResponseSpec = z
@@ -341,6 +368,11 @@ export const appDefinition = z.discriminatedUnion('auth', [oauthApp, keysApp]).s
     if (!nonSecret) issue(['api', 'baseUrl'], settingNames.has(ref) ? `{${ref}} is a setting, which cannot be a whole URL` : `{${ref}} must name a non-secret field`);
   }
   if (app.test) for (const ref of templateFields(app.test.path)) if (!known.has(ref)) issue(['test', 'path'], `unknown field {${ref}}`);
+  for (const host of app.git?.hosts ?? []) {
+    const ref = /^\{([a-z][a-z0-9_]*)\}$/.exec(host)?.[1];
+    if (ref && !(app.auth === 'keys' && app.fields.some((x) => x.name === ref && !x.secret)))
+      ctx.addIssue({ code: 'custom', path: ['git', 'hosts'], message: `{${ref}} must name a non-secret field of a key app` });
+  }
   for (const name of Object.keys(app.env))
     if (app.auth === 'keys' && !known.has(name)) issue(['env', name], `unknown field ${name}`);
   if (app.auth === 'oauth2') {
@@ -366,3 +398,4 @@ export type KeysApp = z.output<typeof keysApp>;
 export type KeyField = z.output<typeof keyField>;
 export type TestRequest = z.output<typeof testRequest>;
 export type RequestAuth = z.output<typeof requestAuth>;
+export type GitSpec = z.output<typeof gitSpec>;

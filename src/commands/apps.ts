@@ -43,6 +43,7 @@ export async function showApp(ctx: Context, slug: string, opts: { json?: boolean
   const a = app.api.auth;
   lines.push(`authorized  ${a.type === 'basic' ? `basic auth ${a.username}:${a.password}` : a.type === 'header' ? `header ${a.name}: ${a.value}` : `query ?${a.name}=${a.value}`}`);
   if (app.test) lines.push(`test        ${app.test.method} ${app.test.path}`);
+  if (app.git) lines.push(`git         ${app.git.hosts.join(', ')} (username ${app.git.username}${app.git.anyUsername ? ' or any' : ''}; acct setup-git)`);
   if (app.auth === 'oauth2') {
     const o = app.oauth;
     if (o.authorizationUrl) lines.push(`authorize   ${o.authorizationUrl}`);
