@@ -44,6 +44,27 @@ export async function ensureFresh(ctx: Context, account: Account, app: AppDefini
   // for the account lock, so concurrent callers do not do it one at a time;
   // the secrets are read again under the lock.
   const before = await ctx.secrets.read(account.id);
+  // Done by another caller while we waited for the lock: its token is as fresh
+  // as the provider issues them (possibly shorter-lived than minTtl);
+  // refreshing again would gain nothing and cost a token request.
+  const doneMeanwhile = (current: Account, now: Date) =>
+    opts.force
+      ? new Date(current.updatedAt) >= startedAt
+      : isFresh(current.expiresAt, now, opts.minTtlSeconds) || (current.expiresAt !== account.expiresAt && isFresh(current.expiresAt, now, 0));
+  // While the lock is busy, a look now and then at what its holder did: once
+  // it has stored new credentials, or given up on the provider, a caller has
+  // its answer without queueing behind every other caller for the lock.
+  let lastLook = startedAt.getTime();
+  const meanwhile = async (): Promise<FreshTokens | undefined> => {
+    const now = ctx.now();
+    if (now.getTime() - lastLook < LOOK_EVERY_MS) return undefined;
+    lastLook = now.getTime();
+    const current = ctx.accounts.read().accounts.find((a) => a.id === account.id);
+    if (!current || current.status === 'needs-reconnect') return undefined; // said under the lock
+    if (doneMeanwhile(current, now)) return { fields: await ctx.secrets.read(current.id), expiresAt: current.expiresAt };
+    const shared = sharedOutcome(outcomes.read(), startedAt);
+    return shared && current.updatedAt === account.updatedAt ? settleFailure(ctx, current, before, shared.problem) : undefined;
+  };
   try {
     return await withLock(
       lockPath,
@@ -52,19 +73,13 @@ export async function ensureFresh(ctx: Context, account: Account, app: AppDefini
         if (current.status === 'needs-reconnect')
           throw needsReconnect(`${current.app}/${current.nickname} needs to be reconnected`, `run: acct reconnect ${current.id}`);
         const fields = await ctx.secrets.read(current.id);
-        const now = ctx.now();
-        const refreshedMeanwhile = new Date(current.updatedAt) >= startedAt;
-        // Another caller replaced the credentials while we waited for the lock: its
-        // token is as fresh as the provider issues them (possibly shorter-lived than
-        // minTtl); refreshing again would gain nothing and cost a token request.
-        const replacedMeanwhile = current.expiresAt !== account.expiresAt && isFresh(current.expiresAt, now, 0);
-        if (opts.force ? refreshedMeanwhile : isFresh(current.expiresAt, now, opts.minTtlSeconds) || replacedMeanwhile) return { fields, expiresAt: current.expiresAt };
+        if (doneMeanwhile(current, ctx.now())) return { fields, expiresAt: current.expiresAt };
         // Another caller tried while we waited and the provider failed it: that is our answer too.
         const shared = sharedOutcome(outcomes.read(), startedAt);
         if (shared) return settleFailure(ctx, current, fields, shared.problem);
         return refreshLocked(ctx, current, app, fields, deadline, outcomes);
       },
-      { waitMs: Math.max(0, deadline - ctx.now().getTime()) },
+      { waitMs: Math.max(0, deadline - ctx.now().getTime()), meanwhile },
     );
   } catch (err) {
     if (!(err instanceof LockBusyError)) throw err;
@@ -77,6 +92,9 @@ export async function ensureFresh(ctx: Context, account: Account, app: AppDefini
     return settleFailure(ctx, account, before, problem);
   }
 }
+
+/** How often a caller waiting for the refresh lock looks at what its holder did (reading the metadata). */
+const LOOK_EVERY_MS = 200;
 
 /** The outcome of a refresh attempt that failed for a reason that may pass (network, 5xx, timeout), as the lock holder records it for those waiting. */
 export interface RefreshOutcome {

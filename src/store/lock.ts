@@ -11,9 +11,15 @@ import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AcctError, ExitCode } from '../errors.js';
 
-export interface LockOptions {
+export interface LockOptions<T> {
   /** How long to keep trying before giving up, in ms (60 s). */
   waitMs?: number;
+  /**
+   * Asked between attempts while the lock is held by another process: a
+   * value (or a throw) means the waiting is no longer needed, and withLock
+   * returns it (or throws) without taking the lock.
+   */
+  meanwhile?: () => Promise<T | undefined>;
 }
 
 /** Waited `waitMs` for a lock whose holder is alive (exit 6 unless the caller knows better). */
@@ -45,7 +51,7 @@ export interface LockOwner {
   start?: string;
 }
 
-export async function withLock<T>(lockPath: string, fn: () => Promise<T> | T, options: LockOptions = {}): Promise<T> {
+export async function withLock<T>(lockPath: string, fn: () => Promise<T> | T, options: LockOptions<T> = {}): Promise<T> {
   ensurePrivateDir(dirname(lockPath));
   // Loaded on first use: reads (acct token, acct list) never take a lock.
   const { default: lockfile } = await import('proper-lockfile');
@@ -71,6 +77,8 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T> | T, op
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
       if (takeOverIfHolderGone(lockDir)) continue;
+      const instead = await options.meanwhile?.();
+      if (instead !== undefined) return instead;
       if (Date.now() - started >= waitMs) throw new LockBusyError(lockPath);
       // Back off (10 ms growing to 100 ms, jittered) so many waiters do not starve the holder.
       const delay = Math.min(100, 10 * 1.5 ** attempt, Math.max(1, waitMs - (Date.now() - started)));
