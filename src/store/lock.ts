@@ -26,7 +26,7 @@ export interface LockOptions<T> {
 export class LockBusyError extends AcctError {
   constructor(readonly lockPath: string) {
     super(ExitCode.store, `timed out waiting for the lock ${lockPath}.lock`, {
-      hint: 'another acct process holds it and is still working; retry when it is done',
+      hint: `another acct process holds it and is still working; retry when it is done (if no acct runs on any machine that shares this folder, remove ${lockPath}.lock)`,
     });
   }
 }
