@@ -246,8 +246,8 @@ function noSecretService(what: string): AcctError {
 function missingKey(account: string, storeDir: string): AcctError {
   return storeError(
     `the data key for the store in ${storeDir} is missing from the keychain: no item with service "${KEYCHAIN_SERVICE}" and username "${account}" in this session's Secret Service`,
-    `check first: ${keychainCheckCommand(account)} (or look for "${account}" in Seahorse); if it sits in another keyring or collection, or the keyring of another login, unlock or restore it there, or restore it from a backup of your keyring, and retry. ` +
-      `Only if it is gone for good: the secrets in ${storeDir} cannot be opened without it, and moving that folder aside and reconnecting every account starts over, losing the accounts stored there`,
+    `check first: ${keychainCheckCommand(account)} (or look for it in Seahorse), in the session that created the store: over ssh or in a container, DBUS_SESSION_BUS_ADDRESS may lead to another session's keyring. ` +
+      `If you have a backup of your keyring, restore it and retry. Only when the key is gone for good: the secrets in ${storeDir} cannot be opened without it, and moving that folder aside and reconnecting every account starts over, losing the accounts stored there`,
   );
 }
 
