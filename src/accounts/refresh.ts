@@ -8,6 +8,13 @@
 // Transient failures are retried within a deadline; if they persist the cached
 // token is used while it is still valid. invalid_grant marks the account
 // needs-reconnect.
+//
+// The deadline (ACCT_REFRESH_DEADLINE) is each caller's, from when it starts,
+// and bounds its wait for the lock too. The holder records each failed
+// attempt beside the lock (`<lock>.outcome`); callers waiting on it take the
+// holder's final failure as their own instead of trying again, and a wait
+// that runs out while the holder still tries is the provider being slow
+// (exit 5, or the cached token), never a store error.
 import type { Context } from '../context.js';
 import type { Account } from './model.js';
 import type { OAuthApp, AppDefinition } from '../catalog/schema.js';
