@@ -75,8 +75,9 @@ describe('a hung token endpoint', () => {
     const attempts = server.tokenRequests.refresh - count;
     expect(attempts).toBeGreaterThanOrEqual(1);
     expect(attempts).toBeLessThanOrEqual(2 * Math.ceil(DEADLINE / 1.5));
-    // Generous, to catch callers retrying one after another (16 x 5 s), not to time acct.
-    expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(3 * DEADLINE * 1000 + 15_000);
+    // Generous (16 node processes on two shared cores start slowly), to catch
+    // callers retrying one after another (16 x 5 s), not to time acct.
+    expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(3 * DEADLINE * 1000 + 30_000);
 
     // The endpoint answers again: the stored refresh token still works.
     const healed = await acct(['token', 'hung'], env);
