@@ -214,7 +214,7 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
       outcomes.record({ at: ctx.now().toISOString(), problem: failure.message, final: pause === undefined });
       if (pause !== undefined) {
         ctx.warn(`refreshing ${label} failed (${failure.message}); retrying`);
-        await new Promise((r) => setTimeout(r, pause));
+        await ctx.sleep(pause);
         delay = Math.min(delay * 2, 4000);
         continue;
       }
