@@ -35,6 +35,8 @@ export interface Context {
   io: IO;
   paths: Paths;
   now: () => Date;
+  /** Pauses between retries (the clock's other half, for tests). */
+  sleep: (ms: number) => Promise<void>;
   accounts: Accounts;
   secrets: Secrets;
   catalog: Catalog;
@@ -52,6 +54,7 @@ export interface ContextOverrides {
   prompter?: Prompter;
   fetch?: Fetch;
   now?: () => Date;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: ContextOverrides = {}): Context {
@@ -65,6 +68,7 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
     io,
     paths,
     now: overrides.now ?? (() => new Date()),
+    sleep: overrides.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
     accounts: bundle ? new BundleAccounts(bundle) : new AccountRepository(paths),
     catalog: new Catalog(paths, bundle),
     bundle,

@@ -38,7 +38,9 @@ export async function createFetch(options: HttpOptions): Promise<Fetch> {
   const { fetch, EnvHttpProxyAgent } = (mod as unknown as { default?: typeof mod }).default ?? mod;
   const dispatcher = new EnvHttpProxyAgent({ connectTimeout: options.timeoutMs, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
   return async (url, init = {}) => {
-    const { timeoutMs = options.timeoutMs, signal, ...rest } = init;
+    // A caller may shorten the wait (a refresh near its deadline), never lengthen it past ACCT_HTTP_TIMEOUT.
+    const { timeoutMs: asked, signal, ...rest } = init;
+    const timeoutMs = Math.min(asked ?? options.timeoutMs, options.timeoutMs);
     let host: string;
     try {
       host = new URL(url).host;
@@ -53,7 +55,10 @@ export async function createFetch(options: HttpOptions): Promise<Fetch> {
     try {
       return (await fetch(url, { ...(rest as object), redirect: rest.redirect ?? 'manual', signal: combined, dispatcher } as never)) as unknown as Response;
     } catch (err) {
-      if (deadline.aborted) throw unavailable(`${host} did not answer within ${timeoutMs / 1000}s`, 'check your network or proxy settings and retry', err, 'timeout');
+      const cause = (err as { cause?: { code?: string } }).cause;
+      // undici's own timers (the dispatcher's, set to the same timeout) may fire first: the same wait, said the same way.
+      const timedOut = deadline.aborted || /^UND_ERR_(HEADERS|BODY|CONNECT)_TIMEOUT$/.test(cause?.code ?? '');
+      if (timedOut) throw unavailable(`${host} did not answer within ${Math.round(timeoutMs / 100) / 10}s`, 'check your network or proxy settings and retry', err, 'timeout');
       if (signal?.aborted) throw err;
       throw unavailable(`cannot reach ${host}: ${networkReason(err)}`, 'check your network, proxy (HTTPS_PROXY/NO_PROXY) and retry', err);
     } finally {

@@ -10,12 +10,20 @@
 // needs-reconnect. A client-credentials account (no user, no refresh token) is
 // renewed the same way, under the same lock, by asking again with the client's
 // credentials.
+//
+// The deadline (ACCT_REFRESH_DEADLINE) is each caller's, from when it starts,
+// and bounds its wait for the lock too. The holder records each failed
+// attempt beside the lock (`<lock>.outcome`); callers waiting on it take the
+// holder's final failure as their own instead of trying again, and a wait
+// that runs out while the holder still tries is the provider being slow
+// (exit 5, or the cached token), never a store error.
 import type { Context } from '../context.js';
 import type { Account } from './model.js';
 import type { OAuthApp, AppDefinition } from '../catalog/schema.js';
 import type { Fields } from '../store/store.js';
 import type { FreshOptions } from './credentials.js';
-import { withLock } from '../store/lock.js';
+import { withLock, LockBusyError } from '../store/lock.js';
+import { isObject, readJsonIfExists, removeIfExists, writeJsonAtomic } from '../store/files.js';
 import { mustFind, setStatus } from './service.js';
 import { resolveClient, envSuffix, type ResolvedClient } from './clients.js';
 import { refresh as refreshGrant, clientCredentials as clientCredentialsGrant, classifyFailure, type TokenSet, type OAuthFailure } from '../oauth/protocol.js';
@@ -36,27 +44,141 @@ export async function ensureFresh(ctx: Context, account: Account, app: AppDefini
   if (app.auth !== 'oauth2') throw new AcctError('unexpected', `${app.slug} is not an OAuth app`);
   if (!opts.force && isFresh(account.expiresAt, ctx.now(), opts.minTtlSeconds)) return { fields: await ctx.secrets.read(account.id), expiresAt: account.expiresAt };
   const startedAt = ctx.now();
+  // One deadline for this caller, however long it waits for the lock: a
+  // refresh another process is stuck in is not waited for and then tried again.
+  const deadline = startedAt.getTime() + seconds(ctx.env.ACCT_REFRESH_DEADLINE, 'ACCT_REFRESH_DEADLINE', 30) * 1000;
+  const lockPath = ctx.accounts.lockPath(`refresh-${account.id}`);
+  const outcomes = outcomeFile(lockPath);
   // Unlock the store (keychain read or passphrase derivation) before queueing
   // for the account lock, so concurrent callers do not do it one at a time;
   // the secrets are read again under the lock.
-  await ctx.secrets.read(account.id);
-  return withLock(ctx.accounts.lockPath(`refresh-${account.id}`), async () => {
-    const current = mustFind(ctx.accounts.read(), account.id);
-    if (current.status === 'needs-reconnect')
-      throw needsReconnect(`${current.app}/${current.nickname} needs to be reconnected`, `run: acct reconnect ${current.id}`);
-    const fields = await ctx.secrets.read(current.id);
+  const before = await ctx.secrets.read(account.id);
+  // Done by another caller while we waited for the lock: its token is as fresh
+  // as the provider issues them (possibly shorter-lived than minTtl);
+  // refreshing again would gain nothing and cost a token request.
+  const doneMeanwhile = (current: Account, now: Date) =>
+    opts.force
+      ? new Date(current.updatedAt) >= startedAt
+      : isFresh(current.expiresAt, now, opts.minTtlSeconds) || (current.expiresAt !== account.expiresAt && isFresh(current.expiresAt, now, 0));
+  // While the lock is busy, a look now and then at what its holder did: once
+  // it has stored new credentials, or given up on the provider, a caller has
+  // its answer without queueing behind every other caller for the lock.
+  let lastLook = startedAt.getTime();
+  const meanwhile = async (): Promise<FreshTokens | undefined> => {
     const now = ctx.now();
-    const refreshedMeanwhile = new Date(current.updatedAt) >= startedAt;
-    // Another caller replaced the credentials while we waited for the lock: its
-    // token is as fresh as the provider issues them (possibly shorter-lived than
-    // minTtl); refreshing again would gain nothing and cost a token request.
-    const replacedMeanwhile = current.expiresAt !== account.expiresAt && isFresh(current.expiresAt, now, 0);
-    if (opts.force ? refreshedMeanwhile : isFresh(current.expiresAt, now, opts.minTtlSeconds) || replacedMeanwhile) return { fields, expiresAt: current.expiresAt };
-    return refreshLocked(ctx, current, app, fields);
-  });
+    if (now.getTime() - lastLook < LOOK_EVERY_MS) return undefined;
+    lastLook = now.getTime();
+    const current = ctx.accounts.read().accounts.find((a) => a.id === account.id);
+    if (!current || current.status === 'needs-reconnect') return undefined; // said under the lock
+    if (doneMeanwhile(current, now)) return { fields: await ctx.secrets.read(current.id), expiresAt: current.expiresAt };
+    const shared = sharedOutcome(outcomes.read(), startedAt);
+    return shared && current.updatedAt === account.updatedAt ? settleFailure(ctx, current, before, shared.problem) : undefined;
+  };
+  try {
+    return await withLock(
+      lockPath,
+      async () => {
+        const current = mustFind(ctx.accounts.read(), account.id);
+        if (current.status === 'needs-reconnect')
+          throw needsReconnect(`${current.app}/${current.nickname} needs to be reconnected`, `run: acct reconnect ${current.id}`);
+        const fields = await ctx.secrets.read(current.id);
+        if (doneMeanwhile(current, ctx.now())) return { fields, expiresAt: current.expiresAt };
+        // Another caller tried while we waited and the provider failed it: that is our answer too.
+        const shared = sharedOutcome(outcomes.read(), startedAt);
+        if (shared) return settleFailure(ctx, current, fields, shared.problem);
+        return refreshLocked(ctx, current, app, fields, deadline, outcomes);
+      },
+      { waitMs: Math.max(0, deadline - ctx.now().getTime()), meanwhile },
+    );
+  } catch (err) {
+    if (!(err instanceof LockBusyError)) throw err;
+    // Our deadline came while another acct process was still refreshing: the provider is slow.
+    const current = mustFind(ctx.accounts.read(), account.id);
+    if (current.expiresAt !== account.expiresAt && isFresh(current.expiresAt, ctx.now(), 0))
+      return { fields: await ctx.secrets.read(current.id), expiresAt: current.expiresAt }; // it just succeeded
+    const last = outcomes.read();
+    const problem = `another acct process has been refreshing it for ${Math.round((ctx.now().getTime() - startedAt.getTime()) / 1000)}s${last ? ` (its last attempt: ${last.problem})` : ''}`;
+    return settleFailure(ctx, account, before, problem);
+  }
 }
 
-async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fields: Fields): Promise<FreshTokens> {
+/** How often a caller waiting for the refresh lock looks at what its holder did (reading the metadata). */
+const LOOK_EVERY_MS = 200;
+
+/** The outcome of a refresh attempt that failed for a reason that may pass (network, 5xx, timeout), as the lock holder records it for those waiting. */
+export interface RefreshOutcome {
+  /** When the attempt failed (ISO). */
+  at: string;
+  /** What went wrong, in acct's words. */
+  problem: string;
+  /** The holder's deadline passed and it gave up; otherwise it was still retrying. */
+  final: boolean;
+}
+
+/**
+ * The failure a waiter that got the lock takes as its own: the holder gave up
+ * after its last attempt, and that attempt failed after the waiter began
+ * waiting, within its deadline. A holder that stopped mid-way (killed while it
+ * retried) left no final outcome: the waiter then tries itself.
+ */
+export function sharedOutcome(outcome: RefreshOutcome | undefined, waitingSince: Date): RefreshOutcome | undefined {
+  return outcome?.final && new Date(outcome.at).getTime() >= waitingSince.getTime() ? outcome : undefined;
+}
+
+/** After a transient failure at `now`: the pause before the next attempt, or undefined when the deadline leaves no room for one. */
+export function retryPause(now: number, deadline: number, delay: number): number | undefined {
+  return now + delay < deadline ? delay : undefined;
+}
+
+/** The refresh failed for now: the cached token while it is valid, with a warning; otherwise exit 5. */
+function settleFailure(ctx: Context, account: Account, fields: Fields, problem: string): FreshTokens {
+  const label = `${account.app}/${account.nickname}`;
+  if (account.expiresAt !== null && new Date(account.expiresAt).getTime() > ctx.now().getTime()) {
+    ctx.warn(`could not refresh ${label} (${problem}); using the cached token, valid until ${account.expiresAt}`);
+    return { fields, expiresAt: account.expiresAt };
+  }
+  throw unavailable(`could not refresh ${label}: ${problem}`, 'the stored credentials are unchanged; retry when the provider is reachable');
+}
+
+interface OutcomeFile {
+  read(): RefreshOutcome | undefined;
+  record(outcome: RefreshOutcome): void;
+  clear(): void;
+}
+
+/** Beside the account's lock: written and removed only by the lock's holder. */
+function outcomeFile(lockPath: string): OutcomeFile {
+  const path = `${lockPath}.outcome`;
+  const isOutcome = (v: unknown): v is RefreshOutcome => isObject(v) && typeof v.at === 'string' && typeof v.problem === 'string' && typeof v.final === 'boolean';
+  return {
+    read: () => {
+      try {
+        return readJsonIfExists(path, isOutcome);
+      } catch {
+        return undefined; // unreadable or half-made by an older acct: no shared outcome, the caller tries itself
+      }
+    },
+    // A note for the callers queued behind this one, nothing more: when it
+    // cannot be written (a full disk), each of them tries for itself, as it
+    // would without it, and this caller's own outcome is unchanged.
+    record: (outcome) => {
+      try {
+        writeJsonAtomic(path, outcome);
+      } catch {
+        // see above
+      }
+    },
+    clear: () => {
+      try {
+        removeIfExists(path);
+      } catch {
+        // a stale note is ignored by later callers (sharedOutcome), so nothing depends on its removal
+      }
+    },
+  };
+}
+
+async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fields: Fields, deadline: number, outcomes: OutcomeFile): Promise<FreshTokens> {
   const cached = { fields, expiresAt: account.expiresAt };
   const label = `${account.app}/${account.nickname}`;
   const stillValid = () => account.expiresAt !== null && new Date(account.expiresAt).getTime() > ctx.now().getTime();
@@ -83,13 +205,11 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
       hint: `set the one it was connected with: acct client set ${app.slug} --client-id ${account.clientId ?? '…'}`,
     });
 
-  const deadline = Date.now() + seconds(ctx.env.ACCT_REFRESH_DEADLINE, 'ACCT_REFRESH_DEADLINE', 30) * 1000;
   let delay = 500;
-  let lastProblem = '';
   for (let attempt = 1; ; attempt++) {
     let tokens: TokenSet;
     try {
-      const remaining = Math.max(1000, deadline - Date.now());
+      const remaining = Math.max(1000, deadline - ctx.now().getTime());
       const deps = { fetch: withTimeout(await ctx.fetch(), remaining) };
       tokens = byClient ? await clientCredentialsGrant(app, client, account.scopes, deps) : await refreshGrant(app, client, refreshToken!, deps);
     } catch (err) {
@@ -111,20 +231,20 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
           hint: `check the OAuth client (acct client show ${app.slug}), or reconnect: acct reconnect ${account.id}`,
         });
       }
-      lastProblem = failure.message;
-      if (Date.now() + delay < deadline) {
+      // Recorded at every failed attempt, so a caller whose own deadline
+      // comes while this one still retries can say what the provider does.
+      const pause = retryPause(ctx.now().getTime(), deadline, delay);
+      outcomes.record({ at: ctx.now().toISOString(), problem: failure.message, final: pause === undefined });
+      if (pause !== undefined) {
         ctx.warn(`refreshing ${label} failed (${failure.message}); retrying`);
-        await new Promise((r) => setTimeout(r, delay));
+        await ctx.sleep(pause);
         delay = Math.min(delay * 2, 4000);
         continue;
       }
       await markFailing(ctx, account);
-      if (stillValid()) {
-        ctx.warn(`could not refresh ${label} (${lastProblem}); using the cached token, valid until ${account.expiresAt}`);
-        return cached;
-      }
-      throw unavailable(`could not refresh ${label}: ${lastProblem}`, 'the stored credentials are unchanged; retry when the provider is reachable');
+      return settleFailure(ctx, account, fields, failure.message);
     }
+    outcomes.clear();
     return storeRefreshed(ctx, account, fields, tokens);
   }
 }

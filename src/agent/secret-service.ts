@@ -23,9 +23,18 @@ interface SecretServiceInterface {
   GetSecrets(items: string[], session: string): Promise<Record<string, Secret>>;
 }
 
+/** What one search for an item found. */
+export type ItemLookup =
+  | { state: 'found'; secret: Buffer }
+  | { state: 'missing' }
+  | { state: 'locked' }
+  | { state: 'ambiguous'; count: number };
+
 export interface SecretServiceReader {
   /** The secret of the one unlocked item with these attributes; undefined when there is none, several, or it is locked. */
   read(attributes: Record<string, string>): Promise<Buffer | undefined>;
+  /** As read, but says which of those it was. */
+  lookup(attributes: Record<string, string>): Promise<ItemLookup>;
   /** Throws when the bus connection is gone. */
   ping(): Promise<void>;
   /** Rejects when the bus connection fails. */
@@ -60,21 +69,30 @@ export async function connectSecretService(): Promise<SecretServiceReader> {
   const lastItem = new Map<string, string>();
   const getSecret = async (item: string) => (await withBus(service.GetSecrets([item], session)))[item];
 
+  const lookup = async (attributes: Record<string, string>): Promise<ItemLookup> => {
+    const query = JSON.stringify(attributes);
+    const guess = lastItem.get(query);
+    // A guess that fails (the item was deleted or locked since) is simply not used.
+    const early = guess === undefined ? undefined : getSecret(guess).catch(() => undefined);
+    const [unlocked, locked] = await withBus(service.SearchItems(attributes));
+    if (unlocked.length + locked.length > 1) return { state: 'ambiguous', count: unlocked.length + locked.length };
+    if (locked.length) return { state: 'locked' };
+    if (!unlocked.length) return { state: 'missing' };
+    const item = unlocked[0]!;
+    lastItem.set(query, item);
+    const secret = item === guess ? await early : await getSecret(item);
+    // Found a moment ago and unreadable now: locked or deleted in between; the caller looks again.
+    if (!secret) return { state: 'locked' };
+    const decipher = crypto.createDecipheriv('aes-128-cbc', aesKey, Buffer.from(secret[1]));
+    return { state: 'found', secret: Buffer.concat([decipher.update(Buffer.from(secret[2])), decipher.final()]) };
+  };
+
   return {
     failed,
+    lookup,
     async read(attributes) {
-      const query = JSON.stringify(attributes);
-      const guess = lastItem.get(query);
-      // A guess that fails (the item was deleted or locked since) is simply not used.
-      const early = guess === undefined ? undefined : getSecret(guess).catch(() => undefined);
-      const [unlocked, locked] = await withBus(service.SearchItems(attributes));
-      if (locked.length || unlocked.length !== 1) return undefined;
-      const item = unlocked[0]!;
-      lastItem.set(query, item);
-      const secret = item === guess ? await early : await getSecret(item);
-      if (!secret) return undefined;
-      const decipher = crypto.createDecipheriv('aes-128-cbc', aesKey, Buffer.from(secret[1]));
-      return Buffer.concat([decipher.update(Buffer.from(secret[2])), decipher.final()]);
+      const found = await lookup(attributes);
+      return found.state === 'found' ? found.secret : undefined;
     },
     async ping() {
       // A bus that went away may leave the call queued forever rather than failing it: no answer in time is a failure too.
@@ -90,4 +108,29 @@ export async function connectSecretService(): Promise<SecretServiceReader> {
     },
     close: () => bus.disconnect(),
   };
+}
+
+/**
+ * One search on a connection of its own (neither the agent's nor the keyring
+ * addon's): what the Secret Service holds right now. 'absent' when nothing
+ * owns org.freedesktop.secrets on this bus and nothing can start it. The
+ * connection closes when the search ends or `signal` aborts.
+ */
+export async function lookupOnFreshSession(attributes: Record<string, string>, signal: AbortSignal): Promise<ItemLookup | { state: 'absent' }> {
+  let reader: SecretServiceReader;
+  try {
+    reader = await connectSecretService();
+  } catch (err) {
+    const type = (err as { type?: string }).type;
+    if (type === 'org.freedesktop.DBus.Error.ServiceUnknown' || type === 'org.freedesktop.DBus.Error.NameHasNoOwner') return { state: 'absent' };
+    throw err;
+  }
+  const close = () => reader.close();
+  signal.addEventListener('abort', close, { once: true });
+  try {
+    return await reader.lookup(attributes);
+  } finally {
+    signal.removeEventListener('abort', close);
+    close();
+  }
 }

@@ -8,7 +8,7 @@ import { storeError, usageError, AcctError } from '../errors.js';
 import { seal, open, isSealed, deriveKey, newScryptParams, isOurScrypt, type Sealed, type ScryptParams } from './crypto.js';
 import { readJsonIfExists, writeJsonAtomic, removeIfExists, isObject, corruptFile, ensurePrivateDir } from './files.js';
 import { withLock } from './lock.js';
-import type { Keychain } from './keychain.js';
+import { keychainCheckCommand, type Keychain } from './keychain.js';
 import type { KeychainAgent } from '../agent/client.js';
 import type { Paths } from '../paths.js';
 
@@ -103,7 +103,7 @@ export class SecretStore {
         ? storeError('wrong passphrase for the acct store', 'check ACCT_PASSPHRASE, or type the passphrase again', undefined, 'wrong_passphrase')
         : storeError(
             `the data key in the keychain does not open the store in ${this.deps.paths.data}`,
-            'the keychain entry "acct" was replaced or belongs to another store; restore it, or move the store folder aside and reconnect',
+            `the keychain item (${keychainCheckCommand(keychainAccount(sf.id))}) was replaced, or this folder was copied from another machine; restore the item from a backup of your keyring. Moving ${this.deps.paths.data} aside to reconnect every account loses the accounts stored there`,
           );
     }
     this.key = key;
@@ -112,18 +112,13 @@ export class SecretStore {
 
   private async keychainKey(sf: StoreFile): Promise<Buffer> {
     const keychain = await this.deps.keychain();
-    const encoded = await keychain.get(keychainAccount(sf.id));
-    if (!encoded) {
-      // A locked keyring whose unlock prompt fails answers reads with "no such
-      // item"; a write tells the two apart, and its error says what is wrong.
-      await keychain.probeWritable();
-      throw storeError(
-        `the data key for the store in ${this.deps.paths.data} is missing from the keychain`,
-        'the keychain entry was deleted or this is another keyring; the secrets cannot be read: move the store folder aside and reconnect your accounts',
-      );
-    }
+    const encoded = await keychain.getKey(keychainAccount(sf.id), this.deps.paths.data);
     const key = Buffer.from(encoded, 'base64');
-    if (key.length !== 32) throw storeError('the data key in the keychain is malformed', 'move the store folder aside and reconnect');
+    if (key.length !== 32)
+      throw storeError(
+        'the data key in the keychain is malformed',
+        `check the item: ${keychainCheckCommand(keychainAccount(sf.id))}; restore it from a backup of your keyring if you have one. Without it the secrets in ${this.deps.paths.data} cannot be opened, and moving that folder aside to reconnect every account loses the accounts stored there`,
+      );
     this.deps.agent?.startIfAbsent();
     return key;
   }

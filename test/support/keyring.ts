@@ -9,6 +9,8 @@ export interface KeyringSession {
   /** Environment that points at this session's bus. */
   env: Record<string, string>;
   lock(): void;
+  /** Deletes every item with these attributes through the Secret Service, as Seahorse or secret-tool clear would; returns how many. */
+  deleteItems(attributes: Record<string, string>): number;
   stop(): Promise<void>;
 }
 
@@ -42,6 +44,13 @@ export async function startKeyringSession(): Promise<KeyringSession> {
     env,
     lock() {
       dbus(env, ['/org/freedesktop/secrets', 'org.freedesktop.Secret.Service.Lock', `array:objpath:${defaultCollection(env)}`]);
+    },
+    deleteItems(attributes) {
+      const dict = Object.entries(attributes).flat().join(',');
+      const out = dbus(env, ['/org/freedesktop/secrets', 'org.freedesktop.Secret.Service.SearchItems', `dict:string:string:${dict}`]);
+      const items = [...out.matchAll(/object path "([^"]+)"/g)].map((m) => m[1]!);
+      for (const item of items) dbus(env, [item, 'org.freedesktop.Secret.Item.Delete']);
+      return items.length;
     },
     async stop() {
       await kill(keyring);
