@@ -17,10 +17,21 @@ export function browserOpener(env: NodeJS.ProcessEnv, warn: (m: string) => void)
       child.unref();
       return;
     }
-    const { default: open } = await import('open');
+    // In the bundle, dist/vendor/open.cjs is CommonJS, and a dynamic import of
+    // CommonJS hands over the whole module.exports as `default`: the function
+    // is its `default`. Under the ES module loader (tests importing src/) it is
+    // `default` itself.
+    const mod = await import('open');
+    const open = (mod.default as unknown as { default?: typeof mod.default }).default ?? mod.default;
     try {
       const child = await open(url);
-      child.on('error', (err) => warn(`could not open a browser: ${err.message}`));
+      child.on('error', (err: NodeJS.ErrnoException) =>
+        warn(
+          err.code === 'ENOENT'
+            ? `could not open a browser: ${err.path ?? 'the opener'} is not on PATH; open the URL above yourself, or set BROWSER to your browser's command`
+            : `could not open a browser: ${err.message}`,
+        ),
+      );
       child.unref();
     } catch (err) {
       warn(`could not open a browser: ${(err as Error).message}`);

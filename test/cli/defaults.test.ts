@@ -1,0 +1,124 @@
+// The paths a user takes without the switches the other tests set.
+//
+// Every test elsewhere sets some ACCT_* variable to make acct testable (a
+// scripted browser, a temporary home, short timeouts). Each switch below has a
+// test of what acct does without it; most are in this file.
+//
+//   ACCT_BROWSER           → "the default browser opener": no ACCT_BROWSER nor
+//                            BROWSER, acct runs xdg-open from PATH (a recording
+//                            one here) and the flow completes; and BROWSER alone.
+//   ACCT_HOME              → "default folders": XDG_CONFIG_HOME/XDG_DATA_HOME,
+//                            and HOME alone (~/.config/acct, ~/.local/share/acct),
+//                            folders 0700 and files 0600.
+//   ACCT_STORE             → "default folders" with HOME alone connects on the
+//                            OS keychain (test/cli/keychain.test.ts covers the
+//                            keychain store in depth).
+//   ACCT_PASSPHRASE        → test/cli/terminal.test.ts types the passphrase at a
+//                            real terminal prompt; without a terminal, "default
+//                            folders" gets the usage error naming the variable.
+//   ACCT_AGENT             → test/cli/agent.test.ts: without it the agent starts
+//                            and answers (ACCT_AGENT=0 is only the contrast there).
+//   ACCT_AGENT_IDLE        → "agent status" below reports the default 600 s.
+//   ACCT_CODE_CACHE        → test/cli/code-cache.test.ts: without it the cache is
+//                            written and reused (Node 20; Node 22+ uses its own).
+//   ACCT_KEYCHAIN_TIMEOUT  → set to 5 by test/support/cli.ts baseEnv; the
+//                            default (10 s) is exercised by "default folders"
+//                            below, which removes it.
+//   ACCT_HTTP_TIMEOUT      → unset in most CLI tests (oauth-connect, status,
+//                            request against the local servers run on the 30 s
+//                            default); the short values only test the timeout.
+//   ACCT_REFRESH_DEADLINE  → unset in test/cli/oauth-refresh.test.ts except its
+//                            hung-provider case.
+//   connect --timeout      → "the default browser opener" runs without
+//                            --timeout and checks the 300 s announced.
+//   ACCT_BUNDLE_CACHE      → test/cli/bundle.test.ts runs bundles without it.
+//   ACCT_CLIENT_ID_<APP>   → test/support/oauth-cli.ts stores the client with
+//                            `acct client set`, the default path.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { chmodSync, mkdtempSync, symlinkSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startAuthServer, type AuthServer } from '../support/oauth-server.js';
+import { acct } from '../support/cli.js';
+import { oauthHome, listJson, BROWSER_SCRIPT } from '../support/oauth-cli.js';
+
+let server: AuthServer;
+beforeAll(async () => {
+  server = await startAuthServer({ accessTokenTtl: 300 });
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+/** A folder holding an executable `name` that logs its arguments (one JSON line per run) and then plays the user in the browser. */
+function recordingOpener(name: string): { dir: string; log: string; runs: () => string[][] } {
+  const dir = mkdtempSync(join(tmpdir(), 'acct-opener-'));
+  const log = join(dir, 'opened.log');
+  const script = join(dir, name);
+  writeFileSync(
+    script,
+    `#!/bin/sh\n${JSON.stringify(process.execPath)} -e 'require("node:fs").appendFileSync(process.argv[1], JSON.stringify(process.argv.slice(2)) + "\\n")' ${JSON.stringify(log)} "$@"\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BROWSER_SCRIPT)} "$@"\n`,
+  );
+  chmodSync(script, 0o755);
+  const runs = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as string[]) : []);
+  return { dir, log, runs };
+}
+
+/** The authorization URL acct built, checked against what the spec requires of it. */
+function expectAuthorizationUrl(href: string) {
+  const url = new URL(href);
+  expect(`${url.origin}${url.pathname}`).toBe(`${server.issuer}/auth`);
+  const p = url.searchParams;
+  expect(p.get('response_type')).toBe('code');
+  expect(p.get('client_id')).toBe(server.clients.public.clientId);
+  expect(p.get('state')).toMatch(/^[\w-]{20,}$/);
+  expect(p.get('code_challenge')).toMatch(/^[\w-]{43}$/);
+  expect(p.get('code_challenge_method')).toBe('S256');
+  expect(p.get('redirect_uri')).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/callback$/);
+}
+
+describe('the default browser opener', () => {
+  it('with neither ACCT_BROWSER nor BROWSER, runs xdg-open from PATH with the authorization URL, and the connect completes', async () => {
+    const opener = recordingOpener('xdg-open');
+    const { env } = await oauthHome(server, 'public', { env: { ACCT_BROWSER: undefined, PATH: `${opener.dir}:${process.env.PATH}` } });
+    expect(env.ACCT_BROWSER).toBeUndefined();
+    expect(env.BROWSER).toBeUndefined();
+    const r = await acct(['connect', 'local'], { ...env, ACCT_TEST_BROWSER_LOGIN: 'desktop-user' });
+    expect(r.stderr).not.toMatch(/this is a bug|could not open/);
+    expect(r.exitCode, r.stderr).toBe(0);
+    // The default wait of the loopback listener (no --timeout).
+    expect(r.stderr).toContain('times out in 300s');
+    const runs = opener.runs();
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toHaveLength(1);
+    expectAuthorizationUrl(runs[0]![0]!);
+    // The URL opened is the one acct printed for the user.
+    expect(r.stderr).toContain(`\n  ${runs[0]![0]}\n`);
+    const [account] = await listJson(env);
+    expect(account).toMatchObject({ id: r.stdout.trim(), identity: 'desktop-user', status: 'ok' });
+  });
+
+  it('without any opener on PATH, warns, keeps the URL on screen, and waits (no crash)', async () => {
+    // A PATH that holds node and nothing else.
+    const bin = mkdtempSync(join(tmpdir(), 'acct-no-opener-'));
+    symlinkSync(process.execPath, join(bin, 'node'));
+    const { env } = await oauthHome(server, 'public', { env: { ACCT_BROWSER: undefined } });
+    const r = await acct(['connect', 'local', '--timeout', '1'], { ...env, PATH: bin });
+    expect(r.stderr).not.toMatch(/this is a bug/);
+    expect(r.stderr).toContain('could not open a browser: xdg-open is not on PATH; open the URL above yourself, or set BROWSER');
+    expect(r.stderr).toMatch(/\n {2}http:\/\/127\.0\.0\.1:\d+\/auth\?\S+\n/);
+    expect(r.stderr).toContain('no authorization arrived within 1s');
+    expect(r.exitCode).toBe(5);
+  });
+
+  it('BROWSER (without ACCT_BROWSER) is the command that opens the URL', async () => {
+    const opener = recordingOpener('my-browser');
+    const { env } = await oauthHome(server, 'public', { env: { ACCT_BROWSER: undefined, BROWSER: join(opener.dir, 'my-browser') } });
+    const r = await acct(['connect', 'local'], { ...env, ACCT_TEST_BROWSER_LOGIN: 'browser-var-user' });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const runs = opener.runs();
+    expect(runs).toHaveLength(1);
+    expectAuthorizationUrl(runs[0]!.at(-1)!);
+    expect((await listJson(env))[0]).toMatchObject({ identity: 'browser-var-user' });
+  });
+});
