@@ -35,12 +35,18 @@
 //   ACCT_CLIENT_ID_<APP>   → test/support/oauth-cli.ts stores the client with
 //                            `acct client set`, the default path.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { chmodSync, mkdtempSync, symlinkSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import nodeModule from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { execa } from 'execa';
+import { keyAppFile } from '../support/apps.js';
+import { agentSocket, startKeyringSession, type KeyringSession } from '../support/keyring.js';
 import { startAuthServer, type AuthServer } from '../support/oauth-server.js';
 import { acct } from '../support/cli.js';
 import { oauthHome, listJson, BROWSER_SCRIPT } from '../support/oauth-cli.js';
+
+const hasBuiltinCache = typeof (nodeModule as { enableCompileCache?: unknown }).enableCompileCache === 'function';
 
 let server: AuthServer;
 beforeAll(async () => {
@@ -120,5 +126,116 @@ describe('the default browser opener', () => {
     expect(runs).toHaveLength(1);
     expectAuthorizationUrl(runs[0]!.at(-1)!);
     expect((await listJson(env))[0]).toMatchObject({ identity: 'browser-var-user' });
+  });
+});
+
+/** Every file and folder under `dir` with its permission bits, relative to `dir`. */
+function modes(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string) => {
+    for (const name of readdirSync(join(dir, rel))) {
+      const path = join(rel, name);
+      const st = lstatSync(join(dir, path));
+      out[path] = (st.mode & 0o777).toString(8);
+      if (st.isDirectory()) walk(path);
+    }
+  };
+  walk('');
+  return out;
+}
+
+const KEY = 'lk_default_paths_key_0123456789';
+
+describe('default folders (no ACCT_HOME)', () => {
+  it('XDG_CONFIG_HOME holds settings and apps, XDG_DATA_HOME the accounts and secrets', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'acct-xdg-'));
+    const env = { PATH: process.env.PATH, HOME: join(root, 'home'), XDG_CONFIG_HOME: join(root, 'cfg'), XDG_DATA_HOME: join(root, 'data'), ACCT_STORE: 'file', ACCT_PASSPHRASE: 'xdg passphrase' };
+    expect(await acct(['apps', 'add', 'local', '--file', keyAppFile('http://127.0.0.1:9')], env)).toMatchObject({ exitCode: 0 });
+    const c = await acct(['connect', 'local', '--stdin', '--no-verify'], env, { input: KEY, stdin: undefined });
+    expect(c.exitCode, c.stderr).toBe(0);
+    const id = c.stdout.trim();
+    expect(existsSync(join(root, 'cfg', 'acct', 'apps.json'))).toBe(true);
+    expect(existsSync(join(root, 'data', 'acct', 'accounts.json'))).toBe(true);
+    expect(existsSync(join(root, 'data', 'acct', 'secrets', `${id}.json`))).toBe(true);
+    // Nothing under HOME but the code cache.
+    expect(existsSync(join(root, 'home', '.config'))).toBe(false);
+    expect(existsSync(join(root, 'home', '.local'))).toBe(false);
+    expect(await acct(['token', 'local'], env)).toMatchObject({ exitCode: 0, stdout: `${KEY}\n` });
+  });
+
+  describe('HOME alone, on the OS keychain', () => {
+    let session: KeyringSession;
+    beforeAll(async () => {
+      session = await startKeyringSession();
+    });
+    afterAll(async () => {
+      await session?.stop();
+    });
+
+    it('uses ~/.config/acct and ~/.local/share/acct (folders 0700, files 0600), the keychain store, the agent and the code cache, with the default timeouts', async () => {
+      const home = mkdtempSync(join(tmpdir(), 'acct-plain-home-'));
+      // What a desktop session gives a user: HOME, PATH, the session bus and runtime folder. No ACCT_* at all.
+      const env = { PATH: process.env.PATH, HOME: home, DBUS_SESSION_BUS_ADDRESS: session.env.DBUS_SESSION_BUS_ADDRESS, XDG_RUNTIME_DIR: session.env.XDG_RUNTIME_DIR };
+      expect(Object.keys(env).filter((k) => k.startsWith('ACCT_'))).toEqual([]);
+      expect(await acct(['apps', 'add', 'local', '--file', keyAppFile('http://127.0.0.1:9')], env)).toMatchObject({ exitCode: 0 });
+      const c = await acct(['connect', 'local', '--stdin', '--no-verify'], env, { input: KEY, stdin: undefined });
+      expect(c.exitCode, c.stderr).toBe(0);
+      const id = c.stdout.trim();
+      expect(await acct(['token', 'local'], env)).toMatchObject({ exitCode: 0, stdout: `${KEY}\n`, stderr: '' });
+
+      const config = join(home, '.config', 'acct');
+      const data = join(home, '.local', 'share', 'acct');
+      expect(JSON.parse(readFileSync(join(data, 'store.json'), 'utf8'))).toMatchObject({ kind: 'keychain' });
+      const found = modes(home);
+      for (const [path, mode] of Object.entries(found)) {
+        if (!path.startsWith('.config') && !path.startsWith('.local') && !path.startsWith('.cache')) continue;
+        expect(mode, path).toBe(lstatSync(join(home, path)).isDirectory() ? '700' : '600');
+      }
+      expect(found).toMatchObject({ '.config/acct/apps.json': '600', '.local/share/acct/accounts.json': '600', [`.local/share/acct/secrets/${id}.json`]: '600' });
+      expect(existsSync(join(config, 'apps.json'))).toBe(true);
+      // No ACCT_CODE_CACHE: on Node 20 acct keeps V8's code cache in ~/.cache/acct.
+      if (!hasBuiltinCache) expect(readdirSync(join(home, '.cache', 'acct', 'code-cache')).length).toBeGreaterThan(0);
+      // No ACCT_AGENT: the agent started and serves this session.
+      expect(existsSync(await agentSocket(session))).toBe(true);
+    });
+  });
+});
+
+// The README's opening commands, exactly as written, for a new user: a fresh
+// HOME and no ACCT_* variable. `npm ci && npm run build` is what CI itself
+// runs before the tests (.ci/run), and rerunning it here would reinstall
+// node_modules under the running tests (minutes, and racing the other test
+// files), so the test takes the line from the README and runs what follows
+// the install and build. The second line (`bash .ci/run`) runs the whole
+// suite, this file included: it is what CI runs.
+describe('the README opening commands', () => {
+  const readme = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8');
+  const block = /```sh\n([\s\S]*?)```/.exec(readme)![1]!;
+  const first = block.split('\n')[0]!.replace(/\s+#.*$/, '');
+
+  it('starts with installing and building', () => {
+    expect(first).toMatch(/^npm ci\b.*&& npm run build && \S/);
+    expect(block.split('\n')[1]).toMatch(/^bash \.ci\/run\b/);
+  });
+
+  it('connect openai, with no terminal, is a usage error naming --stdin and --from-env, and writes no store', async () => {
+    const command = first.replace(/^.*&& npm run build && /, '');
+    expect(command).toBe('./bin/acct.cjs connect openai');
+    const home = mkdtempSync(join(tmpdir(), 'acct-readme-home-'));
+    const r = await execa('sh', ['-c', command], {
+      cwd: resolve(import.meta.dirname, '../..'),
+      env: { PATH: process.env.PATH, HOME: home },
+      extendEnv: false,
+      stdin: 'ignore',
+      reject: false,
+      timeout: 30_000,
+    });
+    expect(r.stderr).not.toMatch(/this is a bug|Warning/);
+    expect(r.stderr).toMatch(/without a terminal/);
+    expect(r.stderr).toMatch(/--stdin/);
+    expect(r.stderr).toMatch(/--from-env api_key=/);
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(existsSync(join(home, '.local', 'share', 'acct', 'accounts.json'))).toBe(false);
   });
 });
