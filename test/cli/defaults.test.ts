@@ -14,8 +14,7 @@
 //                            OS keychain (test/cli/keychain.test.ts covers the
 //                            keychain store in depth).
 //   ACCT_PASSPHRASE        → test/cli/terminal.test.ts types the passphrase at a
-//                            real terminal prompt; without a terminal, "default
-//                            folders" gets the usage error naming the variable.
+//                            real terminal prompt (twice for a new store).
 //   ACCT_AGENT             → test/cli/agent.test.ts: without it the agent starts
 //                            and answers (ACCT_AGENT=0 is only the contrast there).
 //   ACCT_AGENT_IDLE        → "agent status" below reports the default 600 s.
