@@ -1,6 +1,7 @@
 // Outbound HTTP: undici's fetch with an agent that honours HTTPS_PROXY,
-// HTTP_PROXY and NO_PROXY, and a deadline on every request.
+// HTTP_PROXY and NO_PROXY, a deadline on every request, and acct's User-Agent.
 import { unavailable } from './errors.js';
+import { VERSION } from './version.js';
 
 export type Fetch = (url: string | URL, init?: RequestInit & { timeoutMs?: number }) => Promise<Response>;
 
@@ -11,6 +12,10 @@ export interface HttpOptions {
 }
 
 const SLOW_MS = 3000;
+
+export const USER_AGENT = `acct/${VERSION}`;
+/** User agents a library sets on its own (oauth4webapi names itself): acct's replaces them. One a caller chose (`acct request -H`) stays. */
+const LIBRARY_AGENT = /^oauth4webapi\//;
 
 export async function createFetch(options: HttpOptions): Promise<Fetch> {
   // undici is CommonJS: the bundle's dynamic import exposes it as `default` only.
@@ -24,7 +29,9 @@ export async function createFetch(options: HttpOptions): Promise<Fetch> {
     const slow = options.onSlow && setTimeout(() => options.onSlow!(new URL(url).host), SLOW_MS);
     slow?.unref();
     try {
-      return (await fetch(url, { ...(rest as object), signal: combined, dispatcher } as never)) as unknown as Response;
+      const headers = new Headers(rest.headers);
+      if (!headers.has('user-agent') || LIBRARY_AGENT.test(headers.get('user-agent')!)) headers.set('user-agent', USER_AGENT);
+      return (await fetch(url, { ...(rest as object), headers, signal: combined, dispatcher } as never)) as unknown as Response;
     } catch (err) {
       const host = new URL(url).host;
       if (deadline.aborted) throw unavailable(`${host} did not answer within ${timeoutMs / 1000}s`, 'check your network or proxy settings and retry', err);
