@@ -1,8 +1,8 @@
 // Small things a new user notices: Node warnings on stderr, the User-Agent
 // acct sends, suggestions for mistyped names.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { startAuthServer, type AuthServer } from '../support/oauth-server.js';
 import { startApiServer, type ApiServer } from '../support/api-server.js';
 import { oauthHome, startAcct, listJson } from '../support/oauth-cli.js';
@@ -94,5 +94,64 @@ describe('User-Agent: acct/<version> on every request', () => {
     // One the user names wins.
     expect((await acct(['request', 'svc', '/mine', '-H', 'User-Agent: my-script/2'], env)).exitCode).toBe(0);
     expect(api.seen.at(-1)!.headers['user-agent']).toBe('my-script/2');
+  });
+});
+
+describe('mistyped names', () => {
+  const env = baseEnv({ ACCT_HOME: tempHome(), ACCT_STORE: 'file', ACCT_PASSPHRASE: 'typo passphrase' });
+  beforeAll(async () => {
+    expect((await acct(['apps', 'add', 'mine', '--file', keyAppFile('http://127.0.0.1:9')], env)).exitCode).toBe(0);
+    for (const nickname of ['work', 'home'])
+      expect((await acct(['connect', 'mine', '--stdin', '--no-verify', '--nickname', nickname], env, { input: `lk_typo_key_${nickname}_0123456789`, stdin: undefined })).exitCode).toBe(0);
+  });
+
+  it('a command: exit 2 with the closest command', async () => {
+    const r = await acct(['conect', 'openai'], env);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/unknown command 'conect'/);
+    expect(r.stderr).toMatch(/Did you mean connect\?/);
+  });
+
+  it('acct help with an unknown command: exit 2, not the general help', async () => {
+    const nope = await acct(['help', 'nope'], env);
+    expect(nope).toMatchObject({ exitCode: 2, stdout: '', stderr: 'acct: unknown command "nope"\n  see the commands with: acct help\n' });
+    const typo = await acct(['help', 'conect'], env);
+    expect(typo).toMatchObject({ exitCode: 2, stderr: 'acct: unknown command "conect"\n  did you mean connect?\n' });
+    const good = await acct(['help', 'ls'], env);
+    expect(good.exitCode).toBe(0);
+    expect(good.stdout).toMatch(/^Usage: acct list\|ls/);
+  });
+
+  it('an app: exit 3 with the closest slugs', async () => {
+    const r = await acct(['connect', 'gihub'], env);
+    expect(r).toMatchObject({ exitCode: 3, stderr: 'acct: unknown app "gihub"\n  did you mean github?\n' });
+    expect(await acct(['apps', 'show', 'stirpe'], env)).toMatchObject({ exitCode: 3, stderr: expect.stringContaining('did you mean stripe?') });
+  });
+
+  it('an account reference: exit 3 with the references a typo away', async () => {
+    expect(await acct(['token', 'mien'], env)).toMatchObject({ exitCode: 3, stdout: '', stderr: expect.stringContaining('did you mean mine?') });
+    expect(await acct(['token', 'mine/wrok'], env)).toMatchObject({ exitCode: 3, stdout: '', stderr: expect.stringContaining('did you mean mine/work?') });
+    expect(await acct(['show', 'hoem'], env)).toMatchObject({ exitCode: 3, stderr: expect.stringContaining('did you mean home?') });
+  });
+
+  it('list --app: an app that does not exist is exit 3; a known app without accounts lists nothing; a removed app with accounts still lists', async () => {
+    for (const args of [['list', '--app', 'nosuch'], ['list', '--app', 'nosuch', '--json']]) {
+      const r = await acct(args, env);
+      expect(r, args.join(' ')).toMatchObject({ exitCode: 3, stdout: '', stderr: expect.stringContaining('unknown app "nosuch"') });
+    }
+    expect(await acct(['list', '--app', 'opnai'], env)).toMatchObject({ exitCode: 3, stderr: expect.stringContaining('did you mean openai?') });
+    expect(await acct(['list', '--app', 'github', '--json'], env)).toMatchObject({ exitCode: 0, stdout: '[]\n' });
+
+    const gone = baseEnv({ ACCT_HOME: tempHome(), ACCT_STORE: 'file', ACCT_PASSPHRASE: 'gone passphrase' });
+    expect((await acct(['apps', 'add', 'gone', '--file', keyAppFile('http://127.0.0.1:9')], gone)).exitCode).toBe(0);
+    expect((await acct(['connect', 'gone', '--stdin', '--no-verify'], gone, { input: 'lk_gone_key_0123456789', stdin: undefined })).exitCode).toBe(0);
+    // acct apps remove refuses while accounts use the app; an edited apps.json (or another machine's) can still drop it.
+    expect((await acct(['apps', 'remove', 'gone'], gone)).exitCode).toBe(2);
+    writeFileSync(join(gone.ACCT_HOME!, 'apps.json'), JSON.stringify({ version: 1, apps: [] }));
+    expect((await acct(['apps', 'show', 'gone'], gone)).exitCode).toBe(3);
+    const listed = await acct(['list', '--app', 'gone', '--json'], gone);
+    expect(listed.exitCode, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toMatchObject([{ app: 'gone' }]);
+    expect(await acct(['list', '--app', 'gone'], gone)).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(/\bgone\b/) });
   });
 });

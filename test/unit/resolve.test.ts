@@ -62,9 +62,18 @@ describe('resolveReference', () => {
     expect(err.hint).toContain(label(ghHome));
     expect(err.hint).not.toContain(slack.id);
 
-    const none = failure(m, 'gitlab/work');
+    // gitlab is an app of its own, not a typo of github.
+    const none = failure(m, 'gitlab/work', (slug) => slug === 'gitlab');
     expect(none.exitCode).toBe(ExitCode.notFound);
     expect(none.hint).toBe('connect one: acct connect gitlab');
+  });
+
+  it('a typo in a reference suggests the references a few edits away, never resolves to them', () => {
+    expect(failure(m, 'githb/work').hint).toBe('did you mean github/work?');
+    expect(failure(m, 'github/wrok').hint).toBe('did you mean github/work?');
+    expect(failure(m, 'githb').hint).toBe('did you mean github? (see your accounts with: acct list)');
+    const far = failure(m, 'zzzzzz');
+    expect(far.hint).toBe('see your accounts with: acct list');
   });
 
   it('a nickname used once', () => {
