@@ -17,7 +17,8 @@
 //                            real terminal prompt (twice for a new store).
 //   ACCT_AGENT             → test/cli/agent.test.ts: without it the agent starts
 //                            and answers (ACCT_AGENT=0 is only the contrast there).
-//   ACCT_AGENT_IDLE        → "agent status" below reports the default 600 s.
+//   ACCT_AGENT_IDLE        → test/cli/agent.test.ts "acct agent status and stop":
+//                            the agent acct started reports the default 600 s.
 //   ACCT_CODE_CACHE        → test/cli/code-cache.test.ts: without it the cache is
 //                            written and reused (Node 20; Node 22+ uses its own).
 //   ACCT_KEYCHAIN_TIMEOUT  → set to 5 by test/support/cli.ts baseEnv; the
