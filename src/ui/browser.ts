@@ -9,7 +9,7 @@ export function browserOpener(env: NodeJS.ProcessEnv, warn: (m: string) => void)
   return async (url) => {
     if (command) {
       const [file, ...args] = splitCommand(command);
-      const child = spawn(file!, [...args, url], { stdio: ['ignore', 'ignore', 'inherit'], detached: false, env });
+      const child = spawn(file!, [...args, url], { stdio: ['ignore', 'ignore', 'inherit'], detached: false, env: withoutStoreSecrets(env) });
       child.on('error', (err) => warn(`could not run the browser command "${file}": ${err.message}`));
       child.on('exit', (code) => {
         if (code) warn(`the browser command "${file}" exited with ${code}`);
@@ -37,6 +37,14 @@ export function browserOpener(env: NodeJS.ProcessEnv, warn: (m: string) => void)
       warn(`could not open a browser: ${(err as Error).message}`);
     }
   };
+}
+
+/**
+ * The browser outlives acct and never needs acct's own secrets: the store
+ * passphrase, a bundle and its key, client secrets given for one run.
+ */
+export function withoutStoreSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !/^ACCT_(PASSPHRASE|BUNDLE|BUNDLE_KEY|BUNDLE_CACHE|CLIENT_SECRET_.*)$/.test(k)));
 }
 
 /** Splits "cmd --flag 'two words'" the way a shell would for simple cases. */

@@ -98,7 +98,9 @@ describe('the README completion install lines', () => {
   const section = readme.slice(readme.indexOf('### Shell completion'));
   const block = /```sh\n([\s\S]*?)```/.exec(section)![1]!;
   const zshrcLine = /before compinit runs:\s+(.*)$/m.exec(block)![1]!.trim();
-  const asUser = process.getuid!() === 0 ? { uid: 65534, gid: 65534 } : {};
+  const NOBODY = 65534;
+  const asRoot = process.getuid!() === 0;
+  const asUser = asRoot ? { uid: NOBODY, gid: NOBODY } : {};
   let home: string;
   let userEnv: Record<string, string>;
 
@@ -107,7 +109,7 @@ describe('the README completion install lines', () => {
     const bin = mkdtempSync(join(tmpdir(), 'acct-bin-'));
     symlinkSync(BIN, join(bin, 'acct'));
     chmodSync(bin, 0o755);
-    if ('uid' in asUser) chownSync(home, asUser.uid, asUser.gid);
+    if (asRoot) chownSync(home, NOBODY, NOBODY);
     userEnv = { PATH: `${bin}:${process.env.PATH}`, HOME: home, LANG: 'C.UTF-8' };
     const r = await execa('bash', ['-e', '-c', block], { cwd: home, env: userEnv, extendEnv: false, reject: false, ...asUser });
     expect(r.stderr).toBe('');

@@ -63,7 +63,7 @@ function recordingOpener(name: string): { dir: string; log: string; runs: () => 
   const script = join(dir, name);
   writeFileSync(
     script,
-    `#!/bin/sh\n${JSON.stringify(process.execPath)} -e 'require("node:fs").appendFileSync(process.argv[1], JSON.stringify(process.argv.slice(2)) + "\\n")' ${JSON.stringify(log)} "$@"\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BROWSER_SCRIPT)} "$@"\n`,
+    `#!/bin/sh\necho "\${ACCT_PASSPHRASE:+the store passphrase reached the browser}" >> ${JSON.stringify(`${log}.env`)}\n${JSON.stringify(process.execPath)} -e 'require("node:fs").appendFileSync(process.argv[1], JSON.stringify(process.argv.slice(2)) + "\\n")' ${JSON.stringify(log)} "$@"\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BROWSER_SCRIPT)} "$@"\n`,
   );
   chmodSync(script, 0o755);
   const runs = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as string[]) : []);
@@ -126,6 +126,9 @@ describe('the default browser opener', () => {
     expect(runs).toHaveLength(1);
     expectAuthorizationUrl(runs[0]!.at(-1)!);
     expect((await listJson(env))[0]).toMatchObject({ identity: 'browser-var-user' });
+    // acct's own secrets stay with acct: the browser outlives it.
+    expect(env.ACCT_PASSPHRASE).toBeTruthy();
+    expect(readFileSync(`${opener.log}.env`, 'utf8').trim()).toBe('');
   });
 });
 
