@@ -34,6 +34,9 @@
 //   ACCT_BUNDLE_CACHE      → test/cli/bundle.test.ts runs bundles without it.
 //   ACCT_CLIENT_ID_<APP>   → test/support/oauth-cli.ts stores the client with
 //                            `acct client set`, the default path.
+//   ACCT_DEBUG             → never set by a test: every error test runs without it.
+//   ACCT_TEST_BROWSER_*, ACCT_TRACE_LOADS, ACCT_BENCH_* → switches of the test
+//                            helpers (test/support/), not of acct.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import nodeModule from 'node:module';
