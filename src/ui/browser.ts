@@ -24,7 +24,17 @@ export function browserOpener(env: NodeJS.ProcessEnv, warn: (m: string) => void)
     const mod = await import('open');
     const open = (mod.default as unknown as { default?: typeof mod.default }).default ?? mod.default;
     try {
-      const child = await open(url);
+      // open spawns the opener with process.env and has no option for another
+      // one: for the call, process.env is acct's environment without its store
+      // secrets (acct itself reads ctx.env, the object saved here).
+      const saved = process.env;
+      process.env = withoutStoreSecrets(saved);
+      let child: Awaited<ReturnType<typeof open>>;
+      try {
+        child = await open(url);
+      } finally {
+        process.env = saved;
+      }
       child.on('error', (err: NodeJS.ErrnoException) =>
         warn(
           err.code === 'ENOENT'

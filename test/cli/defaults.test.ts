@@ -103,6 +103,9 @@ describe('the default browser opener', () => {
     expectAuthorizationUrl(runs[0]![0]!);
     // The URL opened is the one acct printed for the user.
     expect(r.stderr).toContain(`\n  ${runs[0]![0]}\n`);
+    // The store passphrase stays with acct: the browser outlives it.
+    expect(env.ACCT_PASSPHRASE).toBeTruthy();
+    expect(readFileSync(`${opener.log}.env`, 'utf8').trim()).toBe('');
     const [account] = await listJson(env);
     expect(account).toMatchObject({ id: r.stdout.trim(), identity: 'desktop-user', status: 'ok' });
   });
