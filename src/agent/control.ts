@@ -88,7 +88,13 @@ export async function stopAgent(env: NodeJS.ProcessEnv, options: ControlOptions)
   // No answer: a hung agent of this socket, if any, is signalled.
   const pids = agentPids(socket, options.proc);
   if (!pids.length) return { stopped: false, socket, reason: answer !== undefined && answer !== 'absent' && !answer.ok ? `the agent refused: ${answer.reason}` : 'not running' };
-  for (const pid of pids) process.kill(pid, 'SIGTERM');
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // exited since we looked
+    }
+  }
   for (const pid of pids) await gone(pid, 5_000);
   return { stopped: true, pid: pids[0]!, how: 'signalled' };
 }
