@@ -5,8 +5,11 @@ import { AcctError, ExitCode } from '../errors.js';
 import type { Account, Metadata } from './model.js';
 import { closest, didYouMean } from '../suggest.js';
 
-/** `isApp` tells an app slug from a typo, for the hint when nothing matches. */
-export function resolveReference(m: Metadata, ref: string, isApp: (slug: string) => boolean = () => false): Account {
+/**
+ * `isApp` tells an app slug from a typo, and `appSlugs` lists the apps there
+ * are (asked only when nothing matches), for the hint.
+ */
+export function resolveReference(m: Metadata, ref: string, isApp: (slug: string) => boolean = () => false, appSlugs: () => string[] = () => []): Account {
   const byId = m.accounts.find((a) => a.id === ref);
   if (byId) return byId;
 
@@ -45,14 +48,17 @@ export function resolveReference(m: Metadata, ref: string, isApp: (slug: string)
   }
   if (candidates.size === 1) return [...candidates.values()][0]!;
   if (candidates.size > 1) throw ambiguous(ref, [...candidates.values()]);
-  // What a reference can name: app slugs, nicknames, app/nickname.
+  // What a reference can name: app slugs, nicknames, app/nickname; else an app without accounts yet.
   const near = isApp(ref) ? [] : closest(ref, m.accounts.flatMap((a) => [a.app, a.nickname, `${a.app}/${a.nickname}`]));
+  const apps = isApp(ref) || near.length ? [] : closest(ref, appSlugs());
   throw new AcctError(ExitCode.notFound, `no account matches "${ref}"`, {
     hint: isApp(ref)
       ? `connect one: acct connect ${ref}`
       : near.length
         ? `${didYouMean(near)} (see your accounts with: acct list)`
-        : m.accounts.length
+        : apps.length
+          ? `${didYouMean(apps)} (${apps.length === 1 ? `no account of it yet: acct connect ${apps[0]}` : 'no account of them yet: acct connect <app>'})`
+          : m.accounts.length
           ? 'see your accounts with: acct list'
           : 'connect an account first: acct connect <app> (find apps with: acct apps)',
   });

@@ -132,6 +132,9 @@ describe('mistyped names', () => {
     expect(await acct(['token', 'mien'], env)).toMatchObject({ exitCode: 3, stdout: '', stderr: expect.stringContaining('did you mean mine?') });
     expect(await acct(['token', 'mine/wrok'], env)).toMatchObject({ exitCode: 3, stdout: '', stderr: expect.stringContaining('did you mean mine/work?') });
     expect(await acct(['show', 'hoem'], env)).toMatchObject({ exitCode: 3, stderr: expect.stringContaining('did you mean home?') });
+    // Nothing of the user's is close, an app of the catalog is.
+    expect(await acct(['token', 'githb'], env)).toMatchObject({ exitCode: 3, stdout: '', stderr: 'acct: no account matches "githb"\n  did you mean: github, gitlab? (no account of them yet: acct connect <app>)\n' });
+    expect(await acct(['token', 'stirpe'], env)).toMatchObject({ exitCode: 3, stderr: 'acct: no account matches "stirpe"\n  did you mean stripe? (no account of it yet: acct connect stripe)\n' });
   });
 
   it('list --app: an app that does not exist is exit 3; a known app without accounts lists nothing; a removed app with accounts still lists', async () => {
