@@ -21,12 +21,15 @@
 //                            the agent acct started reports the default 600 s.
 //   ACCT_CODE_CACHE        → test/cli/code-cache.test.ts: without it the cache is
 //                            written and reused (Node 20; Node 22+ uses its own).
-//   ACCT_KEYCHAIN_TIMEOUT  → set to 5 by test/support/cli.ts baseEnv; the
-//                            default (10 s) is exercised by "default folders"
-//                            below, which removes it.
+//   ACCT_KEYCHAIN_TIMEOUT  → set to 5 by test/support/cli.ts baseEnv; "default
+//                            folders" below runs without it (10 s). Not asserted:
+//                            the value itself, which needs a Secret Service that
+//                            hangs for 10 s (a stand-in that never answers on a
+//                            bare bus gets AccessDenied from zbus at once).
 //   ACCT_HTTP_TIMEOUT      → unset in most CLI tests (oauth-connect, status,
 //                            request against the local servers run on the 30 s
-//                            default); the short values only test the timeout.
+//                            default); the short values only test the timeout,
+//                            and no test waits out the 30 s.
 //   ACCT_REFRESH_DEADLINE  → unset in test/cli/oauth-refresh.test.ts except its
 //                            hung-provider case.
 //   connect --timeout      → "the default browser opener" runs without
