@@ -2,7 +2,7 @@
 
 _acct_spec() {
   case "$1" in
-    "") subs="connect reconnect list ls show rename default delete rm token test request status client env exec serve run inject git-credential setup-git export import completion apps"; opts="-V --version -h --help"; vopts=""; args=""; variadic=0 ;;
+    "") subs="connect reconnect list ls show rename default delete rm token test request status client agent env exec serve run inject git-credential setup-git export import completion apps"; opts="-V --version -h --help"; vopts=""; args=""; variadic=0 ;;
     "connect") subs=""; opts="--nickname --stdin --from-env --scope --no-verify --no-check --no-browser --manual --device --client-credentials --setting --timeout --json -h --help"; vopts="--nickname --from-env --scope --setting --timeout"; args="apps"; variadic=0 ;;
     "reconnect") subs=""; opts="--stdin --from-env --scope --no-verify --no-check --no-browser --manual --device --client-credentials --setting --timeout --json -h --help"; vopts="--from-env --scope --setting --timeout"; args="refs"; variadic=0 ;;
     "list"|"ls") subs=""; opts="--app --json -h --help"; vopts="--app"; args=""; variadic=0 ;;
@@ -18,6 +18,9 @@ _acct_spec() {
     "client set") subs=""; opts="--client-id --secret-stdin --no-secret -h --help"; vopts="--client-id"; args="apps"; variadic=0 ;;
     "client show") subs=""; opts="--json -h --help"; vopts=""; args="apps"; variadic=0 ;;
     "client remove") subs=""; opts="-h --help"; vopts=""; args="apps"; variadic=0 ;;
+    "agent") subs="status stop"; opts="-h --help"; vopts=""; args=""; variadic=0 ;;
+    "agent status") subs=""; opts="--json -h --help"; vopts=""; args=""; variadic=0 ;;
+    "agent stop") subs=""; opts="--json -h --help"; vopts=""; args=""; variadic=0 ;;
     "env") subs=""; opts="--format --json -h --help"; vopts="--format"; args="refs"; variadic=1 ;;
     "exec") subs=""; opts="--no-mask --pass-env --serve -h --help"; vopts="--pass-env"; args="refs"; variadic=1 ;;
     "serve") subs=""; opts="--socket --port --token-file --json -h --help"; vopts="--socket --port --token-file"; args=""; variadic=0 ;;

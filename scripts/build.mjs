@@ -113,10 +113,21 @@ const count = await buildCatalog();
 const next = join(root, 'dist.next');
 rmSync(next, { recursive: true, force: true });
 const common = { bundle: true, platform: 'node', format: 'cjs', target: 'node20', minify: true, legalComments: 'none', logLevel: 'warning' };
+// An ES module bundled as CommonJS loses import.meta: esbuild leaves `{}` in
+// its place, and does not warn about code under node_modules. `open` computes
+// the folder of its own xdg-open copy from import.meta.url at load time, so
+// without a value it threw on the first browser opened. Each vendor file gets
+// the values Node would give a module at its own path (dist/vendor/<pkg>.cjs).
+// For `open` that folder holds no xdg-open copy, so it runs the system's
+// xdg-open from PATH, the one the user's desktop configures.
+const importMeta = {
+  banner: { js: "var __importMetaUrl=require('node:url').pathToFileURL(__filename).href;" },
+  define: { 'import.meta.url': '__importMetaUrl', 'import.meta.filename': '__filename', 'import.meta.dirname': '__dirname' },
+};
 for (const [pkg, kind] of Object.entries(VENDOR)) {
   const contents = kind === 'cjs' ? `module.exports = require('${pkg}');` : `export * from '${pkg}';${kind === 'esm+default' ? ` export { default } from '${pkg}';` : ''}`;
   // dbus-next requires x11 and abstract-socket only when asked to use them; acct never does.
-  await build({ ...common, stdin: { contents, resolveDir: root, loader: 'js' }, outfile: join(next, vendorFile(pkg)), external: ['x11', 'abstract-socket'] });
+  await build({ ...common, ...(kind === 'cjs' ? {} : importMeta), stdin: { contents, resolveDir: root, loader: 'js' }, outfile: join(next, vendorFile(pkg)), external: ['x11', 'abstract-socket'] });
 }
 const result = await build({
   ...common,

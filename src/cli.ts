@@ -1,7 +1,8 @@
 // Runs one acct command line: a plain form (plain.ts) directly, anything
 // else through the command tree (program.ts).
 import { createContext, type Context, type ContextOverrides, type IO } from './context.js';
-import { ExitCode } from './errors.js';
+import { ExitCode, usageError } from './errors.js';
+import { closest, didYouMean } from './suggest.js';
 import { out } from './output/format.js';
 import { report } from './run.js';
 import { parsePlain, runPlain } from './plain.js';
@@ -31,6 +32,11 @@ export async function main(argv: string[], io: IO, env: NodeJS.ProcessEnv, overr
     afterDashDash,
   );
   program.configureOutput({ writeOut: (s) => out(io, s), writeErr: (s) => io.stderr.write(s) });
+  // commander answers `acct help nope` with the general help and exit 0.
+  if (argv[0] === 'help' && argv[1] !== undefined && !argv[1].startsWith('-')) {
+    const names = program.commands.flatMap((c) => [c.name(), ...c.aliases()]);
+    if (!names.includes(argv[1])) return report(io, usageError(`unknown command "${argv[1]}"`, didYouMean(closest(argv[1], names)) ?? 'see the commands with: acct help'));
+  }
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {

@@ -1,10 +1,12 @@
 // Outbound HTTP: undici's fetch with an agent that honours HTTPS_PROXY,
-// HTTP_PROXY and NO_PROXY, and a deadline on every request. It never follows
-// a redirect by itself (src/api/send.ts does, keeping credentials at their
-// origin), refuses header values that no request may carry before anything is
-// sent, and says what failed in acct's words: undici's messages can quote the
-// request (a header value it refused), so they never reach the user.
+// HTTP_PROXY and NO_PROXY, a deadline on every request, and acct's User-Agent.
+// It never follows a redirect by itself (src/api/send.ts does, keeping
+// credentials at their origin), refuses header values that no request may
+// carry before anything is sent, and says what failed in acct's words:
+// undici's messages can quote the request (a header value it refused), so
+// they never reach the user.
 import { AcctError, ExitCode, unavailable } from './errors.js';
+import { VERSION } from './version.js';
 
 export type Fetch = (url: string | URL, init?: RequestInit & { timeoutMs?: number }) => Promise<Response>;
 
@@ -32,6 +34,10 @@ export function checkHeaders(headers: RequestInit['headers']): void {
   }
 }
 
+export const USER_AGENT = `acct/${VERSION}`;
+/** User agents a library sets on its own (oauth4webapi names itself): acct's replaces them. One a caller chose (`acct request -H`) stays. */
+const LIBRARY_AGENT = /^oauth4webapi\//;
+
 export async function createFetch(options: HttpOptions): Promise<Fetch> {
   // undici is CommonJS: the bundle's dynamic import exposes it as `default` only.
   const mod = await import('undici');
@@ -53,7 +59,9 @@ export async function createFetch(options: HttpOptions): Promise<Fetch> {
     const slow = options.onSlow && setTimeout(() => options.onSlow!(host), SLOW_MS);
     slow?.unref();
     try {
-      return (await fetch(url, { ...(rest as object), redirect: rest.redirect ?? 'manual', signal: combined, dispatcher } as never)) as unknown as Response;
+      const headers = new Headers(rest.headers);
+      if (!headers.has('user-agent') || LIBRARY_AGENT.test(headers.get('user-agent')!)) headers.set('user-agent', USER_AGENT);
+      return (await fetch(url, { ...(rest as object), headers, redirect: rest.redirect ?? 'manual', signal: combined, dispatcher } as never)) as unknown as Response;
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause;
       // undici's own timers (the dispatcher's, set to the same timeout) may fire first: the same wait, said the same way.

@@ -167,6 +167,18 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .argument('<app>', 'app slug')
     .action((slug) => change(async (c) => (await import('./commands/client.js')).deleteClient(c, slug)));
 
+  const agent = program.command('agent').description('the keychain agent (Linux): acct agent status, acct agent stop');
+  agent
+    .command('status')
+    .description("whether this session's keychain agent runs: pid, socket, version, idle timeout")
+    .addOption(json())
+    .action((opts) => run(async (c) => (await import('./commands/agent.js')).agentStatus(c, opts)));
+  agent
+    .command('stop')
+    .description("ask this session's keychain agent to exit (yours only)")
+    .addOption(json())
+    .action((opts) => run(async (c) => (await import('./commands/agent.js')).agentStop(c, opts)));
+
   program
     .command('env')
     .description('print credentials as environment variables')

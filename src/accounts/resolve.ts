@@ -3,9 +3,13 @@
 // Anything ambiguous is an error that lists the candidates.
 import { AcctError, ExitCode } from '../errors.js';
 import type { Account, Metadata } from './model.js';
+import { closest, didYouMean } from '../suggest.js';
 
-/** `isApp` tells an app slug from a typo, for the hint when nothing matches. */
-export function resolveReference(m: Metadata, ref: string, isApp: (slug: string) => boolean = () => false): Account {
+/**
+ * `isApp` tells an app slug from a typo, and `appSlugs` lists the apps there
+ * are (asked only when nothing matches), for the hint.
+ */
+export function resolveReference(m: Metadata, ref: string, isApp: (slug: string) => boolean = () => false, appSlugs: () => string[] = () => []): Account {
   const byId = m.accounts.find((a) => a.id === ref);
   if (byId) return byId;
 
@@ -14,8 +18,18 @@ export function resolveReference(m: Metadata, ref: string, isApp: (slug: string)
     const hit = m.accounts.find((a) => a.app === app && a.nickname === nickname);
     if (hit) return hit;
     const ofApp = m.accounts.filter((a) => a.app === app);
+    // A typo in one half, measured on that half: github/wrok, githb/work.
+    const near = [
+      ...closest(nickname, ofApp.map((a) => a.nickname)).map((n) => `${app}/${n}`),
+      // An app that exists (gitlab) is what the user meant, not a typo of another (github).
+      ...(isApp(app) ? [] : closest(app, m.accounts.filter((a) => a.nickname === nickname).map((a) => a.app)).map((a) => `${a}/${nickname}`)),
+    ];
     throw new AcctError('account_not_found', `no ${app} account is called "${nickname}"`, {
-      hint: ofApp.length ? `${app} accounts: ${ofApp.map(label).join(', ')}` : `connect one: acct connect ${app}`,
+      hint: near.length
+        ? didYouMean(near)
+        : ofApp.length
+          ? `${app} accounts: ${ofApp.map(label).join(', ')}`
+          : `connect one: acct connect ${app}`,
     });
   }
 
@@ -34,12 +48,19 @@ export function resolveReference(m: Metadata, ref: string, isApp: (slug: string)
   }
   if (candidates.size === 1) return [...candidates.values()][0]!;
   if (candidates.size > 1) throw ambiguous(ref, [...candidates.values()]);
+  // What a reference can name: app slugs, nicknames, app/nickname; else an app without accounts yet.
+  const near = isApp(ref) ? [] : closest(ref, m.accounts.flatMap((a) => [a.app, a.nickname, `${a.app}/${a.nickname}`]));
+  const apps = isApp(ref) || near.length ? [] : closest(ref, appSlugs());
   throw new AcctError('account_not_found', `no account matches "${ref}"`, {
     hint: isApp(ref)
       ? `connect one: acct connect ${ref}`
-      : m.accounts.length
-        ? 'see your accounts with: acct list'
-        : 'connect an account first: acct connect <app> (find apps with: acct apps)',
+      : near.length
+        ? `${didYouMean(near)} (see your accounts with: acct list)`
+        : apps.length
+          ? `${didYouMean(apps)} (${apps.length === 1 ? `no account of it yet: acct connect ${apps[0]}` : 'no account of them yet: acct connect <app>'})`
+          : m.accounts.length
+          ? 'see your accounts with: acct list'
+          : 'connect an account first: acct connect <app> (find apps with: acct apps)',
   });
 }
 

@@ -9,7 +9,12 @@ import type { Fields } from '../store/store.js';
 import type { AppDefinition } from '../catalog/schema.js';
 
 export function findAccount(ctx: Context, ref: string): Account {
-  return resolveReference(ctx.accounts.read(), ref, (slug) => ctx.catalog.find(slug) !== undefined);
+  return resolveReference(
+    ctx.accounts.read(),
+    ref,
+    (slug) => ctx.catalog.find(slug) !== undefined,
+    () => ctx.catalog.all().map((e) => e.app.slug),
+  );
 }
 
 export function validateNickname(nickname: string): string {

@@ -9,6 +9,8 @@ import { connectSecretService } from './secret-service.js';
 import { agentServer } from './server.js';
 import { isPrivateDir } from './client.js';
 import { withLock } from '../store/lock.js';
+import { AGENT_PROTOCOL } from './protocol.js';
+import { VERSION } from '../version.js';
 
 // How often the agent checks that its D-Bus session is still there (it exits when it is not).
 const BUS_CHECK_MS = 5_000;
@@ -27,7 +29,21 @@ async function main(socketPath: string | undefined): Promise<number> {
   if (isPrivateDir(dir) !== true) return 1; // someone else's folder, or open to others: do not serve from it
 
   const secrets = await connectSecretService();
-  const server = agentServer(bus, secrets.read, { onActivity: () => resetIdle(), onFailure: () => stop() });
+  let startedAt = new Date();
+  let idleSince = Date.now();
+  const server = agentServer(bus, secrets.read, {
+    onActivity: () => resetIdle(),
+    onFailure: () => stop(),
+    onStop: () => stop(),
+    status: () => ({
+      pid: process.pid,
+      version: VERSION,
+      protocol: AGENT_PROTOCOL,
+      startedAt: startedAt.toISOString(),
+      idleTimeoutSeconds: idleMs / 1000,
+      idleRemainingSeconds: Math.max(0, Math.round((idleSince + idleMs - Date.now()) / 1000)),
+    }),
+  });
   let ownSocket: number | undefined;
   let idle: NodeJS.Timeout | undefined;
   const stop = () => {
@@ -44,6 +60,7 @@ async function main(socketPath: string | undefined): Promise<number> {
   };
   const resetIdle = () => {
     clearTimeout(idle);
+    idleSince = Date.now();
     idle = setTimeout(stop, idleMs);
   };
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, stop);
@@ -62,6 +79,7 @@ async function main(socketPath: string | undefined): Promise<number> {
       server.listen(socketPath, resolve);
     });
     ownSocket = statSync(socketPath).ino;
+    startedAt = new Date();
     return true;
   });
   if (!listening) stop();

@@ -26,5 +26,30 @@ export interface OpenSecret {
 /** `plain` is base64. A refusal names its reason; acct then reads the keychain itself. */
 export type OpenAnswer = { ok: true; plain: string } | { ok: false; reason: string };
 
+/**
+ * A control request, one line answered at once: `status` (what `acct agent
+ * status` shows) or `stop` (the agent answers, then exits). Like `open` it
+ * names the asker's D-Bus session, and an agent of another session refuses.
+ */
+export interface ControlRequest {
+  v: typeof AGENT_PROTOCOL;
+  op: 'status' | 'stop';
+  bus: string;
+}
+
+export interface AgentStatus {
+  pid: number;
+  version: string;
+  protocol: typeof AGENT_PROTOCOL;
+  /** When the agent started listening (ISO 8601). */
+  startedAt: string;
+  /** Seconds without a request after which it exits (ACCT_AGENT_IDLE). */
+  idleTimeoutSeconds: number;
+  /** Seconds left before it exits if nothing asks it. */
+  idleRemainingSeconds: number;
+}
+
+export type ControlAnswer = { ok: true; status: AgentStatus } | { ok: true; stopping: true; pid: number } | { ok: false; reason: string };
+
 /** The keychain entries the agent may read: acct's data keys, nothing else in the keyring. */
 export const DATA_KEY_ACCOUNT = /^data-key:st_[0-9a-f]{16}$/;

@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { isObject } from '../store/files.js';
 import { isSealed, open } from '../store/crypto.js';
 import { KEYCHAIN_SERVICE } from '../store/keychain.js';
-import { AGENT_PROTOCOL, DATA_KEY_ACCOUNT, type OpenAnswer, type OpenRequest, type OpenSecret } from './protocol.js';
+import { AGENT_PROTOCOL, DATA_KEY_ACCOUNT, type AgentStatus, type ControlAnswer, type ControlRequest, type OpenAnswer, type OpenRequest, type OpenSecret } from './protocol.js';
 
 /** Reads one keychain item afresh; undefined when it is missing, locked or ambiguous. */
 export type ReadKeychain = (attributes: Record<string, string>) => Promise<Buffer | undefined>;
@@ -23,6 +23,10 @@ function isOpenRequest(v: unknown): v is OpenRequest {
   );
 }
 
+function isControlRequest(v: unknown): v is ControlRequest {
+  return isObject(v) && v.v === AGENT_PROTOCOL && (v.op === 'status' || v.op === 'stop') && typeof v.bus === 'string';
+}
+
 function isOpenSecret(v: unknown): v is OpenSecret {
   return isObject(v) && typeof v.aad === 'string' && isSealed(v.sealed);
 }
@@ -35,13 +39,17 @@ function parse(line: string): unknown {
   }
 }
 
-/** The first line: the data key it names, or a refusal. */
-export function begin(line: string, bus: string): { ok: true; keychainAccount: string } | (OpenAnswer & { ok: false }) {
+/** The first line: the data key it names, a control request, or a refusal. */
+export function begin(
+  line: string,
+  bus: string,
+): { ok: true; keychainAccount: string; control?: undefined } | { ok: true; control: ControlRequest['op'] } | (OpenAnswer & { ok: false }) {
   const request = parse(line);
   if (request === undefined) return { ok: false, reason: 'malformed request' };
-  if (!isOpenRequest(request)) return { ok: false, reason: 'unsupported request' };
+  const control = isControlRequest(request);
+  if (!control && !isOpenRequest(request)) return { ok: false, reason: 'unsupported request' };
   if (request.bus !== bus) return { ok: false, reason: 'this agent serves another D-Bus session' };
-  return { ok: true, keychainAccount: request.keychainAccount };
+  return control ? { ok: true, control: request.op } : { ok: true, keychainAccount: request.keychainAccount };
 }
 
 /** Starts reading one data key from the keychain. */
@@ -79,12 +87,18 @@ function discard(pending: PendingKey): void {
 
 const MAX_REQUEST = 64 * 1024;
 
-/**
- * Serves conversations on a unix socket. `onActivity` is called for each
- * connection (the idle timer), `onFailure` when reading the keychain throws
- * (the bus is gone: the agent should exit).
- */
-export function agentServer(bus: string, readKeychain: ReadKeychain, hooks: { onActivity(): void; onFailure(err: unknown): void }): Server {
+export interface AgentHooks {
+  /** Each connection that asks for a secret (the idle timer; a status request does not keep the agent alive). */
+  onActivity(): void;
+  /** Reading the keychain threw (the bus is gone: the agent should exit). */
+  onFailure(err: unknown): void;
+  status(): AgentStatus;
+  /** Called once the answer to a stop request is sent. */
+  onStop(): void;
+}
+
+/** Serves conversations on a unix socket. */
+export function agentServer(bus: string, readKeychain: ReadKeychain, hooks: AgentHooks): Server {
   const read = (keychainAccount: string) => {
     const key = readKey(keychainAccount, readKeychain);
     key.catch(hooks.onFailure);
@@ -96,15 +110,14 @@ export function agentServer(bus: string, readKeychain: ReadKeychain, hooks: { on
   let lastKeychainAccount: string | undefined;
 
   return createServer((socket: Socket) => {
-    hooks.onActivity();
     let early = lastKeychainAccount === undefined ? undefined : { keychainAccount: lastKeychainAccount, key: read(lastKeychainAccount) };
     let key: PendingKey | undefined;
     let buffered = '';
     let answered = false;
-    const reply = (a: OpenAnswer) => {
+    const reply = (a: OpenAnswer | ControlAnswer, then?: () => void) => {
       answered = true;
       socket.removeAllListeners('data');
-      socket.end(`${JSON.stringify(a)}\n`);
+      socket.end(`${JSON.stringify(a)}\n`, then);
     };
     socket.setEncoding('utf8');
     socket.setTimeout(5_000, () => socket.destroy());
@@ -122,6 +135,9 @@ export function agentServer(bus: string, readKeychain: ReadKeychain, hooks: { on
         if (!key) {
           const begun = begin(line, bus);
           if (!begun.ok) return reply(begun);
+          if (begun.control !== undefined)
+            return begun.control === 'status' ? reply({ ok: true, status: hooks.status() }) : reply({ ok: true, stopping: true, pid: process.pid }, () => hooks.onStop());
+          hooks.onActivity();
           lastKeychainAccount = begun.keychainAccount;
           if (early?.keychainAccount === begun.keychainAccount) key = early.key;
           else {

@@ -5,6 +5,7 @@ import { builtinAppsJson, builtinAppJson } from './builtin.generated.js';
 import { readJsonIfExists, writeJsonAtomic, isObject, ensurePrivateDir } from '../store/files.js';
 import { withLock } from '../store/lock.js';
 import { AcctError, ExitCode, usageError, notFound } from '../errors.js';
+import { closest, didYouMean } from '../suggest.js';
 import type { AppDefinition } from './schema.js';
 import { resolveApp, type Settings } from './resolve-app.js';
 import type { Paths } from '../paths.js';
@@ -53,12 +54,10 @@ export class Catalog {
   get(slug: string): AppDefinition {
     const hit = this.find(slug);
     if (hit) return hit.app;
-    const near = this.search(slug).slice(0, 5).map((e) => e.app.slug);
-    throw notFound(
-      `unknown app "${slug}"`,
-      near.length ? `did you mean: ${near.join(', ')}?` : 'search the catalog with: acct apps <query>, or add it: acct apps add',
-      'app_not_found',
-    );
+    // Slugs a typo away first ("gihub"), then what a search finds ("loc" → local, …).
+    const typos = closest(slug, this.all().map((e) => e.app.slug));
+    const near = [...new Set([...typos, ...this.search(slug).map((e) => e.app.slug)])].slice(0, 5);
+    throw notFound(`unknown app "${slug}"`, didYouMean(near) ?? 'search the catalog with: acct apps <query>, or add it: acct apps add', 'app_not_found');
   }
 
   all(): CatalogEntry[] {

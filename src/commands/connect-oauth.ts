@@ -186,11 +186,13 @@ async function deviceFlow(ctx: Context, app: OAuthApp, client: OAuthClient, scop
   }
 }
 
+/** Waits between device polls. The abort listener goes when the wait ends: one left per poll added up to a MaxListenersExceededWarning. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
+    const onAbort = () => (clearTimeout(t), reject(signal.reason));
+    const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 }
 

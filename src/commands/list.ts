@@ -25,6 +25,8 @@ export async function list(ctx: Context, opts: { app?: string; json?: boolean })
   const m = ctx.accounts.read();
   const used = ctx.accounts.lastUsed();
   const accounts = sortByAppAndNickname(m.accounts.filter((a) => !opts.app || a.app === opts.app));
+  // An app that is gone (removed by the user) still lists the accounts it left; one that never existed is a typo.
+  if (opts.app && !accounts.length) ctx.catalog.get(opts.app);
   if (opts.json) {
     printJson(ctx.io, accounts.map((a) => accountJson(a, isDefault(m, a), used.get(a.id) ?? null)));
     return;

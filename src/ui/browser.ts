@@ -9,7 +9,7 @@ export function browserOpener(env: NodeJS.ProcessEnv, warn: (m: string) => void)
   return async (url) => {
     if (command) {
       const [file, ...args] = splitCommand(command);
-      const child = spawn(file!, [...args, url], { stdio: ['ignore', 'ignore', 'inherit'], detached: false, env });
+      const child = spawn(file!, [...args, url], { stdio: ['ignore', 'ignore', 'inherit'], detached: false, env: withoutStoreSecrets(env) });
       child.on('error', (err) => warn(`could not run the browser command "${file}": ${err.message}`));
       child.on('exit', (code) => {
         if (code) warn(`the browser command "${file}" exited with ${code}`);
@@ -17,15 +17,44 @@ export function browserOpener(env: NodeJS.ProcessEnv, warn: (m: string) => void)
       child.unref();
       return;
     }
-    const { default: open } = await import('open');
+    // In the bundle, dist/vendor/open.cjs is CommonJS, and a dynamic import of
+    // CommonJS hands over the whole module.exports as `default`: the function
+    // is its `default`. Under the ES module loader (tests importing src/) it is
+    // `default` itself.
+    const mod = await import('open');
+    const open = (mod.default as unknown as { default?: typeof mod.default }).default ?? mod.default;
     try {
-      const child = await open(url);
-      child.on('error', (err) => warn(`could not open a browser: ${err.message}`));
+      // open spawns the opener with process.env and has no option for another
+      // one: for the call, process.env is acct's environment without its store
+      // secrets (acct itself reads ctx.env, the object saved here).
+      const saved = process.env;
+      process.env = withoutStoreSecrets(saved);
+      let child: Awaited<ReturnType<typeof open>>;
+      try {
+        child = await open(url);
+      } finally {
+        process.env = saved;
+      }
+      child.on('error', (err: NodeJS.ErrnoException) =>
+        warn(
+          err.code === 'ENOENT'
+            ? `could not open a browser: ${err.path ?? 'the opener'} is not on PATH; open the URL above yourself, or set BROWSER to your browser's command`
+            : `could not open a browser: ${err.message}`,
+        ),
+      );
       child.unref();
     } catch (err) {
       warn(`could not open a browser: ${(err as Error).message}`);
     }
   };
+}
+
+/**
+ * The browser outlives acct and never needs acct's own secrets: the store
+ * passphrase, a bundle and its key, client secrets given for one run.
+ */
+export function withoutStoreSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !/^ACCT_(PASSPHRASE|BUNDLE|BUNDLE_KEY|BUNDLE_CACHE|CLIENT_SECRET_.*)$/.test(k)));
 }
 
 /** Splits "cmd --flag 'two words'" the way a shell would for simple cases. */

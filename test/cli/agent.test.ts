@@ -5,7 +5,7 @@
 // is still reported, and a refusal sends acct back to the direct read.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa } from 'execa';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -178,5 +178,88 @@ describe('keychain agent', () => {
     const deadline = Date.now() + 20_000;
     while (agentPids(socket).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     expect(agentPids(socket)).toEqual([]);
+  });
+});
+
+describe('acct agent status and stop', () => {
+  let session: KeyringSession;
+  let env: Record<string, string | undefined>;
+  const version = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../package.json'), 'utf8')).version as string;
+
+  beforeAll(async () => {
+    session = await startKeyringSession();
+    env = baseEnv({ ...session.env, ACCT_HOME: tempHome() });
+    expect((await acct(['apps', 'add', 'local', '--file', keyAppFile('http://127.0.0.1:9')], env)).exitCode).toBe(0);
+    expect((await acct(['connect', 'local', '--stdin', '--no-verify'], env, { input: SECRET, stdin: undefined })).exitCode).toBe(0);
+  });
+  afterAll(async () => {
+    await session?.stop();
+  });
+
+  it('status reports the running agent (pid, socket, version, protocol, default idle timeout); stop asks it to exit', async () => {
+    expect((await acct(['token', 'local'], env)).exitCode).toBe(0);
+    const socket = await agentSocket(session);
+    const [pid] = agentPids(socket);
+    expect(pid).toBeGreaterThan(0);
+
+    const json = await acct(['agent', 'status', '--json'], env);
+    expect(json.exitCode, json.stderr).toBe(0);
+    const status = JSON.parse(json.stdout);
+    expect(status).toMatchObject({ running: true, pid, socket, version, protocol: 2, idle_timeout_seconds: 600, used: true });
+    expect(status.idle_remaining_seconds).toBeGreaterThan(500);
+    expect(Date.parse(status.started_at)).toBeLessThanOrEqual(Date.now());
+    const text = await acct(['agent', 'status'], env);
+    expect(text.stdout).toContain(`running  yes (pid ${pid})\n`);
+    expect(text.stdout).toContain(`socket   ${socket}\n`);
+    expect(text.stdout).toContain('exits after 600s without a request');
+
+    const stop = await acct(['agent', 'stop'], env);
+    expect(stop).toMatchObject({ exitCode: 0, stdout: '', stderr: `Stopped the keychain agent (pid ${pid})\n` });
+    expect(agentPids(socket)).toEqual([]);
+    expect(existsSync(socket)).toBe(false);
+
+    const after = JSON.parse((await acct(['agent', 'status', '--json'], env)).stdout);
+    expect(after).toMatchObject({ running: false, reason: 'not running', socket });
+    expect(await acct(['agent', 'stop'], env)).toMatchObject({ exitCode: 0, stderr: 'No keychain agent to stop: not running\n' });
+    // And the next read starts one again.
+    expect((await acct(['token', 'local'], env)).stdout).toBe(`${SECRET}\n`);
+    await agentSocket(session);
+    const deadline = Date.now() + 10_000;
+    while (!agentPids(socket).length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(agentPids(socket)).toHaveLength(1);
+    expect((await acct(['agent', 'stop'], env)).exitCode).toBe(0);
+  });
+
+  it('an agent that does not answer is signalled, and only the one of this socket that is this user\'s', async () => {
+    const runtime = join(session.env.XDG_RUNTIME_DIR!, 'acct');
+    // The socket acct would use: the one the real agent had (or would have).
+    expect((await acct(['token', 'local'], env)).exitCode).toBe(0);
+    const socket = await agentSocket(session);
+    expect((await acct(['agent', 'stop'], env)).exitCode).toBe(0);
+    // A hung agent: listens, never answers.
+    const hang = (title: string, path: string | undefined, uid?: number) =>
+      execa(process.execPath, ['-e', `process.title = ${JSON.stringify(title)}; ${path ? `require('node:net').createServer(() => {}).listen(${JSON.stringify(path)});` : ''} setTimeout(() => {}, 60_000)`], {
+        reject: false,
+        ...(uid === undefined ? {} : { uid, gid: uid }),
+      });
+    const hung = hang(`acct-agent ${socket}`, socket);
+    // Another agent of this user (another session's socket) must be left alone.
+    const other = hang(`acct-agent ${join(runtime, 'agent-00000000.sock')}`, join(runtime, 'agent-00000000.sock'));
+    // As root, a process of another user with this very title must be left alone too.
+    const stranger = process.getuid!() === 0 ? hang(`acct-agent ${socket}`, undefined, 65534) : undefined;
+    try {
+      const deadline = Date.now() + 10_000;
+      while ((!existsSync(socket) || agentPids(socket).length < (stranger ? 2 : 1)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const status = JSON.parse((await acct(['agent', 'status', '--json'], env)).stdout);
+      expect(status).toMatchObject({ running: false, pid: hung.pid, reason: `its process (pid ${hung.pid}) does not answer` });
+
+      const r = await acct(['agent', 'stop'], env);
+      expect(r).toMatchObject({ exitCode: 0, stderr: `Stopped the keychain agent (pid ${hung.pid}, which did not answer: sent SIGTERM)\n` });
+      expect((await hung).signal).toBe('SIGTERM');
+      expect(other.exitCode).toBeNull();
+      if (stranger) expect(stranger.exitCode).toBeNull();
+    } finally {
+      for (const p of [hung, other, stranger]) p?.kill('SIGKILL');
+    }
   });
 });

@@ -2,7 +2,7 @@
 // completions/, and loaded by real bash, zsh and fish that complete a reference.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { acct, baseEnv, tempHome, BIN } from '../support/cli.js';
@@ -88,5 +88,61 @@ describe('completion', () => {
     expect(offered).toContain('local/beta');
     expect(offered).not.toContain('local/alpha');
     expect(offered).toContain('show');
+  });
+});
+
+// The README's install lines, run as written in a fresh HOME by a user who is
+// not root (as root, the test runs them as nobody), then each shell started
+// the usual way finds the script on its own.
+describe('the README completion install lines', () => {
+  const readme = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### Shell completion'));
+  const block = /```sh\n([\s\S]*?)```/.exec(section)![1]!;
+  const zshrcLine = /before compinit runs:\s+(.*)$/m.exec(block)![1]!.trim();
+  const NOBODY = 65534;
+  const asRoot = process.getuid!() === 0;
+  const asUser = asRoot ? { uid: NOBODY, gid: NOBODY } : {};
+  let home: string;
+  let userEnv: Record<string, string>;
+
+  beforeAll(async () => {
+    home = mkdtempSync(join(tmpdir(), 'acct-completion-home-'));
+    const bin = mkdtempSync(join(tmpdir(), 'acct-bin-'));
+    symlinkSync(BIN, join(bin, 'acct'));
+    chmodSync(bin, 0o755);
+    if (asRoot) chownSync(home, NOBODY, NOBODY);
+    userEnv = { PATH: `${bin}:${process.env.PATH}`, HOME: home, LANG: 'C.UTF-8' };
+    const r = await execa('bash', ['-e', '-c', block], { cwd: home, env: userEnv, extendEnv: false, reject: false, ...asUser });
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+  });
+
+  it('bash: bash-completion loads it from ~/.local/share on first use', async () => {
+    const script = [
+      'source /usr/share/bash-completion/bash_completion',
+      // The loader bash-completion registers for commands it has not seen yet.
+      "loader=$(complete -p -D | sed -n 's/.*-F \\([^ ]*\\).*/\\1/p')",
+      '$loader acct acct "" acct || true',
+      'complete -p acct',
+      'COMP_WORDS=(acct con); COMP_CWORD=1; _acct; printf "%s\\n" "${COMPREPLY[@]}"',
+    ].join('\n');
+    const r = await execa('bash', ['--norc', '-c', script], { cwd: home, env: userEnv, extendEnv: false, reject: false, ...asUser });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^complete -F _acct acct$/m);
+    expect(r.stdout.split('\n')).toContain('connect');
+  });
+
+  it('zsh: the fpath line in ~/.zshrc before compinit registers _acct', async () => {
+    expect(zshrcLine).toBe('fpath=(~/.zfunc $fpath)');
+    await execa('sh', ['-c', `printf '%s\\n' '${zshrcLine}' 'autoload -Uz compinit && compinit' > ~/.zshrc`], { env: userEnv, extendEnv: false, ...asUser });
+    const r = await execa('zsh', ['-i', '-c', 'print -r -- ${_comps[acct]}'], { cwd: home, env: userEnv, extendEnv: false, reject: false, ...asUser });
+    expect(r.stdout.trim()).toBe('_acct');
+    expect(r.exitCode).toBe(0);
+  });
+
+  it('fish: loads it from ~/.config/fish/completions', async () => {
+    const r = await execa('fish', ['-c', "complete -C 'acct con'"], { cwd: home, env: userEnv, extendEnv: false, reject: false, ...asUser });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout.split('\n').map((l) => l.split('\t')[0])).toContain('connect');
   });
 });

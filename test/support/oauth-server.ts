@@ -49,6 +49,8 @@ export interface AuthServer {
     /** grant_type of every token request, in order. */
     readonly grantTypes: readonly string[];
   };
+  /** Every request received, in order: method, path and the User-Agent it carried. */
+  requests: { method: string; path: string; userAgent: string | undefined }[];
   /** Every revocation request: token and hint. */
   revocations: { token: string; hint: string | undefined }[];
   setTokenFault(kind: TokenFault): void;
@@ -85,6 +87,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
   const grantTypes: string[] = [];
   let refreshCount = 0;
   const revocations: { token: string; hint: string | undefined }[] = [];
+  const requests: { method: string; path: string; userAgent: string | undefined }[] = [];
   const grants = new Map<string, string>(); // grantId → accountId
   const hanging = new Set<ServerResponse>();
 
@@ -100,6 +103,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    requests.push({ method: req.method ?? '', path: url.pathname, userAgent: req.headers['user-agent'] });
     if (req.method === 'GET' && url.pathname === '/me') return me(req, res);
     if (req.method === 'POST' && (url.pathname === '/token' || url.pathname === '/token/revocation')) {
       // Read the form here (to log and to fault), then hand the parsed body on:
@@ -284,6 +288,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
       },
     },
     revocations,
+    requests,
     setTokenFault(kind) {
       state.fault = kind;
       if (kind !== 'hang') for (const res of hanging) res.destroy();

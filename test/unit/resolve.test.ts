@@ -27,9 +27,9 @@ function metadata(accounts: Account[], defaults: Record<string, string> = {}): M
 }
 
 /** The error resolveReference throws, checked to be an AcctError. */
-function failure(m: Metadata, ref: string, isApp?: (slug: string) => boolean): AcctError {
+function failure(m: Metadata, ref: string, isApp?: (slug: string) => boolean, appSlugs?: () => string[]): AcctError {
   try {
-    const hit = resolveReference(m, ref, isApp);
+    const hit = resolveReference(m, ref, isApp, appSlugs);
     throw new Error(`expected "${ref}" to fail, but it resolved to ${label(hit)}`);
   } catch (err) {
     expect(err).toBeInstanceOf(AcctError);
@@ -62,9 +62,22 @@ describe('resolveReference', () => {
     expect(err.hint).toContain(label(ghHome));
     expect(err.hint).not.toContain(slack.id);
 
-    const none = failure(m, 'gitlab/work');
+    // gitlab is an app of its own, not a typo of github.
+    const none = failure(m, 'gitlab/work', (slug) => slug === 'gitlab');
     expect(none.exitCode).toBe(ExitCode.notFound);
     expect(none.hint).toBe('connect one: acct connect gitlab');
+  });
+
+  it('a typo in a reference suggests the references a few edits away, never resolves to them', () => {
+    expect(failure(m, 'githb/work').hint).toBe('did you mean github/work?');
+    expect(failure(m, 'github/wrok').hint).toBe('did you mean github/work?');
+    expect(failure(m, 'githb').hint).toBe('did you mean github? (see your accounts with: acct list)');
+    const far = failure(m, 'zzzzzz');
+    expect(far.hint).toBe('see your accounts with: acct list');
+    // An app of the catalog without accounts yet, asked only when no account is close.
+    const apps = () => ['github', 'gitlab', 'stripe'];
+    expect(failure(m, 'stirpe', () => false, apps).hint).toBe('did you mean stripe? (no account of it yet: acct connect stripe)');
+    expect(failure(m, 'githb', () => false, apps).hint).toBe('did you mean github? (see your accounts with: acct list)');
   });
 
   it('a nickname used once', () => {
