@@ -2,6 +2,7 @@
 // side-effecting pieces (keychain, HTTP, prompts) are created on first use.
 import { join } from 'node:path';
 import { resolvePaths, type Paths } from './paths.js';
+import { trustRoots } from './store/trust.js';
 import { AccountRepository } from './accounts/repository.js';
 import { SecretStore, type StoreKind } from './store/store.js';
 import { BundleState, BundleAccounts, BundleSecrets } from './accounts/bundle-mode.js';
@@ -9,7 +10,7 @@ import { Keychain, napiKeychain, type KeychainBackend } from './store/keychain.j
 import { Catalog } from './catalog/catalog.js';
 import { terminalPrompter, type Prompter } from './ui/prompt.js';
 import { createFetch, type Fetch } from './http.js';
-import { usageError } from './errors.js';
+import { usageError, AcctError, ExitCode } from './errors.js';
 import { keychainAgent } from './agent/client.js';
 import { VERSION } from './version.js';
 
@@ -44,6 +45,13 @@ export interface Context {
   fetch: () => Promise<Fetch>;
   /** Progress and warnings on stderr. */
   warn: (message: string) => void;
+  /**
+   * Runs bookkeeping that must never fail the command (recording a use,
+   * cleaning up): a file-system or store failure is one warning per run, at
+   * most (SPEC "Reads never fail for bookkeeping"); any other error is a bug
+   * and goes on.
+   */
+  housekeeping: (what: string, fn: () => void) => void;
   info: (message: string) => void;
 }
 
@@ -56,9 +64,21 @@ export interface ContextOverrides {
 
 export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: ContextOverrides = {}): Context {
   const paths = resolvePaths(env);
+  trustRoots(paths);
   const prompter = overrides.prompter ?? terminalPrompter(io);
   let fetchPromise: Promise<Fetch> | undefined;
   const warn = (message: string) => io.stderr.write(`acct: warning: ${message}\n`);
+  let housekeepingFailed = false;
+  const housekeeping = (what: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      if (!isFileFailure(err)) throw err;
+      if (housekeepingFailed) return;
+      housekeepingFailed = true;
+      warn(`could not ${what}: ${(err as Error).message}${err instanceof AcctError && err.hint ? ` (${err.hint})` : ''}`);
+    }
+  };
   const bundle = env.ACCT_BUNDLE ? new BundleState(env) : undefined;
   const ctx: Context = {
     env,
@@ -93,6 +113,7 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
     }),
     fetch: () => (fetchPromise ??= overrides.fetch ? Promise.resolve(overrides.fetch) : createFetch({ timeoutMs: seconds(env.ACCT_HTTP_TIMEOUT, 'ACCT_HTTP_TIMEOUT', 30) * 1000, onSlow: (host) => io.stderr.write(`Waiting for ${host}…\n`) })),
     warn,
+    housekeeping,
     info: (message) => io.stderr.write(`${message}\n`),
   };
   return ctx;
@@ -108,4 +129,9 @@ export function seconds(raw: string | undefined, name: string, fallback: number)
 /** dist/agent.cjs, beside the bundle (running from src/, as unit tests do, there is none: starting it fails quietly). */
 function agentEntry(): string {
   return typeof __dirname === 'string' ? join(__dirname, 'agent.cjs') : 'agent.cjs';
+}
+
+/** A failure of the file system (ENOSPC, EROFS, EACCES…) or of the store's checks, as opposed to a bug. */
+function isFileFailure(err: unknown): boolean {
+  return err instanceof AcctError ? err.exitCode === ExitCode.store : typeof (err as NodeJS.ErrnoException | undefined)?.code === 'string';
 }

@@ -2,8 +2,9 @@
 // renames), changed only under the metadata lock with a fresh re-read.
 import { join } from 'node:path';
 import { nodeCrypto } from '../store/node-crypto.js';
-import { openSync, writeSync, fstatSync, closeSync } from 'node:fs';
-import { readJsonIfExists, writeJsonAtomic, isObject, readFileIfExists, ensurePrivateDir, writeFileAtomic } from '../store/files.js';
+import { openSync, fstatSync, closeSync } from 'node:fs';
+import { readJsonIfExists, writeJsonAtomic, isObject, readFileIfExists, ensurePrivateDir, writeFileAtomic, writeAll, writeFailure } from '../store/files.js';
+import { checkFile, checkFolders, O_APPEND, symlinkOpenError } from '../store/trust.js';
 import { withLock } from '../store/lock.js';
 import { emptyMetadata, type Account, type Metadata } from './model.js';
 import type { Paths } from '../paths.js';
@@ -59,20 +60,31 @@ export class AccountRepository {
   /**
    * Records a use without taking the metadata lock: appends are atomic for
    * one short line. On the path of every `acct token`, so it opens the log
-   * once, and creates the folder only when it is missing.
+   * once, and creates the folder only when it is missing. Bookkeeping: callers
+   * run it through ctx.housekeeping, so a failure here never fails a read.
    */
   markUsed(id: string, at: Date): void {
+    try {
+      this.appendUse(id, at);
+    } catch (err) {
+      throw writeFailure(this.usedLog, err);
+    }
+  }
+
+  private appendUse(id: string, at: Date): void {
     let fd: number;
     try {
-      fd = openSync(this.usedLog, 'a', 0o600);
+      checkFolders(this.paths.data);
+      fd = openSync(this.usedLog, O_APPEND, 0o600);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw symlinkOpenError(this.usedLog, err) ?? err;
       ensurePrivateDir(this.paths.data);
-      fd = openSync(this.usedLog, 'a', 0o600);
+      fd = openSync(this.usedLog, O_APPEND, 0o600);
     }
     let size: number;
     try {
-      writeSync(fd, `${id} ${isoTime(at)}\n`);
+      checkFile(this.usedLog, fd);
+      writeAll(fd, Buffer.from(`${id} ${isoTime(at)}\n`));
       size = fstatSync(fd).size;
     } finally {
       closeSync(fd);

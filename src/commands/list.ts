@@ -22,7 +22,8 @@ export function accountJson(a: Account, isDefaultAccount: boolean, lastUsed: str
 
 export async function list(ctx: Context, opts: { app?: string; json?: boolean }): Promise<void> {
   const m = ctx.accounts.read();
-  const used = ctx.accounts.lastUsed();
+  let used = new Map<string, string>();
+  ctx.housekeeping('read when the accounts were last used', () => void (used = ctx.accounts.lastUsed()));
   const accounts = sortByAppAndNickname(m.accounts.filter((a) => !opts.app || a.app === opts.app));
   if (opts.json) {
     printJson(ctx.io, accounts.map((a) => accountJson(a, isDefault(m, a), used.get(a.id) ?? null)));

@@ -18,7 +18,8 @@ export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; 
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([k, v]) => [k, opts.reveal || !isSecret(k) ? v : mask(v)]),
   );
-  const used = ctx.accounts.lastUsed().get(account.id) ?? null;
+  let used: string | null = null;
+  ctx.housekeeping('read when the account was last used', () => void (used = ctx.accounts.lastUsed().get(account.id) ?? null));
   if (opts.json) {
     printJson(ctx.io, { ...accountJson(account, isDefault(m, account), used), fields: shown });
     return;
