@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { resolvePaths, type Paths } from './paths.js';
 import { trustRoots } from './store/trust.js';
+import { sweep } from './store/sweep.js';
 import { AccountRepository } from './accounts/repository.js';
 import { SecretStore, type StoreKind } from './store/store.js';
 import { BundleState, BundleAccounts, BundleSecrets } from './accounts/bundle-mode.js';
@@ -68,6 +69,7 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
   const prompter = overrides.prompter ?? terminalPrompter(io);
   let fetchPromise: Promise<Fetch> | undefined;
   const warn = (message: string) => io.stderr.write(`acct: warning: ${message}\n`);
+  let localSecrets: SecretStore | undefined;
   let housekeepingFailed = false;
   const housekeeping = (what: string, fn: () => void) => {
     try {
@@ -85,11 +87,13 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
     io,
     paths,
     now: overrides.now ?? (() => new Date()),
-    accounts: bundle ? new BundleAccounts(bundle) : new AccountRepository(paths),
+    accounts: bundle
+      ? new BundleAccounts(bundle)
+      : new AccountRepository(paths, (m) => housekeeping('clean up after an interrupted write', () => void sweep(paths, localSecrets!, m, Date.now()))),
     catalog: new Catalog(paths, bundle),
     bundle,
     prompter,
-    secrets: bundle ? new BundleSecrets(bundle, warn) : new SecretStore({
+    secrets: bundle ? new BundleSecrets(bundle, warn) : (localSecrets = new SecretStore({
       paths,
       requestedKind: env.ACCT_STORE || undefined,
       // Tests that hand in their own keychain talk to it alone.
@@ -110,7 +114,7 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
           throw usageError('the passphrases do not match', 'run the command again');
         return first;
       },
-    }),
+    })),
     fetch: () => (fetchPromise ??= overrides.fetch ? Promise.resolve(overrides.fetch) : createFetch({ timeoutMs: seconds(env.ACCT_HTTP_TIMEOUT, 'ACCT_HTTP_TIMEOUT', 30) * 1000, onSlow: (host) => io.stderr.write(`Waiting for ${host}…\n`) })),
     warn,
     housekeeping,

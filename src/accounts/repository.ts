@@ -22,7 +22,11 @@ function isMetadata(v: unknown): v is Metadata {
 }
 
 export class AccountRepository {
-  constructor(private readonly paths: Paths) {}
+  /** `afterWrite` runs under the metadata lock once accounts.json is written (the store's sweep, see store/sweep.ts). */
+  constructor(
+    private readonly paths: Paths,
+    private readonly afterWrite?: (m: Metadata) => void,
+  ) {}
 
   get file() {
     return join(this.paths.data, 'accounts.json');
@@ -45,6 +49,7 @@ export class AccountRepository {
       const result = change(m);
       ensurePrivateDir(this.paths.data);
       writeJsonAtomic(this.file, m);
+      this.afterWrite?.(m);
       return result;
     });
   }
