@@ -2,7 +2,7 @@
 // side-effecting pieces (keychain, HTTP, prompts) are created on first use.
 import { join } from 'node:path';
 import { resolvePaths, type Paths } from './paths.js';
-import { trustRoots } from './store/trust.js';
+import { trustRoots, checkFolders } from './store/trust.js';
 import { sweep } from './store/sweep.js';
 import { AccountRepository } from './accounts/repository.js';
 import { SecretStore, type StoreKind } from './store/store.js';
@@ -89,7 +89,11 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
     now: overrides.now ?? (() => new Date()),
     accounts: bundle
       ? new BundleAccounts(bundle)
-      : new AccountRepository(paths, (m) => housekeeping('clean up after an interrupted write', () => void sweep(paths, localSecrets!, m, Date.now()))),
+      : new AccountRepository(paths, (m) => {
+          // A metadata write (a delete, say) goes with secrets/: refused as a whole when that folder is not to be trusted.
+          checkFolders(localSecrets!.secretsDir);
+          housekeeping('clean up after an interrupted write', () => void sweep(paths, localSecrets!, m, Date.now()));
+        }),
     catalog: new Catalog(paths, bundle),
     bundle,
     prompter,

@@ -22,10 +22,14 @@ function isMetadata(v: unknown): v is Metadata {
 }
 
 export class AccountRepository {
-  /** `afterWrite` runs under the metadata lock once accounts.json is written (the store's sweep, see store/sweep.ts). */
+  /**
+   * `beforeWrite` runs under the metadata lock with the metadata as it is, before
+   * the change: the store's checks and sweep (store/sweep.ts), so a write that
+   * the store refuses changes nothing.
+   */
   constructor(
     private readonly paths: Paths,
-    private readonly afterWrite?: (m: Metadata) => void,
+    private readonly beforeWrite?: (m: Metadata) => void,
   ) {}
 
   get file() {
@@ -46,10 +50,10 @@ export class AccountRepository {
   async update<T>(change: (m: Metadata) => T): Promise<T> {
     return withLock(this.lockPath('metadata'), () => {
       const m = this.read();
+      this.beforeWrite?.(m);
       const result = change(m);
       ensurePrivateDir(this.paths.data);
       writeJsonAtomic(this.file, m);
-      this.afterWrite?.(m);
       return result;
     });
   }

@@ -131,6 +131,8 @@ export function corruptFile(path: string, why: string) {
 }
 
 export function removeIfExists(path: string): boolean {
+  // Never through a symlinked or foreign folder of acct's (trust.ts).
+  if (isStorePath(path) && !checkFolders(dirname(path))) return false;
   try {
     unlinkSync(path);
     return true;
