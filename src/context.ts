@@ -53,6 +53,8 @@ export interface Context {
    * and goes on.
    */
   housekeeping: (what: string, fn: () => void) => void;
+  /** A warning that the store's files could not be written (a full disk, a read-only home): the first in a run is said, later ones add nothing. */
+  writeWarning: (message: string) => void;
   info: (message: string) => void;
 }
 
@@ -70,15 +72,17 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
   let fetchPromise: Promise<Fetch> | undefined;
   const warn = (message: string) => io.stderr.write(`acct: warning: ${message}\n`);
   let localSecrets: SecretStore | undefined;
-  let housekeepingFailed = false;
+  let writeWarned = false;
+  const writeWarning = (message: string) => {
+    if (!writeWarned) warn(message);
+    writeWarned = true;
+  };
   const housekeeping = (what: string, fn: () => void) => {
     try {
       fn();
     } catch (err) {
       if (!isFileFailure(err)) throw err;
-      if (housekeepingFailed) return;
-      housekeepingFailed = true;
-      warn(`could not ${what}: ${(err as Error).message}${err instanceof AcctError && err.hint ? ` (${err.hint})` : ''}`);
+      writeWarning(`could not ${what}: ${(err as Error).message}${err instanceof AcctError && err.hint ? ` (${err.hint})` : ''}`);
     }
   };
   const bundle = env.ACCT_BUNDLE ? new BundleState(env) : undefined;
@@ -122,6 +126,7 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
     fetch: () => (fetchPromise ??= overrides.fetch ? Promise.resolve(overrides.fetch) : createFetch({ timeoutMs: seconds(env.ACCT_HTTP_TIMEOUT, 'ACCT_HTTP_TIMEOUT', 30) * 1000, onSlow: (host) => io.stderr.write(`Waiting for ${host}…\n`) })),
     warn,
     housekeeping,
+    writeWarning,
     info: (message) => io.stderr.write(`${message}\n`),
   };
   return ctx;

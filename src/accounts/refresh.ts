@@ -14,6 +14,7 @@ import type { OAuthApp, AppDefinition } from '../catalog/schema.js';
 import type { Fields } from '../store/store.js';
 import type { FreshOptions } from './credentials.js';
 import { withLock } from '../store/lock.js';
+import { isWriteFailure } from '../store/files.js';
 import { mustFind, setStatus } from './service.js';
 import { resolveClient } from './clients.js';
 import { refresh as refreshGrant, classifyFailure, type TokenSet } from '../oauth/protocol.js';
@@ -37,7 +38,18 @@ export async function ensureFresh(ctx: Context, account: Account, app: AppDefini
   // Unlock the store (keychain read or passphrase derivation) before queueing
   // for the account lock, so concurrent callers do not do it one at a time;
   // the secrets are read again under the lock.
-  await ctx.secrets.read(account.id);
+  const cached = await ctx.secrets.read(account.id);
+  try {
+    return await refreshUnderLock(ctx, account, app, opts, startedAt);
+  } catch (err) {
+    // A full disk or a read-only home cannot take the lock or store new tokens: a token still valid serves the read (SPEC "Reads never fail for bookkeeping").
+    if (!isWriteFailure(err) || account.expiresAt === null || new Date(account.expiresAt) <= ctx.now()) throw err;
+    ctx.writeWarning(`could not refresh ${account.app}/${account.nickname} (${(err as Error).message}); using the cached token, valid until ${account.expiresAt}`);
+    return { fields: cached, expiresAt: account.expiresAt };
+  }
+}
+
+async function refreshUnderLock(ctx: Context, account: Account, app: OAuthApp, opts: FreshOptions, startedAt: Date): Promise<FreshTokens> {
   return withLock(ctx.accounts.lockPath(`refresh-${account.id}`), async () => {
     const current = mustFind(ctx.accounts.read(), account.id);
     if (current.status === 'needs-reconnect')

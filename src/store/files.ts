@@ -46,6 +46,11 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   }
 }
 
+/** A store error from writeFailure for a disk that is full or read-only, or a folder acct may not write in. */
+export function isWriteFailure(err: unknown): boolean {
+  return err instanceof AcctError && ['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM'].includes((err.cause as NodeJS.ErrnoException | undefined)?.code ?? '');
+}
+
 /** A file-system error while writing path, in acct's words (other errors pass unchanged). */
 export function writeFailure(path: string, err: unknown): unknown {
   const code = (err as NodeJS.ErrnoException).code;

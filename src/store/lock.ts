@@ -1,6 +1,6 @@
 // Cross-process locks. proper-lockfile uses an atomic mkdir with mtime updates,
 // so a crashed holder's lock turns stale and is taken over instead of wedging acct.
-import { ensurePrivateDir } from './files.js';
+import { ensurePrivateDir, writeFailure } from './files.js';
 import { dirname } from 'node:path';
 import { storeError } from '../errors.js';
 
@@ -39,7 +39,8 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T> | T, op
       });
       break;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+      // A full disk or a read-only home: a store error naming the lock, before any work that would need to be stored.
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw writeFailure(`${lockPath}.lock`, err);
       if (Date.now() - started > waitMs)
         throw storeError(
           `timed out waiting for the lock ${lockPath}.lock`,

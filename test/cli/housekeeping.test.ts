@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { acct, BIN, baseEnv, tempHome } from '../support/cli.js';
 import { keyAppFile } from '../support/apps.js';
 import { startApiServer, type ApiServer } from '../support/api-server.js';
+import { startAuthServer, type AuthServer } from '../support/oauth-server.js';
+import { oauthHome } from '../support/oauth-cli.js';
 
 const PASSPHRASE = 'housekeeping passphrase';
 const input = (text: string) => ({ input: text, stdin: undefined });
@@ -248,5 +250,50 @@ describe('housekeeping never breaks a read', () => {
     expect((await acct(['rename', 'local/two', 'deux'], env)).exitCode).toBe(0);
     expect(existsSync(secret)).toBe(false);
     expect((await acct(['token', 'local/deux'], env)).stdout).toBe(`${KEY2}\n`);
+  });
+});
+
+describe.skipIf(noMount)('a refresh on a read-only home', () => {
+  let server: AuthServer;
+  beforeAll(async () => {
+    server = await startAuthServer({ accessTokenTtl: 300 });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('uses a token that is still valid, with one warning, and says why it cannot refresh an expired one', async () => {
+    const { home, env } = await oauthHome(server, 'public');
+    const connect = async (nickname: string, ttl: number) => {
+      server.setAccessTokenTtl(ttl);
+      const r = await acct(['connect', 'local', '--nickname', nickname], { ...env, ACCT_TEST_BROWSER_LOGIN: nickname });
+      server.setAccessTokenTtl(300);
+      expect(r.exitCode, r.stderr).toBe(0);
+    };
+    await connect('soon', 120);
+    await connect('gone', 1);
+    const cached = JSON.parse((await acct(['show', 'local/soon', '--reveal', '--json'], env)).stdout).fields.oauth_access_token;
+    await new Promise((r) => setTimeout(r, 1500));
+
+    const ro = mkdtempSync(join(tmpdir(), 'acct-ro-'));
+    await execa('mount', ['--bind', home, ro]);
+    try {
+      await execa('mount', ['-o', 'remount,bind,ro', ro]);
+      const roEnv = { ...env, ACCT_HOME: ro };
+      const requests = server.tokenRequests.refresh;
+      // Expiring within --min-ttl: no lock can be taken to refresh it, and the token still works.
+      const soon = await acct(['token', 'local/soon', '--min-ttl', '300'], roEnv);
+      expect(soon.exitCode, soon.stderr).toBe(0);
+      expect(soon.stdout).toBe(`${cached}\n`);
+      expect(warnings(soon.stderr)).toHaveLength(1);
+      expect(soon.stderr).toMatch(/could not refresh local\/soon \(cannot write .*: the file system is read-only\); using the cached token, valid until/);
+      // Expired: nothing to fall back on.
+      const gone = await acct(['token', 'local/gone'], roEnv);
+      expect(gone.exitCode).toBe(6);
+      expect(gone.stderr).toContain('the file system is read-only');
+      expect(server.tokenRequests.refresh).toBe(requests); // no refresh token was spent that could not be stored
+    } finally {
+      await execa('umount', [ro]);
+    }
   });
 });
