@@ -90,7 +90,9 @@ export function checkFolders(dir: string, create = false): boolean {
     if (st.mode & 0o022)
       throw storeError(
         `${folder} is writable by ${who(st.mode, 0o020, 0o002)}: anyone who can write there could replace acct's files (apps.json, and with it where tokens are sent)`,
-        `make it private: chmod 700 ${folder} (and check that nothing in it was changed)`,
+        st.mode & 0o1000
+          ? `it is a folder shared with others (like /tmp): point ${i === 0 ? 'ACCT_HOME' : 'acct'} at a folder of your own instead, e.g. mkdir -m 700 ~/.acct`
+          : `make it private: chmod 700 ${folder} (and check that nothing in it was changed)`,
       );
     const closed = (st.mode & 0o077) === 0;
     if (create && !closed) chmodSync(folder, 0o700);

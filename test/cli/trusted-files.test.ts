@@ -69,6 +69,20 @@ describe('files acct trusts', () => {
     expect((await acct(['token', 'local/main'], env)).stdout).toBe(`${KEY}\n`);
   });
 
+  it('refuses a shared folder (sticky, like /tmp) as the home, suggesting a folder of your own rather than chmod', async () => {
+    const shared = join(tempHome(), 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o1777);
+    const env = baseEnv({ ACCT_HOME: shared, ACCT_STORE: 'file', ACCT_PASSPHRASE: PASSPHRASE });
+    const r = await acct(['apps', 'add', 'local', '--file', appFile], env);
+    expect(r.exitCode).toBe(6);
+    expect(r.stderr).toContain(`${shared} is writable by its group and others`);
+    expect(r.stderr).toContain('point ACCT_HOME at a folder of your own');
+    expect(r.stderr).not.toContain('chmod 700');
+    expect(readdirSync(shared)).toEqual([]);
+    expect(lstatSync(shared).mode & 0o7777).toBe(0o1777);
+  });
+
   it('refuses a group-writable secrets/ or locks/ folder', async () => {
     const { home, env } = await store();
     const secrets = join(home, 'secrets');
