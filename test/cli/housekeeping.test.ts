@@ -228,10 +228,16 @@ describe('housekeeping never breaks a read', () => {
     expect(existsSync(liveTemp)).toBe(true);
     expect(existsSync(join(secretsDir, orphan))).toBe(true);
 
-    // Once it is older than any writer could be (10 minutes), the next write removes it, and only it.
+    // Once it is older than any writer could be (10 minutes), the next write removes it, and only it:
+    // an old client secret (not an account's; clients.json says whether it is used) stays.
     const old = new Date(Date.now() - 11 * 60_000);
     utimesSync(join(secretsDir, orphan), old, old);
+    const clientSecret = join(secretsDir, 'client.other.json');
+    cpSync(join(secretsDir, orphan), clientSecret);
+    utimesSync(clientSecret, old, old);
     expect((await acct(['rename', 'local/deux', 'two'], env)).exitCode).toBe(0);
+    expect(existsSync(clientSecret)).toBe(true);
+    unlinkSync(clientSecret);
     expect(readdirSync(secretsDir).sort()).toEqual(secretsBefore);
     expect((await acct(['token', 'local/one'], env)).stdout).toBe(`${KEY1}\n`);
     expect((await acct(['token', 'local/two'], env)).stdout).toBe(`${KEY2}\n`);

@@ -177,6 +177,18 @@ describe('files acct trusts', () => {
     expect(lstatSync(home).mode & 0o777).toBe(0o700);
   });
 
+  it("leaves the modes of the user's own folders alone (export -o writes there)", async () => {
+    const { env } = await store();
+    const out = join(tempHome(), 'shared-with-the-team');
+    mkdirSync(out);
+    chmodSync(out, 0o755);
+    const r = await acct(['export', 'local/main', '-o', join(out, 'ci.acct')], env);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(readdirSync(out)).toEqual(['ci.acct']);
+    expect(lstatSync(out).mode & 0o777).toBe(0o755); // was chmodded to 0700
+    expect(lstatSync(join(out, 'ci.acct')).mode & 0o777).toBe(0o600);
+  });
+
   it('checks the XDG folders as it checks ACCT_HOME', async () => {
     const home = tempHome();
     const env = baseEnv({ HOME: home, ACCT_STORE: 'file', ACCT_PASSPHRASE: PASSPHRASE, ACCT_CODE_CACHE: '0' });
