@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { resolvePaths, type Paths } from './paths.js';
 import { trustRoots, checkFolders } from './store/trust.js';
 import { sweep } from './store/sweep.js';
+import { isWriteFailure } from './store/files.js';
 import { AccountRepository } from './accounts/repository.js';
 import { SecretStore, type StoreKind } from './store/store.js';
 import { BundleState, BundleAccounts, BundleSecrets } from './accounts/bundle-mode.js';
@@ -82,7 +83,9 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
       fn();
     } catch (err) {
       if (!isFileFailure(err)) throw err;
-      writeWarning(`could not ${what}: ${(err as Error).message}${err instanceof AcctError && err.hint ? ` (${err.hint})` : ''}`);
+      // A refusal's hint is the fix to run; a failed write's ("nothing was changed; …") is for commands that needed it.
+      const hint = err instanceof AcctError && err.hint && !isWriteFailure(err) ? ` (${err.hint})` : '';
+      writeWarning(`could not ${what}: ${(err as Error).message}${hint}`);
     }
   };
   const bundle = env.ACCT_BUNDLE ? new BundleState(env) : undefined;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { nodeCrypto } from '../store/node-crypto.js';
 import { openSync, fstatSync, closeSync } from 'node:fs';
 import { readJsonIfExists, writeJsonAtomic, isObject, readFileIfExists, ensurePrivateDir, writeFileAtomic, writeAll, writeFailure } from '../store/files.js';
-import { checkFile, checkFolders, O_APPEND, symlinkOpenError } from '../store/trust.js';
+import { checkFile, checkFolders, APPEND_FLAGS, symlinkOpenError } from '../store/trust.js';
 import { withLock } from '../store/lock.js';
 import { emptyMetadata, type Account, type Metadata } from './model.js';
 import type { Paths } from '../paths.js';
@@ -84,11 +84,11 @@ export class AccountRepository {
     let fd: number;
     try {
       checkFolders(this.paths.data);
-      fd = openSync(this.usedLog, O_APPEND, 0o600);
+      fd = openSync(this.usedLog, APPEND_FLAGS, 0o600);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw symlinkOpenError(this.usedLog, err) ?? err;
       ensurePrivateDir(this.paths.data);
-      fd = openSync(this.usedLog, O_APPEND, 0o600);
+      fd = openSync(this.usedLog, APPEND_FLAGS, 0o600);
     }
     let size: number;
     try {

@@ -4,7 +4,7 @@ import { nodeCrypto } from './node-crypto.js';
 import { mkdirSync, openSync, writeSync, fsyncSync, closeSync, renameSync, readFileSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { storeError, AcctError } from '../errors.js';
-import { checkFolders, checkFile, isStorePath, symlinkOpenError, O_READ } from './trust.js';
+import { checkFolders, checkFile, isStorePath, symlinkOpenError, READ_FLAGS } from './trust.js';
 
 /**
  * A folder of acct's (see trust.ts): checked, made 0700 where missing, closed
@@ -96,7 +96,7 @@ export function readFileIfExists(path: string): Buffer | undefined {
   if (!checkFolders(dirname(path))) return undefined;
   let fd: number;
   try {
-    fd = openSync(path, O_READ);
+    fd = openSync(path, READ_FLAGS);
   } catch (err) {
     if (missing(err)) return undefined;
     throw symlinkOpenError(path, err) ?? readFailure(path, err);

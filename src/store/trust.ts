@@ -102,9 +102,9 @@ export function checkFolders(dir: string, create = false): boolean {
 }
 
 /** Opens a file of acct's for reading without following a symlink (and without waiting on a FIFO). */
-export const O_READ = checks ? constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK : constants.O_RDONLY;
+export const READ_FLAGS = checks ? constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK : constants.O_RDONLY;
 /** Appends to a file of acct's, creating it, without following a symlink. */
-export const O_APPEND = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (checks ? constants.O_NOFOLLOW : 0);
+export const APPEND_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (checks ? constants.O_NOFOLLOW : 0);
 
 /** An open that failed because the file is a symlink (O_NOFOLLOW): the refusal to report instead. */
 export function symlinkOpenError(path: string, err: unknown): Error | undefined {

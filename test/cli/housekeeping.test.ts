@@ -17,6 +17,8 @@ import { oauthHome } from '../support/oauth-cli.js';
 
 const PASSPHRASE = 'housekeeping passphrase';
 const input = (text: string) => ({ input: text, stdin: undefined });
+// Each case runs a dozen acct processes: a generous bound for a loaded machine, to catch hangs only.
+const SLOW = 240_000;
 const warnings = (stderr: string) => stderr.split('\n').filter((l) => l.includes('warning:'));
 
 /** Whether this machine lets the tests mount a tmpfs (root in a container that allows it). */
@@ -146,7 +148,7 @@ describe('housekeeping never breaks a read', () => {
     const token = await acct(['token', 'local/one'], env);
     expect(token).toMatchObject({ exitCode: 0, stdout: `${KEY1}\n`, stderr: '' });
     expect(readFileSync(join(home, 'last-used.log'), 'utf8')).toMatch(/^acc_[a-z2-7]{10} \d{4}-/);
-  });
+  }, SLOW);
 
   it.skipIf(noMount)('with a read-only home, every read works with one warning', async () => {
     const home = tempHome();
@@ -165,7 +167,7 @@ describe('housekeeping never breaks a read', () => {
     expect(connect.exitCode).toBe(6);
     expect(connect.stderr).toContain('the file system is read-only');
     expect(snapshot(home)).toEqual(before);
-  });
+  }, SLOW);
 
   it('with a usage log acct must not write (a symlink, a folder), reads work with one warning and nothing is written through it', async () => {
     const home = tempHome();
@@ -179,7 +181,7 @@ describe('housekeeping never breaks a read', () => {
     unlinkSync(join(home, 'last-used.log'));
     mkdirSync(join(home, 'last-used.log'));
     await readsWork(env, /could not (record the use of the account|read when the accounts? w(as|ere) last used): .*last-used\.log/);
-  });
+  }, SLOW);
 
   it('kill -9 during connect leaves the store whole, and a later write removes what it left', async () => {
     const home = tempHome();
@@ -242,7 +244,7 @@ describe('housekeeping never breaks a read', () => {
     expect((await acct(['token', 'local/one'], env)).stdout).toBe(`${KEY1}\n`);
     expect((await acct(['token', 'local/two'], env)).stdout).toBe(`${KEY2}\n`);
     unlinkSync(liveTemp);
-  });
+  }, SLOW);
 
   it('a delete stopped between its metadata and its secret leaves a secret the next write removes at once', async () => {
     const home = tempHome();
@@ -256,7 +258,7 @@ describe('housekeeping never breaks a read', () => {
     expect((await acct(['rename', 'local/two', 'deux'], env)).exitCode).toBe(0);
     expect(existsSync(secret)).toBe(false);
     expect((await acct(['token', 'local/deux'], env)).stdout).toBe(`${KEY2}\n`);
-  });
+  }, SLOW);
 });
 
 describe.skipIf(noMount)('a refresh on a read-only home', () => {
@@ -301,5 +303,5 @@ describe.skipIf(noMount)('a refresh on a read-only home', () => {
     } finally {
       await execa('umount', [ro]);
     }
-  });
+  }, SLOW);
 });

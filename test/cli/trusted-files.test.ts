@@ -12,6 +12,8 @@ import { keyAppFile } from '../support/apps.js';
 const PASSPHRASE = 'trusted files passphrase';
 const input = (text: string) => ({ input: text, stdin: undefined });
 const NOBODY = 65534;
+// Each case runs a dozen acct processes: a generous bound for a loaded machine, to catch hangs only.
+const SLOW = 240_000;
 
 /** Everything under dir, without following symlinks: what each entry is, its mode, owner and contents. */
 function snapshot(dir: string): Record<string, string> {
@@ -67,7 +69,7 @@ describe('files acct trusts', () => {
     await refused(home, env, home, `chmod 700 ${home}`);
     chmodSync(home, 0o700);
     expect((await acct(['token', 'local/main'], env)).stdout).toBe(`${KEY}\n`);
-  });
+  }, SLOW);
 
   it('refuses a shared folder (sticky, like /tmp) as the home, suggesting a folder of your own rather than chmod', async () => {
     const shared = join(tempHome(), 'shared');
@@ -81,7 +83,7 @@ describe('files acct trusts', () => {
     expect(r.stderr).not.toContain('chmod 700');
     expect(readdirSync(shared)).toEqual([]);
     expect(lstatSync(shared).mode & 0o7777).toBe(0o1777);
-  });
+  }, SLOW);
 
   it('refuses a group-writable secrets/ or locks/ folder', async () => {
     const { home, env } = await store();
@@ -92,7 +94,7 @@ describe('files acct trusts', () => {
     const locks = join(home, 'locks');
     chmodSync(locks, 0o707);
     await refused(home, env, locks, `chmod 700 ${locks}`, [['rename', 'local/main', 'renamed']]);
-  });
+  }, SLOW);
 
   it('refuses store files that others may read or write, naming chmod 600', async () => {
     const { home, env, secret } = await store();
@@ -107,7 +109,7 @@ describe('files acct trusts', () => {
       chmodSync(file, 0o600);
     }
     expect((await acct(['token', 'local/main'], env)).stdout).toBe(`${KEY}\n`);
-  });
+  }, SLOW);
 
   it('refuses a folder or file owned by another user, naming chown', async () => {
     const { home, env, secret } = await store();
@@ -120,7 +122,7 @@ describe('files acct trusts', () => {
       chownSync(file, 0, 0);
     }
     expect((await acct(['token', 'local/main'], env)).stdout).toBe(`${KEY}\n`);
-  });
+  }, SLOW);
 
   it('refuses symlinked folders and files inside the home, and never follows them to chmod or write', async () => {
     const { home, env, id, secret } = await store();
@@ -145,7 +147,7 @@ describe('files acct trusts', () => {
       renameSync(target, file);
     }
     expect((await acct(['token', 'local/main'], env)).stdout).toBe(`${KEY}\n`);
-  });
+  }, SLOW);
 
   it('takes a home that is a symlink of the user own to a private folder, and checks the folder it points to', async () => {
     const { home, env } = await store();
@@ -164,7 +166,7 @@ describe('files acct trusts', () => {
     // A link someone else made: refused.
     lchownSync(link, NOBODY, NOBODY);
     await refused(home, linked, link, 'replace the symlink', [['token', 'local/main'], ['list']]);
-  });
+  }, SLOW);
 
   it('takes a home only others may read (mkdir under umask 022) and makes it private on the first write', async () => {
     const home = join(tempHome(), 'made-by-hand');
@@ -175,7 +177,7 @@ describe('files acct trusts', () => {
     expect(lstatSync(home).mode & 0o777).toBe(0o755); // a read changes nothing
     expect((await acct(['apps', 'add', 'local', '--file', appFile], env)).exitCode).toBe(0);
     expect(lstatSync(home).mode & 0o777).toBe(0o700);
-  });
+  }, SLOW);
 
   it("leaves the modes of the user's own folders alone (export -o writes there)", async () => {
     const { env } = await store();
@@ -187,7 +189,7 @@ describe('files acct trusts', () => {
     expect(readdirSync(out)).toEqual(['ci.acct']);
     expect(lstatSync(out).mode & 0o777).toBe(0o755); // was chmodded to 0700
     expect(lstatSync(join(out, 'ci.acct')).mode & 0o777).toBe(0o600);
-  });
+  }, SLOW);
 
   it('checks the XDG folders as it checks ACCT_HOME', async () => {
     const home = tempHome();
@@ -205,5 +207,5 @@ describe('files acct trusts', () => {
     await refused(home, env, join(data, 'accounts.json'), `chmod 600 ${join(data, 'accounts.json')}`, [['token', 'local/main'], ['list']]);
     chmodSync(join(data, 'accounts.json'), 0o600);
     expect((await acct(['token', 'local/main'], env)).stdout).toBe(`${KEY}\n`);
-  });
+  }, SLOW);
 });
