@@ -43,7 +43,7 @@ export async function ensureFresh(ctx: Context, account: Account, app: AppDefini
     return await refreshUnderLock(ctx, account, app, opts, startedAt);
   } catch (err) {
     // A full disk or a read-only home cannot take the lock or store new tokens: a token still valid serves the read (SPEC "Reads never fail for bookkeeping").
-    if (!isWriteFailure(err) || account.expiresAt === null || new Date(account.expiresAt) <= ctx.now()) throw err;
+    if (!isWriteFailure(err) || opts.force || account.expiresAt === null || new Date(account.expiresAt) <= ctx.now()) throw err;
     ctx.writeWarning(`could not refresh ${account.app}/${account.nickname} (${(err as Error).message}); using the cached token, valid until ${account.expiresAt}`);
     return { fields: cached, expiresAt: account.expiresAt };
   }

@@ -295,6 +295,11 @@ describe.skipIf(noMount)('a refresh on a read-only home', () => {
       expect(soon.stdout).toBe(`${cached}\n`);
       expect(warnings(soon.stderr)).toHaveLength(1);
       expect(soon.stderr).toMatch(/could not refresh local\/soon \(cannot write .*: the file system is read-only\); using the cached token, valid until/);
+      // --refresh asks for a new token: one that cannot be stored is an error, not the old token.
+      const forced = await acct(['token', 'local/soon', '--refresh'], roEnv);
+      expect(forced.exitCode).toBe(6);
+      expect(forced.stdout).toBe('');
+      expect(forced.stderr).toContain('the file system is read-only');
       // Expired: nothing to fall back on.
       const gone = await acct(['token', 'local/gone'], roEnv);
       expect(gone.exitCode).toBe(6);
