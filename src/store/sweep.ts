@@ -18,6 +18,7 @@ import { readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ACCOUNT_ID_RE, type Metadata } from '../accounts/model.js';
 import type { Paths } from '../paths.js';
+import { checkFolders } from './trust.js';
 
 export const ORPHAN_GRACE_MS = 10 * 60_000;
 const TEMP_MAX_MS = 60 * 60_000;
@@ -49,6 +50,7 @@ export function sweep(paths: Paths, secrets: SweepTarget, m: Metadata, now: numb
 function removeDeadTemps(dir: string, now: number): string[] {
   let names: string[];
   try {
+    if (!checkFolders(dir)) return []; // never in a folder acct does not trust
     names = readdirSync(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
