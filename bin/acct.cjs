@@ -62,18 +62,18 @@ function loadWithCodeCache(name, bundle) {
   const dir = path.join(base, 'acct', 'code-cache');
   const build = `${name}-${process.version}-${stat.size}-${Math.floor(stat.mtimeMs)}-`;
   const file = path.join(dir, `${build}${command}.bin`);
+  // A code cache is code that acct runs: one planted by another user would run as this one.
+  const trusted = cacheFolder(fs, dir);
+  if (trusted === false) return require(bundle);
   let cachedData;
-  try {
-    cachedData = fs.readFileSync(file);
-  } catch {
-    cachedData = undefined; // no cache yet: compile, then write one
-  }
+  if (trusted === true) cachedData = readOwnFile(fs, file); // undefined: no cache yet, compile, then write one
   const script = new vm.Script(Module.wrap(source), { filename: bundle, cachedData });
   if (!cachedData || script.cachedDataRejected) {
     // Written at exit, so it holds the functions this command compiled too.
     process.once('exit', () => {
       try {
         fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        if (cacheFolder(fs, dir) !== true) return;
         const tmp = `${file}.${process.pid}.tmp`;
         fs.writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
         fs.renameSync(tmp, file);
@@ -87,6 +87,39 @@ function loadWithCodeCache(name, bundle) {
   const mod = { exports: {} };
   script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(bundle), mod, bundle, path.dirname(bundle));
   return mod.exports;
+}
+
+/**
+ * Whether the cache folder (and acct's folder above it) can be trusted: the
+ * user's own, no symlink, not writable by group or others. 'missing' when it
+ * is not there yet. An untrusted cache is not used (acct only starts slower).
+ */
+function cacheFolder(fs, dir) {
+  if (typeof process.geteuid !== 'function') return true; // Windows
+  for (const d of [path.dirname(dir), dir]) {
+    let st;
+    try {
+      st = fs.lstatSync(d);
+    } catch (err) {
+      return err.code === 'ENOENT' ? 'missing' : false;
+    }
+    if (!st.isDirectory() || st.uid !== process.geteuid() || st.mode & 0o022) return false;
+  }
+  return true;
+}
+
+/** A file of the user's own that nobody else can write, not through a symlink; undefined otherwise. */
+function readOwnFile(fs, file) {
+  let fd;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    const st = fs.fstatSync(fd);
+    return st.isFile() && st.uid === process.geteuid() && !(st.mode & 0o022) ? fs.readFileSync(fd) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
 }
 
 /** HOME when set; node:os (a module to load) only without it. */

@@ -27,7 +27,7 @@ export async function freshCredentials(ctx: Context, account: Account, app: AppD
     if (options.force) throw usageError('--refresh is for OAuth accounts; API keys do not expire');
     fields = await ctx.secrets.read(account.id);
   }
-  ctx.accounts.markUsed(account.id, ctx.now());
+  ctx.housekeeping('record the use of the account', () => ctx.accounts.markUsed(account.id, ctx.now()));
   // Connection settings read like fields (acct env exports them where the app names a variable); stored fields win.
   return account.settings ? { ...account.settings, ...fields } : fields;
 }

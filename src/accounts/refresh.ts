@@ -23,7 +23,7 @@ import type { OAuthApp, AppDefinition } from '../catalog/schema.js';
 import type { Fields } from '../store/store.js';
 import type { FreshOptions } from './credentials.js';
 import { withLock, LockBusyError } from '../store/lock.js';
-import { isObject, readJsonIfExists, removeIfExists, writeJsonAtomic } from '../store/files.js';
+import { isObject, readJsonIfExists, removeIfExists, writeJsonAtomic, isWriteFailure } from '../store/files.js';
 import { mustFind, setStatus } from './service.js';
 import { resolveClient, envSuffix, type ResolvedClient } from './clients.js';
 import { refresh as refreshGrant, clientCredentials as clientCredentialsGrant, classifyFailure, type TokenSet, type OAuthFailure } from '../oauth/protocol.js';
@@ -53,6 +53,27 @@ export async function ensureFresh(ctx: Context, account: Account, app: AppDefini
   // for the account lock, so concurrent callers do not do it one at a time;
   // the secrets are read again under the lock.
   const before = await ctx.secrets.read(account.id);
+  try {
+    return await refreshUnderLock(ctx, account, app, opts, startedAt, deadline, lockPath, outcomes, before);
+  } catch (err) {
+    // A full disk or a read-only home cannot take the lock or store new tokens: a token still valid serves the read (SPEC "Reads never fail for bookkeeping").
+    if (!isWriteFailure(err) || opts.force || account.expiresAt === null || new Date(account.expiresAt) <= ctx.now()) throw err;
+    ctx.writeWarning(`could not refresh ${account.app}/${account.nickname} (${(err as Error).message}); using the cached token, valid until ${account.expiresAt}`);
+    return { fields: before, expiresAt: account.expiresAt };
+  }
+}
+
+async function refreshUnderLock(
+  ctx: Context,
+  account: Account,
+  app: OAuthApp,
+  opts: FreshOptions,
+  startedAt: Date,
+  deadline: number,
+  lockPath: string,
+  outcomes: OutcomeFile,
+  before: Fields,
+): Promise<FreshTokens> {
   // Done by another caller while we waited for the lock: its token is as fresh
   // as the provider issues them (possibly shorter-lived than minTtl);
   // refreshing again would gain nothing and cost a token request.

@@ -2,8 +2,9 @@
 // renames), changed only under the metadata lock with a fresh re-read.
 import { join } from 'node:path';
 import { nodeCrypto } from '../store/node-crypto.js';
-import { openSync, writeSync, fstatSync, closeSync } from 'node:fs';
-import { readJsonIfExists, writeJsonAtomic, isObject, readFileIfExists, ensurePrivateDir, writeFileAtomic } from '../store/files.js';
+import { openSync, fstatSync, closeSync } from 'node:fs';
+import { readJsonIfExists, writeJsonAtomic, isObject, readFileIfExists, ensurePrivateDir, writeFileAtomic, writeAll, writeFailure } from '../store/files.js';
+import { checkFile, checkFolders, APPEND_FLAGS, symlinkOpenError } from '../store/trust.js';
 import { withLock } from '../store/lock.js';
 import { emptyMetadata, type Account, type Metadata } from './model.js';
 import type { Paths } from '../paths.js';
@@ -21,7 +22,15 @@ function isMetadata(v: unknown): v is Metadata {
 }
 
 export class AccountRepository {
-  constructor(private readonly paths: Paths) {}
+  /**
+   * `beforeWrite` runs under the metadata lock with the metadata as it is, before
+   * the change: the store's checks and sweep (store/sweep.ts), so a write that
+   * the store refuses changes nothing.
+   */
+  constructor(
+    private readonly paths: Paths,
+    private readonly beforeWrite?: (m: Metadata) => void,
+  ) {}
 
   get file() {
     return join(this.paths.data, 'accounts.json');
@@ -41,6 +50,7 @@ export class AccountRepository {
   async update<T>(change: (m: Metadata) => T): Promise<T> {
     return withLock(this.lockPath('metadata'), () => {
       const m = this.read();
+      this.beforeWrite?.(m);
       const result = change(m);
       ensurePrivateDir(this.paths.data);
       writeJsonAtomic(this.file, m);
@@ -59,20 +69,31 @@ export class AccountRepository {
   /**
    * Records a use without taking the metadata lock: appends are atomic for
    * one short line. On the path of every `acct token`, so it opens the log
-   * once, and creates the folder only when it is missing.
+   * once, and creates the folder only when it is missing. Bookkeeping: callers
+   * run it through ctx.housekeeping, so a failure here never fails a read.
    */
   markUsed(id: string, at: Date): void {
+    try {
+      this.appendUse(id, at);
+    } catch (err) {
+      throw writeFailure(this.usedLog, err);
+    }
+  }
+
+  private appendUse(id: string, at: Date): void {
     let fd: number;
     try {
-      fd = openSync(this.usedLog, 'a', 0o600);
+      checkFolders(this.paths.data);
+      fd = openSync(this.usedLog, APPEND_FLAGS, 0o600);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw symlinkOpenError(this.usedLog, err) ?? err;
       ensurePrivateDir(this.paths.data);
-      fd = openSync(this.usedLog, 'a', 0o600);
+      fd = openSync(this.usedLog, APPEND_FLAGS, 0o600);
     }
     let size: number;
     try {
-      writeSync(fd, `${id} ${isoTime(at)}\n`);
+      checkFile(this.usedLog, fd);
+      writeAll(fd, Buffer.from(`${id} ${isoTime(at)}\n`));
       size = fstatSync(fd).size;
     } finally {
       closeSync(fd);

@@ -125,7 +125,8 @@ export async function createAccount(
       return account;
     });
   } catch (err) {
-    ctx.secrets.remove(id);
+    // Whatever stopped the metadata write, the secret must not outlive it; if even that fails, the next write's sweep removes it.
+    ctx.housekeeping('remove the secret of the account that was not created', () => ctx.secrets.remove(id));
     throw err;
   }
 }

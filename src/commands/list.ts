@@ -23,7 +23,8 @@ export function accountJson(a: Account, isDefaultAccount: boolean, lastUsed: str
 
 export async function list(ctx: Context, opts: { app?: string; json?: boolean }): Promise<void> {
   const m = ctx.accounts.read();
-  const used = ctx.accounts.lastUsed();
+  let used = new Map<string, string>();
+  ctx.housekeeping('read when the accounts were last used', () => void (used = ctx.accounts.lastUsed()));
   const accounts = sortByAppAndNickname(m.accounts.filter((a) => !opts.app || a.app === opts.app));
   // An app that is gone (removed by the user) still lists the accounts it left; one that never existed is a typo.
   if (opts.app && !accounts.length) ctx.catalog.get(opts.app);

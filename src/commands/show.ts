@@ -19,7 +19,8 @@ export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; 
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([k, v]) => [k, opts.reveal || !isSecret(k) ? v : mask(v)]),
   );
-  const used = ctx.accounts.lastUsed().get(account.id) ?? null;
+  let used: string | null = null;
+  ctx.housekeeping('read when the account was last used', () => void (used = ctx.accounts.lastUsed().get(account.id) ?? null));
   const rotates = Boolean(account.rotatesRefreshToken || (app?.auth === 'oauth2' && app.oauth.rotatesRefreshToken));
   if (opts.json) {
     const oauth = account.auth === 'oauth2' ? { refresh_token_rotates: rotates, ...(account.accessOnly ? { access_only: true } : {}) } : {};

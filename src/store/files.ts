@@ -1,35 +1,80 @@
 // File primitives for the store: private folders, atomic writes, JSON reads
 // that name the corrupt file instead of overwriting it.
 import { nodeCrypto } from './node-crypto.js';
-import { mkdirSync, openSync, writeSync, fsyncSync, closeSync, renameSync, readFileSync, unlinkSync, chmodSync } from 'node:fs';
+import { mkdirSync, openSync, writeSync, fsyncSync, closeSync, renameSync, readFileSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { storeError } from '../errors.js';
+import { storeError, AcctError } from '../errors.js';
+import { checkFolders, checkFile, isStorePath, symlinkOpenError, READ_FLAGS } from './trust.js';
 
+/**
+ * A folder of acct's (see trust.ts): checked, made 0700 where missing, closed
+ * to 0700 where others may read it. Elsewhere (an `export -o` path) only
+ * made where missing: the user's own folders keep their modes.
+ */
 export function ensurePrivateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
+  if (isStorePath(dir)) checkFolders(dir, true);
+  else mkdirSync(dir, { recursive: true, mode: 0o700 });
 }
 
-/** Write to a temporary file in the same folder, fsync, then rename over the target. */
+/**
+ * Write to a temporary file in the same folder, fsync, then rename over the
+ * target. A failure (a full disk, a read-only folder) leaves the target as it
+ * was and no temporary file behind, and is a store error naming the file.
+ */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  ensurePrivateDir(dirname(path));
-  const tmp = `${path}.${process.pid}.${nodeCrypto().randomBytes(4).toString('hex')}.tmp`;
-  const fd = openSync(tmp, 'wx', 0o600);
   try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
-  } catch (err) {
+    ensurePrivateDir(dirname(path));
+    const tmp = `${path}.${process.pid}.${nodeCrypto().randomBytes(4).toString('hex')}.tmp`;
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      writeAll(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      fsyncSync(fd);
+    } catch (err) {
+      closeSync(fd);
+      unlinkSync(tmp);
+      throw err;
+    }
     closeSync(fd);
-    unlinkSync(tmp);
-    throw err;
-  }
-  closeSync(fd);
-  try {
-    renameSync(tmp, path);
+    try {
+      renameSync(tmp, path);
+    } catch (err) {
+      unlinkSync(tmp);
+      throw err;
+    }
   } catch (err) {
-    unlinkSync(tmp);
-    throw err;
+    throw writeFailure(path, err);
   }
+}
+
+/** A store error from writeFailure for a disk that is full or read-only, or a folder acct may not write in. */
+export function isWriteFailure(err: unknown): boolean {
+  return err instanceof AcctError && ['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM'].includes((err.cause as NodeJS.ErrnoException | undefined)?.code ?? '');
+}
+
+/** A file-system error while writing path, in acct's words (other errors pass unchanged). */
+export function writeFailure(path: string, err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (err instanceof AcctError || typeof code !== 'string') return err;
+  const why =
+    code === 'ENOSPC' || code === 'EDQUOT'
+      ? 'the disk is full'
+      : code === 'EROFS'
+        ? 'the file system is read-only'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied'
+          : (err as Error).message;
+  const fix =
+    code === 'ENOSPC' || code === 'EDQUOT'
+      ? 'free some space and retry'
+      : code === 'EROFS'
+        ? 'acct needs to write in its folder for this command: mount it read-write, or point ACCT_HOME elsewhere'
+        : `check the permissions of ${dirname(path)}`;
+  return storeError(`cannot write ${path}: ${why}`, `nothing was changed; ${fix}`, err);
+}
+
+/** writeSync may write less than it was given (a disk filling up): the rest, or the error. */
+export function writeAll(fd: number, data: Uint8Array): void {
+  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done);
 }
 
 export function writeJsonAtomic(path: string, value: unknown): void {
@@ -38,12 +83,36 @@ export function writeJsonAtomic(path: string, value: unknown): void {
 
 /** undefined when the file does not exist. */
 export function readFileIfExists(path: string): Buffer | undefined {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw storeError(`cannot read ${path}: ${(err as Error).message}`, 'check the file permissions', err);
+  const missing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
+  if (!isStorePath(path)) {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      if (missing(err)) return undefined;
+      throw readFailure(path, err);
+    }
   }
+  // In acct's folders: the folders checked, the file opened without following a symlink, and checked (trust.ts).
+  if (!checkFolders(dirname(path))) return undefined;
+  let fd: number;
+  try {
+    fd = openSync(path, READ_FLAGS);
+  } catch (err) {
+    if (missing(err)) return undefined;
+    throw symlinkOpenError(path, err) ?? readFailure(path, err);
+  }
+  try {
+    checkFile(path, fd);
+    return readFileSync(fd);
+  } catch (err) {
+    throw err instanceof AcctError ? err : readFailure(path, err);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readFailure(path: string, err: unknown): AcctError {
+  return storeError(`cannot read ${path}: ${(err as Error).message}`, 'check the file permissions', err);
 }
 
 export function readJsonIfExists<T>(path: string, check: (value: unknown) => value is T): T | undefined {
@@ -67,6 +136,8 @@ export function corruptFile(path: string, why: string) {
 }
 
 export function removeIfExists(path: string): boolean {
+  // Never through a symlinked or foreign folder of acct's (trust.ts).
+  if (isStorePath(path) && !checkFolders(dirname(path))) return false;
   try {
     unlinkSync(path);
     return true;

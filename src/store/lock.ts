@@ -6,7 +6,7 @@
 // waiter on the same host whose holder's process is gone (killed with -9,
 // say) takes the lock over at once instead of after the stale window; a
 // holder on another host (a home shared over NFS) is left to the window.
-import { ensurePrivateDir } from './files.js';
+import { ensurePrivateDir, writeFailure } from './files.js';
 import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AcctError, ExitCode } from '../errors.js';
@@ -75,7 +75,8 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T> | T, op
       });
       break;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
+      // A full disk or a read-only home: a store error naming the lock, before any work that would need to be stored.
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw writeFailure(`${lockPath}.lock`, err);
       if (takeOverIfHolderGone(lockDir)) continue;
       const instead = await options.meanwhile?.();
       if (instead !== undefined) return instead;

@@ -8,6 +8,7 @@ import { storeError, usageError, AcctError } from '../errors.js';
 import { seal, open, isSealed, deriveKey, newScryptParams, isOurScrypt, type Sealed, type ScryptParams } from './crypto.js';
 import { readJsonIfExists, writeJsonAtomic, removeIfExists, isObject, corruptFile, ensurePrivateDir } from './files.js';
 import { withLock } from './lock.js';
+import { checkFolders } from './trust.js';
 import { keychainCheckCommand, type Keychain } from './keychain.js';
 import type { KeychainAgent } from '../agent/client.js';
 import type { Paths } from '../paths.js';
@@ -64,8 +65,11 @@ export class SecretStore {
   get storeFilePath() {
     return join(this.deps.paths.data, 'store.json');
   }
+  get secretsDir() {
+    return join(this.deps.paths.data, 'secrets');
+  }
   secretPath(id: string) {
-    return join(this.deps.paths.data, 'secrets', `${id}.json`);
+    return join(this.secretsDir, `${id}.json`);
   }
 
   /** The kind of store in use: the existing store's, or the requested one for a new store. */
@@ -217,7 +221,7 @@ export class SecretStore {
 
   async write(id: string, fields: Fields): Promise<void> {
     const key = await this.dataKey(true);
-    ensurePrivateDir(join(this.deps.paths.data, 'secrets'));
+    ensurePrivateDir(this.secretsDir);
     writeJsonAtomic(this.secretPath(id), seal(key, Buffer.from(JSON.stringify(fields)), id));
   }
 
@@ -228,7 +232,8 @@ export class SecretStore {
   /** Ids that have a secret file (for consistency checks). */
   storedIds(): string[] {
     try {
-      return readdirSync(join(this.deps.paths.data, 'secrets'))
+      if (!checkFolders(this.secretsDir)) return [];
+      return readdirSync(this.secretsDir)
         .filter((f) => f.endsWith('.json'))
         .map((f) => f.slice(0, -5));
     } catch (err) {

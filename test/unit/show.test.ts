@@ -74,6 +74,7 @@ function fakeContext() {
     accounts: { read: () => m, lastUsed: () => new Map([[duo.id, '2024-05-31T00:00:00.000Z']]) },
     catalog: { find: (slug: string) => (apps[slug] ? { app: apps[slug], source: 'user' } : undefined) },
     secrets: { read: async (id: string) => ({ ...secrets[id] }) },
+    housekeeping: (_what: string, fn: () => void) => fn(),
   } as unknown as Context;
   return { ctx, output: () => out };
 }
