@@ -12,7 +12,7 @@ _acct_spec() {
     "delete"|"rm") subs=""; opts="-y --yes --keep-remote --json -h --help"; vopts=""; args="refs"; variadic=0 ;;
     "token") subs=""; opts="--field --min-ttl --refresh --json -h --help"; vopts="--field --min-ttl"; args="refs"; variadic=0 ;;
     "test") subs=""; opts="--json -h --help"; vopts=""; args="refs"; variadic=0 ;;
-    "request") subs=""; opts="-X --request -H --header -d --data -G --get -i --include --fail-ok --allow-host -L --location --max-redirs --json -h --help"; vopts="-X --request -H --header -d --data --max-redirs"; args="refs none"; variadic=0 ;;
+    "request") subs=""; opts="-X --request -H --header -d --data -G --get -i --include --fail-ok --allow-host -L --location --max-redirs --paginate --jq --json -h --help"; vopts="-X --request -H --header -d --data --max-redirs --jq"; args="refs none"; variadic=0 ;;
     "status") subs=""; opts="--check --app --concurrency --json -h --help"; vopts="--app --concurrency"; args=""; variadic=0 ;;
     "client") subs="set show remove"; opts="-h --help"; vopts=""; args=""; variadic=0 ;;
     "client set") subs=""; opts="--client-id --secret-stdin --no-secret -h --help"; vopts="--client-id"; args="apps"; variadic=0 ;;

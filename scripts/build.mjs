@@ -79,6 +79,7 @@ const VENDOR = {
   zod: 'esm',
   'proper-lockfile': 'cjs',
   '@jellybrick/dbus-next': 'cjs',
+  'jq-wasm': 'cjs',
 };
 const vendorFile = (pkg) => `vendor/${pkg.replace(/^@/, '').replace(/\//g, '-')}.cjs`;
 const vendorImports = {

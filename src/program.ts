@@ -132,6 +132,8 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .option('--allow-host', "allow a full URL on a host other than the app's API host")
     .option('-L, --location', 'follow redirects; credentials go only to the first origin')
     .option('--max-redirs <n>', 'redirects to follow at most with -L (default 10)')
+    .option('--paginate', 'follow the next pages (Link rel="next", or the app\'s cursor) and print one JSON array')
+    .option('--jq <filter>', 'print what a jq filter selects from the JSON answer (strings raw)')
     .addOption(json().conflicts('include'))
     .action((ref, path, opts) =>
       run(async (c) => (await import('./commands/request.js')).request(c, ref, path, { ...lists(opts, 'data'), method: opts.request, headers: opts.header ?? [] })),

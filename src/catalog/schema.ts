@@ -80,6 +80,20 @@ const apiSpec = z
     auth: requestAuth,
     /** Headers every request needs (API version pins, Accept). */
     headers: z.record(headerName, headerValue).default({}),
+    /**
+     * How `acct request --paginate` finds the next page: RFC 8288 Link headers
+     * (rel="next"; the default), a cursor member of the answer sent back as a
+     * query parameter (Slack's response_metadata.next_cursor as `cursor`), or
+     * the last item's id (Stripe's starting_after while has_more). `items`
+     * names the member holding a page's items, which --paginate joins into one array.
+     */
+    pagination: z
+      .discriminatedUnion('type', [
+        z.object({ type: z.literal('link'), items: z.string().optional() }).strict(),
+        z.object({ type: z.literal('cursor'), cursor: z.string().min(1), param: z.string().min(1), items: z.string().optional() }).strict(),
+        z.object({ type: z.literal('last-id'), items: z.string().min(1), id: z.string().default('id'), param: z.string().min(1), more: z.string().min(1) }).strict(),
+      ])
+      .optional(),
   })
   .strict();
 

@@ -8,9 +8,10 @@ import { freshCredentials } from '../accounts/credentials.js';
 import { withClientId } from '../accounts/clients.js';
 import { buildRequest, type BuiltRequest, type DataReader, type RequestOptions } from '../api/request.js';
 import { send, redact, DEFAULT_MAX_REDIRECTS, type Sent } from '../api/send.js';
-import { printJson } from '../output/format.js';
+import { printJson, out } from '../output/format.js';
+import { nextPage, joinPages } from '../api/paginate.js';
 import { readInputFile, readStdinBytes } from '../ui/stdin.js';
-import { ExitCode, needsReconnect, providerText, usageError } from '../errors.js';
+import { AcctError, ExitCode, errorMessage, needsReconnect, providerText, usageError } from '../errors.js';
 
 export interface RequestCommandOptions extends RequestOptions {
   include?: boolean;
@@ -20,12 +21,23 @@ export interface RequestCommandOptions extends RequestOptions {
   location?: boolean;
   /** --max-redirs: hops to follow with -L. */
   maxRedirs?: string;
+  /** Follow the next-page links (or the app's cursor) and print one JSON array. */
+  paginate?: boolean;
+  /** A jq filter applied to the JSON answer (jq-wasm: jq itself, compiled to WebAssembly). */
+  jq?: string;
 }
+
+/** A loop of next links that never ends is a provider's bug; so many pages is almost surely one. */
+const MAX_PAGES = 10_000;
 
 export async function request(ctx: Context, ref: string, pathOrUrl: string, opts: RequestCommandOptions): Promise<number> {
   const maxRedirects = opts.maxRedirs === undefined ? DEFAULT_MAX_REDIRECTS : Number(opts.maxRedirs);
   if (!Number.isInteger(maxRedirects) || maxRedirects < 0) throw usageError(`--max-redirs takes a whole number of hops, not "${opts.maxRedirs}"`);
   if (opts.maxRedirs !== undefined && !opts.location) throw usageError('--max-redirs goes with -L (--location)');
+  if (opts.paginate && (opts.include || opts.json)) throw usageError('--paginate prints one JSON array of every page; it goes without -i and --json');
+  if (opts.jq !== undefined && (opts.include || opts.json)) throw usageError('--jq prints what the filter selects; it goes without -i and --json');
+  if (opts.paginate && opts.method && opts.method.toUpperCase() !== 'GET') throw usageError('--paginate follows pages of a GET request', 'leave out -X, or drop --paginate');
+  if (opts.paginate && opts.data.length && !opts.get) throw usageError('--paginate follows pages of a GET request; data would make it a POST', 'put the data in the query with -G');
   const account = findAccount(ctx, ref);
   const app = ctx.catalog.forAccount(account);
   const cache = new Map<string, Buffer>();
@@ -43,10 +55,11 @@ export async function request(ctx: Context, ref: string, pathOrUrl: string, opts
   // After a 401 (`rejected` is the token that got it), another process may
   // already have refreshed: take its token, and refresh only if the stored one
   // is still the rejected one.
-  const attempt = async (rejected?: string) => {
+  const attempt = async (target: string, rejected?: string) => {
     let fields = await freshCredentials(ctx, account, app, { minTtlSeconds: 30 });
     if (rejected !== undefined && fields.oauth_access_token === rejected) fields = await freshCredentials(ctx, account, app, { minTtlSeconds: 30, force: true });
-    const req = await buildRequest(app, withClientId(ctx, app, fields), pathOrUrl, opts, read);
+    // Later pages come as full URLs; their data is already in the query.
+    const req = await buildRequest(app, withClientId(ctx, app, fields), target, target === pathOrUrl ? opts : { ...opts, data: [], get: false }, read);
     const sent = await send(fetch, req, {
       redirects: opts.location ? 'follow' : 'none',
       maxRedirects,
@@ -55,17 +68,46 @@ export async function request(ctx: Context, ref: string, pathOrUrl: string, opts
     return { req, sent, res: sent.response, token: fields.oauth_access_token };
   };
 
-  let { req, sent, res, token } = await attempt();
-  // Only a 401 to a request that carried the token says anything about the token.
-  if (res.status === 401 && sent.credentialsSent && account.auth === 'oauth2') {
-    await res.body?.cancel();
-    ctx.info(`${sent.url.host} answered 401; refreshing the token and retrying`);
-    ({ req, sent, res } = await attempt(token));
-    if (res.status === 401 && sent.credentialsSent) {
-      await setStatus(ctx, account.id, 'needs-reconnect');
-      await write(ctx, res, opts);
-      throw needsReconnect(`${sent.url.host} rejected ${account.app}/${account.nickname} even with a fresh token`, `reconnect it: acct reconnect ${account.id}`);
+  /** One request, with the one refresh-and-retry a 401 earns. */
+  const page = async (target: string) => {
+    let { req, sent, res, token } = await attempt(target);
+    // Only a 401 to a request that carried the token says anything about the token.
+    if (res.status === 401 && sent.credentialsSent && account.auth === 'oauth2') {
+      await res.body?.cancel();
+      ctx.info(`${sent.url.host} answered 401; refreshing the token and retrying`);
+      ({ req, sent, res } = await attempt(target, token));
+      if (res.status === 401 && sent.credentialsSent) {
+        await setStatus(ctx, account.id, 'needs-reconnect');
+        await write(ctx, res, opts);
+        throw needsReconnect(`${sent.url.host} rejected ${account.app}/${account.nickname} even with a fresh token`, `reconnect it: acct reconnect ${account.id}`);
+      }
     }
+    return { req, sent, res };
+  };
+
+  let { req, sent, res } = await page(pathOrUrl);
+  if (opts.paginate && res.ok) {
+    const pages: unknown[] = [];
+    const seen = new Set<string>();
+    for (;;) {
+      const body = Buffer.from(await res.arrayBuffer());
+      const value = parseJson(body, `page ${pages.length + 1} of ${sent.url.pathname}`);
+      pages.push(value);
+      const next = nextPage(app.api.pagination ?? { type: 'link' }, sent.url, res.headers.get('link'), value);
+      if (!next) break;
+      if (seen.has(next.href) || pages.length >= MAX_PAGES)
+        throw new AcctError('http_error', `${sent.url.host} keeps pointing to more pages (${pages.length} so far, ${seen.has(next.href) ? 'a page it already gave' : 'no end in sight'})`, { hint: 'drop --paginate and ask for the pages you need' });
+      seen.add(next.href);
+      ({ req, sent, res } = await page(next.href));
+      if (!res.ok) break; // reported below, as a single request's failure would be
+    }
+    if (res.ok) {
+      await printValue(ctx, joinPages(app.api.pagination ?? { type: 'link' }, pages), opts.jq);
+      return ExitCode.ok;
+    }
+  } else if (opts.jq !== undefined && res.ok) {
+    await printValue(ctx, parseJson(Buffer.from(await res.arrayBuffer()), sent.url.pathname), opts.jq);
+    return ExitCode.ok;
   }
   await write(ctx, res, opts);
   const failed = res.status >= 400 || (res.status >= 300 && res.status !== 304);
@@ -95,8 +137,42 @@ function explainRedirect(ctx: Context, req: BuiltRequest, sent: Sent, maxRedirec
   }
 }
 
+function parseJson(body: Buffer, what: string): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new AcctError('http_error', `the answer to ${what} is not JSON`, { hint: 'drop --paginate/--jq to see it as it came' });
+  }
+}
+
+/** A JSON value: through the jq filter when there is one (strings raw, as gh api --jq prints them), pretty on a terminal, compact on a pipe. */
+async function printValue(ctx: Context, value: unknown, filter: string | undefined): Promise<void> {
+  if (filter === undefined) {
+    out(ctx.io, `${ctx.io.stdoutIsTTY ? JSON.stringify(value, null, 2) : JSON.stringify(value)}\n`);
+    return;
+  }
+  // jq-wasm runs jq 1.7 itself (compiled to WebAssembly): --jq means what jq means, as in gh api --jq.
+  const jq = (await import('jq-wasm')) as unknown as { raw(data: string, filter: string, flags?: string[]): Promise<string> };
+  let text: string;
+  try {
+    text = await jq.raw(JSON.stringify(value), filter, ['-r', ...(ctx.io.stdoutIsTTY ? [] : ['-c'])]);
+  } catch (err) {
+    throw usageError(`--jq: ${providerText(errorMessage(err).split('\n')[0] ?? '')}`, 'check the filter: it is jq syntax, e.g. --jq .login or --jq \'.[].name\'');
+  }
+  out(ctx.io, text.endsWith('\n') || text === '' ? text : `${text}\n`);
+}
+
 async function write(ctx: Context, res: Response, opts: RequestCommandOptions): Promise<void> {
   const body = Buffer.from(await res.arrayBuffer());
+  // On a terminal, JSON is for reading: indented. Piped, the body goes as it came, byte for byte.
+  if (!opts.json && !opts.include && ctx.io.stdoutIsTTY && /[/+]json\b/i.test(res.headers.get('content-type') ?? '')) {
+    try {
+      out(ctx.io, `${JSON.stringify(JSON.parse(body.toString('utf8')), null, 2)}\n`);
+      return;
+    } catch {
+      // declared JSON but is not: as it came, below
+    }
+  }
   if (opts.json) {
     printJson(ctx.io, { status: res.status, headers: Object.fromEntries(res.headers), ...decodeBody(body, res.headers.get('content-type')) });
     return;
