@@ -4,7 +4,7 @@ import type { KeysApp, KeyField } from '../catalog/schema.js';
 import type { Prompter } from '../ui/prompt.js';
 import { usageError, AcctError, ExitCode } from '../errors.js';
 import { isObject } from '../store/files.js';
-import { CONTROL_CHARACTER } from '../catalog/template.js';
+import { CONTROL_CHARACTER, templateFields } from '../catalog/template.js';
 
 export interface KeySources {
   /** Everything read from stdin, when --stdin was given. */
@@ -86,14 +86,18 @@ export async function collectKeyFields(app: KeysApp, src: KeySources): Promise<R
     values[f.name] = value;
   }
 
+  // Fields the app's requests carry (in a header, the URL, basic auth): one line of printable characters.
+  const placed = new Set(templateFields(JSON.stringify([app.api, app.test ?? null])));
   for (const f of app.fields) {
     const v = values[f.name];
     if (v === undefined) continue;
-    // Not a shape check (--no-check does not skip it): such a value cannot go in a request, and undici's refusal would quote it.
-    if (CONTROL_CHARACTER.test(v))
+    // Not a shape check (--no-check does not skip it): such a value cannot go in a request, and undici's
+    // refusal would quote it. A field only handed to programs (a PEM key in an env var) may span lines,
+    // but no environment variable can hold a NUL.
+    if (placed.has(f.name) ? CONTROL_CHARACTER.test(v) : v.includes('\u0000'))
       throw usageError(
-        `${f.label} holds a line break, a NUL or another control character`,
-        `nothing was stored; check what you ${src.stdin !== undefined ? 'piped in (one value, or a JSON object of fields)' : 'pasted or set'}: a key is one line of printable characters`,
+        `${f.label} holds ${placed.has(f.name) ? 'a line break, a NUL or another control character' : 'a NUL character'}`,
+        `nothing was stored; check what you ${src.stdin !== undefined ? 'piped in (one value, or a JSON object of fields)' : 'pasted or set'}: ${placed.has(f.name) ? `${app.name} gets it in its requests, so it is one line of printable characters` : 'no environment variable can carry a NUL'}`,
       );
     if (src.checkShapes) checkShape(app, f, v);
     else if (!v) throw usageError(`${f.label} is empty`);

@@ -1,6 +1,9 @@
 // The shape of an app definition. Built-in apps (catalog/*.json) and user-added
 // apps (`acct apps add`) are validated by the same schema.
 import { z } from 'zod';
+import { templateFields } from './template.js';
+
+export { templateFields };
 import { settingValueProblem } from './resolve-app.js';
 
 const slug = z
@@ -401,9 +404,6 @@ export const appDefinition = z.discriminatedUnion('auth', [oauthApp, keysApp]).s
   }
 });
 
-export function templateFields(template: string): string[] {
-  return [...template.matchAll(/\{([a-z][a-z0-9_]*)\}/g)].map((m) => m[1]!);
-}
 
 export type AppDefinition = z.output<typeof appDefinition>;
 export type AppInput = z.input<typeof appDefinition>;

@@ -15,3 +15,8 @@ export function renderTemplate(template: string, fields: Record<string, string |
     return value;
   });
 }
+
+/** The {field} names a template refers to. */
+export function templateFields(template: string): string[] {
+  return [...template.matchAll(/\{([a-z][a-z0-9_]*)\}/g)].map((m) => m[1]!);
+}

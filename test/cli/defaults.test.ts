@@ -230,23 +230,37 @@ describe('the README opening commands', () => {
     expect(block.split('\n')[1]).toMatch(/^bash \.ci\/run\b/);
   });
 
-  it('connect openai, with no terminal, is a usage error naming --stdin and --from-env, and writes no store', async () => {
+  const run = async (env: Record<string, string | undefined>) => {
     const command = first.replace(/^.*&& npm run build && /, '');
     expect(command).toBe('./bin/acct.cjs connect openai');
+    return execa('sh', ['-c', command], { cwd: resolve(import.meta.dirname, '../..'), env, extendEnv: false, stdin: 'ignore', reject: false, timeout: 30_000 });
+  };
+
+  it('connect openai, on a desktop session with no terminal, is a usage error naming --stdin and --from-env, and stores no account', async () => {
+    const session = await startKeyringSession();
+    try {
+      const home = session.env.HOME!;
+      // A desktop session as a user's shell has it: its D-Bus and runtime folder, HOME, nothing of acct's.
+      const r = await run({ PATH: process.env.PATH, HOME: home, DBUS_SESSION_BUS_ADDRESS: session.env.DBUS_SESSION_BUS_ADDRESS, XDG_RUNTIME_DIR: session.env.XDG_RUNTIME_DIR });
+      expect(r.stderr).not.toMatch(/this is a bug|Warning/);
+      expect(r.stderr).toMatch(/without a terminal/);
+      expect(r.stderr).toMatch(/--stdin/);
+      expect(r.stderr).toMatch(/--from-env api_key=/);
+      expect(r.exitCode).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(existsSync(join(home, '.local', 'share', 'acct', 'accounts.json'))).toBe(false);
+    } finally {
+      await session.stop();
+    }
+  });
+
+  it('connect openai, on a machine with no keychain (a server, this CI), says so and how to choose the passphrase store, before asking for the key', async () => {
     const home = mkdtempSync(join(tmpdir(), 'acct-readme-home-'));
-    const r = await execa('sh', ['-c', command], {
-      cwd: resolve(import.meta.dirname, '../..'),
-      env: { PATH: process.env.PATH, HOME: home },
-      extendEnv: false,
-      stdin: 'ignore',
-      reject: false,
-      timeout: 30_000,
-    });
+    const r = await run({ PATH: process.env.PATH, HOME: home });
     expect(r.stderr).not.toMatch(/this is a bug|Warning/);
-    expect(r.stderr).toMatch(/without a terminal/);
-    expect(r.stderr).toMatch(/--stdin/);
-    expect(r.stderr).toMatch(/--from-env api_key=/);
-    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/D-Bus|Secret Service|keychain/);
+    expect(r.stderr).toMatch(/ACCT_STORE=file/);
+    expect(r.exitCode).toBe(6);
     expect(r.stdout).toBe('');
     expect(existsSync(join(home, '.local', 'share', 'acct', 'accounts.json'))).toBe(false);
   });

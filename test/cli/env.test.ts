@@ -10,13 +10,18 @@ import { acct, baseEnv, tempHome } from '../support/cli.js';
 import { keyAppFile } from '../support/apps.js';
 import { githubMaskValues, readGithubEnvFile, readGitlabDotenv } from '../support/consumers.js';
 
-/** A user-added app with two secret fields and no shape checks beyond acct's own (non-empty, no surrounding blanks). */
+/**
+ * A user-added app with two secret fields handed to programs only, and no shape checks beyond
+ * acct's own: its requests carry a third field, so the two may span lines (as a PEM key does).
+ */
 function twoFieldApp(): string {
   return keyAppFile('http://127.0.0.1:9', {
     name: 'Two Fields',
+    api: { baseUrl: 'http://127.0.0.1:9', auth: { type: 'header', name: 'Authorization', value: 'Bearer {request_token}' } },
     fields: [
       { name: 'api_key', label: 'API key' },
       { name: 'api_secret', label: 'API secret' },
+      { name: 'request_token', label: 'Request token', optional: true },
     ],
     env: { api_key: 'TWO_KEY', api_secret: 'TWO_SECRET' },
     test: undefined,

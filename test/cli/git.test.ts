@@ -190,6 +190,8 @@ describe('acct as git credential helper', () => {
     const { env } = await gitHome();
     const alice = await connect(env, 'alice');
     const bob = await connect(env, 'bob');
+    // The first account became the app's default; without one, the host is ambiguous.
+    expect((await acct(['default', 'local', '--unset'], env)).exitCode).toBe(0);
     expect((await acct(['setup-git', '--host', git.host], env)).exitCode).toBe(0);
     const seen = git.attempts.length;
     const clone = await runGit(['clone', git.url('acme/private.git'), mkdtempSync(join(tmpdir(), 'acct-git-clone-'))], env);

@@ -205,7 +205,7 @@ describe('reconnect revokes the grant it replaces', () => {
     const old = await revealed(id, env);
     const r = await acct(['reconnect', id], env);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/warning: the new credentials of local\/alice are stored, but the previous grant could not be revoked at Local OAuth \(.*status 503.*\): revoke it in your Local OAuth settings/);
+    expect(r.stderr).toMatch(/warning: the new credentials of local\/alice are stored, but the previous grant could not be revoked at Local OAuth \(.*503.*\): revoke it in your Local OAuth settings/);
     expect(fingerprint((await revealed(id, env)).oauth_refresh_token)).not.toBe(fingerprint(old.oauth_refresh_token));
     expect(r.stderr).not.toContain(old.oauth_refresh_token!);
   });

@@ -16,7 +16,7 @@ let api: ApiServer;
 let other: ApiServer;
 let env: Env;
 
-const json = (res: import('node:http').ServerResponse, value: unknown, headers: Record<string, string> = {}) => {
+const json = (res: import('node:http').ServerResponse, value: unknown, headers: Record<string, string> = {}): void => {
   res.writeHead(200, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(value));
 };
@@ -55,11 +55,11 @@ beforeAll(async () => {
     if (req.path === '/broken') return json(res, [1], { link: `</broken-2>; rel="next"` });
     if (req.path === '/broken-2') {
       res.writeHead(500, { 'content-type': 'application/json' });
-      return res.end('{"message":"boom"}');
+      return void res.end('{"message":"boom"}');
     }
     if (req.path === '/user') {
       res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
-      return res.end('{"login":"octocat","id":1,"plan":{"name":"pro"}}');
+      return void res.end('{"login":"octocat","id":1,"plan":{"name":"pro"}}');
     }
     res.writeHead(404);
     res.end();
