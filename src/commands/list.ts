@@ -34,18 +34,26 @@ export async function list(ctx: Context, opts: { app?: string; json?: boolean })
   }
   const s = await style(ctx.io, ctx.env);
   const now = ctx.now();
+  // The cells every row shares are styled once, not once per row (10,000 rows: calls add up in cold code).
+  const defaultMark = s.dim(' (default)');
+  const ok = s.green('ok');
+  const noExpiry = s.dim('-');
+  const never = relativeTime(null, now);
   await printTable(
     ctx.io,
     ['ID', 'APP', 'NICKNAME', 'AUTH', 'STATUS', 'EXPIRES', 'LAST USED'],
-    accounts.map((a) => [
-      a.id,
-      a.app,
-      a.nickname + (isDefault(m, a) ? s.dim(' (default)') : ''),
-      a.auth === 'oauth2' ? 'oauth' : 'keys',
-      a.status === 'ok' ? s.green('ok') : s.red(a.status),
-      a.expiresAt ? relativeTime(a.expiresAt, now) : s.dim('-'),
-      relativeTime(used.get(a.id) ?? null, now),
-    ]),
+    accounts.map((a) => {
+      const lastUsed = used.get(a.id);
+      return [
+        a.id,
+        a.app,
+        isDefault(m, a) ? a.nickname + defaultMark : a.nickname,
+        a.auth === 'oauth2' ? 'oauth' : 'keys',
+        a.status === 'ok' ? ok : s.red(a.status),
+        a.expiresAt ? relativeTime(a.expiresAt, now) : noExpiry,
+        lastUsed ? relativeTime(lastUsed, now) : never,
+      ];
+    }),
     s,
   );
 }
