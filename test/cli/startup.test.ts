@@ -2,13 +2,15 @@
 // colour, HTTP, OAuth, schema or locking code (the spec's start-up budgets
 // depend on it). The libraries live in dist/vendor/, one file each; a preload
 // records which files a run required.
-import { describe, it, expect, beforeAll } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { readFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, relative } from 'node:path';
 import { execa } from 'execa';
 import { acct, baseEnv, tempHome, BIN } from '../support/cli.js';
 import { keyAppFile } from '../support/apps.js';
+import { startAuthServer, type AuthServer } from '../support/oauth-server.js';
+import { oauthHome } from '../support/oauth-cli.js';
 
 const DIST = resolve(import.meta.dirname, '../../dist');
 const HOOK = resolve(import.meta.dirname, '../support/trace-loads.cjs');
@@ -52,6 +54,32 @@ describe('start-up', () => {
     const loaded = await packagesLoaded(['token', 'local'], env);
     expect(loaded).not.toContain('commander');
     for (const heavy of HEAVY) expect(loaded.filter((p) => p === heavy || p.startsWith(heavy))).toEqual([]);
+  });
+
+  describe('an OAuth account', () => {
+    let server: AuthServer;
+    let oauthEnv: Record<string, string | undefined>;
+    beforeAll(async () => {
+      server = await startAuthServer({ accessTokenTtl: 600 });
+      oauthEnv = (await oauthHome(server, 'public')).env;
+      const r = await acct(['connect', 'local'], oauthEnv);
+      expect(r.exitCode, r.stderr).toBe(0);
+    });
+    afterAll(async () => {
+      await server?.close();
+    });
+
+    it('acct token with a valid access token loads neither the OAuth protocol library nor the schema library', async () => {
+      const before = server.tokenRequests.refresh;
+      const loaded = await packagesLoaded(['token', 'local'], oauthEnv);
+      expect(server.tokenRequests.refresh).toBe(before); // no refresh was needed
+      for (const heavy of HEAVY) expect(loaded.filter((p) => p === heavy || p.startsWith(heavy))).toEqual([]);
+    });
+
+    it('a forced refresh does load them (the check can fail)', async () => {
+      const loaded = await packagesLoaded(['token', 'local', '--refresh'], oauthEnv);
+      expect(loaded).toEqual(expect.arrayContaining(['oauth4webapi', 'zod']));
+    });
   });
 
   it('acct list loads none of them either', async () => {

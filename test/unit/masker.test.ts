@@ -84,6 +84,14 @@ const CASES: { name: string; secrets: Secret[]; texts: string[] }[] = [
     texts: ['aaab', 'aaaab', 'aabaab', 'aaa'],
   },
   {
+    name: 'a one-byte secret beside a longer one starting with it',
+    secrets: [
+      { name: 'X', value: 'x' },
+      { name: 'XYX', value: 'xyx' },
+    ],
+    texts: ['axbxyxc', 'xxyxx', 'xyxyx', 'yyy'],
+  },
+  {
     name: 'multi-byte secret',
     secrets: [{ name: 'U', value: 'pässwörd✓' }],
     texts: ['say pässwörd✓ now', 'pässwö pässwörd✓'],
@@ -121,6 +129,20 @@ describe('Masker', () => {
       const expected = reference(secrets, text);
       for (let i = 0; i <= text.length; i++) expect(feed(secrets, [text.slice(0, i), text.slice(i)]).all, `${text} at ${i}`).toBe(expected);
     }
+  });
+
+  it('tells apart long secrets that share their first 280 bytes, and finds many secrets in one text', () => {
+    const base = Array.from({ length: 300 }, (_, i) => 'abcdefghijklmnopqrstuvwxyz0123456789'[(i * 7) % 36]).join('');
+    const secrets: Secret[] = [
+      { name: 'A', value: base },
+      { name: 'B', value: `${base.slice(0, 280)}${'Z'.repeat(40)}` },
+      ...Array.from({ length: 20 }, (_, i) => ({ name: `K${i}`, value: `key-${i}-${'q'.repeat(i)}` })),
+    ];
+    const text = `x${base}y${secrets[1]!.value}z${base.slice(0, 299)}!` + Array.from({ length: 20 }, (_, i) => ` key-${i}-${'q'.repeat(i + 1)}`).join('');
+    const expected = reference(secrets, text);
+    expect(expected).toContain('x<acct:A>y<acct:B>z');
+    expect(expected).toContain(' <acct:K19>q');
+    for (let i = 0; i <= text.length; i += 7) expect(feed(secrets, [text.slice(0, i), text.slice(i)]).all, `split at ${i}`).toBe(expected);
   });
 
   it('never lets a whole secret through, whatever the chunking', () => {
