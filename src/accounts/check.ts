@@ -8,24 +8,14 @@ import type { AppDefinition } from '../catalog/schema.js';
 import { freshCredentials } from './credentials.js';
 import { withClientId } from './clients.js';
 import { runTestRequest, type TestOutcome } from '../api/test-request.js';
-import { setStatus } from './service.js';
-import { AcctError } from '../errors.js';
+import { noteStatus } from './service.js';
 
 export async function checkAccount(ctx: Context, account: Account, app: AppDefinition): Promise<TestOutcome> {
   const outcome = await runCheck(ctx, account, app);
-  if (outcome.kind === 'ok' && account.status === 'unverified') await markVerified(ctx, account);
+  if (outcome.kind === 'ok' && account.status === 'unverified') await noteStatus(ctx, account, 'ok', `${account.app}/${account.nickname} passed its test`);
   return outcome;
 }
 
-/** A key stored unverified has now passed its test request. Bookkeeping: a failure to record it is a warning. */
-async function markVerified(ctx: Context, account: Account): Promise<void> {
-  try {
-    await setStatus(ctx, account.id, 'ok', { touch: false });
-  } catch (err) {
-    if (!(err instanceof AcctError)) throw err;
-    ctx.warn(`could not record that ${account.app}/${account.nickname} passed its test (${err.message})`);
-  }
-}
 
 async function runCheck(ctx: Context, account: Account, app: AppDefinition): Promise<TestOutcome> {
   const fetch = await ctx.fetch();

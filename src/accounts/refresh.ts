@@ -24,7 +24,7 @@ import type { Fields } from '../store/store.js';
 import type { FreshOptions } from './credentials.js';
 import { withLock, LockBusyError } from '../store/lock.js';
 import { isObject, readJsonIfExists, removeIfExists, writeJsonAtomic, isWriteFailure } from '../store/files.js';
-import { mustFind, setStatus } from './service.js';
+import { mustFind, setStatus, noteStatus } from './service.js';
 import type { ResolvedClient } from './clients.js';
 import type { TokenSet, OAuthFailure } from '../oauth/protocol.js';
 import { AcctError, ExitCode, needsReconnect, unavailable } from '../errors.js';
@@ -299,15 +299,8 @@ function clientMismatch(app: OAuthApp, account: Account, client: ResolvedClient,
   return undefined;
 }
 
-/** A refresh failed for another reason than a rejected grant: said in list and status until one succeeds. Bookkeeping: a failure to record it is a warning. */
-async function markFailing(ctx: Context, account: Account): Promise<void> {
-  try {
-    await setStatus(ctx, account.id, 'failing', { touch: false });
-  } catch (err) {
-    if (!(err instanceof AcctError)) throw err;
-    ctx.warn(`could not record that refreshing ${account.app}/${account.nickname} failed (${err.message})`);
-  }
-}
+/** A refresh failed for another reason than a rejected grant: said in list and status until one succeeds. */
+const markFailing = (ctx: Context, account: Account) => noteStatus(ctx, account, 'failing', `refreshing ${account.app}/${account.nickname} failed`);
 
 /** Secrets first (the rotated refresh token must never be lost), then metadata; both under the account lock. */
 async function storeRefreshed(ctx: Context, account: Account, old: Fields, tokens: TokenSet): Promise<FreshTokens> {

@@ -209,3 +209,17 @@ export function mustFind(m: Metadata, id: string): Account {
 export function isDefault(m: Metadata, a: Account): boolean {
   return m.defaults[a.app] === a.id;
 }
+
+/**
+ * Bookkeeping on a status (a key that passed its test, a refresh that failed):
+ * the command's outcome does not depend on it, so a failure to record it is a
+ * warning, never the command's error.
+ */
+export async function noteStatus(ctx: Context, account: Account, status: Account['status'], what: string): Promise<void> {
+  try {
+    await setStatus(ctx, account.id, status, { touch: false });
+  } catch (err) {
+    if (!(err instanceof AcctError)) throw err;
+    ctx.warn(`could not record that ${what} (${err.message})`);
+  }
+}

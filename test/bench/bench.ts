@@ -117,25 +117,29 @@ function keyApp(home: string): string {
   return app;
 }
 
+/** Account metadata with no secret behind it: the accounts of a large store that a command does not touch. */
+function fakeAccount(i: number, nickname: string, now: string) {
+  return {
+    id: fakeId(i),
+    app: ['github', 'slack', 'openai', 'stripe'][i % 4],
+    nickname,
+    auth: i % 2 ? 'keys' : 'oauth2',
+    status: 'ok',
+    scopes: [],
+    fields: ['api_key'],
+    identity: null,
+    expiresAt: i % 2 ? null : now,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
 /** Adds metadata-only accounts (never read for secrets) to a store, so it holds `total` accounts. */
 function padStore(home: string, total: number): void {
   const path = join(home, 'accounts.json');
   const m = JSON.parse(readFileSync(path, 'utf8'));
   const now = new Date().toISOString();
-  for (let i = m.accounts.length; i < total; i++)
-    m.accounts.push({
-      id: fakeId(1_000_000 + i),
-      app: ['github', 'slack', 'openai', 'stripe'][i % 4],
-      nickname: `filler-${i}`,
-      auth: i % 2 ? 'keys' : 'oauth2',
-      status: 'ok',
-      scopes: [],
-      fields: ['api_key'],
-      identity: null,
-      expiresAt: i % 2 ? null : now,
-      createdAt: now,
-      updatedAt: now,
-    });
+  for (let i = m.accounts.length; i < total; i++) m.accounts.push(fakeAccount(1_000_000 + i, `filler-${i}`, now));
   writeFileSync(path, JSON.stringify(m), { mode: 0o600 });
 }
 
@@ -237,19 +241,7 @@ function listFigures(): void {
   ] as const) {
     const home = mkdtempSync(join(tmpdir(), 'acct-bench-'));
     const now = new Date().toISOString();
-    const accounts = Array.from({ length: count }, (_, i) => ({
-      id: fakeId(i),
-      app: ['github', 'slack', 'openai', 'stripe'][i % 4],
-      nickname: `account-${i}`,
-      auth: i % 2 ? 'keys' : 'oauth2',
-      status: 'ok',
-      scopes: [],
-      fields: ['api_key'],
-      identity: null,
-      expiresAt: i % 2 ? null : now,
-      createdAt: now,
-      updatedAt: now,
-    }));
+    const accounts = Array.from({ length: count }, (_, i) => fakeAccount(i, `account-${i}`, now));
     writeFileSync(join(home, 'accounts.json'), JSON.stringify({ version: 1, accounts, defaults: {}, retiredIds: [] }), { mode: 0o600 });
     const env = bareEnv({ ACCT_HOME: home, HOME: home });
     const out = spawnSync(process.execPath, [BIN, 'list'], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
