@@ -2,7 +2,7 @@
 // renames), changed only under the metadata lock with a fresh re-read.
 import { join } from 'node:path';
 import { nodeCrypto } from '../store/node-crypto.js';
-import { openSync, fstatSync, closeSync } from 'node:fs';
+import { openSync, fstatSync, closeSync, statSync } from 'node:fs';
 import { readJsonIfExists, writeJsonAtomic, isObject, readFileIfExists, ensurePrivateDir, writeFileAtomic, writeAll, writeFailure } from '../store/files.js';
 import { checkFile, checkFolders, APPEND_FLAGS, symlinkOpenError } from '../store/trust.js';
 import { withLock } from '../store/lock.js';
@@ -42,14 +42,39 @@ export class AccountRepository {
     return join(this.paths.data, 'locks', name);
   }
 
+  /**
+   * The metadata as it is on disk. A command that resolves ten references
+   * reads it ten times: while the file is the same one, unchanged (inode, size,
+   * modification and change times), it is parsed once. Writes are atomic
+   * renames, so a change is always a new inode. Callers treat the result as
+   * read-only; update() parses afresh, under the lock, the copy it changes.
+   * Measured: acct env of 10 accounts in a store of 10,000 parsed 2.3 MB of
+   * JSON ten times (about 25 ms each on Node 20).
+   */
   read(): Metadata {
+    let key: string | undefined;
+    try {
+      const st = statSync(this.file);
+      key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+    } catch {
+      key = undefined; // no file yet (or unreadable: the read below says why)
+    }
+    if (key !== undefined && this.cached?.key === key) return this.cached.metadata;
+    const metadata = this.parse();
+    this.cached = key === undefined ? undefined : { key, metadata };
+    return metadata;
+  }
+
+  private cached?: { key: string; metadata: Metadata };
+
+  private parse(): Metadata {
     return readJsonIfExists(this.file, isMetadata) ?? emptyMetadata();
   }
 
   /** Read-modify-write under the metadata lock. `change` may throw to abort without writing. */
   async update<T>(change: (m: Metadata) => T): Promise<T> {
     return withLock(this.lockPath('metadata'), () => {
-      const m = this.read();
+      const m = this.parse();
       this.beforeWrite?.(m);
       const result = change(m);
       ensurePrivateDir(this.paths.data);
