@@ -223,3 +223,31 @@ export async function noteStatus(ctx: Context, account: Account, status: Account
     ctx.warn(`could not record that ${what} (${err.message})`);
   }
 }
+
+/**
+ * An account as another machine exported it (acct import): the same id unless
+ * that id was retired here, its secrets written before the metadata that
+ * points at them, as createAccount does. An account already here is replaced
+ * whole (so a setting the bundle no longer has does not linger).
+ */
+export async function importAccount(ctx: Context, incoming: Account, fields: Fields, makeDefault: boolean): Promise<{ id: string; action: 'added' | 'updated' }> {
+  const before = ctx.accounts.read();
+  const id = before.retiredIds.includes(incoming.id) ? ctx.accounts.newId(before) : incoming.id;
+  const existed = before.accounts.some((a) => a.id === id);
+  await ctx.secrets.write(id, fields);
+  try {
+    return await ctx.accounts.update((m) => {
+      if (m.accounts.some((o) => o.app === incoming.app && o.nickname === incoming.nickname && o.id !== id))
+        throw usageError(`${incoming.app}/${incoming.nickname} was created locally meanwhile`, 'rename it, then import again');
+      const account: Account = { ...incoming, id, fields: Object.keys(fields).sort(), updatedAt: ctx.now().toISOString() };
+      const at = m.accounts.findIndex((a) => a.id === id);
+      if (at >= 0) m.accounts[at] = account;
+      else m.accounts.push(account);
+      if (makeDefault && !m.defaults[incoming.app]) m.defaults[incoming.app] = id;
+      return { id, action: at >= 0 ? ('updated' as const) : ('added' as const) };
+    });
+  } catch (err) {
+    if (!existed) ctx.housekeeping('remove the secret of the account that was not imported', () => ctx.secrets.remove(id));
+    throw err;
+  }
+}

@@ -1,7 +1,7 @@
 // `acct export` and `acct import`: accounts, their secrets, and what they need
 // to refresh elsewhere (user-added apps, OAuth clients), in one sealed bundle.
 import type { Context } from '../context.js';
-import { findAccount, removeAccount } from '../accounts/service.js';
+import { findAccount, removeAccount, importAccount } from '../accounts/service.js';
 import { resolveClient, storedClient, saveClient, envSuffix } from '../accounts/clients.js';
 import { newBundleKey, sealBundle, openBundle, MAX_BUNDLE_BYTES, type BundlePayload } from '../store/bundle.js';
 import { writeFileAtomic } from '../store/files.js';
@@ -163,19 +163,7 @@ export async function importBundle(ctx: Context, file: string | undefined, opts:
   for (const incoming of payload.accounts) {
     const fields = payload.secrets[incoming.id];
     if (!fields) throw usageError(`the bundle has no secrets for ${incoming.id}`, 'export it again');
-    const retired = local.retiredIds.includes(incoming.id);
-    const id = retired ? ctx.accounts.newId(ctx.accounts.read()) : incoming.id;
-    await ctx.secrets.write(id, fields);
-    const action = await ctx.accounts.update((m) => {
-      const existing = m.accounts.find((a) => a.id === id);
-      if (m.accounts.some((o) => o.app === incoming.app && o.nickname === incoming.nickname && o.id !== id))
-        throw usageError(`${incoming.app}/${incoming.nickname} was created locally meanwhile`, 'rename it, then import again');
-      const account: Account = { ...incoming, id, fields: Object.keys(fields).sort(), updatedAt: ctx.now().toISOString() };
-      if (existing) Object.assign(existing, account);
-      else m.accounts.push(account);
-      if (payload.defaults[incoming.app] === incoming.id && !m.defaults[incoming.app]) m.defaults[incoming.app] = id;
-      return existing ? ('updated' as const) : ('added' as const);
-    });
+    const { id, action } = await importAccount(ctx, incoming, fields, payload.defaults[incoming.app] === incoming.id);
     results.push({ id, ref: `${incoming.app}/${incoming.nickname}`, action });
   }
   if (opts.json) printJson(ctx.io, { accounts: results, apps: newApps.map((a) => a.slug) });
