@@ -12,7 +12,7 @@ import {
   exchangeCode,
   startDeviceAuthorization,
   clientCredentials,
-  pollDeviceToken,
+  awaitDeviceApproval,
   classifyFailure,
   isIssuerMismatch,
   providerError,
@@ -161,38 +161,17 @@ async function deviceFlow(ctx: Context, app: OAuthApp, client: OAuthClient, scop
   const device = await startDeviceAuthorization(app, client, scopes, { fetch, signal });
   ctx.info(`To connect ${app.name}, visit ${device.verificationUri} and enter the code:\n\n  ${device.userCode}\n`);
   if (device.verificationUriComplete) ctx.info(`(or open ${device.verificationUriComplete})`);
-  const until = Date.now() + Math.min(timeoutMs, device.expiresIn * 1000);
-  let interval = device.interval;
   ctx.info('Waiting for approval…');
-  for (;;) {
-    await sleep(interval * 1000, signal);
-    try {
-      return await pollDeviceToken(app, client, device.deviceCode, { fetch, signal });
-    } catch (err) {
-      if (err instanceof oauth.ResponseBodyError) {
-        if (err.error === 'authorization_pending') {
-          if (Date.now() > until) throw unavailable('the device code was not approved in time', `run the command again: acct connect ${app.slug} --device`, undefined, 'timeout');
-          continue;
-        }
-        if (err.error === 'slow_down') {
-          interval += 5;
-          continue;
-        }
-        // Not a refusal (that is access_denied, exit 4): time ran out, as when acct's own wait ends.
-        if (err.error === 'expired_token') throw unavailable('the device code expired before it was approved', `run the command again: acct connect ${app.slug} --device`);
-      }
-      throw err;
-    }
-  }
+  return awaitDeviceApproval(app, client, device, timeoutMs, { fetch, signal, now: () => ctx.now().getTime(), sleep });
 }
 
 /** Waits between device polls. The abort listener goes when the wait ends: one left per poll added up to a MaxListenersExceededWarning. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = () => (clearTimeout(t), reject(signal.reason));
-    const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
-    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => (clearTimeout(t), reject(signal!.reason));
+    const t = setTimeout(() => (signal?.removeEventListener('abort', onAbort), resolve()), ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 

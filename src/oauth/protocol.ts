@@ -185,6 +185,45 @@ export async function pollDeviceToken(app: OAuthApp, client: OAuthClient, device
   return toTokenSet(res, await oauth.processDeviceCodeResponse(as, asClient(client), res));
 }
 
+export interface DevicePollDeps extends ProtocolDeps {
+  /** The clock and the wait between polls, injected so the loop's decisions are testable without waiting. */
+  now: () => number;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  signal?: AbortSignal;
+}
+
+/**
+ * RFC 8628 §3.4-3.5: polls the token endpoint every `interval` seconds (5
+ * more after each slow_down) until the user approves, refuses (the error is
+ * thrown as oauth4webapi reports it), the device code expires, or `timeoutMs`
+ * runs out (both a timeout: exit 5).
+ */
+export async function awaitDeviceApproval(app: OAuthApp, client: OAuthClient, device: DeviceAuthorization, timeoutMs: number, deps: DevicePollDeps): Promise<TokenSet> {
+  const until = deps.now() + Math.min(timeoutMs, device.expiresIn * 1000);
+  const again = `run the command again: acct connect ${app.slug} --device`;
+  let interval = device.interval;
+  for (;;) {
+    await deps.sleep(interval * 1000, deps.signal);
+    try {
+      return await pollDeviceToken(app, client, device.deviceCode, deps);
+    } catch (err) {
+      if (err instanceof oauth.ResponseBodyError) {
+        if (err.error === 'authorization_pending') {
+          if (deps.now() > until) throw new AcctError('timeout', 'the device code was not approved in time', { hint: again });
+          continue;
+        }
+        if (err.error === 'slow_down') {
+          interval += 5;
+          continue;
+        }
+        // Not a refusal (that is access_denied, exit 4): time ran out, as when acct's own wait ends.
+        if (err.error === 'expired_token') throw new AcctError('timeout', 'the device code expired before it was approved', { hint: again });
+      }
+      throw err;
+    }
+  }
+}
+
 export async function revoke(app: OAuthApp, client: OAuthClient, token: string, hint: 'refresh_token' | 'access_token', deps: ProtocolDeps): Promise<void> {
   const as = authorizationServer(app);
   const res = await oauth.revocationRequest(as, asClient(client), clientAuth(app, client), token, {
