@@ -1,10 +1,11 @@
-// acct apps add <slug> --issuer URL: OpenID Connect discovery, then RFC 8414.
+// acct apps add <slug> --issuer URL: an app definition from the issuer's
+// metadata (discovered by oauth/discovery.ts).
 import type { Context } from '../context.js';
 import type { AppDefinition } from '../catalog/schema.js';
 import { parseApp } from '../catalog/validate.js';
-import { oauth } from '../oauth/protocol.js';
-import { isLoopbackHost } from '../catalog/schema.js';
-import { AcctError, ExitCode, usageError, unavailable, providerText, scrubLibraryText } from '../errors.js';
+import type { oauth } from '../oauth/protocol.js';
+import { discover, issuerUrl } from '../oauth/discovery.js';
+import { AcctError } from '../errors.js';
 
 interface DiscoverOptions {
   issuer?: string;
@@ -16,28 +17,8 @@ interface DiscoverOptions {
 }
 
 export async function discoverApp(ctx: Context, slug: string, opts: DiscoverOptions): Promise<AppDefinition> {
-  let issuer: URL;
-  try {
-    issuer = new URL(opts.issuer!);
-  } catch {
-    throw usageError(`--issuer "${opts.issuer}" is not a URL`);
-  }
-  const insecure = issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname);
-  if (issuer.protocol !== 'https:' && !insecure) throw usageError('the issuer must be an https URL (plain http only on loopback)');
-  const fetch = await ctx.fetch();
-  const options = { [oauth.customFetch]: fetch as unknown as typeof globalThis.fetch, [oauth.allowInsecureRequests]: insecure };
-  let as: oauth.AuthorizationServer | undefined;
-  const problems: string[] = [];
-  for (const algorithm of ['oidc', 'oauth2'] as const) {
-    try {
-      as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...options, algorithm }));
-      break;
-    } catch (err) {
-      if (err instanceof AcctError) throw err;
-      problems.push(`${algorithm === 'oidc' ? 'OpenID Connect' : 'RFC 8414'}: ${discoveryProblem(err)}`);
-    }
-  }
-  if (!as) throw unavailable(`no usable authorization server metadata at ${issuer.href}`, problems.join('; '));
+  const issuer = issuerUrl(opts.issuer!);
+  const as = await discover(issuer, { fetch: await ctx.fetch() });
   if (!as.authorization_endpoint || !as.token_endpoint)
     throw new AcctError('usage', `${issuer.href} metadata lacks an authorization or token endpoint`);
   const methods = as.token_endpoint_auth_methods_supported ?? ['client_secret_basic'];
@@ -107,13 +88,4 @@ function userinfoTest(userinfo: string | undefined, baseUrl: string, identity: s
 function defaultScopes(supported: string[] | undefined): string[] {
   if (!supported) return [];
   return ['openid', 'profile', 'email', 'offline_access'].filter((s) => supported.includes(s));
-}
-
-/** Why one kind of metadata was not usable: oauth4webapi's fixed text for its own errors, nothing quoted from elsewhere. */
-function discoveryProblem(err: unknown): string {
-  if (err instanceof oauth.OperationProcessingError || err instanceof oauth.UnsupportedOperationError) {
-    const status = (err.cause as { status?: number } | undefined)?.status;
-    return `${providerText(err.message)}${status ? ` (HTTP ${status})` : ''}`;
-  }
-  return scrubLibraryText(err instanceof Error ? err.message : String(err));
 }
