@@ -155,6 +155,11 @@ export class BundleSecrets {
     }
     return this.state.secrets(id);
   }
+  async readMany(ids: string[]): Promise<Map<string, Fields>> {
+    const out = new Map<string, Fields>();
+    for (const id of ids) out.set(id, await this.read(id));
+    return out;
+  }
   async write(id: string, fields: Fields): Promise<void> {
     const original = this.state.originalRefreshToken(id);
     if (original && fields.oauth_refresh_token && fields.oauth_refresh_token !== original && !this.state.cachePath)

@@ -14,6 +14,11 @@ export interface FreshOptions {
   force?: boolean;
 }
 
+/** Whether an access token expiring at `expiresAt` (null: never) is valid for more than minTtl seconds from now. */
+export function isFresh(expiresAt: string | null, now: Date, minTtlSeconds: number): boolean {
+  return expiresAt === null || new Date(expiresAt).getTime() - now.getTime() > minTtlSeconds * 1000;
+}
+
 export async function freshCredentials(ctx: Context, account: Account, app: AppDefinition, options: FreshOptions): Promise<Fields> {
   if (account.status === 'needs-reconnect')
     throw needsReconnect(`${account.app}/${account.nickname} needs to be reconnected`, `run: acct reconnect ${account.id}`);
@@ -30,6 +35,35 @@ export async function freshCredentials(ctx: Context, account: Account, app: AppD
   ctx.housekeeping('record the use of the account', () => ctx.accounts.markUsed(account.id, ctx.now()));
   // Connection settings read like fields (acct env exports them where the app names a variable); stored fields win.
   return account.settings ? { ...account.settings, ...fields } : fields;
+}
+
+/**
+ * freshCredentials for several accounts at once (acct env, exec, run,
+ * inject): the secrets of every account that needs no refresh (keys, and
+ * OAuth tokens valid beyond minTtl) are read together, with the data key
+ * fetched once (SecretStore.readMany); an account that needs a refresh takes
+ * the one refresh path, as alone.
+ */
+export async function freshCredentialsMany(ctx: Context, wanted: { account: Account; app: AppDefinition }[], options: FreshOptions): Promise<Map<string, Fields>> {
+  const unique = [...new Map(wanted.map((w) => [w.account.id, w])).values()];
+  for (const { account } of unique)
+    if (account.status === 'needs-reconnect')
+      throw needsReconnect(`${account.app}/${account.nickname} needs to be reconnected`, `run: acct reconnect ${account.id}`);
+  const now = ctx.now();
+  const direct = unique.filter(({ account }) => !options.force && (account.auth !== 'oauth2' || isFresh(account.expiresAt, now, options.minTtlSeconds)));
+  const read = direct.length > 1 ? await ctx.secrets.readMany(direct.map((d) => d.account.id)) : new Map<string, Fields>();
+  const out = new Map<string, Fields>();
+  for (const { account, app } of unique) {
+    const stored = read.get(account.id);
+    if (!stored) {
+      out.set(account.id, await freshCredentials(ctx, account, app, options));
+      continue;
+    }
+    const fields = account.auth === 'oauth2' && account.expiresAt ? { ...stored, expires_at: account.expiresAt } : stored;
+    ctx.housekeeping('record the use of the account', () => ctx.accounts.markUsed(account.id, ctx.now()));
+    out.set(account.id, account.settings ? { ...account.settings, ...fields } : fields);
+  }
+  return out;
 }
 
 export function primaryFieldName(app: AppDefinition): string {

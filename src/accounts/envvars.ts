@@ -2,7 +2,7 @@
 // entry, or NAME=ref[.field]; every credential through the refresh path.
 import type { Context } from '../context.js';
 import { findAccount } from './service.js';
-import { freshCredentials, primaryFieldName } from './credentials.js';
+import { freshCredentialsMany, primaryFieldName } from './credentials.js';
 import { usageError, AcctError } from '../errors.js';
 import type { EnvVars } from '../output/envfmt.js';
 import type { Account } from './model.js';
@@ -40,14 +40,11 @@ export async function collectEnv(ctx: Context, specs: string[]): Promise<{ vars:
   const vars: EnvVars = [];
   const origin = new Map<string, string>();
   const secrets = new Set<string>();
-  const credentials = new Map<string, Record<string, string>>();
+  const apps = new Map(wanted.map((w) => [w.account.id, ctx.catalog.forAccount(w.account)]));
+  const credentials = await freshCredentialsMany(ctx, wanted.map((w) => ({ account: w.account, app: apps.get(w.account.id)! })), { minTtlSeconds: 60 });
   for (const w of wanted) {
-    const app = ctx.catalog.forAccount(w.account);
-    let fields = credentials.get(w.account.id);
-    if (!fields) {
-      fields = await freshCredentials(ctx, w.account, app, { minTtlSeconds: 60 });
-      credentials.set(w.account.id, fields);
-    }
+    const app = apps.get(w.account.id)!;
+    const fields = credentials.get(w.account.id)!;
     const pairs: [string, string][] = w.name
       ? [[w.name, w.field ?? primaryFieldName(app)]]
       : Object.entries(app.env).map(([field, name]) => [name, field] as [string, string]).filter(([, field]) => fields![field] !== undefined || !isOptional(app, field));

@@ -5,7 +5,7 @@
 // the shared refresh path.
 import type { Context } from '../context.js';
 import { findAccount } from './service.js';
-import { freshCredentials, primaryFieldName } from './credentials.js';
+import { freshCredentialsMany, primaryFieldName } from './credentials.js';
 import { isSecretField } from './envvars.js';
 import { AcctError } from '../errors.js';
 import type { Account } from './model.js';
@@ -66,16 +66,14 @@ function resolve(ctx: Context, r: Reference): Resolved {
 /** The value of every reference, in order, and which of them are secrets (to mask). */
 export async function resolveReferences(ctx: Context, refs: Reference[]): Promise<{ values: string[]; secrets: Set<string> }> {
   const resolved = refs.map((r) => resolve(ctx, r));
-  const credentials = new Map<string, Record<string, string>>();
+  const apps = new Map(resolved.map(({ account }) => [account.id, ctx.catalog.forAccount(account)]));
+  // One store conversation for every account that needs no refresh.
+  const credentials = await freshCredentialsMany(ctx, resolved.map(({ account }) => ({ account, app: apps.get(account.id)! })), { minTtlSeconds: 60 });
   const secrets = new Set<string>();
   const values: string[] = [];
   for (const [i, { account, field }] of resolved.entries()) {
-    const app = ctx.catalog.get(account.app);
-    let fields = credentials.get(account.id);
-    if (!fields) {
-      fields = await freshCredentials(ctx, account, app, { minTtlSeconds: 60 });
-      credentials.set(account.id, fields);
-    }
+    const app = apps.get(account.id)!;
+    const fields = credentials.get(account.id)!;
     const name = field ?? primaryFieldName(app);
     const value = fields[name];
     if (value === undefined)

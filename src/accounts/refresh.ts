@@ -21,7 +21,7 @@ import type { Context } from '../context.js';
 import type { Account } from './model.js';
 import type { OAuthApp, AppDefinition } from '../catalog/schema.js';
 import type { Fields } from '../store/store.js';
-import type { FreshOptions } from './credentials.js';
+import { isFresh, type FreshOptions } from './credentials.js';
 import { withLock, LockBusyError } from '../store/lock.js';
 import { isObject, readJsonIfExists, removeIfExists, writeJsonAtomic, isWriteFailure } from '../store/files.js';
 import { mustFind, setStatus, noteStatus } from './service.js';
@@ -30,9 +30,7 @@ import type { TokenSet, OAuthFailure } from '../oauth/protocol.js';
 import { AcctError, ExitCode, needsReconnect, unavailable } from '../errors.js';
 import { seconds } from '../context.js';
 
-export function isFresh(expiresAt: string | null, now: Date, minTtlSeconds: number): boolean {
-  return expiresAt === null || new Date(expiresAt).getTime() - now.getTime() > minTtlSeconds * 1000;
-}
+export { isFresh };
 
 /** The credentials, fresh, and when their access token expires (null: it does not). */
 export interface FreshTokens {

@@ -21,7 +21,7 @@
 import { join } from 'node:path';
 import { lstatSync } from 'node:fs';
 import type { Sealed } from '../store/crypto.js';
-import { AGENT_PROTOCOL, type OpenAnswer, type OpenRequest, type OpenSecret } from './protocol.js';
+import { AGENT_PROTOCOL, type OpenAnswer, type OpenRequest, type OpenSecret, type OpenSecrets } from './protocol.js';
 
 export interface KeychainAgent {
   /**
@@ -32,6 +32,8 @@ export interface KeychainAgent {
   prepare(keychainAccount: string): Promise<void>;
   /** The plaintext of a sealed secret, or undefined when the agent cannot give it (acct then reads the keychain itself). */
   open(keychainAccount: string, aad: string, sealed: Sealed): Promise<Buffer | undefined>;
+  /** Several sealed secrets in one conversation (at most MAX_SECRETS), in order; undefined as for open(). */
+  openMany(keychainAccount: string, secrets: OpenSecret[]): Promise<Buffer[] | undefined>;
   /** Starts the agent in the background if the last conversation found none running. */
   startIfAbsent(): void;
 }
@@ -84,6 +86,23 @@ export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): Ke
     return connected === true ? conversation : undefined;
   };
 
+  /** The second line of a conversation (prepared for this key, or begun now) and the agent's answer; undefined when it cannot help. */
+  const converse = async (keychainAccount: string, second: OpenSecret | OpenSecrets): Promise<OpenAnswer | undefined> => {
+    const ready = prepared?.keychainAccount === keychainAccount ? prepared.conversation : undefined;
+    if (prepared && !ready) prepared.conversation.close(); // prepared for another key
+    prepared = undefined;
+    if (!ready && absent) return undefined; // prepare() found no agent a moment ago
+    const conversation = ready ?? (await begin(keychainAccount));
+    if (!conversation) return undefined;
+    const reply = await conversation.finish(`${JSON.stringify(second)}\n`);
+    if (reply === undefined) return undefined;
+    try {
+      return JSON.parse(reply) as OpenAnswer;
+    } catch {
+      return undefined; // not an answer: read the keychain directly
+    }
+  };
+
   return {
     async prepare(keychainAccount) {
       prepared?.conversation.close();
@@ -91,21 +110,13 @@ export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): Ke
       prepared = conversation && { keychainAccount, conversation };
     },
     async open(keychainAccount, aad, sealed) {
-      const ready = prepared?.keychainAccount === keychainAccount ? prepared.conversation : undefined;
-      if (prepared && !ready) prepared.conversation.close(); // prepared for another key
-      prepared = undefined;
-      if (!ready && absent) return undefined; // prepare() found no agent a moment ago
-      const conversation = ready ?? (await begin(keychainAccount));
-      if (!conversation) return undefined;
-      const secret: OpenSecret = { aad, sealed };
-      const reply = await conversation.finish(`${JSON.stringify(secret)}\n`);
-      if (reply === undefined) return undefined;
-      try {
-        const a = JSON.parse(reply) as OpenAnswer;
-        return a.ok && typeof a.plain === 'string' ? Buffer.from(a.plain, 'base64') : undefined;
-      } catch {
-        return undefined; // not an answer: read the keychain directly
-      }
+      const a = await converse(keychainAccount, { aad, sealed } satisfies OpenSecret);
+      return a?.ok && 'plain' in a && typeof a.plain === 'string' ? Buffer.from(a.plain, 'base64') : undefined;
+    },
+    async openMany(keychainAccount, secrets) {
+      const a = await converse(keychainAccount, { secrets } satisfies OpenSecrets);
+      if (!a?.ok || !('plains' in a) || !Array.isArray(a.plains) || a.plains.length !== secrets.length || !a.plains.every((p) => typeof p === 'string')) return undefined;
+      return a.plains.map((p) => Buffer.from(p, 'base64'));
     },
     startIfAbsent() {
       if (!absent) return;

@@ -23,8 +23,18 @@ export interface OpenSecret {
   sealed: Sealed;
 }
 
-/** `plain` is base64. A refusal names its reason; acct then reads the keychain itself. */
-export type OpenAnswer = { ok: true; plain: string } | { ok: false; reason: string };
+/**
+ * Or, as the second line, several sealed secrets opened with the same key in
+ * one conversation (acct env, exec and run with several accounts): at most
+ * MAX_SECRETS, answered with `plains` in the same order.
+ */
+export interface OpenSecrets {
+  secrets: OpenSecret[];
+}
+export const MAX_SECRETS = 64;
+
+/** `plain` (or each of `plains`) is base64. A refusal names its reason; acct then reads the keychain itself. */
+export type OpenAnswer = { ok: true; plain: string } | { ok: true; plains: string[] } | { ok: false; reason: string };
 
 /**
  * A control request, one line answered at once: `status` (what `acct agent

@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { isObject } from '../store/files.js';
 import { isSealed, open } from '../store/crypto.js';
 import { KEYCHAIN_SERVICE } from '../store/keychain.js';
-import { AGENT_PROTOCOL, DATA_KEY_ACCOUNT, type AgentStatus, type ControlAnswer, type ControlRequest, type OpenAnswer, type OpenRequest, type OpenSecret } from './protocol.js';
+import { AGENT_PROTOCOL, DATA_KEY_ACCOUNT, MAX_SECRETS, type AgentStatus, type ControlAnswer, type ControlRequest, type OpenAnswer, type OpenRequest, type OpenSecret, type OpenSecrets } from './protocol.js';
 
 /** Reads one keychain item afresh; undefined when it is missing, locked or ambiguous. */
 export type ReadKeychain = (attributes: Record<string, string>) => Promise<Buffer | undefined>;
@@ -29,6 +29,10 @@ function isControlRequest(v: unknown): v is ControlRequest {
 
 function isOpenSecret(v: unknown): v is OpenSecret {
   return isObject(v) && typeof v.aad === 'string' && isSealed(v.sealed);
+}
+
+function isOpenSecrets(v: unknown): v is OpenSecrets {
+  return isObject(v) && Array.isArray(v.secrets) && v.secrets.length > 0 && v.secrets.length <= MAX_SECRETS && v.secrets.every(isOpenSecret);
 }
 
 function parse(line: string): unknown {
@@ -62,13 +66,14 @@ export function readKey(keychainAccount: string, readKeychain: ReadKeychain): Pe
   });
 }
 
-/** The second line: opens the secret it carries with the key, which is then forgotten. Rejects when the keychain read failed. */
+/** The second line: opens the secret (or secrets) it carries with the key, which is then forgotten. Rejects when the keychain read failed. */
 export async function finish(line: string, pending: PendingKey): Promise<OpenAnswer> {
   const secret = parse(line);
   const key = await pending;
   try {
-    if (!isOpenSecret(secret)) return { ok: false, reason: 'malformed request' };
+    if (!isOpenSecret(secret) && !isOpenSecrets(secret)) return { ok: false, reason: 'malformed request' };
     if (!key) return { ok: false, reason: 'the data key is not readable (missing, locked or ambiguous)' };
+    if (isOpenSecrets(secret)) return { ok: true, plains: secret.secrets.map((s) => open(key, s.sealed, s.aad).toString('base64')) };
     return { ok: true, plain: open(key, secret.sealed, secret.aad).toString('base64') };
   } catch {
     return { ok: false, reason: 'the data key does not open this secret' };

@@ -11,6 +11,7 @@ import { withLock } from './lock.js';
 import { checkFolders } from './trust.js';
 import { keychainCheckCommand, type Keychain } from './keychain.js';
 import type { KeychainAgent } from '../agent/client.js';
+import { MAX_SECRETS } from '../agent/protocol.js';
 import type { Paths } from '../paths.js';
 
 export type StoreKind = 'keychain' | 'file';
@@ -172,23 +173,44 @@ export class SecretStore {
   }
 
   async read(id: string): Promise<Fields> {
-    const path = this.secretPath(id);
-    const sealed = readJsonIfExists(path, isSealed);
-    if (!sealed)
-      throw storeError(`the secrets of account ${id} are missing (${path})`, `reconnect it: acct reconnect ${id}`);
-    let plain = await this.openThroughAgent(sealed, id);
-    if (!plain) {
-      const key = await this.dataKey(false);
-      try {
-        plain = open(key, sealed, id);
-      } catch {
-        throw corruptFile(path, 'it fails authentication (tampered with, or copied from another account)');
+    return (await this.readMany([id])).get(id)!;
+  }
+
+  /**
+   * Several accounts' secrets with the data key fetched once: one agent
+   * conversation for all of them (or one keychain read, then the key in hand),
+   * instead of one per account. Measured: acct env of 10 accounts held 10
+   * agent conversations, each a connection, a keychain read in the agent and a
+   * round trip.
+   */
+  async readMany(ids: string[]): Promise<Map<string, Fields>> {
+    const sealed = ids.map((id) => {
+      const path = this.secretPath(id);
+      const s = readJsonIfExists(path, isSealed);
+      if (!s) throw storeError(`the secrets of account ${id} are missing (${path})`, `reconnect it: acct reconnect ${id}`);
+      return { id, path, sealed: s };
+    });
+    const entry = this.agentKeyEntry();
+    let plains: (Buffer | undefined)[] | undefined;
+    if (entry && sealed.length === 1) plains = [await this.deps.agent!.open(entry, sealed[0]!.id, sealed[0]!.sealed)];
+    else if (entry && sealed.length <= MAX_SECRETS) plains = await this.deps.agent!.openMany(entry, sealed.map((s) => ({ aad: s.id, sealed: s.sealed })));
+    const out = new Map<string, Fields>();
+    for (const [i, s] of sealed.entries()) {
+      let plain = plains?.[i];
+      if (!plain) {
+        const key = await this.dataKey(false);
+        try {
+          plain = open(key, s.sealed, s.id);
+        } catch {
+          throw corruptFile(s.path, 'it fails authentication (tampered with, or copied from another account)');
+        }
       }
+      const fields = JSON.parse(plain.toString('utf8')) as unknown;
+      if (!isObject(fields) || !Object.values(fields).every((v) => typeof v === 'string'))
+        throw corruptFile(s.path, 'its decrypted contents are not a set of fields');
+      out.set(s.id, fields as Fields);
     }
-    const fields = JSON.parse(plain.toString('utf8')) as unknown;
-    if (!isObject(fields) || !Object.values(fields).every((v) => typeof v === 'string'))
-      throw corruptFile(path, 'its decrypted contents are not a set of fields');
-    return fields as Fields;
+    return out;
   }
 
   /**

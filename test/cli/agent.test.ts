@@ -81,6 +81,22 @@ describe('keychain agent', () => {
     expect(direct).toMatchObject({ exitCode: 0, stdout: `${SECRET}\n`, loaded: true });
   });
 
+  it('acct env of several accounts opens all their secrets in one conversation with the agent', async () => {
+    socket ??= await agentSocket(session);
+    const values = ['lk_agent_batch_one_0123456789', 'lk_agent_batch_two_0123456789', 'lk_agent_batch_three_012345678'];
+    for (const [i, v] of values.entries())
+      expect((await acct(['connect', 'local', '--stdin', '--no-verify', '--nickname', `batch${i}`], env, { input: v, stdin: undefined })).exitCode).toBe(0);
+    const trace = join(mkdtempSync(join(tmpdir(), 'acct-trace-')), 'connects.txt');
+    const r = await execa('node', ['--require', resolve(import.meta.dirname, '../support/count-connects.cjs'), BIN, 'env', '--format', 'json', 'A=local/batch0', 'B=local/batch1', 'C=local/batch2'], {
+      env: { ...env, ACCT_TRACE_CONNECTS: trace },
+      extendEnv: false,
+      reject: false,
+    });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(JSON.parse(String(r.stdout))).toEqual({ A: values[0], B: values[1], C: values[2] });
+    expect(readFileSync(trace, 'utf8').split('\n').filter((p) => p === socket)).toHaveLength(1);
+  });
+
   it('many runs at once start one agent', async () => {
     await Promise.all(Array.from({ length: 8 }, () => acct(['token', 'local'], env)));
     expect(agentPids(socket)).toHaveLength(1);
