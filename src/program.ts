@@ -3,8 +3,6 @@
 // colours or HTTP. cli.ts runs it.
 import { Argument, Command, Option } from 'commander';
 import type { Context } from './context.js';
-import { readOnlyBundle } from './accounts/bundle-mode.js';
-import { out } from './output/format.js';
 import { VERSION } from './version.js';
 import { FAST, type Declared } from './commands/declared.js';
 
@@ -41,7 +39,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
   // Commands that change the local store; with ACCT_BUNDLE the accounts are read-only.
   const change = (loader: Loader) =>
     run(async (c) => {
-      if (c.bundle) throw readOnlyBundle();
+      c.accounts.assertWritable();
       return loader(c);
     });
 

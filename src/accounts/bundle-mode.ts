@@ -116,6 +116,14 @@ export const readOnlyBundle = () =>
 /** The AccountRepository shape over a bundle. Only the refresh path writes (status, expiry). */
 export class BundleAccounts {
   constructor(private readonly state: BundleState) {}
+  /** Commands that change accounts refuse here: make the change where the bundle was exported. */
+  assertWritable(): void {
+    throw readOnlyBundle();
+  }
+  /** The accounts are inside the sealed bundle: listing them needs its key. */
+  get openList(): boolean {
+    return false;
+  }
   read(): Metadata {
     return this.state.metadata();
   }

@@ -38,6 +38,12 @@ export class AccountRepository {
   private get usedLog() {
     return join(this.paths.data, 'last-used.log');
   }
+  /** The local store takes changes (a bundle does not: see BundleAccounts). */
+  assertWritable(): void {}
+  /** Whether the accounts can be listed without opening anything secret (the completer asks). */
+  get openList(): boolean {
+    return true;
+  }
   lockPath(name: string) {
     return join(this.paths.data, 'locks', name);
   }

@@ -1,6 +1,5 @@
 import type { Context } from '../context.js';
 import { findAccount, makeDefault, removeAccount, renameAccount, clearDefault } from '../accounts/service.js';
-import { readOnlyBundle } from '../accounts/bundle-mode.js';
 import { out, printJson } from '../output/format.js';
 import { usageError, notFound, ExitCode } from '../errors.js';
 import { label } from '../accounts/resolve.js';
@@ -20,7 +19,7 @@ export async function setDefault(ctx: Context, ref: string, opts: { json?: boole
   const m = ctx.accounts.read();
   const isApp = !ref.includes('/') && ctx.catalog.find(ref) !== undefined && !m.accounts.some((a) => a.id === ref || (a.nickname === ref && a.app !== ref));
   if (opts.unset) {
-    if (ctx.bundle) throw readOnlyBundle();
+    ctx.accounts.assertWritable();
     const app = isApp ? ref : findAccount(ctx, ref).app;
     const was = await clearDefault(ctx, app);
     if (opts.json) printJson(ctx.io, { app, default: null, was: was ? { id: was.id, nickname: was.nickname } : null });
@@ -40,7 +39,7 @@ export async function setDefault(ctx: Context, ref: string, opts: { json?: boole
     out(ctx.io, `${label(def)}\n`);
     return;
   }
-  if (ctx.bundle) throw readOnlyBundle();
+  ctx.accounts.assertWritable();
   const a = await makeDefault(ctx, ref);
   if (opts.json) printJson(ctx.io, { id: a.id, app: a.app, nickname: a.nickname, default: true });
   else ctx.info(`${label(a)} is now the default ${a.app} account`);

@@ -7,8 +7,8 @@ import { usageError } from '../errors.js';
 export function completeValues(ctx: Context, what: string | undefined): string[] {
   if (what === 'apps') return ctx.catalog.all().map((e) => e.app.slug);
   if (what !== 'refs') throw usageError(`acct __complete takes refs or apps, not "${what ?? ''}"`);
-  // With a bundle the accounts are sealed; completing them would need its key.
-  if (ctx.bundle) return [];
+  // A bundle's accounts are sealed; completing them would need its key.
+  if (!ctx.accounts.openList) return [];
   const m = ctx.accounts.read();
   const out = new Set<string>();
   const perApp = new Map<string, number>();
