@@ -22,16 +22,19 @@ export function isFresh(expiresAt: string | null, now: Date, minTtlSeconds: numb
 export async function freshCredentials(ctx: Context, account: Account, app: AppDefinition, options: FreshOptions): Promise<Fields> {
   if (account.status === 'needs-reconnect')
     throw needsReconnect(`${account.app}/${account.nickname} needs to be reconnected`, `run: acct reconnect ${account.id}`);
-  let fields: Fields;
   if (account.auth === 'oauth2') {
     const { ensureFresh } = await import('./refresh.js');
     const fresh = await ensureFresh(ctx, account, app, options);
-    // OAuth credentials expose `expires_at` beside the tokens (the spec's field list); absent: the token does not expire.
-    fields = fresh.expiresAt ? { ...fresh.fields, expires_at: fresh.expiresAt } : fresh.fields;
-  } else {
-    if (options.force) throw usageError('--refresh is for OAuth accounts; API keys do not expire');
-    fields = await ctx.secrets.read(account.id);
+    return handOver(ctx, account, fresh.fields, fresh.expiresAt);
   }
+  if (options.force) throw usageError('--refresh is for OAuth accounts; API keys do not expire');
+  return handOver(ctx, account, await ctx.secrets.read(account.id), null);
+}
+
+/** Stored credentials as a command gets them, the use recorded. */
+function handOver(ctx: Context, account: Account, stored: Fields, expiresAt: string | null): Fields {
+  // OAuth credentials expose `expires_at` beside the tokens (the spec's field list); absent: the token does not expire.
+  const fields = expiresAt ? { ...stored, expires_at: expiresAt } : stored;
   ctx.housekeeping('record the use of the account', () => ctx.accounts.markUsed(account.id, ctx.now()));
   // Connection settings read like fields (acct env exports them where the app names a variable); stored fields win.
   return account.settings ? { ...account.settings, ...fields } : fields;
@@ -59,9 +62,7 @@ export async function freshCredentialsMany(ctx: Context, wanted: { account: Acco
       out.set(account.id, await freshCredentials(ctx, account, app, options));
       continue;
     }
-    const fields = account.auth === 'oauth2' && account.expiresAt ? { ...stored, expires_at: account.expiresAt } : stored;
-    ctx.housekeeping('record the use of the account', () => ctx.accounts.markUsed(account.id, ctx.now()));
-    out.set(account.id, account.settings ? { ...account.settings, ...fields } : fields);
+    out.set(account.id, handOver(ctx, account, stored, account.auth === 'oauth2' ? account.expiresAt : null));
   }
   return out;
 }

@@ -30,7 +30,6 @@ import type { TokenSet, OAuthFailure } from '../oauth/protocol.js';
 import { AcctError, ExitCode, needsReconnect, unavailable } from '../errors.js';
 import { seconds } from '../context.js';
 
-export { isFresh };
 
 /** The credentials, fresh, and when their access token expires (null: it does not). */
 export interface FreshTokens {

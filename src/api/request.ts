@@ -5,6 +5,7 @@ import type { AppDefinition } from '../catalog/schema.js';
 import { isSecureUrl } from '../catalog/schema.js';
 import { authorize, baseUrl, resolveUrl, type Credentials } from './authorize.js';
 import { usageError } from '../errors.js';
+import { HEADER_VALUE_CONTROL, HTTP_TOKEN } from '../catalog/template.js';
 
 export interface RequestOptions {
   method?: string;
@@ -31,11 +32,10 @@ export function parseHeader(raw: string): [string, string] {
   const i = raw.indexOf(':');
   if (i < 0) throw usageError('an -H argument has no colon, so it is not a header', 'write it as -H "Name: value"');
   const name = raw.slice(0, i).trim();
-  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name))
+  if (!HTTP_TOKEN.test(name))
     throw usageError(`an -H argument is not a header: the part before the colon is not a header name`, 'write it as -H "Name: value" (a name is letters, digits and -)');
   const value = raw.slice(i + 1).trim();
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(value))
+  if (HEADER_VALUE_CONTROL.test(value))
     throw usageError(`the -H ${name} value holds a line break or another control character`, 'a header value is one line; nothing was sent');
   return [name, value];
 }
@@ -87,7 +87,7 @@ export async function buildRequest(app: AppDefinition, fields: Record<string, st
   } else body = data;
 
   const method = (opts.method ?? (body ? 'POST' : 'GET')).toUpperCase();
-  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(method)) throw usageError('-X takes an HTTP method such as GET, POST or PATCH', 'a method is one word of letters');
+  if (!HTTP_TOKEN.test(method)) throw usageError('-X takes an HTTP method such as GET, POST or PATCH', 'a method is one word of letters');
   if (body && (method === 'GET' || method === 'HEAD')) throw usageError(`a ${method} request cannot carry data`, 'use -G to put the data in the query string, or -X POST');
   const prepared = authorize(app, fields, url);
   const headers: Record<string, string> = { ...prepared.headers };

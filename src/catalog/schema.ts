@@ -1,7 +1,7 @@
 // The shape of an app definition. Built-in apps (catalog/*.json) and user-added
 // apps (`acct apps add`) are validated by the same schema.
 import { z } from 'zod';
-import { templateFields } from './template.js';
+import { templateFields, HTTP_TOKEN } from './template.js';
 
 export { templateFields };
 import { settingValueProblem } from './resolve-app.js';
@@ -65,7 +65,7 @@ export const FIELD_URL_TEMPLATE = /^\{([a-z][a-z0-9_]*)\}(\/[A-Za-z0-9._~!$&'()*
 /** @deprecated the older name of FIELD_URL_TEMPLATE. */
 export const WHOLE_URL_TEMPLATE = FIELD_URL_TEMPLATE;
 
-const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'a header name is an HTTP token');
+const headerName = z.string().regex(HTTP_TOKEN, 'a header name is an HTTP token');
 const headerValue = z.string().refine((v) => !/[\r\n\0]/.test(v), { message: 'a header value has no CR, LF or NUL' });
 
 const apiSpec = z

@@ -3,6 +3,11 @@ import { AcctError, ExitCode } from '../errors.js';
 /** C0 controls and DEL: nothing a header, a query value or a host may carry (CR, LF and NUL among them). */
 // eslint-disable-next-line no-control-regex
 export const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+/** The same, less the tab a header value may hold (RFC 9110 field-value). */
+// eslint-disable-next-line no-control-regex
+export const HEADER_VALUE_CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+/** An HTTP token (RFC 9110): what a header name or a method is. */
+export const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /** Fills {field} placeholders from an account's fields. */
 export function renderTemplate(template: string, fields: Record<string, string | undefined>): string {

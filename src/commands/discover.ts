@@ -6,6 +6,7 @@ import { parseApp } from '../catalog/validate.js';
 import type { oauth } from '../oauth/protocol.js';
 import { discover, issuerUrl } from '../oauth/discovery.js';
 import { AcctError } from '../errors.js';
+import { CONTROL_CHARACTER } from '../catalog/template.js';
 
 interface DiscoverOptions {
   issuer?: string;
@@ -56,7 +57,7 @@ export function providerName(as: oauth.AuthorizationServer, issuer: URL): string
   for (const key of ['display_name', 'organization_name', 'name']) {
     const v = as[key];
     // Printed in prompts and tables: one short line of text, nothing else.
-    if (typeof v === 'string' && v.trim() && v.length <= 80 && !/[\u0000-\u001f\u007f]/.test(v)) return v.trim();
+    if (typeof v === 'string' && v.trim() && v.length <= 80 && !CONTROL_CHARACTER.test(v)) return v.trim();
   }
   const host = issuer.hostname;
   const labels = host.split('.');

@@ -2,14 +2,14 @@
 // (`acct://<ref>[/<field>]`) in dotenv files and templates, resolved together
 // (src/accounts/references.ts). run behaves as exec does (masking, signals,
 // exit code); inject writes the filled-in template to stdout or a 0600 file.
-import { closeSync, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync, realpathSync, lstatSync } from 'node:fs';
+import { statSync, realpathSync, lstatSync } from 'node:fs';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import type { Context } from '../context.js';
 import { resolveReferences, SCHEME, type Reference } from '../accounts/references.js';
 import { checkChild, runChild, type ChildOptions } from './exec.js';
 import { readInputFile, readStdin } from '../ui/stdin.js';
-import { readJsonIfExists, writeJsonAtomic, isObject } from '../store/files.js';
+import { readJsonIfExists, writeJsonAtomic, isObject, replaceFile } from '../store/files.js';
 import { out } from '../output/format.js';
 import { usageError, errorMessage } from '../errors.js';
 
@@ -107,22 +107,9 @@ const canonical = (target: string) => join(realpathSync(dirname(target)), basena
 
 /** A 0600 file, written whole or not at all, without changing its folder's permissions (it is the user's folder). */
 function writePrivateFile(target: string, text: string): void {
-  const tmp = join(dirname(target), `.${basename(target)}.${process.pid}.acct-tmp`);
   try {
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      writeSync(fd, Buffer.from(text, 'utf8'));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, target);
+    replaceFile(target, text);
   } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // already renamed or never created; the original error is what matters
-    }
     throw usageError(`cannot write ${target}: ${errorMessage(err)}`);
   }
 }

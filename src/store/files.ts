@@ -24,25 +24,34 @@ export function ensurePrivateDir(dir: string): void {
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   try {
     ensurePrivateDir(dirname(path));
-    const tmp = `${path}.${process.pid}.${nodeCrypto().randomBytes(4).toString('hex')}.tmp`;
-    const fd = openSync(tmp, 'wx', 0o600);
-    try {
-      writeAll(fd, typeof data === 'string' ? Buffer.from(data) : data);
-      fsyncSync(fd);
-    } catch (err) {
-      closeSync(fd);
-      unlinkSync(tmp);
-      throw err;
-    }
-    closeSync(fd);
-    try {
-      renameSync(tmp, path);
-    } catch (err) {
-      unlinkSync(tmp);
-      throw err;
-    }
+    replaceFile(path, data);
   } catch (err) {
     throw writeFailure(path, err);
+  }
+}
+
+/**
+ * The file at `path` replaced whole by a 0600 one holding `data` (a
+ * temporary file beside it, fsync, rename), or left as it was. Nothing about
+ * its folder changes; errors are the system's, for the caller to word.
+ */
+export function replaceFile(path: string, data: string | Uint8Array): void {
+  const tmp = `${path}.${process.pid}.${nodeCrypto().randomBytes(4).toString('hex')}.tmp`;
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    writeAll(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    unlinkSync(tmp);
+    throw err;
+  }
+  closeSync(fd);
+  try {
+    renameSync(tmp, path);
+  } catch (err) {
+    unlinkSync(tmp);
+    throw err;
   }
 }
 

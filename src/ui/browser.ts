@@ -1,6 +1,9 @@
 // Opening URLs: ACCT_BROWSER, then BROWSER (a command; the URL is passed as
-// its last argument), else the platform's opener through `open`.
+// its last argument), else the platform's opener through `open`. The browser
+// outlives acct and never needs acct's own store secrets: it gets the
+// environment any child of acct gets (store/secret-env.ts).
 import { spawn } from 'node:child_process';
+import { childEnvironment } from '../store/secret-env.js';
 
 export type OpenUrl = (url: string) => Promise<void>;
 
@@ -9,7 +12,7 @@ export function browserOpener(env: NodeJS.ProcessEnv, warn: (m: string) => void)
   return async (url) => {
     if (command) {
       const [file, ...args] = splitCommand(command);
-      const child = spawn(file!, [...args, url], { stdio: ['ignore', 'ignore', 'inherit'], detached: false, env: withoutStoreSecrets(env) });
+      const child = spawn(file!, [...args, url], { stdio: ['ignore', 'ignore', 'inherit'], detached: false, env: childEnvironment(env) });
       child.on('error', (err) => warn(`could not run the browser command "${file}": ${err.message}`));
       child.on('exit', (code) => {
         if (code) warn(`the browser command "${file}" exited with ${code}`);
@@ -28,7 +31,7 @@ export function browserOpener(env: NodeJS.ProcessEnv, warn: (m: string) => void)
       // one: for the call, process.env is acct's environment without its store
       // secrets (acct itself reads ctx.env, the object saved here).
       const saved = process.env;
-      process.env = withoutStoreSecrets(saved);
+      process.env = childEnvironment(saved);
       let child: Awaited<ReturnType<typeof open>>;
       try {
         child = await open(url);
@@ -47,14 +50,6 @@ export function browserOpener(env: NodeJS.ProcessEnv, warn: (m: string) => void)
       warn(`could not open a browser: ${(err as Error).message}`);
     }
   };
-}
-
-/**
- * The browser outlives acct and never needs acct's own secrets: the store
- * passphrase, a bundle and its key, client secrets given for one run.
- */
-export function withoutStoreSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(env).filter(([k]) => !/^ACCT_(PASSPHRASE|BUNDLE|BUNDLE_KEY|BUNDLE_CACHE|CLIENT_SECRET_.*)$/.test(k)));
 }
 
 /** Splits "cmd --flag 'two words'" the way a shell would for simple cases. */

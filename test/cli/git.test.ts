@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { startAuthServer, type AuthServer } from '../support/oauth-server.js';
 import { startGitServer, type GitServer } from '../support/git-server.js';
 import { acct, baseEnv, BIN, tempHome } from '../support/cli.js';
-import { BROWSER_COMMAND, fingerprint, listJson, revealed, sleep } from '../support/oauth-cli.js';
+import { BROWSER_COMMAND, connectWithTtl, fingerprint, listJson, revealed, sleep } from '../support/oauth-cli.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -58,15 +58,8 @@ async function gitHome(): Promise<{ env: Env; home: string; gitconfig: string }>
 }
 
 /** Connects an account whose access token lives `ttl` seconds; returns its id. */
-async function connect(env: Env, nickname: string, ttl = 3600): Promise<string> {
-  auth.setAccessTokenTtl(ttl);
-  try {
-    const r = await acct(['connect', 'local', '--nickname', nickname], { ...env, ACCT_TEST_BROWSER_LOGIN: nickname });
-    expect(r.exitCode, r.stderr).toBe(0);
-    return r.stdout.trim();
-  } finally {
-    auth.setAccessTokenTtl(3600);
-  }
+function connect(env: Env, nickname: string, ttl = 3600): Promise<string> {
+  return connectWithTtl(auth, env, nickname, ttl, { after: 3600 });
 }
 
 const runGit = (args: string[], env: Env, cwd?: string) =>

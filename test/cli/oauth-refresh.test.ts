@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { startAuthServer, type AuthServer, type TokenFault } from '../support/oauth-server.js';
 import { acct } from '../support/cli.js';
 import { startApiServer } from '../support/api-server.js';
-import { oauthHome, fingerprint, revealed, listJson, sleep } from '../support/oauth-cli.js';
+import { oauthHome, connectWithTtl, fingerprint, revealed, listJson, sleep } from '../support/oauth-cli.js';
 
 let server: AuthServer;
 beforeAll(async () => {
@@ -22,15 +22,8 @@ afterAll(async () => {
 type Env = Record<string, string | undefined>;
 
 /** Connects an account and returns its id; the access token lives `ttl` seconds. */
-async function connect(env: Env, ttl: number, nickname: string, login = nickname): Promise<string> {
-  server.setAccessTokenTtl(ttl);
-  try {
-    const r = await acct(['connect', 'local', '--nickname', nickname], { ...env, ACCT_TEST_BROWSER_LOGIN: login });
-    expect(r.exitCode, r.stderr).toBe(0);
-    return r.stdout.trim();
-  } finally {
-    server.setAccessTokenTtl(300);
-  }
+function connect(env: Env, ttl: number, nickname: string, login = nickname): Promise<string> {
+  return connectWithTtl(server, env, nickname, ttl, { login });
 }
 
 /** No secret value appears in any of the outputs. */

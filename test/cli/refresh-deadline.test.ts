@@ -9,7 +9,7 @@ import { existsSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAuthServer, type AuthServer } from '../support/oauth-server.js';
 import { acct } from '../support/cli.js';
-import { oauthHome, fingerprint, revealed, startAcct, sleep } from '../support/oauth-cli.js';
+import { oauthHome, connectWithTtl, fingerprint, revealed, startAcct, sleep } from '../support/oauth-cli.js';
 
 let server: AuthServer;
 beforeAll(async () => {
@@ -22,15 +22,8 @@ afterAll(async () => {
 
 type Env = Record<string, string | undefined>;
 
-async function connect(env: Env, ttl: number, nickname: string): Promise<string> {
-  server.setAccessTokenTtl(ttl);
-  try {
-    const r = await acct(['connect', 'local', '--nickname', nickname], { ...env, ACCT_TEST_BROWSER_LOGIN: nickname });
-    expect(r.exitCode, r.stderr).toBe(0);
-    return r.stdout.trim();
-  } finally {
-    server.setAccessTokenTtl(300);
-  }
+function connect(env: Env, ttl: number, nickname: string): Promise<string> {
+  return connectWithTtl(server, env, nickname, ttl);
 }
 
 const DEADLINE = 5;

@@ -104,3 +104,19 @@ export async function listJson(env: Record<string, string | undefined>): Promise
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Connects `local/<nickname>` through the test browser (logging in as
+ * `login`) while the server issues access tokens that live `ttl` seconds,
+ * then sets the lifetime back to `after`; returns the new account's id.
+ */
+export async function connectWithTtl(server: AuthServer, env: Record<string, string | undefined>, nickname: string, ttl: number, opts: { login?: string; after?: number } = {}): Promise<string> {
+  server.setAccessTokenTtl(ttl);
+  try {
+    const r = await acct(['connect', 'local', '--nickname', nickname], { ...env, ACCT_TEST_BROWSER_LOGIN: opts.login ?? nickname });
+    expect(r.exitCode, r.stderr).toBe(0);
+    return r.stdout.trim();
+  } finally {
+    server.setAccessTokenTtl(opts.after ?? 300);
+  }
+}
