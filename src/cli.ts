@@ -15,6 +15,7 @@ export async function main(argv: string[], io: IO, env: NodeJS.ProcessEnv, overr
   let ctx: Context;
   try {
     ctx = createContext(env, io, overrides);
+    ctx.command = argv.find((a) => !a.startsWith('-')) ?? '';
   } catch (err) {
     return report(io, err, { json: wantsJson(argv) });
   }

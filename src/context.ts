@@ -7,7 +7,10 @@ import { sweep } from './store/sweep.js';
 import { isWriteFailure } from './store/files.js';
 import { AccountRepository } from './accounts/repository.js';
 import { SecretStore, type StoreKind } from './store/store.js';
-import { BundleState, BundleAccounts, BundleSecrets } from './accounts/bundle-mode.js';
+import { BundleState, BundleStore } from './accounts/bundle-mode.js';
+import { LocalStore } from './store/local-store.js';
+import type { AccountStore } from './store/account-store.js';
+import { noTeams, type TeamStores } from './accounts/stores.js';
 import { Keychain, napiKeychain, type KeychainBackend } from './store/keychain.js';
 import { Catalog } from './catalog/catalog.js';
 import { terminalPrompter, type Prompter } from './ui/prompt.js';
@@ -26,12 +29,6 @@ export interface IO {
   readonly stdoutIsTTY?: boolean;
 }
 
-/** Where account metadata lives: the local store, or a bundle in CI. */
-export type Accounts = Pick<AccountRepository, 'read' | 'update' | 'newId' | 'markUsed' | 'lastUsed' | 'lockPath' | 'assertWritable' | 'openList'>;
-/** Where secrets live: the local store (keychain or passphrase), or a bundle in CI. */
-export interface Secrets extends Pick<SecretStore, 'read' | 'readMany' | 'write' | 'remove' | 'prepareRead' | 'ready'> {
-  kind(): StoreKind | 'bundle';
-}
 
 export interface Context {
   env: NodeJS.ProcessEnv;
@@ -40,11 +37,14 @@ export interface Context {
   now: () => Date;
   /** Pauses between retries (the clock's other half, for tests). */
   sleep: (ms: number) => Promise<void>;
-  accounts: Accounts;
-  secrets: Secrets;
+  /**
+   * This machine's accounts: the local store, or the bundle when ACCT_BUNDLE
+   * is set (accounts, secrets, user apps and clients come from it, read-only).
+   */
+  store: AccountStore;
+  /** The team stores this machine has joined (accounts/stores.ts routes references to them). */
+  teams: TeamStores;
   catalog: Catalog;
-  /** Set when ACCT_BUNDLE is: accounts, secrets, user apps and clients come from the bundle, read-only. */
-  bundle?: BundleState;
   prompter: Prompter;
   fetch: () => Promise<Fetch>;
   /** Progress and warnings on stderr. */
@@ -53,9 +53,12 @@ export interface Context {
    * Runs bookkeeping that must never fail the command (recording a use,
    * cleaning up): a file-system or store failure is one warning per run, at
    * most (SPEC "Reads never fail for bookkeeping"); any other error is a bug
-   * and goes on.
+   * and goes on. A synchronous `fn` is done when housekeeping returns; an
+   * asynchronous one when the promise it returns settles.
    */
-  housekeeping: (what: string, fn: () => void) => void;
+  housekeeping: (what: string, fn: () => void | Promise<void>) => Promise<void>;
+  /** The command being run ("token", "env"…), for the uses a store records. */
+  command: string;
   /** A warning that the store's files could not be written (a full disk, a read-only home): the first in a run is said, later ones add nothing. */
   writeWarning: (message: string) => void;
   info: (message: string) => void;
@@ -75,40 +78,30 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
   const prompter = overrides.prompter ?? terminalPrompter(io);
   let fetchPromise: Promise<Fetch> | undefined;
   const warn = (message: string) => io.stderr.write(`acct: warning: ${message}\n`);
-  let localSecrets: SecretStore | undefined;
   let writeWarned = false;
   const writeWarning = (message: string) => {
     if (!writeWarned) warn(message);
     writeWarned = true;
   };
-  const housekeeping = (what: string, fn: () => void) => {
-    try {
-      fn();
-    } catch (err) {
-      if (!isFileFailure(err)) throw err;
+  const housekeeping = (what: string, fn: () => void | Promise<void>): Promise<void> => {
+    const failed = (err: unknown) => {
+      if (!isBookkeepingFailure(err)) throw err;
       // A refusal's hint is the fix to run; a failed write's ("nothing was changed; …") is for commands that needed it.
       const hint = err instanceof AcctError && err.hint && !isWriteFailure(err) ? ` (${err.hint})` : '';
       writeWarning(`could not ${what}: ${(err as Error).message}${hint}`);
+    };
+    try {
+      const done = fn();
+      if (done) return done.catch(failed);
+    } catch (err) {
+      failed(err);
     }
+    return Promise.resolve();
   };
   const bundle = env.ACCT_BUNDLE ? new BundleState(env) : undefined;
-  const ctx: Context = {
-    env,
-    io,
-    paths,
-    now: overrides.now ?? (() => new Date()),
-    sleep: overrides.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
-    accounts: bundle
-      ? new BundleAccounts(bundle)
-      : new AccountRepository(paths, (m) => {
-          // A metadata write (a delete, say) goes with secrets/: refused as a whole when that folder is not to be trusted.
-          checkFolders(localSecrets!.secretsDir);
-          housekeeping('clean up after an interrupted write', () => void sweep(paths, localSecrets!, m, Date.now()));
-        }),
-    catalog: new Catalog(paths, bundle),
-    bundle,
-    prompter,
-    secrets: bundle ? new BundleSecrets(bundle, warn) : (localSecrets = new SecretStore({
+  const now = overrides.now ?? (() => new Date());
+  const localStore = () => {
+    const secrets = new SecretStore({
       paths,
       requestedKind: env.ACCT_STORE || undefined,
       // Tests that hand in their own keychain talk to it alone.
@@ -129,10 +122,28 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
           throw usageError('the passphrases do not match', 'run the command again');
         return first;
       },
-    })),
+    });
+    const repository = new AccountRepository(paths, (m) => {
+      // A metadata write (a delete, say) goes with secrets/: refused as a whole when that folder is not to be trusted.
+      checkFolders(secrets.secretsDir);
+      housekeeping('clean up after an interrupted write', () => void sweep(paths, secrets, m, Date.now()));
+    });
+    return new LocalStore({ paths, repository, secrets, now, housekeeping });
+  };
+  const ctx: Context = {
+    env,
+    io,
+    paths,
+    now,
+    sleep: overrides.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
+    store: bundle ? new BundleStore(bundle, warn) : localStore(),
+    teams: noTeams,
+    catalog: new Catalog(paths, bundle),
+    prompter,
     fetch: () => (fetchPromise ??= overrides.fetch ? Promise.resolve(overrides.fetch) : createFetch({ timeoutMs: seconds(env.ACCT_HTTP_TIMEOUT, 'ACCT_HTTP_TIMEOUT', 30) * 1000, onSlow: (host) => io.stderr.write(`Waiting for ${host}…\n`) })),
     warn,
     housekeeping,
+    command: '',
     writeWarning,
     info: (message) => io.stderr.write(`${message}\n`),
   };
@@ -151,7 +162,9 @@ function agentEntry(): string {
   return typeof __dirname === 'string' ? join(__dirname, 'agent.cjs') : 'agent.cjs';
 }
 
-/** A failure of the file system (ENOSPC, EROFS, EACCES…) or of the store's checks, as opposed to a bug. */
-function isFileFailure(err: unknown): boolean {
-  return err instanceof AcctError ? err.exitCode === ExitCode.store : typeof (err as NodeJS.ErrnoException | undefined)?.code === 'string';
+/** A failure of the file system (ENOSPC, EROFS, EACCES…), of the store's checks, or of a team store's connection, as opposed to a bug. */
+function isBookkeepingFailure(err: unknown): boolean {
+  return err instanceof AcctError
+    ? err.exitCode === ExitCode.store || err.exitCode === ExitCode.unavailable
+    : typeof (err as NodeJS.ErrnoException | undefined)?.code === 'string';
 }

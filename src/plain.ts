@@ -12,6 +12,8 @@ interface PlainOption {
   default?: string;
 }
 interface PlainForm {
+  /** The command's name ("token"), as a store records its uses. */
+  name: string;
   /** The command's options, from its one declaration (commands/declared.ts). */
   options: Record<string, PlainOption>;
   positionals: number;
@@ -30,6 +32,7 @@ export const PLAIN_FORMS: Record<string, PlainForm> = Object.fromEntries(
   Object.values(FAST).map((d): [string, PlainForm] => [
     d.name,
     {
+      name: d.name,
       options: Object.fromEntries(d.options.map((o) => [o.name, { type: o.value ? 'string' : 'boolean', ...(o.default !== undefined ? { default: o.default } : {}) }])),
       positionals: d.args.length,
       run: (ctx, positionals, values) => d.run(ctx, positionals, Object.fromEntries(Object.entries(values).map(([k, v]) => [camelCase(k), v]))),
@@ -88,6 +91,7 @@ export function parsePlain(argv: string[]): PlainCall | undefined {
 export async function runPlain(call: PlainCall, io: IO, env: NodeJS.ProcessEnv, overrides: ContextOverrides = {}): Promise<number> {
   try {
     const ctx = createContext(env, io, overrides);
+    ctx.command = call.form.name;
     return (await call.form.run(ctx, call.positionals, call.values)) ?? ExitCode.ok;
   } catch (err) {
     return report(io, err, { json: call.values.json === true });

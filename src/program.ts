@@ -39,7 +39,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
   // Commands that change the local store; with ACCT_BUNDLE the accounts are read-only.
   const change = (loader: Loader) =>
     run(async (c) => {
-      c.accounts.assertWritable();
+      c.store.assertWritable();
       return loader(c);
     });
 

@@ -11,6 +11,9 @@ import { AcctError, ExitCode, usageError } from '../errors.js';
 import { readInputFile } from '../ui/stdin.js';
 import type { Metadata, Account } from './model.js';
 import type { Fields } from '../store/store.js';
+import type { AccountStore, AccountView, AppAccounts, ClientStore, RefreshLock, RecordedUse, ResolveHints, UseRecord } from '../store/account-store.js';
+import { fileRefreshLock, appAccounts, gone } from '../store/local-store.js';
+import { resolveReference } from './resolve.js';
 
 interface CacheContents {
   bundle: string;
@@ -113,79 +116,104 @@ export const readOnlyBundle = () =>
     hint: 'make the change on the machine that exported the bundle, then export it again',
   });
 
-/** The AccountRepository shape over a bundle. Only the refresh path writes (status, expiry). */
-export class BundleAccounts {
-  constructor(private readonly state: BundleState) {}
+/**
+ * The AccountStore over a bundle: read-only, except that the refresh path
+ * keeps refreshed tokens and their metadata (status, expiry) in the bundle's
+ * cache (BundleState.keep).
+ */
+export class BundleStore implements AccountStore {
+  readonly name = 'bundle';
+  readonly kind = 'bundle' as const;
+  /** The accounts are inside the sealed bundle: listing them needs its key. */
+  readonly openList = false;
+  readonly clients: ClientStore;
+
+  constructor(
+    private readonly state: BundleState,
+    private readonly warn: (m: string) => void,
+  ) {
+    this.clients = {
+      peek: async (slug) => {
+        const c = state.client(slug);
+        return c && { clientId: c.clientId, hasSecret: c.clientSecret !== undefined };
+      },
+      get: async (slug) => {
+        const c = state.client(slug);
+        return c && { clientId: c.clientId, clientSecret: c.clientSecret };
+      },
+      set: async () => {
+        throw readOnlyBundle();
+      },
+      remove: async () => {
+        throw readOnlyBundle();
+      },
+    };
+  }
+
   /** Commands that change accounts refuse here: make the change where the bundle was exported. */
   assertWritable(): void {
     throw readOnlyBundle();
   }
-  /** The accounts are inside the sealed bundle: listing them needs its key. */
-  get openList(): boolean {
-    return false;
-  }
-  read(): Metadata {
-    return this.state.metadata();
-  }
-  async update<T>(change: (m: Metadata) => T): Promise<T> {
+  async view(): Promise<AccountView> {
     const m = this.state.metadata();
-    const before = m.accounts.map((a) => JSON.stringify(a));
-    const result = change(m);
-    if (m.accounts.length !== before.length) throw readOnlyBundle();
-    this.state.keep(
-      m.accounts.filter((a, i) => JSON.stringify(a) !== before[i]),
-      {},
-    );
-    return result;
+    return { accounts: m.accounts, defaults: m.defaults };
   }
-  newId(): string {
+  async resolve(ref: string, hints: ResolveHints = {}): Promise<Account> {
+    return resolveReference(this.state.metadata(), ref, hints.isApp, hints.appSlugs);
+  }
+  async get(id: string): Promise<Account | undefined> {
+    return this.state.metadata().accounts.find((a) => a.id === id);
+  }
+  async create(): Promise<Account> {
     throw readOnlyBundle();
   }
-  markUsed(): void {}
-  lastUsed(): Map<string, string> {
-    return new Map();
-  }
-  lockPath(name: string): string {
-    return join(this.state.lockDir(), name);
-  }
-}
-
-export class BundleSecrets {
-  constructor(
-    private readonly state: BundleState,
-    private readonly warn: (m: string) => void,
-  ) {}
-  async read(id: string): Promise<Fields> {
-    if (id.startsWith('client.')) {
-      const c = this.state.client(id.slice('client.'.length));
-      if (!c?.clientSecret) throw new AcctError('not_found', `the bundle holds no client secret for ${id.slice(7)}`);
-      return { client_secret: c.clientSecret };
+  /** Only the refresh path changes a bundle's account (status, expiry, new tokens): kept in the cache, never in the bundle. */
+  async update(id: string, change: (a: Account, app: AppAccounts) => void, fields?: Fields): Promise<Account> {
+    const m = this.state.metadata();
+    const a = m.accounts.find((x) => x.id === id);
+    if (!a) throw gone(id);
+    if (fields) {
+      const original = this.state.originalRefreshToken(id);
+      if (original && fields.oauth_refresh_token && fields.oauth_refresh_token !== original && !this.state.cachePath)
+        this.warn(
+          'the provider rotated the refresh token, and the bundle cannot keep the new one: later steps that read this bundle will fail to refresh. Set ACCT_BUNDLE_CACHE to a file shared by your steps, and export a fresh bundle for the next run',
+        );
     }
-    return this.state.secrets(id);
+    const before = JSON.stringify(a);
+    const { app } = a;
+    change(a, appAccounts(m, app));
+    if (a.id !== id || a.app !== app) throw readOnlyBundle();
+    this.state.keep(JSON.stringify(a) === before ? [] : [a], fields ? { [id]: fields } : {});
+    return { ...a };
   }
-  async readMany(ids: string[]): Promise<Map<string, Fields>> {
-    const out = new Map<string, Fields>();
-    for (const id of ids) out.set(id, await this.read(id));
-    return out;
-  }
-  async write(id: string, fields: Fields): Promise<void> {
-    const original = this.state.originalRefreshToken(id);
-    if (original && fields.oauth_refresh_token && fields.oauth_refresh_token !== original && !this.state.cachePath)
-      this.warn(
-        'the provider rotated the refresh token, and the bundle cannot keep the new one: later steps that read this bundle will fail to refresh. Set ACCT_BUNDLE_CACHE to a file shared by your steps, and export a fresh bundle for the next run',
-      );
-    this.state.keep([], { [id]: fields });
-  }
-  remove(): void {
+  async remove(): Promise<void> {
     throw readOnlyBundle();
   }
-  /** A bundle's secrets are in memory already. */
-  async prepareRead(): Promise<void> {}
+  async setDefault(): Promise<Account | undefined> {
+    throw readOnlyBundle();
+  }
+  async put(): Promise<{ id: string; action: 'added' | 'updated' }> {
+    throw readOnlyBundle();
+  }
   /** Commands that store new secrets refuse a bundle before they get here. */
   async ready(): Promise<void> {
     throw readOnlyBundle();
   }
-  kind(): 'bundle' {
-    return 'bundle';
+  async readSecrets(ids: readonly string[]): Promise<Map<string, Fields>> {
+    return new Map(ids.map((id) => [id, this.state.secrets(id)]));
   }
+  /** A bundle's secrets are in memory once it is open. */
+  warm(): void {}
+  refreshLock(id: string): RefreshLock {
+    return fileRefreshLock(join(this.state.lockDir(), `refresh-${id}`));
+  }
+  /** A bundle records no uses: it is read-only, and CI steps are short-lived. */
+  async recordUse(_id: string, _use: UseRecord): Promise<void> {}
+  async lastUsed(): Promise<Map<string, string>> {
+    return new Map();
+  }
+  async uses(): Promise<RecordedUse[]> {
+    return [];
+  }
+  async close(): Promise<void> {}
 }

@@ -8,7 +8,7 @@ import type { AppDefinition } from '../catalog/schema.js';
 import { freshCredentials } from './credentials.js';
 import { withClientId } from './clients.js';
 import { runTestRequest, type TestOutcome } from '../api/test-request.js';
-import { noteStatus } from './service.js';
+import { noteStatus, storeOf } from './service.js';
 
 export async function checkAccount(ctx: Context, account: Account, app: AppDefinition): Promise<TestOutcome> {
   const outcome = await runCheck(ctx, account, app);
@@ -19,9 +19,10 @@ export async function checkAccount(ctx: Context, account: Account, app: AppDefin
 
 async function runCheck(ctx: Context, account: Account, app: AppDefinition): Promise<TestOutcome> {
   const fetch = await ctx.fetch();
+  const store = await storeOf(ctx, account);
   const fields = await freshCredentials(ctx, account, app, { minTtlSeconds: 30 });
-  const outcome = await runTestRequest(app, withClientId(ctx, app, fields), fetch);
+  const outcome = await runTestRequest(app, await withClientId(ctx, store, app, fields), fetch);
   if (outcome.kind !== 'rejected' || outcome.status !== 401 || account.auth !== 'oauth2') return outcome;
   const refreshed = await freshCredentials(ctx, account, app, { minTtlSeconds: 30, force: true });
-  return runTestRequest(app, withClientId(ctx, app, refreshed), fetch);
+  return runTestRequest(app, await withClientId(ctx, store, app, refreshed), fetch);
 }

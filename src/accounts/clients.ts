@@ -1,39 +1,22 @@
-// OAuth clients (client id, and secret when the app needs one) per app. The id
-// sits in clients.json; the secret is sealed in the secret store.
+// OAuth clients (client id, and secret when the app needs one) per app, kept
+// by the store that holds the accounts they issued (the local store's
+// clients.json, a bundle's, a team's), behind AccountStore.clients.
 // ACCT_CLIENT_ID_<APP> / ACCT_CLIENT_SECRET_<APP> override both for one run.
-import { join } from 'node:path';
 import type { Context } from '../context.js';
+import type { AccountStore } from '../store/account-store.js';
 import { templateFields, type AppDefinition, type OAuthApp } from '../catalog/schema.js';
 import type { OAuthClient } from '../oauth/protocol.js';
-import { readJsonIfExists, writeJsonAtomic, isObject, ensurePrivateDir } from '../store/files.js';
-import { withLock } from '../store/lock.js';
 import { usageError } from '../errors.js';
 
-interface ClientRecord {
-  clientId: string;
-  hasSecret: boolean;
-  updatedAt: string;
-}
-interface ClientsFile {
-  version: 1;
-  clients: Record<string, ClientRecord>;
-}
-const isClientsFile = (v: unknown): v is ClientsFile => isObject(v) && v.version === 1 && isObject(v.clients);
-
-const file = (ctx: Context) => join(ctx.paths.config, 'clients.json');
-const secretId = (slug: string) => `client.${slug}`;
 export const envSuffix = (slug: string) => slug.toUpperCase().replace(/-/g, '_');
 
 export interface ResolvedClient extends OAuthClient {
   source: 'environment' | 'stored';
 }
 
-export function storedClient(ctx: Context, slug: string): ClientRecord | undefined {
-  if (ctx.bundle) {
-    const c = ctx.bundle.client(slug);
-    return c && { clientId: c.clientId, hasSecret: c.clientSecret !== undefined, updatedAt: '' };
-  }
-  return readJsonIfExists(file(ctx), isClientsFile)?.clients[slug];
+/** The client stored for an app, without its secret. */
+export function storedClient(store: AccountStore, slug: string): Promise<{ clientId: string; hasSecret: boolean } | undefined> {
+  return store.clients.peek(slug);
 }
 
 /**
@@ -41,49 +24,39 @@ export function storedClient(ctx: Context, slug: string): ClientRecord | undefin
  * templates name it (Twitch's API wants the client id in a Client-Id header on
  * every call): the client set for the app now, ACCT_CLIENT_ID_<APP> first.
  */
-export function withClientId(ctx: Context, app: AppDefinition, fields: Record<string, string>): Record<string, string> {
-  if (app.auth !== 'oauth2' || !templateFields(JSON.stringify(app.api)).includes('oauth_client_id')) return fields;
-  const clientId = ctx.env[`ACCT_CLIENT_ID_${envSuffix(app.slug)}`] || storedClient(ctx, app.slug)?.clientId;
+export async function withClientId(ctx: Context, store: AccountStore, app: AppDefinition, fields: Record<string, string>): Promise<Record<string, string>> {
+  if (!carriesClientId(app)) return fields;
+  const clientId = ctx.env[`ACCT_CLIENT_ID_${envSuffix(app.slug)}`] || (await storedClient(store, app.slug))?.clientId;
   if (!clientId) throw usageError(`${app.name} requests carry the OAuth client id, and none is set`, `set it: acct client set ${app.slug} --client-id <id>`);
   return { ...fields, oauth_client_id: clientId };
 }
 
-export async function resolveClient(ctx: Context, app: OAuthApp): Promise<ResolvedClient | undefined> {
+/** withClientId with the client in hand (connect, which just used it). */
+export function addClientId(app: AppDefinition, fields: Record<string, string>, clientId: string): Record<string, string> {
+  return carriesClientId(app) ? { ...fields, oauth_client_id: clientId } : fields;
+}
+
+const carriesClientId = (app: AppDefinition) => app.auth === 'oauth2' && templateFields(JSON.stringify(app.api)).includes('oauth_client_id');
+
+export async function resolveClient(ctx: Context, store: AccountStore, app: OAuthApp): Promise<ResolvedClient | undefined> {
   const suffix = envSuffix(app.slug);
   const envId = ctx.env[`ACCT_CLIENT_ID_${suffix}`];
   if (envId) return { clientId: envId, clientSecret: ctx.env[`ACCT_CLIENT_SECRET_${suffix}`] || undefined, source: 'environment' };
-  const rec = storedClient(ctx, app.slug);
-  if (!rec) return undefined;
-  const clientSecret = rec.hasSecret ? (await ctx.secrets.read(secretId(app.slug))).client_secret : undefined;
-  return { clientId: rec.clientId, clientSecret, source: 'stored' };
+  const stored = await store.clients.get(app.slug);
+  return stored && { clientId: stored.clientId, clientSecret: stored.clientSecret, source: 'stored' };
 }
 
-export async function saveClient(ctx: Context, app: OAuthApp, clientId: string, clientSecret: string | undefined): Promise<void> {
+export async function saveClient(store: AccountStore, app: OAuthApp, clientId: string, clientSecret: string | undefined): Promise<void> {
   if (!clientId.trim() || clientId !== clientId.trim()) throw usageError('the client id is empty or has surrounding whitespace');
   if (clientSecret !== undefined && (!clientSecret || clientSecret !== clientSecret.trim()))
     throw usageError('the client secret is empty or has surrounding whitespace');
   if (clientSecret === undefined && app.oauth.clientSecret === 'required')
     throw usageError(`${app.name} needs a client secret`, `pass it on stdin: acct client set ${app.slug} --client-id ${clientId} --secret-stdin < secret.txt`);
-  if (clientSecret !== undefined) await ctx.secrets.write(secretId(app.slug), { client_secret: clientSecret });
-  await withLock(join(ctx.paths.config, 'clients'), () => {
-    const f = readJsonIfExists(file(ctx), isClientsFile) ?? { version: 1 as const, clients: {} };
-    f.clients[app.slug] = { clientId, hasSecret: clientSecret !== undefined, updatedAt: ctx.now().toISOString() };
-    ensurePrivateDir(ctx.paths.config);
-    writeJsonAtomic(file(ctx), f);
-  });
-  if (clientSecret === undefined) ctx.secrets.remove(secretId(app.slug));
+  await store.clients.set(app.slug, { clientId, ...(clientSecret !== undefined ? { clientSecret } : {}) });
 }
 
-export async function removeClient(ctx: Context, slug: string): Promise<boolean> {
-  const removed = await withLock(join(ctx.paths.config, 'clients'), () => {
-    const f = readJsonIfExists(file(ctx), isClientsFile);
-    if (!f?.clients[slug]) return false;
-    delete f.clients[slug];
-    writeJsonAtomic(file(ctx), f);
-    return true;
-  });
-  ctx.secrets.remove(secretId(slug));
-  return removed;
+export function removeClient(store: AccountStore, slug: string): Promise<boolean> {
+  return store.clients.remove(slug);
 }
 
 /** The port of a sign-in without a listener (--manual, https redirects) when the app fixes none. */

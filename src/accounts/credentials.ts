@@ -6,6 +6,7 @@ import type { Fields } from '../store/store.js';
 import type { AppDefinition } from '../catalog/schema.js';
 import { primaryField } from './keys.js';
 import { needsReconnect, usageError } from '../errors.js';
+import { storeOf } from './stores.js';
 
 export interface FreshOptions {
   /** Refresh when the access token expires within this many seconds. */
@@ -28,14 +29,23 @@ export async function freshCredentials(ctx: Context, account: Account, app: AppD
     return handOver(ctx, account, fresh.fields, fresh.expiresAt);
   }
   if (options.force) throw usageError('--refresh is for OAuth accounts; API keys do not expire');
-  return handOver(ctx, account, await ctx.secrets.read(account.id), null);
+  return handOver(ctx, account, await readSecrets(ctx, account), null);
+}
+
+/** One account's stored secrets, from its store. */
+export async function readSecrets(ctx: Context, account: Account): Promise<Fields> {
+  const store = await storeOf(ctx, account);
+  const fields = (await store.readSecrets([account.id])).get(account.id);
+  if (!fields) throw new Error(`the store returned no secrets for ${account.id}`);
+  return fields;
 }
 
 /** Stored credentials as a command gets them, the use recorded. */
-function handOver(ctx: Context, account: Account, stored: Fields, expiresAt: string | null): Fields {
+async function handOver(ctx: Context, account: Account, stored: Fields, expiresAt: string | null): Promise<Fields> {
   // OAuth credentials expose `expires_at` beside the tokens (the spec's field list); absent: the token does not expire.
   const fields = expiresAt ? { ...stored, expires_at: expiresAt } : stored;
-  ctx.housekeeping('record the use of the account', () => ctx.accounts.markUsed(account.id, ctx.now()));
+  const store = await storeOf(ctx, account);
+  await ctx.housekeeping('record the use of the account', () => store.recordUse(account.id, { at: ctx.now(), command: ctx.command }));
   // Connection settings read like fields (acct env exports them where the app names a variable); stored fields win.
   return account.settings ? { ...account.settings, ...fields } : fields;
 }
@@ -54,7 +64,16 @@ export async function freshCredentialsMany(ctx: Context, wanted: { account: Acco
       throw needsReconnect(`${account.app}/${account.nickname} needs to be reconnected`, `run: acct reconnect ${account.id}`);
   const now = ctx.now();
   const direct = unique.filter(({ account }) => !options.force && (account.auth !== 'oauth2' || isFresh(account.expiresAt, now, options.minTtlSeconds)));
-  const read = direct.length > 1 ? await ctx.secrets.readMany(direct.map((d) => d.account.id)) : new Map<string, Fields>();
+  // Read together, per store (the accounts may come from this machine and from teams).
+  const read = new Map<string, Fields>();
+  if (direct.length > 1) {
+    const byStore = new Map<string, typeof direct>();
+    for (const d of direct) byStore.set(d.account.team ?? '', [...(byStore.get(d.account.team ?? '') ?? []), d]);
+    for (const group of byStore.values()) {
+      const store = await storeOf(ctx, group[0]!.account);
+      for (const [id, f] of await store.readSecrets(group.map((d) => d.account.id))) read.set(id, f);
+    }
+  }
   const out = new Map<string, Fields>();
   for (const { account, app } of unique) {
     const stored = read.get(account.id);
@@ -62,7 +81,7 @@ export async function freshCredentialsMany(ctx: Context, wanted: { account: Acco
       out.set(account.id, await freshCredentials(ctx, account, app, options));
       continue;
     }
-    out.set(account.id, handOver(ctx, account, stored, account.auth === 'oauth2' ? account.expiresAt : null));
+    out.set(account.id, await handOver(ctx, account, stored, account.auth === 'oauth2' ? account.expiresAt : null));
   }
   return out;
 }

@@ -17,26 +17,27 @@ interface Wanted {
   spec: string;
 }
 
-export function parseEnvSpec(ctx: Context, spec: string): Wanted {
+export async function parseEnvSpec(ctx: Context, spec: string): Promise<Wanted> {
   const eq = spec.indexOf('=');
-  if (eq < 0) return { account: findAccount(ctx, spec), spec };
+  if (eq < 0) return { account: await findAccount(ctx, spec), spec };
   const name = spec.slice(0, eq);
   const target = spec.slice(eq + 1);
   if (!NAME_RE.test(name)) throw usageError(`"${name}" is not a valid environment variable name`, 'use letters, digits and _ (not starting with a digit)');
   if (!target) throw usageError(`"${spec}" names no account`, 'write NAME=ref or NAME=ref.field');
   try {
-    return { account: findAccount(ctx, target), name, spec };
+    return { account: await findAccount(ctx, target), name, spec };
   } catch (err) {
     const dot = target.lastIndexOf('.');
     if (dot <= 0 || !(err instanceof AcctError)) throw err;
-    return { account: findAccount(ctx, target.slice(0, dot)), name, field: target.slice(dot + 1), spec };
+    return { account: await findAccount(ctx, target.slice(0, dot)), name, field: target.slice(dot + 1), spec };
   }
 }
 
 /** Resolves every spec first (so a bad one fails before any refresh), then fetches fresh credentials. */
 export async function collectEnv(ctx: Context, specs: string[]): Promise<{ vars: EnvVars; secrets: Set<string> }> {
   if (!specs.length) throw usageError('name at least one account', 'e.g. acct env github openai, or DEPLOY_TOKEN=github/bot');
-  const wanted = specs.map((s) => parseEnvSpec(ctx, s));
+  const wanted: Wanted[] = [];
+  for (const s of specs) wanted.push(await parseEnvSpec(ctx, s));
   const vars: EnvVars = [];
   const origin = new Map<string, string>();
   const secrets = new Set<string>();

@@ -38,6 +38,8 @@ export interface Account {
   rotatesRefreshToken?: boolean;
   /** A bundled copy that holds the access token alone (`acct export --access-only`): it cannot be refreshed. */
   accessOnly?: boolean;
+  /** The team store it came from (set by that store as it reads; never written to the local store). Absent: this machine's store. */
+  team?: string;
 }
 
 export interface Metadata {

@@ -28,7 +28,7 @@ interface Resolved {
  * github/bot when there is one, else the field `bot` of the account `github`;
  * `acct://stripe/live/api_key` is always account + field.
  */
-function resolve(ctx: Context, r: Reference): Resolved {
+async function resolve(ctx: Context, r: Reference): Promise<Resolved> {
   const body = r.uri.slice(SCHEME.length);
   const parts = body.split('/');
   if (!r.uri.startsWith(SCHEME) || parts.some((p) => p === '') || parts.length > 3 || /[\s\u0000-\u001f]/.test(body))
@@ -39,24 +39,24 @@ function resolve(ctx: Context, r: Reference): Resolved {
     err instanceof AcctError ? new AcctError(err.code, `${r.where}: ${err.message}`, { hint: err.hint, cause: err }) : err;
   if (parts.length === 3) {
     try {
-      return { account: findAccount(ctx, `${parts[0]}/${parts[1]}`), field: parts[2] };
+      return { account: await findAccount(ctx, `${parts[0]}/${parts[1]}`), field: parts[2] };
     } catch (err) {
       throw at(err);
     }
   }
   if (parts.length === 1) {
     try {
-      return { account: findAccount(ctx, parts[0]!) };
+      return { account: await findAccount(ctx, parts[0]!) };
     } catch (err) {
       throw at(err);
     }
   }
   try {
-    return { account: findAccount(ctx, body) };
+    return { account: await findAccount(ctx, body) };
   } catch (first) {
     if (!(first instanceof AcctError) || first.code !== 'account_not_found') throw at(first);
     try {
-      return { account: findAccount(ctx, parts[0]!), field: parts[1] };
+      return { account: await findAccount(ctx, parts[0]!), field: parts[1] };
     } catch {
       throw at(first); // the whole reference as the user meant it, not its shorter reading
     }
@@ -65,7 +65,8 @@ function resolve(ctx: Context, r: Reference): Resolved {
 
 /** The value of every reference, in order, and which of them are secrets (to mask). */
 export async function resolveReferences(ctx: Context, refs: Reference[]): Promise<{ values: string[]; secrets: Set<string> }> {
-  const resolved = refs.map((r) => resolve(ctx, r));
+  const resolved: Resolved[] = [];
+  for (const r of refs) resolved.push(await resolve(ctx, r));
   const apps = new Map(resolved.map(({ account }) => [account.id, ctx.catalog.forAccount(account)]));
   // One store conversation for every account that needs no refresh.
   const credentials = await freshCredentialsMany(ctx, resolved.map(({ account }) => ({ account, app: apps.get(account.id)! })), { minTtlSeconds: 60 });

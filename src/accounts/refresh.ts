@@ -22,9 +22,12 @@ import type { Account } from './model.js';
 import type { OAuthApp, AppDefinition } from '../catalog/schema.js';
 import type { Fields } from '../store/store.js';
 import { isFresh, type FreshOptions } from './credentials.js';
-import { withLock, LockBusyError } from '../store/lock.js';
-import { isObject, readJsonIfExists, removeIfExists, writeJsonAtomic, isWriteFailure } from '../store/files.js';
-import { mustFind, setStatus, noteStatus } from './service.js';
+import { LockBusyError } from '../store/lock.js';
+import { isWriteFailure } from '../store/files.js';
+import { setStatus, noteStatus, current as currentAccount } from './service.js';
+import { readSecrets } from './credentials.js';
+import { storeOf } from './stores.js';
+import type { RefreshLock } from '../store/account-store.js';
 import type { ResolvedClient } from './clients.js';
 import type { TokenSet, OAuthFailure } from '../oauth/protocol.js';
 import { AcctError, ExitCode, needsReconnect, unavailable } from '../errors.js';
@@ -39,19 +42,19 @@ export interface FreshTokens {
 
 export async function ensureFresh(ctx: Context, account: Account, app: AppDefinition, opts: FreshOptions): Promise<FreshTokens> {
   if (app.auth !== 'oauth2') throw new AcctError('unexpected', `${app.slug} is not an OAuth app`);
-  if (!opts.force && isFresh(account.expiresAt, ctx.now(), opts.minTtlSeconds)) return { fields: await ctx.secrets.read(account.id), expiresAt: account.expiresAt };
+  if (!opts.force && isFresh(account.expiresAt, ctx.now(), opts.minTtlSeconds)) return { fields: await readSecrets(ctx, account), expiresAt: account.expiresAt };
   const startedAt = ctx.now();
   // One deadline for this caller, however long it waits for the lock: a
   // refresh another process is stuck in is not waited for and then tried again.
   const deadline = startedAt.getTime() + seconds(ctx.env.ACCT_REFRESH_DEADLINE, 'ACCT_REFRESH_DEADLINE', 30) * 1000;
-  const lockPath = ctx.accounts.lockPath(`refresh-${account.id}`);
-  const outcomes = outcomeFile(lockPath);
+  const store = await storeOf(ctx, account);
+  const lock = store.refreshLock(account.id);
   // Unlock the store (keychain read or passphrase derivation) before queueing
   // for the account lock, so concurrent callers do not do it one at a time;
   // the secrets are read again under the lock.
-  const before = await ctx.secrets.read(account.id);
+  const before = await readSecrets(ctx, account);
   try {
-    return await refreshUnderLock(ctx, account, app, opts, startedAt, deadline, lockPath, outcomes, before);
+    return await refreshUnderLock(ctx, account, app, opts, startedAt, deadline, lock, before);
   } catch (err) {
     // A full disk or a read-only home cannot take the lock or store new tokens: a token still valid serves the read (SPEC "Reads never fail for bookkeeping").
     if (!isWriteFailure(err) || opts.force || account.expiresAt === null || new Date(account.expiresAt) <= ctx.now()) throw err;
@@ -67,8 +70,7 @@ async function refreshUnderLock(
   opts: FreshOptions,
   startedAt: Date,
   deadline: number,
-  lockPath: string,
-  outcomes: OutcomeFile,
+  lock: RefreshLock,
   before: Fields,
 ): Promise<FreshTokens> {
   // Done by another caller while we waited for the lock: its token is as fresh
@@ -86,35 +88,34 @@ async function refreshUnderLock(
     const now = ctx.now();
     if (now.getTime() - lastLook < LOOK_EVERY_MS) return undefined;
     lastLook = now.getTime();
-    const current = ctx.accounts.read().accounts.find((a) => a.id === account.id);
+    const current = await (await storeOf(ctx, account)).get(account.id);
     if (!current || current.status === 'needs-reconnect') return undefined; // said under the lock
-    if (doneMeanwhile(current, now)) return { fields: await ctx.secrets.read(current.id), expiresAt: current.expiresAt };
-    const shared = sharedOutcome(outcomes.read(), startedAt);
+    if (doneMeanwhile(current, now)) return { fields: await readSecrets(ctx, current), expiresAt: current.expiresAt };
+    const shared = sharedOutcome(await lock.readOutcome(), startedAt);
     return shared && current.updatedAt === account.updatedAt ? settleFailure(ctx, current, before, shared.problem) : undefined;
   };
   try {
-    return await withLock(
-      lockPath,
+    return await lock.hold(
       async () => {
-        const current = mustFind(ctx.accounts.read(), account.id);
+        const current = await currentAccount(ctx, account);
         if (current.status === 'needs-reconnect')
           throw needsReconnect(`${current.app}/${current.nickname} needs to be reconnected`, `run: acct reconnect ${current.id}`);
-        const fields = await ctx.secrets.read(current.id);
+        const fields = await readSecrets(ctx, current);
         if (doneMeanwhile(current, ctx.now())) return { fields, expiresAt: current.expiresAt };
         // Another caller tried while we waited and the provider failed it: that is our answer too.
-        const shared = sharedOutcome(outcomes.read(), startedAt);
+        const shared = sharedOutcome(await lock.readOutcome(), startedAt);
         if (shared) return settleFailure(ctx, current, fields, shared.problem);
-        return refreshLocked(ctx, current, app, fields, deadline, outcomes);
+        return refreshLocked(ctx, current, app, fields, deadline, lock);
       },
       { waitMs: Math.max(0, deadline - ctx.now().getTime()), meanwhile },
     );
   } catch (err) {
     if (!(err instanceof LockBusyError)) throw err;
     // Our deadline came while another acct process was still refreshing: the provider is slow.
-    const current = mustFind(ctx.accounts.read(), account.id);
+    const current = await currentAccount(ctx, account);
     if (current.expiresAt !== account.expiresAt && isFresh(current.expiresAt, ctx.now(), 0))
-      return { fields: await ctx.secrets.read(current.id), expiresAt: current.expiresAt }; // it just succeeded
-    const last = outcomes.read();
+      return { fields: await readSecrets(ctx, current), expiresAt: current.expiresAt }; // it just succeeded
+    const last = await lock.readOutcome();
     const problem = `another acct process has been refreshing it for ${Math.round((ctx.now().getTime() - startedAt.getTime()) / 1000)}s${last ? ` (its last attempt: ${last.problem})` : ''}`;
     return settleFailure(ctx, account, before, problem);
   }
@@ -158,45 +159,7 @@ function settleFailure(ctx: Context, account: Account, fields: Fields, problem: 
   throw unavailable(`could not refresh ${label}: ${problem}`, 'the stored credentials are unchanged; retry when the provider is reachable');
 }
 
-interface OutcomeFile {
-  read(): RefreshOutcome | undefined;
-  record(outcome: RefreshOutcome): void;
-  clear(): void;
-}
-
-/** Beside the account's lock: written and removed only by the lock's holder. */
-function outcomeFile(lockPath: string): OutcomeFile {
-  const path = `${lockPath}.outcome`;
-  const isOutcome = (v: unknown): v is RefreshOutcome => isObject(v) && typeof v.at === 'string' && typeof v.problem === 'string' && typeof v.final === 'boolean';
-  return {
-    read: () => {
-      try {
-        return readJsonIfExists(path, isOutcome);
-      } catch {
-        return undefined; // unreadable or half-made by an older acct: no shared outcome, the caller tries itself
-      }
-    },
-    // A note for the callers queued behind this one, nothing more: when it
-    // cannot be written (a full disk), each of them tries for itself, as it
-    // would without it, and this caller's own outcome is unchanged.
-    record: (outcome) => {
-      try {
-        writeJsonAtomic(path, outcome);
-      } catch {
-        // see above
-      }
-    },
-    clear: () => {
-      try {
-        removeIfExists(path);
-      } catch {
-        // a stale note is ignored by later callers (sharedOutcome), so nothing depends on its removal
-      }
-    },
-  };
-}
-
-async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fields: Fields, deadline: number, outcomes: OutcomeFile): Promise<FreshTokens> {
+async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fields: Fields, deadline: number, lock: RefreshLock): Promise<FreshTokens> {
   // Loaded here, not with this module: a token that is still valid needs
   // neither the protocol code (oauth4webapi) nor the OAuth clients (whose
   // module reaches the app schema, and so zod). Measured with the keychain
@@ -223,10 +186,10 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
         `the access token of ${label} expired at ${account.expiresAt}, and it came from a bundle exported with --access-only, which holds no refresh token`,
         'export a fresh bundle on the machine that holds the account (acct export --access-only …), or give CI an account of its own',
       );
-    await setStatus(ctx, account.id, 'needs-reconnect');
+    await setStatus(ctx, account, 'needs-reconnect');
     throw needsReconnect(`the access token of ${label} expired and ${app.name} issued no refresh token`, `run: acct reconnect ${account.id}`);
   }
-  const client = await resolveClient(ctx, app);
+  const client = await resolveClient(ctx, await storeOf(ctx, account), app);
   if (!client)
     throw new AcctError('usage', `no OAuth client is set for ${app.slug}, so ${label} cannot be refreshed`, {
       hint: `set the one it was connected with: acct client set ${app.slug} --client-id ${account.clientId ?? '…'}`,
@@ -249,7 +212,7 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
         }
       }
       if (failure.kind === 'invalid_grant') {
-        await setStatus(ctx, account.id, 'needs-reconnect');
+        await setStatus(ctx, account, 'needs-reconnect');
         throw needsReconnect(`${app.name} rejected the refresh token of ${label} (${failure.message})`, `reconnect it: acct reconnect ${account.id}`);
       }
       if (failure.kind !== 'transient') {
@@ -261,7 +224,7 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
       // Recorded at every failed attempt, so a caller whose own deadline
       // comes while this one still retries can say what the provider does.
       const pause = retryPause(ctx.now().getTime(), deadline, delay);
-      outcomes.record({ at: ctx.now().toISOString(), problem: failure.message, final: pause === undefined });
+      await lock.recordOutcome({ at: ctx.now().toISOString(), problem: failure.message, final: pause === undefined });
       if (pause !== undefined) {
         ctx.warn(`refreshing ${label} failed (${failure.message}); retrying`);
         await ctx.sleep(pause);
@@ -271,7 +234,7 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
       await markFailing(ctx, account);
       return settleFailure(ctx, account, fields, failure.message);
     }
-    outcomes.clear();
+    await lock.clearOutcome();
     return storeRefreshed(ctx, account, fields, tokens);
   }
 }
@@ -305,17 +268,21 @@ async function storeRefreshed(ctx: Context, account: Account, old: Fields, token
   const fields: Fields = { ...old, ...tokens.extras, oauth_access_token: tokens.accessToken };
   if (tokens.refreshToken) fields.oauth_refresh_token = tokens.refreshToken;
   const expiresAt = tokens.expiresAt ?? (tokens.expiresIn !== undefined ? new Date(now.getTime() + tokens.expiresIn * 1000).toISOString() : null);
-  await ctx.secrets.write(account.id, fields);
-  await ctx.accounts.update((m) => {
-    const a = mustFind(m, account.id);
-    a.expiresAt = expiresAt;
-    if (tokens.scope) a.scopes = tokens.scope.split(/[\s,]+/).filter(Boolean);
-    a.fields = Object.keys(fields).sort();
-    a.status = 'ok';
-    a.updatedAt = now.toISOString();
-    // A new refresh token retires the old one: from now on this account must have a single holder (see acct export).
-    if (tokens.refreshToken && old.oauth_refresh_token && tokens.refreshToken !== old.oauth_refresh_token) a.rotatesRefreshToken = true;
-  });
+  const store = await storeOf(ctx, account);
+  // The store writes the secrets (the rotated refresh token) before the metadata, still under the account's refresh lock.
+  await store.update(
+    account.id,
+    (a) => {
+      a.expiresAt = expiresAt;
+      if (tokens.scope) a.scopes = tokens.scope.split(/[\s,]+/).filter(Boolean);
+      a.fields = Object.keys(fields).sort();
+      a.status = 'ok';
+      a.updatedAt = now.toISOString();
+      // A new refresh token retires the old one: from now on this account must have a single holder (see acct export).
+      if (tokens.refreshToken && old.oauth_refresh_token && tokens.refreshToken !== old.oauth_refresh_token) a.rotatesRefreshToken = true;
+    },
+    fields,
+  );
   return { fields, expiresAt };
 }
 

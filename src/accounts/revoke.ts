@@ -8,6 +8,9 @@ import { resolveClient } from './clients.js';
 import { resolveApp } from '../catalog/resolve-app.js';
 import { revoke, classifyFailure } from '../oauth/protocol.js';
 import { AcctError } from '../errors.js';
+import { readSecrets } from './credentials.js';
+import { storeOf } from './stores.js';
+import type { AccountStore } from '../store/account-store.js';
 
 /** true when revoked, false when it could not be (with a warning), null when the app has no revocation endpoint. */
 export async function revokeAccount(ctx: Context, account: Account): Promise<boolean | null> {
@@ -20,9 +23,9 @@ export async function revokeAccount(ctx: Context, account: Account): Promise<boo
     return null;
   }
   try {
-    const client = await resolveClient(ctx, app);
+    const client = await resolveClient(ctx, await storeOf(ctx, account), app);
     if (!client) throw new AcctError('usage', `no OAuth client is set for ${app.slug}`);
-    const fields = await ctx.secrets.read(account.id);
+    const fields = await readSecrets(ctx, account);
     const fetch = await ctx.fetch();
     // The refresh token first: revoking it ends the whole grant at most providers.
     if (fields.oauth_refresh_token) await revoke(app, client, fields.oauth_refresh_token, 'refresh_token', { fetch });
@@ -41,7 +44,7 @@ export async function revokeAccount(ctx: Context, account: Account): Promise<boo
  * Nothing when the provider handed back the same refresh token (the grant
  * lives on), or when the app has no revocation endpoint.
  */
-export async function revokeReplaced(ctx: Context, app: OAuthApp, old: Fields, current: Fields, label: string): Promise<void> {
+export async function revokeReplaced(ctx: Context, store: AccountStore, app: OAuthApp, old: Fields, current: Fields, label: string): Promise<void> {
   if (!app.oauth.revocationUrl) return;
   if (old.oauth_refresh_token && old.oauth_refresh_token === current.oauth_refresh_token) return;
   const tokens: [string, 'refresh_token' | 'access_token'][] = [];
@@ -49,7 +52,7 @@ export async function revokeReplaced(ctx: Context, app: OAuthApp, old: Fields, c
   if (old.oauth_access_token && old.oauth_access_token !== current.oauth_access_token) tokens.push([old.oauth_access_token, 'access_token']);
   if (!tokens.length) return;
   try {
-    const client = await resolveClient(ctx, app);
+    const client = await resolveClient(ctx, store, app);
     if (!client) throw new AcctError('usage', `no OAuth client is set for ${app.slug}`);
     const fetch = await ctx.fetch();
     for (const [token, hint] of tokens) await revoke(app, client, token, hint, { fetch });

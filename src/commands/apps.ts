@@ -156,7 +156,7 @@ function parseHeader(template: string): { name: string; value: string } {
 }
 
 export async function removeApp(ctx: Context, slug: string) {
-  const used = ctx.accounts.read().accounts.filter((a) => a.app === slug);
+  const used = (await ctx.store.view()).accounts.filter((a) => a.app === slug);
   if (used.length) throw usageError(`${used.length} account(s) still use ${slug}`, `delete them first: acct delete ${used[0]!.id}`);
   await ctx.catalog.remove(slug);
   ctx.info(`Removed ${slug}`);

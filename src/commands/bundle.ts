@@ -2,6 +2,7 @@
 // to refresh elsewhere (user-added apps, OAuth clients), in one sealed bundle.
 import type { Context } from '../context.js';
 import { findAccount, removeAccount, importAccount } from '../accounts/service.js';
+import { readSecrets } from '../accounts/credentials.js';
 import { resolveClient, storedClient, saveClient, envSuffix } from '../accounts/clients.js';
 import { newBundleKey, sealBundle, openBundle, MAX_BUNDLE_BYTES, type BundlePayload } from '../store/bundle.js';
 import { writeFileAtomic } from '../store/files.js';
@@ -33,9 +34,13 @@ export async function exportBundle(ctx: Context, refs: string[], opts: ExportOpt
   if (!opts.output && ctx.io.stdout.isTTY)
     throw usageError('the bundle goes to stdout, which is a terminal', 'redirect it: acct export … > bundle.acct, or give -o bundle.acct');
 
-  const m = ctx.accounts.read();
+  const m = await ctx.store.view();
   const chosen = new Map<string, Account>();
-  for (const a of opts.all ? m.accounts : refs.map((r) => findAccount(ctx, r))) chosen.set(a.id, a);
+  for (const a of opts.all ? m.accounts : await Promise.all(refs.map((r) => findAccount(ctx, r)))) {
+    if (a.team)
+      throw usageError(`${a.team}:${a.app}/${a.nickname} is a team account; bundles carry this machine's accounts`, `give CI a member of the team instead: acct team add-ci ${a.team} --name ci`);
+    chosen.set(a.id, a);
+  }
   if (!chosen.size) throw usageError('there are no accounts to export', 'connect one first: acct connect <app>');
   if (opts.move && opts.accessOnly) throw usageError('--move and --access-only exclude each other', '--move hands the whole account over; --access-only copies its access token alone');
   refuseSecondHolder(ctx, [...chosen.values()], opts);
@@ -58,7 +63,7 @@ export async function exportBundle(ctx: Context, refs: string[], opts: ExportOpt
       payload.secrets[a.id] = rest;
     } else {
       payload.accounts.push(a);
-      payload.secrets[a.id] = await ctx.secrets.read(a.id);
+      payload.secrets[a.id] = await readSecrets(ctx, a);
     }
     if (m.defaults[a.app] === a.id) payload.defaults[a.app] = a.id;
   }
@@ -67,7 +72,7 @@ export async function exportBundle(ctx: Context, refs: string[], opts: ExportOpt
     if (!entry) throw usageError(`the app "${slug}" is no longer in the catalog`, `add it again (acct apps add ${slug}) or delete its accounts`);
     if (entry.source === 'user') payload.apps.push(entry.app);
     if (entry.app.auth !== 'oauth2') continue;
-    const client = await resolveClient(ctx, entry.app);
+    const client = await resolveClient(ctx, ctx.store, entry.app);
     if (client) payload.clients[slug] = { clientId: client.clientId, ...(client.clientSecret ? { clientSecret: client.clientSecret } : {}) };
     else
       ctx.warn(`no OAuth client is set for ${slug}, so ${slug} tokens from this bundle cannot be refreshed; set one first (acct client set ${slug}) or give ACCT_CLIENT_ID_${envSuffix(slug)} where the bundle is used`);
@@ -78,7 +83,7 @@ export async function exportBundle(ctx: Context, refs: string[], opts: ExportOpt
   if (opts.output) writeFileAtomic(opts.output, text);
   else await new Promise<void>((resolve, reject) => ctx.io.stdout.write(text, (err) => (err ? reject(err) : resolve())));
   // Only once the bundle is safely out: from now on the bundle is the account's one holder.
-  if (opts.move) for (const a of payload.accounts) await removeAccount(ctx, a.id);
+  if (opts.move) for (const a of payload.accounts) await removeAccount(ctx, a);
 
   const names = payload.accounts.map((a) => `${a.app}/${a.nickname}`).join(', ');
   if (opts.json) {
@@ -145,7 +150,8 @@ export async function importBundle(ctx: Context, file: string | undefined, opts:
     const local = ctx.catalog.find(app.slug);
     if (local && JSON.stringify(local.app) !== JSON.stringify(app)) ctx.warn(`keeping your own definition of the app "${app.slug}"; the bundle's differs`);
   }
-  const local = ctx.accounts.read();
+  ctx.store.assertWritable();
+  const local = await ctx.store.view();
   const conflicts = payload.accounts.filter((a) => local.accounts.some((o) => o.app === a.app && o.nickname === a.nickname && o.id !== a.id));
   if (conflicts.length)
     throw usageError(
@@ -156,7 +162,7 @@ export async function importBundle(ctx: Context, file: string | undefined, opts:
   for (const app of newApps) await ctx.catalog.add(app, false);
   for (const [slug, c] of Object.entries(payload.clients)) {
     const app = ctx.catalog.get(slug);
-    if (app.auth === 'oauth2' && !storedClient(ctx, slug)) await saveClient(ctx, app, c.clientId, c.clientSecret);
+    if (app.auth === 'oauth2' && !(await storedClient(ctx.store, slug))) await saveClient(ctx.store, app, c.clientId, c.clientSecret);
   }
 
   const results: { id: string; ref: string; action: 'added' | 'updated' }[] = [];

@@ -32,21 +32,21 @@ export async function setClient(ctx: Context, slug: string, opts: { clientId?: s
   const clientId = opts.clientId ?? (await ctx.prompter.input('Client ID', '--client-id'));
   let secret: string | undefined;
   if (opts.secretStdin) {
-    await ctx.secrets.ready();
+    await ctx.store.ready();
     secret = await readStdinValue(ctx.io.stdin, '--secret-stdin');
   } else if (takesSecret && !opts.noSecret) {
     const s = await ctx.prompter.secret(`Client secret${app.oauth.clientSecret === 'optional' ? ' (Enter for a public client)' : ''}`, '--secret-stdin');
     secret = s || undefined;
   }
-  const before = storedClient(ctx, slug)?.clientId;
-  await saveClient(ctx, app, clientId, secret);
+  const before = (await storedClient(ctx.store, slug))?.clientId;
+  await saveClient(ctx.store, app, clientId, secret);
   ctx.info(`Saved the ${app.name} OAuth client ${clientId}${secret ? ' (with its secret, sealed in the store)' : ' (public client, no secret)'}.`);
-  warnOtherClient(ctx, app, clientId, before);
+  await warnOtherClient(ctx, app, clientId, before);
 }
 
 /** Accounts whose grant another client issued: their refreshes may now be refused. */
-function warnOtherClient(ctx: Context, app: OAuthApp, clientId: string, before: string | undefined) {
-  const others = ctx.accounts.read().accounts.filter((a) => a.app === app.slug && (a.clientId ?? before) !== undefined && (a.clientId ?? before) !== clientId);
+async function warnOtherClient(ctx: Context, app: OAuthApp, clientId: string, before: string | undefined) {
+  const others = (await ctx.store.view()).accounts.filter((a) => a.app === app.slug && (a.clientId ?? before) !== undefined && (a.clientId ?? before) !== clientId);
   if (!others.length) return;
   const issuers = [...new Set(others.map((a) => a.clientId ?? before))];
   ctx.warn(
@@ -58,7 +58,7 @@ function warnOtherClient(ctx: Context, app: OAuthApp, clientId: string, before: 
 export async function showClient(ctx: Context, slug: string, opts: { json?: boolean }) {
   const app = oauthApp(ctx, slug);
   const envId = ctx.env[`ACCT_CLIENT_ID_${envSuffix(slug)}`];
-  const rec = storedClient(ctx, slug);
+  const rec = await storedClient(ctx.store, slug);
   const info = {
     app: slug,
     client_id: envId ?? rec?.clientId ?? null,
@@ -77,6 +77,6 @@ export async function showClient(ctx: Context, slug: string, opts: { json?: bool
 
 export async function deleteClient(ctx: Context, slug: string) {
   oauthApp(ctx, slug);
-  if (!(await removeClient(ctx, slug))) throw notFound(`no stored OAuth client for ${slug}`);
+  if (!(await removeClient(ctx.store, slug))) throw notFound(`no stored OAuth client for ${slug}`);
   ctx.info(`Removed the ${slug} OAuth client. Accounts connected with it can no longer refresh until you set it again.`);
 }

@@ -9,8 +9,8 @@ export function completion(ctx: Context, program: Command, shell: Shell): void {
   out(ctx.io, completionScript(shell, commandTree(program)));
 }
 
-export function complete(ctx: Context, what: string | undefined): void {
-  const values = completeValues(ctx, what);
+export async function complete(ctx: Context, what: string | undefined): Promise<void> {
+  const values = await completeValues(ctx, what);
   if (values.length) out(ctx.io, `${values.join('\n')}\n`);
 }
 

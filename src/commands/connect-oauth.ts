@@ -5,7 +5,8 @@ import type { OAuthApp } from '../catalog/schema.js';
 import type { Account } from '../accounts/model.js';
 import type { NewCredentials } from '../accounts/service.js';
 import type { ConnectOptions } from './connect.js';
-import { resolveClient, saveClient, redirectUriToRegister, manualRedirectUri, envSuffix, withClientId, type ResolvedClient } from '../accounts/clients.js';
+import { resolveClient, saveClient, redirectUriToRegister, manualRedirectUri, envSuffix, addClientId, type ResolvedClient } from '../accounts/clients.js';
+import type { AccountStore } from '../store/account-store.js';
 import {
   buildAuthorizationRequest,
   validateCallback,
@@ -33,7 +34,7 @@ import { readStdin } from '../ui/stdin.js';
 import { CONTROL_CHARACTER } from '../catalog/template.js';
 
 /** `app` has the asked settings filled in already; `settings` are their values, to which looked-up ones are added. */
-export async function oauthCredentials(ctx: Context, app: OAuthApp, opts: ConnectOptions, settings: Settings, existing?: Account): Promise<NewCredentials> {
+export async function oauthCredentials(ctx: Context, store: AccountStore, app: OAuthApp, opts: ConnectOptions, settings: Settings, existing?: Account): Promise<NewCredentials> {
   if (opts.stdin || opts.fromEnv.length) throw usageError(`${app.slug} connects with OAuth; --stdin and --from-env are for API-key apps`);
   if ([opts.manual, opts.device, opts.clientCredentials].filter(Boolean).length > 1) throw usageError('pick one of --manual, --device and --client-credentials');
   const grants = app.oauth.grants;
@@ -44,8 +45,8 @@ export async function oauthCredentials(ctx: Context, app: OAuthApp, opts: Connec
   if (byClient && (opts.manual || opts.device)) throw usageError(`${app.name} connects with its client's credentials, without a sign-in`, `drop --manual and --device: acct connect ${app.slug}`);
   const timeoutSeconds = Number(opts.timeout);
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw usageError(`--timeout takes a number of seconds, not "${opts.timeout}"`);
-  await ctx.secrets.ready();
-  const client = (await resolveClient(ctx, app)) ?? (await askForClient(ctx, app));
+  await store.ready();
+  const client = (await resolveClient(ctx, store, app)) ?? (await askForClient(ctx, store, app));
   const scopes = [...(existing ? existing.scopes.filter((s) => !app.oauth.scopes.includes(s)) : []), ...opts.scope];
 
   const abort = new AbortController();
@@ -54,14 +55,14 @@ export async function oauthCredentials(ctx: Context, app: OAuthApp, opts: Connec
   try {
     if (byClient) {
       const tokens = await clientCredentials(app, client, requestedScopes(app, scopes), { fetch: await ctx.fetch(), signal: abort.signal });
-      const creds = await toCredentials(ctx, app, tokens, requestedScopes(app, scopes), settings, opts.setting ?? [], existing);
+      const creds = await toCredentials(ctx, app, client.clientId, tokens, requestedScopes(app, scopes), settings, opts.setting ?? [], existing);
       // The token is the client's own: without a test request naming someone, the client id names the account.
       return { ...creds, identity: creds.identity ?? client.clientId, grant: 'client_credentials', clientId: client.clientId };
     }
     const tokens = opts.device
       ? await deviceFlow(ctx, app, client, scopes, timeoutSeconds * 1000, abort.signal)
       : await browserFlow(ctx, app, client, scopes, opts, timeoutSeconds * 1000, abort.signal);
-    return { ...(await toCredentials(ctx, app, tokens, requestedScopes(app, scopes), settings, opts.setting ?? [], existing)), clientId: client.clientId };
+    return { ...(await toCredentials(ctx, app, client.clientId, tokens, requestedScopes(app, scopes), settings, opts.setting ?? [], existing)), clientId: client.clientId };
   } catch (err) {
     throw explain(app, err);
   } finally {
@@ -69,7 +70,7 @@ export async function oauthCredentials(ctx: Context, app: OAuthApp, opts: Connec
   }
 }
 
-async function askForClient(ctx: Context, app: OAuthApp): Promise<ResolvedClient> {
+async function askForClient(ctx: Context, store: AccountStore, app: OAuthApp): Promise<ResolvedClient> {
   const where = [
     `${app.name} needs an OAuth client, and none is set.`,
     `  1. Create one at ${app.oauth.createClientUrl}`,
@@ -90,7 +91,7 @@ async function askForClient(ctx: Context, app: OAuthApp): Promise<ResolvedClient
     const s = await ctx.prompter.secret(`Client secret${app.oauth.clientSecret === 'optional' ? ' (Enter for a public client)' : ''}`, '--secret-stdin');
     clientSecret = s || undefined;
   }
-  await saveClient(ctx, app, clientId, clientSecret);
+  await saveClient(store, app, clientId, clientSecret);
   return { clientId, clientSecret, source: 'stored' };
 }
 
@@ -178,6 +179,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 async function toCredentials(
   ctx: Context,
   app: OAuthApp,
+  clientId: string,
   tokens: TokenSet,
   requested: string[],
   settings: Settings,
@@ -193,9 +195,9 @@ async function toCredentials(
   const expiresAt = tokens.expiresAt ?? (tokens.expiresIn !== undefined ? new Date(ctx.now().getTime() + tokens.expiresIn * 1000).toISOString() : null);
   const scopes = tokens.scope ? tokens.scope.split(/[\s,]+/).filter(Boolean) : requested;
   const given = Object.fromEntries(pairs.map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]));
-  const all = { ...settings, ...(await lookupSettings(ctx, app, fields, given, existing?.settings)) };
+  const all = { ...settings, ...(await lookupSettings(ctx, app, clientId, fields, given, existing?.settings)) };
   const resolved = resolveApp(app, all);
-  return { fields, scopes, expiresAt, identity: await identify(ctx, resolved, fields), settings: all };
+  return { fields, scopes, expiresAt, identity: await identify(ctx, resolved, clientId, fields), settings: all };
 }
 
 /**
@@ -205,11 +207,11 @@ async function toCredentials(
  * account's own on reconnect), else a choice on a terminal, else a usage
  * error listing them. Nothing is stored until this succeeds.
  */
-async function lookupSettings(ctx: Context, app: OAuthApp, fields: Record<string, string>, given: Settings, previous: Settings | undefined): Promise<Settings> {
+async function lookupSettings(ctx: Context, app: OAuthApp, clientId: string, fields: Record<string, string>, given: Settings, previous: Settings | undefined): Promise<Settings> {
   const out: Settings = {};
   for (const spec of app.settings) {
     if (!spec.lookup) continue;
-    const { url, headers } = authorize(app, withClientId(ctx, app, fields), new URL(spec.lookup.url));
+    const { url, headers } = authorize(app, addClientId(app, fields, clientId), new URL(spec.lookup.url));
     const res = await (await ctx.fetch())(url, { headers: { Accept: 'application/json', ...headers } });
     const text = await res.text();
     if (!res.ok) throw unavailable(`could not look up the ${spec.label} of the new ${app.name} account: ${url.host} answered ${res.status}`, 'nothing was stored; retry later');
@@ -248,10 +250,10 @@ async function lookupSettings(ctx: Context, app: OAuthApp, fields: Record<string
 }
 
 /** The identity behind the new token, from the app's test request or the userinfo endpoint. */
-async function identify(ctx: Context, app: OAuthApp, fields: Record<string, string>): Promise<string | null> {
+async function identify(ctx: Context, app: OAuthApp, clientId: string, fields: Record<string, string>): Promise<string | null> {
   const fetch = await ctx.fetch();
   if (app.test) {
-    const outcome = await runTestRequest(app, withClientId(ctx, app, fields), fetch);
+    const outcome = await runTestRequest(app, addClientId(app, fields, clientId), fetch);
     if (outcome.kind === 'ok') return outcome.identity;
     ctx.warn(`connected, but the test request did not name the account (${outcome.detail})`);
     return null;

@@ -3,7 +3,10 @@
 import type { Context } from '../context.js';
 import type { AppDefinition, KeysApp } from '../catalog/schema.js';
 import { collectKeyFields } from '../accounts/keys.js';
-import { createAccount, replaceCredentials, findAccount, checkNewNickname, sameIdentity, type NewCredentials } from '../accounts/service.js';
+import { createAccount, replaceCredentials, findAccount, checkNewNickname, sameIdentity, storeOf, type NewCredentials } from '../accounts/service.js';
+import { storeFor } from '../accounts/stores.js';
+import type { AccountStore } from '../store/account-store.js';
+import { readSecrets } from '../accounts/credentials.js';
 import { runTestRequest } from '../api/test-request.js';
 import { readStdin } from '../ui/stdin.js';
 import { AcctError, ExitCode, usageError } from '../errors.js';
@@ -25,31 +28,38 @@ export interface ConnectOptions {
   /** name=value connection settings (--setting). */
   setting: string[];
   timeout: string;
+  /** A team store's name: the account is the team's (private to you until shared). */
+  team?: string;
   json?: boolean;
 }
 
 // Everything that can fail without the user's secret is checked before it is
 // asked for, read or fetched: the app, the nickname, the options, and the
-// store (ctx.secrets.ready(), in keyCredentials and oauthCredentials).
+// store (store.ready(), in keyCredentials and oauthCredentials).
 export async function connect(ctx: Context, slug: string, opts: ConnectOptions): Promise<void> {
   const app = ctx.catalog.get(slug);
-  if (opts.nickname !== undefined) checkNewNickname(ctx, app.slug, opts.nickname);
-  const creds = await obtainCredentials(ctx, app, opts);
+  const store = await storeFor(ctx, opts.team);
+  store.assertWritable();
+  if (opts.nickname !== undefined) await checkNewNickname(store, app.slug, opts.nickname);
+  const creds = await obtainCredentials(ctx, store, app, opts);
   // The same identity again: its account gets the new credentials, as reconnect would give it.
-  const existing = sameIdentity(ctx, app.slug, creds.identity, opts.nickname);
+  const existing = await sameIdentity(store, app.slug, creds.identity, opts.nickname);
   if (existing) {
     const account = await storeOver(ctx, app, existing, creds);
     done(ctx, account, 'Updated', opts, ': already connected');
     return;
   }
-  const account = await createAccount(ctx, app, creds, opts.nickname);
+  const account = await createAccount(ctx, store, app, creds, opts.nickname);
   done(ctx, account, 'Connected', opts);
 }
 
 export async function reconnect(ctx: Context, ref: string, opts: ConnectOptions): Promise<void> {
-  const existing = findAccount(ctx, ref);
+  if (opts.team !== undefined) throw usageError('--team is for connect; reconnect keeps the account in its store', `name the team in the reference: acct reconnect ${opts.team}:${ref}`);
+  const existing = await findAccount(ctx, ref);
+  const store = await storeOf(ctx, existing);
+  store.assertWritable();
   const app = ctx.catalog.get(existing.app);
-  const creds = await obtainCredentials(ctx, app, opts, existing);
+  const creds = await obtainCredentials(ctx, store, app, opts, existing);
   const account = await storeOver(ctx, app, existing, creds);
   done(ctx, account, 'Reconnected', opts);
 }
@@ -63,16 +73,16 @@ async function storeOver(ctx: Context, app: AppDefinition, existing: Account, cr
   let old: Record<string, string> | undefined;
   if (app.auth === 'oauth2' && app.oauth.revocationUrl) {
     try {
-      old = await ctx.secrets.read(existing.id);
+      old = await readSecrets(ctx, existing);
     } catch (err) {
       if (!(err instanceof AcctError)) throw err;
       ctx.warn(`the old credentials of ${existing.app}/${existing.nickname} cannot be read (${err.message}), so their grant is not revoked: revoke it in your ${app.name} settings`);
     }
   }
-  const account = await replaceCredentials(ctx, existing.id, creds);
+  const account = await replaceCredentials(ctx, existing, creds);
   if (old && app.auth === 'oauth2') {
     const { revokeReplaced } = await import('../accounts/revoke.js');
-    await revokeReplaced(ctx, app, old, creds.fields, `${account.app}/${account.nickname}`);
+    await revokeReplaced(ctx, await storeOf(ctx, existing), app, old, creds.fields, `${account.app}/${account.nickname}`);
   }
   return account;
 }
@@ -83,12 +93,12 @@ function done(ctx: Context, account: Account, verb: string, opts: ConnectOptions
   else out(ctx.io, `${account.id}\n`);
 }
 
-async function obtainCredentials(ctx: Context, app: AppDefinition, opts: ConnectOptions, existing?: Account): Promise<NewCredentials> {
+async function obtainCredentials(ctx: Context, store: AccountStore, app: AppDefinition, opts: ConnectOptions, existing?: Account): Promise<NewCredentials> {
   const settings = await collectSettings(ctx, app, opts.setting ?? [], existing);
   const resolved = resolveApp(app, settings);
-  if (resolved.auth === 'keys') return { ...(await keyCredentials(ctx, resolved, opts)), settings };
+  if (resolved.auth === 'keys') return { ...(await keyCredentials(ctx, store, resolved, opts)), settings };
   const { oauthCredentials } = await import('./connect-oauth.js');
-  return oauthCredentials(ctx, resolved, opts, settings, existing);
+  return oauthCredentials(ctx, store, resolved, opts, settings, existing);
 }
 
 /**
@@ -124,11 +134,11 @@ export async function collectSettings(ctx: Context, app: AppDefinition, pairs: s
   return out;
 }
 
-async function keyCredentials(ctx: Context, app: KeysApp, opts: ConnectOptions): Promise<NewCredentials> {
+async function keyCredentials(ctx: Context, store: AccountStore, app: KeysApp, opts: ConnectOptions): Promise<NewCredentials> {
   for (const flag of ['manual', 'device', 'clientCredentials'] as const)
     if (opts[flag]) throw usageError(`--${flag === 'clientCredentials' ? 'client-credentials' : flag} is for OAuth apps; ${app.slug} uses API keys`);
   if (opts.scope.length) throw usageError(`--scope is for OAuth apps; ${app.slug} uses API keys`);
-  await ctx.secrets.ready();
+  await store.ready();
   const fields = await collectKeyFields(app, {
     stdin: opts.stdin ? await readStdin(ctx.io.stdin, '--stdin') : undefined,
     fromEnv: opts.fromEnv,

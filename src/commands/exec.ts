@@ -31,7 +31,9 @@ export async function exec(ctx: Context, specs: string[], command: string[], opt
   // A credentials server for this child alone, serving only the accounts named here, so a job that
   // outlives a token asks for a fresh one instead of failing hours in.
   const { childServer } = await import('./serve.js');
-  const server = await childServer(ctx, new Set(specs.map((s) => parseEnvSpec(ctx, s).account.id)));
+  const ids = new Set<string>();
+  for (const s of specs) ids.add((await parseEnvSpec(ctx, s)).account.id);
+  const server = await childServer(ctx, ids);
   try {
     const served: [string, string][] = [
       ['ACCT_CREDENTIALS_URL', `unix://${server.socket}`],

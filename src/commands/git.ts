@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { accessSync, constants, realpathSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import type { Context } from '../context.js';
-import { freshCredentials, primaryFieldName } from '../accounts/credentials.js';
+import { freshCredentials, primaryFieldName, readSecrets } from '../accounts/credentials.js';
 import { label } from '../accounts/resolve.js';
 import { AcctError, errorMessage, notFound, usageError } from '../errors.js';
 import { out, printJson } from '../output/format.js';
@@ -31,7 +31,7 @@ export async function gitCredential(ctx: Context, operation: string): Promise<vo
     ctx.info(`acct: not answering git: ${parsed.reason}`);
     return;
   }
-  const selection = await selectAccount(parsed.request, selectDeps(ctx));
+  const selection = await selectAccount(parsed.request, await selectDeps(ctx));
   if (selection.kind === 'none') {
     if (selection.note && operation === 'get') ctx.info(`acct: ${selection.note}`);
     return;
@@ -52,7 +52,7 @@ export async function gitCredential(ctx: Context, operation: string): Promise<vo
     // git says the password it used was rejected. Only what acct handed out concerns acct; nothing is deleted.
     const offered = parsed.request.password;
     if (!offered) return;
-    const stored = (await ctx.secrets.read(account.id))[primaryFieldName(app)];
+    const stored = (await readSecrets(ctx, account))[primaryFieldName(app)];
     if (stored === undefined || !sameSecret(stored, offered)) return;
     if (account.auth !== 'oauth2') {
       ctx.info(`acct: git rejected the key of ${name}; acct keeps it: check it with acct test ${name}, or replace it with acct reconnect ${name}`);
@@ -63,7 +63,7 @@ export async function gitCredential(ctx: Context, operation: string): Promise<vo
     return;
   }
 
-  await ctx.secrets.prepareRead();
+  ctx.store.warm();
   let force = false;
   try {
     force = account.auth === 'oauth2' && isRejected(ctx.paths, account.id);
@@ -97,13 +97,14 @@ function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(h(a), h(b));
 }
 
-function selectDeps(ctx: Context): SelectDeps {
+/** git is answered from this machine's store (a team account is named to git through a local one, or acct token in a credential helper of your own). */
+async function selectDeps(ctx: Context): Promise<SelectDeps> {
   let gitApps: AppDefinition[] | undefined;
   return {
-    metadata: ctx.accounts.read(),
+    metadata: await ctx.store.view(),
     app: (slug) => ctx.catalog.find(slug)?.app,
     gitApps: () => (gitApps ??= ctx.catalog.all().map((e) => e.app).filter((a) => a.git)),
-    readFields: (id) => ctx.secrets.read(id),
+    readFields: async (id) => (await ctx.store.readSecrets([id])).get(id)!,
   };
 }
 
@@ -177,10 +178,11 @@ export async function setupGit(ctx: Context, opts: SetupGitOptions, deps: { git?
 /** host → the apps of your accounts that serve it. */
 async function servedHosts(ctx: Context): Promise<Map<string, Set<string>>> {
   const served = new Map<string, Set<string>>();
-  for (const account of ctx.accounts.read().accounts) {
+  const deps = await selectDeps(ctx);
+  for (const account of deps.metadata.accounts) {
     const app = ctx.catalog.find(account.app)?.app;
     if (!app?.git) continue;
-    for (const host of await accountHosts(app, app.git, account, (id) => ctx.secrets.read(id))) {
+    for (const host of await accountHosts(app, app.git, account, deps.readFields)) {
       served.set(host, (served.get(host) ?? new Set()).add(app.slug));
     }
   }

@@ -1,11 +1,12 @@
 import type { Context } from '../context.js';
 import { sortByAppAndNickname, printJson, printTable, relativeTime, style, terminalWidth, accountStatus } from '../output/format.js';
-import { isDefault } from '../accounts/service.js';
+import { everyView } from '../accounts/stores.js';
 import type { Account } from '../accounts/model.js';
 
 export function accountJson(a: Account, isDefaultAccount: boolean, lastUsed: string | null) {
   return {
     id: a.id,
+    ...(a.team ? { team: a.team } : {}),
     app: a.app,
     nickname: a.nickname,
     auth: a.auth,
@@ -22,14 +23,22 @@ export function accountJson(a: Account, isDefaultAccount: boolean, lastUsed: str
 }
 
 export async function list(ctx: Context, opts: { app?: string; json?: boolean }): Promise<void> {
-  const m = ctx.accounts.read();
-  let used = new Map<string, string>();
-  ctx.housekeeping('read when the accounts were last used', () => void (used = ctx.accounts.lastUsed()));
-  const accounts = sortByAppAndNickname(m.accounts.filter((a) => !opts.app || a.app === opts.app));
+  const views = await everyView(ctx);
+  const used = new Map<string, string>();
+  const defaults = new Set<string>();
+  for (const { store, view } of views) {
+    await ctx.housekeeping('read when the accounts were last used', async () => {
+      for (const [id, at] of await store.lastUsed()) used.set(id, at);
+    });
+    for (const id of Object.values(view.defaults)) defaults.add(id);
+  }
+  const isDefaultAccount = (a: Account) => defaults.has(a.id);
+  const teams = views.length > 1;
+  const accounts = sortByAppAndNickname(views.flatMap(({ view }) => view.accounts.filter((a) => !opts.app || a.app === opts.app)));
   // An app that is gone (removed by the user) still lists the accounts it left; one that never existed is a typo.
   if (opts.app && !accounts.length) ctx.catalog.get(opts.app);
   if (opts.json) {
-    printJson(ctx.io, accounts.map((a) => accountJson(a, isDefault(m, a), used.get(a.id) ?? null)));
+    printJson(ctx.io, accounts.map((a) => accountJson(a, isDefaultAccount(a), used.get(a.id) ?? null)));
     return;
   }
   if (!accounts.length) {
@@ -45,14 +54,16 @@ export async function list(ctx: Context, opts: { app?: string; json?: boolean })
   const never = relativeTime(null, now);
   await printTable(
     ctx.io,
-    ['ID', 'APP', 'NICKNAME', 'DEFAULT', 'AUTH', 'STATUS', 'EXPIRES', 'LAST USED'],
+    // A TEAM column once this machine has joined a team ("-": this machine's own store).
+    ['ID', ...(teams ? ['TEAM'] : []), 'APP', 'NICKNAME', 'DEFAULT', 'AUTH', 'STATUS', 'EXPIRES', 'LAST USED'],
     accounts.map((a) => {
       const lastUsed = used.get(a.id);
       return [
         a.id,
+        ...(teams ? [a.team ?? no] : []),
         a.app,
         a.nickname,
-        isDefault(m, a) ? yes : no,
+        isDefaultAccount(a) ? yes : no,
         a.auth,
         accountStatus(s, a.status),
         a.expiresAt ? relativeTime(a.expiresAt, now) : no,
@@ -60,6 +71,6 @@ export async function list(ctx: Context, opts: { app?: string; json?: boolean })
       ];
     }),
     s,
-    { width: terminalWidth(ctx.io, ctx.env), flexible: [1, 2] },
+    { width: terminalWidth(ctx.io, ctx.env), flexible: teams ? [2, 3] : [1, 2] },
   );
 }

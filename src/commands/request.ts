@@ -3,7 +3,7 @@
 // through the shared refresh path and the request retried. Redirects are
 // followed with -L only, through send.ts: credentials never leave the origin.
 import type { Context } from '../context.js';
-import { findAccount, setStatus } from '../accounts/service.js';
+import { findAccount, setStatus, storeOf } from '../accounts/service.js';
 import { freshCredentials } from '../accounts/credentials.js';
 import { withClientId } from '../accounts/clients.js';
 import { buildRequest, type BuiltRequest, type DataReader, type RequestOptions } from '../api/request.js';
@@ -38,7 +38,8 @@ export async function request(ctx: Context, ref: string, pathOrUrl: string, opts
   if (opts.jq !== undefined && (opts.include || opts.json)) throw usageError('--jq prints what the filter selects; it goes without -i and --json');
   if (opts.paginate && opts.method && opts.method.toUpperCase() !== 'GET') throw usageError('--paginate follows pages of a GET request', 'leave out -X, or drop --paginate');
   if (opts.paginate && opts.data.length && !opts.get) throw usageError('--paginate follows pages of a GET request; data would make it a POST', 'put the data in the query with -G');
-  const account = findAccount(ctx, ref);
+  const account = await findAccount(ctx, ref);
+  const store = await storeOf(ctx, account);
   const app = ctx.catalog.forAccount(account);
   const cache = new Map<string, Buffer>();
   // Data is read once and reused if the request is retried after a refresh.
@@ -59,7 +60,7 @@ export async function request(ctx: Context, ref: string, pathOrUrl: string, opts
     let fields = await freshCredentials(ctx, account, app, { minTtlSeconds: 30 });
     if (rejected !== undefined && fields.oauth_access_token === rejected) fields = await freshCredentials(ctx, account, app, { minTtlSeconds: 30, force: true });
     // Later pages come as full URLs; their data is already in the query.
-    const req = await buildRequest(app, withClientId(ctx, app, fields), target, target === pathOrUrl ? opts : { ...opts, data: [], get: false }, read);
+    const req = await buildRequest(app, await withClientId(ctx, store, app, fields), target, target === pathOrUrl ? opts : { ...opts, data: [], get: false }, read);
     const sent = await send(fetch, req, {
       redirects: opts.location ? 'follow' : 'none',
       maxRedirects,
@@ -77,7 +78,7 @@ export async function request(ctx: Context, ref: string, pathOrUrl: string, opts
       ctx.info(`${sent.url.host} answered 401; refreshing the token and retrying`);
       ({ req, sent, res } = await attempt(target, token));
       if (res.status === 401 && sent.credentialsSent) {
-        await setStatus(ctx, account.id, 'needs-reconnect');
+        await setStatus(ctx, account, 'needs-reconnect');
         await write(ctx, res, opts);
         throw needsReconnect(`${sent.url.host} rejected ${account.app}/${account.nickname} even with a fresh token`, `reconnect it: acct reconnect ${account.id}`);
       }

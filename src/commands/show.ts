@@ -1,14 +1,17 @@
 import type { Context } from '../context.js';
-import { findAccount, isDefault } from '../accounts/service.js';
+import { findAccount, isDefault, storeOf } from '../accounts/service.js';
+import { readSecrets } from '../accounts/credentials.js';
+import type { RecordedUse } from '../store/account-store.js';
 import { mask, printJson, relativeTime, style, accountStatus, out as writeOut } from '../output/format.js';
 import { accountJson } from './list.js';
 import type { Account } from '../accounts/model.js';
 
 export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; json?: boolean }): Promise<void> {
-  const account = findAccount(ctx, ref);
-  const m = ctx.accounts.read();
+  const account = await findAccount(ctx, ref);
+  const store = await storeOf(ctx, account);
+  const m = await store.view();
   const app = ctx.catalog.find(account.app)?.app;
-  const fields = await ctx.secrets.read(account.id);
+  const fields = await readSecrets(ctx, account);
   const secretNames = new Set(
     app?.auth === 'keys' ? app.fields.filter((f) => f.secret).map((f) => f.name) : ['oauth_access_token', 'oauth_refresh_token', 'id_token'],
   );
@@ -19,18 +22,21 @@ export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; 
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([k, v]) => [k, opts.reveal || !isSecret(k) ? v : mask(v)]),
   );
-  let used: string | null = null;
-  ctx.housekeeping('read when the account was last used', () => void (used = ctx.accounts.lastUsed().get(account.id) ?? null));
+  let uses: RecordedUse[] = [];
+  await ctx.housekeeping('read where the account was used', async () => void (uses = await store.uses(account.id, 10)));
+  const used = uses[0]?.at ?? null;
   const rotates = Boolean(account.rotatesRefreshToken || (app?.auth === 'oauth2' && app.oauth.rotatesRefreshToken));
   if (opts.json) {
     const oauth = account.auth === 'oauth2' ? { refresh_token_rotates: rotates, ...(account.accessOnly ? { access_only: true } : {}) } : {};
-    printJson(ctx.io, { ...accountJson(account, isDefault(m, account), used), ...oauth, settings: account.settings ?? {}, ...(account.grant ? { grant: account.grant } : {}), fields: shown });
+    const recent = uses.map((u) => ({ at: u.at, command: u.command ?? null, member: u.member ?? null, machine: u.machine ?? null }));
+    printJson(ctx.io, { ...accountJson(account, isDefault(m, account), used), ...oauth, ...(account.team ? { recent_uses: recent } : {}), settings: account.settings ?? {}, ...(account.grant ? { grant: account.grant } : {}), fields: shown });
     return;
   }
   const s = await style(ctx.io, ctx.env);
   const now = ctx.now();
   const rows: [string, string][] = [
     ['id', account.id],
+    ...(account.team ? [['team', account.team] as [string, string]] : []),
     ['app', account.app + (app ? s.dim(` (${app.name})`) : s.red(' (app definition missing)'))],
     ['nickname', account.nickname],
     ['default', isDefault(m, account) ? `yes (acct ${account.app} means this account)` : 'no'],
@@ -54,6 +60,11 @@ export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; 
   out.push('', s.bold('fields'));
   for (const [k, v] of Object.entries(shown)) out.push(`  ${k.padEnd(width)}  ${v}`);
   if (!opts.reveal) out.push(s.dim('  (values masked; --reveal prints them)'));
+  // A team account's recent uses: who, from which machine, with which command (the seeds' "where it is used").
+  if (account.team && uses.length) {
+    out.push('', s.bold('recent uses'));
+    for (const u of uses) out.push(`  ${u.at}  ${u.member ?? '?'}@${u.machine ?? '?'}  ${u.command ?? ''}`.trimEnd());
+  }
   writeOut(ctx.io, out.join('\n') + '\n');
 }
 

@@ -2,6 +2,7 @@
 // network, no secrets); with --check, each account's test request, run in
 // parallel with a bound on how many at once.
 import type { Context } from '../context.js';
+import { everyView, qualifiedName } from '../accounts/stores.js';
 import type { Account } from '../accounts/model.js';
 import { checkAccount as checkCredentials } from '../accounts/check.js';
 import { sortByAppAndNickname, printJson, printTable, style, terminalWidth } from '../output/format.js';
@@ -83,11 +84,12 @@ export function statusExitCode(rows: StatusRow[]): number {
 export async function status(ctx: Context, opts: { check?: boolean; app?: string; concurrency?: string; json?: boolean }): Promise<number> {
   const limit = Number(opts.concurrency ?? 8);
   if (!Number.isInteger(limit) || limit < 1) throw usageError(`--concurrency must be a positive whole number, not "${opts.concurrency}"`);
-  const accounts = sortByAppAndNickname(ctx.accounts.read().accounts.filter((a) => !opts.app || a.app === opts.app));
+  const every = (await everyView(ctx)).flatMap(({ view }) => view.accounts);
+  const accounts = sortByAppAndNickname(every.filter((a) => !opts.app || a.app === opts.app));
   if (opts.check && accounts.length) ctx.info(`Checking ${accounts.length} account${accounts.length === 1 ? '' : 's'}…`);
   const rows: StatusRow[] = await mapBounded(accounts, limit, async (a) => ({
     id: a.id,
-    ref: `${a.app}/${a.nickname}`,
+    ref: qualifiedName(a),
     ...(opts.check ? await checkRow(ctx, a) : { ...localHealth(a, ctx.now()), identity: a.identity, result: null }),
   }));
   if (opts.json) printJson(ctx.io, rows);

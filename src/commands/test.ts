@@ -6,7 +6,7 @@ import { printJson, out } from '../output/format.js';
 import { ExitCode } from '../errors.js';
 
 export async function test(ctx: Context, ref: string, opts: { json?: boolean }) {
-  const account = findAccount(ctx, ref);
+  const account = await findAccount(ctx, ref);
   const app = ctx.catalog.forAccount(account);
   const outcome = await checkAccount(ctx, account, app);
   const label = `${account.app}/${account.nickname}`;

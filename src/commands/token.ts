@@ -1,7 +1,7 @@
 // acct token: the primary secret on stdout, fresh. Kept light: no prompts,
 // tables, colours or HTTP unless a refresh is actually needed.
 import type { Context } from '../context.js';
-import { findAccount } from '../accounts/service.js';
+import { findAccount, storeOf } from '../accounts/service.js';
 import { freshCredentials, primaryFieldName } from '../accounts/credentials.js';
 import { usageError } from '../errors.js';
 import { printJson, out } from '../output/format.js';
@@ -17,8 +17,8 @@ export async function token(ctx: Context, ref: string, opts: TokenOptions): Prom
   const minTtl = Number(opts.minTtl);
   if (!Number.isFinite(minTtl) || minTtl < 0) throw usageError(`--min-ttl takes a number of seconds, not "${opts.minTtl}"`);
   // Every token is read from the store: let the keychain agent start on the data key while the account is found.
-  await ctx.secrets.prepareRead();
-  const account = findAccount(ctx, ref);
+  ctx.store.warm();
+  const account = await findAccount(ctx, ref);
   const app = ctx.catalog.forAccount(account);
   const fields = await freshCredentials(ctx, account, app, { minTtlSeconds: minTtl, force: opts.refresh });
   const name = opts.field ?? primaryFieldName(app);
@@ -26,7 +26,7 @@ export async function token(ctx: Context, ref: string, opts: TokenOptions): Prom
   if (value === undefined)
     throw usageError(`${account.app}/${account.nickname} has no field "${name}"`, `its fields are: ${Object.keys(fields).sort().join(', ')}`);
   if (opts.json) {
-    const current = ctx.accounts.read().accounts.find((a) => a.id === account.id) ?? account;
+    const current = (await (await storeOf(ctx, account)).get(account.id)) ?? account;
     printJson(ctx.io, {
       id: account.id,
       field: name,

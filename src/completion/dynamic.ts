@@ -4,12 +4,12 @@
 import type { Context } from '../context.js';
 import { usageError } from '../errors.js';
 
-export function completeValues(ctx: Context, what: string | undefined): string[] {
+export async function completeValues(ctx: Context, what: string | undefined): Promise<string[]> {
   if (what === 'apps') return ctx.catalog.all().map((e) => e.app.slug);
   if (what !== 'refs') throw usageError(`acct __complete takes refs or apps, not "${what ?? ''}"`);
   // A bundle's accounts are sealed; completing them would need its key.
-  if (!ctx.accounts.openList) return [];
-  const m = ctx.accounts.read();
+  if (!ctx.store.openList) return [];
+  const m = await ctx.store.view();
   const out = new Set<string>();
   const perApp = new Map<string, number>();
   for (const a of m.accounts) perApp.set(a.app, (perApp.get(a.app) ?? 0) + 1);

@@ -3,7 +3,8 @@
 // username or the remote's owner (`path`) names, else the app's only or
 // default account. Anything else is ambiguous: never a guess, never a token
 // for a host its app does not name.
-import type { Account, Metadata } from '../accounts/model.js';
+import type { Account } from '../accounts/model.js';
+import type { AccountView } from '../store/account-store.js';
 import type { AppDefinition, GitSpec } from '../catalog/schema.js';
 import type { Fields } from '../store/store.js';
 import { type CredentialRequest, isLoopback, normalizeHost, pathOwner } from './protocol.js';
@@ -21,7 +22,7 @@ export type Selection =
   | { kind: 'ambiguous'; host: string; candidates: GitAccount[] };
 
 export interface SelectDeps {
-  metadata: Metadata;
+  metadata: AccountView;
   app: (slug: string) => AppDefinition | undefined;
   /** Every app with git hosts (for "no account for this host" notes). */
   gitApps: () => AppDefinition[];

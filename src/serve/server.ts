@@ -12,7 +12,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { Context } from '../context.js';
-import { findAccount, isDefault } from '../accounts/service.js';
+import { findAccount, storeOf } from '../accounts/service.js';
+import { everyView } from '../accounts/stores.js';
 import { freshCredentials } from '../accounts/credentials.js';
 import { accountJson } from '../commands/list.js';
 import { AcctError, errorMessage } from '../errors.js';
@@ -67,19 +68,24 @@ export function credentialsServer(ctx: Context, opts: ServeOptions): Server {
     const ref = parts.slice(2, refresh ? -1 : undefined).join('/');
     if (parts[0] !== 'v1' || parts[1] !== 'accounts' || parts.length > (refresh ? 5 : 4))
       throw new AcctError('not_found', `no such endpoint: ${url.pathname}`, { hint: 'GET /v1/accounts, GET /v1/accounts/{id}, POST /v1/accounts/{id}/refresh' });
-    const m = ctx.accounts.read();
     if (parts.length === 2) {
       if (method !== 'GET') throw notAllowed(method, 'GET');
-      const used = ctx.accounts.lastUsed();
-      return [200, m.accounts.filter((a) => !opts.only || opts.only.has(a.id)).map((a) => accountJson(a, isDefault(m, a), used.get(a.id) ?? null))];
+      const listed: unknown[] = [];
+      for (const { store, view } of await everyView(ctx)) {
+        const used = await store.lastUsed();
+        for (const a of view.accounts) if (!opts.only || opts.only.has(a.id)) listed.push(accountJson(a, view.defaults[a.app] === a.id, used.get(a.id) ?? null));
+      }
+      return [200, listed];
     }
     if (!refresh && method !== 'GET') throw notAllowed(method, 'GET (or POST …/refresh)');
-    const account = findAccount(ctx, ref);
+    const account = await findAccount(ctx, ref);
     if (opts.only && !opts.only.has(account.id)) throw new AcctError('account_not_found', `"${ref}" is not one of the accounts this server was started for`);
-    const body: Record<string, unknown> = accountJson(account, isDefault(m, account), ctx.accounts.lastUsed().get(account.id) ?? null);
+    const store = await storeOf(ctx, account);
+    const view = await store.view();
+    const body: Record<string, unknown> = accountJson(account, view.defaults[account.app] === account.id, (await store.lastUsed()).get(account.id) ?? null);
     if (refresh || truthy(url.searchParams.get('include_credentials'))) {
       const { expires_at: _, ...fields } = await fetchFields(account, refresh);
-      const now = ctx.accounts.read().accounts.find((a) => a.id === account.id) ?? account;
+      const now = (await store.get(account.id)) ?? account;
       body.credentials = fields;
       body.expires_at = now.expiresAt;
     }

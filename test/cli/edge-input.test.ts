@@ -84,7 +84,7 @@ describe('a value with a control character already in the store (an older acct s
     id = c.stdout.trim();
     // Write the bad value the way the store seals any value, as acct before this check did.
     const ctx = createContext(env as NodeJS.ProcessEnv, { stderr: process.stderr } as unknown as IO);
-    await ctx.secrets.write(id, { api_key: `${a}\r\nX-Injected: ${b}` });
+    await ctx.store.update(id, () => undefined, { api_key: `${a}\r\nX-Injected: ${b}` });
   });
   for (const args of [['request', 'svc/old', '/x'], ['test', 'svc/old']])
     it(`acct ${args[0]}: exit 2 naming the field, nothing sent, the value never printed`, async () => {

@@ -223,18 +223,20 @@ describe('nicknames', () => {
     accounts: pairs.map(([app, nickname], i) => ({ id: `acc_${String(i).padStart(10, 'a')}`, app, nickname }) as Account),
   });
 
+  const ofApp = (m: Metadata, app: string) => m.accounts.filter((a) => a.app === app);
+
   it('derives a nickname from the identity, made unique within the app', () => {
     const m = withAccounts(['github', 'octocat'], ['github', 'octocat-2'], ['gitlab', 'me@example.com']);
-    expect(deriveNickname(m, 'github', 'octocat')).toBe('octocat-3');
-    expect(deriveNickname(m, 'gitlab', 'octocat')).toBe('octocat');
-    expect(deriveNickname(m, 'github', 'me@example.com')).toBe('me@example.com');
-    expect(deriveNickname(m, 'gitlab', 'me@example.com')).toBe('me@example.com-2');
+    expect(deriveNickname('github', ofApp(m, 'github'), 'octocat')).toBe('octocat-3');
+    expect(deriveNickname('gitlab', ofApp(m, 'gitlab'), 'octocat')).toBe('octocat');
+    expect(deriveNickname('github', ofApp(m, 'github'), 'me@example.com')).toBe('me@example.com');
+    expect(deriveNickname('gitlab', ofApp(m, 'gitlab'), 'me@example.com')).toBe('me@example.com-2');
     // No identity: the app slug and a number, never the word "default".
-    expect(deriveNickname(m, 'github', null)).toBe('github-1');
-    expect(deriveNickname(withAccounts(['x', 'x-1'], ['y', 'x-2']), 'x', null)).toBe('x-2');
-    expect(deriveNickname(m, 'github', 'Octo Cat <octo@example.com>')).toBe('Octo-Cat-octo@example.com-');
-    expect(deriveNickname(m, 'github', '  --team/ops')).toBe('team-ops');
-    expect(deriveNickname(m, 'github', '日本語')).toBe('github-1');
+    expect(deriveNickname('github', ofApp(m, 'github'), null)).toBe('github-1');
+    expect(deriveNickname('x', ofApp(withAccounts(['x', 'x-1'], ['y', 'x-2']), 'x'), null)).toBe('x-2');
+    expect(deriveNickname('github', ofApp(m, 'github'), 'Octo Cat <octo@example.com>')).toBe('Octo-Cat-octo@example.com-');
+    expect(deriveNickname('github', ofApp(m, 'github'), '  --team/ops')).toBe('team-ops');
+    expect(deriveNickname('github', ofApp(m, 'github'), '日本語')).toBe('github-1');
   });
 
   it('a derived nickname is always a valid nickname', () => {
@@ -247,7 +249,7 @@ describe('nicknames', () => {
       const len = Math.floor(next() * 30);
       for (let j = 0; j < len; j++) identity += parts[Math.floor(next() * parts.length)];
       if (i % 50 === 0) identity = 'x'.repeat(60 + (i % 17));
-      const nickname = deriveNickname(m, 'app', identity || null);
+      const nickname = deriveNickname('app', ofApp(m, 'app'), identity || null);
       expect(() => validateNickname(nickname), JSON.stringify(identity)).not.toThrow();
       expect(nickname).toMatch(NICKNAME_RE);
     }

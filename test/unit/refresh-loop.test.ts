@@ -11,6 +11,7 @@ import { PassThrough } from 'node:stream';
 import { createContext, type IO } from '../../src/context.js';
 import { createAccount } from '../../src/accounts/service.js';
 import { ensureFresh } from '../../src/accounts/refresh.js';
+import { readSecrets } from '../../src/accounts/credentials.js';
 import { AcctError, unavailable } from '../../src/errors.js';
 import type { Fetch } from '../../src/http.js';
 
@@ -43,6 +44,7 @@ async function setup(expiresInS: number) {
   const app = ctx.catalog.get('github');
   const account = await createAccount(
     ctx,
+    ctx.store,
     app,
     { fields: { oauth_access_token: 'gho_cached', oauth_refresh_token: 'ghr_refresh' }, scopes: [], expiresAt: new Date(t + expiresInS * 1000).toISOString(), identity: 'octocat' },
     'octo',
@@ -65,7 +67,7 @@ describe('the refresh loop on a failing provider', () => {
     expect(asked()).toEqual([0, 5_500, 11_500, 18_500, 27_500]);
     expect(elapsed()).toBeLessThanOrEqual(30_000 + 5_000);
     expect(stderr).toEqual(Array.from({ length: 4 }, () => 'acct: warning: refreshing github/octo failed (github.com did not answer within 5s); retrying\n'));
-    expect((await ctx.secrets.read(account.id)).oauth_refresh_token).toBe('ghr_refresh');
+    expect((await readSecrets(ctx, account)).oauth_refresh_token).toBe('ghr_refresh');
   });
 
   it('hands out the cached token with one warning when it is still valid', async () => {

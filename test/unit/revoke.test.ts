@@ -4,6 +4,7 @@ import { describe, it, expect } from 'vitest';
 import { revokeReplaced } from '../../src/accounts/revoke.js';
 import { parseApp } from '../../src/catalog/validate.js';
 import type { Context } from '../../src/context.js';
+import type { AccountStore } from '../../src/store/account-store.js';
 import type { OAuthApp } from '../../src/catalog/schema.js';
 
 const app = parseApp(
@@ -26,6 +27,9 @@ const app = parseApp(
   'the test',
 ) as OAuthApp;
 
+/** A store with no client set: the client comes from the environment. */
+const noClients = { clients: { get: async () => undefined, peek: async () => undefined } } as unknown as AccountStore;
+
 /** A context with only what revocation uses: the client from the environment, a recording fetch, stderr lines. */
 function fakeContext(status = 200) {
   const sent: { url: string; body: string }[] = [];
@@ -45,7 +49,7 @@ function fakeContext(status = 200) {
 describe('revokeReplaced', () => {
   it('revokes the old refresh token, then the old access token', async () => {
     const { ctx, sent, lines } = fakeContext();
-    await revokeReplaced(ctx, app, { oauth_access_token: 'old-at', oauth_refresh_token: 'old-rt' }, { oauth_access_token: 'new-at', oauth_refresh_token: 'new-rt' }, 'corp/me');
+    await revokeReplaced(ctx, noClients, app, { oauth_access_token: 'old-at', oauth_refresh_token: 'old-rt' }, { oauth_access_token: 'new-at', oauth_refresh_token: 'new-rt' }, 'corp/me');
     expect(sent.map((s) => [s.url, Object.fromEntries(new URLSearchParams(s.body))])).toEqual([
       ['https://id.corp.example/revoke', { token: 'old-rt', token_type_hint: 'refresh_token', client_id: 'corp-cli' }],
       ['https://id.corp.example/revoke', { token: 'old-at', token_type_hint: 'access_token', client_id: 'corp-cli' }],
@@ -55,14 +59,14 @@ describe('revokeReplaced', () => {
 
   it('revokes nothing when the provider returned the same refresh token', async () => {
     const { ctx, sent, lines } = fakeContext();
-    await revokeReplaced(ctx, app, { oauth_access_token: 'old-at', oauth_refresh_token: 'same-rt' }, { oauth_access_token: 'new-at', oauth_refresh_token: 'same-rt' }, 'corp/me');
+    await revokeReplaced(ctx, noClients, app, { oauth_access_token: 'old-at', oauth_refresh_token: 'same-rt' }, { oauth_access_token: 'new-at', oauth_refresh_token: 'same-rt' }, 'corp/me');
     expect(sent).toEqual([]);
     expect(lines).toEqual([]);
   });
 
   it('a failed revocation is a warning that never quotes a token', async () => {
     const { ctx, lines } = fakeContext(500);
-    await revokeReplaced(ctx, app, { oauth_access_token: 'old-at', oauth_refresh_token: 'old-rt' }, { oauth_access_token: 'new-at', oauth_refresh_token: 'new-rt' }, 'corp/me');
+    await revokeReplaced(ctx, noClients, app, { oauth_access_token: 'old-at', oauth_refresh_token: 'old-rt' }, { oauth_access_token: 'new-at', oauth_refresh_token: 'new-rt' }, 'corp/me');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^warning: the new credentials of corp\/me are stored, but the previous grant could not be revoked at Corp \(.*\): revoke it in your Corp settings$/);
     expect(lines[0]).not.toMatch(/old-rt|old-at|new-/);

@@ -1,0 +1,96 @@
+// Which store holds an account: decided here, once. A reference qualified by
+// a team (`acme:stripe/live`) goes to that team's store; an unqualified one
+// is looked up in this machine's store (local, or the bundle), then in every
+// team joined, and is ambiguous when more than one has it. The account a
+// store returns carries its team (Account.team), so every later operation on
+// it goes back to the same store.
+import type { Context } from '../context.js';
+import type { AccountStore, AccountView } from '../store/account-store.js';
+import type { Account } from './model.js';
+import { AcctError } from '../errors.js';
+import { label } from './resolve.js';
+import { didYouMean, closest } from '../suggest.js';
+
+export interface TeamStores {
+  /** The names of the teams this machine has joined (config, or ACCT_TEAM in CI): known without connecting. */
+  names(): string[];
+  /** A team's store, connected on first use. */
+  open(name: string): Promise<AccountStore>;
+}
+
+export const noTeams: TeamStores = {
+  names: () => [],
+  open: async (name) => {
+    throw unknownTeam(name, []);
+  },
+};
+
+/** A team qualifier: lowercase letters, digits and dashes, before the colon (nicknames, slugs and ids never hold one). */
+const QUALIFIED = /^([a-z0-9][a-z0-9-]{0,62}):(.*)$/s;
+
+export function splitTeam(ref: string): { team?: string; ref: string } {
+  const q = QUALIFIED.exec(ref);
+  return q ? { team: q[1], ref: q[2]! } : { ref };
+}
+
+/** The store an account came from. */
+export function storeOf(ctx: Context, account: Pick<Account, 'team'>): Promise<AccountStore> {
+  return account.team ? ctx.teams.open(account.team) : Promise.resolve(ctx.store);
+}
+
+/** The store a new account goes to: a team's (connect --team), else this machine's. */
+export function storeFor(ctx: Context, team: string | undefined): Promise<AccountStore> {
+  if (team === undefined) return Promise.resolve(ctx.store);
+  if (!ctx.teams.names().includes(team)) throw unknownTeam(team, ctx.teams.names());
+  return ctx.teams.open(team);
+}
+
+const hints = (ctx: Context) => ({
+  isApp: (slug: string) => ctx.catalog.find(slug) !== undefined,
+  appSlugs: () => ctx.catalog.all().map((e) => e.app.slug),
+});
+
+export async function findAccount(ctx: Context, ref: string): Promise<Account> {
+  const { team, ref: inner } = splitTeam(ref);
+  if (team !== undefined) {
+    if (!ctx.teams.names().includes(team)) throw unknownTeam(team, ctx.teams.names());
+    return (await ctx.teams.open(team)).resolve(inner, hints(ctx));
+  }
+  const teams = ctx.teams.names();
+  if (!teams.length) return ctx.store.resolve(ref, hints(ctx));
+  // Local first, then every team; a reference that more than one store answers is ambiguous.
+  const stores = [ctx.store, ...(await Promise.all(teams.map((t) => ctx.teams.open(t))))];
+  const found: Account[] = [];
+  let firstMiss: unknown;
+  for (const store of stores) {
+    try {
+      found.push(await store.resolve(ref, hints(ctx)));
+    } catch (err) {
+      if (!(err instanceof AcctError) || err.code !== 'account_not_found') throw err;
+      firstMiss ??= err;
+    }
+  }
+  if (found.length === 1) return found[0]!;
+  if (!found.length) throw firstMiss;
+  // A local account has no qualifier: its id names it alone (ids are random, unique across stores).
+  const qualified = (a: Account) => (a.team ? `${a.team}:${a.app}/${a.nickname}` : a.id);
+  throw new AcctError('reference_ambiguous', `"${ref}" matches accounts in ${found.length} stores: ${found.map((a) => (a.team ? `${a.team}:${label(a)}` : label(a))).join(', ')}`, {
+    hint: `name one of them: ${found.map(qualified).join(' or ')}`,
+  });
+}
+
+function unknownTeam(name: string, known: string[]) {
+  const near = closest(name, known);
+  return new AcctError('not_found', `this machine has not joined a team called "${name}"`, {
+    hint: near.length ? didYouMean(near) : known.length ? `teams joined: ${known.join(', ')}` : 'join one: acct team join <postgres-url> --code-stdin',
+  });
+}
+
+/** Every store's accounts: this machine's first, then each team's (list, status). */
+export async function everyView(ctx: Context): Promise<{ store: AccountStore; view: AccountView }[]> {
+  const stores = [ctx.store, ...(await Promise.all(ctx.teams.names().map((t) => ctx.teams.open(t))))];
+  return Promise.all(stores.map(async (store) => ({ store, view: await store.view() })));
+}
+
+/** How a reference names an account in messages: `app/nickname`, with its team when it has one. */
+export const qualifiedName = (a: Pick<Account, 'app' | 'nickname' | 'team'>) => `${a.team ? `${a.team}:` : ''}${a.app}/${a.nickname}`;

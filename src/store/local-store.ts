@@ -1,0 +1,238 @@
+// The local store behind the AccountStore interface: account metadata in the
+// data folder (accounts/repository.ts), secrets sealed under a key from the
+// keychain or a passphrase (store/store.ts), OAuth clients in clients.json
+// with their secrets sealed like an account's, locks as folders.
+import { join } from 'node:path';
+import type { AccountStore, AccountView, AppAccounts, ClientStore, RefreshLock, RecordedUse, ResolveHints, UseRecord } from './account-store.js';
+import type { AccountRepository } from '../accounts/repository.js';
+import type { SecretStore, Fields } from './store.js';
+import type { Account, Metadata } from '../accounts/model.js';
+import type { Paths } from '../paths.js';
+import { resolveReference } from '../accounts/resolve.js';
+import { withLock } from './lock.js';
+import { outcomeFile } from './outcome-file.js';
+import { readJsonIfExists, writeJsonAtomic, isObject, ensurePrivateDir } from './files.js';
+import { AcctError, usageError } from '../errors.js';
+
+export interface LocalStoreDeps {
+  paths: Paths;
+  repository: AccountRepository;
+  secrets: SecretStore;
+  now: () => Date;
+  /** Cleanup that must not fail the command (see Context.housekeeping). */
+  housekeeping: (what: string, fn: () => void) => void;
+}
+
+export class LocalStore implements AccountStore {
+  readonly name = 'local';
+  readonly kind = 'local' as const;
+  readonly openList = true;
+  readonly clients: ClientStore;
+  private readonly repo: AccountRepository;
+  private readonly secrets: SecretStore;
+
+  constructor(private readonly deps: LocalStoreDeps) {
+    this.repo = deps.repository;
+    this.secrets = deps.secrets;
+    this.clients = new LocalClients(deps.paths, deps.secrets, deps.now);
+  }
+
+  assertWritable(): void {}
+
+  async view(): Promise<AccountView> {
+    const m = this.repo.read();
+    return { accounts: m.accounts, defaults: m.defaults };
+  }
+
+  async resolve(ref: string, hints: ResolveHints = {}): Promise<Account> {
+    return resolveReference(this.repo.read(), ref, hints.isApp, hints.appSlugs);
+  }
+
+  async get(id: string): Promise<Account | undefined> {
+    return this.repo.read().accounts.find((a) => a.id === id);
+  }
+
+  async create(app: string, fields: Fields, build: (id: string, app: AppAccounts) => { account: Account; makeDefault: boolean }): Promise<Account> {
+    const id = this.repo.newId(this.repo.read());
+    // Secrets first; the id is checked again under the lock below.
+    await this.secrets.write(id, fields);
+    try {
+      return await this.repo.update((m) => {
+        if (m.accounts.some((a) => a.id === id) || m.retiredIds.includes(id)) throw new AcctError('unexpected', 'account id collision; retry');
+        const { account, makeDefault } = build(id, appAccounts(m, app));
+        m.accounts.push(account);
+        if (makeDefault) m.defaults[app] = id;
+        return { ...account };
+      });
+    } catch (err) {
+      // Whatever stopped the metadata write, the secret must not outlive it; if even that fails, the next write's sweep removes it.
+      this.deps.housekeeping('remove the secret of the account that was not created', () => this.secrets.remove(id));
+      throw err;
+    }
+  }
+
+  async update(id: string, change: (a: Account, app: AppAccounts) => void, fields?: Fields): Promise<Account> {
+    if (fields) await this.secrets.write(id, fields);
+    return this.repo.update((m) => {
+      const at = m.accounts.findIndex((a) => a.id === id);
+      if (at < 0) throw gone(id);
+      const copy = structuredClone(m.accounts[at]!);
+      change(copy, appAccounts(m, copy.app));
+      m.accounts[at] = copy;
+      return { ...copy };
+    });
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.repo.update((m) => {
+      if (!m.accounts.some((a) => a.id === id)) throw gone(id);
+      m.accounts = m.accounts.filter((a) => a.id !== id);
+      m.retiredIds.push(id);
+      for (const [app, def] of Object.entries(m.defaults)) if (def === id) delete m.defaults[app];
+    });
+    this.secrets.remove(id);
+  }
+
+  async setDefault(app: string, id: string | undefined): Promise<Account | undefined> {
+    return this.repo.update((m) => {
+      const was = m.accounts.find((x) => x.id === m.defaults[app]);
+      if (id === undefined) delete m.defaults[app];
+      else {
+        if (!m.accounts.some((a) => a.id === id && a.app === app)) throw gone(id);
+        m.defaults[app] = id;
+      }
+      return was && { ...was };
+    });
+  }
+
+  async put(incoming: Account, fields: Fields, makeDefault: boolean): Promise<{ id: string; action: 'added' | 'updated' }> {
+    const before = this.repo.read();
+    const id = before.retiredIds.includes(incoming.id) ? this.repo.newId(before) : incoming.id;
+    const existed = before.accounts.some((a) => a.id === id);
+    await this.secrets.write(id, fields);
+    try {
+      return await this.repo.update((m) => {
+        if (m.accounts.some((o) => o.app === incoming.app && o.nickname === incoming.nickname && o.id !== id))
+          throw usageError(`${incoming.app}/${incoming.nickname} was created locally meanwhile`, 'rename it, then import again');
+        const account: Account = { ...incoming, id, fields: Object.keys(fields).sort(), updatedAt: this.deps.now().toISOString() };
+        const at = m.accounts.findIndex((a) => a.id === id);
+        if (at >= 0) m.accounts[at] = account;
+        else m.accounts.push(account);
+        if (makeDefault && !m.defaults[incoming.app]) m.defaults[incoming.app] = id;
+        return { id, action: at >= 0 ? ('updated' as const) : ('added' as const) };
+      });
+    } catch (err) {
+      if (!existed) this.deps.housekeeping('remove the secret of the account that was not imported', () => this.secrets.remove(id));
+      throw err;
+    }
+  }
+
+  ready(): Promise<void> {
+    return this.secrets.ready();
+  }
+
+  readSecrets(ids: readonly string[]): Promise<Map<string, Fields>> {
+    return this.secrets.readMany([...ids]);
+  }
+
+  warm(): void {
+    // Only a head start: whatever fails here fails again, in its place, when the secrets are read.
+    this.secrets.prepareRead().catch(() => undefined);
+  }
+
+  refreshLock(id: string): RefreshLock {
+    return fileRefreshLock(this.repo.lockPath(`refresh-${id}`));
+  }
+
+  async recordUse(id: string, use: UseRecord): Promise<void> {
+    this.repo.markUsed(id, use.at);
+  }
+
+  async lastUsed(): Promise<Map<string, string>> {
+    return this.repo.lastUsed();
+  }
+
+  async uses(id: string): Promise<RecordedUse[]> {
+    const at = this.repo.lastUsed().get(id);
+    return at ? [{ at }] : [];
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** A refresh lock as a folder (store/lock.ts), its outcome note beside it. */
+export function fileRefreshLock(lockPath: string): RefreshLock {
+  return {
+    hold: (fn, opts) => withLock(lockPath, fn, opts),
+    ...outcomeFile(lockPath),
+  };
+}
+
+export function appAccounts(m: Metadata, app: string): AppAccounts {
+  return { app, accounts: m.accounts.filter((a) => a.app === app), defaultId: m.defaults[app] };
+}
+
+export const gone = (id: string) =>
+  new AcctError('account_not_found', `account ${id} no longer exists`, { hint: 'another acct process deleted it; see acct list' });
+
+interface ClientRecord {
+  clientId: string;
+  hasSecret: boolean;
+  updatedAt: string;
+}
+interface ClientsFile {
+  version: 1;
+  clients: Record<string, ClientRecord>;
+}
+const isClientsFile = (v: unknown): v is ClientsFile => isObject(v) && v.version === 1 && isObject(v.clients);
+
+/** OAuth clients: ids in clients.json (config folder), secrets sealed in the secret store as `client.<app>`. */
+class LocalClients implements ClientStore {
+  constructor(
+    private readonly paths: Paths,
+    private readonly secrets: SecretStore,
+    private readonly now: () => Date,
+  ) {}
+  private get file() {
+    return join(this.paths.config, 'clients.json');
+  }
+  private get lock() {
+    return join(this.paths.config, 'clients');
+  }
+
+  async peek(slug: string) {
+    const rec = readJsonIfExists(this.file, isClientsFile)?.clients[slug];
+    return rec && { clientId: rec.clientId, hasSecret: rec.hasSecret };
+  }
+
+  async get(slug: string) {
+    const rec = await this.peek(slug);
+    if (!rec) return undefined;
+    return { clientId: rec.clientId, clientSecret: rec.hasSecret ? (await this.secrets.read(clientSecretId(slug))).client_secret : undefined };
+  }
+
+  async set(slug: string, client: { clientId: string; clientSecret?: string }) {
+    if (client.clientSecret !== undefined) await this.secrets.write(clientSecretId(slug), { client_secret: client.clientSecret });
+    await withLock(this.lock, () => {
+      const f = readJsonIfExists(this.file, isClientsFile) ?? { version: 1 as const, clients: {} };
+      f.clients[slug] = { clientId: client.clientId, hasSecret: client.clientSecret !== undefined, updatedAt: this.now().toISOString() };
+      ensurePrivateDir(this.paths.config);
+      writeJsonAtomic(this.file, f);
+    });
+    if (client.clientSecret === undefined) this.secrets.remove(clientSecretId(slug));
+  }
+
+  async remove(slug: string) {
+    const removed = await withLock(this.lock, () => {
+      const f = readJsonIfExists(this.file, isClientsFile);
+      if (!f?.clients[slug]) return false;
+      delete f.clients[slug];
+      writeJsonAtomic(this.file, f);
+      return true;
+    });
+    this.secrets.remove(clientSecretId(slug));
+    return removed;
+  }
+}
+
+const clientSecretId = (slug: string) => `client.${slug}`;
