@@ -29,7 +29,7 @@ export interface IO {
 /** Where account metadata lives: the local store, or a bundle in CI. */
 export type Accounts = Pick<AccountRepository, 'read' | 'update' | 'newId' | 'markUsed' | 'lastUsed' | 'lockPath' | 'assertWritable' | 'openList'>;
 /** Where secrets live: the local store (keychain or passphrase), or a bundle in CI. */
-export interface Secrets extends Pick<SecretStore, 'read' | 'readMany' | 'write' | 'remove' | 'prepareRead' | 'ready'> {
+export interface Secrets extends Pick<SecretStore, 'read' | 'readMany' | 'write' | 'remove' | 'warm' | 'ready'> {
   kind(): StoreKind | 'bundle';
 }
 

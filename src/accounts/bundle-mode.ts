@@ -180,7 +180,7 @@ export class BundleSecrets {
     throw readOnlyBundle();
   }
   /** A bundle's secrets are in memory already. */
-  async prepareRead(): Promise<void> {}
+  warm(): void {}
   /** Commands that store new secrets refuse a bundle before they get here. */
   async ready(): Promise<void> {
     throw readOnlyBundle();

@@ -63,7 +63,7 @@ export async function gitCredential(ctx: Context, operation: string): Promise<vo
     return;
   }
 
-  await ctx.secrets.prepareRead();
+  ctx.secrets.warm();
   let force = false;
   try {
     force = account.auth === 'oauth2' && isRejected(ctx.paths, account.id);

@@ -16,8 +16,8 @@ export interface TokenOptions {
 export async function token(ctx: Context, ref: string, opts: TokenOptions): Promise<void> {
   const minTtl = Number(opts.minTtl);
   if (!Number.isFinite(minTtl) || minTtl < 0) throw usageError(`--min-ttl takes a number of seconds, not "${opts.minTtl}"`);
-  // Every token is read from the store: let the keychain agent start on the data key while the account is found.
-  await ctx.secrets.prepareRead();
+  // Every token is read from the store: let it start unlocking while the account is found.
+  ctx.secrets.warm();
   const account = findAccount(ctx, ref);
   const app = ctx.catalog.forAccount(account);
   const fields = await freshCredentials(ctx, account, app, { minTtlSeconds: minTtl, force: opts.refresh });
