@@ -169,10 +169,10 @@ export class SecretStore {
   }
 
   /**
-   * Secrets will be read soon: the key source starts unlocking now (the
-   * keychain agent starts reading the data key), while the caller finds the
-   * account. Only a head start: it returns at once and never fails; with the
-   * key in hand, or a source that has nothing to start, it does nothing.
+   * Secrets will be read soon: the key source starts unlocking now, while
+   * the caller finds the account (KeySource.warm). Only a head start: it
+   * returns at once and never fails; with the key in hand, or a source that
+   * has nothing to start, it does nothing.
    */
   warm(): void {
     if (this.key) return;
