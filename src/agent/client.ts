@@ -27,9 +27,10 @@ export interface KeychainAgent {
   /**
    * Tells the agent which data key a coming open() needs, so that it reads it
    * from the Secret Service while acct does its own work. Optional: open()
-   * without it asks for the key and the secret together.
+   * without it asks for the key and the secret together. Returns at once (the
+   * connection is under way; open() waits for it) and never fails.
    */
-  prepare(keychainAccount: string): Promise<void>;
+  prepare(keychainAccount: string): void;
   /** The plaintext of a sealed secret, or undefined when the agent cannot give it (acct then reads the keychain itself). */
   open(keychainAccount: string, aad: string, sealed: Sealed): Promise<Buffer | undefined>;
   /** Several sealed secrets in one conversation (at most MAX_SECRETS), in order; undefined as for open(). */
@@ -70,11 +71,22 @@ export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): Ke
   if (!socketPath) return undefined;
   const timeoutMs = options.timeoutMs ?? 2_000;
   let absent = false;
-  let prepared: { keychainAccount: string; conversation: Conversation } | undefined;
+  let prepared: { keychainAccount: string; conversation: Promise<Conversation | undefined> } | undefined;
+  const drop = (conversation: Promise<Conversation | undefined>) => void conversation.then((c) => c?.close());
 
-  /** A conversation that has sent its first line; undefined when there is no agent to talk to. */
+  /**
+   * A conversation that has sent its first line; undefined when there is no
+   * agent to talk to. Never rejects. The connection starts before it returns,
+   * so the agent, which starts reading the key it was last asked for as a
+   * connection comes in (server.ts), is at work while acct carries on.
+   */
   const begin = async (keychainAccount: string): Promise<Conversation | undefined> => {
-    const dir = isPrivateDir(join(socketPath, '..'));
+    let dir: boolean | 'missing';
+    try {
+      dir = isPrivateDir(join(socketPath, '..'));
+    } catch {
+      return undefined; // a folder acct cannot look at (not a folder, no permission): no shortcut; the keychain read says what is wrong, if anything
+    }
     if (dir !== true) {
       absent = dir === 'missing';
       return undefined;
@@ -89,10 +101,10 @@ export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): Ke
   /** The second line of a conversation (prepared for this key, or begun now) and the agent's answer; undefined when it cannot help. */
   const converse = async (keychainAccount: string, second: OpenSecret | OpenSecrets): Promise<OpenAnswer | undefined> => {
     const ready = prepared?.keychainAccount === keychainAccount ? prepared.conversation : undefined;
-    if (prepared && !ready) prepared.conversation.close(); // prepared for another key
+    if (prepared && !ready) drop(prepared.conversation); // prepared for another key
     prepared = undefined;
     if (!ready && absent) return undefined; // prepare() found no agent a moment ago
-    const conversation = ready ?? (await begin(keychainAccount));
+    const conversation = await (ready ?? begin(keychainAccount));
     if (!conversation) return undefined;
     const reply = await conversation.finish(`${JSON.stringify(second)}\n`);
     if (reply === undefined) return undefined;
@@ -104,10 +116,9 @@ export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): Ke
   };
 
   return {
-    async prepare(keychainAccount) {
-      prepared?.conversation.close();
-      const conversation = await begin(keychainAccount);
-      prepared = conversation && { keychainAccount, conversation };
+    prepare(keychainAccount) {
+      if (prepared) drop(prepared.conversation);
+      prepared = { keychainAccount, conversation: begin(keychainAccount) };
     },
     async open(keychainAccount, aad, sealed) {
       const a = await converse(keychainAccount, { aad, sealed } satisfies OpenSecret);

@@ -16,7 +16,7 @@ export interface TokenOptions {
 export async function token(ctx: Context, ref: string, opts: TokenOptions): Promise<void> {
   const minTtl = Number(opts.minTtl);
   if (!Number.isFinite(minTtl) || minTtl < 0) throw usageError(`--min-ttl takes a number of seconds, not "${opts.minTtl}"`);
-  // Every token is read from the store: let the keychain agent start on the data key while the account is found.
+  // Every token is read from the store: let it start unlocking while the account is found.
   ctx.store.warm();
   const account = await findAccount(ctx, ref);
   const app = ctx.catalog.forAccount(account);

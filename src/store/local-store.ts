@@ -136,8 +136,7 @@ export class LocalStore implements AccountStore {
   }
 
   warm(): void {
-    // Only a head start: whatever fails here fails again, in its place, when the secrets are read.
-    this.secrets.prepareRead().catch(() => undefined);
+    this.secrets.warm();
   }
 
   refreshLock(id: string): RefreshLock {

@@ -1,17 +1,16 @@
 // The local store: account metadata in plain JSON (no secrets) and one
 // AES-256-GCM sealed file of credential fields per account. The data key comes
-// from the OS keychain, or from a passphrase when ACCT_STORE=file.
+// from a key source (key-source.ts): the OS keychain, through the keychain
+// agent when there is one, or a passphrase when ACCT_STORE=file.
 import { nodeCrypto } from './node-crypto.js';
 import { join } from 'node:path';
 import { readdirSync } from 'node:fs';
 import { storeError, usageError, AcctError } from '../errors.js';
-import { seal, open, isSealed, deriveKey, newScryptParams, isOurScrypt, type Sealed, type ScryptParams } from './crypto.js';
+import { seal, open, isSealed, type Sealed, type ScryptParams } from './crypto.js';
 import { readJsonIfExists, writeJsonAtomic, removeIfExists, isObject, corruptFile, ensurePrivateDir } from './files.js';
 import { withLock } from './lock.js';
 import { checkFolders } from './trust.js';
-import { keychainCheckCommand, type Keychain } from './keychain.js';
-import type { KeychainAgent } from '../agent/client.js';
-import { MAX_SECRETS } from '../agent/protocol.js';
+import { keySource, keepNewKey, type KeySource, type KeySourceDeps } from './key-source.js';
 import type { Paths } from '../paths.js';
 
 export type StoreKind = 'keychain' | 'file';
@@ -40,15 +39,10 @@ function isStoreFile(v: unknown): v is StoreFile {
 
 export type Fields = Record<string, string>;
 
-export interface StoreDeps {
+export interface StoreDeps extends KeySourceDeps {
   paths: Paths;
   /** ACCT_STORE as given by the user, if any. */
   requestedKind?: string;
-  keychain: () => Promise<Keychain>;
-  /** Asks for (or reads) the passphrase of the file store. `confirm` when creating it. */
-  passphrase: (confirm: boolean) => Promise<string>;
-  /** A shortcut to the keychain for reads (Linux; see agent/client.ts). */
-  agent?: KeychainAgent;
 }
 
 const CHECK_AAD = 'acct-store-check';
@@ -56,6 +50,7 @@ const CHECK_AAD = 'acct-store-check';
 export class SecretStore {
   private key?: Buffer;
   private storeFile?: StoreFile;
+  private source?: { sf: StoreFile; source: KeySource };
 
   constructor(private readonly deps: StoreDeps) {
     const requested = deps.requestedKind;
@@ -100,46 +95,15 @@ export class SecretStore {
       });
       if (this.key) return this.key;
     }
-    const key = sf.kind === 'keychain' ? await this.keychainKey(sf) : await this.fileKey(sf);
-    try {
-      open(key, sf.check, CHECK_AAD);
-    } catch {
-      throw sf.kind === 'file'
-        ? storeError('wrong passphrase for the acct store', 'check ACCT_PASSPHRASE, or type the passphrase again', undefined, 'wrong_passphrase')
-        : storeError(
-            `the data key in the keychain does not open the store in ${this.deps.paths.data}`,
-            `the keychain item (${keychainCheckCommand(keychainAccount(sf.id))}) was replaced, or this folder was copied from another machine; restore the item from a backup of your keyring. Moving ${this.deps.paths.data} aside to reconnect every account loses the accounts stored there`,
-          );
-    }
+    const key = await this.keySource(sf).key();
     this.key = key;
     return key;
   }
 
-  private async keychainKey(sf: StoreFile): Promise<Buffer> {
-    const keychain = await this.deps.keychain();
-    const encoded = await keychain.getKey(keychainAccount(sf.id), this.deps.paths.data);
-    const key = Buffer.from(encoded, 'base64');
-    if (key.length !== 32)
-      throw storeError(
-        'the data key in the keychain is malformed',
-        `check the item: ${keychainCheckCommand(keychainAccount(sf.id))}; restore it from a backup of your keyring if you have one. Without it the secrets in ${this.deps.paths.data} cannot be opened, and moving that folder aside to reconnect every account loses the accounts stored there`,
-      );
-    this.deps.agent?.startIfAbsent();
-    return key;
-  }
-
-  private async fileKey(sf: StoreFile): Promise<Buffer> {
-    if (!isOurScrypt(sf.scrypt))
-      throw storeError(
-        `${this.storeFilePath} is damaged or was altered (its key derivation parameters are not ones acct writes)`,
-        'restore it from a backup; acct leaves it as it is',
-      );
-    const kek = await deriveKey(await this.deps.passphrase(false), sf.scrypt!);
-    try {
-      return open(kek, sf.wrappedKey!, `acct-data-key:${sf.id}`);
-    } catch {
-      throw storeError('wrong passphrase for the acct store', 'check ACCT_PASSPHRASE, or type the passphrase again', undefined, 'wrong_passphrase');
-    }
+  /** Where the data key of the store in this file comes from (see key-source.ts). */
+  private keySource(sf: StoreFile): KeySource {
+    if (this.source?.sf !== sf) this.source = { sf, source: keySource(sf, { dir: this.deps.paths.data, file: this.storeFilePath, opens: (key) => opensCheck(key, sf.check) }, this.deps) };
+    return this.source.source;
   }
 
   private async createStore(): Promise<StoreFile> {
@@ -147,14 +111,7 @@ export class SecretStore {
     const id = `st_${nodeCrypto().randomBytes(8).toString('hex')}`;
     const key = nodeCrypto().randomBytes(32);
     const sf: StoreFile = { version: 1, id, kind, check: seal(key, Buffer.from('acct'), CHECK_AAD) };
-    if (kind === 'keychain') {
-      const keychain = await this.deps.keychain();
-      await keychain.set(keychainAccount(id), key.toString('base64'));
-    } else {
-      sf.scrypt = newScryptParams();
-      const kek = await deriveKey(await this.deps.passphrase(true), sf.scrypt);
-      sf.wrappedKey = seal(kek, key, `acct-data-key:${id}`);
-    }
+    Object.assign(sf, await keepNewKey(kind, id, key, this.deps));
     ensurePrivateDir(this.deps.paths.data);
     writeJsonAtomic(this.storeFilePath, sf);
     this.storeFile = sf;
@@ -177,11 +134,11 @@ export class SecretStore {
   }
 
   /**
-   * Several accounts' secrets with the data key fetched once: one agent
-   * conversation for all of them (or one keychain read, then the key in hand),
-   * instead of one per account. Measured: acct env of 10 accounts held 10
-   * agent conversations, each a connection, a keychain read in the agent and a
-   * round trip.
+   * Several accounts' secrets with the data key fetched once: the key source
+   * opens them all at once (one agent conversation), or gives the key once
+   * (one keychain read, then the key in hand), instead of once per account.
+   * Measured: acct env of 10 accounts held 10 agent conversations, each a
+   * connection, a keychain read in the agent and a round trip.
    */
   async readMany(ids: string[]): Promise<Map<string, Fields>> {
     const sealed = ids.map((id) => {
@@ -190,10 +147,8 @@ export class SecretStore {
       if (!s) throw storeError(`the secrets of account ${id} are missing (${path})`, `reconnect it: acct reconnect ${id}`);
       return { id, path, sealed: s };
     });
-    const entry = this.agentKeyEntry();
-    let plains: (Buffer | undefined)[] | undefined;
-    if (entry && sealed.length === 1) plains = [await this.deps.agent!.open(entry, sealed[0]!.id, sealed[0]!.sealed)];
-    else if (entry && sealed.length <= MAX_SECRETS) plains = await this.deps.agent!.openMany(entry, sealed.map((s) => ({ aad: s.id, sealed: s.sealed })));
+    const source = this.key ? undefined : this.existingKeySource();
+    const plains = sealed.length ? await source?.open(sealed.map((s) => ({ aad: s.id, sealed: s.sealed }))) : undefined;
     const out = new Map<string, Fields>();
     for (const [i, s] of sealed.entries()) {
       let plain = plains?.[i];
@@ -214,31 +169,26 @@ export class SecretStore {
   }
 
   /**
-   * A read is coming: the keychain agent, if there is one, starts reading the
-   * data key now, while the caller finds the account (see agent/protocol.ts).
-   * Only a head start: with no agent, or no keychain store, it does nothing.
+   * Secrets will be read soon: the key source starts unlocking now, while
+   * the caller finds the account (KeySource.warm). Only a head start: it
+   * returns at once and never fails; with the key in hand, or a source that
+   * has nothing to start, it does nothing.
    */
-  async prepareRead(): Promise<void> {
-    let entry: string | undefined;
+  warm(): void {
+    if (this.key) return;
+    let source: KeySource | undefined;
     try {
-      entry = this.agentKeyEntry();
+      source = this.existingKeySource();
     } catch {
       return; // an unreadable store file: the read itself reports it, in its place among the command's errors
     }
-    if (entry) await this.deps.agent!.prepare(entry);
+    source?.warm();
   }
 
-  /** Undefined whenever the agent cannot help: the caller then reads the keychain itself, with that path's errors. */
-  private async openThroughAgent(sealed: Sealed, id: string): Promise<Buffer | undefined> {
-    const entry = this.agentKeyEntry();
-    return entry ? this.deps.agent!.open(entry, id, sealed) : undefined;
-  }
-
-  /** The keychain entry the agent would read the data key from, when it can help: an agent, a keychain store, and no key in hand yet. */
-  private agentKeyEntry(): string | undefined {
-    if (this.key || !this.deps.agent) return undefined;
+  /** The key source of the store there is; undefined when there is none yet. */
+  private existingKeySource(): KeySource | undefined {
     const sf = this.readStoreFile();
-    return sf?.kind === 'keychain' ? keychainAccount(sf.id) : undefined;
+    return sf && this.keySource(sf);
   }
 
   async write(id: string, fields: Fields): Promise<void> {
@@ -265,7 +215,14 @@ export class SecretStore {
   }
 }
 
-const keychainAccount = (storeId: string) => `data-key:${storeId}`;
+function opensCheck(key: Buffer, check: Sealed): boolean {
+  try {
+    open(key, check, CHECK_AAD);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export function isStoreError(err: unknown): err is AcctError {
   return err instanceof AcctError && err.exitCode === 6;
