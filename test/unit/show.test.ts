@@ -5,6 +5,8 @@ import { show } from '../../src/commands/show.js';
 import { mask } from '../../src/output/format.js';
 import { parseApp } from '../../src/catalog/validate.js';
 import type { Context } from '../../src/context.js';
+import { resolveReference } from '../../src/accounts/resolve.js';
+import { noTeams } from '../../src/accounts/stores.js';
 import type { Account, Metadata } from '../../src/accounts/model.js';
 import type { AppDefinition } from '../../src/catalog/schema.js';
 
@@ -71,10 +73,16 @@ function fakeContext() {
     env: { NO_COLOR: '1' },
     io: { stdout: { isTTY: false, write: (s: string) => ((out += s), true) } },
     now: () => new Date('2024-06-01T00:00:00Z'),
-    accounts: { read: () => m, lastUsed: () => new Map([[duo.id, '2024-05-31T00:00:00.000Z']]) },
-    catalog: { find: (slug: string) => (apps[slug] ? { app: apps[slug], source: 'user' } : undefined) },
-    secrets: { read: async (id: string) => ({ ...secrets[id] }) },
-    housekeeping: (_what: string, fn: () => void) => fn(),
+    // The store interface as show uses it, over the metadata above.
+    store: {
+      view: async () => m,
+      resolve: async (ref: string) => resolveReference(m, ref),
+      readSecrets: async (ids: string[]) => new Map(ids.map((id) => [id, { ...secrets[id] }])),
+      uses: async (id: string) => (id === duo.id ? [{ at: '2024-05-31T00:00:00.000Z' }] : []),
+    },
+    teams: noTeams,
+    catalog: { find: (slug: string) => (apps[slug] ? { app: apps[slug], source: 'user' } : undefined), all: () => [] },
+    housekeeping: async (_what: string, fn: () => void | Promise<void>) => fn(),
   } as unknown as Context;
   return { ctx, output: () => out };
 }
