@@ -23,7 +23,7 @@ export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; 
       .map(([k, v]) => [k, opts.reveal || !isSecret(k) ? v : mask(v)]),
   );
   let uses: RecordedUse[] = [];
-  await ctx.housekeeping('read where the account was used', async () => void (uses = await store.uses(account.id, 10)));
+  await ctx.housekeeping('read when the account was last used', async () => void (uses = await store.uses(account.id, 10)));
   const used = uses[0]?.at ?? null;
   const rotates = Boolean(account.rotatesRefreshToken || (app?.auth === 'oauth2' && app.oauth.rotatesRefreshToken));
   if (opts.json) {
