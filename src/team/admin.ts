@@ -291,13 +291,13 @@ export async function removeMember(store: TeamStore, ref: string): Promise<Remov
         WHERE t.team_id = $1 AND t.member_id = $2`,
       [store.teamId, target.id, me.id],
     );
+    // First the removal (it lists what the member could read, then drops its access), then new keys for the readers left.
+    const could = await q<{ account_id: string; app: string; nickname: string }>('SELECT account_id, app, nickname FROM acct.remove_member($1, $2)', [store.teamId, target.id]);
     const rekeyed = new Set<string>();
     for (const { account_id } of mine) {
-      const readers = (await readersOf(q, store, account_id)).filter((m) => m.id !== target.id);
-      await rekeyAccount(store, q, me, account_id, readers);
+      await rekeyAccount(store, q, me, account_id, await readersOf(q, store, account_id));
       rekeyed.add(account_id);
     }
-    const could = await q<{ account_id: string; app: string; nickname: string }>('SELECT account_id, app, nickname FROM acct.remove_member($1, $2)', [store.teamId, target.id]);
     return {
       member: target.name,
       toRotate: could.map((a) => ({ id: a.account_id, label: `${a.app}/${a.nickname} (${a.account_id})`, rekeyed: rekeyed.has(a.account_id) })),

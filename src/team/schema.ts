@@ -8,7 +8,7 @@
 //
 // Members are PostgreSQL login roles of their own (acct_<team>_<member>),
 // members of the team's group role (acct_<team>), which holds the table
-// privileges. Row-level security keys on current_user through SECURITY
+// privileges. Row-level security keys on the logged-in role (session_user) through SECURITY
 // DEFINER helpers (owned by the schema owner, so a policy on one table can
 // look at another without recursing). Member management (invite, join,
 // remove) goes through SECURITY DEFINER functions that check the caller is
@@ -124,11 +124,14 @@ CREATE TABLE acct.refresh_outcomes (
 );
 
 -- Who the caller is in a team: its member id while it is an active member.
+-- session_user, not current_user: inside a SECURITY DEFINER function
+-- current_user is the function's owner, and session_user is the role that
+-- logged in, which SET ROLE cannot change.
 CREATE FUNCTION acct.me(t text) RETURNS text LANGUAGE sql STABLE SECURITY DEFINER SET search_path = acct, pg_temp AS $$
-  SELECT id FROM acct.members WHERE team_id = t AND role_name = current_user AND removed_at IS NULL
+  SELECT id FROM acct.members WHERE team_id = t AND role_name = session_user AND removed_at IS NULL
 $$;
 CREATE FUNCTION acct.is_admin(t text) RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER SET search_path = acct, pg_temp AS $$
-  SELECT coalesce((SELECT is_admin FROM acct.members WHERE team_id = t AND role_name = current_user AND removed_at IS NULL), false)
+  SELECT coalesce((SELECT is_admin FROM acct.members WHERE team_id = t AND role_name = session_user AND removed_at IS NULL), false)
 $$;
 CREATE FUNCTION acct.owns(t text, a text) RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER SET search_path = acct, pg_temp AS $$
   SELECT EXISTS (SELECT 1 FROM acct.accounts WHERE team_id = t AND id = a AND owner = acct.me(t))
@@ -146,7 +149,7 @@ $$;
 CREATE FUNCTION acct.whoami(t text) RETURNS TABLE (id text, name text, is_admin boolean, public_key text, removed_at timestamptz, team_name text)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = acct, pg_temp AS $$
   SELECT m.id, m.name, m.is_admin, m.public_key, m.removed_at, tm.name FROM acct.members m JOIN acct.teams tm ON tm.id = m.team_id
-  WHERE m.team_id = t AND m.role_name = current_user
+  WHERE m.team_id = t AND m.role_name = session_user
 $$;
 
 -- An admin adds a member: its role (password given as a SCRAM verifier), in the team's group.
@@ -166,7 +169,7 @@ END $$;
 -- A member that joins sets its public key, once.
 CREATE FUNCTION acct.set_my_key(t text, pub text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = acct, pg_temp AS $$
 BEGIN
-  UPDATE acct.members SET public_key = pub, joined_at = now() WHERE team_id = t AND role_name = current_user AND removed_at IS NULL AND public_key IS NULL;
+  UPDATE acct.members SET public_key = pub, joined_at = now() WHERE team_id = t AND role_name = session_user AND removed_at IS NULL AND public_key IS NULL;
   IF NOT FOUND THEN RAISE EXCEPTION 'this invitation was used already' USING ERRCODE = '42501'; END IF;
 END $$;
 
@@ -179,7 +182,7 @@ BEGIN
   IF NOT acct.is_admin(t) THEN RAISE EXCEPTION 'only an admin of the team can remove members' USING ERRCODE = '42501'; END IF;
   SELECT role_name INTO r FROM acct.members m WHERE m.team_id = t AND m.id = member AND m.removed_at IS NULL;
   IF r IS NULL THEN RAISE EXCEPTION 'no such member' USING ERRCODE = 'P0002'; END IF;
-  IF r = current_user THEN RAISE EXCEPTION 'an admin cannot remove itself' USING ERRCODE = '42501'; END IF;
+  IF r = session_user THEN RAISE EXCEPTION 'an admin cannot remove itself' USING ERRCODE = '42501'; END IF;
   SELECT group_role INTO g FROM acct.teams WHERE id = t;
   RETURN QUERY SELECT x.id, x.app, x.nickname, x.owner FROM acct.accounts x
     WHERE x.team_id = t AND (x.owner = member OR EXISTS (SELECT 1 FROM acct.account_access a WHERE a.team_id = t AND a.account_id = x.id AND a.member_id = member));
