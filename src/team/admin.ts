@@ -162,10 +162,10 @@ export async function addCi(store: TeamStore, opts: { name: string }): Promise<{
  * secret store, and publishes the public key. The code is useless afterwards.
  */
 export async function join(deps: AdminDeps, opts: { url: string; code: string; as?: string }): Promise<{ team: string; memberId: string; name: string }> {
+  const { url } = checkUrl(opts.url);
   const inv = decodeInvitation(opts.code);
   const name = opts.as ?? inv.team;
   checkName(name, 'team');
-  const { url } = checkUrl(opts.url);
   notConfigured(deps, name);
   await deps.secrets.ready();
   const pool = await openPool({ url, user: inv.role, password: inv.password, env: deps.env, max: 1 });
