@@ -493,6 +493,10 @@ export class TeamStore implements AccountStore {
   get url(): string {
     return this.team.url;
   }
+
+  warn(message: string): void {
+    this.deps.warn(message);
+  }
 }
 
 export type TxQuery = <R extends object>(sql: string, params?: unknown[]) => Promise<R[]>;
@@ -536,12 +540,20 @@ class TeamRefreshLock implements RefreshLock {
         if (left <= 0) throw new TeamLockBusyError(this.store.name, this.id);
         await new Promise((r) => setTimeout(r, Math.min(POLL_MS, left)));
       }
+      // The session can end while we hold the lock (a restart, a killed
+      // backend): the lock went with it, and another machine may take it
+      // while `fn` still runs. What `fn` writes still goes through (a rotated
+      // refresh token must not be lost); the rare double refresh is said.
+      const onError = (err: Error) => void (broken ??= err);
+      client.on('error', onError);
       try {
         return await fn();
       } finally {
         await client.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', this.keyArgs).catch((err: Error) => {
-          broken = err; // the session is gone, and the lock with it
+          broken ??= err; // the session is gone, and the lock with it
         });
+        client.off('error', onError);
+        if (broken) this.store.warn(`the refresh lock of ${this.id} in team ${this.store.name} was lost while it was held (${broken.message}): another machine may have refreshed it at the same time`);
       }
     } catch (err) {
       if (!(err instanceof AcctError)) broken = err as Error;
