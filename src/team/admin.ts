@@ -3,7 +3,6 @@
 // here prompts or prints.
 import { AcctError, usageError } from '../errors.js';
 import { nodeCrypto } from '../store/node-crypto.js';
-import { isSealed } from '../store/crypto.js';
 import type { Fields } from '../store/store.js';
 import type { Paths } from '../paths.js';
 import { label } from '../accounts/resolve.js';
@@ -23,7 +22,7 @@ import {
   TEAM_NAME_RE,
   type MemberCredentials,
 } from './config.js';
-import { newMemberKeys, newPassword, scramVerifier, wrapKey, wrapInfo, unwrapKey, newItemKey, sealFields, openFields, isWrapped } from './seal.js';
+import { newMemberKeys, newPassword, scramVerifier, wrapKey, wrapInfo, unwrapKey, newItemKey, sealFields, isWrapped, accountBinding } from './seal.js';
 import { activeMembers, type TeamStore, type TxQuery, type Member } from './store.js';
 
 /** The machine's own secret store, where member credentials are kept. */
@@ -240,16 +239,19 @@ async function findMember(q: TxQuery, store: TeamStore, ref: string) {
  */
 async function rekeyAccount(store: TeamStore, q: TxQuery, me: Member, accountId: string, readers: { id: string; public_key: string }[]): Promise<void> {
   const keys = await store.connect().then((s) => ({ publicKey: s.creds.publicKey, privateKey: s.creds.privateKey }));
-  const rows = await q<{ sealed: unknown; wrapped: unknown }>(
-    `SELECT s.sealed, x.wrapped FROM acct.account_secrets s JOIN acct.account_access x ON x.team_id = s.team_id AND x.account_id = s.account_id AND x.member_id = $3
+  const rows = await q<{ sealed: unknown; wrapped: unknown; app: string; settings: Record<string, string> | null }>(
+    `SELECT s.sealed, x.wrapped, a.app, a.meta->'settings' AS settings FROM acct.account_secrets s
+       JOIN acct.account_access x ON x.team_id = s.team_id AND x.account_id = s.account_id AND x.member_id = $3
+       JOIN acct.accounts a ON a.team_id = s.team_id AND a.id = s.account_id
       WHERE s.team_id = $1 AND s.account_id = $2 FOR UPDATE OF s`,
     [store.teamId, accountId, me.id],
   );
   const r = rows[0];
-  if (!r || !isWrapped(r.wrapped) || !isSealed(r.sealed)) throw new AcctError('access_denied', `you cannot read ${accountId} in team ${store.name}, so you cannot re-key it`);
-  const fields = openFields(unwrapKey(r.wrapped, keys, wrapInfo(store.teamId, accountId, me.id)), r.sealed, store.teamId, accountId);
+  if (!r || !isWrapped(r.wrapped)) throw new AcctError('access_denied', `you cannot read ${accountId} in team ${store.name}, so you cannot re-key it`);
+  const binding = accountBinding({ app: r.app, settings: r.settings ?? undefined });
+  const fields = store.open(unwrapKey(r.wrapped, keys, wrapInfo(store.teamId, accountId, me.id)), r.sealed, accountId, binding);
   const key = newItemKey();
-  await q('UPDATE acct.account_secrets SET sealed = $3, updated_at = now() WHERE team_id = $1 AND account_id = $2', [store.teamId, accountId, sealFields(key, fields, store.teamId, accountId)]);
+  await q('UPDATE acct.account_secrets SET sealed = $3, updated_at = now() WHERE team_id = $1 AND account_id = $2', [store.teamId, accountId, sealFields(key, fields, store.teamId, accountId, binding)]);
   const keep = new Set(readers.map((m) => m.id));
   await q('DELETE FROM acct.account_access WHERE team_id = $1 AND account_id = $2 AND NOT (member_id = ANY($3))', [store.teamId, accountId, [...keep]]);
   for (const m of readers)

@@ -203,6 +203,11 @@ BEGIN
   IF NEW.visibility IS DISTINCT FROM OLD.visibility AND NOT acct.owns(OLD.team_id, OLD.id) THEN
     RAISE EXCEPTION 'only its owner shares an account' USING ERRCODE = '42501';
   END IF;
+  -- A reader refreshes: new tokens, their expiry, scopes and status. Its nickname and settings (where credentials go) are the owner's.
+  IF NOT acct.owns(OLD.team_id, OLD.id) AND (NEW.nickname IS DISTINCT FROM OLD.nickname OR NEW.app IS DISTINCT FROM OLD.app
+      OR (NEW.meta - ARRAY['expiresAt', 'status', 'scopes', 'fields', 'updatedAt', 'rotatesRefreshToken', 'lastUsedAt']) IS DISTINCT FROM (OLD.meta - ARRAY['expiresAt', 'status', 'scopes', 'fields', 'updatedAt', 'rotatesRefreshToken', 'lastUsedAt'])) THEN
+    RAISE EXCEPTION 'only its owner renames an account or changes its settings' USING ERRCODE = '42501';
+  END IF;
   RETURN NEW;
 END $$;
 CREATE TRIGGER guard_account BEFORE UPDATE ON acct.accounts FOR EACH ROW EXECUTE FUNCTION acct.guard_account();

@@ -81,14 +81,26 @@ export function isWrapped(v: unknown): v is Wrapped {
 
 export const newItemKey = (): Buffer => nodeCrypto().randomBytes(32);
 
-const secretAad = (teamId: string, item: string) => `acct-team-secret:v1:${teamId}:${item}`;
+const secretAad = (teamId: string, item: string, binding: string) => `acct-team-secret:v1:${teamId}:${item}:${binding}`;
 
-export function sealFields(key: Buffer, fields: Fields, teamId: string, item: string): Sealed {
-  return seal(key, Buffer.from(JSON.stringify(fields), 'utf8'), secretAad(teamId, item));
+/**
+ * The metadata that decides where an account's credentials are sent: its app
+ * and its connection settings (a subdomain, a tenant: they make the API and
+ * token URLs). Bound into the sealed secrets' associated data, so a database
+ * administrator who edits them (to point a member's acct at a host of theirs)
+ * gets secrets that no longer open, not credentials sent elsewhere.
+ */
+export function accountBinding(a: { app: string; settings?: Record<string, string> }): string {
+  const settings = Object.entries(a.settings ?? {}).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+  return JSON.stringify([a.app, settings]);
 }
 
-export function openFields(key: Buffer, sealed: Sealed, teamId: string, item: string): Fields {
-  const fields = JSON.parse(open(key, sealed, secretAad(teamId, item)).toString('utf8')) as unknown;
+export function sealFields(key: Buffer, fields: Fields, teamId: string, item: string, binding = ''): Sealed {
+  return seal(key, Buffer.from(JSON.stringify(fields), 'utf8'), secretAad(teamId, item, binding));
+}
+
+export function openFields(key: Buffer, sealed: Sealed, teamId: string, item: string, binding = ''): Fields {
+  const fields = JSON.parse(open(key, sealed, secretAad(teamId, item, binding)).toString('utf8')) as unknown;
   if (!isObject(fields) || !Object.values(fields).every((v) => typeof v === 'string')) throw new Error('sealed contents are not a set of fields');
   return fields as Fields;
 }

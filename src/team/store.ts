@@ -17,7 +17,7 @@ import { isSealed } from '../store/crypto.js';
 import { openPool, teamError, type Pool, type PoolClient } from './pg.js';
 import type { MemberCredentials, TeamConfig } from './config.js';
 import { hostOf } from './config.js';
-import { newItemKey, openFields, sealFields, unwrapKey, wrapInfo, wrapKey, isWrapped, type Wrapped, type MemberKeys } from './seal.js';
+import { newItemKey, openFields, sealFields, unwrapKey, wrapInfo, wrapKey, isWrapped, accountBinding, type Wrapped, type MemberKeys } from './seal.js';
 
 /** Who this machine is in the team, as the database says. */
 export interface Member {
@@ -130,6 +130,28 @@ export class TeamStore implements AccountStore {
     }
   }
 
+  /**
+   * A transaction that is tried again while the database is unreachable (a
+   * restart), for `retryMs` at most: for writes that must not be lost, like
+   * a rotated refresh token. Only for idempotent transactions (a commit whose
+   * answer was lost may have happened).
+   */
+  async txRetrying<T>(retryMs: number, fn: (q: TxQuery, member: Member) => Promise<T>): Promise<T> {
+    const until = Date.now() + retryMs;
+    let pause = 250;
+    for (let warned = false; ; ) {
+      try {
+        return await this.tx(fn);
+      } catch (err) {
+        if (!(err instanceof AcctError) || err.code !== 'team_unreachable' || Date.now() + pause > until) throw err;
+        if (!warned) this.deps.warn(`${err.message}; trying again for up to ${Math.round(retryMs / 1000)}s`);
+        warned = true;
+        await new Promise((r) => setTimeout(r, pause));
+        pause = Math.min(pause * 2, 2000);
+      }
+    }
+  }
+
   /** A transaction as the member: committed when `fn` returns, rolled back when it throws. */
   async tx<T>(fn: (q: <R extends object>(sql: string, params?: unknown[]) => Promise<R[]>, member: Member) => Promise<T>): Promise<T> {
     const { pool, member } = await this.connect();
@@ -140,6 +162,9 @@ export class TeamStore implements AccountStore {
       throw teamError(err, this.team.url, this.name);
     }
     let broken: unknown;
+    // A connection the server drops while checked out says so as an event: the failing query reports it.
+    const onError = (err: Error) => void (broken ??= err);
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await fn(async <R extends object>(sql: string, params: unknown[] = []) => (await client.query<R>(sql, params)).rows, member);
@@ -152,6 +177,7 @@ export class TeamStore implements AccountStore {
       });
       throw teamError(err, this.team.url, this.name);
     } finally {
+      client.off('error', onError);
       client.release(broken instanceof Error && !(broken instanceof AcctError) ? broken : undefined);
     }
   }
@@ -239,7 +265,7 @@ export class TeamStore implements AccountStore {
         });
       throw err;
     }
-    await q('INSERT INTO acct.account_secrets (team_id, account_id, sealed) VALUES ($1, $2, $3)', [this.teamId, account.id, sealFields(key, fields, this.teamId, account.id)]);
+    await q('INSERT INTO acct.account_secrets (team_id, account_id, sealed) VALUES ($1, $2, $3)', [this.teamId, account.id, sealFields(key, fields, this.teamId, account.id, accountBinding(account))]);
     await q('INSERT INTO acct.account_access (team_id, account_id, member_id, wrapped, granted_by) VALUES ($1, $2, $3, $4, $3)', [
       this.teamId,
       account.id,
@@ -260,7 +286,9 @@ export class TeamStore implements AccountStore {
 
   async update(id: string, change: (a: Account, app: AppAccounts) => void, fields?: Fields): Promise<Account> {
     const keys = fields ? await this.keys() : undefined;
-    return this.tx(async (q, member) => {
+    // Setting the same values again is harmless, and new secrets (a rotated
+    // refresh token, just issued) must survive a database restart: retried.
+    return this.txRetrying(WRITE_RETRY_MS, async (q, member) => {
       const rows = await q<Row>('SELECT id, app, nickname, meta FROM acct.accounts WHERE team_id = $1 AND id = $2 FOR UPDATE', [this.teamId, id]);
       if (!rows[0]) throw await this.whyNot(q, id);
       const before = toAccount(rows[0]);
@@ -268,9 +296,16 @@ export class TeamStore implements AccountStore {
       const after = structuredClone(before);
       change(after, accounts);
       if (after.id !== id || after.app !== before.app) throw new AcctError('unexpected', 'an update may not change the account id or app');
-      if (fields) {
-        const key = await this.accountKey(q, member, keys!, id);
-        await q('UPDATE acct.account_secrets SET sealed = $3, updated_at = now() WHERE team_id = $1 AND account_id = $2', [this.teamId, id, sealFields(key, fields, this.teamId, id)]);
+      // New secrets, or the same ones sealed again when what they are bound to (the settings) changed.
+      const rebind = accountBinding(after) !== accountBinding(before);
+      if (fields || rebind) {
+        const key = await this.accountKey(q, member, keys ?? (await this.keys()), id);
+        let next = fields;
+        if (!next) {
+          const [row] = await q<{ sealed: unknown }>('SELECT sealed FROM acct.account_secrets WHERE team_id = $1 AND account_id = $2', [this.teamId, id]);
+          next = this.open(key, row?.sealed, id, accountBinding(before));
+        }
+        await q('UPDATE acct.account_secrets SET sealed = $3, updated_at = now() WHERE team_id = $1 AND account_id = $2', [this.teamId, id, sealFields(key, next, this.teamId, id, accountBinding(after))]);
       }
       try {
         await q('UPDATE acct.accounts SET nickname = $3, meta = $4 WHERE team_id = $1 AND id = $2', [this.teamId, id, after.nickname, after]);
@@ -356,9 +391,10 @@ export class TeamStore implements AccountStore {
   async readSecrets(ids: readonly string[]): Promise<Map<string, Fields>> {
     const { member } = await this.connect();
     const keys = await this.keys();
-    const rows = await this.query<{ account_id: string; sealed: unknown; wrapped: unknown }>(
-      `SELECT s.account_id, s.sealed, x.wrapped FROM acct.account_secrets s
+    const rows = await this.query<{ account_id: string; sealed: unknown; wrapped: unknown; app: string; settings: Record<string, string> | null }>(
+      `SELECT s.account_id, s.sealed, x.wrapped, a.app, a.meta->'settings' AS settings FROM acct.account_secrets s
          JOIN acct.account_access x ON x.team_id = s.team_id AND x.account_id = s.account_id AND x.member_id = $3
+         JOIN acct.accounts a ON a.team_id = s.team_id AND a.id = s.account_id
         WHERE s.team_id = $1 AND s.account_id = ANY($2)`,
       [this.teamId, [...ids], member.id],
     );
@@ -374,17 +410,22 @@ export class TeamStore implements AccountStore {
         });
       }
       const key = this.unwrap(r.wrapped, keys, id, member.id);
-      try {
-        if (!isSealed(r.sealed)) throw new Error('malformed');
-        out.set(id, openFields(key, r.sealed, this.teamId, id));
-      } catch (err) {
-        throw new AcctError('store_unavailable', `the secrets of ${id} in team ${this.name} fail authentication (altered in the database)`, {
-          hint: 'restore the database from a backup, or reconnect the account',
-          cause: err,
-        });
-      }
+      out.set(id, this.open(key, r.sealed, id, accountBinding({ app: r.app, settings: r.settings ?? undefined })));
     }
     return out;
+  }
+
+  /** An account's secrets, opened: they fail when they, or the settings they are bound to, were altered. */
+  open(key: Buffer, sealed: unknown, id: string, binding: string): Fields {
+    try {
+      if (!isSealed(sealed)) throw new Error('malformed');
+      return openFields(key, sealed, this.teamId, id, binding);
+    } catch (err) {
+      throw new AcctError('store_unavailable', `the secrets of ${id} in team ${this.name} fail authentication: they, or the account's app or settings, were altered in the database`, {
+        hint: 'restore the database from a backup, or reconnect the account; acct sends its credentials nowhere until then',
+        cause: err,
+      });
+    }
   }
 
   warm(): void {
@@ -499,6 +540,9 @@ export class TeamStore implements AccountStore {
   }
 }
 
+/** How long an update keeps trying while the database is unreachable. */
+const WRITE_RETRY_MS = 30_000;
+
 export type TxQuery = <R extends object>(sql: string, params?: unknown[]) => Promise<R[]>;
 
 export async function activeMembers(q: TxQuery, teamId: string): Promise<{ id: string; name: string; public_key: string; is_admin: boolean; is_ci: boolean }[]> {
@@ -530,6 +574,12 @@ class TeamRefreshLock implements RefreshLock {
     const started = Date.now();
     const client = await this.store.dedicated();
     let broken: Error | undefined;
+    // The session can end while we hold the lock (a restart, a killed
+    // backend): the lock went with it, and another machine may take it
+    // while `fn` still runs. What `fn` writes still goes through (a rotated
+    // refresh token must not be lost); the rare double refresh is said.
+    const onError = (err: Error) => void (broken ??= err);
+    client.on('error', onError);
     try {
       for (;;) {
         const { rows } = await client.query<{ got: boolean }>('SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS got', this.keyArgs);
@@ -540,25 +590,19 @@ class TeamRefreshLock implements RefreshLock {
         if (left <= 0) throw new TeamLockBusyError(this.store.name, this.id);
         await new Promise((r) => setTimeout(r, Math.min(POLL_MS, left)));
       }
-      // The session can end while we hold the lock (a restart, a killed
-      // backend): the lock went with it, and another machine may take it
-      // while `fn` still runs. What `fn` writes still goes through (a rotated
-      // refresh token must not be lost); the rare double refresh is said.
-      const onError = (err: Error) => void (broken ??= err);
-      client.on('error', onError);
       try {
         return await fn();
       } finally {
         await client.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', this.keyArgs).catch((err: Error) => {
           broken ??= err; // the session is gone, and the lock with it
         });
-        client.off('error', onError);
         if (broken) this.store.warn(`the refresh lock of ${this.id} in team ${this.store.name} was lost while it was held (${broken.message}): another machine may have refreshed it at the same time`);
       }
     } catch (err) {
       if (!(err instanceof AcctError)) broken = err as Error;
       throw teamError(err, this.store.url, this.store.name);
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }

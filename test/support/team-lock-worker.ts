@@ -8,7 +8,8 @@
 // env: ACCT_TEAM, ACCT_TEAM_KEY (a member), ACCOUNT (id), TOKEN_URL (the
 // test's token endpoint), STALL_MS (stall that long on taking the lock,
 // before the re-read: to be killed there), SIGNAL_HELD (print "held" then),
-// WAIT_MS.
+// SIGNAL_REQUESTED and STALL_AFTER_MS (the same after the token request,
+// before storing its answer), WAIT_MS.
 // Prints the access token it ends with on stdout.
 import { openTeamStore } from '../../src/team/index.js';
 
@@ -33,6 +34,8 @@ async function main() {
       if (!res.ok) throw new Error(`token endpoint: ${res.status} ${await res.text()}`);
       const t = (await res.json()) as { access_token: string; refresh_token: string; expires_in: number };
       const next = { ...secrets, oauth_access_token: t.access_token, oauth_refresh_token: t.refresh_token };
+      if (env.SIGNAL_REQUESTED) process.stdout.write('requested\n');
+      if (env.STALL_AFTER_MS) await new Promise((r) => setTimeout(r, Number(env.STALL_AFTER_MS)));
       await store.update(id, (a) => void (a.expiresAt = new Date(Date.now() + t.expires_in * 1000).toISOString()), next);
       return next;
     },

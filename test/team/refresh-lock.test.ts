@@ -136,6 +136,23 @@ describe('the team refresh lock', () => {
     expect(seen).toMatchObject({ requests: 3, reused: 0 });
   }, 60_000);
 
+  it('PostgreSQL restarted between the token request and storing its answer: the rotated refresh token is stored once it is back', async () => {
+    await expire();
+    const holder = worker(keys[1]!, { SIGNAL_REQUESTED: '1', STALL_AFTER_MS: '1500' });
+    await new Promise<void>((r) => {
+      const t = setInterval(() => {
+        if (seen.requests === 4) r(void clearInterval(t));
+      }, 20);
+    });
+    pg.stop();
+    await new Promise((r) => setTimeout(r, 3000)); // the holder's write finds no database, and tries again
+    pg.start();
+    const h = await holder.done;
+    expect(h, h.stderr).toMatchObject({ code: 0, stdout: 'requested\nat-4\n' });
+    expect(h.stderr).toContain('trying again');
+    expect((await owner.readSecrets([accountId])).get(accountId)).toMatchObject({ oauth_access_token: 'at-4', oauth_refresh_token: 'rt-4' });
+  }, 60_000);
+
   it('a waiter whose deadline comes while the holder still holds gets the lock-busy error', async () => {
     await expire();
     const holder = worker(keys[4]!, { STALL_MS: '5000', SIGNAL_HELD: '1' });
@@ -144,6 +161,6 @@ describe('the team refresh lock', () => {
     const w = await waiter.done;
     expect(w.code).toBe(1);
     expect(w.stderr).toContain('timed out waiting for the refresh lock');
-    expect(await holder.done).toMatchObject({ code: 0, stdout: 'held\nat-4\n' });
+    expect(await holder.done).toMatchObject({ code: 0, stdout: 'held\nat-5\n' });
   }, 60_000);
 });

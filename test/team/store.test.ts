@@ -204,6 +204,9 @@ describe('team store on PostgreSQL', () => {
     await aliceStore.update(second.id, (a) => void (a.identity = 'acct_123'), { api_key: 'sk_test_rotated' });
     expect((await aliceStore.get(second.id))?.identity).toBe('acct_123');
     expect((await aliceStore.readSecrets([second.id])).get(second.id)).toEqual({ api_key: 'sk_test_rotated' });
+    // The owner changes its settings: its secrets are sealed again, bound to the new ones.
+    await aliceStore.update(second.id, (a) => void (a.settings = { region: 'eu' }));
+    expect((await aliceStore.readSecrets([second.id])).get(second.id)).toEqual({ api_key: 'sk_test_rotated' });
     expect((await aliceStore.setDefault('stripe', second.id))?.id).toBe(accountId);
     expect((await aliceStore.resolve('stripe')).id).toBe(second.id);
     // bob reads the team account; he cannot delete it.
@@ -211,6 +214,21 @@ describe('team store on PostgreSQL', () => {
     await aliceStore.remove(second.id);
     expect(await aliceStore.get(second.id)).toBeUndefined();
     expect(pg.sql(`SELECT count(*) FROM acct.retired_ids WHERE id = '${second.id}'`).trim()).toBe('1');
+  });
+
+  it('a reader refreshes an account but cannot rename it or change where its credentials go; neither can the DBA, unseen', async () => {
+    const { role, password } = await roleOf(carol);
+    // carol reads the team-shared account: she may store new tokens and their expiry…
+    pg.sql(`UPDATE acct.accounts SET meta = jsonb_set(meta, '{expiresAt}', '"2030-01-01T00:00:00.000Z"') WHERE id = '${accountId}'`, { user: role, password });
+    // …but not its settings or nickname.
+    expect(() => pg.sql(`UPDATE acct.accounts SET meta = jsonb_set(meta, '{settings}', '{"subdomain": "evil"}') WHERE id = '${accountId}'`, { user: role, password })).toThrow(/only its owner/);
+    expect(() => pg.sql(`UPDATE acct.accounts SET nickname = 'mine' WHERE id = '${accountId}'`, { user: role, password })).toThrow(/only its owner/);
+    // A database administrator can: then the secrets no longer open, for anyone, instead of going to another host.
+    // (The guard trigger holds for superusers too; a DBA turns triggers off first.)
+    pg.sql(`SET session_replication_role = replica; UPDATE acct.accounts SET meta = jsonb_set(meta, '{settings}', '{"subdomain": "evil"}') WHERE id = '${accountId}'`);
+    expect(await code(aliceStore.readSecrets([accountId]))).toBe('store_unavailable:6');
+    pg.sql(`SET session_replication_role = replica; UPDATE acct.accounts SET meta = meta - 'settings' WHERE id = '${accountId}'`);
+    expect((await aliceStore.readSecrets([accountId])).get(accountId)).toEqual({ api_key: SECRET });
   });
 
   it('remove re-keys what the member could read, lists it to rotate, and the member is shut out with exit 4', async () => {
