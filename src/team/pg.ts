@@ -80,7 +80,9 @@ export function teamError(err: unknown, url: string, team: string): unknown {
   const e = err as { code?: string; message?: string };
   const host = hostOf(url);
   const message = errorMessage(err);
-  if ((e.code && UNREACHABLE.has(e.code)) || /timeout|terminat|Connection terminated|connect ECONNREFUSED/i.test(message))
+  // The driver's own failures carry no SQLSTATE: a connection that timed out or ended under a query.
+  const driverFailure = !e.code && /timeout expired|Connection terminated|connection timeout|Client has encountered a connection error/i.test(message);
+  if ((e.code && UNREACHABLE.has(e.code)) || driverFailure)
     return new AcctError('team_unreachable', `the database of team ${team} at ${host} is unreachable (${message})`, {
       hint: 'check that it is running and reachable from here; the accounts there are unchanged',
       cause: err,
