@@ -48,7 +48,7 @@ export async function invite(ctx: Context, name: string, opts: { name: string; a
     const r = await t.invite(store, { name: opts.name, admin: opts.admin });
     if (opts.json) return printJson(ctx.io, { team: name, member: opts.name, member_id: r.memberId, code: r.code });
     out(ctx.io, `${r.code}\n`);
-    ctx.info(`Give this one-time code to ${opts.name} privately. On their machine: acct team join ${store.url} --code-stdin (then paste it)`);
+    ctx.info(`Give this one-time code to ${opts.name} privately. On their machine: acct team join ${t.memberUrl(store.url)} --code-stdin (then paste it)`);
   });
 }
 
@@ -65,10 +65,10 @@ export async function join(ctx: Context, url: string, opts: { code?: string; cod
 export async function addCi(ctx: Context, name: string, opts: { name: string; json?: boolean }) {
   await withStore(ctx, name, async (store, t) => {
     const r = await t.addCi(store, { name: opts.name });
-    if (opts.json) return printJson(ctx.io, { team: name, member: opts.name, member_id: r.memberId, ACCT_TEAM: store.url, ACCT_TEAM_KEY: r.key });
+    if (opts.json) return printJson(ctx.io, { team: name, member: opts.name, member_id: r.memberId, ACCT_TEAM: t.memberUrl(store.url), ACCT_TEAM_KEY: r.key });
     out(ctx.io, `${r.key}\n`);
     ctx.info(
-      `That is ACCT_TEAM_KEY for the CI member ${opts.name}, shown once: store it as a CI secret, with ACCT_TEAM=${store.url} (the database password is in the key). ` +
+      `That is ACCT_TEAM_KEY for the CI member ${opts.name}, shown once: store it as a CI secret, with ACCT_TEAM=${t.memberUrl(store.url)} (the database password is in the key). ` +
         `Share accounts with it: acct share ${name}:<ref> --with ${opts.name}`,
     );
   });

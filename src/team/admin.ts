@@ -68,6 +68,11 @@ export async function createTeam(deps: AdminDeps, opts: { name: string; url: str
   const pool = await openPool({ url, env: deps.env, max: 1 });
   try {
     const client = await pool.connect().catch((err: unknown) => {
+      if ((err as { code?: string }).code === '28P01')
+        throw new AcctError('access_denied', `${hostOf(url)} refused the password of ${decodeURIComponent(new URL(url).username) || 'the database user'} (from PGPASSWORD or ~/.pgpass)`, {
+          hint: 'check the password your DBA gave you for the role in the URL',
+          cause: err,
+        });
       throw teamError(err, url, opts.name);
     });
     try {

@@ -107,6 +107,13 @@ export function checkUrl(raw: string, where = 'the URL'): { url: string; host: s
   return { url: u.toString(), host: hostOf(u.toString()), user: decodeURIComponent(u.username) };
 }
 
+/** The URL as members give it: without the user of whoever created the team (each member logs in as its own role). */
+export function memberUrl(url: string): string {
+  const u = new URL(url);
+  u.username = '';
+  return u.toString();
+}
+
 /** host:port as error messages name it (a unix socket folder, too). */
 export function hostOf(url: string): string {
   try {

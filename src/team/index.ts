@@ -8,11 +8,11 @@
 // needs the database does (store.warm() starts it early).
 import { AcctError, storeError } from '../errors.js';
 import type { Paths } from '../paths.js';
-import { configuredTeams, findTeam, envCredentials, credentialsEntry, credentialsFromFields, TEAM_NAME_RE, type TeamConfig, type MemberCredentials } from './config.js';
+import { configuredTeams, memberUrl, findTeam, envCredentials, credentialsEntry, credentialsFromFields, TEAM_NAME_RE, type TeamConfig, type MemberCredentials } from './config.js';
 import { TeamStore, type TeamStoreDeps } from './store.js';
 import type { LocalSecrets } from './admin.js';
 
-export { configuredTeams, type TeamConfig };
+export { configuredTeams, memberUrl, type TeamConfig };
 export { TeamStore, type AccountAccess } from './store.js';
 export type { LocalSecrets } from './admin.js';
 

@@ -61,7 +61,7 @@ async function passwordFromEnvironment(c: Connection, parsed: Record<string, unk
     pgpass({ host: parsed.host || 'localhost', port: parsed.port || 5432, database: parsed.database, user: c.user ?? parsed.user }, resolve),
   );
   if (found === undefined)
-    throw new AcctError('access_denied', `no password for ${String(c.user ?? parsed.user)} at ${hostOf(c.url)}`, {
+    throw new AcctError('usage', `no password for ${String(c.user ?? parsed.user)} at ${hostOf(c.url)}`, {
       hint: 'set PGPASSWORD, or add a line for it to ~/.pgpass (host:port:database:user:password, mode 0600)',
     });
   return found;

@@ -56,7 +56,8 @@ describe('acct team', () => {
     const code = inv.stdout.trim();
     expect(code).toMatch(/^acct-invite-/);
     expect(inv.stderr).toContain('--code-stdin');
-    const j = await bob.run(['team', 'join', pg.url, '--code-stdin'], { input: `${code}\n` });
+    expect(inv.stderr).toContain(`acct team join postgres://${pg.host}:${pg.port}/acct --code-stdin`);
+    const j = await bob.run(['team', 'join', `postgres://${pg.host}:${pg.port}/acct`, '--code-stdin'], { input: `${code}\n` });
     expect(j.stderr).toContain('Joined team acme as bob');
     expect(j.exitCode).toBe(0);
     const other = machine('eve');
@@ -91,6 +92,10 @@ describe('acct team', () => {
     const bobRole = await bob.secrets.read(credentialsEntry('acme'));
     const asBob = (q: string) => pg.sql(q, { user: bobRole.role, password: bobRole.password });
     expect(asBob('SELECT count(*) FROM acct.accounts').trim()).toBe('0');
+    // Through acct, bob's machine cannot even name it: it is not there for him.
+    const unseen = await bob.run(['share', 'acme:stripe/live', '--with', 'bob']);
+    expect(unseen.exitCode).toBe(3);
+    expect(unseen.stderr).not.toContain(accountId);
 
     const s = await alice.run(['share', 'acme:stripe/live', '--with', 'bob', '--json']);
     expect(s.exitCode).toBe(0);
@@ -114,9 +119,11 @@ describe('acct team', () => {
     expect(r.exitCode).toBe(0);
     const key = r.stdout.trim();
     expect(key).toMatch(/^acct-team-key-/);
-    expect(r.stderr).toContain(`ACCT_TEAM=${pg.url}`);
+    // The URL members use names no user: each logs in as its own role.
+    const teamUrl = `postgres://${pg.host}:${pg.port}/acct`;
+    expect(r.stderr).toContain(`ACCT_TEAM=${teamUrl} `);
     const ci = machine('ci');
-    const m = await ci.run(['team', 'members', 'acme', '--json'], { env: { ACCT_TEAM: pg.url, ACCT_TEAM_KEY: key } });
+    const m = await ci.run(['team', 'members', 'acme', '--json'], { env: { ACCT_TEAM: teamUrl, ACCT_TEAM_KEY: key } });
     expect(m.exitCode).toBe(0);
     expect(JSON.parse(m.stdout).map((x: { name: string }) => x.name)).toContain('deploy');
     // Half of the pair is a usage error naming the other half.
@@ -139,6 +146,15 @@ describe('acct team', () => {
     const r = await alice.run(['team', 'create', 'other', 'postgres://acct@127.0.0.1:1/acct'], { env: { PGPASSWORD: 'x' } });
     expect(r.exitCode).toBe(5);
     expect(r.stderr).toContain('127.0.0.1:1');
+  });
+
+  it('a wrong or missing owner password at create: said as such', async () => {
+    const wrong = await alice.run(['team', 'create', 'other', pg.url], { env: { PGPASSWORD: 'not-it' } });
+    expect(wrong.exitCode).toBe(4);
+    expect(wrong.stderr).toContain('refused the password of acct');
+    const none = await alice.run(['team', 'create', 'other', pg.url], { env: { HOME: alice.home } });
+    expect(none.exitCode).toBe(2);
+    expect(none.stderr).toContain('PGPASSWORD');
   });
 
   it('the dump of the database holds no secret', () => {
