@@ -7,7 +7,7 @@ import type { Fields } from '../store/store.js';
 import type { Paths } from '../paths.js';
 import { label } from '../accounts/resolve.js';
 import { openPool, teamError } from './pg.js';
-import { migrate, grantsFor } from './schema.js';
+import { migrate, grantsFor, lockSchema } from './schema.js';
 import {
   checkUrl,
   configuredTeams,
@@ -86,6 +86,7 @@ export async function createTeam(deps: AdminDeps, opts: { name: string; url: str
       const creds: MemberCredentials = { team: opts.name, teamId, memberId: `mb_${mid}`, role, password, ...keys };
       await client.query('BEGIN');
       try {
+        await lockSchema(client);
         try {
           await client.query('INSERT INTO acct.teams (id, name, group_role) VALUES ($1, $2, $3)', [teamId, opts.name, group]);
         } catch (err) {

@@ -254,11 +254,20 @@ CREATE POLICY readers ON acct.refresh_outcomes FOR ALL USING (acct.can_read(team
 
 const MIGRATIONS: readonly string[] = [V1];
 
+/**
+ * Inside a transaction: waits for any other migration or team creation in
+ * this database to commit. Granting on the same tables from two sessions at
+ * once fails ("tuple concurrently updated"), so team creation takes it too.
+ */
+export async function lockSchema(client: PoolClient): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+}
+
 /** Brings the schema to SCHEMA_VERSION, once, whoever else runs it at the same time. */
 export async function migrate(client: PoolClient): Promise<void> {
   await client.query('BEGIN');
   try {
-    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await lockSchema(client);
     await client.query('CREATE SCHEMA IF NOT EXISTS acct');
     await client.query('CREATE TABLE IF NOT EXISTS acct.schema_version (version integer NOT NULL)');
     const { rows } = await client.query<{ version: number }>('SELECT max(version) AS version FROM acct.schema_version');

@@ -262,6 +262,18 @@ describe('team store on PostgreSQL', () => {
     }
   });
 
+  it('migrations run once when two teams are created at the same time in a new database', async () => {
+    pg.sql('CREATE DATABASE fresh OWNER acct', { database: 'postgres' });
+    const url = `postgres://acct@${pg.host}:${pg.port}/fresh`;
+    const [x, y] = [machine('x'), machine('y')];
+    await Promise.all([
+      createTeam({ paths: x.paths, env: { PGPASSWORD: pg.password }, secrets: x.secrets }, { name: 'one', url, memberName: 'x' }),
+      createTeam({ paths: y.paths, env: { PGPASSWORD: pg.password }, secrets: y.secrets }, { name: 'two', url, memberName: 'y' }),
+    ]);
+    expect(pg.sql('SELECT version FROM acct.schema_version', { database: 'fresh' }).trim()).toBe('1');
+    expect(pg.sql('SELECT name FROM acct.teams ORDER BY name', { database: 'fresh' }).trim().split('\n')).toEqual(['one', 'two']);
+  });
+
   it('team references split on the first colon', () => {
     expect(splitTeamRef('acme:stripe/live')).toEqual({ team: 'acme', ref: 'stripe/live' });
     expect(splitTeamRef('stripe/live')).toBeUndefined();
