@@ -216,6 +216,31 @@ describe('team store on PostgreSQL', () => {
     expect(pg.sql(`SELECT count(*) FROM acct.retired_ids WHERE id = '${second.id}'`).trim()).toBe('1');
   });
 
+  it('OAuth clients: set by one member, sealed, read by the others; put keeps an imported id', async () => {
+    await aliceStore.clients.set('github', { clientId: 'Iv1.team', clientSecret: 'client-secret-TEAM-9' });
+    expect(await bobStore.clients.peek('github')).toEqual({ clientId: 'Iv1.team', hasSecret: true });
+    expect(await bobStore.clients.get('github')).toEqual({ clientId: 'Iv1.team', clientSecret: 'client-secret-TEAM-9' });
+    expect(pg.sql('SELECT sealed::text FROM acct.clients')).not.toContain('client-secret-TEAM-9');
+    await aliceStore.clients.set('gitlab', { clientId: 'public-one' });
+    expect(await carol.store().clients.get('gitlab')).toEqual({ clientId: 'public-one' });
+    expect(await bobStore.clients.remove('gitlab')).toBe(true);
+    expect(await aliceStore.clients.peek('gitlab')).toBeUndefined();
+    expect(await aliceStore.clients.remove('gitlab')).toBe(false);
+
+    const now = new Date().toISOString();
+    const imported = { id: 'acc_imported22', app: 'openai', nickname: 'bot', auth: 'keys' as const, status: 'ok' as const, scopes: [], fields: ['api_key'], identity: null, expiresAt: null, createdAt: now, updatedAt: now };
+    expect(await aliceStore.put(imported, { api_key: 'sk-imported' }, true)).toEqual({ id: 'acc_imported22', action: 'added' });
+    expect(await aliceStore.put({ ...imported, identity: 'me' }, { api_key: 'sk-imported-2' }, false)).toEqual({ id: 'acc_imported22', action: 'updated' });
+    expect((await aliceStore.readSecrets(['acc_imported22'])).get('acc_imported22')).toEqual({ api_key: 'sk-imported-2' });
+    expect((await aliceStore.resolve('openai')).identity).toBe('me');
+    await aliceStore.remove('acc_imported22');
+    // A retired id is not handed out again: the import gets a new one.
+    const again = await aliceStore.put(imported, { api_key: 'sk-imported' }, false);
+    expect(again.action).toBe('added');
+    expect(again.id).not.toBe('acc_imported22');
+    await aliceStore.remove(again.id);
+  });
+
   it('a reader refreshes an account but cannot rename it or change where its credentials go; neither can the DBA, unseen', async () => {
     const { role, password } = await roleOf(carol);
     // carol reads the team-shared account: she may store new tokens and their expiry…
