@@ -2,7 +2,7 @@
 
 _acct_spec() {
   case "$1" in
-    "") subs="connect reconnect list ls show rename default delete rm token test request status client agent env exec serve run inject git-credential setup-git export import completion apps"; opts="-V --version -h --help"; vopts=""; args=""; variadic=0 ;;
+    "") subs="connect reconnect list ls show rename default delete rm token test request status client team share unshare agent env exec serve run inject git-credential setup-git export import completion apps"; opts="-V --version -h --help"; vopts=""; args=""; variadic=0 ;;
     "connect") subs=""; opts="--nickname --stdin --from-env --scope --no-verify --no-check --no-browser --manual --device --client-credentials --setting --timeout --json -h --help"; vopts="--nickname --from-env --scope --setting --timeout"; args="apps"; variadic=0 ;;
     "reconnect") subs=""; opts="--stdin --from-env --scope --no-verify --no-check --no-browser --manual --device --client-credentials --setting --timeout --json -h --help"; vopts="--from-env --scope --setting --timeout"; args="refs"; variadic=0 ;;
     "list"|"ls") subs=""; opts="--app --json -h --help"; vopts="--app"; args=""; variadic=0 ;;
@@ -18,6 +18,15 @@ _acct_spec() {
     "client set") subs=""; opts="--client-id --secret-stdin --no-secret -h --help"; vopts="--client-id"; args="apps"; variadic=0 ;;
     "client show") subs=""; opts="--json -h --help"; vopts=""; args="apps"; variadic=0 ;;
     "client remove") subs=""; opts="-h --help"; vopts=""; args="apps"; variadic=0 ;;
+    "team") subs="create invite join add-ci members remove"; opts="-h --help"; vopts=""; args=""; variadic=0 ;;
+    "team create") subs=""; opts="--member --json -h --help"; vopts="--member"; args="none none"; variadic=0 ;;
+    "team invite") subs=""; opts="--name --admin --json -h --help"; vopts="--name"; args="none"; variadic=0 ;;
+    "team join") subs=""; opts="--code-stdin --code --as --json -h --help"; vopts="--code --as"; args="none"; variadic=0 ;;
+    "team add-ci") subs=""; opts="--name --json -h --help"; vopts="--name"; args="none"; variadic=0 ;;
+    "team members") subs=""; opts="--json -h --help"; vopts=""; args="none"; variadic=0 ;;
+    "team remove") subs=""; opts="--json -h --help"; vopts=""; args="none none"; variadic=0 ;;
+    "share") subs=""; opts="--with --json -h --help"; vopts="--with"; args="refs"; variadic=0 ;;
+    "unshare") subs=""; opts="--with --json -h --help"; vopts="--with"; args="refs"; variadic=0 ;;
     "agent") subs="status stop"; opts="-h --help"; vopts=""; args=""; variadic=0 ;;
     "agent status") subs=""; opts="--json -h --help"; vopts=""; args=""; variadic=0 ;;
     "agent stop") subs=""; opts="--json -h --help"; vopts=""; args=""; variadic=0 ;;

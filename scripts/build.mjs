@@ -80,6 +80,10 @@ const VENDOR = {
   'proper-lockfile': 'cjs',
   '@jellybrick/dbus-next': 'cjs',
   'jq-wasm': 'cjs',
+  // Team stores on PostgreSQL (src/team/), and what they take from pg's own dependencies.
+  pg: 'cjs',
+  'pg-connection-string': 'cjs',
+  pgpass: 'cjs',
 };
 const vendorFile = (pkg) => `vendor/${pkg.replace(/^@/, '').replace(/\//g, '-')}.cjs`;
 const vendorImports = {
@@ -128,7 +132,8 @@ const importMeta = {
 for (const [pkg, kind] of Object.entries(VENDOR)) {
   const contents = kind === 'cjs' ? `module.exports = require('${pkg}');` : `export * from '${pkg}';${kind === 'esm+default' ? ` export { default } from '${pkg}';` : ''}`;
   // dbus-next requires x11 and abstract-socket only when asked to use them; acct never does.
-  await build({ ...common, ...(kind === 'cjs' ? {} : importMeta), stdin: { contents, resolveDir: root, loader: 'js' }, outfile: join(next, vendorFile(pkg)), external: ['x11', 'abstract-socket'] });
+  // pg requires pg-native only for pg.native, and its Cloudflare socket only on Workers.
+  await build({ ...common, ...(kind === 'cjs' ? {} : importMeta), stdin: { contents, resolveDir: root, loader: 'js' }, outfile: join(next, vendorFile(pkg)), external: ['x11', 'abstract-socket', 'pg-native', 'cloudflare:sockets'] });
 }
 const result = await build({
   ...common,

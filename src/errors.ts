@@ -30,8 +30,12 @@ export const ERRORS = {
   reference_ambiguous: [ExitCode.notFound, 409],
   needs_reconnect: [ExitCode.reconnect, 409],
   access_denied: [ExitCode.reconnect, 403],
+  /** A team store: this member was removed from the team, or the account is no longer shared with it. */
+  access_removed: [ExitCode.reconnect, 403],
   provider_unavailable: [ExitCode.unavailable, 502],
   timeout: [ExitCode.unavailable, 504],
+  /** A team store's database could not be reached (the message names its host). */
+  team_unreachable: [ExitCode.unavailable, 503],
   store_unavailable: [ExitCode.store, 503],
   store_locked: [ExitCode.store, 503],
   store_key_missing: [ExitCode.store, 503],

@@ -167,6 +167,68 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .argument('<app>', 'app slug')
     .action((slug) => change(async (c) => (await import('./commands/client.js')).deleteClient(c, slug)));
 
+  // Team stores on PostgreSQL (src/team/): membership, and sharing team accounts.
+  const team = program.command('team').description('teams on PostgreSQL: create, invite, join, add-ci, members, remove');
+  team
+    .command('create')
+    .description('create a team in a PostgreSQL database (its schema too); you become its first admin')
+    .argument('<name>', 'the team name, which qualifies its accounts: <name>:<app>/<nickname>')
+    .argument('<url>', 'postgres://user@host/database, without a password (PGPASSWORD or ~/.pgpass); ?sslmode=verify-full for TLS')
+    .option('--member <name>', 'your member name (default: $USER)')
+    .addOption(json())
+    .action((name, url, opts) => run(async (c) => (await import('./commands/team.js')).create(c, name, url, opts)));
+  team
+    .command('invite')
+    .description('invite a member: prints a one-time invitation code')
+    .argument('<team>', 'team name')
+    .requiredOption('--name <member>', "the new member's name")
+    .option('--admin', 'make the member an admin')
+    .addOption(json())
+    .action((name, opts) => run(async (c) => (await import('./commands/team.js')).invite(c, name, opts)));
+  team
+    .command('join')
+    .description("join a team with an invitation code; your member key stays in this machine's store")
+    .argument('<url>', 'the team database, postgres://host/database (no password)')
+    .option('--code-stdin', 'read the invitation code from stdin (preferred: argv is visible to other processes)')
+    .option('--code <code>', 'the invitation code')
+    .option('--as <name>', 'the name this machine gives the team (default: its own)')
+    .addOption(json())
+    .action((url, opts) => run(async (c) => (await import('./commands/team.js')).join(c, url, opts)));
+  team
+    .command('add-ci')
+    .description('add a CI member: prints its ACCT_TEAM_KEY once')
+    .argument('<team>', 'team name')
+    .requiredOption('--name <member>', 'the CI member name, e.g. deploy')
+    .addOption(json())
+    .action((name, opts) => run(async (c) => (await import('./commands/team.js')).addCi(c, name, opts)));
+  team
+    .command('members')
+    .description("a team's members")
+    .argument('<team>', 'team name')
+    .addOption(json())
+    .action((name, opts) => run(async (c) => (await import('./commands/team.js')).members(c, name, opts)));
+  team
+    .command('remove')
+    .description('remove a member: re-keys what they could read and lists the accounts to rotate')
+    .argument('<team>', 'team name')
+    .argument('<member>', 'member name or id')
+    .addOption(json())
+    .action((name, member, opts) => run(async (c) => (await import('./commands/team.js')).remove(c, name, member, opts)));
+  program
+    .command('share')
+    .description('let a member, or the whole team, read a team account')
+    .argument('<ref>', 'team account: <team>:<ref>')
+    .requiredOption('--with <member>', 'a member name, or "team"')
+    .addOption(json())
+    .action((ref, opts) => run(async (c) => (await import('./commands/team.js')).share(c, ref, opts)));
+  program
+    .command('unshare')
+    .description('take a member\'s (or the whole team\'s) access to a team account away, under a new key')
+    .argument('<ref>', 'team account: <team>:<ref>')
+    .requiredOption('--with <member>', 'a member name, or "team"')
+    .addOption(json())
+    .action((ref, opts) => run(async (c) => (await import('./commands/team.js')).unshare(c, ref, opts)));
+
   const agent = program.command('agent').description('the keychain agent (Linux): acct agent status, acct agent stop');
   agent
     .command('status')

@@ -1,0 +1,127 @@
+// acct team create|invite|join|add-ci|members|remove, acct share|unshare:
+// parse, call src/team/, print. The codes printed here (an invitation, a CI
+// key) are secrets shown once: on stdout, and never in an error.
+import type { Context } from '../context.js';
+import { printJson, out, printTable, style } from '../output/format.js';
+import { readStdinValue } from '../ui/stdin.js';
+import { usageError } from '../errors.js';
+import type { AdminDeps } from '../team/admin.js';
+import type { TeamStore } from '../team/store.js';
+
+async function team() {
+  const [admin, index] = await Promise.all([import('../team/admin.js'), import('../team/index.js')]);
+  return { ...admin, ...index };
+}
+
+/** The one place team commands take their pieces from the context. */
+function deps(ctx: Context): AdminDeps & { warn: (m: string) => void } {
+  if (ctx.bundle) throw usageError('team commands keep member credentials in this machine\'s store, and ACCT_BUNDLE is set', 'unset ACCT_BUNDLE to run them');
+  return { paths: ctx.paths, env: ctx.env, secrets: ctx.secrets, warn: (m) => ctx.warn(m) };
+}
+
+async function withStore<T>(ctx: Context, name: string, fn: (store: TeamStore, t: Awaited<ReturnType<typeof team>>) => Promise<T>): Promise<T> {
+  const t = await team();
+  const store = t.openTeamStore(deps(ctx), name);
+  try {
+    return await fn(store, t);
+  } finally {
+    await store.close();
+  }
+}
+
+function defaultMemberName(env: NodeJS.ProcessEnv): string {
+  const raw = (env.USER || env.LOGNAME || process.getBuiltinModule('node:os').userInfo().username || '').toLowerCase().replace(/[^a-z0-9._-]/g, '');
+  if (!/^[a-z]/.test(raw)) throw usageError('acct cannot tell your member name from $USER', 'give one: --member <name>');
+  return raw.slice(0, 32);
+}
+
+export async function create(ctx: Context, name: string, url: string, opts: { member?: string; json?: boolean }) {
+  const t = await team();
+  const member = opts.member ?? defaultMemberName(ctx.env);
+  const r = await t.createTeam(deps(ctx), { name, url, memberName: member });
+  if (opts.json) return printJson(ctx.io, { team: name, team_id: r.teamId, member: member, member_id: r.memberId, admin: true });
+  ctx.info(`Created team ${name}; you (${member}) are its first admin. Invite others with: acct team invite ${name} --name <who>`);
+}
+
+export async function invite(ctx: Context, name: string, opts: { name: string; admin?: boolean; json?: boolean }) {
+  await withStore(ctx, name, async (store, t) => {
+    const r = await t.invite(store, { name: opts.name, admin: opts.admin });
+    if (opts.json) return printJson(ctx.io, { team: name, member: opts.name, member_id: r.memberId, code: r.code });
+    out(ctx.io, `${r.code}\n`);
+    ctx.info(`Give this one-time code to ${opts.name} privately. On their machine: acct team join ${t.memberUrl(store.url)} --code-stdin (then paste it)`);
+  });
+}
+
+export async function join(ctx: Context, url: string, opts: { code?: string; codeStdin?: boolean; as?: string; json?: boolean }) {
+  if (opts.code !== undefined && opts.codeStdin) throw usageError('pick one of --code and --code-stdin');
+  if (opts.code === undefined && !opts.codeStdin) throw usageError('acct team join needs the invitation code', 'pipe it in: acct team join <url> --code-stdin < code.txt');
+  const code = opts.codeStdin ? await readStdinValue(ctx.io.stdin, '--code-stdin') : opts.code!;
+  const t = await team();
+  const r = await t.join(deps(ctx), { url, code, as: opts.as });
+  if (opts.json) return printJson(ctx.io, { team: r.team, member: r.name, member_id: r.memberId });
+  ctx.info(`Joined team ${r.team} as ${r.name}. Its accounts are named ${r.team}:<app>/<nickname>; your key stays in this machine's store.`);
+}
+
+export async function addCi(ctx: Context, name: string, opts: { name: string; json?: boolean }) {
+  await withStore(ctx, name, async (store, t) => {
+    const r = await t.addCi(store, { name: opts.name });
+    if (opts.json) return printJson(ctx.io, { team: name, member: opts.name, member_id: r.memberId, ACCT_TEAM: t.memberUrl(store.url), ACCT_TEAM_KEY: r.key });
+    out(ctx.io, `${r.key}\n`);
+    ctx.info(
+      `That is ACCT_TEAM_KEY for the CI member ${opts.name}, shown once: store it as a CI secret, with ACCT_TEAM=${t.memberUrl(store.url)} (the database password is in the key). ` +
+        `Share accounts with it: acct share ${name}:<ref> --with ${opts.name}`,
+    );
+  });
+}
+
+export async function members(ctx: Context, name: string, opts: { json?: boolean }) {
+  await withStore(ctx, name, async (store, t) => {
+    const list = await t.members(store);
+    if (opts.json) return printJson(ctx.io, list);
+    await printTable(
+      ctx.io,
+      ['MEMBER', 'ID', 'ROLE', 'JOINED', 'REMOVED'],
+      list.map((m) => [m.name, m.id, m.admin ? 'admin' : m.ci ? 'ci' : 'member', m.joined ?? 'invited', m.removed ?? '']),
+      await style(ctx.io, ctx.env),
+    );
+  });
+}
+
+export async function remove(ctx: Context, name: string, member: string, opts: { json?: boolean }) {
+  await withStore(ctx, name, async (store, t) => {
+    const r = await t.removeMember(store, member);
+    if (opts.json) return printJson(ctx.io, { team: name, member: r.member, rotate: r.toRotate });
+    ctx.info(`Removed ${r.member} from team ${name}.`);
+    if (!r.toRotate.length) return ctx.info(`${r.member} could read no account.`);
+    ctx.info(`${r.member} could read the credentials of these accounts: rotate them at their providers (acct reconnect ${name}:<ref>):`);
+    out(ctx.io, r.toRotate.map((a) => `${a.label}${a.rekeyed ? '' : '  (not re-keyed: you cannot read it; its owner should unshare and share it again)'}\n`).join(''));
+  });
+}
+
+function teamRef(split: (ref: string) => { team: string; ref: string } | undefined, ref: string, verb: string) {
+  const r = split(ref);
+  if (!r) throw usageError(`${verb} takes a team account, as <team>:<ref>`, `for example: acct ${verb} acme:stripe/live --with ana`);
+  return r;
+}
+
+export async function share(ctx: Context, ref: string, opts: { with: string; json?: boolean }) {
+  const t = await team();
+  const { team: name, ref: inner } = teamRef(t.splitTeamRef, ref, 'share');
+  await withStore(ctx, name, async (store) => {
+    const r = await t.share(store, inner, opts.with);
+    await t.syncShares(store);
+    if (opts.json) return printJson(ctx.io, { team: name, account: r.account, readers: r.readers });
+    ctx.info(`${name}:${r.account} is readable by ${opts.with === 'team' ? 'the whole team' : r.readers.join(', ')}.`);
+  });
+}
+
+export async function unshare(ctx: Context, ref: string, opts: { with: string; json?: boolean }) {
+  const t = await team();
+  const { team: name, ref: inner } = teamRef(t.splitTeamRef, ref, 'unshare');
+  await withStore(ctx, name, async (store) => {
+    const r = await t.unshare(store, inner, opts.with);
+    if (opts.json) return printJson(ctx.io, { team: name, account: r.account, readers: r.readers, removed: r.removed });
+    ctx.info(`${name}:${r.account} is readable by ${r.readers.join(', ')} now, under a new key.`);
+    if (r.removed.length) ctx.info(`${r.removed.join(', ')} could read its credentials until now: rotate them at the provider if that matters (acct reconnect ${ref}).`);
+  });
+}

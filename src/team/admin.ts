@@ -1,0 +1,424 @@
+// Team membership and sharing: create, invite, join, add-ci, members,
+// remove, share, unshare. Commands (commands/team.ts) call these; nothing
+// here prompts or prints.
+import { AcctError, usageError } from '../errors.js';
+import { nodeCrypto } from '../store/node-crypto.js';
+import type { Fields } from '../store/store.js';
+import type { Paths } from '../paths.js';
+import { label } from '../accounts/resolve.js';
+import { openPool, teamError } from './pg.js';
+import { migrate, grantsFor, lockSchema } from './schema.js';
+import {
+  checkUrl,
+  configuredTeams,
+  credentialsEntry,
+  credentialsToFields,
+  decodeInvitation,
+  encodeInvitation,
+  encodeTeamKey,
+  hostOf,
+  rememberTeam,
+  MEMBER_NAME_RE,
+  TEAM_NAME_RE,
+  type MemberCredentials,
+} from './config.js';
+import { newMemberKeys, newPassword, scramVerifier, wrapKey, wrapInfo, unwrapKey, newItemKey, sealFields, isWrapped, accountBinding } from './seal.js';
+import { activeMembers, type TeamStore, type TxQuery, type Member } from './store.js';
+
+/** The machine's own secret store, where member credentials are kept. */
+export interface LocalSecrets {
+  ready(): Promise<void>;
+  read(id: string): Promise<Fields>;
+  write(id: string, fields: Fields): Promise<void>;
+}
+
+export interface AdminDeps {
+  paths: Paths;
+  env: NodeJS.ProcessEnv;
+  secrets: LocalSecrets;
+}
+
+const hex = (bytes: number) => nodeCrypto().randomBytes(bytes).toString('hex');
+const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
+const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+function checkName(name: string, what: 'team' | 'member'): void {
+  const re = what === 'team' ? TEAM_NAME_RE : MEMBER_NAME_RE;
+  if (!re.test(name))
+    throw usageError(`"${name}" is not a valid ${what} name`, `${what} names are lower-case letters, digits${what === 'member' ? ', dots, underscores' : ''} and dashes, starting with a letter, at most 32 characters`, 'bad_input');
+}
+
+function notConfigured(deps: AdminDeps, name: string): void {
+  if (configuredTeams(deps.paths, deps.env).some((t) => t.name === name))
+    throw usageError(`this machine is a member of a team called ${name} already`, 'pick another name for this one');
+}
+
+/**
+ * Creates the schema (or brings it up to date) and a team with its first
+ * admin, this machine. Runs as the URL's role, which must own the database's
+ * `acct` schema (or be able to create it) and have CREATEROLE: it makes the
+ * team's group role and every member's login role.
+ */
+export async function createTeam(deps: AdminDeps, opts: { name: string; url: string; memberName: string }): Promise<{ teamId: string; memberId: string }> {
+  checkName(opts.name, 'team');
+  checkName(opts.memberName, 'member');
+  const { url } = checkUrl(opts.url);
+  notConfigured(deps, opts.name);
+  await deps.secrets.ready(); // the passphrase or keychain before anything remote
+  const pool = await openPool({ url, env: deps.env, max: 1 });
+  try {
+    const client = await pool.connect().catch((err: unknown) => {
+      if ((err as { code?: string }).code === '28P01')
+        throw new AcctError('access_denied', `${hostOf(url)} refused the password of ${decodeURIComponent(new URL(url).username) || 'the database user'} (from PGPASSWORD or ~/.pgpass)`, {
+          hint: 'check the password your DBA gave you for the role in the URL',
+          cause: err,
+        });
+      throw teamError(err, url, opts.name);
+    });
+    try {
+      await migrate(client);
+      const teamId = hex(5);
+      const mid = hex(5);
+      const group = `acct_${teamId}`;
+      const role = `acct_${teamId}_${mid}`;
+      const keys = newMemberKeys();
+      const password = newPassword();
+      const creds: MemberCredentials = { team: opts.name, teamId, memberId: `mb_${mid}`, role, password, ...keys };
+      await client.query('BEGIN');
+      try {
+        await lockSchema(client);
+        try {
+          await client.query('INSERT INTO acct.teams (id, name, group_role) VALUES ($1, $2, $3)', [teamId, opts.name, group]);
+        } catch (err) {
+          if ((err as { code?: string }).code === '23505')
+            throw usageError(`the database at ${hostOf(url)} has a team called ${opts.name} already`, `join it with an invitation from one of its admins (acct team join ${url} --code-stdin)`, 'bad_input');
+          throw err;
+        }
+        await client.query(`CREATE ROLE ${ident(group)} NOLOGIN`);
+        await client.query(grantsFor(group, ident));
+        await client.query(`CREATE ROLE ${ident(role)} LOGIN PASSWORD ${literal(scramVerifier(password))} IN ROLE ${ident(group)}`);
+        await client.query('INSERT INTO acct.members (team_id, id, name, role_name, public_key, is_admin, joined_at) VALUES ($1, $2, $3, $4, $5, true, now())', [
+          teamId,
+          creds.memberId,
+          opts.memberName,
+          role,
+          keys.publicKey,
+        ]);
+        // The credentials are kept before the team exists for anyone: a failed commit leaves an unused entry, never a team nobody can open.
+        await deps.secrets.write(credentialsEntry(opts.name), credentialsToFields(creds));
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw err;
+      }
+      rememberTeam(deps.paths, { name: opts.name, url, teamId, memberId: creds.memberId });
+      return { teamId, memberId: creds.memberId };
+    } finally {
+      client.release();
+    }
+  } catch (err) {
+    throw teamError(err, url, opts.name);
+  } finally {
+    await pool.end();
+  }
+}
+
+async function mustBeAdmin(store: TeamStore, what: string): Promise<Member> {
+  const member = await store.member();
+  if (!member.isAdmin) throw new AcctError('access_denied', `only an admin of team ${store.name} can ${what}`, { hint: `ask one: acct team members ${store.name} lists them` });
+  return member;
+}
+
+async function addMember(store: TeamStore, name: string, kind: { admin: boolean; ci: boolean; publicKey: string | null }) {
+  checkName(name, 'member');
+  const mid = hex(5);
+  const role = `acct_${store.teamId}_${mid}`;
+  const password = newPassword();
+  try {
+    await store.query('SELECT acct.add_member($1, $2, $3, $4, $5, $6, $7, $8)', [store.teamId, `mb_${mid}`, name, role, scramVerifier(password), kind.admin, kind.ci, kind.publicKey]);
+  } catch (err) {
+    if (((err as AcctError).cause as { code?: string } | undefined)?.code === '23505' || (err as { code?: string }).code === '23505')
+      throw usageError(`team ${store.name} has a member called ${name} already`, `see them with: acct team members ${store.name}`, 'bad_input');
+    throw err;
+  }
+  return { memberId: `mb_${mid}`, role, password };
+}
+
+/** A one-time invitation code for a new member (it carries the member's role and a password the join replaces at once). */
+export async function invite(store: TeamStore, opts: { name: string; admin?: boolean }): Promise<{ code: string; memberId: string }> {
+  await mustBeAdmin(store, 'invite members');
+  const m = await addMember(store, opts.name, { admin: Boolean(opts.admin), ci: false, publicKey: null });
+  return { code: encodeInvitation({ team: store.name, teamId: store.teamId, memberId: m.memberId, role: m.role, password: m.password }), memberId: m.memberId };
+}
+
+/** A CI member: its key pair is made here, and everything it needs goes into ACCT_TEAM_KEY, shown once. */
+export async function addCi(store: TeamStore, opts: { name: string }): Promise<{ key: string; memberId: string }> {
+  await mustBeAdmin(store, 'add CI members');
+  const keys = newMemberKeys();
+  const m = await addMember(store, opts.name, { admin: false, ci: true, publicKey: keys.publicKey });
+  const creds: MemberCredentials = { team: store.name, teamId: store.teamId, memberId: m.memberId, role: m.role, password: m.password, ...keys };
+  await syncShares(store);
+  return { key: encodeTeamKey(creds), memberId: m.memberId };
+}
+
+/**
+ * Joins with an invitation: logs in with its one-time password, replaces it
+ * at once with a new one kept (with the new key pair) in this machine's
+ * secret store, and publishes the public key. The code is useless afterwards.
+ */
+export async function join(deps: AdminDeps, opts: { url: string; code: string; as?: string }): Promise<{ team: string; memberId: string; name: string }> {
+  const { url } = checkUrl(opts.url);
+  const inv = decodeInvitation(opts.code);
+  const name = opts.as ?? inv.team;
+  checkName(name, 'team');
+  notConfigured(deps, name);
+  await deps.secrets.ready();
+  const pool = await openPool({ url, user: inv.role, password: inv.password, env: deps.env, max: 1 });
+  try {
+    const client = await pool.connect().catch((err: unknown) => {
+      const e = err as { code?: string };
+      if (e.code === '28P01' || e.code === '28000')
+        throw new AcctError('access_denied', `${hostOf(url)} refused this invitation: it was used already, or the member was removed`, {
+          hint: `ask an admin of ${inv.team} for a new one (acct team invite ${inv.team} --name …)`,
+          cause: err,
+        });
+      throw teamError(err, url, inv.team);
+    });
+    try {
+      const { rows } = await client.query<{ id: string; name: string; public_key: string | null; removed_at: Date | null }>('SELECT * FROM acct.whoami($1)', [inv.teamId]);
+      const me = rows[0];
+      if (!me || me.id !== inv.memberId || me.removed_at) throw new AcctError('access_denied', `this invitation is not valid for team ${inv.team} at ${hostOf(url)}`, { hint: 'ask for a new one' });
+      if (me.public_key) throw new AcctError('access_denied', 'this invitation was used already', { hint: `ask an admin of ${inv.team} for a new one` });
+      const keys = newMemberKeys();
+      const creds: MemberCredentials = { team: name, teamId: inv.teamId, memberId: inv.memberId, role: inv.role, password: newPassword(), ...keys };
+      await client.query('BEGIN');
+      try {
+        await client.query(`ALTER ROLE CURRENT_USER PASSWORD ${literal(scramVerifier(creds.password))}`);
+        await client.query('SELECT acct.set_my_key($1, $2)', [inv.teamId, keys.publicKey]);
+        // Kept before the commit: once it commits, the invitation's password no longer opens the role.
+        await deps.secrets.write(credentialsEntry(name), credentialsToFields(creds));
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw err;
+      }
+      rememberTeam(deps.paths, { name, url, teamId: inv.teamId, memberId: inv.memberId });
+      return { team: name, memberId: inv.memberId, name: me.name };
+    } finally {
+      client.release();
+    }
+  } catch (err) {
+    throw teamError(err, url, inv.team);
+  } finally {
+    await pool.end();
+  }
+}
+
+export interface MemberInfo {
+  id: string;
+  name: string;
+  admin: boolean;
+  ci: boolean;
+  joined: string | null;
+  removed: string | null;
+}
+
+export async function members(store: TeamStore): Promise<MemberInfo[]> {
+  const rows = await store.query<{ id: string; name: string; is_admin: boolean; is_ci: boolean; joined_at: Date | null; removed_at: Date | null }>(
+    'SELECT id, name, is_admin, is_ci, joined_at, removed_at FROM acct.members WHERE team_id = $1 ORDER BY removed_at NULLS FIRST, name',
+    [store.teamId],
+  );
+  await syncShares(store);
+  return rows.map((r) => ({ id: r.id, name: r.name, admin: r.is_admin, ci: r.is_ci, joined: r.joined_at?.toISOString() ?? null, removed: r.removed_at?.toISOString() ?? null }));
+}
+
+async function findMember(q: TxQuery, store: TeamStore, ref: string) {
+  const rows = await q<{ id: string; name: string; public_key: string | null }>('SELECT id, name, public_key FROM acct.members WHERE team_id = $1 AND removed_at IS NULL AND (id = $2 OR name = $2)', [store.teamId, ref]);
+  if (!rows[0]) throw new AcctError('not_found', `team ${store.name} has no member ${ref}`, { hint: `see them with: acct team members ${store.name}` });
+  return rows[0];
+}
+
+/**
+ * A new key for an account, its secrets sealed again with it and wrapped for
+ * `readers` alone: whoever held the old key (a removed member, a reader it
+ * was unshared from) cannot open what is stored from now on.
+ */
+async function rekeyAccount(store: TeamStore, q: TxQuery, me: Member, accountId: string, readers: { id: string; public_key: string }[]): Promise<void> {
+  const keys = await store.connect().then((s) => ({ publicKey: s.creds.publicKey, privateKey: s.creds.privateKey }));
+  const rows = await q<{ sealed: unknown; wrapped: unknown; app: string; settings: Record<string, string> | null }>(
+    `SELECT s.sealed, x.wrapped, a.app, a.meta->'settings' AS settings FROM acct.account_secrets s
+       JOIN acct.account_access x ON x.team_id = s.team_id AND x.account_id = s.account_id AND x.member_id = $3
+       JOIN acct.accounts a ON a.team_id = s.team_id AND a.id = s.account_id
+      WHERE s.team_id = $1 AND s.account_id = $2 FOR UPDATE OF s`,
+    [store.teamId, accountId, me.id],
+  );
+  const r = rows[0];
+  if (!r || !isWrapped(r.wrapped)) throw new AcctError('access_denied', `you cannot read ${accountId} in team ${store.name}, so you cannot re-key it`);
+  const binding = accountBinding({ app: r.app, settings: r.settings ?? undefined });
+  const fields = store.open(unwrapKey(r.wrapped, keys, wrapInfo(store.teamId, accountId, me.id)), r.sealed, accountId, binding);
+  const key = newItemKey();
+  await q('UPDATE acct.account_secrets SET sealed = $3, updated_at = now() WHERE team_id = $1 AND account_id = $2', [store.teamId, accountId, sealFields(key, fields, store.teamId, accountId, binding)]);
+  const keep = new Set(readers.map((m) => m.id));
+  await q('DELETE FROM acct.account_access WHERE team_id = $1 AND account_id = $2 AND NOT (member_id = ANY($3))', [store.teamId, accountId, [...keep]]);
+  for (const m of readers)
+    await q(
+      `INSERT INTO acct.account_access (team_id, account_id, member_id, wrapped, granted_by) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (team_id, account_id, member_id) DO UPDATE SET wrapped = EXCLUDED.wrapped`,
+      [store.teamId, accountId, m.id, wrapKey(key, m.public_key, wrapInfo(store.teamId, accountId, m.id)), me.id],
+    );
+}
+
+async function readersOf(q: TxQuery, store: TeamStore, accountId: string) {
+  return q<{ id: string; public_key: string }>(
+    `SELECT m.id, m.public_key FROM acct.account_access x JOIN acct.members m ON m.team_id = x.team_id AND m.id = x.member_id
+      WHERE x.team_id = $1 AND x.account_id = $2 AND m.removed_at IS NULL AND m.public_key IS NOT NULL`,
+    [store.teamId, accountId],
+  );
+}
+
+export interface Removal {
+  member: string;
+  /** Accounts whose credentials the member could read: rotate them at their providers. */
+  toRotate: { id: string; label: string; rekeyed: boolean }[];
+}
+
+/**
+ * Removes a member: every account key it could read that this admin can read
+ * is replaced and wrapped for the remaining readers, its access rows go, its
+ * role leaves the team's group and can no longer log in. Says which accounts
+ * it could read (their credentials should be rotated), and which of them
+ * only their owner can re-key.
+ */
+export async function removeMember(store: TeamStore, ref: string): Promise<Removal> {
+  const me = await mustBeAdmin(store, 'remove members');
+  return store.tx(async (q) => {
+    const target = await findMember(q, store, ref);
+    if (target.id === me.id) throw usageError('you cannot remove yourself', 'another admin can');
+    const mine = await q<{ account_id: string }>(
+      `SELECT t.account_id FROM acct.account_access t JOIN acct.account_access m ON m.team_id = t.team_id AND m.account_id = t.account_id AND m.member_id = $3
+        WHERE t.team_id = $1 AND t.member_id = $2`,
+      [store.teamId, target.id, me.id],
+    );
+    // First the removal (it lists what the member could read, then drops its access), then new keys for the readers left.
+    const could = await q<{ account_id: string; app: string; nickname: string }>('SELECT account_id, app, nickname FROM acct.remove_member($1, $2)', [store.teamId, target.id]);
+    const rekeyed = new Set<string>();
+    for (const { account_id } of mine) {
+      await rekeyAccount(store, q, me, account_id, await readersOf(q, store, account_id));
+      rekeyed.add(account_id);
+    }
+    return {
+      member: target.name,
+      toRotate: could.map((a) => ({ id: a.account_id, label: `${a.app}/${a.nickname} (${a.account_id})`, rekeyed: rekeyed.has(a.account_id) })),
+    };
+  });
+}
+
+async function ownedAccount(store: TeamStore, ref: string) {
+  const account = await store.resolve(ref);
+  const me = await store.member();
+  const access = await store.access(account.id);
+  if (access.owner.id !== me.id)
+    throw new AcctError('access_denied', `only the owner of ${label(account)} (${access.owner.name}) can share or unshare it`, { hint: `ask ${access.owner.name}` });
+  return { account, me, access };
+}
+
+/** Wraps the account's key for a member, or for every member (`team`). */
+export async function share(store: TeamStore, ref: string, withWhom: string): Promise<{ account: string; readers: string[] }> {
+  const { account, me } = await ownedAccount(store, ref);
+  const keys = await store.connect().then((s) => ({ publicKey: s.creds.publicKey, privateKey: s.creds.privateKey }));
+  return store.tx(async (q) => {
+    const targets = withWhom === 'team' ? await activeMembers(q, store.teamId) : [await findMember(q, store, withWhom)];
+    for (const t of targets)
+      if (!t.public_key) throw new AcctError('bad_input', `${t.name} has not joined team ${store.name} yet`, { hint: `share it once ${t.name} has run acct team join` });
+    const wrapped = await q<{ wrapped: unknown }>('SELECT wrapped FROM acct.account_access WHERE team_id = $1 AND account_id = $2 AND member_id = $3', [store.teamId, account.id, me.id]);
+    if (!isWrapped(wrapped[0]?.wrapped)) throw new AcctError('access_denied', `you cannot read ${label(account)}`);
+    const key = unwrapKey(wrapped[0].wrapped, keys, wrapInfo(store.teamId, account.id, me.id));
+    for (const t of targets)
+      await q('INSERT INTO acct.account_access (team_id, account_id, member_id, wrapped, granted_by) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [
+        store.teamId,
+        account.id,
+        t.id,
+        wrapKey(key, t.public_key!, wrapInfo(store.teamId, account.id, t.id)),
+        me.id,
+      ]);
+    await q(`UPDATE acct.accounts SET visibility = CASE WHEN $3 OR visibility = 'team' THEN 'team' ELSE 'shared' END WHERE team_id = $1 AND id = $2`, [store.teamId, account.id, withWhom === 'team']);
+    return { account: label(account), readers: (await readerNames(q, store, account.id)) };
+  });
+}
+
+async function readerNames(q: TxQuery, store: TeamStore, accountId: string): Promise<string[]> {
+  const rows = await q<{ name: string }>('SELECT m.name FROM acct.account_access x JOIN acct.members m ON m.team_id = x.team_id AND m.id = x.member_id WHERE x.team_id = $1 AND x.account_id = $2 ORDER BY m.name', [store.teamId, accountId]);
+  return rows.map((r) => r.name);
+}
+
+/** Takes a member's (or everyone's but the owner's) access away, with a new key for those who keep it. */
+export async function unshare(store: TeamStore, ref: string, withWhom: string): Promise<{ account: string; readers: string[]; removed: string[] }> {
+  const { account, me } = await ownedAccount(store, ref);
+  return store.tx(async (q) => {
+    const readers = await readersOf(q, store, account.id);
+    const names = new Map((await activeMembers(q, store.teamId)).map((m) => [m.id, m.name]));
+    let keep: typeof readers;
+    if (withWhom === 'team') keep = readers.filter((r) => r.id === me.id);
+    else {
+      const target = await findMember(q, store, withWhom);
+      if (target.id === me.id) throw usageError('the owner of an account always reads it', 'delete the account instead');
+      if (!readers.some((r) => r.id === target.id)) throw new AcctError('bad_input', `${label(account)} is not shared with ${target.name}`);
+      keep = readers.filter((r) => r.id !== target.id);
+    }
+    const removed = readers.filter((r) => !keep.some((k) => k.id === r.id)).map((r) => names.get(r.id) ?? r.id);
+    await rekeyAccount(store, q, me, account.id, keep);
+    await q('UPDATE acct.accounts SET visibility = $3 WHERE team_id = $1 AND id = $2', [store.teamId, account.id, keep.length > 1 ? 'shared' : 'private']);
+    return { account: label(account), readers: keep.map((k) => names.get(k.id) ?? k.id), removed };
+  });
+}
+
+/**
+ * Accounts shared with the whole team, and the team's OAuth client secrets,
+ * wrapped for members who joined after they were shared: done by any member
+ * who can read them, whenever it runs `team members`, `share` or `add-ci`.
+ * Returns how many keys it wrapped.
+ */
+export async function syncShares(store: TeamStore): Promise<number> {
+  const { member, creds } = await store.connect();
+  const keys = { publicKey: creds.publicKey, privateKey: creds.privateKey };
+  return store.tx(async (q) => {
+    let n = 0;
+    const missing = await q<{ account_id: string; wrapped: unknown; member_id: string; public_key: string }>(
+      `SELECT a.id AS account_id, mine.wrapped, m.id AS member_id, m.public_key
+         FROM acct.accounts a
+         JOIN acct.account_access mine ON mine.team_id = a.team_id AND mine.account_id = a.id AND mine.member_id = $2
+         JOIN acct.members m ON m.team_id = a.team_id AND m.removed_at IS NULL AND m.public_key IS NOT NULL
+        WHERE a.team_id = $1 AND a.visibility = 'team'
+          AND NOT EXISTS (SELECT 1 FROM acct.account_access x WHERE x.team_id = a.team_id AND x.account_id = a.id AND x.member_id = m.id)`,
+      [store.teamId, member.id],
+    );
+    for (const r of missing) {
+      if (!isWrapped(r.wrapped)) continue;
+      const key = unwrapKey(r.wrapped, keys, wrapInfo(store.teamId, r.account_id, member.id));
+      await q('INSERT INTO acct.account_access (team_id, account_id, member_id, wrapped, granted_by) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [
+        store.teamId,
+        r.account_id,
+        r.member_id,
+        wrapKey(key, r.public_key, wrapInfo(store.teamId, r.account_id, r.member_id)),
+        member.id,
+      ]);
+      n++;
+    }
+    const clients = await q<{ app: string; wrapped: unknown; member_id: string; public_key: string }>(
+      `SELECT c.app, mine.wrapped, m.id AS member_id, m.public_key
+         FROM acct.clients c
+         JOIN acct.client_access mine ON mine.team_id = c.team_id AND mine.app = c.app AND mine.member_id = $2
+         JOIN acct.members m ON m.team_id = c.team_id AND m.removed_at IS NULL AND m.public_key IS NOT NULL
+        WHERE c.team_id = $1 AND NOT EXISTS (SELECT 1 FROM acct.client_access x WHERE x.team_id = c.team_id AND x.app = c.app AND x.member_id = m.id)`,
+      [store.teamId, member.id],
+    );
+    for (const r of clients) {
+      if (!isWrapped(r.wrapped)) continue;
+      const item = `client:${r.app}`;
+      const key = unwrapKey(r.wrapped, keys, wrapInfo(store.teamId, item, member.id));
+      await q('INSERT INTO acct.client_access (team_id, app, member_id, wrapped) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [store.teamId, r.app, r.member_id, wrapKey(key, r.public_key, wrapInfo(store.teamId, item, r.member_id))]);
+      n++;
+    }
+    return n;
+  });
+}

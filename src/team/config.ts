@@ -1,0 +1,185 @@
+// Which teams this machine belongs to, and with which member credentials.
+//
+// Joined teams are remembered in teams.json in the config folder (name,
+// database URL without any password, team and member id); the member's
+// credentials (its X25519 private key and its database role's password) live
+// in the local secret store under `team.<name>`. In CI, ACCT_TEAM (the URL)
+// and ACCT_TEAM_KEY (what `acct team add-ci` printed) stand in for both.
+import { join } from 'node:path';
+import { isObject, readJsonIfExists, writeJsonAtomic } from '../store/files.js';
+import { AcctError, usageError } from '../errors.js';
+import type { Paths } from '../paths.js';
+import type { Fields } from '../store/store.js';
+
+export interface TeamConfig {
+  name: string;
+  /** postgres:// URL, never with a password in it. */
+  url: string;
+  teamId: string;
+  memberId: string;
+  /** Where it was configured: teams.json, or ACCT_TEAM/ACCT_TEAM_KEY. */
+  source: 'file' | 'env';
+}
+
+/** What a member needs to reach the team: its database role and password, its key pair. */
+export interface MemberCredentials {
+  team: string;
+  teamId: string;
+  memberId: string;
+  role: string;
+  password: string;
+  privateKey: string;
+  publicKey: string;
+}
+
+export const TEAM_NAME_RE = /^[a-z][a-z0-9-]{0,31}$/;
+export const MEMBER_NAME_RE = /^[a-z][a-z0-9._-]{0,31}$/;
+
+export const teamsFile = (paths: Paths) => join(paths.config, 'teams.json');
+/** The local secret store entry holding a team's member credentials. */
+export const credentialsEntry = (team: string) => `team.${team}`;
+
+interface TeamsFile {
+  version: 1;
+  teams: Omit<TeamConfig, 'source'>[];
+}
+
+function isTeamsFile(v: unknown): v is TeamsFile {
+  return (
+    isObject(v) &&
+    v.version === 1 &&
+    Array.isArray(v.teams) &&
+    v.teams.every((t) => isObject(t) && typeof t.name === 'string' && TEAM_NAME_RE.test(t.name) && typeof t.url === 'string' && typeof t.teamId === 'string' && typeof t.memberId === 'string')
+  );
+}
+
+/** Teams this machine is a member of: ACCT_TEAM/ACCT_TEAM_KEY first (CI), then teams.json. */
+export function configuredTeams(paths: Paths, env: NodeJS.ProcessEnv): TeamConfig[] {
+  const out: TeamConfig[] = [];
+  const fromEnv = envCredentials(env);
+  if (fromEnv) out.push({ name: fromEnv.team, url: checkUrl(env.ACCT_TEAM!, 'ACCT_TEAM').url, teamId: fromEnv.teamId, memberId: fromEnv.memberId, source: 'env' });
+  for (const t of readTeamsFile(paths)?.teams ?? []) if (!out.some((o) => o.name === t.name)) out.push({ ...t, source: 'file' });
+  return out;
+}
+
+function readTeamsFile(paths: Paths): TeamsFile | undefined {
+  return readJsonIfExists(teamsFile(paths), isTeamsFile);
+}
+
+export function rememberTeam(paths: Paths, team: Omit<TeamConfig, 'source'>): void {
+  const file = readTeamsFile(paths) ?? { version: 1, teams: [] };
+  file.teams = [...file.teams.filter((t) => t.name !== team.name), { name: team.name, url: team.url, teamId: team.teamId, memberId: team.memberId }];
+  writeJsonAtomic(teamsFile(paths), file);
+}
+
+export function findTeam(paths: Paths, env: NodeJS.ProcessEnv, name: string): TeamConfig {
+  const teams = configuredTeams(paths, env);
+  const team = teams.find((t) => t.name === name);
+  if (!team)
+    throw new AcctError('not_found', `this machine is not a member of a team called "${name}"`, {
+      hint: teams.length ? `its teams: ${teams.map((t) => t.name).join(', ')}` : 'join one: acct team join <url> --code-stdin (or set ACCT_TEAM and ACCT_TEAM_KEY in CI)',
+    });
+  return team;
+}
+
+/**
+ * A PostgreSQL connection URL as acct accepts it: postgres:// or
+ * postgresql://, a host, and no password. A password in a URL given on the
+ * command line would be visible to every process on the machine (argv), so it
+ * is refused; the driver reads PGPASSWORD and ~/.pgpass instead.
+ */
+export function checkUrl(raw: string, where = 'the URL'): { url: string; host: string; user: string } {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw usageError(`${where} is not a PostgreSQL URL`, 'write it as postgres://user@host:5432/database (add ?sslmode=verify-full for TLS)', 'bad_input');
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:')
+    throw usageError(`${where} must start with postgres:// or postgresql://`, 'write it as postgres://user@host:5432/database', 'bad_input');
+  if (u.password || /[?&]password=/i.test(u.search))
+    throw usageError(
+      `${where} holds a password, which would be visible to every process on this machine`,
+      'give the database password in PGPASSWORD or ~/.pgpass instead, and the URL without it',
+      'bad_input',
+    );
+  if (!u.hostname && !/[?&]host=/.test(u.search)) throw usageError(`${where} names no host`, 'write it as postgres://user@host:5432/database', 'bad_input');
+  return { url: u.toString(), host: hostOf(u.toString()), user: decodeURIComponent(u.username) };
+}
+
+/** The URL as members give it: without the user of whoever created the team (each member logs in as its own role). */
+export function memberUrl(url: string): string {
+  const u = new URL(url);
+  u.username = '';
+  return u.toString();
+}
+
+/** host:port as error messages name it (a unix socket folder, too). */
+export function hostOf(url: string): string {
+  try {
+    const u = new URL(url);
+    const host = u.searchParams.get('host') ?? u.hostname;
+    return u.port ? `${host}:${u.port}` : host;
+  } catch {
+    return 'the team database';
+  }
+}
+
+// Codes carried by invitations and ACCT_TEAM_KEY: a prefix saying what they
+// are, then base64url JSON. Both are secrets (a one-time or a CI password, a
+// private key): printed once, read from stdin or the environment, never argv
+// (except --code, which the docs steer away from).
+const INVITE_PREFIX = 'acct-invite-';
+const KEY_PREFIX = 'acct-team-key-';
+
+export interface Invitation {
+  team: string;
+  teamId: string;
+  memberId: string;
+  role: string;
+  /** The one-time password of the member's role: `team join` replaces it at once. */
+  password: string;
+}
+
+export function encodeInvitation(inv: Invitation): string {
+  return INVITE_PREFIX + Buffer.from(JSON.stringify({ v: 1, ...inv })).toString('base64url');
+}
+
+export function decodeInvitation(code: string): Invitation {
+  const v = decodePayload(code.trim(), INVITE_PREFIX);
+  if (!v || typeof v.team !== 'string' || typeof v.teamId !== 'string' || typeof v.memberId !== 'string' || typeof v.role !== 'string' || typeof v.password !== 'string')
+    throw usageError('that is not an acct invitation code', 'paste the whole code `acct team invite` printed (it starts with acct-invite-)', 'bad_input');
+  return { team: v.team, teamId: v.teamId, memberId: v.memberId, role: v.role, password: v.password };
+}
+
+export function encodeTeamKey(c: MemberCredentials): string {
+  return KEY_PREFIX + Buffer.from(JSON.stringify({ v: 1, ...c })).toString('base64url');
+}
+
+export function envCredentials(env: NodeJS.ProcessEnv): MemberCredentials | undefined {
+  const key = env.ACCT_TEAM_KEY;
+  if (!env.ACCT_TEAM && !key) return undefined;
+  if (!env.ACCT_TEAM || !key)
+    throw usageError(`${env.ACCT_TEAM ? 'ACCT_TEAM_KEY' : 'ACCT_TEAM'} is not set`, 'set both ACCT_TEAM (the database URL) and ACCT_TEAM_KEY (what acct team add-ci printed)');
+  const c = credentialsFromFields(decodePayload(key.trim(), KEY_PREFIX));
+  if (!c) throw usageError('ACCT_TEAM_KEY is not a key acct team add-ci printed', 'set it to the whole value (it starts with acct-team-key-)', 'bad_input');
+  return c;
+}
+
+function decodePayload(code: string, prefix: string): Record<string, unknown> | undefined {
+  if (!code.startsWith(prefix) || code.length > 4096) return undefined;
+  try {
+    const v = JSON.parse(Buffer.from(code.slice(prefix.length), 'base64url').toString('utf8')) as unknown;
+    return isObject(v) && v.v === 1 ? v : undefined;
+  } catch {
+    return undefined; // not base64url JSON: the caller says what the code should look like
+  }
+}
+
+export function credentialsFromFields(v: Record<string, unknown> | undefined): MemberCredentials | undefined {
+  const keys = ['team', 'teamId', 'memberId', 'role', 'password', 'privateKey', 'publicKey'] as const;
+  if (!v || !keys.every((k) => typeof v[k] === 'string')) return undefined;
+  return Object.fromEntries(keys.map((k) => [k, v[k]])) as unknown as MemberCredentials;
+}
+
+export const credentialsToFields = (c: MemberCredentials): Fields => ({ ...c });

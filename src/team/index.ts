@@ -1,0 +1,55 @@
+// Team stores: what the rest of acct uses of src/team/.
+//
+//   configuredTeams(paths, env)   the teams this machine (or CI) is a member of
+//   openTeamStore(deps, name)     an AccountStore on one of them
+//   splitTeamRef('acme:stripe/live') → { team: 'acme', ref: 'stripe/live' }
+//
+// Opening a store neither loads the driver nor connects: the first call that
+// needs the database does (store.warm() starts it early).
+import { AcctError, storeError } from '../errors.js';
+import type { Paths } from '../paths.js';
+import { configuredTeams, memberUrl, findTeam, envCredentials, credentialsEntry, credentialsFromFields, TEAM_NAME_RE, type TeamConfig, type MemberCredentials } from './config.js';
+import { TeamStore, type TeamStoreDeps } from './store.js';
+import type { LocalSecrets } from './admin.js';
+
+export { configuredTeams, memberUrl, type TeamConfig };
+export { TeamStore, type AccountAccess } from './store.js';
+export type { LocalSecrets } from './admin.js';
+
+export interface TeamDeps extends TeamStoreDeps {
+  paths: Paths;
+  /** The machine's own secret store (keychain or passphrase store), which holds the member credentials. */
+  secrets: Pick<LocalSecrets, 'read'>;
+}
+
+export function openTeamStore(deps: TeamDeps, name: string): TeamStore {
+  const team = findTeam(deps.paths, deps.env, name);
+  let creds: Promise<MemberCredentials> | undefined;
+  const credentials = () => (creds ??= loadCredentials(deps, team));
+  return new TeamStore(team, credentials, deps);
+}
+
+async function loadCredentials(deps: TeamDeps, team: TeamConfig): Promise<MemberCredentials> {
+  if (team.source === 'env') return envCredentials(deps.env)!;
+  let fields: Record<string, string>;
+  try {
+    fields = await deps.secrets.read(credentialsEntry(team.name));
+  } catch (err) {
+    if (err instanceof AcctError && err.exitCode !== 6) throw err;
+    if (err instanceof AcctError && /missing/.test(err.message))
+      throw storeError(`this machine's member credentials for team ${team.name} are missing from its store`, `join the team again with a new invitation (acct team join ${team.url} --code-stdin)`, err);
+    throw err;
+  }
+  const c = credentialsFromFields(fields);
+  if (!c || c.teamId !== team.teamId || c.memberId !== team.memberId)
+    throw storeError(`this machine's member credentials for team ${team.name} do not match teams.json`, `join the team again with a new invitation (acct team join ${team.url} --code-stdin)`);
+  return c;
+}
+
+/** A reference that names a team (`acme:stripe/live`), split; undefined for a local one. */
+export function splitTeamRef(ref: string): { team: string; ref: string } | undefined {
+  const i = ref.indexOf(':');
+  if (i <= 0) return undefined;
+  const team = ref.slice(0, i);
+  return TEAM_NAME_RE.test(team) ? { team, ref: ref.slice(i + 1) } : undefined;
+}

@@ -1,0 +1,108 @@
+// The PostgreSQL driver, loaded on first use of a team (acct token on a local
+// account never loads it), and the one place its errors become acct's.
+//
+// Why `pg` (node-postgres) rather than `postgres` (porsager): it is plain
+// CommonJS with no ESM-only entry, which our one-file CommonJS bundle needs
+// (dist/vendor/pg.cjs, like the other libraries); it reads PGPASSWORD and
+// ~/.pgpass (through the pgpass package, called here ourselves) and takes TLS
+// from sslmode in the URL; its Client gives us a dedicated session for the
+// refresh lock (a session advisory lock must live on one connection); and it
+// is the driver most managed PostgreSQL services document.
+import type { Pool, PoolClient, PoolConfig } from 'pg';
+import { AcctError, errorMessage } from '../errors.js';
+import { hostOf } from './config.js';
+
+export type { Pool, PoolClient };
+
+export interface Connection {
+  url: string;
+  /** The role to log in as; the URL's user otherwise. */
+  user?: string;
+  /** The role's password; otherwise PGPASSWORD, then ~/.pgpass. */
+  password?: string;
+  env: NodeJS.ProcessEnv;
+  /** Connections at most in the pool. */
+  max?: number;
+}
+
+/** Seconds to wait for the database to answer a connection (ACCT_TEAM_TIMEOUT, default 10). */
+function connectTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const n = Number(env.ACCT_TEAM_TIMEOUT ?? 10);
+  return Number.isFinite(n) && n > 0 ? n * 1000 : 10_000;
+}
+
+export async function openPool(c: Connection): Promise<Pool> {
+  const [{ default: pg }, { parse }] = await Promise.all([import('pg'), import('pg-connection-string')]);
+  // The URL's own fields, then ours: pg would let the URL's (empty) password and user override explicit ones.
+  const parsed = parse(c.url) as Record<string, unknown>;
+  delete parsed.password;
+  const config: PoolConfig = {
+    ...(parsed as PoolConfig),
+    user: c.user ?? ((parsed.user as string) || c.env.PGUSER || undefined),
+    // A function: pg's own .pgpass lookup prints a deprecation warning.
+    password: c.password !== undefined ? c.password : async () => passwordFromEnvironment(c, parsed),
+    max: c.max ?? 4,
+    connectionTimeoutMillis: connectTimeoutMs(c.env),
+    idleTimeoutMillis: 5_000,
+    // A pool with idle connections does not keep acct running once its command is done.
+    allowExitOnIdle: true,
+    application_name: 'acct',
+  };
+  const pool = new pg.Pool(config);
+  // An idle connection the server closes (a restart) is an error event on the pool: the next query connects anew.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+async function passwordFromEnvironment(c: Connection, parsed: Record<string, unknown>): Promise<string> {
+  if (c.env.PGPASSWORD) return c.env.PGPASSWORD;
+  const { default: pgpass } = await import('pgpass');
+  const found = await new Promise<string | undefined>((resolve) =>
+    pgpass({ host: parsed.host || 'localhost', port: parsed.port || 5432, database: parsed.database, user: c.user ?? parsed.user }, resolve),
+  );
+  if (found === undefined)
+    throw new AcctError('usage', `no password for ${String(c.user ?? parsed.user)} at ${hostOf(c.url)}`, {
+      hint: 'set PGPASSWORD, or add a line for it to ~/.pgpass (host:port:database:user:password, mode 0600)',
+    });
+  return found;
+}
+
+/** Network-level failures: the database is not there (or not now). */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
+
+/**
+ * A driver error as acct reports it. The message never quotes a query or its
+ * parameters (they hold sealed secrets and verifiers): the driver's own text
+ * for the server's errors, which name objects, not values.
+ */
+export function teamError(err: unknown, url: string, team: string): unknown {
+  if (err instanceof AcctError) return err;
+  const e = err as { code?: string; message?: string };
+  const host = hostOf(url);
+  const message = errorMessage(err);
+  // The driver's own failures carry no SQLSTATE: a connection that timed out or ended under a query.
+  const driverFailure = !e.code && /timeout expired|Connection terminated|connection timeout|Client has encountered a connection error/i.test(message);
+  if ((e.code && UNREACHABLE.has(e.code)) || driverFailure)
+    return new AcctError('team_unreachable', `the database of team ${team} at ${host} is unreachable (${message})`, {
+      hint: 'check that it is running and reachable from here; the accounts there are unchanged',
+      cause: err,
+    });
+  if (e.code === '28000' && /not permitted to log in/.test(message))
+    return new AcctError('access_removed', `this machine's member of team ${team} was removed from it`, {
+      hint: `ask an admin of ${team} to invite you again (acct team invite ${team} --name …)`,
+      cause: err,
+    });
+  if (e.code === '28P01' || e.code === '28000')
+    return new AcctError('access_denied', `${host} refused this member's login to team ${team} (${message})`, {
+      hint: `the member's password was changed or its role dropped; ask an admin of ${team} for a new invitation`,
+      cause: err,
+    });
+  if (e.code === '42501')
+    return new AcctError('access_denied', `team ${team}: ${message}`, { hint: 'ask an admin of the team', cause: err });
+  if (e.code === '3F000' || e.code === '42P01')
+    return new AcctError('not_found', `there is no acct team schema in the database at ${host}`, {
+      hint: 'create a team there first: acct team create <name> <url>',
+      cause: err,
+    });
+  return err;
+}

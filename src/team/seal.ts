@@ -1,0 +1,124 @@
+// Client-side sealing for team stores, with node:crypto alone.
+//
+// Each member has an X25519 key pair: the private key stays in the member's
+// local secret store (keychain or passphrase store; ACCT_TEAM_KEY in CI), the
+// public key sits in the members table. Each account (and each OAuth client)
+// has a random 32-byte key of its own; its secret fields are sealed with it
+// (AES-256-GCM, associated data binding team and item), and the key is
+// wrapped for every member allowed to read it the way age's X25519 recipient
+// and HPKE's base mode do: an ephemeral X25519 key agreement, HKDF-SHA256 over
+// the shared secret (salt: both public keys; info: team, item and member),
+// AES-256-GCM of the item key under the result. The database only ever holds
+// ciphertext, wrapped keys and public keys.
+import { nodeCrypto } from '../store/node-crypto.js';
+import { seal, open, isSealed, type Sealed } from '../store/crypto.js';
+import { isObject } from '../store/files.js';
+import type { Fields } from '../store/store.js';
+
+export interface MemberKeys {
+  /** base64 of the raw 32-byte X25519 public key */
+  publicKey: string;
+  /** base64 of the PKCS#8 DER private key */
+  privateKey: string;
+}
+
+export interface Wrapped extends Sealed {
+  /** The ephemeral public key, raw, base64. */
+  epk: string;
+}
+
+const SPKI_X25519_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+
+export function newMemberKeys(): MemberKeys {
+  const { publicKey, privateKey } = nodeCrypto().generateKeyPairSync('x25519');
+  return { publicKey: rawPublic(publicKey), privateKey: privateKey.export({ type: 'pkcs8', format: 'der' }).toString('base64') };
+}
+
+function rawPublic(key: import('node:crypto').KeyObject): string {
+  return key.export({ type: 'spki', format: 'der' }).subarray(SPKI_X25519_PREFIX.length).toString('base64');
+}
+
+function publicKeyObject(raw: string) {
+  const bytes = Buffer.from(raw, 'base64');
+  if (bytes.length !== 32) throw new Error('not an X25519 public key');
+  return nodeCrypto().createPublicKey({ key: Buffer.concat([SPKI_X25519_PREFIX, bytes]), format: 'der', type: 'spki' });
+}
+
+/** The public key of a private key, to check that stored credentials belong together. */
+export function publicOf(privateKey: string): string {
+  return rawPublic(nodeCrypto().createPublicKey(nodeCrypto().createPrivateKey({ key: Buffer.from(privateKey, 'base64'), format: 'der', type: 'pkcs8' })));
+}
+
+/** What a wrapped key is bound to: a key wrapped for one member, item or team opens for no other. */
+export const wrapInfo = (teamId: string, item: string, memberId: string) => `acct-team-wrap:v1:${teamId}:${item}:${memberId}`;
+
+function kek(shared: Buffer, epk: string, recipient: string, info: string): Buffer {
+  const salt = Buffer.concat([Buffer.from(epk, 'base64'), Buffer.from(recipient, 'base64')]);
+  return Buffer.from(nodeCrypto().hkdfSync('sha256', shared, salt, Buffer.from(info, 'utf8'), 32));
+}
+
+export function wrapKey(itemKey: Buffer, recipientPublicKey: string, info: string): Wrapped {
+  const c = nodeCrypto();
+  const eph = c.generateKeyPairSync('x25519');
+  const epk = rawPublic(eph.publicKey);
+  const shared = c.diffieHellman({ privateKey: eph.privateKey, publicKey: publicKeyObject(recipientPublicKey) });
+  return { ...seal(kek(shared, epk, recipientPublicKey, info), itemKey, info), epk };
+}
+
+/** Throws when the wrapped key is not for this member, item and team, or was altered. */
+export function unwrapKey(wrapped: Wrapped, keys: MemberKeys, info: string): Buffer {
+  const c = nodeCrypto();
+  const privateKey = c.createPrivateKey({ key: Buffer.from(keys.privateKey, 'base64'), format: 'der', type: 'pkcs8' });
+  const shared = c.diffieHellman({ privateKey, publicKey: publicKeyObject(wrapped.epk) });
+  const key = open(kek(shared, wrapped.epk, keys.publicKey, info), wrapped, info);
+  if (key.length !== 32) throw new Error('a wrapped key of the wrong length');
+  return key;
+}
+
+export function isWrapped(v: unknown): v is Wrapped {
+  return isSealed(v) && isObject(v) && typeof (v as { epk?: unknown }).epk === 'string';
+}
+
+export const newItemKey = (): Buffer => nodeCrypto().randomBytes(32);
+
+const secretAad = (teamId: string, item: string, binding: string) => `acct-team-secret:v1:${teamId}:${item}:${binding}`;
+
+/**
+ * The metadata that decides where an account's credentials are sent: its app
+ * and its connection settings (a subdomain, a tenant: they make the API and
+ * token URLs). Bound into the sealed secrets' associated data, so a database
+ * administrator who edits them (to point a member's acct at a host of theirs)
+ * gets secrets that no longer open, not credentials sent elsewhere.
+ */
+export function accountBinding(a: { app: string; settings?: Record<string, string> }): string {
+  const settings = Object.entries(a.settings ?? {}).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+  return JSON.stringify([a.app, settings]);
+}
+
+export function sealFields(key: Buffer, fields: Fields, teamId: string, item: string, binding = ''): Sealed {
+  return seal(key, Buffer.from(JSON.stringify(fields), 'utf8'), secretAad(teamId, item, binding));
+}
+
+export function openFields(key: Buffer, sealed: Sealed, teamId: string, item: string, binding = ''): Fields {
+  const fields = JSON.parse(open(key, sealed, secretAad(teamId, item, binding)).toString('utf8')) as unknown;
+  if (!isObject(fields) || !Object.values(fields).every((v) => typeof v === 'string')) throw new Error('sealed contents are not a set of fields');
+  return fields as Fields;
+}
+
+/** A random password for a member's database role (it never leaves the member's secret store and the code that carries it). */
+export const newPassword = (): string => nodeCrypto().randomBytes(24).toString('base64url');
+
+/**
+ * A SCRAM-SHA-256 verifier for a password (RFC 5802/7677, as PostgreSQL
+ * stores it): CREATE/ALTER ROLE … PASSWORD gets this instead of the password,
+ * so neither the server nor its statement log ever sees one.
+ */
+export function scramVerifier(password: string, iterations = 4096): string {
+  const c = nodeCrypto();
+  const salt = c.randomBytes(16);
+  const salted = c.pbkdf2Sync(password.normalize('NFKC'), salt, iterations, 32, 'sha256');
+  const clientKey = c.createHmac('sha256', salted).update('Client Key').digest();
+  const storedKey = c.createHash('sha256').update(clientKey).digest();
+  const serverKey = c.createHmac('sha256', salted).update('Server Key').digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}

@@ -1,0 +1,638 @@
+// A team store: the AccountStore interface on a team's PostgreSQL database.
+//
+// The database holds account metadata, sealed secrets and per-member wrapped
+// keys (team/seal.ts); every query runs as the member's own role, so
+// row-level security (team/schema.ts) decides what it sees. Secrets are
+// sealed and opened here, on the member's machine.
+import type { Account } from '../accounts/model.js';
+import { resolveReference, label } from '../accounts/resolve.js';
+import type { AccountStore, AccountView, AppAccounts, ClientStore, RecordedUse, RefreshLock, ResolveHints, StoredClient, UseRecord } from '../store/account-store.js';
+import type { Fields } from '../store/store.js';
+import type { RefreshOutcome } from '../accounts/refresh.js';
+import { LockBusyError } from '../store/lock.js';
+import { AcctError } from '../errors.js';
+import { nodeCrypto } from '../store/node-crypto.js';
+import type { Sealed } from '../store/crypto.js';
+import { isSealed } from '../store/crypto.js';
+import { openPool, teamError, type Pool, type PoolClient } from './pg.js';
+import type { MemberCredentials, TeamConfig } from './config.js';
+import { hostOf } from './config.js';
+import { newItemKey, openFields, sealFields, unwrapKey, wrapInfo, wrapKey, isWrapped, accountBinding, type Wrapped, type MemberKeys } from './seal.js';
+
+/** Who this machine is in the team, as the database says. */
+export interface Member {
+  id: string;
+  name: string;
+  isAdmin: boolean;
+}
+
+export interface TeamStoreDeps {
+  env: NodeJS.ProcessEnv;
+  warn: (message: string) => void;
+  /** This machine's name, for the uses it records. */
+  machine?: () => string;
+}
+
+/** The access an account has in a team (for show and share). */
+export interface AccountAccess {
+  owner: { id: string; name: string };
+  visibility: 'private' | 'shared' | 'team';
+  readers: { id: string; name: string }[];
+}
+
+interface Row {
+  id: string;
+  app: string;
+  nickname: string;
+  meta: Account;
+}
+
+const toAccount = (r: Row): Account => ({ ...r.meta, id: r.id, app: r.app, nickname: r.nickname });
+
+const base32 = (b: Buffer) => {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const byte of b) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += alphabet[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  return out;
+};
+const newAccountId = () => `acc_${base32(nodeCrypto().randomBytes(7)).slice(0, 10)}`;
+
+export class TeamStore implements AccountStore {
+  readonly kind = 'team' as const;
+  /** Listing needs the member's credentials and the database. */
+  readonly openList = false;
+  private session?: Promise<{ pool: Pool; member: Member; creds: MemberCredentials }>;
+
+  constructor(
+    readonly team: TeamConfig,
+    private readonly credentials: () => Promise<MemberCredentials>,
+    private readonly deps: TeamStoreDeps,
+  ) {}
+
+  get name(): string {
+    return this.team.name;
+  }
+  get teamId(): string {
+    return this.team.teamId;
+  }
+
+  assertWritable(): void {}
+
+  /** Connects (once) as the member, and checks the member is still in the team. */
+  connect(): Promise<{ pool: Pool; member: Member; creds: MemberCredentials }> {
+    return (this.session ??= (async () => {
+      const creds = await this.credentials();
+      const pool = await openPool({ url: this.team.url, user: creds.role, password: creds.password, env: this.deps.env });
+      try {
+        const { rows } = await pool.query<{ id: string; name: string; is_admin: boolean; public_key: string | null; removed_at: Date | null }>('SELECT * FROM acct.whoami($1)', [this.teamId]);
+        const row = rows[0];
+        if (!row) throw new AcctError('access_removed', `this machine is no member of team ${this.name} at ${hostOf(this.team.url)}`, { hint: `ask an admin of ${this.name} for an invitation` });
+        if (row.removed_at)
+          throw new AcctError('access_removed', `this machine's member (${row.name}) was removed from team ${this.name} on ${row.removed_at.toISOString()}`, {
+            hint: `ask an admin of ${this.name} to invite you again`,
+          });
+        if (row.public_key !== creds.publicKey)
+          throw new AcctError('access_denied', `the key of member ${row.name} in team ${this.name} is not the one this machine holds`, { hint: 'join the team again with a new invitation' });
+        return { pool, member: { id: row.id, name: row.name, isAdmin: row.is_admin }, creds };
+      } catch (err) {
+        await pool.end();
+        throw this.fail(err);
+      }
+    })());
+  }
+
+  private fail(err: unknown): unknown {
+    this.session = undefined;
+    return teamError(err, this.team.url, this.name);
+  }
+
+  private async keys(): Promise<MemberKeys> {
+    const { creds } = await this.connect();
+    return { publicKey: creds.publicKey, privateKey: creds.privateKey };
+  }
+
+  /** One query as the member. */
+  async query<T extends object>(sql: string, params: unknown[] = []): Promise<T[]> {
+    const { pool } = await this.connect();
+    try {
+      return (await pool.query<T>(sql, params)).rows;
+    } catch (err) {
+      throw teamError(err, this.team.url, this.name);
+    }
+  }
+
+  /**
+   * A transaction that is tried again while the database is unreachable (a
+   * restart), for `retryMs` at most: for writes that must not be lost, like
+   * a rotated refresh token. Only for idempotent transactions (a commit whose
+   * answer was lost may have happened).
+   */
+  async txRetrying<T>(retryMs: number, fn: (q: TxQuery, member: Member) => Promise<T>): Promise<T> {
+    const until = Date.now() + retryMs;
+    let pause = 250;
+    for (let warned = false; ; ) {
+      try {
+        return await this.tx(fn);
+      } catch (err) {
+        if (!(err instanceof AcctError) || err.code !== 'team_unreachable' || Date.now() + pause > until) throw err;
+        if (!warned) this.deps.warn(`${err.message}; trying again for up to ${Math.round(retryMs / 1000)}s`);
+        warned = true;
+        await new Promise((r) => setTimeout(r, pause));
+        pause = Math.min(pause * 2, 2000);
+      }
+    }
+  }
+
+  /** A transaction as the member: committed when `fn` returns, rolled back when it throws. */
+  async tx<T>(fn: (q: <R extends object>(sql: string, params?: unknown[]) => Promise<R[]>, member: Member) => Promise<T>): Promise<T> {
+    const { pool, member } = await this.connect();
+    let client: PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (err) {
+      throw teamError(err, this.team.url, this.name);
+    }
+    let broken: unknown;
+    // A connection the server drops while checked out says so as an event: the failing query reports it.
+    const onError = (err: Error) => void (broken ??= err);
+    client.on('error', onError);
+    try {
+      await client.query('BEGIN');
+      const result = await fn(async <R extends object>(sql: string, params: unknown[] = []) => (await client.query<R>(sql, params)).rows, member);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      broken = err;
+      await client.query('ROLLBACK').catch((rollback: unknown) => {
+        broken = rollback; // the connection is gone: the server rolled back with it; the pool drops it
+      });
+      throw teamError(err, this.team.url, this.name);
+    } finally {
+      client.off('error', onError);
+      client.release(broken instanceof Error && !(broken instanceof AcctError) ? broken : undefined);
+    }
+  }
+
+  async member(): Promise<Member> {
+    return (await this.connect()).member;
+  }
+
+  // Reading metadata.
+
+  async view(): Promise<AccountView> {
+    const { member } = await this.connect();
+    const [rows, defaults] = await Promise.all([
+      this.query<Row>('SELECT id, app, nickname, meta FROM acct.accounts WHERE team_id = $1 ORDER BY app, nickname', [this.teamId]),
+      this.query<{ app: string; account_id: string }>('SELECT app, account_id FROM acct.defaults WHERE team_id = $1 AND member_id = $2', [this.teamId, member.id]),
+    ]);
+    return { accounts: rows.map(toAccount), defaults: Object.fromEntries(defaults.map((d) => [d.app, d.account_id])) };
+  }
+
+  async resolve(ref: string, hints: ResolveHints = {}): Promise<Account> {
+    const v = await this.view();
+    return resolveReference({ version: 1, accounts: [...v.accounts], defaults: { ...v.defaults }, retiredIds: [] }, ref, hints.isApp, hints.appSlugs);
+  }
+
+  async get(id: string): Promise<Account | undefined> {
+    const rows = await this.query<Row>('SELECT id, app, nickname, meta FROM acct.accounts WHERE team_id = $1 AND id = $2', [this.teamId, id]);
+    return rows[0] && toAccount(rows[0]);
+  }
+
+  /** Owner, visibility and readers of an account the member sees. */
+  async access(id: string): Promise<AccountAccess> {
+    const rows = await this.query<{ owner: string; owner_name: string; visibility: AccountAccess['visibility']; readers: { id: string; name: string }[] | null }>(
+      `SELECT a.owner, o.name AS owner_name, a.visibility,
+              (SELECT json_agg(json_build_object('id', m.id, 'name', m.name) ORDER BY m.name) FROM acct.account_access x JOIN acct.members m ON m.team_id = x.team_id AND m.id = x.member_id
+                WHERE x.team_id = a.team_id AND x.account_id = a.id) AS readers
+         FROM acct.accounts a JOIN acct.members o ON o.team_id = a.team_id AND o.id = a.owner WHERE a.team_id = $1 AND a.id = $2`,
+      [this.teamId, id],
+    );
+    const r = rows[0];
+    if (!r) throw this.notFound(id);
+    return { owner: { id: r.owner, name: r.owner_name }, visibility: r.visibility, readers: r.readers ?? [] };
+  }
+
+  private notFound(id: string) {
+    return new AcctError('account_not_found', `team ${this.name} has no account ${id} that you can see`, { hint: `see its accounts with: acct list` });
+  }
+
+  // Changing metadata.
+
+  private async appAccounts(q: TxQuery, member: Member, app: string): Promise<AppAccounts> {
+    // Creates of one app's accounts take turns: the nickname rules are about one app.
+    await q('SELECT pg_advisory_xact_lock(hashtext($1))', [`acct:${this.teamId}:app:${app}`]);
+    const rows = await q<Row>('SELECT id, app, nickname, meta FROM acct.accounts WHERE team_id = $1 AND app = $2 ORDER BY nickname', [this.teamId, app]);
+    const def = await q<{ account_id: string }>('SELECT account_id FROM acct.defaults WHERE team_id = $1 AND member_id = $2 AND app = $3', [this.teamId, member.id, app]);
+    return { app, accounts: rows.map(toAccount), defaultId: def[0]?.account_id };
+  }
+
+  async create(app: string, fields: Fields, build: (id: string, app: AppAccounts) => { account: Account; makeDefault: boolean }): Promise<Account> {
+    const keys = await this.keys();
+    return this.tx(async (q, member) => {
+      const accounts = await this.appAccounts(q, member, app);
+      const id = await this.freeId(q);
+      const { account, makeDefault } = build(id, accounts);
+      await this.insertAccount(q, member, keys, { ...account, id }, fields, makeDefault);
+      return { ...account, id };
+    });
+  }
+
+  private async freeId(q: TxQuery, wanted?: string): Promise<string> {
+    for (let id = wanted ?? newAccountId(); ; id = newAccountId()) {
+      // Ids of accounts this member cannot see are taken too: the primary key says so at insert; retired ones are visible to every member.
+      const taken = await q('SELECT 1 FROM acct.retired_ids WHERE team_id = $1 AND id = $2', [this.teamId, id]);
+      if (!taken.length) return id;
+    }
+  }
+
+  private async insertAccount(q: TxQuery, member: Member, keys: MemberKeys, account: Account, fields: Fields, makeDefault: boolean): Promise<void> {
+    const key = newItemKey();
+    try {
+      await q('INSERT INTO acct.accounts (team_id, id, app, nickname, owner, meta) VALUES ($1, $2, $3, $4, $5, $6)', [this.teamId, account.id, account.app, account.nickname, member.id, account]);
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505')
+        throw new AcctError('bad_input', `team ${this.name} has a ${account.app} account called "${account.nickname}" already`, {
+          hint: 'pick another nickname with --nickname (it may be an account not shared with you)',
+        });
+      throw err;
+    }
+    await q('INSERT INTO acct.account_secrets (team_id, account_id, sealed) VALUES ($1, $2, $3)', [this.teamId, account.id, sealFields(key, fields, this.teamId, account.id, accountBinding(account))]);
+    await q('INSERT INTO acct.account_access (team_id, account_id, member_id, wrapped, granted_by) VALUES ($1, $2, $3, $4, $3)', [
+      this.teamId,
+      account.id,
+      member.id,
+      wrapKey(key, keys.publicKey, wrapInfo(this.teamId, account.id, member.id)),
+    ]);
+    if (makeDefault) await this.writeDefault(q, member, account.app, account.id);
+  }
+
+  private async writeDefault(q: TxQuery, member: Member, app: string, id: string | undefined) {
+    if (id === undefined) await q('DELETE FROM acct.defaults WHERE team_id = $1 AND member_id = $2 AND app = $3', [this.teamId, member.id, app]);
+    else
+      await q(
+        'INSERT INTO acct.defaults (team_id, member_id, app, account_id) VALUES ($1, $2, $3, $4) ON CONFLICT (team_id, member_id, app) DO UPDATE SET account_id = EXCLUDED.account_id',
+        [this.teamId, member.id, app, id],
+      );
+  }
+
+  async update(id: string, change: (a: Account, app: AppAccounts) => void, fields?: Fields): Promise<Account> {
+    const keys = fields ? await this.keys() : undefined;
+    // Setting the same values again is harmless, and new secrets (a rotated
+    // refresh token, just issued) must survive a database restart: retried.
+    return this.txRetrying(WRITE_RETRY_MS, async (q, member) => {
+      const rows = await q<Row>('SELECT id, app, nickname, meta FROM acct.accounts WHERE team_id = $1 AND id = $2 FOR UPDATE', [this.teamId, id]);
+      if (!rows[0]) throw await this.whyNot(q, id);
+      const before = toAccount(rows[0]);
+      const accounts = await this.appAccounts(q, member, before.app);
+      const after = structuredClone(before);
+      change(after, accounts);
+      if (after.id !== id || after.app !== before.app) throw new AcctError('unexpected', 'an update may not change the account id or app');
+      // New secrets, or the same ones sealed again when what they are bound to (the settings) changed.
+      const rebind = accountBinding(after) !== accountBinding(before);
+      if (fields || rebind) {
+        const key = await this.accountKey(q, member, keys ?? (await this.keys()), id);
+        let next = fields;
+        if (!next) {
+          const [row] = await q<{ sealed: unknown }>('SELECT sealed FROM acct.account_secrets WHERE team_id = $1 AND account_id = $2', [this.teamId, id]);
+          next = this.open(key, row?.sealed, id, accountBinding(before));
+        }
+        await q('UPDATE acct.account_secrets SET sealed = $3, updated_at = now() WHERE team_id = $1 AND account_id = $2', [this.teamId, id, sealFields(key, next, this.teamId, id, accountBinding(after))]);
+      }
+      try {
+        await q('UPDATE acct.accounts SET nickname = $3, meta = $4 WHERE team_id = $1 AND id = $2', [this.teamId, id, after.nickname, after]);
+      } catch (err) {
+        if ((err as { code?: string }).code === '23505')
+          throw new AcctError('bad_input', `team ${this.name} has a ${after.app} account called "${after.nickname}" already`, { hint: 'pick another nickname' });
+        throw err;
+      }
+      return after;
+    });
+  }
+
+  /** Why an account the member asked for is not there for it: not visible, or visible but not its to change. */
+  private async whyNot(q: TxQuery, id: string): Promise<AcctError> {
+    const seen = await q<{ owner: string }>('SELECT owner FROM acct.accounts WHERE team_id = $1 AND id = $2', [this.teamId, id]);
+    if (!seen.length) return new AcctError('account_not_found', `account ${id} is gone from team ${this.name}, or was never shared with you`);
+    return new AcctError('access_denied', `account ${id} of team ${this.name} is not shared with you`, { hint: 'ask its owner to share it: acct share <team>:<ref> --with <you>' });
+  }
+
+  /** The account's key, unwrapped for this member. */
+  private async accountKey(q: TxQuery, member: Member, keys: MemberKeys, id: string): Promise<Buffer> {
+    const rows = await q<{ wrapped: unknown }>('SELECT wrapped FROM acct.account_access WHERE team_id = $1 AND account_id = $2 AND member_id = $3', [this.teamId, id, member.id]);
+    if (!rows[0]) throw await this.whyNot(q, id);
+    return this.unwrap(rows[0].wrapped, keys, id, member.id);
+  }
+
+  private unwrap(wrapped: unknown, keys: MemberKeys, item: string, memberId: string): Buffer {
+    try {
+      if (!isWrapped(wrapped)) throw new Error('malformed');
+      return unwrapKey(wrapped, keys, wrapInfo(this.teamId, item, memberId));
+    } catch (err) {
+      throw new AcctError('store_unavailable', `the key of ${item} in team ${this.name} does not open with this member's key (altered in the database, or wrapped for another member)`, {
+        hint: 'ask its owner to share it with you again',
+        cause: err,
+      });
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.tx(async (q) => {
+      const gone = await q('DELETE FROM acct.accounts WHERE team_id = $1 AND id = $2 RETURNING id', [this.teamId, id]);
+      if (!gone.length) {
+        const seen = await q<{ owner: string }>('SELECT owner FROM acct.accounts WHERE team_id = $1 AND id = $2', [this.teamId, id]);
+        if (!seen.length) throw this.notFound(id);
+        throw new AcctError('access_denied', `only the owner of ${id} can delete it from team ${this.name}`, { hint: 'ask its owner' });
+      }
+      await q('INSERT INTO acct.retired_ids (team_id, id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [this.teamId, id]);
+    });
+  }
+
+  async setDefault(app: string, id: string | undefined): Promise<Account | undefined> {
+    return this.tx(async (q, member) => {
+      const before = await q<Row>(
+        'SELECT a.id, a.app, a.nickname, a.meta FROM acct.defaults d JOIN acct.accounts a ON a.team_id = d.team_id AND a.id = d.account_id WHERE d.team_id = $1 AND d.member_id = $2 AND d.app = $3',
+        [this.teamId, member.id, app],
+      );
+      await this.writeDefault(q, member, app, id);
+      return before[0] && toAccount(before[0]);
+    });
+  }
+
+  async put(account: Account, fields: Fields, makeDefault: boolean): Promise<{ id: string; action: 'added' | 'updated' }> {
+    const existing = await this.get(account.id);
+    if (existing) {
+      await this.update(account.id, (a) => Object.assign(a, account), fields);
+      if (makeDefault) await this.setDefault(account.app, account.id);
+      return { id: account.id, action: 'updated' };
+    }
+    const keys = await this.keys();
+    return this.tx(async (q, member) => {
+      const id = await this.freeId(q, account.id);
+      await this.insertAccount(q, member, keys, { ...account, id }, fields, makeDefault);
+      return { id, action: 'added' as const };
+    });
+  }
+
+  // Secrets.
+
+  async ready(): Promise<void> {
+    await this.connect();
+  }
+
+  async readSecrets(ids: readonly string[]): Promise<Map<string, Fields>> {
+    const { member } = await this.connect();
+    const keys = await this.keys();
+    const rows = await this.query<{ account_id: string; sealed: unknown; wrapped: unknown; app: string; settings: Record<string, string> | null }>(
+      `SELECT s.account_id, s.sealed, x.wrapped, a.app, a.meta->'settings' AS settings FROM acct.account_secrets s
+         JOIN acct.account_access x ON x.team_id = s.team_id AND x.account_id = s.account_id AND x.member_id = $3
+         JOIN acct.accounts a ON a.team_id = s.team_id AND a.id = s.account_id
+        WHERE s.team_id = $1 AND s.account_id = ANY($2)`,
+      [this.teamId, [...ids], member.id],
+    );
+    const byId = new Map(rows.map((r) => [r.account_id, r]));
+    const out = new Map<string, Fields>();
+    for (const id of ids) {
+      const r = byId.get(id);
+      if (!r) {
+        const seen = await this.get(id);
+        if (!seen) throw this.notFound(id);
+        throw new AcctError('access_removed', `${label(seen)} in team ${this.name} is not shared with you (or no longer)`, {
+          hint: `ask its owner to share it: acct share ${this.name}:${seen.app}/${seen.nickname} --with ${member.name}`,
+        });
+      }
+      const key = this.unwrap(r.wrapped, keys, id, member.id);
+      out.set(id, this.open(key, r.sealed, id, accountBinding({ app: r.app, settings: r.settings ?? undefined })));
+    }
+    return out;
+  }
+
+  /** An account's secrets, opened: they fail when they, or the settings they are bound to, were altered. */
+  open(key: Buffer, sealed: unknown, id: string, binding: string): Fields {
+    try {
+      if (!isSealed(sealed)) throw new Error('malformed');
+      return openFields(key, sealed, this.teamId, id, binding);
+    } catch (err) {
+      throw new AcctError('store_unavailable', `the secrets of ${id} in team ${this.name} fail authentication: they, or the account's app or settings, were altered in the database`, {
+        hint: 'restore the database from a backup, or reconnect the account; acct sends its credentials nowhere until then',
+        cause: err,
+      });
+    }
+  }
+
+  warm(): void {
+    // A head start only: the first real use awaits the same promise and reports its failure.
+    this.connect().catch(() => undefined);
+  }
+
+  // Refresh and bookkeeping.
+
+  refreshLock(id: string): RefreshLock {
+    return new TeamRefreshLock(this, id);
+  }
+
+  async recordUse(id: string, use: UseRecord): Promise<void> {
+    const { member } = await this.connect();
+    const machine = this.deps.machine?.() ?? process.getBuiltinModule('node:os').hostname();
+    await this.query('INSERT INTO acct.uses (team_id, account_id, member_id, machine, command, at) VALUES ($1, $2, $3, $4, $5, $6)', [
+      this.teamId,
+      id,
+      member.id,
+      machine.slice(0, 200),
+      use.command.slice(0, 100),
+      use.at,
+    ]);
+  }
+
+  async lastUsed(): Promise<Map<string, string>> {
+    const rows = await this.query<{ account_id: string; at: Date }>('SELECT account_id, max(at) AS at FROM acct.uses WHERE team_id = $1 GROUP BY account_id', [this.teamId]);
+    return new Map(rows.map((r) => [r.account_id, r.at.toISOString()]));
+  }
+
+  async uses(id: string, limit: number): Promise<RecordedUse[]> {
+    const rows = await this.query<{ at: Date; command: string; member: string; machine: string }>(
+      `SELECT u.at, u.command, m.name AS member, u.machine FROM acct.uses u JOIN acct.members m ON m.team_id = u.team_id AND m.id = u.member_id
+        WHERE u.team_id = $1 AND u.account_id = $2 ORDER BY u.at DESC LIMIT $3`,
+      [this.teamId, id, limit],
+    );
+    return rows.map((r) => ({ at: r.at.toISOString(), command: r.command, member: r.member, machine: r.machine }));
+  }
+
+  readonly clients: ClientStore = {
+    peek: async (slug) => {
+      const rows = await this.query<{ client_id: string; has_secret: boolean }>('SELECT client_id, sealed IS NOT NULL AS has_secret FROM acct.clients WHERE team_id = $1 AND app = $2', [this.teamId, slug]);
+      return rows[0] && { clientId: rows[0].client_id, hasSecret: rows[0].has_secret };
+    },
+    get: async (slug) => {
+      const { member } = await this.connect();
+      const rows = await this.query<{ client_id: string; sealed: Sealed | null; wrapped: Wrapped | null }>(
+        `SELECT c.client_id, c.sealed, x.wrapped FROM acct.clients c LEFT JOIN acct.client_access x ON x.team_id = c.team_id AND x.app = c.app AND x.member_id = $3
+          WHERE c.team_id = $1 AND c.app = $2`,
+        [this.teamId, slug, member.id],
+      );
+      const r = rows[0];
+      if (!r) return undefined;
+      if (!r.sealed) return { clientId: r.client_id };
+      if (!r.wrapped)
+        throw new AcctError('access_denied', `the ${slug} OAuth client secret of team ${this.name} was set before you joined`, {
+          hint: `a member who has it can set it again for everyone: acct client set ${slug} --team ${this.name} …`,
+        });
+      const item = `client:${slug}`;
+      const key = this.unwrap(r.wrapped, await this.keys(), item, member.id);
+      return { clientId: r.client_id, clientSecret: openFields(key, r.sealed, this.teamId, item).secret };
+    },
+    set: async (slug, client: StoredClient) => {
+      await this.tx(async (q) => {
+        const item = `client:${slug}`;
+        const key = newItemKey();
+        const sealed = client.clientSecret === undefined ? null : sealFields(key, { secret: client.clientSecret }, this.teamId, item);
+        await q(
+          'INSERT INTO acct.clients (team_id, app, client_id, sealed) VALUES ($1, $2, $3, $4) ON CONFLICT (team_id, app) DO UPDATE SET client_id = EXCLUDED.client_id, sealed = EXCLUDED.sealed',
+          [this.teamId, slug, client.clientId, sealed],
+        );
+        await q('DELETE FROM acct.client_access WHERE team_id = $1 AND app = $2', [this.teamId, slug]);
+        if (!sealed) return;
+        // Every member refreshes team accounts, so every member with a key gets the client's.
+        for (const m of await activeMembers(q, this.teamId))
+          await q('INSERT INTO acct.client_access (team_id, app, member_id, wrapped) VALUES ($1, $2, $3, $4)', [this.teamId, slug, m.id, wrapKey(key, m.public_key, wrapInfo(this.teamId, item, m.id))]);
+      });
+    },
+    remove: async (slug) => (await this.query('DELETE FROM acct.clients WHERE team_id = $1 AND app = $2 RETURNING app', [this.teamId, slug])).length > 0,
+  };
+
+  async close(): Promise<void> {
+    const s = this.session;
+    this.session = undefined;
+    if (!s) return;
+    let pool: Pool;
+    try {
+      pool = (await s).pool;
+    } catch {
+      return; // it never connected: nothing to release (the failure was reported to whoever used it)
+    }
+    await pool.end();
+  }
+
+  /** A dedicated session (the refresh lock lives on one). */
+  async dedicated(): Promise<PoolClient> {
+    const { pool } = await this.connect();
+    try {
+      return await pool.connect();
+    } catch (err) {
+      throw teamError(err, this.team.url, this.name);
+    }
+  }
+
+  get url(): string {
+    return this.team.url;
+  }
+
+  warn(message: string): void {
+    this.deps.warn(message);
+  }
+}
+
+/** How long an update keeps trying while the database is unreachable. */
+const WRITE_RETRY_MS = 30_000;
+
+export type TxQuery = <R extends object>(sql: string, params?: unknown[]) => Promise<R[]>;
+
+export async function activeMembers(q: TxQuery, teamId: string): Promise<{ id: string; name: string; public_key: string; is_admin: boolean; is_ci: boolean }[]> {
+  return q('SELECT id, name, public_key, is_admin, is_ci FROM acct.members WHERE team_id = $1 AND removed_at IS NULL AND public_key IS NOT NULL ORDER BY name', [teamId]);
+}
+
+/** How long a waiter sleeps between tries of a held refresh lock. */
+const POLL_MS = 100;
+
+/**
+ * One account's refresh lock across every machine: a session-level advisory
+ * lock, held on a dedicated connection for as long as the refresh runs. The
+ * holder's writes (new secrets, expiresAt) go through the pool and are
+ * committed before it unlocks; a holder that dies closes its session, and
+ * PostgreSQL releases the lock with it. Waiters poll pg_try_advisory_lock,
+ * asking `meanwhile` between polls (the holder may have stored new tokens).
+ */
+class TeamRefreshLock implements RefreshLock {
+  constructor(
+    private readonly store: TeamStore,
+    private readonly id: string,
+  ) {}
+
+  private get keyArgs(): [string, string] {
+    return [`acct-refresh:${this.store.teamId}`, this.id];
+  }
+
+  async hold<T>(fn: () => Promise<T>, opts: { waitMs: number; meanwhile?: () => Promise<T | undefined> }): Promise<T> {
+    const started = Date.now();
+    const client = await this.store.dedicated();
+    let broken: Error | undefined;
+    // The session can end while we hold the lock (a restart, a killed
+    // backend): the lock went with it, and another machine may take it
+    // while `fn` still runs. What `fn` writes still goes through (a rotated
+    // refresh token must not be lost); the rare double refresh is said.
+    const onError = (err: Error) => void (broken ??= err);
+    client.on('error', onError);
+    try {
+      for (;;) {
+        const { rows } = await client.query<{ got: boolean }>('SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS got', this.keyArgs);
+        if (rows[0]!.got) break;
+        const meanwhile = await opts.meanwhile?.();
+        if (meanwhile !== undefined) return meanwhile;
+        const left = opts.waitMs - (Date.now() - started);
+        if (left <= 0) throw new TeamLockBusyError(this.store.name, this.id);
+        await new Promise((r) => setTimeout(r, Math.min(POLL_MS, left)));
+      }
+      try {
+        return await fn();
+      } finally {
+        await client.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', this.keyArgs).catch((err: Error) => {
+          broken ??= err; // the session is gone, and the lock with it
+        });
+        if (broken) this.store.warn(`the refresh lock of ${this.id} in team ${this.store.name} was lost while it was held (${broken.message}): another machine may have refreshed it at the same time`);
+      }
+    } catch (err) {
+      if (!(err instanceof AcctError)) broken = err as Error;
+      throw teamError(err, this.store.url, this.store.name);
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
+    }
+  }
+
+  async readOutcome(): Promise<RefreshOutcome | undefined> {
+    try {
+      const rows = await this.store.query<{ at: Date; problem: string; final: boolean }>('SELECT at, problem, final FROM acct.refresh_outcomes WHERE team_id = $1 AND account_id = $2', [this.store.teamId, this.id]);
+      return rows[0] && { at: rows[0].at.toISOString(), problem: rows[0].problem, final: rows[0].final };
+    } catch {
+      return undefined; // a note for waiters, never a failure (RefreshLock.readOutcome): a waiter without it tries itself
+    }
+  }
+
+  async recordOutcome(outcome: RefreshOutcome): Promise<void> {
+    await this.store.query(
+      'INSERT INTO acct.refresh_outcomes (team_id, account_id, at, problem, final) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (team_id, account_id) DO UPDATE SET at = EXCLUDED.at, problem = EXCLUDED.problem, final = EXCLUDED.final',
+      [this.store.teamId, this.id, outcome.at, outcome.problem.slice(0, 500), outcome.final],
+    );
+  }
+
+  async clearOutcome(): Promise<void> {
+    await this.store.query('DELETE FROM acct.refresh_outcomes WHERE team_id = $1 AND account_id = $2', [this.store.teamId, this.id]);
+  }
+}
+
+/** The deadline came while another machine held the refresh lock. */
+export class TeamLockBusyError extends LockBusyError {
+  constructor(team: string, id: string) {
+    super(`team ${team} account ${id}`);
+    this.message = `timed out waiting for the refresh lock of ${id} in team ${team}`;
+    Object.defineProperty(this, 'hint', { value: 'another acct process (on any member machine) is refreshing it; retry when it is done' });
+  }
+}
