@@ -40,7 +40,10 @@ export async function main(argv: string[], io: IO, env: NodeJS.ProcessEnv, overr
   }
   try {
     await program.parseAsync(argv, { from: 'user' });
+    await ctx.teams.close();
   } catch (err) {
+    // A team store's connections would keep the process alive; the command's own error is the one to report.
+    await ctx.teams.close().catch(() => undefined);
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
       return ExitCode.usage;

@@ -10,7 +10,7 @@ import { SecretStore, type StoreKind } from './store/store.js';
 import { BundleState, BundleStore } from './accounts/bundle-mode.js';
 import { LocalStore } from './store/local-store.js';
 import type { AccountStore } from './store/account-store.js';
-import { noTeams, type TeamStores } from './accounts/stores.js';
+import { teamStores, type TeamStores } from './accounts/stores.js';
 import { Keychain, napiKeychain, type KeychainBackend } from './store/keychain.js';
 import { Catalog } from './catalog/catalog.js';
 import { terminalPrompter, type Prompter } from './ui/prompt.js';
@@ -44,6 +44,11 @@ export interface Context {
   store: AccountStore;
   /** The team stores this machine has joined (accounts/stores.ts routes references to them). */
   teams: TeamStores;
+  /**
+   * This machine's own secret store, for what is not an account's: a team's
+   * member credentials. Undefined with ACCT_BUNDLE (no local store is opened).
+   */
+  machineSecrets?: SecretStore;
   catalog: Catalog;
   prompter: Prompter;
   fetch: () => Promise<Fetch>;
@@ -128,8 +133,10 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
       checkFolders(secrets.secretsDir);
       housekeeping('clean up after an interrupted write', () => void sweep(paths, secrets, m, Date.now()));
     });
+    machineSecrets = secrets;
     return new LocalStore({ paths, repository, secrets, now, housekeeping });
   };
+  let machineSecrets: SecretStore | undefined;
   const ctx: Context = {
     env,
     io,
@@ -137,7 +144,8 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
     now,
     sleep: overrides.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
     store: bundle ? new BundleStore(bundle, warn) : localStore(),
-    teams: noTeams,
+    machineSecrets,
+    teams: teamStores(paths, env, () => ({ paths, env, warn, secrets: teamSecrets(machineSecrets) })),
     catalog: new Catalog(paths, bundle),
     prompter,
     fetch: () => (fetchPromise ??= overrides.fetch ? Promise.resolve(overrides.fetch) : createFetch({ timeoutMs: seconds(env.ACCT_HTTP_TIMEOUT, 'ACCT_HTTP_TIMEOUT', 30) * 1000, onSlow: (host) => io.stderr.write(`Waiting for ${host}…\n`) })),
@@ -148,6 +156,15 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
     info: (message) => io.stderr.write(`${message}\n`),
   };
   return ctx;
+}
+
+/** The machine's secret store for team credentials; with a bundle there is none, and a team given in ACCT_TEAM/ACCT_TEAM_KEY needs none. */
+export function teamSecrets(secrets: SecretStore | undefined): Pick<SecretStore, 'read' | 'write' | 'ready'> {
+  if (secrets) return secrets;
+  const refuse = async (): Promise<never> => {
+    throw usageError("a team's member credentials are kept in this machine's store, and ACCT_BUNDLE is set", 'unset ACCT_BUNDLE, or give the team with ACCT_TEAM and ACCT_TEAM_KEY');
+  };
+  return { read: refuse, write: refuse, ready: refuse };
 }
 
 export function seconds(raw: string | undefined, name: string, fallback: number): number {

@@ -92,7 +92,12 @@ export async function runPlain(call: PlainCall, io: IO, env: NodeJS.ProcessEnv, 
   try {
     const ctx = createContext(env, io, overrides);
     ctx.command = call.form.name;
-    return (await call.form.run(ctx, call.positionals, call.values)) ?? ExitCode.ok;
+    try {
+      return (await call.form.run(ctx, call.positionals, call.values)) ?? ExitCode.ok;
+    } finally {
+      // A team store's connections would keep the process alive.
+      await ctx.teams.close();
+    }
   } catch (err) {
     return report(io, err, { json: call.values.json === true });
   }

@@ -64,7 +64,8 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
       .command('connect')
       .description('connect an account (OAuth in the browser, or API keys)')
       .argument('<app>', 'app slug, e.g. github, openai')
-      .option('--nickname <name>', 'name for the account (default: the identity the service reports)'),
+      .option('--nickname <name>', 'name for the account (default: the identity the service reports)')
+      .option('--team <team>', "a team's account (private to you until you share it), in a team this machine joined"),
   ).action((app, opts) => change(async (c) => (await import('./commands/connect.js')).connect(c, app, lists(opts, 'fromEnv', 'scope', 'setting'))));
 
   credentialOptions(

@@ -6,6 +6,9 @@
 // it goes back to the same store.
 import type { Context } from '../context.js';
 import type { AccountStore, AccountView } from '../store/account-store.js';
+import type { Paths } from '../paths.js';
+import type { TeamDeps } from '../team/index.js';
+import { configuredTeams } from '../team/config.js';
 import type { Account } from './model.js';
 import { AcctError } from '../errors.js';
 import { label } from './resolve.js';
@@ -16,6 +19,8 @@ export interface TeamStores {
   names(): string[];
   /** A team's store, connected on first use. */
   open(name: string): Promise<AccountStore>;
+  /** Ends the connections of the stores opened (the command is done). */
+  close(): Promise<void>;
 }
 
 export const noTeams: TeamStores = {
@@ -23,7 +28,35 @@ export const noTeams: TeamStores = {
   open: async (name) => {
     throw unknownTeam(name, []);
   },
+  close: async () => undefined,
 };
+
+/**
+ * The teams of teams.json and ACCT_TEAM/ACCT_TEAM_KEY (team/config.ts, which
+ * reads one small file); a team's store, and the driver with it, is loaded
+ * only when a reference or a command needs that team.
+ */
+export function teamStores(paths: Paths, env: NodeJS.ProcessEnv, deps: () => TeamDeps): TeamStores {
+  let names: string[] | undefined;
+  const opened = new Map<string, Promise<AccountStore>>();
+  const known = () => (names ??= configuredTeams(paths, env).map((t) => t.name));
+  return {
+    names: known,
+    open: (name) => {
+      if (!known().includes(name)) return Promise.reject(unknownTeam(name, known()));
+      let store = opened.get(name);
+      if (!store) {
+        store = import('../team/index.js').then((t) => t.openTeamStore(deps(), name));
+        opened.set(name, store);
+      }
+      return store;
+    },
+    close: async () => {
+      for (const store of opened.values()) await (await store).close();
+      opened.clear();
+    },
+  };
+}
 
 /** A team qualifier: lowercase letters, digits and dashes, before the colon (nicknames, slugs and ids never hold one). */
 const QUALIFIED = /^([a-z0-9][a-z0-9-]{0,62}):(.*)$/s;

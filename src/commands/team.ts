@@ -1,7 +1,7 @@
 // acct team create|invite|join|add-ci|members|remove, acct share|unshare:
 // parse, call src/team/, print. The codes printed here (an invitation, a CI
 // key) are secrets shown once: on stdout, and never in an error.
-import type { Context } from '../context.js';
+import { teamSecrets, type Context } from '../context.js';
 import { printJson, out, printTable, style } from '../output/format.js';
 import { readStdinValue } from '../ui/stdin.js';
 import { usageError } from '../errors.js';
@@ -15,8 +15,7 @@ async function team() {
 
 /** The one place team commands take their pieces from the context. */
 function deps(ctx: Context): AdminDeps & { warn: (m: string) => void } {
-  if (ctx.bundle) throw usageError('team commands keep member credentials in this machine\'s store, and ACCT_BUNDLE is set', 'unset ACCT_BUNDLE to run them');
-  return { paths: ctx.paths, env: ctx.env, secrets: ctx.secrets, warn: (m) => ctx.warn(m) };
+  return { paths: ctx.paths, env: ctx.env, secrets: teamSecrets(ctx.machineSecrets), warn: (m) => ctx.warn(m) };
 }
 
 async function withStore<T>(ctx: Context, name: string, fn: (store: TeamStore, t: Awaited<ReturnType<typeof team>>) => Promise<T>): Promise<T> {

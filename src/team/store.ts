@@ -47,7 +47,10 @@ interface Row {
   meta: Account;
 }
 
-const toAccount = (r: Row): Account => ({ ...r.meta, id: r.id, app: r.app, nickname: r.nickname });
+/** An account as the rest of acct sees it: it carries its team, so every later operation comes back to this store (accounts/stores.ts). */
+const toAccount = (r: Row, team: string): Account => ({ ...r.meta, id: r.id, app: r.app, nickname: r.nickname, team });
+/** An account as the database keeps it: the team is the row's, not the metadata's. */
+const stored = ({ team: _team, ...a }: Account): Omit<Account, 'team'> => a;
 
 const base32 = (b: Buffer) => {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
@@ -194,7 +197,7 @@ export class TeamStore implements AccountStore {
       this.query<Row>('SELECT id, app, nickname, meta FROM acct.accounts WHERE team_id = $1 ORDER BY app, nickname', [this.teamId]),
       this.query<{ app: string; account_id: string }>('SELECT app, account_id FROM acct.defaults WHERE team_id = $1 AND member_id = $2', [this.teamId, member.id]),
     ]);
-    return { accounts: rows.map(toAccount), defaults: Object.fromEntries(defaults.map((d) => [d.app, d.account_id])) };
+    return { accounts: rows.map((r) => toAccount(r, this.name)), defaults: Object.fromEntries(defaults.map((d) => [d.app, d.account_id])) };
   }
 
   async resolve(ref: string, hints: ResolveHints = {}): Promise<Account> {
@@ -204,7 +207,7 @@ export class TeamStore implements AccountStore {
 
   async get(id: string): Promise<Account | undefined> {
     const rows = await this.query<Row>('SELECT id, app, nickname, meta FROM acct.accounts WHERE team_id = $1 AND id = $2', [this.teamId, id]);
-    return rows[0] && toAccount(rows[0]);
+    return rows[0] && toAccount(rows[0], this.name);
   }
 
   /** Owner, visibility and readers of an account the member sees. */
@@ -232,7 +235,7 @@ export class TeamStore implements AccountStore {
     await q('SELECT pg_advisory_xact_lock(hashtext($1))', [`acct:${this.teamId}:app:${app}`]);
     const rows = await q<Row>('SELECT id, app, nickname, meta FROM acct.accounts WHERE team_id = $1 AND app = $2 ORDER BY nickname', [this.teamId, app]);
     const def = await q<{ account_id: string }>('SELECT account_id FROM acct.defaults WHERE team_id = $1 AND member_id = $2 AND app = $3', [this.teamId, member.id, app]);
-    return { app, accounts: rows.map(toAccount), defaultId: def[0]?.account_id };
+    return { app, accounts: rows.map((r) => toAccount(r, this.name)), defaultId: def[0]?.account_id };
   }
 
   async create(app: string, fields: Fields, build: (id: string, app: AppAccounts) => { account: Account; makeDefault: boolean }): Promise<Account> {
@@ -242,7 +245,7 @@ export class TeamStore implements AccountStore {
       const id = await this.freeId(q);
       const { account, makeDefault } = build(id, accounts);
       await this.insertAccount(q, member, keys, { ...account, id }, fields, makeDefault);
-      return { ...account, id };
+      return { ...account, id, team: this.name };
     });
   }
 
@@ -257,7 +260,7 @@ export class TeamStore implements AccountStore {
   private async insertAccount(q: TxQuery, member: Member, keys: MemberKeys, account: Account, fields: Fields, makeDefault: boolean): Promise<void> {
     const key = newItemKey();
     try {
-      await q('INSERT INTO acct.accounts (team_id, id, app, nickname, owner, meta) VALUES ($1, $2, $3, $4, $5, $6)', [this.teamId, account.id, account.app, account.nickname, member.id, account]);
+      await q('INSERT INTO acct.accounts (team_id, id, app, nickname, owner, meta) VALUES ($1, $2, $3, $4, $5, $6)', [this.teamId, account.id, account.app, account.nickname, member.id, stored(account)]);
     } catch (err) {
       if ((err as { code?: string }).code === '23505')
         throw new AcctError('bad_input', `team ${this.name} has a ${account.app} account called "${account.nickname}" already`, {
@@ -291,7 +294,7 @@ export class TeamStore implements AccountStore {
     return this.txRetrying(WRITE_RETRY_MS, async (q, member) => {
       const rows = await q<Row>('SELECT id, app, nickname, meta FROM acct.accounts WHERE team_id = $1 AND id = $2 FOR UPDATE', [this.teamId, id]);
       if (!rows[0]) throw await this.whyNot(q, id);
-      const before = toAccount(rows[0]);
+      const before = toAccount(rows[0], this.name);
       const accounts = await this.appAccounts(q, member, before.app);
       const after = structuredClone(before);
       change(after, accounts);
@@ -308,7 +311,7 @@ export class TeamStore implements AccountStore {
         await q('UPDATE acct.account_secrets SET sealed = $3, updated_at = now() WHERE team_id = $1 AND account_id = $2', [this.teamId, id, sealFields(key, next, this.teamId, id, accountBinding(after))]);
       }
       try {
-        await q('UPDATE acct.accounts SET nickname = $3, meta = $4 WHERE team_id = $1 AND id = $2', [this.teamId, id, after.nickname, after]);
+        await q('UPDATE acct.accounts SET nickname = $3, meta = $4 WHERE team_id = $1 AND id = $2', [this.teamId, id, after.nickname, stored(after)]);
       } catch (err) {
         if ((err as { code?: string }).code === '23505')
           throw new AcctError('bad_input', `team ${this.name} has a ${after.app} account called "${after.nickname}" already`, { hint: 'pick another nickname' });
@@ -363,7 +366,7 @@ export class TeamStore implements AccountStore {
         [this.teamId, member.id, app],
       );
       await this.writeDefault(q, member, app, id);
-      return before[0] && toAccount(before[0]);
+      return before[0] && toAccount(before[0], this.name);
     });
   }
 
