@@ -167,7 +167,8 @@ export class AccountRepository {
   /** Parsed now, not cached: what a write changes. */
   private fresh(): Metadata {
     const snap = this.load(this.locate());
-    return snap.metadata ?? snap.file!.metadata();
+    // Every offset and key checked too: a damaged file is refused, never rewritten.
+    return snap.metadata ?? snap.file!.metadata(true);
   }
 
   private load(found: Located | undefined): Snapshot {

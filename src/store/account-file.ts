@@ -1,35 +1,36 @@
 // The local store's account metadata file, accounts.tsv (version 2): one
 // file, replaced whole by an atomic rename, so a reader always sees one
-// consistent version, and laid out so that a reader finds the accounts a
-// reference names without JSON-parsing every account.
+// consistent version, laid out so that a reader finds the accounts a
+// reference names without JSON-parsing, or even decoding, every account:
 //
-//   {"version":2,"length":<bytes after this line>,"defaults":{…},"retiredIds":[…]}
-//   <id>\t<app>\t<nickname>\t<the account as JSON>
-//   …one line per account, in the order they were added
+//   {"version":2,"count":N,"index":<bytes>,"length":<bytes>,"defaults":{…},"retiredIds":[…]}
+//   <offset>\t<id>\t<app>\t<nickname>      the index: one line per account
+//   …
+//   [<account as JSON>,                   the accounts: a JSON array, one account a line,
+//   <account as JSON>]                     in the index's order (the order they were added)
 //
-// The three keys come first on each line, escaped so that they never hold a
-// tab, a line break or a lone "%" (%09 %0A %0D %25; an id, an app slug and a
-// nickname never need it, an old store edited by hand might). JSON.stringify
-// never writes a raw tab or line break either, so a tab is always a column
-// boundary and a line break always ends an account. A lookup is then a
-// substring search of the whole text for "\n<id>\t" or "\t<key>\t", done by
-// V8's string search in native code, and only the lines it hits are parsed.
-// The JSON holds the whole account, keys included: the columns are an index,
-// checked against it whenever a line is parsed.
-//
-// The header's `length` is the size of the rest of the file in bytes: a
-// truncated (or appended to) file is refused at once, not when the missing
-// account is asked for. A damaged line is refused when it is parsed; listing
-// and every write parse them all, so a damaged file is never rewritten.
+// `index` is the size of the index in bytes, `length` that of everything
+// after the header line (a truncated or appended-to file is refused at once),
+// and `offset` where the account's line starts in the file, in bytes. The
+// keys are escaped so that they never hold a tab, a line break, a lone "%"
+// or a lone surrogate (%09 %0A %0D %25 %uD800; an id, an app slug and a
+// nickname never need it, a hand-edited old store might): a tab is always a
+// column boundary, and the nickname, last, is followed by the line break. A
+// lookup decodes the index alone and searches it, in native code, for
+// "\t<id>\t", "\t<nickname>\n" or "\t<app>\t<nickname>\n", then decodes
+// and parses the one line its offset names; the account parsed must have the
+// keys that led to it. Listing everything is one JSON.parse of the array.
 //
 // Measured on bare Node 20.20 (no NODE_EXTRA_CA_CERTS), 10,000 accounts like
 // the bench's, first call in a fresh process (code not yet optimized, as in
-// every acct start): reading the 2.8 MB file and decoding it 2.4–2.6 ms; one
-// search of the whole text for a nickname 1.6 ms; parsing every account line
-// 24 ms (the same as JSON.parse of the 2.5 MB accounts.json it replaces,
-// 25 ms warm, so `list` costs what it did); a loop that splits every line
-// into its keys, in JS, 8–13 ms, which is why lookups search instead and only
-// the not-found error (which suggests names from all of them) walks lines.
+// every acct start), on a machine shared with other work: accounts.json (2.5
+// MB) read 3 ms, JSON.parse 53–65 ms; accounts.tsv (2.9 MB) read 3–7 ms, the
+// header and index (400 KB) decoded 1 ms, one account found and parsed
+// 0.3 ms; every account parsed 45–67 ms, the same as accounts.json, so `list`
+// costs what it did. The first layout tried (keys and JSON on each line, the
+// whole file decoded and searched) took 3–8 ms to decode, 3–17 ms to find a
+// nickname, and 60–84 ms to parse every line on its own.
+
 import { corruptFile, isObject } from './files.js';
 import { storeError } from '../errors.js';
 import type { Account, Metadata } from '../accounts/model.js';
@@ -37,7 +38,7 @@ import type { Account, Metadata } from '../accounts/model.js';
 export const ACCOUNT_FILE_NAME = 'accounts.tsv';
 export const ACCOUNT_FILE_VERSION = 2;
 
-/** What a reference is matched against: an account's keys, where its line starts (-1 when it comes from another layout). */
+/** What a reference is matched against: an account's keys, and where its index line starts. */
 export interface AccountKeys {
   id: string;
   app: string;
@@ -45,30 +46,62 @@ export interface AccountKeys {
   at: number;
 }
 
-const escapeKey = (s: string) => (/[%\t\n\r]/.test(s) ? s.replace(/[%\t\n\r]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`) : s);
-const unescapeKey = (s: string) => (s.includes('%') ? s.replace(/%(25|09|0A|0D)/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))) : s);
+const NEEDS_ESCAPE = /[%\t\n\r]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const escapeKey = (s: string) =>
+  s.replace(NEEDS_ESCAPE, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `%${code.toString(16).toUpperCase().padStart(2, '0')}` : `%u${code.toString(16).toUpperCase()}`;
+  });
+const unescapeKey = (s: string) =>
+  s.includes('%') ? s.replace(/%(25|09|0A|0D|u[0-9A-F]{4})/g, (_, h: string) => String.fromCharCode(parseInt(h[0] === 'u' ? h.slice(1) : h, 16))) : s;
 
-/** The file's text for `m`: what a write renames into place. */
-export function serializeAccounts(m: Metadata): string {
-  let body = '';
-  for (const a of m.accounts) body += `${escapeKey(a.id)}\t${escapeKey(a.app)}\t${escapeKey(a.nickname)}\t${JSON.stringify(a)}\n`;
-  const header = JSON.stringify({ version: ACCOUNT_FILE_VERSION, length: Buffer.byteLength(body), defaults: m.defaults, retiredIds: m.retiredIds });
-  return `${header}\n${body}`;
+/** The file's contents for `m`: what a write renames into place. */
+export function serializeAccounts(m: Metadata): Buffer {
+  const lines = m.accounts.map((a) => JSON.stringify(a));
+  // Offsets are known once the index's size is: its lines hold them. Offsets
+  // relative to the accounts first; the index's size settles in a few rounds
+  // (each round can only make it larger, by a digit here and there).
+  const relative: number[] = [];
+  let at = 1; // after "["
+  for (const line of lines) {
+    relative.push(at);
+    at += Buffer.byteLength(line) + 2; // ",\n" or "]\n"
+  }
+  const keys = m.accounts.map((a) => `\t${escapeKey(a.id)}\t${escapeKey(a.app)}\t${escapeKey(a.nickname)}\n`);
+  const accounts = `[${lines.join(',\n')}]\n`;
+  const head = (index: number) => {
+    const length = index + Buffer.byteLength(accounts);
+    return JSON.stringify({ version: ACCOUNT_FILE_VERSION, count: lines.length, index, length, defaults: m.defaults, retiredIds: m.retiredIds }) + '\n';
+  };
+  let index = '';
+  let indexBytes = 0;
+  for (;;) {
+    const base = Buffer.byteLength(head(indexBytes)) + indexBytes;
+    index = keys.map((k, i) => `${base + relative[i]!}${k}`).join('');
+    const bytes = Buffer.byteLength(index);
+    if (bytes === indexBytes) return Buffer.from(head(indexBytes) + index + accounts);
+    indexBytes = bytes;
+  }
 }
 
 interface Header {
   version: number;
+  count: number;
+  index: number;
   length: number;
   defaults: Record<string, string>;
   retiredIds: string[];
 }
 
+const isCount = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+
 function isHeader(v: unknown): v is Header {
   return (
     isObject(v) &&
     typeof v.version === 'number' &&
-    Number.isSafeInteger(v.length) &&
-    (v.length as number) >= 0 &&
+    isCount(v.count) &&
+    isCount(v.index) &&
+    isCount(v.length) &&
     isObject(v.defaults) &&
     Object.values(v.defaults).every((x) => typeof x === 'string') &&
     Array.isArray(v.retiredIds) &&
@@ -76,25 +109,30 @@ function isHeader(v: unknown): v is Header {
   );
 }
 
-/** One version of the file, as read: lookups parse only the lines they return. */
+/** One version of the file, as read: lookups decode the index alone, and parse only the accounts they return. */
 export class AccountFile {
   readonly defaults: Record<string, string>;
   readonly retiredIds: string[];
-  /** Where the first account line starts (just after the header's line break). */
-  private readonly start: number;
+  readonly count: number;
+  /** The index, from the header's line break on: every index line follows a "\n". */
+  private readonly index: string;
+  /** Where the accounts' JSON array starts, in bytes. */
+  private readonly accountsAt: number;
 
   private constructor(
     readonly path: string,
-    private readonly text: string,
+    private readonly raw: Buffer,
     header: Header,
-    start: number,
+    nl: number,
   ) {
     this.defaults = header.defaults;
     this.retiredIds = header.retiredIds;
-    this.start = start;
+    this.count = header.count;
+    this.accountsAt = nl + 1 + header.index;
+    this.index = raw.toString('utf8', nl, this.accountsAt);
   }
 
-  /** The file's contents checked as far as that is cheap (header, length): a store error naming the file otherwise. */
+  /** The file's contents checked as far as that is cheap (header, sizes): a store error naming the file otherwise. */
   static parse(path: string, raw: Buffer): AccountFile {
     const nl = raw.indexOf(10);
     if (nl < 0) throw corruptFile(path, 'its first line (the header) is incomplete');
@@ -104,117 +142,141 @@ export class AccountFile {
     } catch {
       throw corruptFile(path, 'its first line (the header) is not valid JSON');
     }
-    if (!isHeader(header)) throw corruptFile(path, 'its first line (the header) does not have the expected shape');
+    if (!isObject(header) || typeof header.version !== 'number') throw corruptFile(path, 'its first line (the header) does not have the expected shape');
     if (header.version > ACCOUNT_FILE_VERSION)
       throw storeError(`${path} was written by a newer acct (format version ${header.version})`, 'upgrade acct to use this store; acct left the file untouched');
-    if (header.version !== ACCOUNT_FILE_VERSION) throw corruptFile(path, `its format version (${header.version}) is not one acct knows`);
-    const body = raw.length - nl - 1;
-    if (body !== header.length)
-      throw corruptFile(path, body < header.length ? `it is truncated (${body} of ${header.length} bytes of accounts)` : `it has ${body - header.length} bytes more than its header says`);
-    if (body > 0 && raw[raw.length - 1] !== 10) throw corruptFile(path, 'its last line is incomplete');
-    // Decoded once, whole: a search then runs over the string in native code.
-    const text = raw.toString('utf8');
-    return new AccountFile(path, text, header, text.indexOf('\n') + 1);
+    if (header.version !== ACCOUNT_FILE_VERSION || !isHeader(header)) throw corruptFile(path, 'its first line (the header) does not have the expected shape');
+    const rest = raw.length - nl - 1;
+    if (rest !== header.length)
+      throw corruptFile(path, rest < header.length ? `it is truncated (${rest} of ${header.length} bytes after the header)` : `it has ${rest - header.length} bytes more than its header says`);
+    const accountsAt = nl + 1 + header.index;
+    if (header.index > rest || raw[accountsAt] !== 0x5b || raw[raw.length - 1] !== 10 || (header.index > 0 && raw[accountsAt - 1] !== 10))
+      throw corruptFile(path, 'its index and its accounts do not line up');
+    return new AccountFile(path, raw, header, nl);
   }
 
   /** The account whose id is `id`, parsed; undefined when there is none. */
   get(id: string): Account | undefined {
-    const at = this.text.indexOf(`\n${escapeKey(id)}\t`, this.start - 1);
-    return at < 0 ? undefined : this.accountAt(at + 1);
+    const keys = this.find(`\t${escapeKey(id)}\t`, 1);
+    return keys.length ? this.accountAt(keys[0]!.at) : undefined;
   }
 
   /**
-   * The keys of the accounts a reference can name, in file order: the id
-   * `ref`; for app/nickname the account with both; else the accounts whose
-   * app or nickname is `ref`. A superset of what any match needs
-   * (accounts/resolve.ts); its not-found errors want allKeys().
+   * The keys of the accounts a reference can name, in file order: enough for
+   * resolveReference (accounts/resolve.ts) to give, over them, the answer it
+   * gives over every account when that answer is an account or an ambiguity
+   * (its not-found errors want allKeys()). They are: the id `ref`; for
+   * app/nickname the account with both; else the accounts whose nickname is
+   * `ref`, and those of the app `ref`: its default alone when it has one (a
+   * default of the app is the answer however many accounts the app has), all
+   * of them otherwise.
    */
   candidates(ref: string): AccountKeys[] {
     const found = new Map<number, AccountKeys>();
-    const id = this.text.indexOf(`\n${escapeKey(ref)}\t`, this.start - 1);
-    if (id >= 0) found.set(id + 1, this.keysAt(id + 1));
+    const add = (keys: AccountKeys[]) => keys.forEach((k) => found.set(k.at, k));
+    add(this.find(`\t${escapeKey(ref)}\t`, 1));
     const slash = ref.indexOf('/');
-    if (slash >= 0) {
-      for (const k of this.search(`${escapeKey(ref.slice(0, slash))}\t${escapeKey(ref.slice(slash + 1))}`, 'app')) found.set(k.at, k);
-    } else {
-      for (const k of this.search(escapeKey(ref), 'app')) found.set(k.at, k);
-      for (const k of this.search(escapeKey(ref), 'nickname')) found.set(k.at, k);
+    if (slash >= 0) add(this.find(`\t${escapeKey(ref.slice(0, slash))}\t${escapeKey(ref.slice(slash + 1))}\n`, 2));
+    else {
+      add(this.find(`\t${escapeKey(ref)}\n`, 3));
+      const id = this.defaults[ref];
+      const def = id === undefined ? undefined : this.find(`\t${escapeKey(id)}\t`, 1)[0];
+      add(def?.app === ref ? [def] : this.appKeys(ref));
     }
     return [...found.values()].sort((a, b) => a.at - b.at);
   }
 
   /** The keys of one app's accounts, in file order. */
   appKeys(app: string): AccountKeys[] {
-    return this.search(escapeKey(app), 'app');
+    return this.find(`\t${escapeKey(app)}\t`, 2);
   }
 
   /** Every account's keys (for suggestions): no JSON parsed. */
   allKeys(): AccountKeys[] {
     const out: AccountKeys[] = [];
-    for (let at = this.start; at < this.text.length; at = this.text.indexOf('\n', at) + 1) out.push(this.keysAt(at));
+    for (let at = 1; at < this.index.length; at = this.index.indexOf('\n', at) + 1) out.push(this.keysAt(at));
     return out;
   }
 
-  /** Every account, parsed (list, and every write). */
+  /** Every account, parsed: one JSON.parse of the accounts (list). Each one's keys are checked against the index by checkedAccounts(). */
   accounts(): Account[] {
-    const out: Account[] = [];
-    for (let at = this.start; at < this.text.length; at = this.text.indexOf('\n', at) + 1) out.push(this.accountAt(at));
-    return out;
+    let list: unknown;
+    try {
+      list = JSON.parse(this.raw.toString('utf8', this.accountsAt));
+    } catch {
+      throw corruptFile(this.path, 'its accounts are not valid JSON');
+    }
+    if (!Array.isArray(list) || list.length !== this.count || !list.every((a) => isObject(a) && typeof a.id === 'string' && typeof a.app === 'string' && typeof a.nickname === 'string'))
+      throw corruptFile(this.path, `its accounts do not have the expected shape (the header counts ${this.count})`);
+    return list as Account[];
   }
 
-  metadata(): Metadata {
-    return { version: 1, accounts: this.accounts(), defaults: this.defaults, retiredIds: this.retiredIds };
+  /** Every account, and the index checked against them: what a write starts from, so a damaged file is never rewritten. */
+  checkedAccounts(): Account[] {
+    const accounts = this.accounts();
+    const keys = this.allKeys();
+    if (keys.length !== accounts.length) throw corruptFile(this.path, `its index has ${keys.length} accounts and its accounts ${accounts.length}`);
+    accounts.forEach((a, i) => {
+      const k = keys[i]!;
+      if (a.id !== k.id || a.app !== k.app || a.nickname !== k.nickname) throw this.damaged(k.at, 'it does not match the account it points at');
+    });
+    // Every offset points at its account.
+    keys.forEach((k) => this.accountAt(k.at));
+    return accounts;
   }
 
-  /** The account on the line starting at `at`, checked against the line's keys. */
+  metadata(checked = false): Metadata {
+    return { version: 1, accounts: checked ? this.checkedAccounts() : this.accounts(), defaults: this.defaults, retiredIds: this.retiredIds };
+  }
+
+  /** The account the index line at `at` points at, checked against the line's keys. */
   accountAt(at: number): Account {
     const keys = this.keysAt(at);
-    const end = this.text.indexOf('\n', at);
+    const start = Number(this.index.slice(at, this.index.indexOf('\t', at)));
+    const end = Number.isSafeInteger(start) && start > this.accountsAt ? this.raw.indexOf(10, start) : -1;
+    if (end < 0 || this.raw[start - 1] !== (start === this.accountsAt + 1 ? 0x5b : 10)) throw this.damaged(at, 'its offset does not point at an account');
     let a: unknown;
     try {
-      a = JSON.parse(this.text.slice(this.jsonStart(at), end));
+      a = JSON.parse(this.raw.toString('utf8', start, end - 1)); // without the "," or "]"
     } catch {
-      throw this.damaged(at, 'the account on it is not valid JSON');
+      throw this.damaged(at, 'the account it points at is not valid JSON');
     }
-    if (!isObject(a) || a.id !== keys.id || a.app !== keys.app || a.nickname !== keys.nickname)
-      throw this.damaged(at, 'the account on it does not match its keys');
+    if (!isObject(a) || a.id !== keys.id || a.app !== keys.app || a.nickname !== keys.nickname) throw this.damaged(at, 'it does not match the account it points at');
     return a as unknown as Account;
   }
 
   /**
-   * Lines whose app column (or nickname column) is `needle` (escaped; for
-   * the app column it may go on into the nickname column, "app\tnickname").
+   * Index lines holding `needle` starting at column `column` (1 id, 2 app, 3
+   * nickname; the needle's tabs and line break pin it to whole keys).
    */
-  private search(needle: string, column: 'app' | 'nickname'): AccountKeys[] {
+  private find(needle: string, column: 1 | 2 | 3): AccountKeys[] {
     const out: AccountKeys[] = [];
-    const text = this.text;
-    const pattern = `\t${needle}\t`;
-    // From the tab before a match: overlapping matches ("x\tx\t": app x, nickname x) are all seen.
-    for (let hit = text.indexOf(pattern, this.start); hit >= 0; hit = text.indexOf(pattern, hit + 1)) {
-      const at = text.lastIndexOf('\n', hit) + 1;
-      const t1 = text.indexOf('\t', at);
-      if (hit === (column === 'app' ? t1 : text.indexOf('\t', t1 + 1))) out.push(this.keysAt(at));
+    const index = this.index;
+    // From the tab a match starts with: overlapping matches (app and nickname alike) are all seen.
+    for (let hit = index.indexOf(needle); hit >= 0; hit = index.indexOf(needle, hit + 1)) {
+      const at = index.lastIndexOf('\n', hit) + 1;
+      let tab = index.indexOf('\t', at);
+      for (let c = 1; c < column; c++) tab = index.indexOf('\t', tab + 1);
+      if (tab === hit) out.push(this.keysAt(at));
     }
     return out;
   }
 
   private keysAt(at: number): AccountKeys {
-    const t1 = this.text.indexOf('\t', at);
-    const t2 = t1 < 0 ? -1 : this.text.indexOf('\t', t1 + 1);
-    const t3 = t2 < 0 ? -1 : this.text.indexOf('\t', t2 + 1);
-    const end = this.text.indexOf('\n', at);
-    if (t3 < 0 || t3 > end) throw this.damaged(at, 'it does not have an id, an app, a nickname and an account');
-    return { id: unescapeKey(this.text.slice(at, t1)), app: unescapeKey(this.text.slice(t1 + 1, t2)), nickname: unescapeKey(this.text.slice(t2 + 1, t3)), at };
-  }
-
-  private jsonStart(at: number): number {
-    return this.text.indexOf('\t', this.text.indexOf('\t', this.text.indexOf('\t', at) + 1) + 1) + 1;
+    const index = this.index;
+    const t1 = index.indexOf('\t', at);
+    const t2 = t1 < 0 ? -1 : index.indexOf('\t', t1 + 1);
+    const t3 = t2 < 0 ? -1 : index.indexOf('\t', t2 + 1);
+    const end = index.indexOf('\n', at);
+    const t4 = t3 < 0 ? -1 : index.indexOf('\t', t3 + 1);
+    if (t3 < 0 || end < 0 || t3 > end || (t4 >= 0 && t4 < end)) throw this.damaged(at, 'it does not have an offset, an id, an app and a nickname');
+    return { id: unescapeKey(index.slice(t1 + 1, t2)), app: unescapeKey(index.slice(t2 + 1, t3)), nickname: unescapeKey(index.slice(t3 + 1, end)), at };
   }
 
   /** Line numbers are counted only here, on the way to an error. */
   private damaged(at: number, why: string) {
     let line = 1;
-    for (let i = this.text.indexOf('\n'); i >= 0 && i < at; i = this.text.indexOf('\n', i + 1)) line++;
+    for (let i = this.index.indexOf('\n'); i >= 0 && i < at; i = this.index.indexOf('\n', i + 1)) line++;
     return corruptFile(this.path, `line ${line} is damaged: ${why}`);
   }
 }

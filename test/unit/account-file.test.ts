@@ -53,7 +53,7 @@ function sample(): Metadata {
   };
 }
 
-const parse = (m: Metadata, path = '/x/accounts.tsv') => AccountFile.parse(path, Buffer.from(serializeAccounts(m)));
+const parse = (m: Metadata, path = '/x/accounts.tsv') => AccountFile.parse(path, serializeAccounts(m));
 
 function failure(f: () => unknown): AcctError {
   try {
@@ -79,8 +79,9 @@ describe('accounts.tsv', () => {
     const odd = [account('we\tird', 'ni\nck%09', ids[0]!), account('plain', '100%', ids[1]!), account('we', 'ird', ids[2]!)];
     const file = parse({ version: 1, accounts: odd, defaults: {}, retiredIds: [] });
     expect(file.accounts()).toEqual(odd);
-    // Every account is one line: the header and three.
-    expect(serializeAccounts({ version: 1, accounts: odd, defaults: {}, retiredIds: [] }).split('\n')).toHaveLength(5);
+    // Every account is one line of the index and one of the accounts: the header, three and three.
+    expect(serializeAccounts({ version: 1, accounts: odd, defaults: {}, retiredIds: [] }).toString().split('\n')).toHaveLength(8);
+    expect(file.metadata(true).accounts).toEqual(odd);
     expect(file.candidates('we\tird/ni\nck%09').map((k) => k.id)).toEqual([ids[0]]);
     expect(file.candidates('100%').map((k) => k.id)).toEqual([ids[1]]);
     expect(file.candidates('we').map((k) => k.id)).toEqual([ids[2]]);
@@ -93,7 +94,10 @@ describe('accounts.tsv', () => {
     expect(found(ids[3]!)).toEqual(['stripe/live']);
     expect(found('github/work')).toEqual(['github/work']);
     expect(found('work')).toEqual(['github/work', 'slack/work']);
-    expect(found('github')).toEqual(['github/work', 'github/personal', 'gitlab/github']);
+    // The app's default names it, however many accounts it has; without one, all of them count.
+    expect(found('github')).toEqual(['github/work', 'gitlab/github']);
+    expect(parse({ ...sample(), defaults: {} }).candidates('github').map((k) => `${k.app}/${k.nickname}`)).toEqual(['github/work', 'github/personal', 'gitlab/github']);
+    expect(parse({ ...sample(), defaults: { github: ids[3]! } }).candidates('github').map((k) => `${k.app}/${k.nickname}`)).toEqual(['github/work', 'github/personal', 'gitlab/github']);
     expect(found('linear')).toEqual(['linear/linear']);
     expect(found('linear/linear')).toEqual(['linear/linear']);
     expect(found('me@example.com')).toEqual(['openai/me@example.com']);
@@ -112,20 +116,29 @@ describe('accounts.tsv', () => {
 
   it('refuses a truncated, extended or damaged file with a store error naming it', () => {
     const path = '/home/u/.local/share/acct/accounts.tsv';
-    const text = serializeAccounts(sample());
+    const text = serializeAccounts(sample()).toString();
+    const offsetOf = (id: string) => new RegExp(`\\n(\\d+)\\t${id}\\t`).exec(text)![1]!;
     const cases: [string, string, (f: AccountFile) => unknown][] = [
       [text.slice(0, text.length - 40), 'truncated', () => 0],
       [text.slice(0, 30), 'header', () => 0],
-      [text + 'acc_x\tgithub\tx\t{}\n', 'more than its header', () => 0],
+      [text + '{"id":"acc_x"}\n', 'more than its header', () => 0],
       ['', 'header', () => 0],
       ['not json\n', 'header', () => 0],
       ['{"version":2}\n', 'header', () => 0],
-      // The same length, a byte changed inside one account's JSON: refused when that line is parsed.
-      [text.replace('"personal","auth"', '"personal","auth:'), 'line 3 is damaged', (f) => f.accounts()],
-      [text.replace('"personal","auth"', '"personal","auth:'), 'line 3 is damaged', (f) => f.get(ids[1]!)],
-      // A key that does not match the account behind it.
-      [text.replace(`${ids[3]}\tstripe\tlive`, `${ids[3]}\tstripe\tLIVE`), 'does not match its keys', (f) => f.candidates('LIVE').map((k) => f.accountAt(k.at))],
-      [text.replace(`${ids[3]}\tstripe\tlive\t`, `${ids[3]}\tstripe live `), 'line 5 is damaged', (f) => f.accounts()],
+      ['{"version":"2","count":0,"index":0,"length":3,"defaults":{},"retiredIds":[]}\n[]\n', 'header', () => 0],
+      ['{"version":2,"count":0,"index":2,"length":3,"defaults":{},"retiredIds":[]}\n[]\n', 'do not line up', () => 0],
+      // The same length, a byte changed inside one account's JSON: refused by a list, and by a lookup that parses it.
+      [text.replace('"personal","auth"', '"personal","auth:'), 'accounts are not valid JSON', (f) => f.accounts()],
+      [text.replace('"personal","auth"', '"personal","auth:'), 'line 3 is damaged: the account it points at is not valid JSON', (f) => f.get(ids[1]!)],
+      // A key that does not match the account behind it: refused by the lookup that finds it, and by every write.
+      [text.replace('\tstripe\tlive\n', '\tstripe\tLIVE\n'), 'line 5 is damaged: it does not match', (f) => f.candidates('LIVE').map((k) => f.accountAt(k.at))],
+      [text.replace('\tstripe\tlive\n', '\tstripe\tLIVE\n'), 'line 5 is damaged: it does not match', (f) => f.metadata(true)],
+      [text.replace('\tstripe\tlive\n', '\tstripe live\n'), 'line 5 is damaged: it does not have an offset', (f) => f.metadata(true)],
+      // An offset that points elsewhere.
+      [text.replace(`\n${offsetOf(ids[3]!)}\t`, `\n${Number(offsetOf(ids[3]!)) + 1}\t`), 'line 5 is damaged: its offset', (f) => f.get(ids[3]!)],
+      [text.replace(`\n${offsetOf(ids[3]!)}\t`, `\n${Number(offsetOf(ids[3]!)) + 1}\t`), 'line 5 is damaged: its offset', (f) => f.metadata(true)],
+      // The accounts without one of them, or not a list of accounts.
+      [text.replace(/\[\{.*\},\n/, (line) => `[${' '.repeat(line.length - 2)}\n`), 'accounts', (f) => f.accounts()],
     ];
     for (const [content, why, use] of cases) {
       const err = failure(() => use(AccountFile.parse(path, Buffer.from(content))));
@@ -165,22 +178,26 @@ describe('AccountRepository over accounts.tsv', () => {
   };
 
   it('resolves every kind of reference exactly as resolving over every account does', () => {
-    const m = sample();
-    writeTsv(m);
     const apps = ['github', 'gitlab', 'slack', 'stripe', 'openai', 'linear', 'notion', 'jira'];
     const hints = { isApp: (s: string) => apps.includes(s), appSlugs: () => apps };
+    const base = sample();
     const refs = [
-      ...m.accounts.flatMap((a) => [a.id, a.nickname, `${a.app}/${a.nickname}`, a.app]),
+      ...base.accounts.flatMap((a) => [a.id, a.nickname, `${a.app}/${a.nickname}`, a.app]),
       'work', 'githb', 'github/wrok', 'githb/work', 'slack/nope', 'jira', 'jira/x', 'stripe/', '/live', 'nothing', 'acc_zzzzzzzzzz', 'wor', 'openai',
     ];
-    for (const ref of refs) {
-      const expected = outcome(() => resolveReference(m, ref, hints.isApp, hints.appSlugs));
-      expect({ ref, ...outcome(() => repo.resolve(ref, hints)) }).toEqual({ ref, ...expected });
+    let ambiguous = 0;
+    // Defaults as they come: set, none, stale (an account of another app, one that is gone), on an app whose nickname is the app.
+    for (const defaults of [base.defaults, {}, { github: ids[3]!, slack: 'acc_gonegonegone' }, { linear: ids[7]!, openai: ids[6]! }]) {
+      const m = { ...base, defaults };
+      writeTsv(m);
+      repo = new AccountRepository({ config: dir, data: dir });
+      for (const ref of refs) {
+        const expected = outcome(() => resolveReference(m, ref, hints.isApp, hints.appSlugs));
+        if (expected.code === 'reference_ambiguous') ambiguous++;
+        expect({ ref, defaults, ...outcome(() => repo.resolve(ref, hints)) }).toEqual({ ref, defaults, ...expected });
+      }
     }
-    // Without a default, an app of several accounts is ambiguous, and the hint names its first one.
-    writeTsv({ ...m, defaults: {} });
-    expect(outcome(() => repo.resolve('github', hints))).toEqual(outcome(() => resolveReference({ ...m, defaults: {} }, 'github', hints.isApp, hints.appSlugs)));
-    expect(outcome(() => repo.resolve('github', hints))).toMatchObject({ code: 'reference_ambiguous' });
+    expect(ambiguous).toBeGreaterThan(3);
   });
 
   it('answers get, appAccounts and view from the file, and picks up a new version of it', () => {
@@ -260,7 +277,7 @@ describe('AccountRepository over accounts.tsv', () => {
   });
 
   it('a damaged accounts.tsv is never rewritten', async () => {
-    const text = serializeAccounts(sample());
+    const text = serializeAccounts(sample()).toString();
     writeFileSync(join(dir, ACCOUNT_FILE_NAME), text.slice(0, -10), { mode: 0o600 });
     expect(failure(() => repo.resolve('stripe')).exitCode).toBe(ExitCode.store);
     await expect(repo.mutate(() => undefined)).rejects.toThrow(/truncated/);
