@@ -122,7 +122,7 @@ export class AccountRepository {
     const snap = this.snapshot();
     const accounts = snap.file ? snap.file.appKeys(app).map((k) => snap.file.accountAt(k.at)) : snap.metadata.accounts.filter((a) => a.app === app);
     const defaults = snap.file ? snap.file.defaults : snap.metadata.defaults;
-    return { app, accounts, defaultId: defaults[app] };
+    return { app, accounts, defaultId: Object.hasOwn(defaults, app) ? defaults[app] : undefined };
   }
 
   /**

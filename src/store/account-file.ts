@@ -179,7 +179,8 @@ export class AccountFile {
     if (slash >= 0) add(this.find(`\t${escapeKey(ref.slice(0, slash))}\t${escapeKey(ref.slice(slash + 1))}\n`, 2));
     else {
       add(this.find(`\t${escapeKey(ref)}\n`, 3));
-      const id = this.defaults[ref];
+      // Own keys only: a reference like __proto__ or constructor names no default.
+      const id = Object.hasOwn(this.defaults, ref) ? this.defaults[ref] : undefined;
       const def = id === undefined ? undefined : this.find(`\t${escapeKey(id)}\t`, 1)[0];
       add(def?.app === ref ? [def] : this.appKeys(ref));
     }

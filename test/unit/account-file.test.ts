@@ -184,6 +184,8 @@ describe('AccountRepository over accounts.tsv', () => {
     const refs = [
       ...base.accounts.flatMap((a) => [a.id, a.nickname, `${a.app}/${a.nickname}`, a.app]),
       'work', 'githb', 'github/wrok', 'githb/work', 'slack/nope', 'jira', 'jira/x', 'stripe/', '/live', 'nothing', 'acc_zzzzzzzzzz', 'wor', 'openai',
+      // Names of what every object has: never a default, never a crash.
+      '__proto__', 'constructor', 'toString', 'github/__proto__', '__proto__/work',
     ];
     let ambiguous = 0;
     // Defaults as they come: set, none, stale (an account of another app, one that is gone), on an app whose nickname is the app.
@@ -207,6 +209,7 @@ describe('AccountRepository over accounts.tsv', () => {
     expect(repo.get('acc_nonenonenone')).toBeUndefined();
     expect(repo.appAccounts('github')).toEqual({ app: 'github', accounts: m.accounts.slice(0, 2), defaultId: ids[0] });
     expect(repo.appAccounts('jira')).toEqual({ app: 'jira', accounts: [], defaultId: undefined });
+    expect(repo.appAccounts('__proto__')).toEqual({ app: '__proto__', accounts: [], defaultId: undefined });
     expect(repo.view()).toEqual({ accounts: m.accounts, defaults: m.defaults });
     expect(repo.read()).toEqual(m);
     const next = { ...m, accounts: m.accounts.slice(1) };
