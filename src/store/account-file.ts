@@ -212,17 +212,22 @@ export class AccountFile {
     return list as Account[];
   }
 
-  /** Every account, and the index checked against them: what a write starts from, so a damaged file is never rewritten. */
+  /**
+   * Every account, and the index checked against them (keys, and offsets
+   * against where each line starts): what a write starts from, so a damaged
+   * file is never rewritten. No account is parsed twice.
+   */
   checkedAccounts(): Account[] {
     const accounts = this.accounts();
     const keys = this.allKeys();
     if (keys.length !== accounts.length) throw corruptFile(this.path, `its index has ${keys.length} accounts and its accounts ${accounts.length}`);
+    let line = this.accountsAt + 1;
     accounts.forEach((a, i) => {
       const k = keys[i]!;
+      if (this.offsetAt(k.at) !== line) throw this.damaged(k.at, 'its offset does not point at an account');
       if (a.id !== k.id || a.app !== k.app || a.nickname !== k.nickname) throw this.damaged(k.at, 'it does not match the account it points at');
+      line = this.raw.indexOf(10, line) + 1;
     });
-    // Every offset points at its account.
-    keys.forEach((k) => this.accountAt(k.at));
     return accounts;
   }
 
@@ -233,7 +238,7 @@ export class AccountFile {
   /** The account the index line at `at` points at, checked against the line's keys. */
   accountAt(at: number): Account {
     const keys = this.keysAt(at);
-    const start = Number(this.index.slice(at, this.index.indexOf('\t', at)));
+    const start = this.offsetAt(at);
     const end = Number.isSafeInteger(start) && start > this.accountsAt ? this.raw.indexOf(10, start) : -1;
     if (end < 0 || this.raw[start - 1] !== (start === this.accountsAt + 1 ? 0x5b : 10)) throw this.damaged(at, 'its offset does not point at an account');
     let a: unknown;
@@ -261,6 +266,10 @@ export class AccountFile {
       if (tab === hit) out.push(this.keysAt(at));
     }
     return out;
+  }
+
+  private offsetAt(at: number): number {
+    return Number(this.index.slice(at, this.index.indexOf('\t', at)));
   }
 
   private keysAt(at: number): AccountKeys {
