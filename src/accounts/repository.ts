@@ -94,9 +94,10 @@ export class AccountRepository {
    * The account a reference names, or resolve.ts's not-found and ambiguous
    * errors, exactly as resolveReference over every account would give them.
    * accounts.tsv: resolveReference runs over the keys of the lines the
-   * reference can name (AccountFile.candidates, a superset of every match),
+   * reference can name (AccountFile.candidates: enough for the same answer),
    * and only the account it picks is parsed; when that finds nothing, it runs
-   * again over every account's keys, for the suggestions its error makes.
+   * again over every account's keys (no JSON parsed), for the suggestions its
+   * error makes. Sync, like read(): the files are local and small to read.
    * It sees keys, not accounts: resolve.ts reads only id, app and nickname of
    * an account (and the defaults), which a test checks against the whole
    * metadata (test/unit/account-file.test.ts).
