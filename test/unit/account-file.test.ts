@@ -75,17 +75,18 @@ describe('accounts.tsv', () => {
     expect(parse({ version: 1, accounts: [], defaults: {}, retiredIds: [] }).accounts()).toEqual([]);
   });
 
-  it('keeps keys that hold a tab, a line break or a percent sign (a hand-edited old store) in their columns', () => {
-    const odd = [account('we\tird', 'ni\nck%09', ids[0]!), account('plain', '100%', ids[1]!), account('we', 'ird', ids[2]!)];
+  it('keeps keys that hold a tab, a line break, a percent sign or a lone surrogate (a hand-edited old store) in their columns', () => {
+    const odd = [account('we\tird', 'ni\nck%09', ids[0]!), account('plain', '100%', ids[1]!), account('we', 'ird', ids[2]!), account('lone', 'x\uD800y%uD800', ids[3]!)];
     const file = parse({ version: 1, accounts: odd, defaults: {}, retiredIds: [] });
     expect(file.accounts()).toEqual(odd);
     // Every account is one line of the index and one of the accounts: the header, three and three.
-    expect(serializeAccounts({ version: 1, accounts: odd, defaults: {}, retiredIds: [] }).toString().split('\n')).toHaveLength(8);
+    expect(serializeAccounts({ version: 1, accounts: odd, defaults: {}, retiredIds: [] }).toString().split('\n')).toHaveLength(10);
     expect(file.metadata(true).accounts).toEqual(odd);
     expect(file.candidates('we\tird/ni\nck%09').map((k) => k.id)).toEqual([ids[0]]);
     expect(file.candidates('100%').map((k) => k.id)).toEqual([ids[1]]);
     expect(file.candidates('we').map((k) => k.id)).toEqual([ids[2]]);
-    expect(file.allKeys().map((k) => `${k.app}/${k.nickname}`)).toEqual(['we\tird/ni\nck%09', 'plain/100%', 'we/ird']);
+    expect(file.candidates('x\uD800y%uD800').map((k) => k.id)).toEqual([ids[3]]);
+    expect(file.allKeys().map((k) => `${k.app}/${k.nickname}`)).toEqual(['we\tird/ni\nck%09', 'plain/100%', 'we/ird', 'lone/x\uD800y%uD800']);
   });
 
   it('finds the lines a reference names by their keys, in file order', () => {
