@@ -114,8 +114,12 @@ export class AccountFile {
   readonly defaults: Record<string, string>;
   readonly retiredIds: string[];
   readonly count: number;
-  /** The index, from the header's line break on: every index line follows a "\n". */
-  private readonly index: string;
+  /** The index, from the header's line break on (every index line follows a "\n"), decoded at the first lookup: list needs none. */
+  private get index(): string {
+    return (this.decodedIndex ??= this.raw.toString('utf8', this.accountsAt - this.indexBytes - 1, this.accountsAt));
+  }
+  private decodedIndex?: string;
+  private readonly indexBytes: number;
   /** Where the accounts' JSON array starts, in bytes. */
   private readonly accountsAt: number;
 
@@ -129,7 +133,7 @@ export class AccountFile {
     this.retiredIds = header.retiredIds;
     this.count = header.count;
     this.accountsAt = nl + 1 + header.index;
-    this.index = raw.toString('utf8', nl, this.accountsAt);
+    this.indexBytes = header.index;
   }
 
   /** The file's contents checked as far as that is cheap (header, sizes): a store error naming the file otherwise. */
