@@ -9,7 +9,7 @@ import { openSync, fstatSync, closeSync, statSync, type Stats } from 'node:fs';
 import { corruptFile, isObject, readFileIfExists, ensurePrivateDir, writeFileAtomic, writeAll, writeFailure, removeIfExists } from '../store/files.js';
 import { checkFile, checkFolders, APPEND_FLAGS, symlinkOpenError } from '../store/trust.js';
 import { withLock } from '../store/lock.js';
-import { AccountFile, ACCOUNT_FILE_NAME, serializeAccounts, type AccountKeys } from '../store/account-file.js';
+import { AccountFile, ACCOUNT_FILE_NAME, openAccountFile, serializeAccounts, type AccountKeys } from '../store/account-file.js';
 import { resolveReference } from './resolve.js';
 import { emptyMetadata, type Account, type Metadata } from './model.js';
 import type { AccountView, AppAccounts, ResolveHints } from '../store/account-store.js';
@@ -159,9 +159,12 @@ export class AccountRepository {
   private snapshot(): Snapshot {
     const found = this.locate();
     if (found?.key !== undefined && this.cached?.key === found.key) return this.cached.snap;
-    const snap = this.load(found);
+    // Read in parts (a lookup reads the index and the account it finds) only what is cached, and so closed when it is replaced.
+    const snap = this.load(found, found?.key !== undefined);
+    this.cached?.snap.file?.close();
     // Cached under the key of the file looked at first: when load() had to look again, not at all.
     this.cached = found?.key !== undefined && (snap.file === undefined) === found.legacy ? { key: found.key, snap } : undefined;
+    if (!this.cached) snap.file?.close();
     return snap;
   }
 
@@ -172,15 +175,20 @@ export class AccountRepository {
     return snap.metadata ?? snap.file!.metadata(true);
   }
 
-  private load(found: Located | undefined): Snapshot {
+  private load(found: Located | undefined, inParts = false): Snapshot {
     // A file gone between the look and the read was replaced (a migration
     // removes accounts.json once accounts.tsv is there): look again, rather
     // than take a store being moved for an empty one.
     for (let attempt = 0; ; attempt++) {
       if (!found) return { metadata: emptyMetadata() };
       const path = found.legacy ? this.legacyFile : this.file;
-      const raw = readFileIfExists(path);
-      if (raw) return found.legacy ? { metadata: parseLegacy(path, raw) } : { file: AccountFile.parse(path, raw) };
+      if (inParts && !found.legacy) {
+        const file = openAccountFile(path);
+        if (file) return { file };
+      } else {
+        const raw = readFileIfExists(path);
+        if (raw) return found.legacy ? { metadata: parseLegacy(path, raw) } : { file: AccountFile.parse(path, raw) };
+      }
       if (attempt === 3) return { metadata: emptyMetadata() };
       found = this.locate();
     }

@@ -31,8 +31,11 @@
 // whole file decoded and searched) took 3–8 ms to decode, 3–17 ms to find a
 // nickname, and 60–84 ms to parse every line on its own.
 
+import { readSync, fstatSync, closeSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { corruptFile, isObject } from './files.js';
-import { storeError } from '../errors.js';
+import { checkFile, checkFolders, isStorePath, symlinkOpenError, READ_FLAGS } from './trust.js';
+import { AcctError, storeError } from '../errors.js';
 import type { Account, Metadata } from '../accounts/model.js';
 
 export const ACCOUNT_FILE_NAME = 'accounts.tsv';
@@ -109,6 +112,73 @@ function isHeader(v: unknown): v is Header {
   );
 }
 
+/**
+ * The file at `path`, open to be read in parts (AccountFile.open), with the
+ * checks of files.ts's readFileIfExists: in acct's folders, the folders
+ * checked, no symlink followed, the file checked (trust.ts). undefined when
+ * it does not exist.
+ */
+export function openAccountFile(path: string): AccountFile | undefined {
+  const failure = (err: unknown) => (err instanceof AcctError ? err : storeError(`cannot read ${path}: ${(err as Error).message}`, 'check the file permissions', err));
+  const missing = (err: unknown) => (err as NodeJS.ErrnoException).code === 'ENOENT';
+  const store = isStorePath(path);
+  if (store && !checkFolders(dirname(path))) return undefined;
+  let fd: number;
+  try {
+    fd = openSync(path, store ? READ_FLAGS : 'r');
+  } catch (err) {
+    if (missing(err)) return undefined;
+    throw (store && symlinkOpenError(path, err)) || failure(err);
+  }
+  try {
+    if (store) checkFile(path, fd);
+  } catch (err) {
+    closeSync(fd);
+    throw failure(err);
+  }
+  try {
+    return AccountFile.open(path, fd);
+  } catch (err) {
+    throw failure(err);
+  }
+}
+
+/** Where a version of the file is read from: a buffer holding it whole, or an open file (parts read as they are needed). */
+interface Bytes {
+  readonly size: number;
+  /** Bytes [start, end) (end clamped to the size). */
+  read(start: number, end: number): Buffer;
+  close(): void;
+}
+
+const inBuffer = (raw: Buffer): Bytes => ({ size: raw.length, read: (start, end) => raw.subarray(start, end), close() {} });
+
+/**
+ * An open file: writers replace the file by a rename and never change one in
+ * place, so what an open descriptor reads is one version, whenever it is read.
+ */
+function inFile(fd: number): Bytes {
+  let open = true;
+  return {
+    size: fstatSync(fd).size,
+    read(start, end) {
+      if (!open) throw new Error('read of a closed accounts file');
+      const buf = Buffer.allocUnsafe(Math.max(0, Math.min(end, this.size) - start));
+      let done = 0;
+      while (done < buf.length) {
+        const n = readSync(fd, buf, done, buf.length - done, start + done);
+        if (n === 0) break;
+        done += n;
+      }
+      return done === buf.length ? buf : buf.subarray(0, done);
+    },
+    close() {
+      if (open) closeSync(fd);
+      open = false;
+    },
+  };
+}
+
 /** One version of the file, as read: lookups decode the index alone, and parse only the accounts they return. */
 export class AccountFile {
   readonly defaults: Record<string, string>;
@@ -116,16 +186,17 @@ export class AccountFile {
   readonly count: number;
   /** The index, from the header's line break on (every index line follows a "\n"), decoded at the first lookup: list needs none. */
   private get index(): string {
-    return (this.decodedIndex ??= this.raw.toString('utf8', this.accountsAt - this.indexBytes - 1, this.accountsAt));
+    return (this.decodedIndex ??= this.bytes.read(this.accountsAt - this.indexBytes - 1, this.accountsAt).toString('utf8'));
   }
   private decodedIndex?: string;
   private readonly indexBytes: number;
   /** Where the accounts' JSON array starts, in bytes. */
   private readonly accountsAt: number;
+  private allBytes?: Buffer;
 
   private constructor(
     readonly path: string,
-    private readonly raw: Buffer,
+    private readonly bytes: Bytes,
     header: Header,
     nl: number,
   ) {
@@ -138,11 +209,46 @@ export class AccountFile {
 
   /** The file's contents checked as far as that is cheap (header, sizes): a store error naming the file otherwise. */
   static parse(path: string, raw: Buffer): AccountFile {
-    const nl = raw.indexOf(10);
+    return AccountFile.from(path, inBuffer(raw));
+  }
+
+  /**
+   * The same from an open file, read in parts: the header and the index
+   * (a lookup reads then the account it finds, a list the rest). The file
+   * stays open until close(); its descriptor is the caller's no more.
+   */
+  static open(path: string, fd: number): AccountFile {
+    let bytes: Bytes;
+    try {
+      bytes = inFile(fd);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+    try {
+      return AccountFile.from(path, bytes);
+    } catch (err) {
+      bytes.close();
+      throw err;
+    }
+  }
+
+  close(): void {
+    this.bytes.close();
+  }
+
+  private static from(path: string, bytes: Bytes): AccountFile {
+    // The header line: in the first 64 KB unless the retired ids are very many.
+    let head = bytes.read(0, 1 << 16);
+    let nl = head.indexOf(10);
+    while (nl < 0 && head.length < bytes.size) {
+      head = bytes.read(0, head.length * 4);
+      nl = head.indexOf(10);
+    }
     if (nl < 0) throw corruptFile(path, 'its first line (the header) is incomplete');
     let header: unknown;
     try {
-      header = JSON.parse(raw.toString('utf8', 0, nl));
+      header = JSON.parse(head.toString('utf8', 0, nl));
     } catch {
       throw corruptFile(path, 'its first line (the header) is not valid JSON');
     }
@@ -150,13 +256,19 @@ export class AccountFile {
     if (header.version > ACCOUNT_FILE_VERSION)
       throw storeError(`${path} was written by a newer acct (format version ${header.version})`, 'upgrade acct to use this store; acct left the file untouched');
     if (header.version !== ACCOUNT_FILE_VERSION || !isHeader(header)) throw corruptFile(path, 'its first line (the header) does not have the expected shape');
-    const rest = raw.length - nl - 1;
+    const rest = bytes.size - nl - 1;
     if (rest !== header.length)
       throw corruptFile(path, rest < header.length ? `it is truncated (${rest} of ${header.length} bytes after the header)` : `it has ${rest - header.length} bytes more than its header says`);
     const accountsAt = nl + 1 + header.index;
-    if (header.index > rest || raw[accountsAt] !== 0x5b || raw[raw.length - 1] !== 10 || (header.index > 0 && raw[accountsAt - 1] !== 10))
+    const byte = (at: number) => bytes.read(at, at + 1)[0];
+    if (header.index > rest || byte(accountsAt) !== 0x5b || byte(bytes.size - 1) !== 10 || (header.index > 0 && byte(accountsAt - 1) !== 10))
       throw corruptFile(path, 'its index and its accounts do not line up');
-    return new AccountFile(path, raw, header, nl);
+    return new AccountFile(path, bytes, header, nl);
+  }
+
+  /** The accounts' JSON array, read once. */
+  private accountBytes(): Buffer {
+    return (this.allBytes ??= this.bytes.read(this.accountsAt, this.bytes.size));
   }
 
   /** The account whose id is `id`, parsed; undefined when there is none. */
@@ -207,7 +319,7 @@ export class AccountFile {
   accounts(): Account[] {
     let list: unknown;
     try {
-      list = JSON.parse(this.raw.toString('utf8', this.accountsAt));
+      list = JSON.parse(this.accountBytes().toString('utf8'));
     } catch {
       throw corruptFile(this.path, 'its accounts are not valid JSON');
     }
@@ -225,12 +337,13 @@ export class AccountFile {
     const accounts = this.accounts();
     const keys = this.allKeys();
     if (keys.length !== accounts.length) throw corruptFile(this.path, `its index has ${keys.length} accounts and its accounts ${accounts.length}`);
+    const all = this.accountBytes();
     let line = this.accountsAt + 1;
     accounts.forEach((a, i) => {
       const k = keys[i]!;
       if (this.offsetAt(k.at) !== line) throw this.damaged(k.at, 'its offset does not point at an account');
       if (a.id !== k.id || a.app !== k.app || a.nickname !== k.nickname) throw this.damaged(k.at, 'it does not match the account it points at');
-      line = this.raw.indexOf(10, line) + 1;
+      line = this.accountsAt + all.indexOf(10, line - this.accountsAt) + 1;
     });
     return accounts;
   }
@@ -243,11 +356,19 @@ export class AccountFile {
   accountAt(at: number): Account {
     const keys = this.keysAt(at);
     const start = this.offsetAt(at);
-    const end = Number.isSafeInteger(start) && start > this.accountsAt ? this.raw.indexOf(10, start) : -1;
-    if (end < 0 || this.raw[start - 1] !== (start === this.accountsAt + 1 ? 0x5b : 10)) throw this.damaged(at, 'its offset does not point at an account');
+    if (!Number.isSafeInteger(start) || start <= this.accountsAt || start >= this.bytes.size) throw this.damaged(at, 'its offset does not point at an account');
+    // From the byte before the line (a line break, or the array's "[") to the line's end; an account is rarely over 4 KB.
+    const from = start - 1;
+    let chunk = this.allBytes ? this.allBytes.subarray(from - this.accountsAt) : this.bytes.read(from, from + 4096);
+    let end = chunk.indexOf(10, 1);
+    while (end < 0 && from + chunk.length < this.bytes.size) {
+      chunk = this.bytes.read(from, from + chunk.length * 4);
+      end = chunk.indexOf(10, 1);
+    }
+    if (end < 0 || chunk[0] !== (start === this.accountsAt + 1 ? 0x5b : 10)) throw this.damaged(at, 'its offset does not point at an account');
     let a: unknown;
     try {
-      a = JSON.parse(this.raw.toString('utf8', start, end - 1)); // without the "," or "]"
+      a = JSON.parse(chunk.toString('utf8', 1, end - 1)); // without the "," or "]"
     } catch {
       throw this.damaged(at, 'the account it points at is not valid JSON');
     }

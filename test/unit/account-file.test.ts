@@ -222,6 +222,21 @@ describe('AccountRepository over accounts.tsv', () => {
     expect([...m.accounts.map((a) => a.id), ...m.retiredIds]).not.toContain(id);
   });
 
+  it('reads the file in parts, whatever the size of the header or of an account', () => {
+    const m = sample();
+    // A header past the first read (many retired ids), and accounts past the first read of a line.
+    m.retiredIds = Array.from({ length: 6000 }, (_, i) => `acc_${i.toString(32).padStart(10, 'a')}`);
+    m.accounts[1] = { ...m.accounts[1]!, settings: { big: 'x'.repeat(10_000) } };
+    m.accounts[8] = { ...m.accounts[8]!, settings: { big: 'é'.repeat(20_000) } };
+    writeTsv(m);
+    expect(serializeAccounts(m).indexOf(10)).toBeGreaterThan(1 << 16);
+    expect(repo.get(ids[1]!)).toEqual(m.accounts[1]);
+    expect(repo.resolve('notion')).toEqual(m.accounts[8]);
+    expect(repo.resolve('stripe/live')).toEqual(m.accounts[3]);
+    expect(repo.read()).toEqual(m);
+    expect(repo.get(ids[1]!)).toEqual(m.accounts[1]);
+  });
+
   it('reads an old accounts.json as it is, and moves it to accounts.tsv at the first write, nothing lost', async () => {
     const m = sample();
     writeJson(m);
