@@ -21,16 +21,22 @@
 // and parses the one line its offset names; the account parsed must have the
 // keys that led to it. Listing everything is one JSON.parse of the array.
 //
+// A lookup reads the file in parts from one open descriptor (the header,
+// the index, then the line an offset names); a list reads the rest in one go.
+//
 // Measured on bare Node 20.20 (no NODE_EXTRA_CA_CERTS), 10,000 accounts like
-// the bench's, first call in a fresh process (code not yet optimized, as in
-// every acct start), on a machine shared with other work: accounts.json (2.5
-// MB) read 3 ms, JSON.parse 53–65 ms; accounts.tsv (2.9 MB) read 3–7 ms, the
-// header and index (400 KB) decoded 1 ms, one account found and parsed
-// 0.3 ms; every account parsed 45–67 ms, the same as accounts.json, so `list`
-// costs what it did. The first layout tried (keys and JSON on each line, the
-// whole file decoded and searched) took 3–8 ms to decode, 3–17 ms to find a
-// nickname, and 60–84 ms to parse every line on its own.
-
+// the bench's, each figure the first call in a fresh process (code not yet
+// optimized, as in every acct start), medians (minimums) of 11 runs on a
+// machine shared with other work (load 10-15 on 2 cores), through
+// AccountRepository: resolving app/nickname 9.3 (4.2) ms against 62.6 (37.8)
+// ms for accounts.json; an app slug with a default 11.1 (6.7) ms; get(id)
+// 5.7 (3.8) ms; ten references 18.6 (9.6) ms against 80.8 (62.3); read() of
+// every account 81.2 (47.3) ms against 66.5 (50.8), the same JSON.parse of
+// one array as accounts.json's. Parts of it, in one process: decoding the
+// 400 KB index 1 ms, finding and parsing one account 0.3 ms. The first
+// layout tried (the keys at the start of each account's JSON line, the whole
+// 2.9 MB read, decoded and searched) took 3-8 ms to decode, 3-17 ms to find
+// a nickname and 60-84 ms to parse every line on its own.
 import { readSync, fstatSync, closeSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { corruptFile, isObject } from './files.js';
