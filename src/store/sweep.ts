@@ -1,5 +1,6 @@
 // What interrupted writes leave behind, removed by the next metadata write
-// (under the metadata lock, judged by accounts.json as it is before that write):
+// (under the metadata lock, judged by the account metadata, accounts.tsv or
+// an old store's accounts.json, as it is before that write):
 //
 // - an account's sealed secret without the account: a connect (or import)
 //   writes the secret first and the metadata that points at it last, so a

@@ -13,6 +13,8 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { agentSocket, startKeyringSession, type KeyringSession } from '../support/keyring.js';
 import { startAuthServer, type AuthServer } from '../support/oauth-server.js';
+import { AccountFile, ACCOUNT_FILE_NAME, serializeAccounts } from '../../src/store/account-file.js';
+import type { Account } from '../../src/accounts/model.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(process.env.ACCT_BENCH_ROOT ?? '.');
@@ -136,11 +138,11 @@ function fakeAccount(i: number, nickname: string, now: string) {
 
 /** Adds metadata-only accounts (never read for secrets) to a store, so it holds `total` accounts. */
 function padStore(home: string, total: number): void {
-  const path = join(home, 'accounts.json');
-  const m = JSON.parse(readFileSync(path, 'utf8'));
+  const path = join(home, ACCOUNT_FILE_NAME);
+  const m = AccountFile.parse(path, readFileSync(path)).metadata();
   const now = new Date().toISOString();
-  for (let i = m.accounts.length; i < total; i++) m.accounts.push(fakeAccount(1_000_000 + i, `filler-${i}`, now));
-  writeFileSync(path, JSON.stringify(m), { mode: 0o600 });
+  for (let i = m.accounts.length; i < total; i++) m.accounts.push(fakeAccount(1_000_000 + i, `filler-${i}`, now) as Account);
+  writeFileSync(path, serializeAccounts(m), { mode: 0o600 });
 }
 
 /** The keychain agent serving this session, and its resident memory. */
@@ -242,7 +244,7 @@ function listFigures(): void {
     const home = mkdtempSync(join(tmpdir(), 'acct-bench-'));
     const now = new Date().toISOString();
     const accounts = Array.from({ length: count }, (_, i) => fakeAccount(i, `account-${i}`, now));
-    writeFileSync(join(home, 'accounts.json'), JSON.stringify({ version: 1, accounts, defaults: {}, retiredIds: [] }), { mode: 0o600 });
+    writeFileSync(join(home, ACCOUNT_FILE_NAME), serializeAccounts({ version: 1, accounts: accounts as Account[], defaults: {}, retiredIds: [] }), { mode: 0o600 });
     const env = bareEnv({ ACCT_HOME: home, HOME: home });
     const out = spawnSync(process.execPath, [BIN, 'list'], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
     if (out.status !== 0 || out.stdout.split('\n').length < count) throw new Error(`acct list did not list ${count} accounts: ${out.stderr}`);

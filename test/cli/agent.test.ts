@@ -12,6 +12,8 @@ import { join, resolve } from 'node:path';
 import { agentSocket, startKeyringSession, type KeyringSession } from '../support/keyring.js';
 import { acct, baseEnv, BIN, tempHome } from '../support/cli.js';
 import { keyAppFile } from '../support/apps.js';
+import { storedMetadata } from '../support/accounts.js';
+import type { Account } from '../../src/accounts/model.js';
 
 const SECRET = 'lk_agent_secret_value_0123456789';
 const HOOK = resolve(import.meta.dirname, '../support/trace-loads.cjs');
@@ -104,7 +106,7 @@ describe('keychain agent', () => {
 
   it('refuses requests it should not answer', async () => {
     const store = JSON.parse(readFileSync(join(home, 'store.json'), 'utf8'));
-    const [account] = JSON.parse(readFileSync(join(home, 'accounts.json'), 'utf8')).accounts;
+    const [account] = storedMetadata(home).accounts as [Account];
     const sealed = JSON.parse(readFileSync(join(home, 'secrets', `${account.id}.json`), 'utf8'));
     const request = { v: 2, op: 'open', bus: session.env.DBUS_SESSION_BUS_ADDRESS, keychainAccount: `data-key:${store.id}` };
     const secret = { aad: account.id, sealed };
@@ -150,7 +152,7 @@ describe('keychain agent', () => {
   });
 
   it('a tampered secret file is still reported, not hidden by the agent', async () => {
-    const [account] = JSON.parse(readFileSync(join(home, 'accounts.json'), 'utf8')).accounts;
+    const [account] = storedMetadata(home).accounts as [Account];
     const file = join(home, 'secrets', `${account.id}.json`);
     const original = readFileSync(file);
     const sealed = JSON.parse(original.toString('utf8'));

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import type { Options } from 'execa';
 import { acct, allFiles, baseEnv, tempHome, type RunResult } from '../support/cli.js';
 import { keyAppFile, duoAppFile } from '../support/apps.js';
+import { accountsFile } from '../support/accounts.js';
 
 const PASSPHRASE = 'bad-input passphrase';
 const input = (text: string): Options => ({ input: text, stdin: undefined });
@@ -229,22 +230,28 @@ describe('bad input', () => {
   describe('damaged store files', () => {
     it('corrupt metadata file: named in the error, left untouched', async () => {
       const dir = copyHome();
-      const meta = join(dir, 'accounts.json');
-      writeFileSync(meta, 'garbage{ not json', { mode: 0o600 });
-      const named = new RegExp(`${meta.replace(/[.]/g, '\\.')} is corrupt: it is not valid JSON`);
-      for (const [args, options] of [
-        [['list'], {}],
-        [['token', 'local/one'], {}],
-        [['rename', 'local/one', 'x'], {}],
-        [['delete', 'local/one', '--yes'], {}],
-        [['connect', 'local', '--stdin', '--no-verify', '--nickname', 'three'], input(`lk_${randomBytes(8).toString('hex')}`)],
-      ] as const)
-        await fails(dir, [...args], { code: 6, message: named, next: /left it untouched/, options });
-      expect(readFileSync(meta, 'utf8')).toBe('garbage{ not json');
-
-      // Valid JSON of the wrong shape is refused the same way.
-      writeFileSync(meta, JSON.stringify({ version: 1, accounts: 'none' }));
-      await fails(dir, ['list', '--json'], { code: 6, message: /accounts\.json is corrupt: its contents do not have the expected shape/ });
+      const meta = accountsFile(dir);
+      const whole = readFileSync(meta, 'utf8');
+      const cases: [string, RegExp][] = [
+        ['garbage{ not json', /is corrupt: its first line \(the header\) is incomplete/],
+        // Valid JSON of the wrong shape is refused the same way.
+        [`${JSON.stringify({ version: 1, accounts: 'none' })}\n`, /is corrupt: its first line \(the header\) does not have the expected shape/],
+        // Cut short (a disk that filled up under another tool, a partial copy): refused before any account is looked at.
+        [whole.slice(0, -20), /is corrupt: it is truncated/],
+      ];
+      for (const [content, why] of cases) {
+        writeFileSync(meta, content, { mode: 0o600 });
+        const named = new RegExp(`${meta.replace(/[.]/g, '\\.')} ${why.source}`);
+        for (const [args, options] of [
+          [['list'], {}],
+          [['token', 'local/one'], {}],
+          [['rename', 'local/one', 'x'], {}],
+          [['delete', 'local/one', '--yes'], {}],
+          [['connect', 'local', '--stdin', '--no-verify', '--nickname', 'three'], input(`lk_${randomBytes(8).toString('hex')}`)],
+        ] as const)
+          await fails(dir, [...args], { code: 6, message: named, next: /left it untouched/, options });
+        expect(readFileSync(meta, 'utf8')).toBe(content);
+      }
     });
 
     it('tampered secret file: exit 6, named, left untouched', async () => {

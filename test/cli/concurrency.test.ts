@@ -6,6 +6,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { acct, allFiles, baseEnv, tempHome, type RunResult } from '../support/cli.js';
 import { keyAppFile } from '../support/apps.js';
+import { storedMetadata } from '../support/accounts.js';
 
 const N = 20;
 // Twenty node processes on two shared cores: allow more than the default minute when the machine is busy.
@@ -136,7 +137,7 @@ describe('concurrent processes (file store)', () => {
     // The kept accounts never went missing from a reader's view.
     for (const views of seen) for (const view of views) expect(view.map((a) => a.id)).toEqual(expect.arrayContaining(kept));
 
-    const meta = JSON.parse(readFileSync(join(home, 'accounts.json'), 'utf8'));
+    const meta = storedMetadata(home);
     expect([...meta.retiredIds].sort()).toEqual([...deleted].sort());
     await expectTokens(
       ids.flatMap((_, i) => (i % 2 === 1 ? [i] : [])),

@@ -167,7 +167,7 @@ describe('default folders (no ACCT_HOME)', () => {
     expect(c.exitCode, c.stderr).toBe(0);
     const id = c.stdout.trim();
     expect(existsSync(join(root, 'cfg', 'acct', 'apps.json'))).toBe(true);
-    expect(existsSync(join(root, 'data', 'acct', 'accounts.json'))).toBe(true);
+    expect(existsSync(join(root, 'data', 'acct', 'accounts.tsv'))).toBe(true);
     expect(existsSync(join(root, 'data', 'acct', 'secrets', `${id}.json`))).toBe(true);
     // Nothing under HOME but the code cache.
     expect(existsSync(join(root, 'home', '.config'))).toBe(false);
@@ -203,7 +203,7 @@ describe('default folders (no ACCT_HOME)', () => {
         if (!path.startsWith('.config') && !path.startsWith('.local') && !path.startsWith('.cache')) continue;
         expect(mode, path).toBe(lstatSync(join(home, path)).isDirectory() ? '700' : '600');
       }
-      expect(found).toMatchObject({ '.config/acct/apps.json': '600', '.local/share/acct/accounts.json': '600', [`.local/share/acct/secrets/${id}.json`]: '600' });
+      expect(found).toMatchObject({ '.config/acct/apps.json': '600', '.local/share/acct/accounts.tsv': '600', [`.local/share/acct/secrets/${id}.json`]: '600' });
       expect(existsSync(join(config, 'apps.json'))).toBe(true);
       // No ACCT_CODE_CACHE: on Node 20 acct keeps V8's code cache in ~/.cache/acct.
       if (!hasBuiltinCache) expect(readdirSync(join(home, '.cache', 'acct', 'code-cache')).length).toBeGreaterThan(0);
@@ -248,7 +248,7 @@ describe('the README opening commands', () => {
       expect(r.stderr).toMatch(/--from-env api_key=/);
       expect(r.exitCode).toBe(2);
       expect(r.stdout).toBe('');
-      expect(existsSync(join(home, '.local', 'share', 'acct', 'accounts.json'))).toBe(false);
+      expect(existsSync(join(home, '.local', 'share', 'acct', 'accounts.tsv'))).toBe(false);
     } finally {
       await session.stop();
     }
@@ -262,6 +262,6 @@ describe('the README opening commands', () => {
     expect(r.stderr).toMatch(/ACCT_STORE=file/);
     expect(r.exitCode).toBe(6);
     expect(r.stdout).toBe('');
-    expect(existsSync(join(home, '.local', 'share', 'acct', 'accounts.json'))).toBe(false);
+    expect(existsSync(join(home, '.local', 'share', 'acct', 'accounts.tsv'))).toBe(false);
   });
 });

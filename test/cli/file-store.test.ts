@@ -6,6 +6,7 @@ import { readFileSync, readdirSync, statSync, existsSync, writeFileSync } from '
 import { join } from 'node:path';
 import { acct, allFiles, baseEnv, tempHome } from '../support/cli.js';
 import { keyAppFile, duoAppFile } from '../support/apps.js';
+import { storedMetadata } from '../support/accounts.js';
 
 const PASSPHRASE = 'correct horse battery staple';
 const input = (text: string) => ({ input: text, stdin: undefined });
@@ -58,7 +59,7 @@ describe('file store (ACCT_STORE=file)', () => {
     expect(store.scrypt).toMatchObject({ N: expect.any(Number), salt: expect.any(String) });
     const sealed = JSON.parse(readFileSync(join(home, 'secrets', `${keyId}.json`), 'utf8'));
     expect(sealed).toMatchObject({ alg: 'A256GCM', iv: expect.any(String), tag: expect.any(String), ct: expect.any(String) });
-    const meta = JSON.parse(readFileSync(join(home, 'accounts.json'), 'utf8'));
+    const meta = storedMetadata(home);
     expect(meta.accounts).toEqual([expect.objectContaining({ id: keyId, app: 'local', nickname: 'main', auth: 'keys', fields: ['api_key'] })]);
     expectNoPlaintext();
 
@@ -209,7 +210,7 @@ describe('file store (ACCT_STORE=file)', () => {
     expect(r.exitCode).toBe(0);
     expect(r.stderr).toContain(`Deleted duo/ci (${ciId})`);
     expect(existsSync(join(home, 'secrets', `${ciId}.json`))).toBe(false);
-    const meta = JSON.parse(readFileSync(join(home, 'accounts.json'), 'utf8'));
+    const meta = storedMetadata(home);
     expect(meta.accounts.map((a: { id: string }) => a.id).sort()).toEqual([duoId, keyId].sort());
     // duo's default (ci) is gone with it; local keeps its first account as its default.
     expect(meta.defaults).toEqual({ local: keyId });

@@ -14,6 +14,7 @@ import { keyAppFile } from '../support/apps.js';
 import { startApiServer, type ApiServer } from '../support/api-server.js';
 import { startAuthServer, type AuthServer } from '../support/oauth-server.js';
 import { oauthHome } from '../support/oauth-cli.js';
+import { accountsFile } from '../support/accounts.js';
 
 const PASSPHRASE = 'housekeeping passphrase';
 const input = (text: string) => ({ input: text, stdin: undefined });
@@ -188,7 +189,7 @@ describe('housekeeping never breaks a read', () => {
     const home = tempHome();
     const env = await homeWithAccounts(home);
     const secretsDir = join(home, 'secrets');
-    const accountsBefore = readFileSync(join(home, 'accounts.json'), 'utf8');
+    const accountsBefore = readFileSync(accountsFile(home), 'utf8');
     const secretsBefore = readdirSync(secretsDir).sort();
 
     // Another process holds the metadata lock, so connect stops between writing
@@ -213,15 +214,15 @@ describe('housekeeping never breaks a read', () => {
     const [orphan] = written() as [string];
     expect(orphan).toMatch(/^acc_[a-z2-7]{10}\.json$/);
     // Nothing existing was lost: the metadata is as it was, both accounts read.
-    expect(readFileSync(join(home, 'accounts.json'), 'utf8')).toBe(accountsBefore);
+    expect(readFileSync(accountsFile(home), 'utf8')).toBe(accountsBefore);
     expect((await acct(['token', 'local/one'], env)).stdout).toBe(`${KEY1}\n`);
     expect((await acct(['list', '--json'], env)).stdout).not.toContain(orphan.slice(0, -5));
 
     // Temporary files of writers that died (the pid in the name is gone), and one of a live writer (this test).
     const dead = execa('node', ['-e', '0']);
     await dead;
-    const deadTemps = [join(home, `accounts.json.${dead.pid}.0badf00d.tmp`), join(secretsDir, `acc_aaaaaaaaaa.json.${dead.pid}.deadbeef.tmp`)];
-    const liveTemp = join(home, `accounts.json.${process.pid}.12345678.tmp`);
+    const deadTemps = [join(home, `accounts.tsv.${dead.pid}.0badf00d.tmp`), join(secretsDir, `acc_aaaaaaaaaa.json.${dead.pid}.deadbeef.tmp`)];
+    const liveTemp = join(home, `accounts.tsv.${process.pid}.12345678.tmp`);
     for (const f of [...deadTemps, liveTemp]) writeFileSync(f, 'partial', { mode: 0o600 });
 
     // The next write: the dead writers' temporary files go; the orphan is young

@@ -14,6 +14,7 @@ import { startApiServer, type ApiServer } from '../support/api-server.js';
 import { acct, baseEnv, tempHome, BIN } from '../support/cli.js';
 import { keyAppFile } from '../support/apps.js';
 import { oauthHome, startAcct, revealed, listJson, fingerprint, BROWSER_COMMAND } from '../support/oauth-cli.js';
+import { accountsFile } from '../support/accounts.js';
 
 type Env = Record<string, string | undefined>;
 const PASSPHRASE = 'new user passphrase';
@@ -87,7 +88,7 @@ describe('cheap checks come before the secret', () => {
     // Nothing was created where the store could not be used.
     expect(existsSync(join(fresh, 'store.json'))).toBe(false);
     expect((await listJson(env)).map((a) => a.nickname)).toEqual(['one']);
-    expect(existsSync(join(home, 'accounts.json'))).toBe(true);
+    expect(existsSync(accountsFile(home))).toBe(true);
   }, 60_000);
 
   it('OAuth apps: the same checks fail before the browser opens or the token endpoint is called', async () => {
@@ -112,7 +113,7 @@ describe('cheap checks come before the secret', () => {
     }
     expect(existsSync(log)).toBe(false);
     expect(server.tokenRequests.grantTypes.length).toBe(tokenCalls);
-    expect(existsSync(join(home, 'accounts.json'))).toBe(true);
+    expect(existsSync(accountsFile(home))).toBe(true);
   }, 60_000);
 });
 

@@ -10,6 +10,8 @@ import { startAuthServer, type AuthServer, type TokenFault } from '../support/oa
 import { acct } from '../support/cli.js';
 import { startApiServer } from '../support/api-server.js';
 import { oauthHome, connectWithTtl, fingerprint, revealed, listJson, sleep } from '../support/oauth-cli.js';
+import { accountsFile } from '../support/accounts.js';
+import { AccountFile } from '../../src/store/account-file.js';
 
 let server: AuthServer;
 beforeAll(async () => {
@@ -34,7 +36,7 @@ function expectNoSecrets(outputs: string[], fields: Record<string, string>) {
 
 /** The account metadata and every sealed secret file, byte for byte. */
 function storeSnapshot(home: string): Record<string, string> {
-  const out: Record<string, string> = { 'accounts.json': readFileSync(join(home, 'accounts.json'), 'utf8') };
+  const out: Record<string, string> = { 'accounts.tsv': readFileSync(accountsFile(home), 'utf8') };
   for (const f of readdirSync(join(home, 'secrets'))) out[`secrets/${f}`] = readFileSync(join(home, 'secrets', f), 'utf8');
   return out;
 }
@@ -209,8 +211,8 @@ describe('token endpoint failures lose nothing', () => {
       // Nothing was written but the status: the same sealed files (both still decrypt), and in the
       // metadata both accounts are failing, nothing else changed (updatedAt included).
       const after = storeSnapshot(home);
-      const metadata = (snap: Record<string, string>) => JSON.parse(snap['accounts.json']!) as { accounts: Record<string, unknown>[] };
-      expect({ ...after, 'accounts.json': '' }).toEqual({ ...snapshot, 'accounts.json': '' });
+      const metadata = (snap: Record<string, string>) => AccountFile.parse('accounts.tsv', Buffer.from(snap['accounts.tsv']!)).metadata();
+      expect({ ...after, 'accounts.tsv': '' }).toEqual({ ...snapshot, 'accounts.tsv': '' });
       expect(metadata(after).accounts).toEqual(metadata(snapshot).accounts.map((a) => ({ ...a, status: 'failing' })));
       expect((await listJson(env)).map((a) => a.status)).toEqual(['failing', 'failing']);
       expect(fingerprint((await revealed(stale, env)).oauth_refresh_token)).toBe(fingerprint(staleFields.oauth_refresh_token));

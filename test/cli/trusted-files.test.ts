@@ -8,6 +8,7 @@ import { chmodSync, chownSync, lchownSync, lstatSync, mkdirSync, readdirSync, re
 import { join } from 'node:path';
 import { acct, baseEnv, tempHome } from '../support/cli.js';
 import { keyAppFile } from '../support/apps.js';
+import { accountsFile } from '../support/accounts.js';
 
 const PASSPHRASE = 'trusted files passphrase';
 const input = (text: string) => ({ input: text, stdin: undefined });
@@ -99,7 +100,7 @@ describe('files acct trusts', () => {
   it('refuses store files that others may read or write, naming chmod 600', async () => {
     const { home, env, secret } = await store();
     for (const [file, mode] of [
-      [join(home, 'accounts.json'), 0o644],
+      [accountsFile(home), 0o644],
       [join(home, 'store.json'), 0o604],
       [join(home, 'apps.json'), 0o666],
       [secret, 0o640],
@@ -116,7 +117,7 @@ describe('files acct trusts', () => {
     chownSync(home, NOBODY, NOBODY);
     await refused(home, env, home, `chown -R root ${home}`);
     chownSync(home, 0, 0);
-    for (const file of [join(home, 'accounts.json'), join(home, 'apps.json'), secret]) {
+    for (const file of [accountsFile(home), join(home, 'apps.json'), secret]) {
       chownSync(file, NOBODY, NOBODY);
       await refused(home, env, file, `chown root ${file}`, [['token', 'local/main'], ['env', 'local/main']]);
       chownSync(file, 0, 0);
@@ -138,7 +139,7 @@ describe('files acct trusts', () => {
     renameSync(elsewhere, join(home, 'secrets'));
     chmodSync(join(home, 'secrets'), 0o700);
 
-    for (const file of [join(home, 'accounts.json'), join(home, 'apps.json'), secret]) {
+    for (const file of [accountsFile(home), join(home, 'apps.json'), secret]) {
       const target = join(tempHome(), 'target.json');
       renameSync(file, target);
       symlinkSync(target, file);
@@ -199,13 +200,13 @@ describe('files acct trusts', () => {
     const config = join(home, '.config', 'acct');
     const data = join(home, '.local', 'share', 'acct');
     expect(readdirSync(config)).toContain('apps.json');
-    expect(readdirSync(data)).toContain('accounts.json');
+    expect(readdirSync(data)).toContain('accounts.tsv');
     chmodSync(config, 0o777);
     await refused(home, env, config, `chmod 700 ${config}`, [['token', 'local/main'], ['apps', 'show', 'local']]);
     chmodSync(config, 0o700);
-    chmodSync(join(data, 'accounts.json'), 0o644);
-    await refused(home, env, join(data, 'accounts.json'), `chmod 600 ${join(data, 'accounts.json')}`, [['token', 'local/main'], ['list']]);
-    chmodSync(join(data, 'accounts.json'), 0o600);
+    chmodSync(accountsFile(data), 0o644);
+    await refused(home, env, accountsFile(data), `chmod 600 ${accountsFile(data)}`, [['token', 'local/main'], ['list']]);
+    chmodSync(accountsFile(data), 0o600);
     expect((await acct(['token', 'local/main'], env)).stdout).toBe(`${KEY}\n`);
   }, SLOW);
 });
