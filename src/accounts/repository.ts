@@ -148,11 +148,6 @@ export class AccountRepository {
     });
   }
 
-  /** The former name of mutate(), for the callers not yet converted. */
-  update<T>(change: (m: Metadata) => T): Promise<T> {
-    return this.mutate(change);
-  }
-
   private cached?: { key: string; snap: Snapshot };
 
   /** The files as they are now, cached while they are unchanged. */

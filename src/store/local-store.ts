@@ -8,7 +8,6 @@ import type { AccountRepository } from '../accounts/repository.js';
 import type { SecretStore, Fields } from './store.js';
 import type { Account, Metadata } from '../accounts/model.js';
 import type { Paths } from '../paths.js';
-import { resolveReference } from '../accounts/resolve.js';
 import { withLock } from './lock.js';
 import { outcomeFile } from './outcome-file.js';
 import { readJsonIfExists, writeJsonAtomic, isObject, ensurePrivateDir } from './files.js';
@@ -40,24 +39,24 @@ export class LocalStore implements AccountStore {
   assertWritable(): void {}
 
   async view(): Promise<AccountView> {
-    const m = this.repo.read();
-    return { accounts: m.accounts, defaults: m.defaults };
+    return this.repo.view();
   }
 
+  /** One reference, without parsing every account (accounts/repository.ts). */
   async resolve(ref: string, hints: ResolveHints = {}): Promise<Account> {
-    return resolveReference(this.repo.read(), ref, hints.isApp, hints.appSlugs);
+    return this.repo.resolve(ref, hints);
   }
 
   async get(id: string): Promise<Account | undefined> {
-    return this.repo.read().accounts.find((a) => a.id === id);
+    return this.repo.get(id);
   }
 
   async create(app: string, fields: Fields, build: (id: string, app: AppAccounts) => { account: Account; makeDefault: boolean }): Promise<Account> {
-    const id = this.repo.newId(this.repo.read());
+    const id = this.repo.newId();
     // Secrets first; the id is checked again under the lock below.
     await this.secrets.write(id, fields);
     try {
-      return await this.repo.update((m) => {
+      return await this.repo.mutate((m) => {
         if (m.accounts.some((a) => a.id === id) || m.retiredIds.includes(id)) throw new AcctError('unexpected', 'account id collision; retry');
         const { account, makeDefault } = build(id, appAccounts(m, app));
         m.accounts.push(account);
@@ -73,7 +72,7 @@ export class LocalStore implements AccountStore {
 
   async update(id: string, change: (a: Account, app: AppAccounts) => void, fields?: Fields): Promise<Account> {
     if (fields) await this.secrets.write(id, fields);
-    return this.repo.update((m) => {
+    return this.repo.mutate((m) => {
       const at = m.accounts.findIndex((a) => a.id === id);
       if (at < 0) throw gone(id);
       const copy = structuredClone(m.accounts[at]!);
@@ -84,7 +83,7 @@ export class LocalStore implements AccountStore {
   }
 
   async remove(id: string): Promise<void> {
-    await this.repo.update((m) => {
+    await this.repo.mutate((m) => {
       if (!m.accounts.some((a) => a.id === id)) throw gone(id);
       m.accounts = m.accounts.filter((a) => a.id !== id);
       m.retiredIds.push(id);
@@ -94,7 +93,7 @@ export class LocalStore implements AccountStore {
   }
 
   async setDefault(app: string, id: string | undefined): Promise<Account | undefined> {
-    return this.repo.update((m) => {
+    return this.repo.mutate((m) => {
       const was = m.accounts.find((x) => x.id === m.defaults[app]);
       if (id === undefined) delete m.defaults[app];
       else {
@@ -111,7 +110,7 @@ export class LocalStore implements AccountStore {
     const existed = before.accounts.some((a) => a.id === id);
     await this.secrets.write(id, fields);
     try {
-      return await this.repo.update((m) => {
+      return await this.repo.mutate((m) => {
         if (m.accounts.some((o) => o.app === incoming.app && o.nickname === incoming.nickname && o.id !== id))
           throw usageError(`${incoming.app}/${incoming.nickname} was created locally meanwhile`, 'rename it, then import again');
         const account: Account = { ...incoming, id, fields: Object.keys(fields).sort(), updatedAt: this.deps.now().toISOString() };
