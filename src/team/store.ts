@@ -572,38 +572,62 @@ class TeamRefreshLock implements RefreshLock {
 
   async hold<T>(fn: () => Promise<T>, opts: { waitMs: number; meanwhile?: () => Promise<T | undefined> }): Promise<T> {
     const started = Date.now();
-    const client = await this.store.dedicated();
+    const left = () => opts.waitMs - (Date.now() - started);
+    const pause = () => new Promise((r) => setTimeout(r, Math.max(0, Math.min(POLL_MS, left()))));
+    let client: PoolClient | undefined;
     let broken: Error | undefined;
     // The session can end while we hold the lock (a restart, a killed
     // backend): the lock went with it, and another machine may take it
     // while `fn` still runs. What `fn` writes still goes through (a rotated
     // refresh token must not be lost); the rare double refresh is said.
     const onError = (err: Error) => void (broken ??= err);
-    client.on('error', onError);
+    const drop = () => {
+      client?.off('error', onError);
+      client?.release(broken ?? true);
+      client = undefined;
+      broken = undefined;
+    };
     try {
       for (;;) {
-        const { rows } = await client.query<{ got: boolean }>('SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS got', this.keyArgs);
-        if (rows[0]!.got) break;
+        let got: boolean;
+        try {
+          if (!client) {
+            client = await this.store.dedicated();
+            client.on('error', onError);
+          }
+          got = (await client.query<{ got: boolean }>('SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS got', this.keyArgs)).rows[0]!.got;
+        } catch (err) {
+          // A waiter holds nothing yet: a session lost while waiting (a restart) is made again, within the wait.
+          const e = teamError(err, this.store.url, this.store.name);
+          if (!(e instanceof AcctError) || e.code !== 'team_unreachable' || left() <= 0) throw e;
+          broken ??= err as Error;
+          drop();
+          await pause();
+          continue;
+        }
+        if (got) break;
         const meanwhile = await opts.meanwhile?.();
         if (meanwhile !== undefined) return meanwhile;
-        const left = opts.waitMs - (Date.now() - started);
-        if (left <= 0) throw new TeamLockBusyError(this.store.name, this.id);
-        await new Promise((r) => setTimeout(r, Math.min(POLL_MS, left)));
+        if (left() <= 0) throw new TeamLockBusyError(this.store.name, this.id);
+        await pause();
       }
+      const held = client!;
       try {
         return await fn();
       } finally {
-        await client.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', this.keyArgs).catch((err: Error) => {
+        await held.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', this.keyArgs).catch((err: Error) => {
           broken ??= err; // the session is gone, and the lock with it
         });
         if (broken) this.store.warn(`the refresh lock of ${this.id} in team ${this.store.name} was lost while it was held (${broken.message}): another machine may have refreshed it at the same time`);
       }
     } catch (err) {
-      if (!(err instanceof AcctError)) broken = err as Error;
+      if (!(err instanceof AcctError)) broken ??= err as Error;
       throw teamError(err, this.store.url, this.store.name);
     } finally {
-      client.off('error', onError);
-      client.release(broken);
+      if (client) {
+        client.off('error', onError);
+        client.release(broken);
+      }
     }
   }
 
