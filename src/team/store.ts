@@ -190,11 +190,13 @@ export class TeamStore implements AccountStore {
 
   async view(): Promise<AccountView> {
     const { member } = await this.connect();
-    const [rows, defaults] = await Promise.all([
-      this.query<Row>('SELECT id, app, nickname, meta FROM acct.accounts WHERE team_id = $1 ORDER BY app, nickname', [this.teamId]),
-      this.query<{ app: string; account_id: string }>('SELECT app, account_id FROM acct.defaults WHERE team_id = $1 AND member_id = $2', [this.teamId, member.id]),
-    ]);
-    return { accounts: rows.map(toAccount), defaults: Object.fromEntries(defaults.map((d) => [d.app, d.account_id])) };
+    // One round trip on one connection (acct token resolves through here): a second query in parallel would open a second connection.
+    const [row] = await this.query<{ accounts: Row[]; defaults: Record<string, string> }>(
+      `SELECT (SELECT coalesce(json_agg(json_build_object('id', id, 'app', app, 'nickname', nickname, 'meta', meta) ORDER BY app, nickname), '[]') FROM acct.accounts WHERE team_id = $1) AS accounts,
+              (SELECT coalesce(json_object_agg(app, account_id), '{}') FROM acct.defaults WHERE team_id = $1 AND member_id = $2) AS defaults`,
+      [this.teamId, member.id],
+    );
+    return { accounts: row!.accounts.map(toAccount), defaults: row!.defaults };
   }
 
   async resolve(ref: string, hints: ResolveHints = {}): Promise<Account> {
