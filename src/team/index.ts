@@ -3,10 +3,14 @@
 //   configuredTeams(paths, env)   the teams this machine (or CI) is a member of
 //   openTeamStore(deps, name)     an AccountStore on one of them
 //   splitTeamRef('acme:stripe/live') → { team: 'acme', ref: 'stripe/live' }
+//   matchIn(store, ref)           the account a reference names there, or undefined (for
+//                                 an unqualified reference searched in every store)
 //
 // Opening a store neither loads the driver nor connects: the first call that
 // needs the database does (store.warm() starts it early).
 import { AcctError, storeError } from '../errors.js';
+import type { Account } from '../accounts/model.js';
+import type { AccountStore, ResolveHints } from '../store/account-store.js';
 import type { Paths } from '../paths.js';
 import { configuredTeams, memberUrl, findTeam, envCredentials, credentialsEntry, credentialsFromFields, TEAM_NAME_RE, type TeamConfig, type MemberCredentials } from './config.js';
 import { TeamStore, type TeamStoreDeps } from './store.js';
@@ -52,4 +56,19 @@ export function splitTeamRef(ref: string): { team: string; ref: string } | undef
   if (i <= 0) return undefined;
   const team = ref.slice(0, i);
   return TEAM_NAME_RE.test(team) ? { team, ref: ref.slice(i + 1) } : undefined;
+}
+
+/**
+ * The account `ref` names in a store, or undefined when it names none there
+ * (an unqualified reference is looked for in the local store and in every
+ * team; matches in two places are ambiguous). Ambiguity within the store,
+ * and every other failure (an unreachable team), are thrown.
+ */
+export async function matchIn(store: AccountStore, ref: string, hints?: ResolveHints): Promise<Account | undefined> {
+  try {
+    return await store.resolve(ref, hints);
+  } catch (err) {
+    if (err instanceof AcctError && err.code === 'account_not_found') return undefined;
+    throw err;
+  }
 }

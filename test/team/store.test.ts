@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
 import { SecretStore } from '../../src/store/store.js';
 import { createTeam, invite, join as joinTeam, addCi, members, removeMember, share, unshare } from '../../src/team/admin.js';
-import { openTeamStore, configuredTeams, splitTeamRef, type TeamStore } from '../../src/team/index.js';
+import { openTeamStore, configuredTeams, splitTeamRef, matchIn, type TeamStore } from '../../src/team/index.js';
 import { credentialsEntry } from '../../src/team/config.js';
 import type { Account } from '../../src/accounts/model.js';
 import { AcctError } from '../../src/errors.js';
@@ -129,6 +129,8 @@ describe('team store on PostgreSQL', () => {
     accountId = created.id;
     expect((await aliceStore.readSecrets([accountId])).get(accountId)).toEqual({ api_key: SECRET });
     expect((await aliceStore.resolve('stripe')).id).toBe(accountId);
+    expect((await matchIn(aliceStore, 'live'))?.id).toBe(accountId);
+    expect(await matchIn(bobStore, 'live')).toBeUndefined();
     expect((await bobStore.view()).accounts).toEqual([]);
     expect(await code(bobStore.resolve('stripe/live'))).toBe('account_not_found:3');
     expect(await code(bobStore.readSecrets([accountId]))).toBe('account_not_found:3');
