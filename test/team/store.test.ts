@@ -100,6 +100,15 @@ describe('team store on PostgreSQL', () => {
     expect((err as AcctError).message).toContain('127.0.0.1:1');
   });
 
+  it('create needs a role that may make roles and the schema: said with what to ask the DBA', async () => {
+    pg.sql("CREATE ROLE plain LOGIN PASSWORD 'plain-pw'", { database: 'postgres' });
+    const err = await createTeam({ paths: alice.paths, env: { PGPASSWORD: 'plain-pw' }, secrets: alice.secrets }, { name: 'acme', url: `postgres://plain@${pg.host}:${pg.port}/acct`, memberName: 'alice' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AcctError);
+    expect([(err as AcctError).code, (err as AcctError).exitCode]).toEqual(['access_denied', 4]);
+    expect((err as AcctError).hint).toContain('CREATEROLE');
+    expect(configuredTeams(alice.paths, {})).toEqual([]);
+  });
+
   it('create makes the schema and its first admin; the team is remembered without a password', async () => {
     const r = await createTeam({ paths: alice.paths, env: { PGPASSWORD: pg.password }, secrets: alice.secrets }, { name: 'acme', url: pg.url, memberName: 'alice' });
     expect(r.memberId).toMatch(/^mb_/);
