@@ -14,7 +14,7 @@ import { AcctError } from '../errors.js';
 import { nodeCrypto } from '../store/node-crypto.js';
 import type { Sealed } from '../store/crypto.js';
 import { isSealed } from '../store/crypto.js';
-import { openPool, teamError, type Pool, type PoolClient } from './pg.js';
+import { openPool, teamError, alive, type Pool, type PoolClient } from './pg.js';
 import type { MemberCredentials, TeamConfig } from './config.js';
 import { hostOf } from './config.js';
 import { newItemKey, openFields, sealFields, unwrapKey, wrapInfo, wrapKey, isWrapped, accountBinding, type Wrapped, type MemberKeys } from './seal.js';
@@ -89,7 +89,7 @@ export class TeamStore implements AccountStore {
 
   /** Connects (once) as the member, and checks the member is still in the team. */
   connect(): Promise<{ pool: Pool; member: Member; creds: MemberCredentials }> {
-    return (this.session ??= (async () => {
+    return (this.session ??= alive(async () => {
       const creds = await this.credentials();
       const pool = await openPool({ url: this.team.url, user: creds.role, password: creds.password, env: this.deps.env });
       try {
@@ -107,7 +107,7 @@ export class TeamStore implements AccountStore {
         await pool.end();
         throw this.fail(err);
       }
-    })());
+    }));
   }
 
   private fail(err: unknown): unknown {
@@ -123,11 +123,13 @@ export class TeamStore implements AccountStore {
   /** One query as the member. */
   async query<T extends object>(sql: string, params: unknown[] = []): Promise<T[]> {
     const { pool } = await this.connect();
-    try {
-      return (await pool.query<T>(sql, params)).rows;
-    } catch (err) {
-      throw teamError(err, this.team.url, this.name);
-    }
+    return alive(async () => {
+      try {
+        return (await pool.query<T>(sql, params)).rows;
+      } catch (err) {
+        throw teamError(err, this.team.url, this.name);
+      }
+    });
   }
 
   /**
@@ -154,6 +156,10 @@ export class TeamStore implements AccountStore {
 
   /** A transaction as the member: committed when `fn` returns, rolled back when it throws. */
   async tx<T>(fn: (q: <R extends object>(sql: string, params?: unknown[]) => Promise<R[]>, member: Member) => Promise<T>): Promise<T> {
+    return alive(() => this.txAlive(fn));
+  }
+
+  private async txAlive<T>(fn: (q: <R extends object>(sql: string, params?: unknown[]) => Promise<R[]>, member: Member) => Promise<T>): Promise<T> {
     const { pool, member } = await this.connect();
     let client: PoolClient;
     try {
@@ -572,7 +578,11 @@ class TeamRefreshLock implements RefreshLock {
     return [`acct-refresh:${this.store.teamId}`, this.id];
   }
 
-  async hold<T>(fn: () => Promise<T>, opts: { waitMs: number; meanwhile?: () => Promise<T | undefined> }): Promise<T> {
+  hold<T>(fn: () => Promise<T>, opts: { waitMs: number; meanwhile?: () => Promise<T | undefined> }): Promise<T> {
+    return alive(() => this.holdAlive(fn, opts));
+  }
+
+  private async holdAlive<T>(fn: () => Promise<T>, opts: { waitMs: number; meanwhile?: () => Promise<T | undefined> }): Promise<T> {
     const started = Date.now();
     const left = () => opts.waitMs - (Date.now() - started);
     const pause = () => new Promise((r) => setTimeout(r, Math.max(0, Math.min(POLL_MS, left()))));
@@ -608,7 +618,13 @@ class TeamRefreshLock implements RefreshLock {
           continue;
         }
         if (got) break;
-        const meanwhile = await opts.meanwhile?.();
+        let meanwhile: T | undefined;
+        try {
+          meanwhile = await opts.meanwhile?.();
+        } catch (err) {
+          // The database gone for a moment (a restart) is no answer: the wait goes on, within its deadline.
+          if (!(err instanceof AcctError) || err.code !== 'team_unreachable' || left() <= 0) throw err;
+        }
         if (meanwhile !== undefined) return meanwhile;
         if (left() <= 0) throw new TeamLockBusyError(this.store.name, this.id);
         await pause();

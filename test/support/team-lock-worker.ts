@@ -9,13 +9,15 @@
 // test's token endpoint), STALL_MS (stall that long on taking the lock,
 // before the re-read: to be killed there), SIGNAL_HELD (print "held" then),
 // SIGNAL_REQUESTED and STALL_AFTER_MS (the same after the token request,
-// before storing its answer), WAIT_MS.
+// before storing its answer), SIGNAL_WAITING (print "waiting" on the first
+// look while the lock is busy), WAIT_MS.
 // Prints the access token it ends with on stdout.
 import { openTeamStore } from '../../src/team/index.js';
 
 const env = process.env;
 const store = openTeamStore({ paths: { config: '/nonexistent', data: '/nonexistent' }, env, secrets: { read: () => Promise.reject(new Error('CI member: no local store')) }, warn: (m) => process.stderr.write(`${m}\n`) }, 'acme');
 const id = env.ACCOUNT!;
+let saidWaiting = false;
 const fresh = (expiresAt: string | null) => expiresAt === null || new Date(expiresAt).getTime() - Date.now() > 60_000;
 
 async function main() {
@@ -42,6 +44,8 @@ async function main() {
     {
       waitMs: Number(env.WAIT_MS ?? 30_000),
       meanwhile: async () => {
+        if (env.SIGNAL_WAITING && !saidWaiting) process.stdout.write('waiting\n');
+        saidWaiting = true;
         const current = await store.get(id);
         return current && fresh(current.expiresAt) ? (await store.readSecrets([id])).get(id) : undefined;
       },

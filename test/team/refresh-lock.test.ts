@@ -77,6 +77,7 @@ interface Worker {
   done: Promise<{ code: number | null; stdout: string; stderr: string }>;
   kill(): void;
   held: Promise<void>;
+  waiting: Promise<void>;
 }
 
 function worker(key: string, extra: Record<string, string> = {}): Worker {
@@ -87,14 +88,17 @@ function worker(key: string, extra: Record<string, string> = {}): Worker {
   let stdout = '';
   let stderr = '';
   let onHeld: () => void;
+  let onWaiting: () => void;
   const held = new Promise<void>((r) => (onHeld = r));
+  const waiting = new Promise<void>((r) => (onWaiting = r));
   child.stdout.on('data', (d: Buffer) => {
     stdout += d;
     if (stdout.includes('held\n')) onHeld();
+    if (stdout.includes('waiting\n')) onWaiting();
   });
   child.stderr.on('data', (d: Buffer) => (stderr += d));
   const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((r) => child.on('exit', (code) => r({ code, stdout, stderr })));
-  return { done, held, kill: () => child.kill('SIGKILL') };
+  return { done, held, waiting, kill: () => child.kill('SIGKILL') };
 }
 
 async function expire() {
@@ -157,11 +161,11 @@ describe('the team refresh lock', () => {
     await expire();
     const holder = worker(keys[2]!, { STALL_MS: '4000', SIGNAL_HELD: '1' });
     await holder.held;
-    const waiter = worker(keys[3]!, { WAIT_MS: '30000' });
-    await new Promise((r) => setTimeout(r, 300));
+    const waiter = worker(keys[3]!, { WAIT_MS: '30000', SIGNAL_WAITING: '1' });
+    await waiter.waiting;
     pg.restart();
     const w = await waiter.done;
-    expect(w, w.stderr).toMatchObject({ code: 0, stdout: 'at-5\n' });
+    expect(w, w.stderr).toMatchObject({ code: 0, stdout: 'waiting\nat-5\n' });
     const h = await holder.done;
     expect(h, h.stderr).toMatchObject({ code: 0, stdout: 'held\nat-5\n' });
     expect(h.stderr).toContain('was lost while it was held');
