@@ -26,6 +26,11 @@ export interface Member {
   isAdmin: boolean;
 }
 
+/** The member this machine is, as its credentials say (no query needed). */
+export interface Me {
+  id: string;
+}
+
 export interface TeamStoreDeps {
   env: NodeJS.ProcessEnv;
   warn: (message: string) => void;
@@ -70,7 +75,7 @@ export class TeamStore implements AccountStore {
   readonly kind = 'team' as const;
   /** Listing needs the member's credentials and the database. */
   readonly openList = false;
-  private session?: Promise<{ pool: Pool; member: Member; creds: MemberCredentials }>;
+  private session?: Promise<{ pool: Pool; member: Me; creds: MemberCredentials }>;
 
   constructor(
     readonly team: TeamConfig,
@@ -87,32 +92,43 @@ export class TeamStore implements AccountStore {
 
   assertWritable(): void {}
 
-  /** Connects (once) as the member, and checks the member is still in the team. */
-  connect(): Promise<{ pool: Pool; member: Member; creds: MemberCredentials }> {
+  /**
+   * The pool, as the member (connections are made on first use). No query:
+   * who the member is comes from its credentials, and a removed member's
+   * role can no longer log in (exit 4 at the first query). member() asks the
+   * database, for what only it knows (admin, name).
+   */
+  connect(): Promise<{ pool: Pool; member: Me; creds: MemberCredentials }> {
     return (this.session ??= alive(async () => {
       const creds = await this.credentials();
       const pool = await openPool({ url: this.team.url, user: creds.role, password: creds.password, env: this.deps.env });
-      try {
-        const { rows } = await pool.query<{ id: string; name: string; is_admin: boolean; public_key: string | null; removed_at: Date | null }>('SELECT * FROM acct.whoami($1)', [this.teamId]);
-        const row = rows[0];
-        if (!row) throw new AcctError('access_removed', `this machine is no member of team ${this.name} at ${hostOf(this.team.url)}`, { hint: `ask an admin of ${this.name} for an invitation` });
-        if (row.removed_at)
-          throw new AcctError('access_removed', `this machine's member (${row.name}) was removed from team ${this.name} on ${row.removed_at.toISOString()}`, {
-            hint: `ask an admin of ${this.name} to invite you again`,
-          });
-        if (row.public_key !== creds.publicKey)
-          throw new AcctError('access_denied', `the key of member ${row.name} in team ${this.name} is not the one this machine holds`, { hint: 'join the team again with a new invitation' });
-        return { pool, member: { id: row.id, name: row.name, isAdmin: row.is_admin }, creds };
-      } catch (err) {
-        await pool.end();
-        throw this.fail(err);
-      }
+      return { pool, member: { id: creds.memberId }, creds };
+    }).catch((err: unknown) => {
+      this.session = undefined;
+      throw err;
     }));
   }
 
-  private fail(err: unknown): unknown {
-    this.session = undefined;
-    return teamError(err, this.team.url, this.name);
+  private whoami?: Promise<Member>;
+
+  /** The member as the database knows it; checks it is still in the team, with this machine's key. */
+  member(): Promise<Member> {
+    return (this.whoami ??= (async () => {
+      const { creds } = await this.connect();
+      const rows = await this.query<{ id: string; name: string; is_admin: boolean; public_key: string | null; removed_at: Date | null }>('SELECT * FROM acct.whoami($1)', [this.teamId]);
+      const row = rows[0];
+      if (!row) throw new AcctError('access_removed', `this machine is no member of team ${this.name} at ${hostOf(this.team.url)}`, { hint: `ask an admin of ${this.name} for an invitation` });
+      if (row.removed_at)
+        throw new AcctError('access_removed', `this machine's member (${row.name}) was removed from team ${this.name} on ${row.removed_at.toISOString()}`, {
+          hint: `ask an admin of ${this.name} to invite you again`,
+        });
+      if (row.public_key !== creds.publicKey)
+        throw new AcctError('access_denied', `the key of member ${row.name} in team ${this.name} is not the one this machine holds`, { hint: 'join the team again with a new invitation' });
+      return { id: row.id, name: row.name, isAdmin: row.is_admin };
+    })().catch((err: unknown) => {
+      this.whoami = undefined;
+      throw err;
+    }));
   }
 
   private async keys(): Promise<MemberKeys> {
@@ -138,7 +154,7 @@ export class TeamStore implements AccountStore {
    * a rotated refresh token. Only for idempotent transactions (a commit whose
    * answer was lost may have happened).
    */
-  async txRetrying<T>(retryMs: number, fn: (q: TxQuery, member: Member) => Promise<T>): Promise<T> {
+  async txRetrying<T>(retryMs: number, fn: (q: TxQuery, member: Me) => Promise<T>): Promise<T> {
     const until = Date.now() + retryMs;
     let pause = 250;
     for (let warned = false; ; ) {
@@ -155,11 +171,11 @@ export class TeamStore implements AccountStore {
   }
 
   /** A transaction as the member: committed when `fn` returns, rolled back when it throws. */
-  async tx<T>(fn: (q: <R extends object>(sql: string, params?: unknown[]) => Promise<R[]>, member: Member) => Promise<T>): Promise<T> {
+  async tx<T>(fn: (q: <R extends object>(sql: string, params?: unknown[]) => Promise<R[]>, member: Me) => Promise<T>): Promise<T> {
     return alive(() => this.txAlive(fn));
   }
 
-  private async txAlive<T>(fn: (q: <R extends object>(sql: string, params?: unknown[]) => Promise<R[]>, member: Member) => Promise<T>): Promise<T> {
+  private async txAlive<T>(fn: (q: <R extends object>(sql: string, params?: unknown[]) => Promise<R[]>, member: Me) => Promise<T>): Promise<T> {
     const { pool, member } = await this.connect();
     let client: PoolClient;
     try {
@@ -186,10 +202,6 @@ export class TeamStore implements AccountStore {
       client.off('error', onError);
       client.release(broken instanceof Error && !(broken instanceof AcctError) ? broken : undefined);
     }
-  }
-
-  async member(): Promise<Member> {
-    return (await this.connect()).member;
   }
 
   // Reading metadata.
@@ -235,7 +247,7 @@ export class TeamStore implements AccountStore {
 
   // Changing metadata.
 
-  private async appAccounts(q: TxQuery, member: Member, app: string): Promise<AppAccounts> {
+  private async appAccounts(q: TxQuery, member: Me, app: string): Promise<AppAccounts> {
     // Creates of one app's accounts take turns: the nickname rules are about one app.
     await q('SELECT pg_advisory_xact_lock(hashtext($1))', [`acct:${this.teamId}:app:${app}`]);
     const rows = await q<Row>('SELECT id, app, nickname, meta FROM acct.accounts WHERE team_id = $1 AND app = $2 ORDER BY nickname', [this.teamId, app]);
@@ -262,7 +274,7 @@ export class TeamStore implements AccountStore {
     }
   }
 
-  private async insertAccount(q: TxQuery, member: Member, keys: MemberKeys, account: Account, fields: Fields, makeDefault: boolean): Promise<void> {
+  private async insertAccount(q: TxQuery, member: Me, keys: MemberKeys, account: Account, fields: Fields, makeDefault: boolean): Promise<void> {
     const key = newItemKey();
     try {
       await q('INSERT INTO acct.accounts (team_id, id, app, nickname, owner, meta) VALUES ($1, $2, $3, $4, $5, $6)', [this.teamId, account.id, account.app, account.nickname, member.id, account]);
@@ -283,7 +295,7 @@ export class TeamStore implements AccountStore {
     if (makeDefault) await this.writeDefault(q, member, account.app, account.id);
   }
 
-  private async writeDefault(q: TxQuery, member: Member, app: string, id: string | undefined) {
+  private async writeDefault(q: TxQuery, member: Me, app: string, id: string | undefined) {
     if (id === undefined) await q('DELETE FROM acct.defaults WHERE team_id = $1 AND member_id = $2 AND app = $3', [this.teamId, member.id, app]);
     else
       await q(
@@ -334,7 +346,7 @@ export class TeamStore implements AccountStore {
   }
 
   /** The account's key, unwrapped for this member. */
-  private async accountKey(q: TxQuery, member: Member, keys: MemberKeys, id: string): Promise<Buffer> {
+  private async accountKey(q: TxQuery, member: Me, keys: MemberKeys, id: string): Promise<Buffer> {
     const rows = await q<{ wrapped: unknown }>('SELECT wrapped FROM acct.account_access WHERE team_id = $1 AND account_id = $2 AND member_id = $3', [this.teamId, id, member.id]);
     if (!rows[0]) throw await this.whyNot(q, id);
     return this.unwrap(rows[0].wrapped, keys, id, member.id);
@@ -414,7 +426,7 @@ export class TeamStore implements AccountStore {
         const seen = await this.get(id);
         if (!seen) throw this.notFound(id);
         throw new AcctError('access_removed', `${label(seen)} in team ${this.name} is not shared with you (or no longer)`, {
-          hint: `ask its owner to share it: acct share ${this.name}:${seen.app}/${seen.nickname} --with ${member.name}`,
+          hint: `ask its owner to share it with you: acct share ${this.name}:${seen.app}/${seen.nickname} --with <your member name>`,
         });
       }
       const key = this.unwrap(r.wrapped, keys, id, member.id);
@@ -437,8 +449,11 @@ export class TeamStore implements AccountStore {
   }
 
   warm(): void {
-    // A head start only: the first real use awaits the same promise and reports its failure.
-    this.connect().catch(() => undefined);
+    // A head start only (the driver loaded, a connection made and logged in): the first real use reports any failure.
+    void alive(async () => {
+      const { pool } = await this.connect();
+      (await pool.connect()).release();
+    }).catch(() => undefined);
   }
 
   // Refresh and bookkeeping.
