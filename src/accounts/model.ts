@@ -1,3 +1,4 @@
+import { nodeCrypto } from '../store/node-crypto.js';
 export type AuthKind = 'oauth2' | 'keys';
 /**
  * `ok`; `needs-reconnect` (the provider refused the grant or key); `unverified`
@@ -56,3 +57,20 @@ export const emptyMetadata = (): Metadata => ({ version: 1, accounts: [], defaul
 /** Nicknames are what people type: letters, digits, dot, dash, underscore, @; no slash. */
 export const NICKNAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/;
 export const ACCOUNT_ID_RE = /^acc_[a-z2-7]{10}$/;
+
+/** A new account id, random (every store checks it is free, as it adds the account): `acc_` and ten base32 letters. */
+export function newAccountId(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const b of nodeCrypto().randomBytes(7)) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += alphabet[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  return `acc_${out.slice(0, 10)}`;
+}

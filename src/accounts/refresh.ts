@@ -22,7 +22,7 @@ import type { Account } from './model.js';
 import type { OAuthApp, AppDefinition } from '../catalog/schema.js';
 import type { Fields } from '../store/store.js';
 import { isFresh, type FreshOptions } from './credentials.js';
-import { LockBusyError } from '../store/lock.js';
+import { LockBusyError, LockLostError } from '../store/lock.js';
 import { isWriteFailure } from '../store/files.js';
 import { setStatus, noteStatus, current as currentAccount } from './service.js';
 import { readSecrets } from './credentials.js';
@@ -94,8 +94,8 @@ async function refreshUnderLock(
     const shared = sharedOutcome(await lock.readOutcome(), startedAt);
     return shared && current.updatedAt === account.updatedAt ? settleFailure(ctx, current, before, shared.problem) : undefined;
   };
-  try {
-    return await lock.hold(
+  const holdOnce = () =>
+    lock.hold(
       async () => {
         const current = await currentAccount(ctx, account);
         if (current.status === 'needs-reconnect')
@@ -109,6 +109,15 @@ async function refreshUnderLock(
       },
       { waitMs: Math.max(0, deadline - ctx.now().getTime()), meanwhile },
     );
+  try {
+    for (;;) {
+      try {
+        return await holdOnce();
+      } catch (err) {
+        // The lock went away before the token request (a team database restarted): take it again, within the deadline.
+        if (!(err instanceof LockLostError) || ctx.now().getTime() >= deadline) throw err;
+      }
+    }
   } catch (err) {
     if (!(err instanceof LockBusyError)) throw err;
     // Our deadline came while another acct process was still refreshing: the provider is slow.
@@ -198,6 +207,8 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
   let delay = 500;
   for (let attempt = 1; ; attempt++) {
     let tokens: TokenSet;
+    // Never spend a refresh token under a lock that is gone: another process may hold it now.
+    if (lock.lost?.()) throw new LockLostError(`${account.app}/${account.nickname}`);
     try {
       const remaining = Math.max(1000, deadline - ctx.now().getTime());
       const deps = { fetch: withTimeout(await ctx.fetch(), remaining) };

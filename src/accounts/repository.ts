@@ -4,14 +4,13 @@
 // until the first write moves it to accounts.tsv. Read without locks (writes
 // are atomic renames); changed only under the metadata lock on a fresh read.
 import { join } from 'node:path';
-import { nodeCrypto } from '../store/node-crypto.js';
 import { openSync, fstatSync, closeSync, statSync, type Stats } from 'node:fs';
 import { corruptFile, isObject, readFileIfExists, ensurePrivateDir, writeFileAtomic, writeAll, writeFailure, removeIfExists } from '../store/files.js';
 import { checkFile, checkFolders, APPEND_FLAGS, symlinkOpenError } from '../store/trust.js';
 import { withLock } from '../store/lock.js';
 import { AccountFile, ACCOUNT_FILE_NAME, openAccountFile, serializeAccounts, type AccountKeys } from '../store/account-file.js';
 import { resolveReference } from './resolve.js';
-import { emptyMetadata, type Account, type Metadata } from './model.js';
+import { emptyMetadata, newAccountId, type Account, type Metadata } from './model.js';
 import type { AccountView, AppAccounts, ResolveHints } from '../store/account-store.js';
 import type { Paths } from '../paths.js';
 import { AcctError, storeError } from '../errors.js';
@@ -216,7 +215,7 @@ export class AccountRepository {
     const snap = m ? undefined : this.snapshot();
     const retired = snap ? new Set(snap.file ? snap.file.retiredIds : snap.metadata.retiredIds) : undefined;
     for (;;) {
-      const id = `acc_${base32(nodeCrypto().randomBytes(7)).slice(0, 10)}`;
+      const id = newAccountId();
       if (taken ? !taken.has(id) : !retired!.has(id) && this.get(id) === undefined) return id;
     }
   }
@@ -302,20 +301,5 @@ function statIfExists(path: string): Stats | 'there' | undefined {
   }
 }
 
-const ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
-function base32(bytes: Buffer): string {
-  let bits = 0;
-  let value = 0;
-  let out = '';
-  for (const b of bytes) {
-    value = (value << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      out += ALPHABET[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  return out;
-}
 
 export type { Account };

@@ -8,7 +8,7 @@ import type { Context } from '../context.js';
 import type { AccountStore, AccountView } from '../store/account-store.js';
 import type { Paths } from '../paths.js';
 import type { TeamDeps } from '../team/index.js';
-import { configuredTeams } from '../team/config.js';
+import { configuredTeams, TEAM_NAME_RE } from '../team/config.js';
 import type { Account } from './model.js';
 import { AcctError } from '../errors.js';
 import { label } from './resolve.js';
@@ -58,12 +58,11 @@ export function teamStores(paths: Paths, env: NodeJS.ProcessEnv, deps: () => Tea
   };
 }
 
-/** A team qualifier: lowercase letters, digits and dashes, before the colon (nicknames, slugs and ids never hold one). */
-const QUALIFIED = /^([a-z0-9][a-z0-9-]{0,62}):(.*)$/s;
-
+/** A reference split at its team qualifier (`acme:stripe/live`): a team name before the colon (nicknames, slugs and ids never hold one). */
 export function splitTeam(ref: string): { team?: string; ref: string } {
-  const q = QUALIFIED.exec(ref);
-  return q ? { team: q[1], ref: q[2]! } : { ref };
+  const i = ref.indexOf(':');
+  const team = i > 0 ? ref.slice(0, i) : '';
+  return TEAM_NAME_RE.test(team) ? { team, ref: ref.slice(i + 1) } : { ref };
 }
 
 /** The store an account came from. */

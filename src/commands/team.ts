@@ -2,6 +2,7 @@
 // parse, call src/team/, print. The codes printed here (an invitation, a CI
 // key) are secrets shown once: on stdout, and never in an error.
 import { teamSecrets, type Context } from '../context.js';
+import { splitTeam } from '../accounts/stores.js';
 import { printJson, out, printTable, style } from '../output/format.js';
 import { readStdinValue } from '../ui/stdin.js';
 import { usageError } from '../errors.js';
@@ -97,15 +98,15 @@ export async function remove(ctx: Context, name: string, member: string, opts: {
   });
 }
 
-function teamRef(split: (ref: string) => { team: string; ref: string } | undefined, ref: string, verb: string) {
-  const r = split(ref);
-  if (!r) throw usageError(`${verb} takes a team account, as <team>:<ref>`, `for example: acct ${verb} acme:stripe/live --with ana`);
-  return r;
+function teamRef(ref: string, verb: string): { team: string; ref: string } {
+  const r = splitTeam(ref);
+  if (r.team === undefined) throw usageError(`${verb} takes a team account, as <team>:<ref>`, `for example: acct ${verb} acme:stripe/live --with ana`);
+  return { team: r.team, ref: r.ref };
 }
 
 export async function share(ctx: Context, ref: string, opts: { with: string; json?: boolean }) {
   const t = await team();
-  const { team: name, ref: inner } = teamRef(t.splitTeamRef, ref, 'share');
+  const { team: name, ref: inner } = teamRef(ref, 'share');
   await withStore(ctx, name, async (store) => {
     const r = await t.share(store, inner, opts.with);
     await t.syncShares(store);
@@ -116,7 +117,7 @@ export async function share(ctx: Context, ref: string, opts: { with: string; jso
 
 export async function unshare(ctx: Context, ref: string, opts: { with: string; json?: boolean }) {
   const t = await team();
-  const { team: name, ref: inner } = teamRef(t.splitTeamRef, ref, 'unshare');
+  const { team: name, ref: inner } = teamRef(ref, 'unshare');
   await withStore(ctx, name, async (store) => {
     const r = await t.unshare(store, inner, opts.with);
     if (opts.json) return printJson(ctx.io, { team: name, account: r.account, readers: r.readers, removed: r.removed });

@@ -62,6 +62,12 @@ export interface RefreshLock {
    * A holder that dies releases the lock (a dead pid, a closed session).
    */
   hold<T>(fn: () => Promise<T>, opts: { waitMs: number; meanwhile?: () => Promise<T | undefined> }): Promise<T>;
+  /**
+   * Inside `hold`: whether the lock went away while held (a team store's
+   * session ended with a restart). A holder asks before it spends a refresh
+   * token: another process may hold the lock now. Absent: it cannot be lost.
+   */
+  lost?(): boolean;
   /** The holder's note of its last failed attempt, for the callers waiting behind it. Never fails. */
   readOutcome(): Promise<RefreshOutcome | undefined>;
   recordOutcome(outcome: RefreshOutcome): Promise<void>;

@@ -22,6 +22,13 @@ export interface LockOptions<T> {
   meanwhile?: () => Promise<T | undefined>;
 }
 
+/** The lock went away while held, before anything was spent under it (RefreshLock.lost): take it again. */
+export class LockLostError extends AcctError {
+  constructor(what: string) {
+    super('store_locked', `the lock of ${what} was lost while it was held`, { hint: 'another acct process may hold it now; retry' });
+  }
+}
+
 /** Waited `waitMs` for a lock whose holder is alive (exit 6 unless the caller knows better). */
 export class LockBusyError extends AcctError {
   constructor(readonly lockPath: string) {

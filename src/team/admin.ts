@@ -117,6 +117,11 @@ export async function createTeam(deps: AdminDeps, opts: { name: string; url: str
       client.release();
     }
   } catch (err) {
+    if ((err as { code?: string }).code === '42501')
+      throw new AcctError('access_denied', `the role in the URL may not set up a team at ${hostOf(url)} (${(err as Error).message})`, {
+        hint: 'team create needs a role with CREATEROLE that owns the database, or may create the acct schema in it (ask your DBA: CREATE ROLE acct LOGIN CREATEROLE; CREATE DATABASE acct OWNER acct)',
+        cause: err,
+      });
     throw teamError(err, url, opts.name);
   } finally {
     await pool.end();

@@ -2,13 +2,15 @@
 //
 //   configuredTeams(paths, env)   the teams this machine (or CI) is a member of
 //   openTeamStore(deps, name)     an AccountStore on one of them
-//   splitTeamRef('acme:stripe/live') → { team: 'acme', ref: 'stripe/live' }
+//
+// Which store a reference goes to (`acme:stripe/live`, or an unqualified one
+// searched everywhere) is decided in accounts/stores.ts.
 //
 // Opening a store neither loads the driver nor connects: the first call that
 // needs the database does (store.warm() starts it early).
 import { AcctError, storeError } from '../errors.js';
 import type { Paths } from '../paths.js';
-import { configuredTeams, memberUrl, findTeam, envCredentials, credentialsEntry, credentialsFromFields, TEAM_NAME_RE, type TeamConfig, type MemberCredentials } from './config.js';
+import { configuredTeams, memberUrl, findTeam, envCredentials, credentialsEntry, credentialsFromFields, type TeamConfig, type MemberCredentials } from './config.js';
 import { TeamStore, type TeamStoreDeps } from './store.js';
 import type { LocalSecrets } from './admin.js';
 
@@ -44,12 +46,4 @@ async function loadCredentials(deps: TeamDeps, team: TeamConfig): Promise<Member
   if (!c || c.teamId !== team.teamId || c.memberId !== team.memberId)
     throw storeError(`this machine's member credentials for team ${team.name} do not match teams.json`, `join the team again with a new invitation (acct team join ${team.url} --code-stdin)`);
   return c;
-}
-
-/** A reference that names a team (`acme:stripe/live`), split; undefined for a local one. */
-export function splitTeamRef(ref: string): { team: string; ref: string } | undefined {
-  const i = ref.indexOf(':');
-  if (i <= 0) return undefined;
-  const team = ref.slice(0, i);
-  return TEAM_NAME_RE.test(team) ? { team, ref: ref.slice(i + 1) } : undefined;
 }

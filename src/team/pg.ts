@@ -106,3 +106,22 @@ export function teamError(err: unknown, url: string, team: string): unknown {
     });
   return err;
 }
+
+let inFlight = 0;
+let keepAlive: NodeJS.Timeout | undefined;
+
+/**
+ * Runs `fn` with the process kept alive. The pool lets Node exit once its
+ * connections are idle (allowExitOnIdle: a command need not close it), so
+ * while a store operation is under way something must hold the event loop:
+ * a worker under load was seen exiting 0, its work half done, while it
+ * waited inside the driver.
+ */
+export async function alive<T>(fn: () => Promise<T>): Promise<T> {
+  if (inFlight++ === 0) keepAlive = setInterval(() => undefined, 1 << 30);
+  try {
+    return await fn();
+  } finally {
+    if (--inFlight === 0) clearInterval(keepAlive);
+  }
+}

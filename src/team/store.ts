@@ -4,17 +4,16 @@
 // keys (team/seal.ts); every query runs as the member's own role, so
 // row-level security (team/schema.ts) decides what it sees. Secrets are
 // sealed and opened here, on the member's machine.
-import type { Account } from '../accounts/model.js';
+import { newAccountId, type Account } from '../accounts/model.js';
 import { resolveReference, label } from '../accounts/resolve.js';
 import type { AccountStore, AccountView, AppAccounts, ClientStore, RecordedUse, RefreshLock, ResolveHints, StoredClient, UseRecord } from '../store/account-store.js';
 import type { Fields } from '../store/store.js';
 import type { RefreshOutcome } from '../accounts/refresh.js';
 import { LockBusyError } from '../store/lock.js';
 import { AcctError } from '../errors.js';
-import { nodeCrypto } from '../store/node-crypto.js';
 import type { Sealed } from '../store/crypto.js';
 import { isSealed } from '../store/crypto.js';
-import { openPool, teamError, type Pool, type PoolClient } from './pg.js';
+import { openPool, teamError, alive, type Pool, type PoolClient } from './pg.js';
 import type { MemberCredentials, TeamConfig } from './config.js';
 import { hostOf } from './config.js';
 import { newItemKey, openFields, sealFields, unwrapKey, wrapInfo, wrapKey, isWrapped, accountBinding, type Wrapped, type MemberKeys } from './seal.js';
@@ -24,6 +23,11 @@ export interface Member {
   id: string;
   name: string;
   isAdmin: boolean;
+}
+
+/** The member this machine is, as its credentials say (no query needed). */
+export interface Me {
+  id: string;
 }
 
 export interface TeamStoreDeps {
@@ -52,28 +56,12 @@ const toAccount = (r: Row, team: string): Account => ({ ...r.meta, id: r.id, app
 /** An account as the database keeps it: the team is the row's, not the metadata's. */
 const stored = ({ team: _team, ...a }: Account): Omit<Account, 'team'> => a;
 
-const base32 = (b: Buffer) => {
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
-  let bits = 0;
-  let value = 0;
-  let out = '';
-  for (const byte of b) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += alphabet[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  return out;
-};
-const newAccountId = () => `acc_${base32(nodeCrypto().randomBytes(7)).slice(0, 10)}`;
 
 export class TeamStore implements AccountStore {
   readonly kind = 'team' as const;
   /** Listing needs the member's credentials and the database. */
   readonly openList = false;
-  private session?: Promise<{ pool: Pool; member: Member; creds: MemberCredentials }>;
+  private session?: Promise<{ pool: Pool; member: Me; creds: MemberCredentials }>;
 
   constructor(
     readonly team: TeamConfig,
@@ -90,32 +78,43 @@ export class TeamStore implements AccountStore {
 
   assertWritable(): void {}
 
-  /** Connects (once) as the member, and checks the member is still in the team. */
-  connect(): Promise<{ pool: Pool; member: Member; creds: MemberCredentials }> {
-    return (this.session ??= (async () => {
+  /**
+   * The pool, as the member (connections are made on first use). No query:
+   * who the member is comes from its credentials, and a removed member's
+   * role can no longer log in (exit 4 at the first query). member() asks the
+   * database, for what only it knows (admin, name).
+   */
+  connect(): Promise<{ pool: Pool; member: Me; creds: MemberCredentials }> {
+    return (this.session ??= alive(async () => {
       const creds = await this.credentials();
       const pool = await openPool({ url: this.team.url, user: creds.role, password: creds.password, env: this.deps.env });
-      try {
-        const { rows } = await pool.query<{ id: string; name: string; is_admin: boolean; public_key: string | null; removed_at: Date | null }>('SELECT * FROM acct.whoami($1)', [this.teamId]);
-        const row = rows[0];
-        if (!row) throw new AcctError('access_removed', `this machine is no member of team ${this.name} at ${hostOf(this.team.url)}`, { hint: `ask an admin of ${this.name} for an invitation` });
-        if (row.removed_at)
-          throw new AcctError('access_removed', `this machine's member (${row.name}) was removed from team ${this.name} on ${row.removed_at.toISOString()}`, {
-            hint: `ask an admin of ${this.name} to invite you again`,
-          });
-        if (row.public_key !== creds.publicKey)
-          throw new AcctError('access_denied', `the key of member ${row.name} in team ${this.name} is not the one this machine holds`, { hint: 'join the team again with a new invitation' });
-        return { pool, member: { id: row.id, name: row.name, isAdmin: row.is_admin }, creds };
-      } catch (err) {
-        await pool.end();
-        throw this.fail(err);
-      }
-    })());
+      return { pool, member: { id: creds.memberId }, creds };
+    }).catch((err: unknown) => {
+      this.session = undefined;
+      throw err;
+    }));
   }
 
-  private fail(err: unknown): unknown {
-    this.session = undefined;
-    return teamError(err, this.team.url, this.name);
+  private whoami?: Promise<Member>;
+
+  /** The member as the database knows it; checks it is still in the team, with this machine's key. */
+  member(): Promise<Member> {
+    return (this.whoami ??= (async () => {
+      const { creds } = await this.connect();
+      const rows = await this.query<{ id: string; name: string; is_admin: boolean; public_key: string | null; removed_at: Date | null }>('SELECT * FROM acct.whoami($1)', [this.teamId]);
+      const row = rows[0];
+      if (!row) throw new AcctError('access_removed', `this machine is no member of team ${this.name} at ${hostOf(this.team.url)}`, { hint: `ask an admin of ${this.name} for an invitation` });
+      if (row.removed_at)
+        throw new AcctError('access_removed', `this machine's member (${row.name}) was removed from team ${this.name} on ${row.removed_at.toISOString()}`, {
+          hint: `ask an admin of ${this.name} to invite you again`,
+        });
+      if (row.public_key !== creds.publicKey)
+        throw new AcctError('access_denied', `the key of member ${row.name} in team ${this.name} is not the one this machine holds`, { hint: 'join the team again with a new invitation' });
+      return { id: row.id, name: row.name, isAdmin: row.is_admin };
+    })().catch((err: unknown) => {
+      this.whoami = undefined;
+      throw err;
+    }));
   }
 
   private async keys(): Promise<MemberKeys> {
@@ -126,11 +125,13 @@ export class TeamStore implements AccountStore {
   /** One query as the member. */
   async query<T extends object>(sql: string, params: unknown[] = []): Promise<T[]> {
     const { pool } = await this.connect();
-    try {
-      return (await pool.query<T>(sql, params)).rows;
-    } catch (err) {
-      throw teamError(err, this.team.url, this.name);
-    }
+    return alive(async () => {
+      try {
+        return (await pool.query<T>(sql, params)).rows;
+      } catch (err) {
+        throw teamError(err, this.team.url, this.name);
+      }
+    });
   }
 
   /**
@@ -139,7 +140,7 @@ export class TeamStore implements AccountStore {
    * a rotated refresh token. Only for idempotent transactions (a commit whose
    * answer was lost may have happened).
    */
-  async txRetrying<T>(retryMs: number, fn: (q: TxQuery, member: Member) => Promise<T>): Promise<T> {
+  async txRetrying<T>(retryMs: number, fn: (q: TxQuery, member: Me) => Promise<T>): Promise<T> {
     const until = Date.now() + retryMs;
     let pause = 250;
     for (let warned = false; ; ) {
@@ -156,7 +157,11 @@ export class TeamStore implements AccountStore {
   }
 
   /** A transaction as the member: committed when `fn` returns, rolled back when it throws. */
-  async tx<T>(fn: (q: <R extends object>(sql: string, params?: unknown[]) => Promise<R[]>, member: Member) => Promise<T>): Promise<T> {
+  async tx<T>(fn: (q: <R extends object>(sql: string, params?: unknown[]) => Promise<R[]>, member: Me) => Promise<T>): Promise<T> {
+    return alive(() => this.txAlive(fn));
+  }
+
+  private async txAlive<T>(fn: (q: <R extends object>(sql: string, params?: unknown[]) => Promise<R[]>, member: Me) => Promise<T>): Promise<T> {
     const { pool, member } = await this.connect();
     let client: PoolClient;
     try {
@@ -185,19 +190,17 @@ export class TeamStore implements AccountStore {
     }
   }
 
-  async member(): Promise<Member> {
-    return (await this.connect()).member;
-  }
-
   // Reading metadata.
 
   async view(): Promise<AccountView> {
     const { member } = await this.connect();
-    const [rows, defaults] = await Promise.all([
-      this.query<Row>('SELECT id, app, nickname, meta FROM acct.accounts WHERE team_id = $1 ORDER BY app, nickname', [this.teamId]),
-      this.query<{ app: string; account_id: string }>('SELECT app, account_id FROM acct.defaults WHERE team_id = $1 AND member_id = $2', [this.teamId, member.id]),
-    ]);
-    return { accounts: rows.map((r) => toAccount(r, this.name)), defaults: Object.fromEntries(defaults.map((d) => [d.app, d.account_id])) };
+    // One round trip on one connection (acct token resolves through here): a second query in parallel would open a second connection.
+    const [row] = await this.query<{ accounts: Row[]; defaults: Record<string, string> }>(
+      `SELECT (SELECT coalesce(json_agg(json_build_object('id', id, 'app', app, 'nickname', nickname, 'meta', meta) ORDER BY app, nickname), '[]') FROM acct.accounts WHERE team_id = $1) AS accounts,
+              (SELECT coalesce(json_object_agg(app, account_id), '{}') FROM acct.defaults WHERE team_id = $1 AND member_id = $2) AS defaults`,
+      [this.teamId, member.id],
+    );
+    return { accounts: row!.accounts.map((r) => toAccount(r, this.name)), defaults: row!.defaults };
   }
 
   async resolve(ref: string, hints: ResolveHints = {}): Promise<Account> {
@@ -230,7 +233,7 @@ export class TeamStore implements AccountStore {
 
   // Changing metadata.
 
-  private async appAccounts(q: TxQuery, member: Member, app: string): Promise<AppAccounts> {
+  private async appAccounts(q: TxQuery, member: Me, app: string): Promise<AppAccounts> {
     // Creates of one app's accounts take turns: the nickname rules are about one app.
     await q('SELECT pg_advisory_xact_lock(hashtext($1))', [`acct:${this.teamId}:app:${app}`]);
     const rows = await q<Row>('SELECT id, app, nickname, meta FROM acct.accounts WHERE team_id = $1 AND app = $2 ORDER BY nickname', [this.teamId, app]);
@@ -257,7 +260,7 @@ export class TeamStore implements AccountStore {
     }
   }
 
-  private async insertAccount(q: TxQuery, member: Member, keys: MemberKeys, account: Account, fields: Fields, makeDefault: boolean): Promise<void> {
+  private async insertAccount(q: TxQuery, member: Me, keys: MemberKeys, account: Account, fields: Fields, makeDefault: boolean): Promise<void> {
     const key = newItemKey();
     try {
       await q('INSERT INTO acct.accounts (team_id, id, app, nickname, owner, meta) VALUES ($1, $2, $3, $4, $5, $6)', [this.teamId, account.id, account.app, account.nickname, member.id, stored(account)]);
@@ -278,7 +281,7 @@ export class TeamStore implements AccountStore {
     if (makeDefault) await this.writeDefault(q, member, account.app, account.id);
   }
 
-  private async writeDefault(q: TxQuery, member: Member, app: string, id: string | undefined) {
+  private async writeDefault(q: TxQuery, member: Me, app: string, id: string | undefined) {
     if (id === undefined) await q('DELETE FROM acct.defaults WHERE team_id = $1 AND member_id = $2 AND app = $3', [this.teamId, member.id, app]);
     else
       await q(
@@ -329,7 +332,7 @@ export class TeamStore implements AccountStore {
   }
 
   /** The account's key, unwrapped for this member. */
-  private async accountKey(q: TxQuery, member: Member, keys: MemberKeys, id: string): Promise<Buffer> {
+  private async accountKey(q: TxQuery, member: Me, keys: MemberKeys, id: string): Promise<Buffer> {
     const rows = await q<{ wrapped: unknown }>('SELECT wrapped FROM acct.account_access WHERE team_id = $1 AND account_id = $2 AND member_id = $3', [this.teamId, id, member.id]);
     if (!rows[0]) throw await this.whyNot(q, id);
     return this.unwrap(rows[0].wrapped, keys, id, member.id);
@@ -409,7 +412,7 @@ export class TeamStore implements AccountStore {
         const seen = await this.get(id);
         if (!seen) throw this.notFound(id);
         throw new AcctError('access_removed', `${label(seen)} in team ${this.name} is not shared with you (or no longer)`, {
-          hint: `ask its owner to share it: acct share ${this.name}:${seen.app}/${seen.nickname} --with ${member.name}`,
+          hint: `ask its owner to share it with you: acct share ${this.name}:${seen.app}/${seen.nickname} --with <your member name>`,
         });
       }
       const key = this.unwrap(r.wrapped, keys, id, member.id);
@@ -432,8 +435,11 @@ export class TeamStore implements AccountStore {
   }
 
   warm(): void {
-    // A head start only: the first real use awaits the same promise and reports its failure.
-    this.connect().catch(() => undefined);
+    // A head start only (the driver loaded, a connection made and logged in): the first real use reports any failure.
+    void alive(async () => {
+      const { pool } = await this.connect();
+      (await pool.connect()).release();
+    }).catch(() => undefined);
   }
 
   // Refresh and bookkeeping.
@@ -573,40 +579,82 @@ class TeamRefreshLock implements RefreshLock {
     return [`acct-refresh:${this.store.teamId}`, this.id];
   }
 
-  async hold<T>(fn: () => Promise<T>, opts: { waitMs: number; meanwhile?: () => Promise<T | undefined> }): Promise<T> {
+  hold<T>(fn: () => Promise<T>, opts: { waitMs: number; meanwhile?: () => Promise<T | undefined> }): Promise<T> {
+    return alive(() => this.holdAlive(fn, opts));
+  }
+
+  /** While `fn` runs: the held session ended (RefreshLock.lost). */
+  private heldSessionLost?: () => boolean;
+  lost(): boolean {
+    return this.heldSessionLost?.() ?? false;
+  }
+
+  private async holdAlive<T>(fn: () => Promise<T>, opts: { waitMs: number; meanwhile?: () => Promise<T | undefined> }): Promise<T> {
     const started = Date.now();
-    const client = await this.store.dedicated();
+    const left = () => opts.waitMs - (Date.now() - started);
+    const pause = () => new Promise((r) => setTimeout(r, Math.max(0, Math.min(POLL_MS, left()))));
+    let client: PoolClient | undefined;
     let broken: Error | undefined;
     // The session can end while we hold the lock (a restart, a killed
     // backend): the lock went with it, and another machine may take it
     // while `fn` still runs. What `fn` writes still goes through (a rotated
     // refresh token must not be lost); the rare double refresh is said.
     const onError = (err: Error) => void (broken ??= err);
-    client.on('error', onError);
+    const drop = () => {
+      client?.off('error', onError);
+      client?.release(broken ?? true);
+      client = undefined;
+      broken = undefined;
+    };
     try {
       for (;;) {
-        const { rows } = await client.query<{ got: boolean }>('SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS got', this.keyArgs);
-        if (rows[0]!.got) break;
-        const meanwhile = await opts.meanwhile?.();
+        let got: boolean;
+        try {
+          if (!client) {
+            client = await this.store.dedicated();
+            client.on('error', onError);
+          }
+          got = (await client.query<{ got: boolean }>('SELECT pg_try_advisory_lock(hashtext($1), hashtext($2)) AS got', this.keyArgs)).rows[0]!.got;
+        } catch (err) {
+          // A waiter holds nothing yet: a session lost while waiting (a restart) is made again, within the wait.
+          const e = teamError(err, this.store.url, this.store.name);
+          if (!(e instanceof AcctError) || e.code !== 'team_unreachable' || left() <= 0) throw e;
+          broken ??= err as Error;
+          drop();
+          await pause();
+          continue;
+        }
+        if (got) break;
+        let meanwhile: T | undefined;
+        try {
+          meanwhile = await opts.meanwhile?.();
+        } catch (err) {
+          // The database gone for a moment (a restart) is no answer: the wait goes on, within its deadline.
+          if (!(err instanceof AcctError) || err.code !== 'team_unreachable' || left() <= 0) throw err;
+        }
         if (meanwhile !== undefined) return meanwhile;
-        const left = opts.waitMs - (Date.now() - started);
-        if (left <= 0) throw new TeamLockBusyError(this.store.name, this.id);
-        await new Promise((r) => setTimeout(r, Math.min(POLL_MS, left)));
+        if (left() <= 0) throw new TeamLockBusyError(this.store.name, this.id);
+        await pause();
       }
+      const held = client!;
+      this.heldSessionLost = () => broken !== undefined;
       try {
         return await fn();
       } finally {
-        await client.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', this.keyArgs).catch((err: Error) => {
+        this.heldSessionLost = undefined;
+        await held.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', this.keyArgs).catch((err: Error) => {
           broken ??= err; // the session is gone, and the lock with it
         });
         if (broken) this.store.warn(`the refresh lock of ${this.id} in team ${this.store.name} was lost while it was held (${broken.message}): another machine may have refreshed it at the same time`);
       }
     } catch (err) {
-      if (!(err instanceof AcctError)) broken = err as Error;
+      if (!(err instanceof AcctError)) broken ??= err as Error;
       throw teamError(err, this.store.url, this.store.name);
     } finally {
-      client.off('error', onError);
-      client.release(broken);
+      if (client) {
+        client.off('error', onError);
+        client.release(broken);
+      }
     }
   }
 

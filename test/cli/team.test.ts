@@ -126,6 +126,11 @@ describe('acct team', () => {
     const m = await ci.run(['team', 'members', 'acme', '--json'], { env: { ACCT_TEAM: teamUrl, ACCT_TEAM_KEY: key } });
     expect(m.exitCode).toBe(0);
     expect(JSON.parse(m.stdout).map((x: { name: string }) => x.name)).toContain('deploy');
+    // The database gone: exit 5 naming its host, as a stable code with --json.
+    const down = await ci.run(['team', 'members', 'acme', '--json'], { env: { ACCT_TEAM: 'postgres://127.0.0.1:1/acct', ACCT_TEAM_KEY: key } });
+    expect(down.exitCode).toBe(5);
+    expect(JSON.parse(down.stderr)).toMatchObject({ code: 'team_unreachable', message: expect.stringContaining('127.0.0.1:1') });
+    expect(down.stderr).not.toContain(key.slice(20, 60));
     // Half of the pair is a usage error naming the other half.
     const half = await ci.run(['team', 'members', 'acme'], { env: { ACCT_TEAM: pg.url } });
     expect(half.exitCode).toBe(2);

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 export interface PgCluster {
   host: string;
   port: number;
-  /** The acct owner role's URL, without its password (ACCT_TEST_PG_PASSWORD goes in PGPASSWORD). */
+  /** The acct owner role's URL, without its password (that goes in PGPASSWORD). */
   url: string;
   /** The owner role's password, for PGPASSWORD. */
   password: string;
@@ -105,11 +105,9 @@ export async function startPostgres(): Promise<PgCluster> {
     destroy() {
       if (stopped) return;
       stopped = true;
-      try {
-        pgRun('pg_ctl', ['-D', data, '-w', '-t', '60', '-m', 'immediate', 'stop']);
-      } catch {
-        // already stopped by the test
-      }
+      // A test may have stopped it already: pg_ctl status says 3 then.
+      const running = spawnSync(asRoot ? 'runuser' : join(BIN, 'pg_ctl'), [...(asRoot ? ['-u', 'postgres', '--', join(BIN, 'pg_ctl')] : []), '-D', data, 'status']).status === 0;
+      if (running) pgRun('pg_ctl', ['-D', data, '-w', '-t', '60', '-m', 'immediate', 'stop']);
       rmSync(dir, { recursive: true, force: true });
     },
   };

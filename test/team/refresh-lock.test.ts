@@ -77,6 +77,7 @@ interface Worker {
   done: Promise<{ code: number | null; stdout: string; stderr: string }>;
   kill(): void;
   held: Promise<void>;
+  waiting: Promise<void>;
 }
 
 function worker(key: string, extra: Record<string, string> = {}): Worker {
@@ -87,14 +88,17 @@ function worker(key: string, extra: Record<string, string> = {}): Worker {
   let stdout = '';
   let stderr = '';
   let onHeld: () => void;
+  let onWaiting: () => void;
   const held = new Promise<void>((r) => (onHeld = r));
+  const waiting = new Promise<void>((r) => (onWaiting = r));
   child.stdout.on('data', (d: Buffer) => {
     stdout += d;
     if (stdout.includes('held\n')) onHeld();
+    if (stdout.includes('waiting\n')) onWaiting();
   });
   child.stderr.on('data', (d: Buffer) => (stderr += d));
   const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((r) => child.on('exit', (code) => r({ code, stdout, stderr })));
-  return { done, held, kill: () => child.kill('SIGKILL') };
+  return { done, held, waiting, kill: () => child.kill('SIGKILL') };
 }
 
 async function expire() {
@@ -153,6 +157,21 @@ describe('the team refresh lock', () => {
     expect((await owner.readSecrets([accountId])).get(accountId)).toMatchObject({ oauth_access_token: 'at-4', oauth_refresh_token: 'rt-4' });
   }, 60_000);
 
+  it('PostgreSQL restarted while one holds the lock and another waits: the waiter reconnects and refreshes once, the holder finds its token', async () => {
+    await expire();
+    const holder = worker(keys[2]!, { STALL_MS: '4000', SIGNAL_HELD: '1' });
+    await holder.held;
+    const waiter = worker(keys[3]!, { WAIT_MS: '30000', SIGNAL_WAITING: '1' });
+    await waiter.waiting;
+    pg.restart();
+    const w = await waiter.done;
+    expect(w, w.stderr).toMatchObject({ code: 0, stdout: 'waiting\nat-5\n' });
+    const h = await holder.done;
+    expect(h, h.stderr).toMatchObject({ code: 0, stdout: 'held\nat-5\n' });
+    expect(h.stderr).toContain('was lost while it was held');
+    expect(seen).toMatchObject({ requests: 5, reused: 0 });
+  }, 60_000);
+
   it('a waiter whose deadline comes while the holder still holds gets the lock-busy error', async () => {
     await expire();
     const holder = worker(keys[4]!, { STALL_MS: '5000', SIGNAL_HELD: '1' });
@@ -161,6 +180,6 @@ describe('the team refresh lock', () => {
     const w = await waiter.done;
     expect(w.code).toBe(1);
     expect(w.stderr).toContain('timed out waiting for the refresh lock');
-    expect(await holder.done).toMatchObject({ code: 0, stdout: 'held\nat-5\n' });
+    expect(await holder.done).toMatchObject({ code: 0, stdout: 'held\nat-6\n' });
   }, 60_000);
 });

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
 import { SecretStore } from '../../src/store/store.js';
 import { createTeam, invite, join as joinTeam, addCi, members, removeMember, share, unshare } from '../../src/team/admin.js';
-import { openTeamStore, configuredTeams, splitTeamRef, type TeamStore } from '../../src/team/index.js';
+import { openTeamStore, configuredTeams, type TeamStore } from '../../src/team/index.js';
+import { splitTeam } from '../../src/accounts/stores.js';
 import { credentialsEntry } from '../../src/team/config.js';
 import type { Account } from '../../src/accounts/model.js';
 import { AcctError } from '../../src/errors.js';
@@ -100,6 +101,15 @@ describe('team store on PostgreSQL', () => {
     expect((err as AcctError).message).toContain('127.0.0.1:1');
   });
 
+  it('create needs a role that may make roles and the schema: said with what to ask the DBA', async () => {
+    pg.sql("CREATE ROLE plain LOGIN PASSWORD 'plain-pw'", { database: 'postgres' });
+    const err = await createTeam({ paths: alice.paths, env: { PGPASSWORD: 'plain-pw' }, secrets: alice.secrets }, { name: 'acme', url: `postgres://plain@${pg.host}:${pg.port}/acct`, memberName: 'alice' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AcctError);
+    expect([(err as AcctError).code, (err as AcctError).exitCode]).toEqual(['access_denied', 4]);
+    expect((err as AcctError).hint).toContain('CREATEROLE');
+    expect(configuredTeams(alice.paths, {})).toEqual([]);
+  });
+
   it('create makes the schema and its first admin; the team is remembered without a password', async () => {
     const r = await createTeam({ paths: alice.paths, env: { PGPASSWORD: pg.password }, secrets: alice.secrets }, { name: 'acme', url: pg.url, memberName: 'alice' });
     expect(r.memberId).toMatch(/^mb_/);
@@ -129,6 +139,8 @@ describe('team store on PostgreSQL', () => {
     accountId = created.id;
     expect((await aliceStore.readSecrets([accountId])).get(accountId)).toEqual({ api_key: SECRET });
     expect((await aliceStore.resolve('stripe')).id).toBe(accountId);
+    expect((await aliceStore.resolve('live')).id).toBe(accountId);
+    expect(await code(bobStore.resolve('live'))).toBe('account_not_found:3');
     expect((await bobStore.view()).accounts).toEqual([]);
     expect(await code(bobStore.resolve('stripe/live'))).toBe('account_not_found:3');
     expect(await code(bobStore.readSecrets([accountId]))).toBe('account_not_found:3');
@@ -300,8 +312,8 @@ describe('team store on PostgreSQL', () => {
   });
 
   it('team references split on the first colon', () => {
-    expect(splitTeamRef('acme:stripe/live')).toEqual({ team: 'acme', ref: 'stripe/live' });
-    expect(splitTeamRef('stripe/live')).toBeUndefined();
-    expect(splitTeamRef(':x')).toBeUndefined();
+    expect(splitTeam('acme:stripe/live')).toEqual({ team: 'acme', ref: 'stripe/live' });
+    expect(splitTeam('stripe/live')).toEqual({ ref: 'stripe/live' });
+    expect(splitTeam(':x')).toEqual({ ref: ':x' });
   });
 });
