@@ -95,16 +95,29 @@ export async function findAccount(ctx: Context, ref: string): Promise<Account> {
   const stores = [ctx.store, ...(await Promise.all(teams.map((t) => ctx.teams.open(t))))];
   const found: Account[] = [];
   let firstMiss: unknown;
+  let removed: AcctError | undefined;
   for (const store of stores) {
     try {
       found.push(await store.resolve(ref, hints(ctx)));
     } catch (err) {
+      // A team that cannot answer leaves the reference undecided; this machine's match is then named by the one reference that needs no team.
+      const local = found.find((a) => !a.team);
+      if (local && err instanceof AcctError && err.code === 'team_unreachable')
+        throw new AcctError('team_unreachable', err.message, { hint: `to use this machine's ${label(local)} meanwhile, name it by its id: ${local.id}`, cause: err });
+      // A team that removed this machine's member holds nothing for it: the reference is decided by the other stores, and the removal said.
+      if (err instanceof AcctError && err.code === 'access_removed') {
+        removed ??= err;
+        continue;
+      }
       if (!(err instanceof AcctError) || err.code !== 'account_not_found') throw err;
       firstMiss ??= err;
     }
+    // An id names one account whichever store holds it (ids are random): this machine's, found first, needs no team.
+    if (found[0] && !found[0].team && found[0].id === ref) return found[0];
   }
+  if (!found.length) throw removed ?? firstMiss;
+  if (removed) ctx.warn(`${removed.message}${removed.hint ? ` (${removed.hint})` : ''}`);
   if (found.length === 1) return found[0]!;
-  if (!found.length) throw firstMiss;
   // A local account has no qualifier: its id names it alone (ids are random, unique across stores).
   const qualified = (a: Account) => (a.team ? `${a.team}:${a.app}/${a.nickname}` : a.id);
   throw new AcctError('reference_ambiguous', `"${ref}" matches accounts in ${found.length} stores: ${found.map((a) => (a.team ? `${a.team}:${label(a)}` : label(a))).join(', ')}`, {
@@ -122,7 +135,19 @@ function unknownTeam(name: string, known: string[]) {
 /** Every store's accounts: this machine's first, then each team's (list, status). */
 export async function everyView(ctx: Context): Promise<{ store: AccountStore; view: AccountView }[]> {
   const stores = [ctx.store, ...(await Promise.all(ctx.teams.names().map((t) => ctx.teams.open(t))))];
-  return Promise.all(stores.map(async (store) => ({ store, view: await store.view() })));
+  const views = await Promise.all(
+    stores.map(async (store) => {
+      try {
+        return { store, view: await store.view() };
+      } catch (err) {
+        // A team that removed this machine's member has no accounts for it: said, and the other stores listed.
+        if (!(err instanceof AcctError) || err.code !== 'access_removed') throw err;
+        ctx.warn(`${err.message}${err.hint ? ` (${err.hint})` : ''}`);
+        return undefined;
+      }
+    }),
+  );
+  return views.filter((v) => v !== undefined);
 }
 
 /** How a reference names an account in messages: `app/nickname`, with its team when it has one. */
