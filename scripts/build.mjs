@@ -133,7 +133,11 @@ for (const [pkg, kind] of Object.entries(VENDOR)) {
   const contents = kind === 'cjs' ? `module.exports = require('${pkg}');` : `export * from '${pkg}';${kind === 'esm+default' ? ` export { default } from '${pkg}';` : ''}`;
   // dbus-next requires x11 and abstract-socket only when asked to use them; acct never does.
   // pg requires pg-native only for pg.native, and its Cloudflare socket only on Workers.
-  await build({ ...common, ...(kind === 'cjs' ? {} : importMeta), stdin: { contents, resolveDir: root, loader: 'js' }, outfile: join(next, vendorFile(pkg)), external: ['x11', 'abstract-socket', 'pg-native', 'cloudflare:sockets'] });
+  // Its Workers check (lib/stream.js, at load) falls back to `typeof Response`, and on
+  // Node 20 reading that global loads undici: ~30 ms of every team command. Workers are
+  // told by navigator.userAgent first; acct never runs there.
+  const noUndici = pkg === 'pg' ? { define: { Response: 'undefined' } } : {};
+  await build({ ...common, ...(kind === 'cjs' ? {} : importMeta), ...noUndici, stdin: { contents, resolveDir: root, loader: 'js' }, outfile: join(next, vendorFile(pkg)), external: ['x11', 'abstract-socket', 'pg-native', 'cloudflare:sockets'] });
 }
 const result = await build({
   ...common,
