@@ -66,6 +66,24 @@ export function splitTeam(ref: string): { team?: string; ref: string } {
   return q ? { team: q[1], ref: q[2]! } : { ref };
 }
 
+/**
+ * A head start on the stores a reference will read (token): a team's
+ * reference warms that team's store alone (connecting, which reads this
+ * machine's member credentials only when it has them: in CI, ACCT_TEAM_KEY
+ * holds them and no local store is opened, nor a keychain asked); any other
+ * warms this machine's store, and every team's when teams are joined.
+ */
+export function warmFor(ctx: Context, ref: string): void {
+  const { team } = splitTeam(ref);
+  const teams = ctx.teams.names();
+  if (team === undefined || !teams.includes(team)) ctx.store.warm();
+  for (const t of team !== undefined ? teams.filter((n) => n === team) : teams)
+    ctx.teams.open(t).then(
+      (store) => store.warm(),
+      () => undefined, // said by the lookup itself
+    );
+}
+
 /** The store an account came from. */
 export function storeOf(ctx: Context, account: Pick<Account, 'team'>): Promise<AccountStore> {
   return account.team ? ctx.teams.open(account.team) : Promise.resolve(ctx.store);
