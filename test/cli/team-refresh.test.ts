@@ -78,10 +78,19 @@ beforeAll(async () => {
   }
   const appFile = server.appFile('public');
   for (const m of machines) expect((await m.run(['apps', 'add', 'local', '--file', appFile])).exitCode).toBe(0);
+  // No client for the team yet: connect says how to set the team's, not this machine's.
+  const none = await owner!.run(['connect', 'local', '--team', 'acme', '--nickname', 'x']);
+  expect(none.exitCode).toBe(2);
+  expect(none.stderr).toContain('acct client set local --team acme --client-id ID');
   // The team's OAuth client, set once for every member.
   const cs = await owner!.run(['client', 'set', 'local', '--team', 'acme', '--client-id', server.clients.public.clientId, '--no-secret']);
   expect(cs.exitCode, cs.stderr).toBe(0);
   expect(cs.stderr).toContain('for team acme');
+  // Another member sees it as the team's; this machine's own store has none.
+  const shown = await machines[3]!.run(['client', 'show', 'local', '--team', 'acme', '--json']);
+  expect(shown.exitCode, shown.stderr).toBe(0);
+  expect(JSON.parse(shown.stdout)).toMatchObject({ client_id: server.clients.public.clientId, source: 'stored' });
+  expect(JSON.parse((await machines[3]!.run(['client', 'show', 'local', '--json'])).stdout)).toMatchObject({ client_id: null });
   const conn = await owner!.run(['connect', 'local', '--team', 'acme', '--nickname', 'x'], { env: { ACCT_TEST_BROWSER_LOGIN: 'shared-bot' } });
   expect(conn.exitCode, conn.stderr).toBe(0);
   const sh = await owner!.run(['share', REF, '--with', 'team']);
