@@ -155,11 +155,13 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
     .option('--client-id <id>', 'the client id')
     .option('--secret-stdin', 'read the client secret from stdin')
     .option('--no-secret', 'a public client (no secret)')
+    .option('--team <team>', "the team's client, which every member refreshes its accounts with")
     .action((slug, opts) => change(async (c) => (await import('./commands/client.js')).setClient(c, slug, { ...opts, noSecret: opts.secret === false })));
   client
     .command('show')
     .description('show the OAuth client for an app (never its secret)')
     .argument('<app>', 'app slug')
+    .option('--team <team>', "the team's client")
     .addOption(json())
     .action((slug, opts) => run(async (c) => (await import('./commands/client.js')).showClient(c, slug, opts)));
   client

@@ -65,6 +65,24 @@ export function splitTeam(ref: string): { team?: string; ref: string } {
   return TEAM_NAME_RE.test(team) ? { team, ref: ref.slice(i + 1) } : { ref };
 }
 
+/**
+ * A head start on the stores a reference will read (token): a team's
+ * reference warms that team's store alone (connecting, which reads this
+ * machine's member credentials only when it has them: in CI, ACCT_TEAM_KEY
+ * holds them and no local store is opened, nor a keychain asked); any other
+ * warms this machine's store, and every team's when teams are joined.
+ */
+export function warmFor(ctx: Context, ref: string): void {
+  const { team } = splitTeam(ref);
+  const teams = ctx.teams.names();
+  if (team === undefined || !teams.includes(team)) ctx.store.warm();
+  for (const t of team !== undefined ? teams.filter((n) => n === team) : teams)
+    ctx.teams.open(t).then(
+      (store) => store.warm(),
+      () => undefined, // said by the lookup itself
+    );
+}
+
 /** The store an account came from. */
 export function storeOf(ctx: Context, account: Pick<Account, 'team'>): Promise<AccountStore> {
   return account.team ? ctx.teams.open(account.team) : Promise.resolve(ctx.store);
@@ -94,16 +112,29 @@ export async function findAccount(ctx: Context, ref: string): Promise<Account> {
   const stores = [ctx.store, ...(await Promise.all(teams.map((t) => ctx.teams.open(t))))];
   const found: Account[] = [];
   let firstMiss: unknown;
+  let removed: AcctError | undefined;
   for (const store of stores) {
     try {
       found.push(await store.resolve(ref, hints(ctx)));
     } catch (err) {
+      // A team that cannot answer leaves the reference undecided; this machine's match is then named by the one reference that needs no team.
+      const local = found.find((a) => !a.team);
+      if (local && err instanceof AcctError && err.code === 'team_unreachable')
+        throw new AcctError('team_unreachable', err.message, { hint: `to use this machine's ${label(local)} meanwhile, name it by its id: ${local.id}`, cause: err });
+      // A team that removed this machine's member holds nothing for it: the reference is decided by the other stores, and the removal said.
+      if (err instanceof AcctError && err.code === 'access_removed') {
+        removed ??= err;
+        continue;
+      }
       if (!(err instanceof AcctError) || err.code !== 'account_not_found') throw err;
       firstMiss ??= err;
     }
+    // An id names one account whichever store holds it (ids are random): this machine's, found first, needs no team.
+    if (found[0] && !found[0].team && found[0].id === ref) return found[0];
   }
+  if (!found.length) throw removed ?? firstMiss;
+  if (removed) ctx.warn(`${removed.message}${removed.hint ? ` (${removed.hint})` : ''}`);
   if (found.length === 1) return found[0]!;
-  if (!found.length) throw firstMiss;
   // A local account has no qualifier: its id names it alone (ids are random, unique across stores).
   const qualified = (a: Account) => (a.team ? `${a.team}:${a.app}/${a.nickname}` : a.id);
   throw new AcctError('reference_ambiguous', `"${ref}" matches accounts in ${found.length} stores: ${found.map((a) => (a.team ? `${a.team}:${label(a)}` : label(a))).join(', ')}`, {
@@ -121,7 +152,19 @@ function unknownTeam(name: string, known: string[]) {
 /** Every store's accounts: this machine's first, then each team's (list, status). */
 export async function everyView(ctx: Context): Promise<{ store: AccountStore; view: AccountView }[]> {
   const stores = [ctx.store, ...(await Promise.all(ctx.teams.names().map((t) => ctx.teams.open(t))))];
-  return Promise.all(stores.map(async (store) => ({ store, view: await store.view() })));
+  const views = await Promise.all(
+    stores.map(async (store) => {
+      try {
+        return { store, view: await store.view() };
+      } catch (err) {
+        // A team that removed this machine's member has no accounts for it: said, and the other stores listed.
+        if (!(err instanceof AcctError) || err.code !== 'access_removed') throw err;
+        ctx.warn(`${err.message}${err.hint ? ` (${err.hint})` : ''}`);
+        return undefined;
+      }
+    }),
+  );
+  return views.filter((v) => v !== undefined);
 }
 
 /** How a reference names an account in messages: `app/nickname`, with its team when it has one. */

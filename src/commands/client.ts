@@ -6,6 +6,8 @@ import { printJson, out } from '../output/format.js';
 import { usageError, notFound } from '../errors.js';
 import type { OAuthApp } from '../catalog/schema.js';
 import { label } from '../accounts/resolve.js';
+import { storeFor } from '../accounts/stores.js';
+import type { AccountStore } from '../store/account-store.js';
 
 function oauthApp(ctx: Context, slug: string): OAuthApp {
   const app = ctx.catalog.get(slug);
@@ -19,8 +21,10 @@ function oauthApp(ctx: Context, slug: string): OAuthApp {
  * is: a secret waiting on a pipe is never dropped for a public client. Apps
  * whose clients have no secret ask for none.
  */
-export async function setClient(ctx: Context, slug: string, opts: { clientId?: string; secretStdin?: boolean; noSecret?: boolean }) {
+export async function setClient(ctx: Context, slug: string, opts: { clientId?: string; secretStdin?: boolean; noSecret?: boolean; team?: string }) {
   const app = oauthApp(ctx, slug);
+  // A team's client is the team's: every member refreshes its accounts with it (the secret wrapped for each).
+  const store = await storeFor(ctx, opts.team);
   if (opts.secretStdin && opts.noSecret) throw usageError('pick one of --secret-stdin and --no-secret');
   const takesSecret = app.oauth.clientSecret !== 'none';
   if (!takesSecret && opts.secretStdin) throw usageError(`${app.name} clients have no secret; drop --secret-stdin`);
@@ -32,21 +36,21 @@ export async function setClient(ctx: Context, slug: string, opts: { clientId?: s
   const clientId = opts.clientId ?? (await ctx.prompter.input('Client ID', '--client-id'));
   let secret: string | undefined;
   if (opts.secretStdin) {
-    await ctx.store.ready();
+    await store.ready();
     secret = await readStdinValue(ctx.io.stdin, '--secret-stdin');
   } else if (takesSecret && !opts.noSecret) {
     const s = await ctx.prompter.secret(`Client secret${app.oauth.clientSecret === 'optional' ? ' (Enter for a public client)' : ''}`, '--secret-stdin');
     secret = s || undefined;
   }
-  const before = (await storedClient(ctx.store, slug))?.clientId;
-  await saveClient(ctx.store, app, clientId, secret);
-  ctx.info(`Saved the ${app.name} OAuth client ${clientId}${secret ? ' (with its secret, sealed in the store)' : ' (public client, no secret)'}.`);
-  await warnOtherClient(ctx, app, clientId, before);
+  const before = (await storedClient(store, slug))?.clientId;
+  await saveClient(store, app, clientId, secret);
+  ctx.info(`Saved the ${app.name} OAuth client ${clientId}${opts.team ? ` for team ${opts.team}` : ''}${secret ? ' (with its secret, sealed in the store)' : ' (public client, no secret)'}.`);
+  await warnOtherClient(ctx, store, app, clientId, before);
 }
 
 /** Accounts whose grant another client issued: their refreshes may now be refused. */
-async function warnOtherClient(ctx: Context, app: OAuthApp, clientId: string, before: string | undefined) {
-  const others = (await ctx.store.view()).accounts.filter((a) => a.app === app.slug && (a.clientId ?? before) !== undefined && (a.clientId ?? before) !== clientId);
+async function warnOtherClient(ctx: Context, store: AccountStore, app: OAuthApp, clientId: string, before: string | undefined) {
+  const others = (await store.view()).accounts.filter((a) => a.app === app.slug && (a.clientId ?? before) !== undefined && (a.clientId ?? before) !== clientId);
   if (!others.length) return;
   const issuers = [...new Set(others.map((a) => a.clientId ?? before))];
   ctx.warn(
@@ -55,10 +59,10 @@ async function warnOtherClient(ctx: Context, app: OAuthApp, clientId: string, be
   );
 }
 
-export async function showClient(ctx: Context, slug: string, opts: { json?: boolean }) {
+export async function showClient(ctx: Context, slug: string, opts: { json?: boolean; team?: string }) {
   const app = oauthApp(ctx, slug);
   const envId = ctx.env[`ACCT_CLIENT_ID_${envSuffix(slug)}`];
-  const rec = await storedClient(ctx.store, slug);
+  const rec = await storedClient(await storeFor(ctx, opts.team), slug);
   const info = {
     app: slug,
     client_id: envId ?? rec?.clientId ?? null,

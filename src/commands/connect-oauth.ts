@@ -82,7 +82,7 @@ async function askForClient(ctx: Context, store: AccountStore, app: OAuthApp): P
   ].join('\n');
   if (!ctx.prompter.interactive)
     throw new AcctError('usage', where, {
-      hint: `then: acct client set ${app.slug} --client-id ID${app.oauth.clientSecret === 'none' ? '' : ' --secret-stdin < secret.txt'} (or set ACCT_CLIENT_ID_${envSuffix(app.slug)})`,
+      hint: `then: acct client set ${app.slug}${store.kind === 'team' ? ` --team ${store.name}` : ''} --client-id ID${app.oauth.clientSecret === 'none' ? '' : ' --secret-stdin < secret.txt'} (or set ACCT_CLIENT_ID_${envSuffix(app.slug)})`,
     });
   ctx.info(where);
   const clientId = (await ctx.prompter.input('Client ID', '--client-id')).trim();

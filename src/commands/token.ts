@@ -2,6 +2,7 @@
 // tables, colours or HTTP unless a refresh is actually needed.
 import type { Context } from '../context.js';
 import { findAccount, storeOf } from '../accounts/service.js';
+import { warmFor } from '../accounts/stores.js';
 import { freshCredentials, primaryFieldName } from '../accounts/credentials.js';
 import { usageError } from '../errors.js';
 import { printJson, out } from '../output/format.js';
@@ -16,8 +17,8 @@ export interface TokenOptions {
 export async function token(ctx: Context, ref: string, opts: TokenOptions): Promise<void> {
   const minTtl = Number(opts.minTtl);
   if (!Number.isFinite(minTtl) || minTtl < 0) throw usageError(`--min-ttl takes a number of seconds, not "${opts.minTtl}"`);
-  // Every token is read from the store: let it start unlocking while the account is found.
-  ctx.store.warm();
+  // Every token is read from a store: let it start unlocking (or connecting) while the account is found.
+  warmFor(ctx, ref);
   const account = await findAccount(ctx, ref);
   const app = ctx.catalog.forAccount(account);
   const fields = await freshCredentials(ctx, account, app, { minTtlSeconds: minTtl, force: opts.refresh });

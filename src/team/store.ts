@@ -445,7 +445,7 @@ export class TeamStore implements AccountStore {
   // Refresh and bookkeeping.
 
   refreshLock(id: string): RefreshLock {
-    return new TeamRefreshLock(this, id);
+    return new TeamRefreshLock(this, id, this.deps.env);
   }
 
   async recordUse(id: string, use: UseRecord): Promise<void> {
@@ -558,6 +558,12 @@ export async function activeMembers(q: TxQuery, teamId: string): Promise<{ id: s
   return q('SELECT id, name, public_key, is_admin, is_ci FROM acct.members WHERE team_id = $1 AND removed_at IS NULL AND public_key IS NOT NULL ORDER BY name', [teamId]);
 }
 
+/** The mark a refresh lock holder leaves while it runs (TeamRefreshLock.waitForLostHolder). */
+const IN_FLIGHT = 'a refresh is under way';
+/** How often a holder renews its mark, and when a mark no longer renewed is stale (its holder died). */
+const HEARTBEAT_MS = 500;
+const MARK_STALE_S = 5;
+
 /** How long a waiter sleeps between tries of a held refresh lock. */
 const POLL_MS = 100;
 
@@ -573,7 +579,60 @@ class TeamRefreshLock implements RefreshLock {
   constructor(
     private readonly store: TeamStore,
     private readonly id: string,
+    private readonly env: NodeJS.ProcessEnv,
   ) {}
+
+  /**
+   * A holder whose session ended (a killed backend, a restart) lost the lock
+   * with it while its token request may still be in flight: refreshing again
+   * with the same refresh token would present it twice, and a provider that
+   * detects reuse (oidc-provider, Okta, Auth0) then revokes the whole grant.
+   * So a holder keeps a mark fresh while it runs (a non-final row in
+   * refresh_outcomes, its time the database's, renewed every HEARTBEAT_MS),
+   * and whoever takes the lock while the mark is fresh waits for that
+   * holder's answer (`meanwhile`). A holder that died stops renewing it: its
+   * mark goes stale within MARK_STALE_S and the next holder refreshes.
+   */
+  private async waitForLostHolder<T>(opts: { waitMs: number; meanwhile?: () => Promise<T | undefined> }, started: number): Promise<T | undefined> {
+    for (let said = false; ; ) {
+      const [mark] = await this.store.query<{ fresh: boolean }>(
+        'SELECT at > now() - make_interval(secs => $4) AS fresh FROM acct.refresh_outcomes WHERE team_id = $1 AND account_id = $2 AND problem = $3 AND NOT final',
+        [this.store.teamId, this.id, IN_FLIGHT, MARK_STALE_S],
+      );
+      if (!mark?.fresh) return undefined;
+      if (!said) this.store.warn(`the refresh of ${this.id} in team ${this.store.name} under way lost its lock; waiting for its answer rather than refreshing again`);
+      said = true;
+      const meanwhile = await opts.meanwhile?.();
+      if (meanwhile !== undefined) return meanwhile;
+      if (Date.now() - started >= opts.waitMs) throw new TeamLockBusyError(this.store.name, this.id);
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  }
+
+  /** Runs fn with the mark of a refresh under way kept fresh, and removed after. */
+  private async marked<T>(fn: () => Promise<T>): Promise<T> {
+    const args = [this.store.teamId, this.id, IN_FLIGHT];
+    let pending: Promise<unknown> = Promise.resolve();
+    // Failing to mark is no reason not to refresh: the mark is a courtesy to the next holder.
+    await this.store
+      .query(
+        'INSERT INTO acct.refresh_outcomes (team_id, account_id, at, problem, final) VALUES ($1, $2, now(), $3, false) ON CONFLICT (team_id, account_id) DO UPDATE SET at = EXCLUDED.at, problem = EXCLUDED.problem, final = false',
+        args,
+      )
+      .catch(() => undefined);
+    // Renewed only while it is still the mark (a failure fn records replaces it).
+    const beat = () => (pending = this.store.query('UPDATE acct.refresh_outcomes SET at = now() WHERE team_id = $1 AND account_id = $2 AND problem = $3', args).catch(() => undefined));
+    const timer = setInterval(beat, HEARTBEAT_MS);
+    timer.unref();
+    try {
+      return await fn();
+    } finally {
+      clearInterval(timer);
+      await pending;
+      // A failure fn recorded stays for the waiters.
+      await this.store.query('DELETE FROM acct.refresh_outcomes WHERE team_id = $1 AND account_id = $2 AND problem = $3', args).catch(() => undefined);
+    }
+  }
 
   private get keyArgs(): [string, string] {
     return [`acct-refresh:${this.store.teamId}`, this.id];
@@ -639,7 +698,9 @@ class TeamRefreshLock implements RefreshLock {
       const held = client!;
       this.heldSessionLost = () => broken !== undefined;
       try {
-        return await fn();
+        const answered = await this.waitForLostHolder(opts, started);
+        if (answered !== undefined) return answered;
+        return await this.marked(fn);
       } finally {
         this.heldSessionLost = undefined;
         await held.query('SELECT pg_advisory_unlock(hashtext($1), hashtext($2))', this.keyArgs).catch((err: Error) => {
@@ -661,7 +722,8 @@ class TeamRefreshLock implements RefreshLock {
   async readOutcome(): Promise<RefreshOutcome | undefined> {
     try {
       const rows = await this.store.query<{ at: Date; problem: string; final: boolean }>('SELECT at, problem, final FROM acct.refresh_outcomes WHERE team_id = $1 AND account_id = $2', [this.store.teamId, this.id]);
-      return rows[0] && { at: rows[0].at.toISOString(), problem: rows[0].problem, final: rows[0].final };
+      // The mark of a refresh under way is no outcome.
+      return rows[0] && rows[0].problem !== IN_FLIGHT ? { at: rows[0].at.toISOString(), problem: rows[0].problem, final: rows[0].final } : undefined;
     } catch {
       return undefined; // a note for waiters, never a failure (RefreshLock.readOutcome): a waiter without it tries itself
     }

@@ -54,6 +54,8 @@ export interface AuthServer {
   /** Every revocation request: token and hint. */
   revocations: { token: string; hint: string | undefined }[];
   setTokenFault(kind: TokenFault): void;
+  /** Holds every refresh request this long before answering it (a slow token endpoint); 0 to stop. */
+  setTokenDelay(ms: number): void;
   setAccessTokenTtl(seconds: number): void;
   setDeviceCodeTtl(seconds: number): void;
   /** Extra members of every successful token response from now on (Salesforce's instance_url). */
@@ -80,6 +82,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     accessTokenTtl: options.accessTokenTtl ?? 3,
     deviceCodeTtl: options.deviceCodeTtl ?? 600,
     fault: 'none' as TokenFault,
+    delayMs: 0,
     tokenExtras: {} as Record<string, string>,
   };
   const confidentialSecret = `cs_${randomBytes(24).toString('hex')}`;
@@ -130,6 +133,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
             res.on('close', () => hanging.delete(res));
             return; // never answers
           }
+          if (state.delayMs > 0) await new Promise((r) => setTimeout(r, state.delayMs));
         }
       }
       (req as IncomingMessage & { body?: Buffer }).body = body;
@@ -292,6 +296,9 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     setTokenFault(kind) {
       state.fault = kind;
       if (kind !== 'hang') for (const res of hanging) res.destroy();
+    },
+    setTokenDelay(ms) {
+      state.delayMs = ms;
     },
     setAccessTokenTtl(seconds) {
       state.accessTokenTtl = seconds;
