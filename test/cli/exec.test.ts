@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acct, baseEnv, BIN, tempHome } from '../support/cli.js';
 import { keyAppFile } from '../support/apps.js';
+import { storedMetadata } from '../support/accounts.js';
+import { encodeTeamKey } from '../../src/team/config.js';
 
 const KEY = 'lk_exec_secret_0123456789';
 const SECRET = 'second-secret-ABCDEFGH';
@@ -206,14 +208,18 @@ describe('acct exec', () => {
 
   it("never hands the child acct's own store secrets, unless --pass-env names one", async () => {
     const script = `process.stdout.write(JSON.stringify(Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('ACCT_')))))`;
+    // A CI member's key, well-formed, for a team database that is not there: the account is named by its id, which needs no team.
+    const teamKey = encodeTeamKey({ team: 'acme', teamId: 'tm_x', memberId: 'mb_x', role: 'acct_x', password: 'team-db-password', privateKey: 'team-private-key', publicKey: 'team-public-key' });
     const extra = {
       ACCT_BUNDLE_KEY: 'acctk1_not-a-real-key',
       ACCT_BUNDLE_CACHE: '/tmp/nowhere',
-      ACCT_TEAM_KEY: 'team-key-value',
+      ACCT_TEAM: 'postgres://127.0.0.1:1/acct',
+      ACCT_TEAM_KEY: teamKey,
       ACCT_CLIENT_SECRET_GITHUB: 'client-secret-value',
       ACCT_CLIENT_ID_GITHUB: 'public-client-id',
     };
-    const r = await acct(['exec', '--no-mask', 'two/main', ...node(script)], { ...env, ...extra });
+    const id = storedMetadata(env.ACCT_HOME!).accounts.find((a) => a.app === 'two' && a.nickname === 'main')!.id;
+    const r = await acct(['exec', '--no-mask', id, ...node(script)], { ...env, ...extra });
     expect(r.exitCode, r.stderr).toBe(0);
     const seen = JSON.parse(r.stdout) as Record<string, string>;
     for (const name of ['ACCT_PASSPHRASE', 'ACCT_BUNDLE_KEY', 'ACCT_BUNDLE_CACHE', 'ACCT_TEAM_KEY', 'ACCT_CLIENT_SECRET_GITHUB']) expect(seen[name], name).toBeUndefined();
