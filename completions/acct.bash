@@ -15,8 +15,8 @@ _acct_spec() {
     "request") subs=""; opts="-X --request -H --header -d --data -G --get -i --include --fail-ok --allow-host -L --location --max-redirs --paginate --jq --json -h --help"; vopts="-X --request -H --header -d --data --max-redirs --jq"; args="refs none"; variadic=0 ;;
     "status") subs=""; opts="--check --app --concurrency --json -h --help"; vopts="--app --concurrency"; args=""; variadic=0 ;;
     "client") subs="set show remove"; opts="-h --help"; vopts=""; args=""; variadic=0 ;;
-    "client set") subs=""; opts="--client-id --secret-stdin --no-secret -h --help"; vopts="--client-id"; args="apps"; variadic=0 ;;
-    "client show") subs=""; opts="--json -h --help"; vopts=""; args="apps"; variadic=0 ;;
+    "client set") subs=""; opts="--client-id --secret-stdin --no-secret --team -h --help"; vopts="--client-id --team"; args="apps"; variadic=0 ;;
+    "client show") subs=""; opts="--team --json -h --help"; vopts="--team"; args="apps"; variadic=0 ;;
     "client remove") subs=""; opts="-h --help"; vopts=""; args="apps"; variadic=0 ;;
     "team") subs="create invite join add-ci members remove"; opts="-h --help"; vopts=""; args=""; variadic=0 ;;
     "team create") subs=""; opts="--member --json -h --help"; vopts="--member"; args="none none"; variadic=0 ;;
