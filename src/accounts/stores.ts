@@ -149,14 +149,24 @@ function unknownTeam(name: string, known: string[]) {
   });
 }
 
-/** Every store's accounts: this machine's first, then each team's (list, status). */
-export async function everyView(ctx: Context): Promise<{ store: AccountStore; view: AccountView }[]> {
+/**
+ * Every store's accounts: this machine's first, then each team's (list,
+ * status). A team whose database cannot be reached is left out and returned
+ * as `unreachable`: the caller shows what the other stores hold, then fails
+ * with it (exit 5), so neither a person nor a script takes the list for whole.
+ */
+export async function everyView(ctx: Context): Promise<{ views: { store: AccountStore; view: AccountView }[]; unreachable?: AcctError }> {
   const stores = [ctx.store, ...(await Promise.all(ctx.teams.names().map((t) => ctx.teams.open(t))))];
+  let unreachable: AcctError | undefined;
   const views = await Promise.all(
     stores.map(async (store) => {
       try {
         return { store, view: await store.view() };
       } catch (err) {
+        if (err instanceof AcctError && err.code === 'team_unreachable' && store.kind === 'team') {
+          unreachable ??= err;
+          return undefined;
+        }
         // A team that removed this machine's member has no accounts for it: said, and the other stores listed.
         if (!(err instanceof AcctError) || err.code !== 'access_removed') throw err;
         ctx.warn(`${err.message}${err.hint ? ` (${err.hint})` : ''}`);
@@ -164,7 +174,7 @@ export async function everyView(ctx: Context): Promise<{ store: AccountStore; vi
       }
     }),
   );
-  return views.filter((v) => v !== undefined);
+  return { views: views.filter((v) => v !== undefined), unreachable };
 }
 
 /** How a reference names an account in messages: `app/nickname`, with its team when it has one. */

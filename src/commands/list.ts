@@ -23,7 +23,13 @@ export function accountJson(a: Account, isDefaultAccount: boolean, lastUsed: str
 }
 
 export async function list(ctx: Context, opts: { app?: string; json?: boolean }): Promise<void> {
-  const views = await everyView(ctx);
+  const { views, unreachable } = await everyView(ctx);
+  await printList(ctx, views, opts);
+  // What the other stores hold is shown; the command still fails, naming the team's host (exit 5).
+  if (unreachable) throw unreachable;
+}
+
+async function printList(ctx: Context, views: Awaited<ReturnType<typeof everyView>>['views'], opts: { app?: string; json?: boolean }): Promise<void> {
   const used = new Map<string, string>();
   const defaults = new Set<string>();
   for (const { store, view } of views) {
@@ -33,7 +39,7 @@ export async function list(ctx: Context, opts: { app?: string; json?: boolean })
     for (const id of Object.values(view.defaults)) defaults.add(id);
   }
   const isDefaultAccount = (a: Account) => defaults.has(a.id);
-  const teams = views.length > 1;
+  const teams = ctx.teams.names().length > 0;
   const accounts = sortByAppAndNickname(views.flatMap(({ view }) => view.accounts.filter((a) => !opts.app || a.app === opts.app)));
   // An app that is gone (removed by the user) still lists the accounts it left; one that never existed is a typo.
   if (opts.app && !accounts.length) ctx.catalog.get(opts.app);

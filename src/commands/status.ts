@@ -84,7 +84,8 @@ export function statusExitCode(rows: StatusRow[]): number {
 export async function status(ctx: Context, opts: { check?: boolean; app?: string; concurrency?: string; json?: boolean }): Promise<number> {
   const limit = Number(opts.concurrency ?? 8);
   if (!Number.isInteger(limit) || limit < 1) throw usageError(`--concurrency must be a positive whole number, not "${opts.concurrency}"`);
-  const every = (await everyView(ctx)).flatMap(({ view }) => view.accounts);
+  const { views, unreachable } = await everyView(ctx);
+  const every = views.flatMap(({ view }) => view.accounts);
   const accounts = sortByAppAndNickname(every.filter((a) => !opts.app || a.app === opts.app));
   if (opts.check && accounts.length) ctx.info(`Checking ${accounts.length} account${accounts.length === 1 ? '' : 's'}…`);
   const rows: StatusRow[] = await mapBounded(accounts, limit, async (a) => ({
@@ -102,5 +103,7 @@ export async function status(ctx: Context, opts: { check?: boolean; app?: string
       flexible: [1, 3],
     });
   }
+  // The accounts of the stores that answered are shown; a team that did not is the command's failure (exit 5, naming its host).
+  if (unreachable) throw unreachable;
   return statusExitCode(rows);
 }

@@ -71,7 +71,9 @@ export function credentialsServer(ctx: Context, opts: ServeOptions): Server {
     if (parts.length === 2) {
       if (method !== 'GET') throw notAllowed(method, 'GET');
       const listed: unknown[] = [];
-      for (const { store, view } of await everyView(ctx)) {
+      const { views, unreachable } = await everyView(ctx);
+      if (unreachable) throw unreachable;
+      for (const { store, view } of views) {
         const used = await store.lastUsed();
         for (const a of view.accounts) if (!opts.only || opts.only.has(a.id)) listed.push(accountJson(a, view.defaults[a.app] === a.id, used.get(a.id) ?? null));
       }

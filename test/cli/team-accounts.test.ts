@@ -248,6 +248,15 @@ describe('team accounts through the CLI', () => {
       expect(undecided.stdout).toBe('');
       expect(undecided.stderr).toContain(`${pg.host}:${pg.port}`);
       expect(undecided.stderr).toContain(`name it by its id: ${mine}`);
+      // list shows this machine's own accounts, then fails naming the team's host: the list is not taken for whole.
+      const listed = await ana.run(['list', '--json'], { env: { ACCT_TEAM_TIMEOUT: '5' } });
+      expect(listed.exitCode).toBe(5);
+      expect((JSON.parse(listed.stdout) as { id: string; team?: string }[]).map((a) => [a.id, a.team ?? null])).toEqual([[mine, null]]);
+      expect(listed.stderr).toContain(`${pg.host}:${pg.port}`);
+      const table = await ana.run(['list'], { env: { ACCT_TEAM_TIMEOUT: '5', COLUMNS: '200' } });
+      expect(table.exitCode).toBe(5);
+      expect(table.stdout).toMatch(/^ID\s+TEAM\s+APP/);
+      expect(table.stdout).toContain(mine);
     } finally {
       pg.start();
     }
