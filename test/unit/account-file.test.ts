@@ -11,23 +11,9 @@ import { AccountRepository } from '../../src/accounts/repository.js';
 import { resolveReference } from '../../src/accounts/resolve.js';
 import { AcctError, ExitCode } from '../../src/errors.js';
 import type { Account, Metadata } from '../../src/accounts/model.js';
+import { keyAccount } from '../support/accounts.js';
 
-function account(app: string, nickname: string, id: string, extra: Partial<Account> = {}): Account {
-  return {
-    id,
-    app,
-    nickname,
-    auth: 'keys',
-    status: 'ok',
-    scopes: [],
-    fields: ['api_key'],
-    identity: null,
-    expiresAt: null,
-    createdAt: '2024-01-01T00:00:00.000Z',
-    updatedAt: '2024-01-01T00:00:00.000Z',
-    ...extra,
-  };
-}
+const account = keyAccount;
 
 const ids = Array.from({ length: 12 }, (_, i) => `acc_${'abcdefghijkl'[i]!.repeat(10)}`);
 

@@ -5,22 +5,9 @@ import { describe, it, expect } from 'vitest';
 import { resolveReference, label } from '../../src/accounts/resolve.js';
 import { AcctError, ExitCode } from '../../src/errors.js';
 import type { Account, Metadata } from '../../src/accounts/model.js';
+import { keyAccount } from '../support/accounts.js';
 
-function account(app: string, nickname: string, id: string): Account {
-  return {
-    id,
-    app,
-    nickname,
-    auth: 'keys',
-    status: 'ok',
-    scopes: [],
-    fields: ['api_key'],
-    identity: null,
-    expiresAt: null,
-    createdAt: '2024-01-01T00:00:00.000Z',
-    updatedAt: '2024-01-01T00:00:00.000Z',
-  };
-}
+const account = keyAccount;
 
 function metadata(accounts: Account[], defaults: Record<string, string> = {}): Metadata {
   return { version: 1, accounts, defaults, retiredIds: [] };
