@@ -8,11 +8,10 @@ import type { Context } from '../context.js';
 import type { AccountStore, AccountView } from '../store/account-store.js';
 import type { Paths } from '../paths.js';
 import type { TeamDeps } from '../team/index.js';
-import { configuredTeams, TEAM_NAME_RE } from '../team/config.js';
+import { configuredTeams, notAMember, TEAM_NAME_RE } from '../team/config.js';
 import type { Account } from './model.js';
 import { AcctError } from '../errors.js';
 import { label } from './resolve.js';
-import { didYouMean, closest } from '../suggest.js';
 
 export interface TeamStores {
   /** The names of the teams this machine has joined (config, or ACCT_TEAM in CI): known without connecting. */
@@ -26,7 +25,7 @@ export interface TeamStores {
 export const noTeams: TeamStores = {
   names: () => [],
   open: async (name) => {
-    throw unknownTeam(name, []);
+    throw notAMember(name, []);
   },
   close: async () => undefined,
 };
@@ -43,7 +42,7 @@ export function teamStores(paths: Paths, env: NodeJS.ProcessEnv, deps: () => Tea
   return {
     names: known,
     open: (name) => {
-      if (!known().includes(name)) return Promise.reject(unknownTeam(name, known()));
+      if (!known().includes(name)) return Promise.reject(notAMember(name, known()));
       let store = opened.get(name);
       if (!store) {
         store = import('../team/index.js').then((t) => t.openTeamStore(deps(), name));
@@ -91,7 +90,7 @@ export function storeOf(ctx: Context, account: Pick<Account, 'team'>): Promise<A
 /** The store a new account goes to: a team's (connect --team), else this machine's. */
 export function storeFor(ctx: Context, team: string | undefined): Promise<AccountStore> {
   if (team === undefined) return Promise.resolve(ctx.store);
-  if (!ctx.teams.names().includes(team)) throw unknownTeam(team, ctx.teams.names());
+  if (!ctx.teams.names().includes(team)) throw notAMember(team, ctx.teams.names());
   return ctx.teams.open(team);
 }
 
@@ -103,7 +102,7 @@ const hints = (ctx: Context) => ({
 export async function findAccount(ctx: Context, ref: string): Promise<Account> {
   const { team, ref: inner } = splitTeam(ref);
   if (team !== undefined) {
-    if (!ctx.teams.names().includes(team)) throw unknownTeam(team, ctx.teams.names());
+    if (!ctx.teams.names().includes(team)) throw notAMember(team, ctx.teams.names());
     return (await ctx.teams.open(team)).resolve(inner, hints(ctx));
   }
   const teams = ctx.teams.names();
@@ -142,12 +141,7 @@ export async function findAccount(ctx: Context, ref: string): Promise<Account> {
   });
 }
 
-function unknownTeam(name: string, known: string[]) {
-  const near = closest(name, known);
-  return new AcctError('not_found', `this machine has not joined a team called "${name}"`, {
-    hint: near.length ? didYouMean(near) : known.length ? `teams joined: ${known.join(', ')}` : 'join one: acct team join <postgres-url> --code-stdin',
-  });
-}
+
 
 /**
  * Every store's accounts: this machine's first, then each team's (list,

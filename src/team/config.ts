@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { isObject, readJsonIfExists, writeJsonAtomic } from '../store/files.js';
 import { AcctError, usageError } from '../errors.js';
+import { closest, didYouMean } from '../suggest.js';
 import type { Paths } from '../paths.js';
 import type { Fields } from '../store/store.js';
 
@@ -75,11 +76,20 @@ export function rememberTeam(paths: Paths, team: Omit<TeamConfig, 'source'>): vo
 export function findTeam(paths: Paths, env: NodeJS.ProcessEnv, name: string): TeamConfig {
   const teams = configuredTeams(paths, env);
   const team = teams.find((t) => t.name === name);
-  if (!team)
-    throw new AcctError('not_found', `this machine is not a member of a team called "${name}"`, {
-      hint: teams.length ? `its teams: ${teams.map((t) => t.name).join(', ')}` : 'join one: acct team join <url> --code-stdin (or set ACCT_TEAM and ACCT_TEAM_KEY in CI)',
-    });
+  if (!team) throw notAMember(name, teams.map((t) => t.name));
   return team;
+}
+
+/** A team name this machine has not joined: the one error for it, with the nearest name it has joined. */
+export function notAMember(name: string, known: string[]): AcctError {
+  const near = closest(name, known);
+  return new AcctError('not_found', `this machine is not a member of a team called "${name}"`, {
+    hint: near.length
+      ? didYouMean(near)!
+      : known.length
+        ? `its teams: ${known.join(', ')}`
+        : 'join one: acct team join <url> --code-stdin (or set ACCT_TEAM and ACCT_TEAM_KEY in CI)',
+  });
 }
 
 /**
