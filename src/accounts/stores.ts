@@ -141,8 +141,6 @@ export async function findAccount(ctx: Context, ref: string): Promise<Account> {
   });
 }
 
-
-
 /**
  * Every store's accounts: this machine's first, then each team's (list,
  * status). A team whose database cannot be reached is left out and returned
