@@ -84,7 +84,21 @@ export class TeamStore implements AccountStore {
    * role can no longer log in (exit 4 at the first query). member() asks the
    * database, for what only it knows (admin, name).
    */
-  connect(): Promise<{ pool: Pool; member: Me; creds: MemberCredentials }> {
+  async connect(): Promise<{ pool: Pool; member: Me; creds: MemberCredentials }> {
+    // After warm(): its connection, once made, serves the first query (asked for while it is being made, the pool would open a second one).
+    if (this.warming) await this.warming;
+    // The warm-up's connection failed: that is this use's failure too, said at once (not a second connection timeout).
+    if (this.warmFailure) {
+      const failure = this.warmFailure;
+      // Said once: a later use (acct serve runs on) connects anew.
+      this.warmFailure = undefined;
+      this.warming = undefined;
+      throw teamError(failure, this.team.url, this.name);
+    }
+    return this.openSession();
+  }
+
+  private openSession(): Promise<{ pool: Pool; member: Me; creds: MemberCredentials }> {
     return (this.session ??= alive(async () => {
       const creds = await this.credentials();
       const pool = await openPool({ url: this.team.url, user: creds.role, password: creds.password, env: this.deps.env });
@@ -434,12 +448,19 @@ export class TeamStore implements AccountStore {
     }
   }
 
+  /** Set by warm() while its connection is being made; warmFailure, when it could not be. */
+  private warming?: Promise<void>;
+  private warmFailure?: unknown;
+
   warm(): void {
     // A head start only (the driver loaded, a connection made and logged in): the first real use reports any failure.
-    void alive(async () => {
-      const { pool } = await this.connect();
+    // Measured: acct token opened two connections (two backends, two logins) when its lookup came before this one was made.
+    this.warming ??= alive(async () => {
+      const { pool } = await this.openSession();
       (await pool.connect()).release();
-    }).catch(() => undefined);
+    }).catch((err: unknown) => {
+      this.warmFailure = err;
+    });
   }
 
   // Refresh and bookkeeping.

@@ -214,6 +214,20 @@ describe('team accounts through the CLI', () => {
     expect(row).not.toMatch(/never$/);
   });
 
+  it('acct token on a team account opens one database session (the warm-up connection serves the lookup)', async () => {
+    const sessions = () => Number(pg.sql("SELECT pg_stat_clear_snapshot(); SELECT sessions FROM pg_stat_database WHERE datname = 'acct'", { database: 'postgres' }).trim().split('\n').pop());
+    const before = sessions();
+    const r = await ana.run(['token', 'acme:stripe/live']);
+    expect(r, r.stderr).toMatchObject({ exitCode: 0, stdout: `${STRIPE}\n` });
+    // A session's stats reach the shared counters as its backend exits.
+    let after = sessions();
+    for (let i = 0; i < 20 && after === before; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      after = sessions();
+    }
+    expect(after - before).toBe(1);
+  });
+
   it('PostgreSQL restarted: the next commands work and nothing is lost', async () => {
     const before = JSON.parse((await alice.run(['list', '--json'])).stdout);
     pg.restart();
