@@ -5,7 +5,7 @@
 // are atomic renames); changed only under the metadata lock on a fresh read.
 import { join } from 'node:path';
 import { openSync, fstatSync, closeSync, statSync, type Stats } from 'node:fs';
-import { corruptFile, isObject, readFileIfExists, ensurePrivateDir, writeFileAtomic, writeAll, writeFailure, removeIfExists } from '../store/files.js';
+import { parseJsonFile, isObject, readFileIfExists, ensurePrivateDir, writeFileAtomic, writeAll, writeFailure, removeIfExists } from '../store/files.js';
 import { checkFile, checkFolders, APPEND_FLAGS, symlinkOpenError } from '../store/trust.js';
 import { withLock } from '../store/lock.js';
 import { AccountFile, ACCOUNT_FILE_NAME, openAccountFile, serializeAccounts, type AccountKeys } from '../store/account-file.js';
@@ -280,16 +280,7 @@ interface Located {
 
 const statKey = (st: Stats) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 
-function parseLegacy(path: string, raw: Buffer): Metadata {
-  let value: unknown;
-  try {
-    value = JSON.parse(raw.toString('utf8'));
-  } catch {
-    throw corruptFile(path, 'it is not valid JSON');
-  }
-  if (!isMetadata(value)) throw corruptFile(path, 'its contents do not have the expected shape');
-  return value;
-}
+const parseLegacy = (path: string, raw: Buffer): Metadata => parseJsonFile(path, raw, isMetadata);
 
 /** undefined when there is no file there. Another failure (a folder acct may not search) is the read's to report: "there". */
 function statIfExists(path: string): Stats | 'there' | undefined {

@@ -126,7 +126,11 @@ function readFailure(path: string, err: unknown): AcctError {
 
 export function readJsonIfExists<T>(path: string, check: (value: unknown) => value is T): T | undefined {
   const raw = readFileIfExists(path);
-  if (raw === undefined) return undefined;
+  return raw === undefined ? undefined : parseJsonFile(path, raw, check);
+}
+
+/** A file's bytes as JSON of the expected shape, or the store error naming the file. */
+export function parseJsonFile<T>(path: string, raw: Buffer, check: (value: unknown) => value is T): T {
   let value: unknown;
   try {
     value = JSON.parse(raw.toString('utf8'));
