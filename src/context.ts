@@ -6,7 +6,7 @@ import { trustRoots, checkFolders } from './store/trust.js';
 import { sweep } from './store/sweep.js';
 import { isWriteFailure } from './store/files.js';
 import { AccountRepository } from './accounts/repository.js';
-import { SecretStore, type StoreKind } from './store/store.js';
+import { SecretStore } from './store/store.js';
 import { BundleState, BundleStore } from './accounts/bundle-mode.js';
 import { LocalStore } from './store/local-store.js';
 import type { AccountStore } from './store/account-store.js';
@@ -28,7 +28,6 @@ export interface IO {
   /** Whether stdout is a terminal, answered without touching the stream. */
   readonly stdoutIsTTY?: boolean;
 }
-
 
 export interface Context {
   env: NodeJS.ProcessEnv;
@@ -105,8 +104,10 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
   };
   const bundle = env.ACCT_BUNDLE ? new BundleState(env) : undefined;
   const now = overrides.now ?? (() => new Date());
-  const localStore = () => {
-    const secrets = new SecretStore({
+  // No local store is opened with a bundle.
+  const machineSecrets = bundle
+    ? undefined
+    : new SecretStore({
       paths,
       requestedKind: env.ACCT_STORE || undefined,
       // Tests that hand in their own keychain talk to it alone.
@@ -128,22 +129,21 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
         return first;
       },
     });
+  const localStore = (secrets: SecretStore) => {
     const repository = new AccountRepository(paths, (m) => {
       // A metadata write (a delete, say) goes with secrets/: refused as a whole when that folder is not to be trusted.
       checkFolders(secrets.secretsDir);
       housekeeping('clean up after an interrupted write', () => void sweep(paths, secrets, m, Date.now()));
     });
-    machineSecrets = secrets;
     return new LocalStore({ paths, repository, secrets, now, housekeeping });
   };
-  let machineSecrets: SecretStore | undefined;
   const ctx: Context = {
     env,
     io,
     paths,
     now,
     sleep: overrides.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
-    store: bundle ? new BundleStore(bundle, warn) : localStore(),
+    store: machineSecrets ? localStore(machineSecrets) : new BundleStore(bundle!, warn),
     machineSecrets,
     teams: teamStores(paths, env, () => ({ paths, env, warn, secrets: teamSecrets(machineSecrets) })),
     catalog: new Catalog(paths, bundle),
