@@ -14,11 +14,6 @@ export interface ResolvedClient extends OAuthClient {
   source: 'environment' | 'stored';
 }
 
-/** The client stored for an app, without its secret. */
-export function storedClient(store: AccountStore, slug: string): Promise<{ clientId: string; hasSecret: boolean } | undefined> {
-  return store.clients.peek(slug);
-}
-
 /**
  * An account's fields, plus `oauth_client_id` when the app's request
  * templates name it (Twitch's API wants the client id in a Client-Id header on
@@ -26,7 +21,7 @@ export function storedClient(store: AccountStore, slug: string): Promise<{ clien
  */
 export async function withClientId(ctx: Context, store: AccountStore, app: AppDefinition, fields: Record<string, string>): Promise<Record<string, string>> {
   if (!carriesClientId(app)) return fields;
-  const clientId = ctx.env[`ACCT_CLIENT_ID_${envSuffix(app.slug)}`] || (await storedClient(store, app.slug))?.clientId;
+  const clientId = ctx.env[`ACCT_CLIENT_ID_${envSuffix(app.slug)}`] || (await store.clients.peek(app.slug))?.clientId;
   if (!clientId) throw usageError(`${app.name} requests carry the OAuth client id, and none is set`, `set it: acct client set ${app.slug} --client-id <id>`);
   return { ...fields, oauth_client_id: clientId };
 }
@@ -55,9 +50,6 @@ export async function saveClient(store: AccountStore, app: OAuthApp, clientId: s
   await store.clients.set(app.slug, { clientId, ...(clientSecret !== undefined ? { clientSecret } : {}) });
 }
 
-export function removeClient(store: AccountStore, slug: string): Promise<boolean> {
-  return store.clients.remove(slug);
-}
 
 /** The port of a sign-in without a listener (--manual, https redirects) when the app fixes none. */
 const MANUAL_PORT = 8976;

@@ -3,7 +3,7 @@
 import type { Context } from '../context.js';
 import { findAccount, removeAccount, importAccount } from '../accounts/service.js';
 import { readSecrets } from '../accounts/credentials.js';
-import { resolveClient, storedClient, saveClient, envSuffix } from '../accounts/clients.js';
+import { resolveClient, saveClient, envSuffix } from '../accounts/clients.js';
 import { newBundleKey, sealBundle, openBundle, MAX_BUNDLE_BYTES, type BundlePayload } from '../store/bundle.js';
 import { writeFileAtomic } from '../store/files.js';
 import { parseApp } from '../catalog/validate.js';
@@ -162,7 +162,7 @@ export async function importBundle(ctx: Context, file: string | undefined, opts:
   for (const app of newApps) await ctx.catalog.add(app, false);
   for (const [slug, c] of Object.entries(payload.clients)) {
     const app = ctx.catalog.get(slug);
-    if (app.auth === 'oauth2' && !(await storedClient(ctx.store, slug))) await saveClient(ctx.store, app, c.clientId, c.clientSecret);
+    if (app.auth === 'oauth2' && !(await ctx.store.clients.peek(slug))) await saveClient(ctx.store, app, c.clientId, c.clientSecret);
   }
 
   const results: { id: string; ref: string; action: 'added' | 'updated' }[] = [];

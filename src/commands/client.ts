@@ -1,6 +1,6 @@
 // acct client set|show|remove: the OAuth client acct uses for an app.
 import type { Context } from '../context.js';
-import { saveClient, removeClient, storedClient, envSuffix, redirectUriToRegister } from '../accounts/clients.js';
+import { saveClient, envSuffix, redirectUriToRegister } from '../accounts/clients.js';
 import { readStdinValue } from '../ui/stdin.js';
 import { printJson, out } from '../output/format.js';
 import { usageError, notFound } from '../errors.js';
@@ -42,7 +42,7 @@ export async function setClient(ctx: Context, slug: string, opts: { clientId?: s
     const s = await ctx.prompter.secret(`Client secret${app.oauth.clientSecret === 'optional' ? ' (Enter for a public client)' : ''}`, '--secret-stdin');
     secret = s || undefined;
   }
-  const before = (await storedClient(store, slug))?.clientId;
+  const before = (await store.clients.peek(slug))?.clientId;
   await saveClient(store, app, clientId, secret);
   ctx.info(`Saved the ${app.name} OAuth client ${clientId}${opts.team ? ` for team ${opts.team}` : ''}${secret ? ' (with its secret, sealed in the store)' : ' (public client, no secret)'}.`);
   await warnOtherClient(ctx, store, app, clientId, before);
@@ -62,7 +62,7 @@ async function warnOtherClient(ctx: Context, store: AccountStore, app: OAuthApp,
 export async function showClient(ctx: Context, slug: string, opts: { json?: boolean; team?: string }) {
   const app = oauthApp(ctx, slug);
   const envId = ctx.env[`ACCT_CLIENT_ID_${envSuffix(slug)}`];
-  const rec = await storedClient(await storeFor(ctx, opts.team), slug);
+  const rec = await (await storeFor(ctx, opts.team)).clients.peek(slug);
   const info = {
     app: slug,
     client_id: envId ?? rec?.clientId ?? null,
@@ -81,6 +81,6 @@ export async function showClient(ctx: Context, slug: string, opts: { json?: bool
 
 export async function deleteClient(ctx: Context, slug: string) {
   oauthApp(ctx, slug);
-  if (!(await removeClient(ctx.store, slug))) throw notFound(`no stored OAuth client for ${slug}`);
+  if (!(await ctx.store.clients.remove(slug))) throw notFound(`no stored OAuth client for ${slug}`);
   ctx.info(`Removed the ${slug} OAuth client. Accounts connected with it can no longer refresh until you set it again.`);
 }
