@@ -9,7 +9,7 @@ import type { AccountStore, AccountView } from '../store/account-store.js';
 import type { Paths } from '../paths.js';
 import type { TeamDeps } from '../team/index.js';
 import { configuredTeams, notAMember, TEAM_NAME_RE } from '../team/config.js';
-import type { Account } from './model.js';
+import { ACCOUNT_ID_RE, type Account } from './model.js';
 import { AcctError } from '../errors.js';
 import { label } from './resolve.js';
 
@@ -75,7 +75,10 @@ export function warmFor(ctx: Context, ref: string): void {
   const { team } = splitTeam(ref);
   const teams = ctx.teams.names();
   if (team === undefined || !teams.includes(team)) ctx.store.warm();
-  for (const t of team !== undefined ? teams.filter((n) => n === team) : teams)
+  // An id is looked for here first, and a local one needs no team (findAccount): no connection is started
+  // that the lookup may not use, and that the end of the command would then wait for (a host that drops packets).
+  const warmed = team !== undefined ? teams.filter((n) => n === team) : ACCOUNT_ID_RE.test(ref) ? [] : teams;
+  for (const t of warmed)
     ctx.teams.open(t).then(
       (store) => store.warm(),
       () => undefined, // said by the lookup itself
