@@ -104,14 +104,15 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
   };
   const bundle = env.ACCT_BUNDLE ? new BundleState(env) : undefined;
   const now = overrides.now ?? (() => new Date());
+  // Tests that hand in their own keychain talk to it alone.
+  const agent = overrides.keychainBackend ? undefined : keychainAgent(env, { entry: agentEntry(), version: VERSION });
   // No local store is opened with a bundle.
   const machineSecrets = bundle
     ? undefined
     : new SecretStore({
       paths,
       requestedKind: env.ACCT_STORE || undefined,
-      // Tests that hand in their own keychain talk to it alone.
-      agent: overrides.keychainBackend ? undefined : keychainAgent(env, { entry: agentEntry(), version: VERSION }),
+      agent,
       keychain: async () =>
         new Keychain(overrides.keychainBackend ?? (await napiKeychain()), {
           timeoutMs: seconds(env.ACCT_KEYCHAIN_TIMEOUT, 'ACCT_KEYCHAIN_TIMEOUT', 10) * 1000,
@@ -145,7 +146,7 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
     sleep: overrides.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
     store: machineSecrets ? localStore(machineSecrets) : new BundleStore(bundle!, warn),
     machineSecrets,
-    teams: teamStores(paths, env, () => ({ paths, env, warn, secrets: teamSecrets(machineSecrets) })),
+    teams: teamStores(paths, env, () => ({ paths, env, warn, secrets: teamSecrets(machineSecrets), agent })),
     catalog: new Catalog(paths, bundle),
     prompter,
     fetch: () => (fetchPromise ??= overrides.fetch ? Promise.resolve(overrides.fetch) : createFetch({ timeoutMs: seconds(env.ACCT_HTTP_TIMEOUT, 'ACCT_HTTP_TIMEOUT', 30) * 1000, onSlow: (host) => io.stderr.write(`Waiting for ${host}…\n`) })),

@@ -21,7 +21,7 @@
 import { join } from 'node:path';
 import { lstatSync } from 'node:fs';
 import type { Sealed } from '../store/crypto.js';
-import { AGENT_PROTOCOL, type OpenAnswer, type OpenRequest, type OpenSecret, type OpenSecrets } from './protocol.js';
+import { AGENT_PROTOCOL, type OpenAnswer, type OpenRequest, type OpenSecret, type OpenSecrets, type QueryAnswer, type QueryRequest } from './protocol.js';
 
 export interface KeychainAgent {
   /**
@@ -37,6 +37,18 @@ export interface KeychainAgent {
   openMany(keychainAccount: string, secrets: OpenSecret[]): Promise<Buffer[] | undefined>;
   /** Starts the agent in the background if the last conversation found none running. */
   startIfAbsent(): void;
+}
+
+/** The agent as a team store uses it: connections to team databases that outlive a command. */
+export interface DatabaseAgent {
+  /**
+   * Runs a statement on a team database connection the agent keeps
+   * (agent/databases.ts). The database's answer, rows or error; undefined
+   * when the agent cannot (not running, too slow, a refusal): acct then
+   * connects itself and runs the statement there, so only statements that
+   * are safe to run twice may come this way.
+   */
+  query(request: Omit<QueryRequest, 'v' | 'op' | 'bus'>): Promise<QueryAnswer | undefined>;
 }
 
 export interface AgentOptions {
@@ -65,7 +77,7 @@ export function isPrivateDir(dir: string): boolean | 'missing' {
   }
 }
 
-export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): KeychainAgent | undefined {
+export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): (KeychainAgent & DatabaseAgent) | undefined {
   if ((options.platform ?? process.platform) !== 'linux' || env.ACCT_AGENT === '0') return undefined;
   const socketPath = agentSocketPath(env, options.version);
   if (!socketPath) return undefined;
@@ -74,6 +86,18 @@ export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): Ke
   let prepared: { keychainAccount: string; conversation: Promise<Conversation | undefined> } | undefined;
   const drop = (conversation: Promise<Conversation | undefined>) => void conversation.then((c) => c?.close());
 
+  /** Whether the socket's folder is the user's own and closed to others (only then does acct talk to what listens there). */
+  const privateFolder = (): boolean => {
+    let dir: boolean | 'missing';
+    try {
+      dir = isPrivateDir(join(socketPath, '..'));
+    } catch {
+      return false; // a folder acct cannot look at (not a folder, no permission): no shortcut; the keychain read says what is wrong, if anything
+    }
+    if (dir !== true) absent = dir === 'missing';
+    return dir === true;
+  };
+
   /**
    * A conversation that has sent its first line; undefined when there is no
    * agent to talk to. Never rejects. The connection starts before it returns,
@@ -81,16 +105,7 @@ export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): Ke
    * connection comes in (server.ts), is at work while acct carries on.
    */
   const begin = async (keychainAccount: string): Promise<Conversation | undefined> => {
-    let dir: boolean | 'missing';
-    try {
-      dir = isPrivateDir(join(socketPath, '..'));
-    } catch {
-      return undefined; // a folder acct cannot look at (not a folder, no permission): no shortcut; the keychain read says what is wrong, if anything
-    }
-    if (dir !== true) {
-      absent = dir === 'missing';
-      return undefined;
-    }
+    if (!privateFolder()) return undefined;
     const request: OpenRequest = { v: AGENT_PROTOCOL, op: 'open', bus: env.DBUS_SESSION_BUS_ADDRESS!, keychainAccount };
     const conversation = new Conversation(socketPath, `${JSON.stringify(request)}\n`, timeoutMs);
     const connected = await conversation.connected;
@@ -128,6 +143,28 @@ export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): Ke
       const a = await converse(keychainAccount, { secrets } satisfies OpenSecrets);
       if (!a?.ok || !('plains' in a) || !Array.isArray(a.plains) || a.plains.length !== secrets.length || !a.plains.every((p) => typeof p === 'string')) return undefined;
       return a.plains.map((p) => Buffer.from(p, 'base64'));
+    },
+    async query(request) {
+      // What goes out holds the member's database password: only to a socket in the user's private folder.
+      if (absent || !privateFolder()) return undefined;
+      const line: QueryRequest = { v: AGENT_PROTOCOL, op: 'query', bus: env.DBUS_SESSION_BUS_ADDRESS!, ...request };
+      // The database may take its connection timeout to answer, and the statement its time.
+      const conversation = new Conversation(socketPath, `${JSON.stringify(line)}\n`, request.db.connectTimeoutMs + 30_000);
+      const connected = await conversation.connected;
+      if (connected !== true) {
+        absent = connected === 'absent';
+        return undefined;
+      }
+      const reply = await conversation.reply();
+      if (reply === undefined) return undefined;
+      try {
+        const a = JSON.parse(reply) as QueryAnswer;
+        if (a.ok && Array.isArray(a.rows) && Array.isArray(a.dates)) return a;
+        if (!a.ok && 'error' in a && typeof a.error?.message === 'string') return a;
+        return undefined; // a refusal, or not an answer: acct connects itself
+      } catch {
+        return undefined;
+      }
     },
     startIfAbsent() {
       if (!absent) return;
@@ -199,9 +236,14 @@ class Conversation {
 
   /** The agent's answer line; undefined on a timeout, a closed connection or a broken answer. */
   async finish(secondLine: string): Promise<string | undefined> {
+    this.socket.write(secondLine);
+    return this.reply();
+  }
+
+  /** The agent's answer to what was sent; undefined as for finish(). */
+  async reply(): Promise<string | undefined> {
     this.socket.ref();
     this.arm();
-    this.socket.write(secondLine);
     const answer = await this.answer;
     this.disarm();
     // Left for the exit to close: closing a socket makes Node build

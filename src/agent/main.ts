@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import { createConnection } from 'node:net';
 import { connectSecretService } from './secret-service.js';
 import { agentServer } from './server.js';
+import { agentDatabases } from './databases.js';
 import { isPrivateDir } from './client.js';
 import { withLock } from '../store/lock.js';
 import { AGENT_PROTOCOL } from './protocol.js';
@@ -31,7 +32,9 @@ async function main(socketPath: string | undefined): Promise<number> {
   const secrets = await connectSecretService();
   let startedAt = new Date();
   let idleSince = Date.now();
+  const databases = agentDatabases();
   const server = agentServer(bus, secrets.read, {
+    query: (request) => databases.query(request),
     onActivity: () => resetIdle(),
     onFailure: () => stop(),
     onStop: () => stop(),
@@ -56,7 +59,8 @@ async function main(socketPath: string | undefined): Promise<number> {
       // already gone
     }
     secrets.close();
-    process.exit(0);
+    // Each connection's backend ends with its socket; ended politely when that is quick.
+    void Promise.race([databases.close(), new Promise((r) => setTimeout(r, 500))]).finally(() => process.exit(0));
   };
   const resetIdle = () => {
     clearTimeout(idle);

@@ -61,5 +61,33 @@ export interface AgentStatus {
 
 export type ControlAnswer = { ok: true; status: AgentStatus } | { ok: true; stopping: true; pid: number } | { ok: false; reason: string };
 
+/**
+ * A statement for a team's PostgreSQL database, one line answered at once,
+ * run on a connection the agent keeps open between commands (see
+ * agent/databases.ts). `db` says where and as whom; the agent keeps one small
+ * pool per URL, role and password, so a caller without the password cannot
+ * use another member's connection. Only statements that are safe to run
+ * twice come this way (acct runs one again itself when the agent gives no
+ * answer): transactions and the refresh lock use acct's own connections.
+ */
+export interface QueryRequest {
+  v: typeof AGENT_PROTOCOL;
+  op: 'query';
+  bus: string;
+  db: { url: string; user: string; password: string; connectTimeoutMs: number };
+  sql: string;
+  params: unknown[];
+}
+/**
+ * The rows (timestamp columns, named in `dates`, as ISO 8601 text); or the
+ * database's error, which acct reports as its own; or a refusal (`reason`),
+ * after which acct connects itself.
+ */
+export type QueryAnswer =
+  | { ok: true; rows: Record<string, unknown>[]; dates: string[] }
+  | { ok: false; error: { code?: string; message: string } }
+  | { ok: false; reason: string };
+export const MAX_QUERY_SQL = 16 * 1024;
+
 /** The keychain entries the agent may read: acct's data keys, nothing else in the keyring. */
 export const DATA_KEY_ACCOUNT = /^data-key:st_[0-9a-f]{16}$/;

@@ -4,7 +4,21 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { isObject } from '../store/files.js';
 import { isSealed, open } from '../store/crypto.js';
 import { KEYCHAIN_SERVICE } from '../store/keychain.js';
-import { AGENT_PROTOCOL, DATA_KEY_ACCOUNT, MAX_SECRETS, type AgentStatus, type ControlAnswer, type ControlRequest, type OpenAnswer, type OpenRequest, type OpenSecret, type OpenSecrets } from './protocol.js';
+import {
+  AGENT_PROTOCOL,
+  DATA_KEY_ACCOUNT,
+  MAX_QUERY_SQL,
+  MAX_SECRETS,
+  type AgentStatus,
+  type ControlAnswer,
+  type ControlRequest,
+  type OpenAnswer,
+  type OpenRequest,
+  type OpenSecret,
+  type OpenSecrets,
+  type QueryAnswer,
+  type QueryRequest,
+} from './protocol.js';
 
 /** Reads one keychain item afresh; undefined when it is missing, locked or ambiguous. */
 export type ReadKeychain = (attributes: Record<string, string>) => Promise<Buffer | undefined>;
@@ -27,6 +41,24 @@ function isControlRequest(v: unknown): v is ControlRequest {
   return isObject(v) && v.v === AGENT_PROTOCOL && (v.op === 'status' || v.op === 'stop') && typeof v.bus === 'string';
 }
 
+function isQueryRequest(v: unknown): v is QueryRequest {
+  if (!isObject(v) || v.v !== AGENT_PROTOCOL || v.op !== 'query' || typeof v.bus !== 'string') return false;
+  const db = v.db;
+  return (
+    isObject(db) &&
+    typeof db.url === 'string' &&
+    /^postgres(ql)?:\/\//.test(db.url) &&
+    typeof db.user === 'string' &&
+    typeof db.password === 'string' &&
+    typeof db.connectTimeoutMs === 'number' &&
+    db.connectTimeoutMs > 0 &&
+    db.connectTimeoutMs <= 120_000 &&
+    typeof v.sql === 'string' &&
+    v.sql.length <= MAX_QUERY_SQL &&
+    Array.isArray(v.params)
+  );
+}
+
 function isOpenSecret(v: unknown): v is OpenSecret {
   return isObject(v) && typeof v.aad === 'string' && isSealed(v.sealed);
 }
@@ -43,17 +75,23 @@ function parse(line: string): unknown {
   }
 }
 
-/** The first line: the data key it names, a control request, or a refusal. */
+/** The first line: the data key it names, a control request, a team database statement, or a refusal. */
 export function begin(
   line: string,
   bus: string,
-): { ok: true; keychainAccount: string; control?: undefined } | { ok: true; control: ControlRequest['op'] } | (OpenAnswer & { ok: false }) {
+):
+  | { ok: true; keychainAccount: string; control?: undefined; query?: undefined }
+  | { ok: true; control: ControlRequest['op']; query?: undefined }
+  | { ok: true; query: QueryRequest; control?: undefined }
+  | (OpenAnswer & { ok: false }) {
   const request = parse(line);
   if (request === undefined) return { ok: false, reason: 'malformed request' };
   const control = isControlRequest(request);
-  if (!control && !isOpenRequest(request)) return { ok: false, reason: 'unsupported request' };
+  const query = !control && isQueryRequest(request);
+  if (!control && !query && !isOpenRequest(request)) return { ok: false, reason: 'unsupported request' };
   if (request.bus !== bus) return { ok: false, reason: 'this agent serves another D-Bus session' };
-  return control ? { ok: true, control: request.op } : { ok: true, keychainAccount: request.keychainAccount };
+  if (control) return { ok: true, control: request.op };
+  return query ? { ok: true, query: request } : { ok: true, keychainAccount: request.keychainAccount };
 }
 
 /** Starts reading one data key from the keychain. */
@@ -100,6 +138,8 @@ export interface AgentHooks {
   status(): AgentStatus;
   /** Called once the answer to a stop request is sent. */
   onStop(): void;
+  /** Runs a team database statement (agent/databases.ts); absent, such requests are refused. */
+  query?(request: QueryRequest): Promise<QueryAnswer>;
 }
 
 /** Serves conversations on a unix socket. */
@@ -119,7 +159,7 @@ export function agentServer(bus: string, readKeychain: ReadKeychain, hooks: Agen
     let key: PendingKey | undefined;
     let buffered = '';
     let answered = false;
-    const reply = (a: OpenAnswer | ControlAnswer, then?: () => void) => {
+    const reply = (a: OpenAnswer | ControlAnswer | QueryAnswer, then?: () => void) => {
       answered = true;
       socket.removeAllListeners('data');
       socket.end(`${JSON.stringify(a)}\n`, then);
@@ -142,6 +182,17 @@ export function agentServer(bus: string, readKeychain: ReadKeychain, hooks: Agen
           if (!begun.ok) return reply(begun);
           if (begun.control !== undefined)
             return begun.control === 'status' ? reply({ ok: true, status: hooks.status() }) : reply({ ok: true, stopping: true, pid: process.pid }, () => hooks.onStop());
+          if (begun.query) {
+            if (!hooks.query) return reply({ ok: false, reason: 'unsupported request' });
+            hooks.onActivity();
+            answered = true;
+            // The statement's own bound is the connection timeout acct sent; a socket timeout would cut its answer off.
+            socket.setTimeout(0);
+            if (early) discard(early.key);
+            early = undefined;
+            hooks.query(begun.query).then(reply, () => reply({ ok: false, reason: 'the statement could not be run' }));
+            return;
+          }
           hooks.onActivity();
           lastKeychainAccount = begun.keychainAccount;
           if (early?.keychainAccount === begun.keychainAccount) key = early.key;

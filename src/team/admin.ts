@@ -140,7 +140,8 @@ async function addMember(store: TeamStore, name: string, kind: { admin: boolean;
   const role = `acct_${store.teamId}_${mid}`;
   const password = newPassword();
   try {
-    await store.query('SELECT acct.add_member($1, $2, $3, $4, $5, $6, $7, $8)', [store.teamId, `mb_${mid}`, name, role, scramVerifier(password), kind.admin, kind.ci, kind.publicKey]);
+    // A transaction: it must run exactly once (a statement outside one may be run twice, see pg.ts agentDatabase).
+    await store.tx((q) => q('SELECT acct.add_member($1, $2, $3, $4, $5, $6, $7, $8)', [store.teamId, `mb_${mid}`, name, role, scramVerifier(password), kind.admin, kind.ci, kind.publicKey]));
   } catch (err) {
     if (((err as AcctError).cause as { code?: string } | undefined)?.code === '23505' || (err as { code?: string }).code === '23505')
       throw usageError(`team ${store.name} has a member called ${name} already`, `see them with: acct team members ${store.name}`, 'bad_input');

@@ -9,6 +9,7 @@
 // refresh lock (a session advisory lock must live on one connection); and it
 // is the driver most managed PostgreSQL services document.
 import type { Pool, PoolClient, PoolConfig } from 'pg';
+import type { DatabaseAgent } from '../agent/client.js';
 import { AcctError, errorMessage } from '../errors.js';
 import { hostOf } from './config.js';
 
@@ -23,10 +24,14 @@ export interface Connection {
   env: NodeJS.ProcessEnv;
   /** Connections at most in the pool. */
   max?: number;
+  /** How long to wait for a connection; ACCT_TEAM_TIMEOUT otherwise. */
+  connectTimeoutMs?: number;
+  /** How long an idle connection is kept (5 s: a command's pool; the agent keeps its own longer). */
+  idleTimeoutMs?: number;
 }
 
 /** Seconds to wait for the database to answer a connection (ACCT_TEAM_TIMEOUT, default 10). */
-function connectTimeoutMs(env: NodeJS.ProcessEnv): number {
+export function connectTimeoutMs(env: NodeJS.ProcessEnv): number {
   const n = Number(env.ACCT_TEAM_TIMEOUT ?? 10);
   return Number.isFinite(n) && n > 0 ? n * 1000 : 10_000;
 }
@@ -42,8 +47,8 @@ export async function openPool(c: Connection): Promise<Pool> {
     // A function: pg's own .pgpass lookup prints a deprecation warning.
     password: c.password !== undefined ? c.password : async () => passwordFromEnvironment(c, parsed),
     max: c.max ?? 4,
-    connectionTimeoutMillis: connectTimeoutMs(c.env),
-    idleTimeoutMillis: 5_000,
+    connectionTimeoutMillis: c.connectTimeoutMs ?? connectTimeoutMs(c.env),
+    idleTimeoutMillis: c.idleTimeoutMs ?? 5_000,
     // A pool with idle connections does not keep acct running once its command is done.
     allowExitOnIdle: true,
     application_name: 'acct',
@@ -65,6 +70,69 @@ async function passwordFromEnvironment(c: Connection, parsed: Record<string, unk
       hint: 'set PGPASSWORD, or add a line for it to ~/.pgpass (host:port:database:user:password, mode 0600)',
     });
   return found;
+}
+
+/**
+ * A team database as a store uses it: single statements (query), sessions of
+ * its own for transactions and the refresh lock (connect), and a head start
+ * (warm).
+ */
+export interface Database {
+  query<T extends object>(sql: string, params: unknown[]): Promise<T[]>;
+  connect(): Promise<PoolClient>;
+  /** Makes the first connection ahead of the first statement (a head start; failures are the next statement's). */
+  warm(): Promise<void>;
+  end(): Promise<void>;
+}
+
+/** The database through a pool of this process's own connections. */
+export async function poolDatabase(c: Connection): Promise<Database> {
+  const pool = await openPool(c);
+  return {
+    query: async <T extends object>(sql: string, params: unknown[]) => (await pool.query<T>(sql, params)).rows,
+    connect: () => pool.connect(),
+    warm: async () => (await pool.connect()).release(),
+    end: () => pool.end(),
+  };
+}
+
+/**
+ * The database through the keychain agent where it runs (agent/databases.ts):
+ * its connections are open and logged in already, so a statement costs one
+ * round trip instead of the driver's load, a new backend and a login. Only
+ * single statements go there, each safe to run twice; transactions and the
+ * refresh lock need a session of their own, and get one from this process's
+ * pool, made on first use. When the agent cannot answer (not running, too
+ * slow, a refusal), the statement runs on that pool, and so do the rest.
+ */
+export function agentDatabase(agent: DatabaseAgent, c: Connection & { user: string; password: string }): Database {
+  let own: Promise<Database> | undefined;
+  const direct = () => (own ??= poolDatabase(c).catch((err: unknown) => {
+    own = undefined;
+    throw err;
+  }));
+  let agentHelps = true;
+  const connectTimeout = c.connectTimeoutMs ?? connectTimeoutMs(c.env);
+  return {
+    async query<T extends object>(sql: string, params: unknown[]): Promise<T[]> {
+      // Values as JSON carries them (dates become ISO 8601 text, as timestamptz takes it); bytes do not travel as JSON.
+      if (agentHelps && !params.some((p) => p instanceof Uint8Array)) {
+        const answer = await agent.query({ db: { url: c.url, user: c.user, password: c.password, connectTimeoutMs: connectTimeout }, sql, params });
+        if (answer?.ok) {
+          for (const row of answer.rows) for (const col of answer.dates) if (typeof row[col] === 'string') row[col] = new Date(row[col] as string);
+          return answer.rows as T[];
+        }
+        if (answer && 'error' in answer) throw Object.assign(new Error(answer.error.message), answer.error.code ? { code: answer.error.code } : {});
+        agentHelps = false;
+      }
+      return (await direct()).query<T>(sql, params);
+    },
+    connect: async () => (await direct()).connect(),
+    warm: async () => undefined,
+    end: async () => {
+      if (own) await (await own.catch(() => undefined))?.end();
+    },
+  };
 }
 
 /** Network-level failures: the database is not there (or not now). */

@@ -13,7 +13,8 @@ import { LockBusyError } from '../store/lock.js';
 import { AcctError } from '../errors.js';
 import type { Sealed } from '../store/crypto.js';
 import { isSealed } from '../store/crypto.js';
-import { openPool, teamError, alive, type Pool, type PoolClient } from './pg.js';
+import { agentDatabase, poolDatabase, teamError, alive, type Database, type PoolClient } from './pg.js';
+import type { DatabaseAgent } from '../agent/client.js';
 import type { MemberCredentials, TeamConfig } from './config.js';
 import { hostOf } from './config.js';
 import { newItemKey, openFields, sealFields, unwrapKey, wrapInfo, wrapKey, isWrapped, accountBinding, type Wrapped, type MemberKeys } from './seal.js';
@@ -35,6 +36,8 @@ export interface TeamStoreDeps {
   warn: (message: string) => void;
   /** This machine's name, for the uses it records. */
   machine?: () => string;
+  /** Where it runs, the agent's connections, open between commands (team/pg.ts, agentDatabase). */
+  agent?: DatabaseAgent;
 }
 
 /** The access an account has in a team (for show and share). */
@@ -42,6 +45,15 @@ export interface AccountAccess {
   owner: { id: string; name: string };
   visibility: 'private' | 'shared' | 'team';
   readers: { id: string; name: string }[];
+}
+
+/** acct.whoami's row (removed_at a Date, or ISO text inside JSON). */
+interface WhoamiRow {
+  id: string;
+  name: string;
+  is_admin: boolean;
+  public_key: string | null;
+  removed_at: Date | string | null;
 }
 
 interface Row {
@@ -61,7 +73,7 @@ export class TeamStore implements AccountStore {
   readonly kind = 'team' as const;
   /** Listing needs the member's credentials and the database. */
   readonly openList = false;
-  private session?: Promise<{ pool: Pool; member: Me; creds: MemberCredentials }>;
+  private session?: Promise<{ pool: Database; member: Me; creds: MemberCredentials }>;
 
   constructor(
     readonly team: TeamConfig,
@@ -84,7 +96,7 @@ export class TeamStore implements AccountStore {
    * role can no longer log in (exit 4 at the first query). member() asks the
    * database, for what only it knows (admin, name).
    */
-  async connect(): Promise<{ pool: Pool; member: Me; creds: MemberCredentials }> {
+  async connect(): Promise<{ pool: Database; member: Me; creds: MemberCredentials }> {
     // After warm(): its connection, once made, serves the first query (asked for while it is being made, the pool would open a second one).
     if (this.warming) await this.warming;
     // The warm-up's connection failed: that is this use's failure too, said at once (not a second connection timeout).
@@ -98,10 +110,11 @@ export class TeamStore implements AccountStore {
     return this.openSession();
   }
 
-  private openSession(): Promise<{ pool: Pool; member: Me; creds: MemberCredentials }> {
+  private openSession(): Promise<{ pool: Database; member: Me; creds: MemberCredentials }> {
     return (this.session ??= alive(async () => {
       const creds = await this.credentials();
-      const pool = await openPool({ url: this.team.url, user: creds.role, password: creds.password, env: this.deps.env });
+      const c = { url: this.team.url, user: creds.role, password: creds.password, env: this.deps.env };
+      const pool = this.deps.agent ? agentDatabase(this.deps.agent, c) : await poolDatabase(c);
       return { pool, member: { id: creds.memberId }, creds };
     }).catch((err: unknown) => {
       this.session = undefined;
@@ -115,20 +128,24 @@ export class TeamStore implements AccountStore {
   member(): Promise<Member> {
     return (this.whoami ??= (async () => {
       const { creds } = await this.connect();
-      const rows = await this.query<{ id: string; name: string; is_admin: boolean; public_key: string | null; removed_at: Date | null }>('SELECT * FROM acct.whoami($1)', [this.teamId]);
-      const row = rows[0];
-      if (!row) throw new AcctError('access_removed', `this machine is no member of team ${this.name} at ${hostOf(this.team.url)}`, { hint: `ask an admin of ${this.name} for an invitation` });
-      if (row.removed_at)
-        throw new AcctError('access_removed', `this machine's member (${row.name}) was removed from team ${this.name} on ${row.removed_at.toISOString()}`, {
-          hint: `ask an admin of ${this.name} to invite you again`,
-        });
-      if (row.public_key !== creds.publicKey)
-        throw new AcctError('access_denied', `the key of member ${row.name} in team ${this.name} is not the one this machine holds`, { hint: 'join the team again with a new invitation' });
-      return { id: row.id, name: row.name, isAdmin: row.is_admin };
+      const rows = await this.query<WhoamiRow>('SELECT * FROM acct.whoami($1)', [this.teamId]);
+      return this.checkMember(rows[0], creds);
     })().catch((err: unknown) => {
       this.whoami = undefined;
       throw err;
     }));
+  }
+
+  /** A removed member's login fails; a session made before the removal (the agent's) logs in still, and sees nothing: this says why. */
+  private checkMember(row: WhoamiRow | undefined, creds: MemberCredentials): Member {
+    if (!row) throw new AcctError('access_removed', `this machine is no member of team ${this.name} at ${hostOf(this.team.url)}`, { hint: `ask an admin of ${this.name} for an invitation` });
+    if (row.removed_at)
+      throw new AcctError('access_removed', `this machine's member (${row.name}) was removed from team ${this.name} on ${new Date(row.removed_at).toISOString()}`, {
+        hint: `ask an admin of ${this.name} to invite you again`,
+      });
+    if (row.public_key !== creds.publicKey)
+      throw new AcctError('access_denied', `the key of member ${row.name} in team ${this.name} is not the one this machine holds`, { hint: 'join the team again with a new invitation' });
+    return { id: row.id, name: row.name, isAdmin: row.is_admin };
   }
 
   private async keys(): Promise<MemberKeys> {
@@ -141,7 +158,7 @@ export class TeamStore implements AccountStore {
     const { pool } = await this.connect();
     return alive(async () => {
       try {
-        return (await pool.query<T>(sql, params)).rows;
+        return await pool.query<T>(sql, params);
       } catch (err) {
         throw teamError(err, this.team.url, this.name);
       }
@@ -207,13 +224,17 @@ export class TeamStore implements AccountStore {
   // Reading metadata.
 
   async view(): Promise<AccountView> {
-    const { member } = await this.connect();
+    const { member, creds } = await this.connect();
     // One round trip on one connection (acct token resolves through here): a second query in parallel would open a second connection.
-    const [row] = await this.query<{ accounts: Row[]; defaults: Record<string, string> }>(
+    // The member's own row comes with it: through a session made before a removal, the accounts would just be gone.
+    const [row] = await this.query<{ accounts: Row[]; defaults: Record<string, string>; me: WhoamiRow | null }>(
       `SELECT (SELECT coalesce(json_agg(json_build_object('id', id, 'app', app, 'nickname', nickname, 'meta', meta) ORDER BY app, nickname), '[]') FROM acct.accounts WHERE team_id = $1) AS accounts,
-              (SELECT coalesce(json_object_agg(app, account_id), '{}') FROM acct.defaults WHERE team_id = $1 AND member_id = $2) AS defaults`,
+              (SELECT coalesce(json_object_agg(app, account_id), '{}') FROM acct.defaults WHERE team_id = $1 AND member_id = $2) AS defaults,
+              (SELECT row_to_json(w) FROM acct.whoami($1) w LIMIT 1) AS me`,
       [this.teamId, member.id],
     );
+    const me = this.checkMember(row!.me ?? undefined, creds);
+    this.whoami ??= Promise.resolve(me);
     return { accounts: row!.accounts.map((r) => toAccount(r, this.name)), defaults: row!.defaults };
   }
 
@@ -456,8 +477,7 @@ export class TeamStore implements AccountStore {
     // A head start only (the driver loaded, a connection made and logged in): the first real use reports any failure.
     // Measured: acct token opened two connections (two backends, two logins) when its lookup came before this one was made.
     this.warming ??= alive(async () => {
-      const { pool } = await this.openSession();
-      (await pool.connect()).release();
+      await (await this.openSession()).pool.warm();
     }).catch((err: unknown) => {
       this.warmFailure = err;
     });
@@ -535,14 +555,15 @@ export class TeamStore implements AccountStore {
           await q('INSERT INTO acct.client_access (team_id, app, member_id, wrapped) VALUES ($1, $2, $3, $4)', [this.teamId, slug, m.id, wrapKey(key, m.public_key, wrapInfo(this.teamId, item, m.id))]);
       });
     },
-    remove: async (slug) => (await this.query('DELETE FROM acct.clients WHERE team_id = $1 AND app = $2 RETURNING app', [this.teamId, slug])).length > 0,
+    // In a transaction: whether it removed anything must be this statement's answer (a statement outside one may run twice, see pg.ts).
+    remove: async (slug) => this.tx(async (q) => (await q('DELETE FROM acct.clients WHERE team_id = $1 AND app = $2 RETURNING app', [this.teamId, slug])).length > 0),
   };
 
   async close(): Promise<void> {
     const s = this.session;
     this.session = undefined;
     if (!s) return;
-    let pool: Pool;
+    let pool: Database;
     try {
       pool = (await s).pool;
     } catch {
