@@ -21,7 +21,8 @@
 import { join } from 'node:path';
 import { lstatSync } from 'node:fs';
 import type { Sealed } from '../store/crypto.js';
-import { AGENT_PROTOCOL, type OpenAnswer, type OpenRequest, type OpenSecret, type OpenSecrets, type QueryAnswer, type QueryRequest } from './protocol.js';
+import { AGENT_PROTOCOL, type OpenAnswer, type OpenRequest, type OpenSecret, type OpenSecrets, type QueryAnswer, type QueryRequest, type TeamOpenAnswer, type TeamOpenRequest } from './protocol.js';
+import type { MemberKeys, OpenedItem, TeamItem } from '../team/seal.js';
 
 export interface KeychainAgent {
   /**
@@ -39,8 +40,8 @@ export interface KeychainAgent {
   startIfAbsent(): void;
 }
 
-/** The agent as a team store uses it: connections to team databases that outlive a command. */
-export interface DatabaseAgent {
+/** The agent as a team store uses it: connections to team databases that outlive a command, and node:crypto loaded. */
+export interface TeamAgent {
   /**
    * Runs a statement on a team database connection the agent keeps
    * (agent/databases.ts). The database's answer, rows or error; undefined
@@ -49,6 +50,8 @@ export interface DatabaseAgent {
    * are safe to run twice may come this way.
    */
   query(request: Omit<QueryRequest, 'v' | 'op' | 'bus'>): Promise<QueryAnswer | undefined>;
+  /** team/seal.ts openItems, run in the agent; undefined when it cannot (acct then opens them itself). */
+  openTeamItems(keys: MemberKeys, items: readonly TeamItem[]): Promise<OpenedItem[] | undefined>;
 }
 
 export interface AgentOptions {
@@ -77,7 +80,7 @@ export function isPrivateDir(dir: string): boolean | 'missing' {
   }
 }
 
-export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): (KeychainAgent & DatabaseAgent) | undefined {
+export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): (KeychainAgent & TeamAgent) | undefined {
   if ((options.platform ?? process.platform) !== 'linux' || env.ACCT_AGENT === '0') return undefined;
   const socketPath = agentSocketPath(env, options.version);
   if (!socketPath) return undefined;
@@ -96,6 +99,29 @@ export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): (K
     }
     if (dir !== true) absent = dir === 'missing';
     return dir === true;
+  };
+
+  /**
+   * A one-line request and the agent's answer; undefined when there is no
+   * agent to ask, or no answer. What goes out may hold secrets (a member's
+   * database password, its private key): it goes only to a socket in the
+   * user's private folder.
+   */
+  const ask = async <A>(request: object, wait: number): Promise<A | undefined> => {
+    if (absent || !privateFolder()) return undefined;
+    const conversation = new Conversation(socketPath, `${JSON.stringify(request)}\n`, wait);
+    const connected = await conversation.connected;
+    if (connected !== true) {
+      absent = connected === 'absent';
+      return undefined;
+    }
+    const reply = await conversation.reply();
+    if (reply === undefined) return undefined;
+    try {
+      return JSON.parse(reply) as A;
+    } catch {
+      return undefined;
+    }
   };
 
   /**
@@ -145,26 +171,24 @@ export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): (K
       return a.plains.map((p) => Buffer.from(p, 'base64'));
     },
     async query(request) {
-      // What goes out holds the member's database password: only to a socket in the user's private folder.
-      if (absent || !privateFolder()) return undefined;
       const line: QueryRequest = { v: AGENT_PROTOCOL, op: 'query', bus: env.DBUS_SESSION_BUS_ADDRESS!, ...request };
       // The database may take its connection timeout to answer, and the statement its time.
-      const conversation = new Conversation(socketPath, `${JSON.stringify(line)}\n`, request.db.connectTimeoutMs + 30_000);
-      const connected = await conversation.connected;
-      if (connected !== true) {
-        absent = connected === 'absent';
-        return undefined;
+      const a = await ask<QueryAnswer>(line, request.db.connectTimeoutMs + 30_000);
+      if (a?.ok && Array.isArray(a.rows) && Array.isArray(a.dates)) return a;
+      if (a && !a.ok && 'error' in a && typeof a.error?.message === 'string') return a;
+      return undefined; // a refusal, or not an answer: acct connects itself
+    },
+    async openTeamItems(keys, items) {
+      const line: TeamOpenRequest = { v: AGENT_PROTOCOL, op: 'team-open', bus: env.DBUS_SESSION_BUS_ADDRESS!, keys, items: [...items] };
+      const a = await ask<TeamOpenAnswer>(line, timeoutMs);
+      if (!a?.ok || !Array.isArray(a.opened) || a.opened.length !== items.length) return undefined;
+      const opened: OpenedItem[] = [];
+      for (const o of a.opened) {
+        if (o && typeof (o as { plain?: unknown }).plain === 'string') opened.push({ plain: Buffer.from((o as { plain: string }).plain, 'base64') });
+        else if (o && ((o as { failed?: unknown }).failed === 'key' || (o as { failed?: unknown }).failed === 'secret')) opened.push({ failed: (o as { failed: 'key' | 'secret' }).failed });
+        else return undefined;
       }
-      const reply = await conversation.reply();
-      if (reply === undefined) return undefined;
-      try {
-        const a = JSON.parse(reply) as QueryAnswer;
-        if (a.ok && Array.isArray(a.rows) && Array.isArray(a.dates)) return a;
-        if (!a.ok && 'error' in a && typeof a.error?.message === 'string') return a;
-        return undefined; // a refusal, or not an answer: acct connects itself
-      } catch {
-        return undefined;
-      }
+      return opened;
     },
     startIfAbsent() {
       if (!absent) return;

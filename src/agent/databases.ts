@@ -9,11 +9,13 @@
 // sends it (protocol.ts, QueryRequest) on those connections.
 //
 // What the agent holds: an authenticated session and, for as long as the
-// pool lives, the role's password (to reconnect). It never sees a member's
-// private key, so what it can read is what the database holds: ciphertext
-// and metadata, with row-level security as that member. A removed member's
-// session sees nothing more (the policies check removed_at), and the pools
-// close after IDLE_MS without use, or with the agent.
+// pool lives, the role's password (to reconnect); no member's private key
+// (it opens sealed items with one it is sent, and forgets it, see
+// server.ts teamOpen). So what these connections can read is what the
+// database holds: ciphertext and metadata, with row-level security as that
+// member. A removed member's session sees nothing more (the policies check
+// removed_at), and the pools close after IDLE_MS without use, or with the
+// agent.
 import { createHash } from 'node:crypto';
 import type { QueryAnswer, QueryRequest } from './protocol.js';
 import type { Pool } from '../team/pg.js';

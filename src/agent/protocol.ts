@@ -89,5 +89,23 @@ export type QueryAnswer =
   | { ok: false; reason: string };
 export const MAX_QUERY_SQL = 16 * 1024;
 
+/**
+ * Team items to open with a member's key pair, one line answered at once:
+ * the X25519 unwrap and AES-GCM open of team/seal.ts (openItems), done here
+ * because loading node:crypto costs acct about 12% of a Node start and the
+ * agent has it loaded. The member's private key is one the agent opened a
+ * moment before (it is kept in the machine's store, as team.<name>); it is
+ * forgotten with the answer. At most MAX_SECRETS items.
+ */
+export interface TeamOpenRequest {
+  v: typeof AGENT_PROTOCOL;
+  op: 'team-open';
+  bus: string;
+  keys: { publicKey: string; privateKey: string };
+  items: { wrapped: unknown; wrapInfo: string; sealed: unknown; aad: string }[];
+}
+/** Per item, in order: its plaintext (base64), or which part failed. A refusal names its reason; acct then opens them itself. */
+export type TeamOpenAnswer = { ok: true; opened: ({ plain: string } | { failed: 'key' | 'secret' })[] } | { ok: false; reason: string };
+
 /** The keychain entries the agent may read: acct's data keys, nothing else in the keyring. */
 export const DATA_KEY_ACCOUNT = /^data-key:st_[0-9a-f]{16}$/;

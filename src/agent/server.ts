@@ -18,7 +18,10 @@ import {
   type OpenSecrets,
   type QueryAnswer,
   type QueryRequest,
+  type TeamOpenAnswer,
+  type TeamOpenRequest,
 } from './protocol.js';
+import { openItems } from '../team/seal.js';
 
 /** Reads one keychain item afresh; undefined when it is missing, locked or ambiguous. */
 export type ReadKeychain = (attributes: Record<string, string>) => Promise<Buffer | undefined>;
@@ -59,6 +62,25 @@ function isQueryRequest(v: unknown): v is QueryRequest {
   );
 }
 
+function isTeamOpenRequest(v: unknown): v is TeamOpenRequest {
+  if (!isObject(v) || v.v !== AGENT_PROTOCOL || v.op !== 'team-open' || typeof v.bus !== 'string') return false;
+  const keys = v.keys;
+  return (
+    isObject(keys) &&
+    typeof keys.publicKey === 'string' &&
+    typeof keys.privateKey === 'string' &&
+    Array.isArray(v.items) &&
+    v.items.length > 0 &&
+    v.items.length <= MAX_SECRETS &&
+    v.items.every((i) => isObject(i) && typeof i.wrapInfo === 'string' && typeof i.aad === 'string')
+  );
+}
+
+/** Opens team items (team/seal.ts); a malformed item is that item's failure, as it would be in acct. */
+export function teamOpen(request: TeamOpenRequest): TeamOpenAnswer {
+  return { ok: true, opened: openItems(request.items, request.keys).map((o) => ('plain' in o ? { plain: o.plain.toString('base64') } : o)) };
+}
+
 function isOpenSecret(v: unknown): v is OpenSecret {
   return isObject(v) && typeof v.aad === 'string' && isSealed(v.sealed);
 }
@@ -75,23 +97,30 @@ function parse(line: string): unknown {
   }
 }
 
-/** The first line: the data key it names, a control request, a team database statement, or a refusal. */
-export function begin(
-  line: string,
-  bus: string,
-):
-  | { ok: true; keychainAccount: string; control?: undefined; query?: undefined }
-  | { ok: true; control: ControlRequest['op']; query?: undefined }
-  | { ok: true; query: QueryRequest; control?: undefined }
-  | (OpenAnswer & { ok: false }) {
+/** What a first line asks for. */
+export type Begun =
+  | { ok: true; kind: 'open'; keychainAccount: string }
+  | { ok: true; kind: 'control'; control: ControlRequest['op'] }
+  | { ok: true; kind: 'query'; query: QueryRequest }
+  | { ok: true; kind: 'team-open'; teamOpen: TeamOpenRequest }
+  | (OpenAnswer & { ok: false });
+
+/** The first line: the data key it names, a control request, a team request, or a refusal. */
+export function begin(line: string, bus: string): Begun {
   const request = parse(line);
   if (request === undefined) return { ok: false, reason: 'malformed request' };
-  const control = isControlRequest(request);
-  const query = !control && isQueryRequest(request);
-  if (!control && !query && !isOpenRequest(request)) return { ok: false, reason: 'unsupported request' };
-  if (request.bus !== bus) return { ok: false, reason: 'this agent serves another D-Bus session' };
-  if (control) return { ok: true, control: request.op };
-  return query ? { ok: true, query: request } : { ok: true, keychainAccount: request.keychainAccount };
+  const begun: Begun | undefined = isControlRequest(request)
+    ? { ok: true, kind: 'control', control: request.op }
+    : isQueryRequest(request)
+      ? { ok: true, kind: 'query', query: request }
+      : isTeamOpenRequest(request)
+        ? { ok: true, kind: 'team-open', teamOpen: request }
+        : isOpenRequest(request)
+          ? { ok: true, kind: 'open', keychainAccount: request.keychainAccount }
+          : undefined;
+  if (!begun) return { ok: false, reason: 'unsupported request' };
+  if ((request as { bus: string }).bus !== bus) return { ok: false, reason: 'this agent serves another D-Bus session' };
+  return begun;
 }
 
 /** Starts reading one data key from the keychain. */
@@ -159,7 +188,7 @@ export function agentServer(bus: string, readKeychain: ReadKeychain, hooks: Agen
     let key: PendingKey | undefined;
     let buffered = '';
     let answered = false;
-    const reply = (a: OpenAnswer | ControlAnswer | QueryAnswer, then?: () => void) => {
+    const reply = (a: OpenAnswer | ControlAnswer | QueryAnswer | TeamOpenAnswer, then?: () => void) => {
       answered = true;
       socket.removeAllListeners('data');
       socket.end(`${JSON.stringify(a)}\n`, then);
@@ -180,9 +209,13 @@ export function agentServer(bus: string, readKeychain: ReadKeychain, hooks: Agen
         if (!key) {
           const begun = begin(line, bus);
           if (!begun.ok) return reply(begun);
-          if (begun.control !== undefined)
+          if (begun.kind === 'control')
             return begun.control === 'status' ? reply({ ok: true, status: hooks.status() }) : reply({ ok: true, stopping: true, pid: process.pid }, () => hooks.onStop());
-          if (begun.query) {
+          if (begun.kind === 'team-open') {
+            hooks.onActivity();
+            return reply(teamOpen(begun.teamOpen));
+          }
+          if (begun.kind === 'query') {
             if (!hooks.query) return reply({ ok: false, reason: 'unsupported request' });
             hooks.onActivity();
             answered = true;

@@ -9,7 +9,7 @@
 // refresh lock (a session advisory lock must live on one connection); and it
 // is the driver most managed PostgreSQL services document.
 import type { Pool, PoolClient, PoolConfig } from 'pg';
-import type { DatabaseAgent } from '../agent/client.js';
+import type { TeamAgent } from '../agent/client.js';
 import { AcctError, errorMessage } from '../errors.js';
 import { hostOf } from './config.js';
 
@@ -105,7 +105,7 @@ export async function poolDatabase(c: Connection): Promise<Database> {
  * pool, made on first use. When the agent cannot answer (not running, too
  * slow, a refusal), the statement runs on that pool, and so do the rest.
  */
-export function agentDatabase(agent: DatabaseAgent, c: Connection & { user: string; password: string }): Database {
+export function agentDatabase(agent: Pick<TeamAgent, 'query'>, c: Connection & { user: string; password: string }): Database {
   let own: Promise<Database> | undefined;
   const direct = () => (own ??= poolDatabase(c).catch((err: unknown) => {
     own = undefined;

@@ -95,14 +95,54 @@ export function accountBinding(a: { app: string; settings?: Record<string, strin
   return JSON.stringify([a.app, settings]);
 }
 
+/** What opening one team item takes: its wrapped key and sealed fields, each with what it is bound to. */
+export interface TeamItem {
+  wrapped: unknown;
+  wrapInfo: string;
+  sealed: unknown;
+  aad: string;
+}
+
+/** An item opened: its plaintext (fields as JSON), or which part failed (the key did not unwrap, or the secret did not open). */
+export type OpenedItem = { plain: Buffer } | { failed: 'key' | 'secret' };
+
+/** The fields of items the member can read (unwrapping, then opening, each). Never throws: a failure is the item's. */
+export function openItems(items: readonly TeamItem[], keys: MemberKeys): OpenedItem[] {
+  return items.map((item) => {
+    let key: Buffer;
+    try {
+      if (!isWrapped(item.wrapped)) throw new Error('malformed');
+      key = unwrapKey(item.wrapped, keys, item.wrapInfo);
+    } catch {
+      return { failed: 'key' };
+    }
+    try {
+      if (!isSealed(item.sealed)) throw new Error('malformed');
+      return { plain: open(key, item.sealed, item.aad) };
+    } catch {
+      return { failed: 'secret' };
+    } finally {
+      key.fill(0);
+    }
+  });
+}
+
+/** The associated data an account's (or client's) sealed fields are bound to. */
+export const sealedFieldsAad = (teamId: string, item: string, binding = '') => secretAad(teamId, item, binding);
+
+/** Opened fields as a store returns them; throws when the plaintext is not a set of fields. */
+export function fieldsOf(plain: Buffer): Fields {
+  const fields = JSON.parse(plain.toString('utf8')) as unknown;
+  if (!isObject(fields) || !Object.values(fields).every((v) => typeof v === 'string')) throw new Error('sealed contents are not a set of fields');
+  return fields as Fields;
+}
+
 export function sealFields(key: Buffer, fields: Fields, teamId: string, item: string, binding = ''): Sealed {
   return seal(key, Buffer.from(JSON.stringify(fields), 'utf8'), secretAad(teamId, item, binding));
 }
 
 export function openFields(key: Buffer, sealed: Sealed, teamId: string, item: string, binding = ''): Fields {
-  const fields = JSON.parse(open(key, sealed, secretAad(teamId, item, binding)).toString('utf8')) as unknown;
-  if (!isObject(fields) || !Object.values(fields).every((v) => typeof v === 'string')) throw new Error('sealed contents are not a set of fields');
-  return fields as Fields;
+  return fieldsOf(open(key, sealed, secretAad(teamId, item, binding)));
 }
 
 /** A random password for a member's database role (it never leaves the member's secret store and the code that carries it). */

@@ -14,10 +14,10 @@ import { AcctError } from '../errors.js';
 import type { Sealed } from '../store/crypto.js';
 import { isSealed } from '../store/crypto.js';
 import { agentDatabase, poolDatabase, teamError, alive, type Database, type PoolClient } from './pg.js';
-import type { DatabaseAgent } from '../agent/client.js';
+import type { TeamAgent } from '../agent/client.js';
 import type { MemberCredentials, TeamConfig } from './config.js';
 import { hostOf } from './config.js';
-import { newItemKey, openFields, sealFields, unwrapKey, wrapInfo, wrapKey, isWrapped, accountBinding, type Wrapped, type MemberKeys } from './seal.js';
+import { newItemKey, openFields, sealFields, unwrapKey, wrapInfo, wrapKey, isWrapped, accountBinding, openItems, fieldsOf, sealedFieldsAad, type Wrapped, type MemberKeys, type TeamItem } from './seal.js';
 
 /** Who this machine is in the team, as the database says. */
 export interface Member {
@@ -37,7 +37,7 @@ export interface TeamStoreDeps {
   /** This machine's name, for the uses it records. */
   machine?: () => string;
   /** Where it runs, the agent's connections, open between commands (team/pg.ts, agentDatabase). */
-  agent?: DatabaseAgent;
+  agent?: TeamAgent;
 }
 
 /** The access an account has in a team (for show and share). */
@@ -378,10 +378,7 @@ export class TeamStore implements AccountStore {
       if (!isWrapped(wrapped)) throw new Error('malformed');
       return unwrapKey(wrapped, keys, wrapInfo(this.teamId, item, memberId));
     } catch (err) {
-      throw new AcctError('store_unavailable', `the key of ${item} in team ${this.name} does not open with this member's key (altered in the database, or wrapped for another member)`, {
-        hint: 'ask its owner to share it with you again',
-        cause: err,
-      });
+      throw this.keyFailure(item, err);
     }
   }
 
@@ -440,19 +437,31 @@ export class TeamStore implements AccountStore {
       [this.teamId, [...ids], member.id],
     );
     const byId = new Map(rows.map((r) => [r.account_id, r]));
-    const out = new Map<string, Fields>();
     for (const id of ids) {
-      const r = byId.get(id);
-      if (!r) {
-        const seen = await this.get(id);
-        if (!seen) throw this.notFound(id);
-        throw new AcctError('access_removed', `${label(seen)} in team ${this.name} is not shared with you (or no longer)`, {
-          hint: `ask its owner to share it with you: acct share ${this.name}:${seen.app}/${seen.nickname} --with <your member name>`,
-        });
-      }
-      const key = this.unwrap(r.wrapped, keys, id, member.id);
-      out.set(id, this.open(key, r.sealed, id, accountBinding({ app: r.app, settings: r.settings ?? undefined })));
+      if (byId.has(id)) continue;
+      const seen = await this.get(id);
+      if (!seen) throw this.notFound(id);
+      throw new AcctError('access_removed', `${label(seen)} in team ${this.name} is not shared with you (or no longer)`, {
+        hint: `ask its owner to share it with you: acct share ${this.name}:${seen.app}/${seen.nickname} --with <your member name>`,
+      });
     }
+    const items = ids.map((id): TeamItem => {
+      const r = byId.get(id)!;
+      return { wrapped: r.wrapped, wrapInfo: wrapInfo(this.teamId, id, member.id), sealed: r.sealed, aad: sealedFieldsAad(this.teamId, id, accountBinding({ app: r.app, settings: r.settings ?? undefined })) };
+    });
+    // Where the agent runs, it opens them: it has node:crypto loaded (a tenth of a Node start to load here).
+    const opened = (await this.deps.agent?.openTeamItems(keys, items)) ?? openItems(items, keys);
+    const out = new Map<string, Fields>();
+    ids.forEach((id, i) => {
+      const o = opened[i]!;
+      if ('failed' in o && o.failed === 'key') throw this.keyFailure(id);
+      try {
+        if ('failed' in o) throw new Error('does not open');
+        out.set(id, fieldsOf(o.plain));
+      } catch (err) {
+        throw this.secretFailure(id, err);
+      }
+    });
     return out;
   }
 
@@ -462,11 +471,22 @@ export class TeamStore implements AccountStore {
       if (!isSealed(sealed)) throw new Error('malformed');
       return openFields(key, sealed, this.teamId, id, binding);
     } catch (err) {
-      throw new AcctError('store_unavailable', `the secrets of ${id} in team ${this.name} fail authentication: they, or the account's app or settings, were altered in the database`, {
-        hint: 'restore the database from a backup, or reconnect the account; acct sends its credentials nowhere until then',
-        cause: err,
-      });
+      throw this.secretFailure(id, err);
     }
+  }
+
+  private secretFailure(id: string, cause: unknown): AcctError {
+    return new AcctError('store_unavailable', `the secrets of ${id} in team ${this.name} fail authentication: they, or the account's app or settings, were altered in the database`, {
+      hint: 'restore the database from a backup, or reconnect the account; acct sends its credentials nowhere until then',
+      cause,
+    });
+  }
+
+  private keyFailure(item: string, cause?: unknown): AcctError {
+    return new AcctError('store_unavailable', `the key of ${item} in team ${this.name} does not open with this member's key (altered in the database, or wrapped for another member)`, {
+      hint: 'ask its owner to share it with you again',
+      cause,
+    });
   }
 
   /** Set by warm() while its connection is being made; warmFailure, when it could not be. */

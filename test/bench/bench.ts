@@ -262,9 +262,12 @@ const memberUrl = (c: PgCluster) => `postgres://${c.host}:${c.port}/acct`;
 /**
  * acct token on a team account whose key is valid: a private PostgreSQL
  * cluster on 127.0.0.1 (as a small team runs it), the member's credentials in
- * the keychain (agent running), as a member's machine has them. Each run
- * loads the driver, connects and authenticates (SCRAM), checks the member,
- * resolves the reference, reads the sealed secret and records the use.
+ * the keychain (agent running), as a member's machine has them. The warm
+ * connection is the agent's (agent/databases.ts): each run reads the member's
+ * credentials, resolves the reference (with the member check), reads the
+ * sealed secret (the agent opens it) and records the use, three statements on
+ * that connection. The references below open their own connection each run:
+ * load the driver, start a backend, log in (SCRAM).
  */
 async function teamTokenFigure(session: KeyringSession): Promise<void> {
   const c = await cluster();
@@ -274,6 +277,7 @@ async function teamTokenFigure(session: KeyringSession): Promise<void> {
   await acct(['connect', 'stripe', '--team', 'benchteam', '--nickname', 'live', '--stdin', '--no-verify'], env, 'sk_live_bench_team_value_000000000');
   await acct(['token', 'benchteam:stripe/live'], env);
   ratio('acct token, team account (keychain, agent running)', 2, compare([BIN, 'token', 'benchteam:stripe/live'], bareEnv(env)));
+  reference('the same without the agent (ACCT_AGENT=0)', compare([BIN, 'token', 'benchteam:stripe/live'], bareEnv({ ...env, ACCT_AGENT: '0' })));
   // The same account read by a CI member: ACCT_TEAM/ACCT_TEAM_KEY, no local store at all.
   const key = (await acct(['team', 'add-ci', 'benchteam', '--name', 'ci'], env)).trim();
   await acct(['share', 'benchteam:stripe/live', '--with', 'ci'], env);

@@ -6,7 +6,11 @@
 // the database, the database stopped, the agent gone, a removed member whose
 // session predates the removal.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { acct, baseEnv, tempHome } from '../support/cli.js';
+import { execa } from 'execa';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { acct, baseEnv, BIN, tempHome } from '../support/cli.js';
 import { agentSocket, startKeyringSession, type KeyringSession } from '../support/keyring.js';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
 
@@ -46,6 +50,15 @@ const anaBackends = (): number[] =>
     .split('\n')
     .filter(Boolean)
     .map(Number);
+
+/** What a run of acct loaded: files (require.cache) and Node's built-in modules. */
+async function loads(args: string[], env: Env): Promise<{ stdout: string; files: string[]; builtins: string[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'acct-trace-'));
+  const hooks = ['trace-loads.cjs', 'trace-builtins.cjs'].flatMap((h) => ['--require', resolve(import.meta.dirname, '../support', h)]);
+  const r = await execa('node', [...hooks, BIN, ...args], { env: { ...env, ACCT_TRACE_LOADS: join(dir, 'files'), ACCT_TRACE_BUILTINS: join(dir, 'builtins') }, extendEnv: false, reject: false });
+  expect(r.exitCode, String(r.stderr)).toBe(0);
+  return { stdout: String(r.stdout), files: readFileSync(join(dir, 'files'), 'utf8').split('\n'), builtins: readFileSync(join(dir, 'builtins'), 'utf8').split('\n') };
+}
 
 beforeAll(async () => {
   pg = await startPostgres();
@@ -88,6 +101,18 @@ describe('a warm team connection, held by the keychain agent', () => {
     // Uses are still recorded, as the member, through it.
     const shown = JSON.parse((await run(alice, ['show', 'acme:stripe/live', '--json'])).stdout);
     expect(shown.recent_uses.filter((u: { member: string }) => u.member === 'ana').length).toBeGreaterThanOrEqual(5);
+  });
+
+  it('through the agent, acct loads neither the database driver nor node:crypto (the agent opens the sealed secret)', async () => {
+    const warm = await loads(['token', 'acme:stripe/live'], ana);
+    expect(warm.stdout).toBe(STRIPE);
+    expect(warm.files.some((f) => f.endsWith('vendor/pg.cjs'))).toBe(false);
+    expect(warm.builtins).not.toContain('crypto');
+    // The checks can fail: on its own, acct loads both.
+    const alone = await loads(['token', 'acme:stripe/live'], { ...ana, ACCT_AGENT: '0' });
+    expect(alone.stdout).toBe(STRIPE);
+    expect(alone.files.some((f) => f.endsWith('vendor/pg.cjs'))).toBe(true);
+    expect(alone.builtins).toContain('crypto');
   });
 
   it('without the agent (ACCT_AGENT=0) each command makes its own session: the count above can move', async () => {

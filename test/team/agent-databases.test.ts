@@ -10,7 +10,7 @@ import { agentDatabases, type AgentDatabases } from '../../src/agent/databases.j
 import { begin } from '../../src/agent/server.js';
 import { AGENT_PROTOCOL, MAX_QUERY_SQL, type QueryAnswer, type QueryRequest } from '../../src/agent/protocol.js';
 import { agentDatabase } from '../../src/team/pg.js';
-import type { DatabaseAgent } from '../../src/agent/client.js';
+import type { TeamAgent } from '../../src/agent/client.js';
 
 let pg: PgCluster;
 let dbs: AgentDatabases;
@@ -84,7 +84,7 @@ describe("acct's side: agentDatabase", () => {
   /** An agent that answers through agentDatabases and counts what it was asked. */
   const relay = () => {
     const asked: string[] = [];
-    const agent: DatabaseAgent = {
+    const agent: Pick<TeamAgent, 'query'> = {
       query: async (r) => {
         asked.push(r.sql);
         return JSON.parse(JSON.stringify(await dbs.query({ v: AGENT_PROTOCOL, op: 'query', bus: BUS, ...r }))) as QueryAnswer;
