@@ -6,6 +6,7 @@ import { closest, didYouMean } from './suggest.js';
 import { out } from './output/format.js';
 import { report } from './run.js';
 import { parsePlain, runPlain } from './plain.js';
+import type { Loader } from './program.js';
 
 /** Runs acct with argv (without node and script) and returns the exit code. */
 export async function main(argv: string[], io: IO, env: NodeJS.ProcessEnv, overrides: ContextOverrides = {}): Promise<number> {
@@ -24,14 +25,14 @@ export async function main(argv: string[], io: IO, env: NodeJS.ProcessEnv, overr
   const afterDashDash = dd >= 0 ? argv.slice(dd + 1) : [];
   if (dd >= 0) argv = argv.slice(0, dd);
   const { buildProgram, CommanderError } = await import('./program.js');
-  const program = buildProgram(
-    ctx,
-    async (loader) => {
-      const result = await loader(ctx);
-      if (typeof result === 'number') code = result;
-    },
-    afterDashDash,
-  );
+  const runner = async (loader: Loader) => {
+    const result = await loader(ctx);
+    if (typeof result === 'number') code = result;
+  };
+  // The one command the line names, alone; the whole tree for help, for a root option, or when it names none.
+  const named = argv[0] !== undefined && !argv[0].startsWith('-') && argv[0] !== 'help' ? argv[0] : undefined;
+  let program = buildProgram(ctx, runner, afterDashDash, named);
+  if (named !== undefined && program.commands.length === 0) program = buildProgram(ctx, runner, afterDashDash);
   program.configureOutput({ writeOut: (s) => out(io, s), writeErr: (s) => io.stderr.write(s) });
   // commander answers `acct help nope` with the general help and exit 0.
   if (argv[0] === 'help' && argv[1] !== undefined && !argv[1].startsWith('-')) {
