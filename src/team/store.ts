@@ -6,7 +6,7 @@
 // sealed and opened here, on the member's machine.
 import { newAccountId, type Account } from '../accounts/model.js';
 import { resolveReference, label } from '../accounts/resolve.js';
-import type { AccountStore, AccountView, AppAccounts, ClientStore, RecordedUse, RefreshLock, ResolveHints, StoredClient, UseRecord } from '../store/account-store.js';
+import type { AccountStore, AccountView, AppAccounts, ClientStore, OfflineCopy, RecordedUse, RefreshLock, ResolveHints, StoredClient, UseRecord } from '../store/account-store.js';
 import type { Fields } from '../store/store.js';
 import type { RefreshOutcome } from '../accounts/refresh.js';
 import { LockBusyError } from '../store/lock.js';
@@ -16,6 +16,7 @@ import { isSealed } from '../store/crypto.js';
 import { openPool, teamError, alive, type Pool, type PoolClient } from './pg.js';
 import type { MemberCredentials, TeamConfig } from './config.js';
 import { hostOf } from './config.js';
+import type { OfflineTokens } from './offline.js';
 import { newItemKey, openFields, sealFields, unwrapKey, wrapInfo, wrapKey, isWrapped, accountBinding, type Wrapped, type MemberKeys } from './seal.js';
 
 /** Who this machine is in the team, as the database says. */
@@ -35,6 +36,8 @@ export interface TeamStoreDeps {
   warn: (message: string) => void;
   /** This machine's name, for the uses it records. */
   machine?: () => string;
+  /** The access tokens kept on this machine for while the database is unreachable (a joined machine's; none in CI). */
+  tokens?: OfflineTokens;
 }
 
 /** The access an account has in a team (for show and share). */
@@ -209,12 +212,44 @@ export class TeamStore implements AccountStore {
   async view(): Promise<AccountView> {
     const { member } = await this.connect();
     // One round trip on one connection (acct token resolves through here): a second query in parallel would open a second connection.
-    const [row] = await this.query<{ accounts: Row[]; defaults: Record<string, string> }>(
+    // The team's offline_tokens setting read from the row as JSON: a schema from before it (version 1) answers null, off.
+    const [row] = await this.query<{ accounts: Row[]; defaults: Record<string, string>; offline_tokens: boolean | null }>(
       `SELECT (SELECT coalesce(json_agg(json_build_object('id', id, 'app', app, 'nickname', nickname, 'meta', meta) ORDER BY app, nickname), '[]') FROM acct.accounts WHERE team_id = $1) AS accounts,
-              (SELECT coalesce(json_object_agg(app, account_id), '{}') FROM acct.defaults WHERE team_id = $1 AND member_id = $2) AS defaults`,
+              (SELECT coalesce(json_object_agg(app, account_id), '{}') FROM acct.defaults WHERE team_id = $1 AND member_id = $2) AS defaults,
+              (SELECT to_jsonb(t)->'offline_tokens' FROM acct.teams t WHERE t.id = $1) AS offline_tokens`,
       [this.teamId, member.id],
-    );
+    ).catch(async (err: unknown) => {
+      if (err instanceof AcctError && err.code === 'access_removed') await this.offline('forget the tokens kept for team ' + this.name, (t) => t.forgetAll());
+      throw err;
+    });
+    this.offlineAllowed = row!.offline_tokens === true;
+    await this.offline('update the tokens kept for team ' + this.name, (t) => t.sync(this.offlineAllowed === true, new Set(row!.accounts.map((a) => a.id))));
     return { accounts: row!.accounts.map((r) => toAccount(r, this.name)), defaults: row!.defaults };
+  }
+
+  /** The team's offline_tokens setting, as the last view read it (undefined: not read in this process, so no copy is kept). */
+  private offlineAllowed?: boolean;
+
+  /** Bookkeeping of the tokens kept on this machine: a failure of the file system or the store is said, and never the command's. */
+  private async offline(what: string, fn: (tokens: OfflineTokens) => Promise<void>): Promise<void> {
+    if (!this.deps.tokens) return;
+    try {
+      await fn(this.deps.tokens);
+    } catch (err) {
+      if (!(err instanceof AcctError) && typeof (err as NodeJS.ErrnoException).code !== 'string') throw err;
+      this.deps.warn(`could not ${what}: ${(err as Error).message}`);
+    }
+  }
+
+  async keepOffline(account: Account, fields: Fields, expiresAt: string | null): Promise<void> {
+    // Only an access token that expires, and only while the team allows it (a key that never expires would outlive a removal).
+    if (!this.offlineAllowed || !this.deps.tokens || account.auth !== 'oauth2' || !expiresAt || !fields.oauth_access_token) return;
+    await this.deps.tokens.keep(account, fields.oauth_access_token, expiresAt);
+  }
+
+  async offlineCopy(ref: string, minTtlSeconds: number, now: Date): Promise<OfflineCopy | { problem: string }> {
+    if (!this.deps.tokens) return { problem: `no token is kept for a team given by ACCT_TEAM: only a machine that joined ${this.name} keeps one` };
+    return this.deps.tokens.find(ref, minTtlSeconds, now, hostOf(this.team.url));
   }
 
   async resolve(ref: string, hints: ResolveHints = {}): Promise<Account> {
@@ -374,6 +409,7 @@ export class TeamStore implements AccountStore {
       }
       await q('INSERT INTO acct.retired_ids (team_id, id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [this.teamId, id]);
     });
+    await this.offline(`forget the token kept of ${id}`, (t) => t.forget(id));
   }
 
   async setDefault(app: string, id: string | undefined): Promise<Account | undefined> {
@@ -423,6 +459,8 @@ export class TeamStore implements AccountStore {
     for (const id of ids) {
       const r = byId.get(id);
       if (!r) {
+        // Not the member's to read any more: neither is a copy kept of it.
+        await this.offline(`forget the token kept of ${id}`, (t) => t.forget(id));
         const seen = await this.get(id);
         if (!seen) throw this.notFound(id);
         throw new AcctError('access_removed', `${label(seen)} in team ${this.name} is not shared with you (or no longer)`, {
