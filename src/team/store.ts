@@ -210,6 +210,14 @@ export class TeamStore implements AccountStore {
   // Reading metadata.
 
   async view(): Promise<AccountView> {
+    return this.viewSeen().catch(async (err: unknown) => {
+      // The member removed (its login refused, at connect or at the query): nothing kept of the team is its to use.
+      if (err instanceof AcctError && err.code === 'access_removed') await this.offline(`forget the tokens kept for team ${this.name}`, (t) => t.forgetAll());
+      throw err;
+    });
+  }
+
+  private async viewSeen(): Promise<AccountView> {
     const { member } = await this.connect();
     // One round trip on one connection (acct token resolves through here): a second query in parallel would open a second connection.
     // The team's offline_tokens setting read from the row as JSON: a schema from before it (version 1) answers null, off.
@@ -218,12 +226,9 @@ export class TeamStore implements AccountStore {
               (SELECT coalesce(json_object_agg(app, account_id), '{}') FROM acct.defaults WHERE team_id = $1 AND member_id = $2) AS defaults,
               (SELECT to_jsonb(t)->'offline_tokens' FROM acct.teams t WHERE t.id = $1) AS offline_tokens`,
       [this.teamId, member.id],
-    ).catch(async (err: unknown) => {
-      if (err instanceof AcctError && err.code === 'access_removed') await this.offline('forget the tokens kept for team ' + this.name, (t) => t.forgetAll());
-      throw err;
-    });
+    );
     this.offlineAllowed = row!.offline_tokens === true;
-    await this.offline('update the tokens kept for team ' + this.name, (t) => t.sync(this.offlineAllowed === true, new Set(row!.accounts.map((a) => a.id))));
+    await this.offline(`update the tokens kept for team ${this.name}`, (t) => t.sync(this.offlineAllowed === true, new Set(row!.accounts.map((a) => a.id))));
     return { accounts: row!.accounts.map((r) => toAccount(r, this.name)), defaults: row!.defaults };
   }
 
