@@ -14,6 +14,8 @@ import { startAuthServer, type AuthServer } from '../support/oauth-server.js';
 import { BROWSER_COMMAND, sleep } from '../support/oauth-cli.js';
 import { SecretStore } from '../../src/store/store.js';
 import { credentialsEntry } from '../../src/team/config.js';
+import { openPool } from '../../src/team/pg.js';
+import { migrate } from '../../src/team/schema.js';
 
 let pg: PgCluster;
 let server: AuthServer;
@@ -243,5 +245,40 @@ describe('offline tokens of a team (the database unreachable)', () => {
     expect(kept(bob)).toEqual({ listed: [], entries: [] });
     const r = await down(() => bob.run(['token', REF]));
     expect(r.exitCode).toBe(5);
+  }, SLOW);
+});
+
+describe('the schema migration of the setting', () => {
+  it('a version 1 schema migrates once (acct team upgrade, twice at once): its teams get the setting, off, and may call its function', async () => {
+    pg.sql('CREATE DATABASE old OWNER acct', { database: 'postgres' });
+    const url = `postgres://acct@${pg.host}:${pg.port}/old`;
+    const pool = await openPool({ url, env: { PGPASSWORD: pg.password }, max: 1 });
+    try {
+      const client = await pool.connect();
+      try {
+        await migrate(client, 1);
+        // A team as a version 1 acct made it.
+        await client.query('CREATE ROLE acct_oldteam NOLOGIN');
+        await client.query("INSERT INTO acct.teams (id, name, group_role) VALUES ('oldteam', 'old', 'acct_oldteam')");
+      } finally {
+        client.release();
+      }
+    } finally {
+      await pool.end();
+    }
+    const sql = (q: string) => pg.sql(q, { database: 'old' }).trim();
+    expect(sql("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'acct' AND table_name = 'teams' AND column_name = 'offline_tokens'")).toBe('0');
+    const [a, b] = await Promise.all([alice.run(['team', 'upgrade', url, '--json'], { env: { PGPASSWORD: pg.password } }), bob.run(['team', 'upgrade', url, '--json'], { env: { PGPASSWORD: pg.password } })]);
+    for (const r of [a, b]) {
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ to: 2 });
+    }
+    expect(sql('SELECT version FROM acct.schema_version ORDER BY version').split('\n')).toEqual(['1', '2']);
+    expect(sql("SELECT offline_tokens FROM acct.teams WHERE id = 'oldteam'")).toBe('f');
+    expect(sql("SELECT has_function_privilege('acct_oldteam', 'acct.set_offline_tokens(text, boolean)', 'EXECUTE')")).toBe('t');
+    expect(sql("SELECT has_function_privilege('public', 'acct.set_offline_tokens(text, boolean)', 'EXECUTE')")).toBe('f');
+    const again = await alice.run(['team', 'upgrade', url], { env: { PGPASSWORD: pg.password } });
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.stderr).toContain('up to date (version 2)');
   }, SLOW);
 });
