@@ -115,8 +115,9 @@ export class OfflineTokens {
    */
   async keep(account: Account, token: string, expiresAt: string): Promise<void> {
     if (!ACCOUNT_ID_RE.test(account.id) || Number.isNaN(Date.parse(expiresAt))) return;
-    const kept = this.mine().find((l) => l.account === account.id);
-    if (kept && this.current(kept) && kept.expiresAt === expiresAt && kept.app === account.app && kept.nickname === account.nickname) return;
+    const same = (list: Listed[]) =>
+      list.some((l) => l.team === this.team.name && l.account === account.id && this.current(l) && l.expiresAt === expiresAt && l.app === account.app && l.nickname === account.nickname);
+    if (same(this.all())) return;
     const listed: Listed = { team: this.team.name, teamId: this.team.teamId, memberId: this.team.memberId, account: account.id, app: account.app, nickname: account.nickname, expiresAt };
     const sealed: Fields = {
       team_id: this.team.teamId,
@@ -132,6 +133,8 @@ export class OfflineTokens {
       oauth_access_token: token,
     };
     await this.update(async (list) => {
+      // Processes that read the same new token at once take turns here: the first writes it, the others find it written.
+      if (same(list)) return list;
       await this.secrets.write(tokenEntry(this.team.name, account.id), sealed);
       return [...list.filter((l) => !(l.team === this.team.name && l.account === account.id)), listed];
     });
@@ -196,9 +199,12 @@ export class OfflineTokens {
     await withLock(
       join(this.paths.data, 'locks', 'team-tokens'),
       async () => {
-        const next = await change(readJsonIfExists(file, isListFile)?.tokens ?? []);
-        if (next.length) writeJsonAtomic(file, { version: 1, tokens: next } satisfies ListFile);
-        else removeIfExists(file);
+        const list = readJsonIfExists(file, isListFile)?.tokens ?? [];
+        const next = await change(list);
+        if (next !== list) {
+          if (next.length) writeJsonAtomic(file, { version: 1, tokens: next } satisfies ListFile);
+          else removeIfExists(file);
+        }
         this.list = next;
       },
       { waitMs: 10_000 },
