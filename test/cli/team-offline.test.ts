@@ -155,7 +155,7 @@ describe('offline tokens of a team (the database unreachable)', () => {
     const refresh = JSON.parse((await bob.run(['show', REF, '--reveal', '--json'])).stdout).fields.oauth_refresh_token as string;
     for (const f of allFiles(bob.home)) for (const s of [token, API_KEY, refresh]) expect(f.content.includes(s), f.path).toBe(false);
 
-    const [t, json, env, exec, keyDown, tooShort, unqualified] = await down(async () => [
+    const [t, json, env, exec, keyDown, tooShort, unqualified, forced, serve] = await down(async () => [
       await bob.run(['token', REF]),
       await bob.run(['token', REF, '--json']),
       await bob.run(['env', '--format', 'json', `T=${REF}`]),
@@ -163,6 +163,8 @@ describe('offline tokens of a team (the database unreachable)', () => {
       await bob.run(['token', KEY_REF]),
       await bob.run(['token', REF, '--min-ttl', '100000']),
       await bob.run(['token', 'local/x']),
+      await bob.run(['token', REF, '--refresh']),
+      await bob.run(['exec', '--serve', `T=${REF}`, '--', process.execPath, '-e', '']),
     ]);
     expect(t, t.stderr).toMatchObject({ exitCode: 0, stdout: `${token}\n` });
     expect(t.stderr).toContain(`at ${hostPort()} is unreachable`);
@@ -175,7 +177,8 @@ describe('offline tokens of a team (the database unreachable)', () => {
     expect(exec.exitCode, exec.stderr).toBe(7);
     expect(exec.stderr).toContain('unreachable');
     // The API key was never kept; a copy that does not last --min-ttl is none; an unqualified name is not guessed.
-    for (const r of [keyDown, tooShort, unqualified]) {
+    // Nor is a refresh, or a server that reads the database for the command.
+    for (const r of [keyDown, tooShort, unqualified, forced, serve]) {
       expect(r.exitCode, r.stderr).toBe(5);
       expect(r.stdout).toBe('');
       expect(r.stderr).toContain(hostPort());
