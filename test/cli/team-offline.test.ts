@@ -214,6 +214,20 @@ describe('offline tokens of a team (the database unreachable)', () => {
     expect(await down(() => bob.run(['token', REF]))).toMatchObject({ exitCode: 0, stdout: `${fresh}\n` });
   }, SLOW);
 
+  it('ten reads at once of a token refreshed on another machine: all succeed without a warning, and one copy of the new token is kept', async () => {
+    const before = kept(bob).listed[0]!.expiresAt;
+    const r = await alice.run(['token', REF, '--refresh']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const token = r.stdout.trim();
+    const reads = await Promise.all(Array.from({ length: 10 }, () => bob.run(['token', REF])));
+    expect(reads.map((x) => [x.exitCode, x.stdout, x.stderr])).toEqual(reads.map(() => [0, `${token}\n`, '']));
+    const k = kept(bob);
+    expect(k.entries).toHaveLength(1);
+    expect(k.listed).toHaveLength(1);
+    expect(k.listed[0]!.expiresAt).not.toBe(before);
+    expect(await down(() => bob.run(['token', REF]))).toMatchObject({ exitCode: 0, stdout: `${token}\n` });
+  }, SLOW);
+
   it('the setting turned off: the next read forgets the kept copy, and the database down exits 5', async () => {
     expect(kept(bob).entries).toHaveLength(1);
     const off = await alice.run(['team', 'set', 'acme', '--offline-tokens', 'off']);
@@ -283,5 +297,25 @@ describe('the schema migration of the setting', () => {
     const again = await alice.run(['team', 'upgrade', url], { env: { PGPASSWORD: pg.password } });
     expect(again.exitCode, again.stderr).toBe(0);
     expect(again.stderr).toContain('up to date (version 2)');
+  }, SLOW);
+});
+
+describe('a team whose database is still at schema version 1', () => {
+  it('reads work (the setting reads as off), team set says how to upgrade, and team upgrade brings the setting', async () => {
+    // The team's database as a version 1 acct left it.
+    pg.sql("DROP FUNCTION acct.set_offline_tokens(text, boolean); ALTER TABLE acct.teams DROP COLUMN offline_tokens; DELETE FROM acct.schema_version WHERE version = 2");
+    const token = await alice.run(['token', REF]);
+    expect(token.exitCode, token.stderr).toBe(0);
+    expect(token.stderr).toBe('');
+    expect(JSON.parse((await alice.run(['team', 'set', 'acme', '--json'])).stdout)).toEqual({ team: 'acme', offline_tokens: false });
+    const old = await alice.run(['team', 'set', 'acme', '--offline-tokens', 'on']);
+    expect(old.exitCode).toBe(2);
+    expect(old.stderr).toContain('acct team upgrade');
+    const up = await alice.run(['team', 'upgrade', pg.url], { env: { PGPASSWORD: pg.password } });
+    expect(up.exitCode, up.stderr).toBe(0);
+    expect(up.stderr).toContain('from version 1 to 2');
+    const on = await alice.run(['team', 'set', 'acme', '--offline-tokens', 'on', '--json']);
+    expect(on.exitCode, on.stderr).toBe(0);
+    expect(JSON.parse(on.stdout).offline_tokens).toBe(true);
   }, SLOW);
 });
