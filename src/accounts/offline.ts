@@ -10,8 +10,6 @@ import type { Fields } from '../store/store.js';
 import { splitTeam, qualifiedName } from './stores.js';
 import { AcctError } from '../errors.js';
 
-export const isUnreachable = (err: unknown): err is AcctError => err instanceof AcctError && err.code === 'team_unreachable';
-
 /** The account and its credentials, as freshCredentials gives them, from the copy kept here; said in a warning. No use can be recorded. */
 export async function offlineCredentials(ctx: Context, ref: string, unreachable: AcctError, minTtlSeconds: number): Promise<{ account: Account; fields: Fields }> {
   const { team, ref: inner } = splitTeam(ref);
