@@ -13,8 +13,9 @@ import { AcctError } from '../errors.js';
 /** The account and its credentials, as freshCredentials gives them, from the copy kept here; said in a warning. No use can be recorded. */
 export async function offlineCredentials(ctx: Context, ref: string, unreachable: AcctError, minTtlSeconds: number): Promise<{ account: Account; fields: Fields }> {
   const { team, ref: inner } = splitTeam(ref);
-  // An unqualified name could be another store's account: only the team can say, so no copy is guessed for it.
-  const teams = team !== undefined ? ctx.teams.names().filter((t) => t === team) : ACCOUNT_ID_RE.test(ref) ? ctx.teams.names() : [];
+  // An unqualified name could be another store's account: only the team can say, so no copy is guessed for it; the hint names the way.
+  if (team === undefined && !ACCOUNT_ID_RE.test(ref)) throw await qualifyHint(ctx, ref, unreachable, minTtlSeconds);
+  const teams = team !== undefined ? ctx.teams.names().filter((t) => t === team) : ctx.teams.names();
   let problem: string | undefined;
   for (const name of teams) {
     const store = await ctx.teams.open(name);
@@ -33,4 +34,16 @@ export async function offlineCredentials(ctx: Context, ref: string, unreachable:
   }
   if (!problem) throw unreachable;
   throw new AcctError('team_unreachable', unreachable.message, { hint: unreachable.hint ? `${unreachable.hint}; ${problem}` : problem, cause: unreachable });
+}
+
+/** The unreachable error, its hint naming the team references whose kept copies would serve. */
+async function qualifyHint(ctx: Context, ref: string, unreachable: AcctError, minTtlSeconds: number): Promise<AcctError> {
+  const named: string[] = [];
+  for (const name of ctx.teams.names()) {
+    const copy = await (await ctx.teams.open(name)).offlineCopy?.(ref, minTtlSeconds, ctx.now());
+    if (copy && !('problem' in copy)) named.push(`${name}:${ref}`);
+  }
+  if (!named.length) return unreachable;
+  const hint = `an access token of ${named.join(' and ')} is kept on this machine: name the account with its team to use it meanwhile`;
+  return new AcctError('team_unreachable', unreachable.message, { hint: unreachable.hint ? `${unreachable.hint}; ${hint}` : hint, cause: unreachable });
 }

@@ -185,6 +185,7 @@ describe('offline tokens of a team (the database unreachable)', () => {
     }
     expect(keyDown.stderr).toContain('no copy');
     expect(tooShort.stderr).toContain('--min-ttl');
+    expect(unqualified.stderr).toContain(`an access token of ${REF} is kept on this machine`);
     // No use was recorded while it was down, and the database is back as before.
     expect(await online(bob)).toBe(token);
   }, SLOW);
