@@ -16,6 +16,7 @@ import { SecretStore } from '../../src/store/store.js';
 import { credentialsEntry } from '../../src/team/config.js';
 import { openPool } from '../../src/team/pg.js';
 import { migrate } from '../../src/team/schema.js';
+import { startKeyringSession, type KeyringSession } from '../support/keyring.js';
 
 let pg: PgCluster;
 let server: AuthServer;
@@ -42,7 +43,7 @@ let alice: Machine;
 let bob: Machine;
 
 /** What a machine keeps for the team: the list's entries, and the sealed entries in its store. */
-function kept(m: Machine): { listed: { account: string; app: string; expiresAt: string }[]; entries: string[] } {
+function kept(m: { home: string }): { listed: { account: string; app: string; expiresAt: string }[]; entries: string[] } {
   const list = join(m.home, 'team-tokens.json');
   const secrets = join(m.home, 'secrets');
   return {
@@ -318,5 +319,41 @@ describe('a team whose database is still at schema version 1', () => {
     const on = await alice.run(['team', 'set', 'acme', '--offline-tokens', 'on', '--json']);
     expect(on.exitCode, on.stderr).toBe(0);
     expect(JSON.parse(on.stdout).offline_tokens).toBe(true);
+  }, SLOW);
+});
+
+describe('on a machine whose store is the OS keychain (Secret Service, through the keychain agent)', () => {
+  let session: KeyringSession | undefined;
+  let stopAgent: (() => Promise<unknown>) | undefined;
+  afterAll(async () => {
+    await stopAgent?.();
+    await session?.stop();
+  });
+
+  it('keeps the token sealed under the keychain\'s key, and uses it while the database is stopped', async () => {
+    session = await startKeyringSession();
+    const home = tempHome();
+    const env = baseEnv({ ...session.env, ACCT_HOME: home, USER: 'carol', ACCT_TEAM_TIMEOUT: '5' });
+    const carol = { name: 'carol', home, run: (args: string[], input?: string) => acct(args, env, input === undefined ? {} : { input, stdin: undefined }) };
+    stopAgent = () => carol.run(['agent', 'stop']);
+    const inv = await alice.run(['team', 'invite', 'acme', '--name', 'carol']);
+    expect(inv.exitCode, inv.stderr).toBe(0);
+    const j = await carol.run(['team', 'join', `postgres://${pg.host}:${pg.port}/acct`, '--code-stdin'], inv.stdout);
+    expect(j.exitCode, j.stderr).toBe(0);
+    expect((await carol.run(['apps', 'add', 'local', '--file', server.appFile('public')])).exitCode).toBe(0);
+    expect((await alice.run(['share', REF, '--with', 'carol'])).exitCode).toBe(0);
+    expect(JSON.parse((await carol.run(['team', 'set', 'acme', '--json'])).stdout).offline_tokens).toBe(true);
+    const first = await carol.run(['token', REF]);
+    expect(first.exitCode, first.stderr).toBe(0);
+    const token = first.stdout.trim();
+    const k = kept(carol);
+    expect(k.entries).toHaveLength(1);
+    expect(await carol.run(['token', REF])).toMatchObject({ exitCode: 0, stdout: `${token}\n`, stderr: '' });
+    // The keychain agent holds the keychain's connection by now: the kept copy is read through it below.
+    expect(JSON.parse((await carol.run(['agent', 'status', '--json'])).stdout)).toMatchObject({ running: true });
+    for (const f of allFiles(home)) expect(f.content.includes(token), f.path).toBe(false);
+    const r = await down(() => carol.run(['token', REF]));
+    expect(r, r.stderr).toMatchObject({ exitCode: 0, stdout: `${token}\n` });
+    expect(r.stderr).toContain(`at ${hostPort()} is unreachable`);
   }, SLOW);
 });
