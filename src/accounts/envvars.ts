@@ -3,6 +3,7 @@
 import type { Context } from '../context.js';
 import { findAccount as findInStores } from './service.js';
 import { freshCredentialsMany, primaryFieldName } from './credentials.js';
+import { splitTeam } from './stores.js';
 import { usageError, AcctError } from '../errors.js';
 import type { EnvVars } from '../output/envfmt.js';
 import type { Account } from './model.js';
@@ -45,11 +46,17 @@ export async function collectEnv(ctx: Context, specs: string[]): Promise<{ vars:
   const wanted: Wanted[] = [];
   // Credentials of team accounts whose database is unreachable, from the copies kept on this machine (accounts/offline.ts).
   const kept = new Map<string, Fields>();
+  // A team found unreachable is not tried again for the next spec (a host that drops packets costs a connect timeout each time).
+  const unreachable = new Map<string, AcctError>();
   for (const s of specs) {
+    const team = splitTeam(s.slice(s.indexOf('=') + 1)).team;
     try {
+      const known = team === undefined ? undefined : unreachable.get(team);
+      if (known) throw known;
       wanted.push(await parseEnvSpec(ctx, s));
     } catch (err) {
       if (!(err instanceof AcctError) || err.code !== 'team_unreachable') throw err;
+      if (team !== undefined) unreachable.set(team, err);
       const { offlineCredentials } = await import('./offline.js');
       wanted.push(
         await parseEnvSpec(ctx, s, async (c, ref) => {

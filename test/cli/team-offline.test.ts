@@ -6,7 +6,8 @@
 // access token sealed in the machine's own store, and token/env/exec use it
 // while the database is stopped; otherwise, or once it expired, exit 5.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { acct, allFiles, baseEnv, tempHome } from '../support/cli.js';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
@@ -355,5 +356,34 @@ describe('on a machine whose store is the OS keychain (Secret Service, through t
     const r = await down(() => carol.run(['token', REF]));
     expect(r, r.stderr).toMatchObject({ exitCode: 0, stdout: `${token}\n` });
     expect(r.stderr).toContain(`at ${hostPort()} is unreachable`);
+  }, SLOW);
+});
+
+describe('a database that drops connections (it accepts and never answers)', () => {
+  it('env with two references of the team: one connect timeout, then both from the kept copy', async () => {
+    const token = (await alice.run(['token', REF])).stdout.trim();
+    expect(kept(alice).entries).toHaveLength(1);
+    let connections = 0;
+    const sockets: Socket[] = [];
+    const silent = createServer((s) => {
+      connections++;
+      sockets.push(s);
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const file = join(alice.home, 'teams.json');
+    const original = readFileSync(file, 'utf8');
+    const port = (silent.address() as AddressInfo).port;
+    writeFileSync(file, original.replace(`:${pg.port}/`, `:${port}/`));
+    try {
+      const r = await alice.run(['env', '--format', 'json', `A=${REF}`, `B=${REF}.oauth_access_token`], { env: { ACCT_TEAM_TIMEOUT: '2' } });
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ A: token, B: token });
+      expect(r.stderr).toContain(`127.0.0.1:${port} is unreachable`);
+      expect(connections).toBe(1);
+    } finally {
+      writeFileSync(file, original);
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
   }, SLOW);
 });
