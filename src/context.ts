@@ -160,12 +160,20 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
 }
 
 /** The machine's secret store for team credentials; with a bundle there is none, and a team given in ACCT_TEAM/ACCT_TEAM_KEY needs none. */
-export function teamSecrets(secrets: SecretStore | undefined): Pick<SecretStore, 'read' | 'write' | 'ready'> {
+export function teamSecrets(secrets: SecretStore | undefined): Pick<SecretStore, 'read' | 'write' | 'ready' | 'remove'> {
   if (secrets) return secrets;
+  const refusal = () => usageError("a team's member credentials are kept in this machine's store, and ACCT_BUNDLE is set", 'unset ACCT_BUNDLE, or give the team with ACCT_TEAM and ACCT_TEAM_KEY');
   const refuse = async (): Promise<never> => {
-    throw usageError("a team's member credentials are kept in this machine's store, and ACCT_BUNDLE is set", 'unset ACCT_BUNDLE, or give the team with ACCT_TEAM and ACCT_TEAM_KEY');
+    throw refusal();
   };
-  return { read: refuse, write: refuse, ready: refuse };
+  return {
+    read: refuse,
+    write: refuse,
+    ready: refuse,
+    remove: () => {
+      throw refusal();
+    },
+  };
 }
 
 export function seconds(raw: string | undefined, name: string, fallback: number): number {

@@ -208,7 +208,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
 
   // Team stores on PostgreSQL (src/team/): membership, and sharing team accounts.
   if (wanted('team')) {
-    const team = program.command('team').description('teams on PostgreSQL: create, invite, join, add-ci, members, remove');
+    const team = program.command('team').description('teams on PostgreSQL: create, invite, join, add-ci, members, set, remove, upgrade');
     team
       .command('create')
       .description('create a team in a PostgreSQL database (its schema too); you become its first admin')
@@ -247,6 +247,19 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
       .argument('<team>', 'team name')
       .addOption(json())
       .action((name, opts) => run(async (c) => (await import('./commands/team.js')).members(c, name, opts)));
+    team
+      .command('set')
+      .description("a team's settings: shown, and changed by an admin")
+      .argument('<team>', 'team name')
+      .option('--offline-tokens <on|off>', "members' machines keep the access tokens they read, sealed, for while the database is unreachable (off by default)")
+      .addOption(json())
+      .action((name, opts) => run(async (c) => (await import('./commands/team.js')).set(c, name, opts)));
+    team
+      .command('upgrade')
+      .description("bring a team database's schema up to date, as the role that created it")
+      .argument('<url>', 'postgres://user@host/database, without a password (PGPASSWORD or ~/.pgpass)')
+      .addOption(json())
+      .action((url, opts) => run(async (c) => (await import('./commands/team.js')).upgrade(c, url, opts)));
     team
       .command('remove')
       .description('remove a member: re-keys what they could read and lists the accounts to rotate')

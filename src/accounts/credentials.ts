@@ -46,6 +46,8 @@ async function handOver(ctx: Context, account: Account, stored: Fields, expiresA
   const fields = expiresAt ? { ...stored, expires_at: expiresAt } : stored;
   const store = await storeOf(ctx, account);
   await ctx.housekeeping('record the use of the account', () => store.recordUse(account.id, { at: ctx.now(), command: ctx.command }));
+  // A team's access token, kept on this machine for while its database is unreachable, when the team allows it (team/offline.ts).
+  if (store.keepOffline && account.auth === 'oauth2') await ctx.housekeeping('keep a copy of the token on this machine', () => store.keepOffline!(account, stored, expiresAt));
   // Connection settings read like fields (acct env exports them where the app names a variable); stored fields win.
   return account.settings ? { ...account.settings, ...fields } : fields;
 }

@@ -1,13 +1,17 @@
 // Turning references into environment variables: names from the app's catalog
 // entry, or NAME=ref[.field]; every credential through the refresh path.
 import type { Context } from '../context.js';
-import { findAccount } from './service.js';
+import { findAccount as findInStores } from './service.js';
 import { freshCredentialsMany, primaryFieldName } from './credentials.js';
+import { splitTeam } from './stores.js';
 import { usageError, AcctError } from '../errors.js';
 import type { EnvVars } from '../output/envfmt.js';
 import type { Account } from './model.js';
+import type { Fields } from '../store/store.js';
 
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** An access token handed to env, exec and run lives at least this long. */
+const MIN_TTL_SECONDS = 60;
 
 interface Wanted {
   account: Account;
@@ -17,7 +21,10 @@ interface Wanted {
   spec: string;
 }
 
-export async function parseEnvSpec(ctx: Context, spec: string): Promise<Wanted> {
+/** How a spec's reference becomes an account: findAccount, or (the team's database unreachable) the copy kept on this machine. */
+type Find = (ctx: Context, ref: string) => Promise<Account>;
+
+export async function parseEnvSpec(ctx: Context, spec: string, findAccount: Find = findInStores): Promise<Wanted> {
   const eq = spec.indexOf('=');
   if (eq < 0) return { account: await findAccount(ctx, spec), spec };
   const name = spec.slice(0, eq);
@@ -37,12 +44,35 @@ export async function parseEnvSpec(ctx: Context, spec: string): Promise<Wanted> 
 export async function collectEnv(ctx: Context, specs: string[]): Promise<{ vars: EnvVars; secrets: Set<string> }> {
   if (!specs.length) throw usageError('name at least one account', 'e.g. acct env github openai, or DEPLOY_TOKEN=github/bot');
   const wanted: Wanted[] = [];
-  for (const s of specs) wanted.push(await parseEnvSpec(ctx, s));
+  // Credentials of team accounts whose database is unreachable, from the copies kept on this machine (accounts/offline.ts).
+  const kept = new Map<string, Fields>();
+  // A team found unreachable is not tried again for the next spec (a host that drops packets costs a connect timeout each time).
+  const unreachable = new Map<string, AcctError>();
+  for (const s of specs) {
+    const team = splitTeam(s.slice(s.indexOf('=') + 1)).team;
+    try {
+      const known = team === undefined ? undefined : unreachable.get(team);
+      if (known) throw known;
+      wanted.push(await parseEnvSpec(ctx, s));
+    } catch (err) {
+      if (!(err instanceof AcctError) || err.code !== 'team_unreachable') throw err;
+      if (team !== undefined) unreachable.set(team, err);
+      const { offlineCredentials } = await import('./offline.js');
+      wanted.push(
+        await parseEnvSpec(ctx, s, async (c, ref) => {
+          const { account, fields } = await offlineCredentials(c, ref, err, MIN_TTL_SECONDS);
+          kept.set(account.id, fields);
+          return account;
+        }),
+      );
+    }
+  }
   const vars: EnvVars = [];
   const origin = new Map<string, string>();
   const secrets = new Set<string>();
   const apps = new Map(wanted.map((w) => [w.account.id, ctx.catalog.forAccount(w.account)]));
-  const credentials = await freshCredentialsMany(ctx, wanted.map((w) => ({ account: w.account, app: apps.get(w.account.id)! })), { minTtlSeconds: 60 });
+  const fresh = await freshCredentialsMany(ctx, wanted.filter((w) => !kept.has(w.account.id)).map((w) => ({ account: w.account, app: apps.get(w.account.id)! })), { minTtlSeconds: MIN_TTL_SECONDS });
+  const credentials = new Map([...fresh, ...kept]);
   for (const w of wanted) {
     const app = apps.get(w.account.id)!;
     const fields = credentials.get(w.account.id)!;

@@ -6,7 +6,7 @@ import { splitTeam } from '../accounts/stores.js';
 import { printJson, out, printTable, style } from '../output/format.js';
 import { readStdinValue } from '../ui/stdin.js';
 import { usageError } from '../errors.js';
-import type { AdminDeps } from '../team/admin.js';
+import type { AdminDeps, TeamSettings } from '../team/admin.js';
 import type { TeamStore } from '../team/store.js';
 
 async function team() {
@@ -84,7 +84,31 @@ export async function members(ctx: Context, name: string, opts: { json?: boolean
       list.map((m) => [m.name, m.id, m.admin ? 'admin' : m.ci ? 'ci' : 'member', m.joined ?? 'invited', m.removed ?? '']),
       await style(ctx.io, ctx.env),
     );
+    ctx.info(offlineLine(name, await t.settings(store)));
   });
+}
+
+const offlineLine = (name: string, s: TeamSettings) =>
+  s.offlineTokens
+    ? `Offline tokens: on. Members' machines keep the access tokens they read (sealed in their own store) and use them while the database is unreachable, until they expire (an admin turns it off: acct team set ${name} --offline-tokens off).`
+    : `Offline tokens: off. While the database is unreachable, its accounts cannot be read (an admin can let machines keep access tokens for that: acct team set ${name} --offline-tokens on).`;
+
+/** acct team set <team> [--offline-tokens on|off]: shows the team's settings, and an admin changes them. */
+export async function set(ctx: Context, name: string, opts: { offlineTokens?: string; json?: boolean }) {
+  const raw = opts.offlineTokens;
+  if (raw !== undefined && raw !== 'on' && raw !== 'off') throw usageError(`--offline-tokens takes on or off, not "${raw}"`, `for example: acct team set ${name} --offline-tokens on`, 'bad_input');
+  await withStore(ctx, name, async (store, t) => {
+    const s = raw === undefined ? await t.settings(store) : await t.changeSettings(store, { offlineTokens: raw === 'on' });
+    if (opts.json) return printJson(ctx.io, { team: name, offline_tokens: s.offlineTokens });
+    ctx.info(offlineLine(name, s));
+  });
+}
+
+export async function upgrade(ctx: Context, url: string, opts: { json?: boolean }) {
+  const t = await team();
+  const r = await t.upgradeSchema(deps(ctx), url);
+  if (opts.json) return printJson(ctx.io, { from: r.from, to: r.to });
+  ctx.info(r.from === r.to ? `The team schema is up to date (version ${r.to}).` : `Brought the team schema from version ${r.from} to ${r.to}.`);
 }
 
 export async function remove(ctx: Context, name: string, member: string, opts: { json?: boolean }) {

@@ -4,7 +4,9 @@ import type { Context } from '../context.js';
 import { findAccount, storeOf } from '../accounts/service.js';
 import { warmFor } from '../accounts/stores.js';
 import { freshCredentials, primaryFieldName } from '../accounts/credentials.js';
-import { usageError } from '../errors.js';
+import { AcctError, usageError } from '../errors.js';
+import type { Account } from '../accounts/model.js';
+import type { Fields } from '../store/store.js';
 import { printJson, out } from '../output/format.js';
 
 export interface TokenOptions {
@@ -19,15 +21,25 @@ export async function token(ctx: Context, ref: string, opts: TokenOptions): Prom
   if (!Number.isFinite(minTtl) || minTtl < 0) throw usageError(`--min-ttl takes a number of seconds, not "${opts.minTtl}"`);
   // Every token is read from a store: let it start unlocking (or connecting) while the account is found.
   warmFor(ctx, ref);
-  const account = await findAccount(ctx, ref);
+  let account: Account;
+  let fields: Fields;
+  let offline = false;
+  try {
+    account = await findAccount(ctx, ref);
+    fields = await freshCredentials(ctx, account, ctx.catalog.forAccount(account), { minTtlSeconds: minTtl, force: opts.refresh });
+  } catch (err) {
+    // A team's database unreachable: the access token kept on this machine, when the team allows it and it needs no refresh.
+    if (opts.refresh || !(err instanceof AcctError) || err.code !== 'team_unreachable') throw err;
+    ({ account, fields } = await (await import('../accounts/offline.js')).offlineCredentials(ctx, ref, err, minTtl));
+    offline = true;
+  }
   const app = ctx.catalog.forAccount(account);
-  const fields = await freshCredentials(ctx, account, app, { minTtlSeconds: minTtl, force: opts.refresh });
   const name = opts.field ?? primaryFieldName(app);
   const value = fields[name];
   if (value === undefined)
     throw usageError(`${account.app}/${account.nickname} has no field "${name}"`, `its fields are: ${Object.keys(fields).sort().join(', ')}`);
   if (opts.json) {
-    const current = (await (await storeOf(ctx, account)).get(account.id)) ?? account;
+    const current = offline ? account : ((await (await storeOf(ctx, account)).get(account.id)) ?? account);
     printJson(ctx.io, {
       id: account.id,
       field: name,

@@ -47,6 +47,16 @@ export interface RecordedUse {
   machine?: string;
 }
 
+/** An access token kept on this machine for while a team's database is unreachable. */
+export interface OfflineCopy {
+  /** The account as it was when the copy was kept. */
+  account: Account;
+  token: string;
+  expiresAt: string;
+  /** The team database's host:port, for the warning. */
+  host: string;
+}
+
 /** What reference resolution needs from the catalog, for its hints. */
 export interface ResolveHints {
   isApp?: (slug: string) => boolean;
@@ -149,6 +159,12 @@ export interface AccountStore {
   uses(id: string, limit: number): Promise<RecordedUse[]>;
 
   clients: ClientStore;
+
+  // Team stores, while their database is unreachable (team/offline.ts).
+  /** Keeps a copy of an access token a read just got, when the team allows it (bookkeeping: through ctx.housekeeping). */
+  keepOffline?(account: Account, fields: Fields, expiresAt: string | null): Promise<void>;
+  /** The copy keepOffline kept of the account a reference names, valid for minTtlSeconds more; or why there is none. */
+  offlineCopy?(ref: string, minTtlSeconds: number, now: Date): Promise<OfflineCopy | { problem: string }>;
 
   /** Releases connections (a team store's pool). */
   close(): Promise<void>;

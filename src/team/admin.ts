@@ -30,6 +30,7 @@ export interface LocalSecrets {
   ready(): Promise<void>;
   read(id: string): Promise<Fields>;
   write(id: string, fields: Fields): Promise<void>;
+  remove(id: string): void;
 }
 
 export interface AdminDeps {
@@ -215,6 +216,62 @@ export async function join(deps: AdminDeps, opts: { url: string; code: string; a
     }
   } catch (err) {
     throw teamError(err, url, inv.team);
+  } finally {
+    await pool.end();
+  }
+}
+
+/** A team's settings, as every member reads them. */
+export interface TeamSettings {
+  /** Members' machines keep a copy of the access tokens they read, for while the database is unreachable (team/offline.ts). */
+  offlineTokens: boolean;
+}
+
+export async function settings(store: TeamStore): Promise<TeamSettings> {
+  // Read from the row as JSON: a schema from before the setting (version 1) answers null, off.
+  const rows = await store.query<{ offline_tokens: boolean | null }>("SELECT to_jsonb(t)->'offline_tokens' AS offline_tokens FROM acct.teams t WHERE t.id = $1", [store.teamId]);
+  return { offlineTokens: rows[0]?.offline_tokens === true };
+}
+
+/** Changes a team's settings: an admin's to change (the database checks it too). */
+export async function changeSettings(store: TeamStore, change: Partial<TeamSettings>): Promise<TeamSettings> {
+  await mustBeAdmin(store, 'change its settings');
+  if (change.offlineTokens !== undefined)
+    await store.query('SELECT acct.set_offline_tokens($1, $2)', [store.teamId, change.offlineTokens]).catch((err: unknown) => {
+      // 42883: no such function, a schema from before the setting.
+      if ((err as { code?: string }).code !== '42883') throw err;
+      throw new AcctError('usage', `the team schema at ${hostOf(store.url)} is older than this setting`, {
+        hint: `bring it up to date as the role that created the team: PGPASSWORD=… acct team upgrade postgres://<that role>@${hostOf(store.url)}/<database>`,
+        cause: err,
+      });
+    });
+  return settings(store);
+}
+
+/** Brings a team database's schema up to date (migrations run once, under their lock): as the role that owns it, the one `create` used. */
+export async function upgradeSchema(deps: Pick<AdminDeps, 'env'>, rawUrl: string): Promise<{ from: number; to: number }> {
+  const { url } = checkUrl(rawUrl);
+  const pool = await openPool({ url, env: deps.env, max: 1 });
+  try {
+    const client = await pool.connect().catch((err: unknown) => {
+      throw teamError(err, url, 'the team');
+    });
+    try {
+      const version = async () => Number((await client.query<{ v: number | null }>("SELECT CASE WHEN to_regclass('acct.schema_version') IS NULL THEN 0 ELSE (SELECT max(version) FROM acct.schema_version) END AS v")).rows[0]?.v ?? 0);
+      const from = await version();
+      if (from === 0) throw new AcctError('not_found', `there is no acct team schema in the database at ${hostOf(url)}`, { hint: 'create a team there: acct team create <name> <url>' });
+      await migrate(client);
+      return { from, to: await version() };
+    } finally {
+      client.release();
+    }
+  } catch (err) {
+    if ((err as { code?: string }).code === '42501')
+      throw new AcctError('access_denied', `the role in the URL may not change the team schema at ${hostOf(url)} (${(err as Error).message})`, {
+        hint: 'upgrade as the role that owns the acct schema: the one acct team create was run with',
+        cause: err,
+      });
+    throw teamError(err, url, 'the team');
   } finally {
     await pool.end();
   }

@@ -12,7 +12,7 @@ import { AcctError, storeError } from '../errors.js';
 import type { Paths } from '../paths.js';
 import { configuredTeams, memberUrl, findTeam, envCredentials, credentialsEntry, credentialsFromFields, type TeamConfig, type MemberCredentials } from './config.js';
 import { TeamStore, type TeamStoreDeps } from './store.js';
-import type { LocalSecrets } from './admin.js';
+import { OfflineTokens, type TokenSecrets } from './offline.js';
 
 export { configuredTeams, memberUrl, type TeamConfig };
 export { TeamStore, type AccountAccess } from './store.js';
@@ -20,15 +20,17 @@ export type { LocalSecrets } from './admin.js';
 
 export interface TeamDeps extends TeamStoreDeps {
   paths: Paths;
-  /** The machine's own secret store (keychain or passphrase store), which holds the member credentials. */
-  secrets: Pick<LocalSecrets, 'read'>;
+  /** The machine's own secret store (keychain or passphrase store), which holds the member credentials, and the tokens kept for while a database is unreachable. */
+  secrets: TokenSecrets;
 }
 
 export function openTeamStore(deps: TeamDeps, name: string): TeamStore {
   const team = findTeam(deps.paths, deps.env, name);
   let creds: Promise<MemberCredentials> | undefined;
   const credentials = () => (creds ??= loadCredentials(deps, team));
-  return new TeamStore(team, credentials, deps);
+  // In CI (ACCT_TEAM) nothing is kept: no local store is opened there, nor a keychain asked.
+  const tokens = team.source === 'file' ? new OfflineTokens(deps.paths, deps.secrets, team) : undefined;
+  return new TeamStore(team, credentials, { ...deps, tokens });
 }
 
 async function loadCredentials(deps: TeamDeps, team: TeamConfig): Promise<MemberCredentials> {

@@ -21,7 +21,7 @@
 // sent as SCRAM verifiers.
 import type { PoolClient } from './pg.js';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 const MIGRATION_LOCK = 0x61636374; // 'acct'
 
 const V1 = String.raw`
@@ -252,7 +252,30 @@ CREATE POLICY mine ON acct.uses FOR INSERT WITH CHECK (member_id = acct.me(team_
 CREATE POLICY readers ON acct.refresh_outcomes FOR ALL USING (acct.can_read(team_id, account_id));
 `;
 
-const MIGRATIONS: readonly string[] = [V1];
+// Version 2: a team-wide setting, off by default, that only an admin
+// changes: whether members' machines may keep a copy of an access token
+// (sealed in their own store) to use while the database is unreachable
+// (team/offline.ts). A function, not an UPDATE grant on teams: members never
+// write that table. Existing teams' group roles get to call it here; new
+// teams through grantsFor.
+const V2 = String.raw`
+ALTER TABLE acct.teams ADD COLUMN offline_tokens boolean NOT NULL DEFAULT false;
+CREATE FUNCTION acct.set_offline_tokens(t text, allow boolean) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = acct, pg_temp AS $$
+BEGIN
+  IF NOT acct.is_admin(t) THEN RAISE EXCEPTION 'only an admin of the team can change its settings' USING ERRCODE = '42501'; END IF;
+  UPDATE acct.teams SET offline_tokens = allow WHERE id = t;
+END $$;
+REVOKE ALL ON FUNCTION acct.set_offline_tokens(text, boolean) FROM PUBLIC;
+DO $$
+DECLARE g text;
+BEGIN
+  FOR g IN SELECT group_role FROM acct.teams LOOP
+    EXECUTE format('GRANT EXECUTE ON FUNCTION acct.set_offline_tokens(text, boolean) TO %I', g);
+  END LOOP;
+END $$;
+`;
+
+const MIGRATIONS: readonly string[] = [V1, V2];
 
 /**
  * Inside a transaction: waits for any other migration or team creation in
@@ -263,8 +286,8 @@ export async function lockSchema(client: PoolClient): Promise<void> {
   await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
 }
 
-/** Brings the schema to SCHEMA_VERSION, once, whoever else runs it at the same time. */
-export async function migrate(client: PoolClient): Promise<void> {
+/** Brings the schema to SCHEMA_VERSION (or `upTo`, for the tests of a migration), once, whoever else runs it at the same time. */
+export async function migrate(client: PoolClient, upTo = SCHEMA_VERSION): Promise<void> {
   await client.query('BEGIN');
   try {
     await lockSchema(client);
@@ -273,7 +296,7 @@ export async function migrate(client: PoolClient): Promise<void> {
     const { rows } = await client.query<{ version: number }>('SELECT max(version) AS version FROM acct.schema_version');
     const current = rows[0]?.version ?? 0;
     if (current > SCHEMA_VERSION) throw new Error(`the team schema is at version ${current}, newer than this acct knows (${SCHEMA_VERSION}): upgrade acct`);
-    for (let v = current; v < SCHEMA_VERSION; v++) {
+    for (let v = current; v < upTo; v++) {
       await client.query(MIGRATIONS[v]!);
       await client.query('INSERT INTO acct.schema_version (version) VALUES ($1)', [v + 1]);
     }
@@ -293,6 +316,7 @@ export function grantsFor(groupRole: string, ident: (s: string) => string): stri
     `GRANT SELECT, INSERT, UPDATE, DELETE ON acct.accounts, acct.retired_ids, acct.defaults, acct.account_access, acct.account_secrets, acct.clients, acct.client_access, acct.refresh_outcomes TO ${g}`,
     `GRANT SELECT, INSERT ON acct.uses TO ${g}`,
     `GRANT EXECUTE ON FUNCTION acct.me(text), acct.is_admin(text), acct.owns(text, text), acct.can_read(text, text), acct.can_see(text, text), acct.whoami(text),
-       acct.add_member(text, text, text, text, text, boolean, boolean, text), acct.set_my_key(text, text), acct.remove_member(text, text), acct.guard_account() TO ${g}`,
+       acct.add_member(text, text, text, text, text, boolean, boolean, text), acct.set_my_key(text, text), acct.remove_member(text, text), acct.guard_account(),
+       acct.set_offline_tokens(text, boolean) TO ${g}`,
   ].join(';\n');
 }

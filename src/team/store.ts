@@ -6,7 +6,7 @@
 // sealed and opened here, on the member's machine.
 import { newAccountId, type Account } from '../accounts/model.js';
 import { resolveReference, label } from '../accounts/resolve.js';
-import type { AccountStore, AccountView, AppAccounts, ClientStore, RecordedUse, RefreshLock, ResolveHints, StoredClient, UseRecord } from '../store/account-store.js';
+import type { AccountStore, AccountView, AppAccounts, ClientStore, OfflineCopy, RecordedUse, RefreshLock, ResolveHints, StoredClient, UseRecord } from '../store/account-store.js';
 import type { Fields } from '../store/store.js';
 import type { RefreshOutcome } from '../accounts/refresh.js';
 import { LockBusyError } from '../store/lock.js';
@@ -17,6 +17,7 @@ import { agentDatabase, poolDatabase, teamError, alive, type Database, type Pool
 import type { TeamAgent } from '../agent/client.js';
 import type { MemberCredentials, TeamConfig } from './config.js';
 import { hostOf } from './config.js';
+import type { OfflineTokens } from './offline.js';
 import { newItemKey, openFields, sealFields, unwrapKey, wrapInfo, wrapKey, isWrapped, accountBinding, openItems, fieldsOf, sealedFieldsAad, type Wrapped, type MemberKeys, type TeamItem } from './seal.js';
 
 /** Who this machine is in the team, as the database says. */
@@ -38,6 +39,8 @@ export interface TeamStoreDeps {
   machine?: () => string;
   /** Where it runs, the agent's connections, open between commands (team/pg.ts, agentDatabase). */
   agent?: TeamAgent;
+  /** The access tokens kept on this machine for while the database is unreachable (a joined machine's; none in CI). */
+  tokens?: OfflineTokens;
 }
 
 /** The access an account has in a team (for show and share). */
@@ -224,18 +227,55 @@ export class TeamStore implements AccountStore {
   // Reading metadata.
 
   async view(): Promise<AccountView> {
+    return this.viewSeen().catch(async (err: unknown) => {
+      // The member removed (its login refused, at connect or at the query): nothing kept of the team is its to use.
+      if (err instanceof AcctError && err.code === 'access_removed') await this.offline(`forget the tokens kept for team ${this.name}`, (t) => t.forgetAll());
+      throw err;
+    });
+  }
+
+  private async viewSeen(): Promise<AccountView> {
     const { member, creds } = await this.connect();
     // One round trip on one connection (acct token resolves through here): a second query in parallel would open a second connection.
+    // The team's offline_tokens setting read from the row as JSON: a schema from before it (version 1) answers null, off.
     // The member's own row comes with it: through a session made before a removal, the accounts would just be gone.
-    const [row] = await this.query<{ accounts: Row[]; defaults: Record<string, string>; me: WhoamiRow | null }>(
+    const [row] = await this.query<{ accounts: Row[]; defaults: Record<string, string>; offline_tokens: boolean | null; me: WhoamiRow | null }>(
       `SELECT (SELECT coalesce(json_agg(json_build_object('id', id, 'app', app, 'nickname', nickname, 'meta', meta) ORDER BY app, nickname), '[]') FROM acct.accounts WHERE team_id = $1) AS accounts,
               (SELECT coalesce(json_object_agg(app, account_id), '{}') FROM acct.defaults WHERE team_id = $1 AND member_id = $2) AS defaults,
+              (SELECT to_jsonb(t)->'offline_tokens' FROM acct.teams t WHERE t.id = $1) AS offline_tokens,
               (SELECT row_to_json(w) FROM acct.whoami($1) w LIMIT 1) AS me`,
       [this.teamId, member.id],
     );
     const me = this.checkMember(row!.me ?? undefined, creds);
     this.whoami ??= Promise.resolve(me);
+    this.offlineAllowed = row!.offline_tokens === true;
+    await this.offline(`update the tokens kept for team ${this.name}`, (t) => t.sync(this.offlineAllowed === true, new Set(row!.accounts.map((a) => a.id))));
     return { accounts: row!.accounts.map((r) => toAccount(r, this.name)), defaults: row!.defaults };
+  }
+
+  /** The team's offline_tokens setting, as the last view read it (undefined: not read in this process, so no copy is kept). */
+  private offlineAllowed?: boolean;
+
+  /** Bookkeeping of the tokens kept on this machine: a failure of the file system or the store is said, and never the command's. */
+  private async offline(what: string, fn: (tokens: OfflineTokens) => Promise<void>): Promise<void> {
+    if (!this.deps.tokens) return;
+    try {
+      await fn(this.deps.tokens);
+    } catch (err) {
+      if (!(err instanceof AcctError) && typeof (err as NodeJS.ErrnoException).code !== 'string') throw err;
+      this.deps.warn(`could not ${what}: ${(err as Error).message}`);
+    }
+  }
+
+  async keepOffline(account: Account, fields: Fields, expiresAt: string | null): Promise<void> {
+    // Only an access token that expires, and only while the team allows it (a key that never expires would outlive a removal).
+    if (!this.offlineAllowed || !this.deps.tokens || account.auth !== 'oauth2' || !expiresAt || !fields.oauth_access_token) return;
+    await this.deps.tokens.keep(account, fields.oauth_access_token, expiresAt);
+  }
+
+  async offlineCopy(ref: string, minTtlSeconds: number, now: Date): Promise<OfflineCopy | { problem: string }> {
+    if (!this.deps.tokens) return { problem: `no token is kept for a team given by ACCT_TEAM: only a machine that joined ${this.name} keeps one` };
+    return this.deps.tokens.find(ref, minTtlSeconds, now, hostOf(this.team.url));
   }
 
   async resolve(ref: string, hints: ResolveHints = {}): Promise<Account> {
@@ -392,6 +432,7 @@ export class TeamStore implements AccountStore {
       }
       await q('INSERT INTO acct.retired_ids (team_id, id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [this.teamId, id]);
     });
+    await this.offline(`forget the token kept of ${id}`, (t) => t.forget(id));
   }
 
   async setDefault(app: string, id: string | undefined): Promise<Account | undefined> {
@@ -439,6 +480,8 @@ export class TeamStore implements AccountStore {
     const byId = new Map(rows.map((r) => [r.account_id, r]));
     for (const id of ids) {
       if (byId.has(id)) continue;
+      // Not the member's to read any more: neither is a copy kept of it.
+      await this.offline(`forget the token kept of ${id}`, (t) => t.forget(id));
       const seen = await this.get(id);
       if (!seen) throw this.notFound(id);
       throw new AcctError('access_removed', `${label(seen)} in team ${this.name} is not shared with you (or no longer)`, {

@@ -16,7 +16,7 @@ import { openTeamStore } from '../../src/team/index.js';
 import { LockLostError } from '../../src/store/lock.js';
 
 const env = process.env;
-const store = openTeamStore({ paths: { config: '/nonexistent', data: '/nonexistent' }, env, secrets: { read: () => Promise.reject(new Error('CI member: no local store')) }, warn: (m) => process.stderr.write(`${m}\n`) }, 'acme');
+const store = openTeamStore({ paths: { config: '/nonexistent', data: '/nonexistent' }, env, secrets: { read: () => Promise.reject(new Error('CI member: no local store')), write: () => Promise.reject(new Error('CI member: no local store')), remove: () => undefined }, warn: (m) => process.stderr.write(`${m}\n`) }, 'acme');
 const id = env.ACCOUNT!;
 let saidWaiting = false;
 const fresh = (expiresAt: string | null) => expiresAt === null || new Date(expiresAt).getTime() - Date.now() > 60_000;

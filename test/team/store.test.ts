@@ -307,7 +307,7 @@ describe('team store on PostgreSQL', () => {
       createTeam({ paths: x.paths, env: { PGPASSWORD: pg.password }, secrets: x.secrets }, { name: 'one', url, memberName: 'x' }),
       createTeam({ paths: y.paths, env: { PGPASSWORD: pg.password }, secrets: y.secrets }, { name: 'two', url, memberName: 'y' }),
     ]);
-    expect(pg.sql('SELECT version FROM acct.schema_version', { database: 'fresh' }).trim()).toBe('1');
+    expect(pg.sql('SELECT version FROM acct.schema_version ORDER BY version', { database: 'fresh' }).trim().split('\n')).toEqual(['1', '2']);
     expect(pg.sql('SELECT name FROM acct.teams ORDER BY name', { database: 'fresh' }).trim().split('\n')).toEqual(['one', 'two']);
   });
 
