@@ -97,6 +97,18 @@ function figure(name: string, ok: boolean, text: string): void {
   console.log(`${pad(name)} ${text} ${ok ? 'within budget' : 'OVER BUDGET'}`);
 }
 
+/** Why callers failed, each distinct reason once (with how many), so a figure that is over budget says why. */
+function failures(settled: PromiseSettledResult<unknown>[]): void {
+  const why = new Map<string, number>();
+  for (const r of settled) {
+    if (r.status !== 'rejected') continue;
+    const e = r.reason as { code?: number; stderr?: string; message?: string };
+    const reason = `exit ${e.code ?? '?'}: ${(e.stderr || e.message || String(r.reason)).trim().split('\n')[0]}`;
+    why.set(reason, (why.get(reason) ?? 0) + 1);
+  }
+  for (const [reason, n] of why) console.log(`  ${n} failed: ${reason}`);
+}
+
 function notMeasured(name: string, why: string): void {
   console.log(`${pad(name)} not measured: ${why}`);
 }
@@ -314,6 +326,7 @@ async function teamRefreshFigure(server: AuthServer): Promise<void> {
   const ok = settled.filter((r) => r.status === 'fulfilled') as PromiseFulfilledResult<{ stdout: string }>[];
   const tokens = new Set(ok.map((r) => r.value.stdout));
   const requests = server.tokenRequests.refresh - before;
+  failures(settled);
   figure(
     '5 machines x 20 acct token, expired team account',
     requests === 1 && tokens.size === 1 && ok.length === 100,
@@ -338,6 +351,7 @@ async function refreshFigures(server: AuthServer): Promise<void> {
     const ok = settled.filter((r) => r.status === 'fulfilled') as PromiseFulfilledResult<{ stdout: string }>[];
     const tokens = new Set(ok.map((r) => r.value.stdout));
     const requests = server.tokenRequests.refresh - before;
+    failures(settled);
     figure(
       `${callers} concurrent acct token, expired token`,
       requests === 1 && tokens.size === 1 && ok.length === callers,
@@ -347,12 +361,15 @@ async function refreshFigures(server: AuthServer): Promise<void> {
 }
 
 console.log(`acct ${JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version}, node ${process.version}, ${ROUNDS} alternating rounds, bare Node (${NOT_BARE.join(', ')} unset)`);
+// ACCT_BENCH_ONLY=refresh,team (keychain, list, refresh, team): only those groups of figures, for working on one.
+const only = process.env.ACCT_BENCH_ONLY?.split(',');
+const wanted = (group: string) => !only || only.includes(group);
 const server = await startAuthServer({ accessTokenTtl: 600 });
 try {
-  await keychainFigures(server);
-  listFigures();
-  await refreshFigures(server);
-  await teamRefreshFigure(server);
+  if (wanted('keychain')) await keychainFigures(server);
+  if (wanted('list')) listFigures();
+  if (wanted('refresh')) await refreshFigures(server);
+  if (wanted('team')) await teamRefreshFigure(server);
 } finally {
   await server.close();
   pg?.destroy();
