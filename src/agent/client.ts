@@ -127,8 +127,8 @@ export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): (K
   /**
    * A conversation that has sent its first line; undefined when there is no
    * agent to talk to. Never rejects. The connection starts before it returns,
-   * so the agent, which starts reading the key it was last asked for as a
-   * connection comes in (server.ts), is at work while acct carries on.
+   * so the agent, which starts reading the key as the first line comes in
+   * (server.ts), is at work while acct carries on.
    */
   const begin = async (keychainAccount: string): Promise<Conversation | undefined> => {
     if (!privateFolder()) return undefined;

@@ -178,13 +178,13 @@ export function agentServer(bus: string, readKeychain: ReadKeychain, hooks: Agen
     key.catch(hooks.onFailure);
     return key;
   };
-  // The data key the last conversation named. A user has one store, so the
-  // next conversation nearly always names it too: reading it starts when the
-  // connection comes in, while acct is still sending its first line.
-  let lastKeychainAccount: string | undefined;
-
+  // The data key is read when the first line names it. It was read as each
+  // connection came in (for the key the last conversation named), but acct
+  // sends its first line as it connects, so that was no earlier, and every
+  // connection that asks for no key paid a Secret Service read: a team
+  // account's acct token makes four, and the agent spent 19-22 ms of CPU on
+  // one such token instead of 12-15 (50 runs, three times each).
   return createServer((socket: Socket) => {
-    let early = lastKeychainAccount === undefined ? undefined : { keychainAccount: lastKeychainAccount, key: read(lastKeychainAccount) };
     let key: PendingKey | undefined;
     let buffered = '';
     let answered = false;
@@ -197,7 +197,6 @@ export function agentServer(bus: string, readKeychain: ReadKeychain, hooks: Agen
     socket.setTimeout(5_000, () => socket.destroy());
     socket.on('error', () => socket.destroy()); // a client that went away: nothing to answer
     socket.on('close', () => {
-      if (early) discard(early.key);
       if (key && !answered) discard(key);
     });
     socket.on('data', (chunk: string) => {
@@ -221,19 +220,11 @@ export function agentServer(bus: string, readKeychain: ReadKeychain, hooks: Agen
             answered = true;
             // The statement's own bound is the connection timeout acct sent; a socket timeout would cut its answer off.
             socket.setTimeout(0);
-            if (early) discard(early.key);
-            early = undefined;
             hooks.query(begun.query).then(reply, () => reply({ ok: false, reason: 'the statement could not be run' }));
             return;
           }
           hooks.onActivity();
-          lastKeychainAccount = begun.keychainAccount;
-          if (early?.keychainAccount === begun.keychainAccount) key = early.key;
-          else {
-            if (early) discard(early.key);
-            key = read(begun.keychainAccount);
-          }
-          early = undefined;
+          key = read(begun.keychainAccount);
         } else {
           answered = true;
           finish(line, key).then(reply, () => reply({ ok: false, reason: 'the keychain could not be read' }));

@@ -124,9 +124,8 @@ describe('keychain agent', () => {
     expect(await ask(socket, line(request), line({ ...secret, aad: 'acc_someoneelse' }))).toMatchObject({ ok: false, reason: /does not open/ });
     expect(await ask(socket, line(request), 'not json')).toMatchObject({ ok: false, reason: /malformed/ });
 
-    // A key the keychain does not hold is refused. The agent reads the key it was
-    // last asked for as soon as a connection comes in; the next conversation,
-    // naming the real key again, must get that one, not the early guess.
+    // A key the keychain does not hold is refused, and the next conversation,
+    // naming the real key again, gets that one.
     const missing = { ...request, keychainAccount: 'data-key:st_0000000000000000' };
     expect(await ask(socket, line(missing), line(secret))).toMatchObject({ ok: false, reason: /not readable/ });
     const again = await ask(socket, line(request), line(secret));
