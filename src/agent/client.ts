@@ -102,42 +102,32 @@ export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): (K
   };
 
   /**
-   * A one-line request and the agent's answer; undefined when there is no
-   * agent to ask, or no answer. What goes out may hold secrets (a member's
-   * database password, its private key): it goes only to a socket in the
-   * user's private folder.
-   */
-  const ask = async <A>(request: object, wait: number): Promise<A | undefined> => {
-    if (absent || !privateFolder()) return undefined;
-    const conversation = new Conversation(socketPath, `${JSON.stringify(request)}\n`, wait);
-    const connected = await conversation.connected;
-    if (connected !== true) {
-      absent = connected === 'absent';
-      return undefined;
-    }
-    const reply = await conversation.reply();
-    if (reply === undefined) return undefined;
-    try {
-      return JSON.parse(reply) as A;
-    } catch {
-      return undefined;
-    }
-  };
-
-  /**
    * A conversation that has sent its first line; undefined when there is no
-   * agent to talk to. Never rejects. The connection starts before it returns,
-   * so the agent, which starts reading the key as the first line comes in
-   * (server.ts), is at work while acct carries on.
+   * agent to talk to. Never rejects. What goes out may hold secrets (a
+   * member's database password, its private key): it goes only to a socket
+   * in the user's private folder.
    */
-  const begin = async (keychainAccount: string): Promise<Conversation | undefined> => {
+  const connect = async (firstLine: object, wait: number): Promise<Conversation | undefined> => {
     if (!privateFolder()) return undefined;
-    const request: OpenRequest = { v: AGENT_PROTOCOL, op: 'open', bus: env.DBUS_SESSION_BUS_ADDRESS!, keychainAccount };
-    const conversation = new Conversation(socketPath, `${JSON.stringify(request)}\n`, timeoutMs);
+    const conversation = new Conversation(socketPath, `${JSON.stringify(firstLine)}\n`, wait);
     const connected = await conversation.connected;
     absent = connected === 'absent';
     return connected === true ? conversation : undefined;
   };
+
+  /** A one-line request and the agent's answer; undefined when there is no agent to ask, or no answer. */
+  const ask = async <A>(request: object, wait: number): Promise<A | undefined> => {
+    if (absent) return undefined;
+    return parseAnswer<A>(await (await connect(request, wait))?.reply());
+  };
+
+  /**
+   * A conversation that has named its data key. The connection starts before
+   * it returns, so the agent, which starts reading the key as the first line
+   * comes in (server.ts), is at work while acct carries on.
+   */
+  const begin = (keychainAccount: string): Promise<Conversation | undefined> =>
+    connect({ v: AGENT_PROTOCOL, op: 'open', bus: env.DBUS_SESSION_BUS_ADDRESS!, keychainAccount } satisfies OpenRequest, timeoutMs);
 
   /** The second line of a conversation (prepared for this key, or begun now) and the agent's answer; undefined when it cannot help. */
   const converse = async (keychainAccount: string, second: OpenSecret | OpenSecrets): Promise<OpenAnswer | undefined> => {
@@ -147,13 +137,8 @@ export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): (K
     if (!ready && absent) return undefined; // prepare() found no agent a moment ago
     const conversation = await (ready ?? begin(keychainAccount));
     if (!conversation) return undefined;
-    const reply = await conversation.finish(`${JSON.stringify(second)}\n`);
-    if (reply === undefined) return undefined;
-    try {
-      return JSON.parse(reply) as OpenAnswer;
-    } catch {
-      return undefined; // not an answer: read the keychain directly
-    }
+    // Not an answer: read the keychain directly.
+    return parseAnswer<OpenAnswer>(await conversation.finish(`${JSON.stringify(second)}\n`));
   };
 
   return {
@@ -288,6 +273,16 @@ class Conversation {
 
   private disarm(): void {
     clearTimeout(this.timer);
+  }
+}
+
+/** An answer line as JSON; undefined for none, or one that is not JSON. */
+function parseAnswer<A>(reply: string | undefined): A | undefined {
+  if (reply === undefined) return undefined;
+  try {
+    return JSON.parse(reply) as A;
+  } catch {
+    return undefined;
   }
 }
 

@@ -81,7 +81,8 @@ export function isWrapped(v: unknown): v is Wrapped {
 
 export const newItemKey = (): Buffer => nodeCrypto().randomBytes(32);
 
-const secretAad = (teamId: string, item: string, binding: string) => `acct-team-secret:v1:${teamId}:${item}:${binding}`;
+/** The associated data an account's (or client's) sealed fields are bound to. */
+export const sealedFieldsAad = (teamId: string, item: string, binding = '') => `acct-team-secret:v1:${teamId}:${item}:${binding}`;
 
 /**
  * The metadata that decides where an account's credentials are sent: its app
@@ -127,8 +128,6 @@ export function openItems(items: readonly TeamItem[], keys: MemberKeys): OpenedI
   });
 }
 
-/** The associated data an account's (or client's) sealed fields are bound to. */
-export const sealedFieldsAad = (teamId: string, item: string, binding = '') => secretAad(teamId, item, binding);
 
 /** Opened fields as a store returns them; throws when the plaintext is not a set of fields. */
 export function fieldsOf(plain: Buffer): Fields {
@@ -138,11 +137,11 @@ export function fieldsOf(plain: Buffer): Fields {
 }
 
 export function sealFields(key: Buffer, fields: Fields, teamId: string, item: string, binding = ''): Sealed {
-  return seal(key, Buffer.from(JSON.stringify(fields), 'utf8'), secretAad(teamId, item, binding));
+  return seal(key, Buffer.from(JSON.stringify(fields), 'utf8'), sealedFieldsAad(teamId, item, binding));
 }
 
 export function openFields(key: Buffer, sealed: Sealed, teamId: string, item: string, binding = ''): Fields {
-  return fieldsOf(open(key, sealed, secretAad(teamId, item, binding)));
+  return fieldsOf(open(key, sealed, sealedFieldsAad(teamId, item, binding)));
 }
 
 /** A random password for a member's database role (it never leaves the member's secret store and the code that carries it). */
