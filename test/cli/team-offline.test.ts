@@ -161,7 +161,8 @@ describe('offline tokens of a team (the database unreachable)', () => {
       await bob.run(['token', REF]),
       await bob.run(['token', REF, '--json']),
       await bob.run(['env', '--format', 'json', `T=${REF}`]),
-      await bob.run(['exec', `T=${REF}`, '--', process.execPath, '-e', 'process.exit(process.env.T === process.argv[1] ? 7 : 1)', token]),
+      // `--` before the token: an access token may start with a dash, which node would take for one of its options.
+      await bob.run(['exec', `T=${REF}`, '--', process.execPath, '-e', 'process.exit(process.env.T === process.argv[1] ? 7 : 1)', '--', token]),
       await bob.run(['token', KEY_REF]),
       await bob.run(['token', REF, '--min-ttl', '100000']),
       await bob.run(['token', 'local/x']),
