@@ -17,10 +17,13 @@
 //
 // Its socket lives in $XDG_RUNTIME_DIR/acct (a folder only the user can
 // enter; no XDG_RUNTIME_DIR, no agent), so only the user's own processes,
-// which may ask the Secret Service for the key anyway, can reach it.
+// which may ask the Secret Service for the key anyway, can reach it; so do
+// its lanes (lanes.ts), the way in that acct takes first because it costs
+// no node:net.
 import { join } from 'node:path';
 import { lstatSync } from 'node:fs';
 import type { Sealed } from '../store/crypto.js';
+import { Lane, laneDir } from './lanes.js';
 import { AGENT_PROTOCOL, type OpenAnswer, type OpenRequest, type OpenSecret, type OpenSecrets, type QueryAnswer, type QueryRequest, type TeamOpenAnswer, type TeamOpenRequest } from './protocol.js';
 import type { MemberKeys, OpenedItem, TeamItem } from '../team/seal.js';
 
@@ -109,7 +112,15 @@ export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): (K
    */
   const connect = async (firstLine: object, wait: number): Promise<Conversation | undefined> => {
     if (!privateFolder()) return undefined;
-    const conversation = new Conversation(socketPath, `${JSON.stringify(firstLine)}\n`, wait);
+    const line = `${JSON.stringify(firstLine)}\n`;
+    // A lane when one is free (lanes.ts: no node:net to load), the socket otherwise.
+    const lane = Lane.claim(laneDir(socketPath));
+    if (lane?.send(line, wait)) {
+      absent = false;
+      return new LaneConversation(lane, wait);
+    }
+    lane?.release();
+    const conversation = new SocketConversation(socketPath, line, wait);
     const connected = await conversation.connected;
     absent = connected === 'absent';
     return connected === true ? conversation : undefined;
@@ -203,12 +214,41 @@ export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): (K
 }
 
 /**
- * One connection to the agent. The first line goes out as soon as it
- * connects; finish() sends the second and waits for the answer. Between the
- * two the socket does not keep acct running: a command that fails before it
- * needs the secret exits at once, and the agent forgets the key it read.
+ * One conversation with the agent, its first line sent: finish() sends the
+ * second and waits for the answer, reply() only waits. Between the two
+ * nothing keeps acct running: a command that fails before it needs the
+ * secret exits at once, and the agent forgets the key it read.
  */
-class Conversation {
+interface Conversation {
+  /** The agent's answer line; undefined on a timeout, a closed connection or a broken answer. */
+  finish(secondLine: string): Promise<string | undefined>;
+  reply(): Promise<string | undefined>;
+  close(): void;
+}
+
+/** A conversation on a lane (lanes.ts). */
+class LaneConversation implements Conversation {
+  constructor(
+    private readonly lane: Lane,
+    private readonly timeoutMs: number,
+  ) {}
+
+  async finish(secondLine: string): Promise<string | undefined> {
+    if (!this.lane.send(secondLine, this.timeoutMs)) return this.close(), undefined;
+    return this.reply();
+  }
+
+  reply(): Promise<string | undefined> {
+    return this.lane.reply(this.timeoutMs);
+  }
+
+  close(): void {
+    this.lane.release();
+  }
+}
+
+/** A conversation on a connection to the agent's socket; the first line goes out as soon as it connects. */
+class SocketConversation implements Conversation {
   /** true once the first line is sent; 'absent' when no agent listens; false on any other failure. */
   readonly connected: Promise<boolean | 'absent'>;
   private readonly socket;

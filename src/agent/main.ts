@@ -6,7 +6,9 @@ import { statSync, unlinkSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createConnection } from 'node:net';
 import { connectSecretService } from './secret-service.js';
-import { agentServer } from './server.js';
+import { agentConversations, agentServer } from './server.js';
+import { serveLanes, type LaneServer } from './lane-server.js';
+import { laneDir } from './lanes.js';
 import { agentDatabases } from './databases.js';
 import { isPrivateDir } from './client.js';
 import { withLock } from '../store/lock.js';
@@ -33,7 +35,7 @@ async function main(socketPath: string | undefined): Promise<number> {
   let startedAt = new Date();
   let idleSince = Date.now();
   const databases = agentDatabases();
-  const server = agentServer(bus, secrets.read, {
+  const conversations = agentConversations(bus, secrets.read, {
     query: (request) => databases.query(request),
     onActivity: () => resetIdle(),
     onFailure: () => stop(),
@@ -47,11 +49,14 @@ async function main(socketPath: string | undefined): Promise<number> {
       idleRemainingSeconds: Math.max(0, Math.round((idleSince + idleMs - Date.now()) / 1000)),
     }),
   });
+  const server = agentServer(conversations);
+  let lanes: LaneServer | undefined;
   let ownSocket: number | undefined;
   let idle: NodeJS.Timeout | undefined;
   const stop = () => {
     clearTimeout(idle);
     server.close();
+    lanes?.close();
     // Remove the socket only while it is still this agent's (a successor may have replaced it).
     try {
       if (ownSocket !== undefined && statSync(socketPath).ino === ownSocket) unlinkSync(socketPath);
@@ -83,6 +88,8 @@ async function main(socketPath: string | undefined): Promise<number> {
       server.listen(socketPath, resolve);
     });
     ownSocket = statSync(socketPath).ino;
+    // The faster way in for acct (lanes.ts); without it, the socket serves alone.
+    lanes = serveLanes(laneDir(socketPath), conversations);
     startedAt = new Date();
     return true;
   });

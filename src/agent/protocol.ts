@@ -3,10 +3,12 @@
 // closes. The first line names the data key, and the agent starts reading it
 // from the Secret Service at once; meanwhile acct finds the account and reads
 // its sealed secret, which it sends as the second line. The two round trips
-// overlap instead of following each other.
+// overlap instead of following each other. The same lines go over a lane
+// (lanes.ts), each after a conversation id and a tab.
 import type { Sealed } from '../store/crypto.js';
 
-export const AGENT_PROTOCOL = 2;
+/** 3: lanes. */
+export const AGENT_PROTOCOL = 3;
 
 /** First line: read the data key stored in the keychain under `keychainAccount`. */
 export interface OpenRequest {

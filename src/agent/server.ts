@@ -157,7 +157,7 @@ function discard(pending: PendingKey): void {
   );
 }
 
-const MAX_REQUEST = 64 * 1024;
+export const MAX_REQUEST = 64 * 1024;
 
 export interface AgentHooks {
   /** Each connection that asks for a secret (the idle timer; a status request does not keep the agent alive). */
@@ -171,8 +171,26 @@ export interface AgentHooks {
   query?(request: QueryRequest): Promise<QueryAnswer>;
 }
 
-/** Serves conversations on a unix socket. */
-export function agentServer(bus: string, readKeychain: ReadKeychain, hooks: AgentHooks): Server {
+/** An answer the agent sends; `then` runs once it is written. */
+type Reply = (answer: OpenAnswer | ControlAnswer | QueryAnswer | TeamOpenAnswer, then?: () => void) => void;
+
+/**
+ * One conversation, whatever carries it (a socket connection, or a lane:
+ * lanes.ts): request lines in, one answer out. line() takes each line and
+ * says what comes next: 'more' (it wants another line), 'answering' (the
+ * answer is on its way, within the idle limit) or 'statement' (a team
+ * database statement runs, bounded by the time acct allowed it). A
+ * conversation that ends unanswered forgets the key it was reading (drop()).
+ */
+export interface Conversation {
+  line(text: string): 'more' | 'answering' | 'statement';
+  drop(): void;
+}
+
+/** The answers of this agent: a factory of conversations for its transports. */
+export type Conversations = (reply: Reply) => Conversation;
+
+export function agentConversations(bus: string, readKeychain: ReadKeychain, hooks: AgentHooks): Conversations {
   const read = (keychainAccount: string) => {
     const key = readKey(keychainAccount, readKeychain);
     key.catch(hooks.onFailure);
@@ -184,51 +202,76 @@ export function agentServer(bus: string, readKeychain: ReadKeychain, hooks: Agen
   // connection that asks for no key paid a Secret Service read: a team
   // account's acct token makes four, and the agent spent 19-22 ms of CPU on
   // one such token instead of 12-15 (50 runs, three times each).
-  return createServer((socket: Socket) => {
+  return (send) => {
     let key: PendingKey | undefined;
-    let buffered = '';
     let answered = false;
-    const reply = (a: OpenAnswer | ControlAnswer | QueryAnswer | TeamOpenAnswer, then?: () => void) => {
+    const reply: Reply = (a, then) => {
       answered = true;
+      send(a, then);
+    };
+    return {
+      drop() {
+        if (key && !answered) discard(key);
+        answered = true;
+      },
+      line(line) {
+        if (answered) return 'answering';
+        if (key) {
+          answered = true;
+          finish(line, key).then(reply, () => reply({ ok: false, reason: 'the keychain could not be read' }));
+          return 'answering';
+        }
+        const begun = begin(line, bus);
+        if (!begun.ok) return reply(begun), 'answering';
+        if (begun.kind === 'control') {
+          if (begun.control === 'status') reply({ ok: true, status: hooks.status() });
+          else reply({ ok: true, stopping: true, pid: process.pid }, () => hooks.onStop());
+          return 'answering';
+        }
+        if (begun.kind === 'team-open') {
+          hooks.onActivity();
+          return reply(teamOpen(begun.teamOpen)), 'answering';
+        }
+        if (begun.kind === 'query') {
+          if (!hooks.query) return reply({ ok: false, reason: 'unsupported request' }), 'answering';
+          hooks.onActivity();
+          answered = true;
+          hooks.query(begun.query).then(reply, () => reply({ ok: false, reason: 'the statement could not be run' }));
+          return 'statement';
+        }
+        hooks.onActivity();
+        key = read(begun.keychainAccount);
+        return 'more';
+      },
+    };
+  };
+}
+
+/** How long a conversation may wait for its next line (a statement, once sent, takes the time acct allowed it). */
+export const CONVERSATION_IDLE_MS = 5_000;
+
+/** Serves conversations on a unix socket, one a connection. */
+export function agentServer(conversations: Conversations): Server {
+  return createServer((socket: Socket) => {
+    let buffered = '';
+    const conversation = conversations((a, then) => {
       socket.removeAllListeners('data');
       socket.end(`${JSON.stringify(a)}\n`, then);
-    };
-    socket.setEncoding('utf8');
-    socket.setTimeout(5_000, () => socket.destroy());
-    socket.on('error', () => socket.destroy()); // a client that went away: nothing to answer
-    socket.on('close', () => {
-      if (key && !answered) discard(key);
     });
+    socket.setEncoding('utf8');
+    socket.setTimeout(CONVERSATION_IDLE_MS, () => socket.destroy());
+    socket.on('error', () => socket.destroy()); // a client that went away: nothing to answer
+    socket.on('close', () => conversation.drop());
     socket.on('data', (chunk: string) => {
       buffered += chunk;
       if (buffered.length > MAX_REQUEST) return socket.destroy();
-      for (let end = buffered.indexOf('\n'); end >= 0 && !answered; end = buffered.indexOf('\n')) {
+      for (let end = buffered.indexOf('\n'); end >= 0; end = buffered.indexOf('\n')) {
         const line = buffered.slice(0, end);
         buffered = buffered.slice(end + 1);
-        if (!key) {
-          const begun = begin(line, bus);
-          if (!begun.ok) return reply(begun);
-          if (begun.kind === 'control')
-            return begun.control === 'status' ? reply({ ok: true, status: hooks.status() }) : reply({ ok: true, stopping: true, pid: process.pid }, () => hooks.onStop());
-          if (begun.kind === 'team-open') {
-            hooks.onActivity();
-            return reply(teamOpen(begun.teamOpen));
-          }
-          if (begun.kind === 'query') {
-            if (!hooks.query) return reply({ ok: false, reason: 'unsupported request' });
-            hooks.onActivity();
-            answered = true;
-            // The statement's own bound is the connection timeout acct sent; a socket timeout would cut its answer off.
-            socket.setTimeout(0);
-            hooks.query(begun.query).then(reply, () => reply({ ok: false, reason: 'the statement could not be run' }));
-            return;
-          }
-          hooks.onActivity();
-          key = read(begun.keychainAccount);
-        } else {
-          answered = true;
-          finish(line, key).then(reply, () => reply({ ok: false, reason: 'the keychain could not be read' }));
-        }
+        const next = conversation.line(line);
+        // The statement's own bound is the connection timeout acct sent; a socket timeout would cut its answer off.
+        if (next === 'statement') socket.setTimeout(0);
+        if (next !== 'more') return;
       }
     });
   });

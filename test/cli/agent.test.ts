@@ -5,7 +5,7 @@
 // is still reported, and a refusal sends acct back to the direct read.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa } from 'execa';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,6 +14,7 @@ import { acct, baseEnv, BIN, tempHome } from '../support/cli.js';
 import { keyAppFile } from '../support/apps.js';
 import { storedMetadata } from '../support/accounts.js';
 import type { Account } from '../../src/accounts/model.js';
+import { AGENT_PROTOCOL } from '../../src/agent/protocol.js';
 
 const SECRET = 'lk_agent_secret_value_0123456789';
 const HOOK = resolve(import.meta.dirname, '../support/trace-loads.cjs');
@@ -37,6 +38,14 @@ async function loadsKeyringAddon(args: string[], env: Record<string, string | un
   const trace = join(mkdtempSync(join(tmpdir(), 'acct-trace-')), 'loads.txt');
   const r = await execa('node', ['--require', HOOK, BIN, ...args], { env: { ...env, ACCT_TRACE_LOADS: trace }, extendEnv: false, reject: false, stripFinalNewline: false });
   return { loaded: readFileSync(trace, 'utf8').includes('@napi-rs/keyring'), stdout: String(r.stdout), exitCode: r.exitCode ?? -1 };
+}
+
+async function waitUntil(done: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** Sends raw request lines to the agent and returns its answer. */
@@ -96,7 +105,8 @@ describe('keychain agent', () => {
     });
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(JSON.parse(String(r.stdout))).toEqual({ A: values[0], B: values[1], C: values[2] });
-    expect(readFileSync(trace, 'utf8').split('\n').filter((p) => p === socket)).toHaveLength(1);
+    // One conversation, on a lane (the socket is for when every lane is taken).
+    expect(readFileSync(trace, 'utf8').split('\n').filter((p) => p.endsWith(`:${socket}`))).toEqual([`lane:${socket}`]);
   });
 
   it('many runs at once start one agent', async () => {
@@ -108,7 +118,7 @@ describe('keychain agent', () => {
     const store = JSON.parse(readFileSync(join(home, 'store.json'), 'utf8'));
     const [account] = storedMetadata(home).accounts as [Account];
     const sealed = JSON.parse(readFileSync(join(home, 'secrets', `${account.id}.json`), 'utf8'));
-    const request = { v: 2, op: 'open', bus: session.env.DBUS_SESSION_BUS_ADDRESS, keychainAccount: `data-key:${store.id}` };
+    const request = { v: AGENT_PROTOCOL, op: 'open', bus: session.env.DBUS_SESSION_BUS_ADDRESS, keychainAccount: `data-key:${store.id}` };
     const secret = { aad: account.id, sealed };
     const line = JSON.stringify;
 
@@ -135,7 +145,7 @@ describe('keychain agent', () => {
 
   it('a conversation dropped after its first line leaves the agent serving, and acct does not wait for it', async () => {
     const store = JSON.parse(readFileSync(join(home, 'store.json'), 'utf8'));
-    const first = JSON.stringify({ v: 2, op: 'open', bus: session.env.DBUS_SESSION_BUS_ADDRESS, keychainAccount: `data-key:${store.id}` });
+    const first = JSON.stringify({ v: AGENT_PROTOCOL, op: 'open', bus: session.env.DBUS_SESSION_BUS_ADDRESS, keychainAccount: `data-key:${store.id}` });
     await new Promise<void>((done, fail) => {
       const s = createConnection(socket, () => s.end(`${first}\n`, () => done()));
       s.on('error', fail);
@@ -148,6 +158,43 @@ describe('keychain agent', () => {
     const viaAgent = await loadsKeyringAddon(['token', 'local'], env);
     expect(viaAgent).toMatchObject({ exitCode: 0, stdout: `${SECRET}\n`, loaded: false });
     expect(agentPids(socket)).toHaveLength(1);
+  });
+
+  it('acct takes a lane when one is free, gives it back, and uses the socket when every lane is held', async () => {
+    const lanes = `${socket}.lanes`;
+    expect(statSync(lanes).mode & 0o777).toBe(0o700);
+    const trace = join(mkdtempSync(join(tmpdir(), 'acct-trace-')), 'connects.txt');
+    const traced = (args: string[]) =>
+      execa('node', ['--require', resolve(import.meta.dirname, '../support/count-connects.cjs'), BIN, ...args], { env: { ...env, ACCT_TRACE_CONNECTS: trace }, extendEnv: false, reject: false });
+    const r = await traced(['token', 'local']);
+    expect(r).toMatchObject({ exitCode: 0, stdout: SECRET });
+    expect(readFileSync(trace, 'utf8')).toBe(`lane:${socket}`);
+    expect(readdirSync(lanes).filter((n) => n.endsWith('.lock'))).toEqual([]);
+    // Every lane held (by this process, which is alive): the socket, with the same answer.
+    const locks = Array.from({ length: 8 }, (_, i) => join(lanes, `${i}.lock`));
+    for (const lock of locks) writeFileSync(lock, String(process.pid), { flag: 'wx' });
+    try {
+      const busy = await traced(['token', 'local']);
+      expect(busy).toMatchObject({ exitCode: 0, stdout: SECRET });
+      expect(readFileSync(trace, 'utf8')).toBe(`socket:${socket}`);
+    } finally {
+      for (const lock of locks) rmSync(lock, { force: true });
+    }
+  });
+
+  it('an agent killed outright leaves its lanes behind: acct is not held up by them, and the next agent makes new ones', async () => {
+    const lanes = `${socket}.lanes`;
+    const before = statSync(lanes).ino;
+    const [pid] = agentPids(socket);
+    process.kill(pid!, 'SIGKILL');
+    await waitUntil(() => agentPids(socket).length === 0);
+    expect(existsSync(lanes)).toBe(true);
+    // Nobody reads those pipes now: acct reads the keychain itself, at once, and starts an agent.
+    const r = await loadsKeyringAddon(['token', 'local'], env);
+    expect(r).toMatchObject({ exitCode: 0, stdout: `${SECRET}\n`, loaded: true });
+    await waitUntil(() => agentPids(socket).length === 1 && existsSync(lanes) && statSync(lanes).ino !== before);
+    await waitUntil(async () => (await loadsKeyringAddon(['token', 'local'], env)).loaded === false);
+    expect(readdirSync(lanes).filter((n) => n.endsWith('.lock'))).toEqual([]);
   });
 
   it('a tampered secret file is still reported, not hidden by the agent', async () => {
@@ -222,7 +269,7 @@ describe('acct agent status and stop', () => {
     const json = await acct(['agent', 'status', '--json'], env);
     expect(json.exitCode, json.stderr).toBe(0);
     const status = JSON.parse(json.stdout);
-    expect(status).toMatchObject({ running: true, pid, socket, version, protocol: 2, idle_timeout_seconds: 600, used: true });
+    expect(status).toMatchObject({ running: true, pid, socket, version, protocol: AGENT_PROTOCOL, idle_timeout_seconds: 600, used: true });
     expect(status.idle_remaining_seconds).toBeGreaterThan(500);
     expect(Date.parse(status.started_at)).toBeLessThanOrEqual(Date.now());
     const text = await acct(['agent', 'status'], env);
@@ -234,6 +281,7 @@ describe('acct agent status and stop', () => {
     expect(stop).toMatchObject({ exitCode: 0, stdout: '', stderr: `Stopped the keychain agent (pid ${pid})\n` });
     expect(agentPids(socket)).toEqual([]);
     expect(existsSync(socket)).toBe(false);
+    expect(existsSync(`${socket}.lanes`)).toBe(false);
 
     const after = JSON.parse((await acct(['agent', 'status', '--json'], env)).stdout);
     expect(after).toMatchObject({ running: false, reason: 'not running', socket });

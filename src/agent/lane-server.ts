@@ -1,0 +1,173 @@
+// The agent's side of the lanes (lanes.ts says what they are).
+import { constants, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { Socket } from 'node:net';
+import { MAX_REQUEST, CONVERSATION_IDLE_MS, type Conversation, type Conversations } from './server.js';
+import { CID, LANES } from './lanes.js';
+
+/** A lock whose holder cannot be checked (it wrote no pid) is taken back after EMPTY_LOCK_STALE_MS, any lock after LOCK_STALE_MS. */
+const LOCK_STALE_MS = 10 * 60_000;
+const EMPTY_LOCK_STALE_MS = 10_000;
+
+export interface LaneServer {
+  close(): void;
+}
+
+/**
+ * Makes the lanes folder for the agent that serves `socketPath` and answers
+ * on it; undefined when it cannot (no mkfifo, say): acct then uses the socket.
+ * Built under another name and renamed into place, so acct never finds a
+ * lane the agent does not hold yet.
+ */
+export function serveLanes(dir: string, conversationsOf: Conversations, count = LANES): LaneServer | undefined {
+  const building = `${dir}.${process.pid}`;
+  const pipes = Array.from({ length: count }, (_, i) => [`${building}/${i}.in`, `${building}/${i}.out`] as const);
+  const { O_RDWR, O_NONBLOCK } = constants;
+  const lanes: ServedLane[] = [];
+  try {
+    rmSync(building, { recursive: true, force: true });
+    mkdirSync(building, { mode: 0o700 });
+    execFileSync('mkfifo', ['-m', '600', ...pipes.flat()], { stdio: 'ignore' });
+    for (const [i, [inPath, outPath]] of pipes.entries()) {
+      // Both ends, read and write: no request or answer ever finds the other end closed while the agent runs.
+      const input = new Socket({ fd: openSync(inPath, O_RDWR | O_NONBLOCK), readable: true, writable: false });
+      const outFd = openSync(outPath, O_RDWR | O_NONBLOCK);
+      const output = new Socket({ fd: outFd, readable: false, writable: true });
+      lanes.push(serveLane(i, input, output, outFd, conversationsOf));
+    }
+    rmSync(dir, { recursive: true, force: true }); // left by an agent that crashed
+    renameSync(building, dir);
+  } catch {
+    // Nothing is lost: acct finds no lanes and uses the socket.
+    for (const lane of lanes) lane.close();
+    rmSync(building, { recursive: true, force: true });
+    return undefined;
+  }
+  const ino = statSync(dir).ino;
+  for (const lane of lanes) lane.lock = `${dir}/${lane.index}.lock`;
+  const reaper = setInterval(() => {
+    for (const lane of lanes) lane.reapIfStale();
+  }, 1_000);
+  reaper.unref();
+  return {
+    close() {
+      clearInterval(reaper);
+      for (const lane of lanes) lane.close();
+      // Only while the folder is still this agent's (a successor may have replaced it).
+      try {
+        if (statSync(dir).ino === ino) rmSync(dir, { recursive: true, force: true });
+      } catch {
+        // already gone
+      }
+    },
+  };
+}
+
+interface ServedLane {
+  index: number;
+  lock: string;
+  reapIfStale(): void;
+  close(): void;
+}
+
+function serveLane(index: number, input: Socket, output: Socket, outFd: number, conversationsOf: Conversations): ServedLane {
+  let buffered = '';
+  let current: { cid: string; conversation: Conversation } | undefined;
+  let idle: NodeJS.Timeout | undefined;
+
+  const end = () => {
+    clearTimeout(idle);
+    current?.conversation.drop();
+    current = undefined;
+  };
+  const start = (cid: string) => {
+    end();
+    const conversation: Conversation = conversationsOf((answer, then) => {
+      if (current?.conversation === conversation) {
+        clearTimeout(idle);
+        current = undefined;
+      }
+      output.write(`${cid}\t${JSON.stringify(answer)}\n`, then);
+    });
+    current = { cid, conversation };
+    return current;
+  };
+  const take = (line: string) => {
+    const tab = line.indexOf('\t');
+    const cid = line.slice(0, tab);
+    if (tab < 0 || !CID.test(cid)) return; // not a lane's line: nobody to answer
+    const c = current?.cid === cid ? current : start(cid);
+    const next = c.conversation.line(line.slice(tab + 1));
+    clearTimeout(idle);
+    if (next === 'more') idle = setTimeout(end, CONVERSATION_IDLE_MS);
+  };
+
+  input.setEncoding('utf8');
+  input.on('error', () => {}); // never: the agent holds both ends
+  input.on('data', (chunk: string) => {
+    buffered += chunk;
+    for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      take(line);
+    }
+    if (buffered.length > MAX_REQUEST + 64) {
+      // A line too long to be a request: refused (its caller goes to the socket), and the rest of it skipped.
+      const cid = buffered.slice(0, Math.max(0, buffered.indexOf('\t')));
+      if (CID.test(cid)) start(cid).conversation.line('');
+      buffered = '';
+    }
+  });
+  output.on('error', () => {});
+
+  const lane: ServedLane = {
+    index,
+    lock: '',
+    reapIfStale() {
+      let pid: number;
+      let age: number;
+      try {
+        age = Date.now() - statSync(lane.lock).mtimeMs;
+        pid = Number(readFileSync(lane.lock, 'utf8'));
+      } catch {
+        return; // free
+      }
+      const stale = age > LOCK_STALE_MS || (Number.isInteger(pid) && pid > 0 ? !alive(pid) : age > EMPTY_LOCK_STALE_MS);
+      if (!stale) return;
+      // Its holder died: forget its conversation, empty the lane, give it back.
+      end();
+      buffered = '';
+      drain(outFd);
+      try {
+        unlinkSync(lane.lock);
+      } catch {
+        // given back meanwhile
+      }
+    },
+    close() {
+      end();
+      input.destroy();
+      output.destroy();
+    },
+  };
+  return lane;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Reads away what is waiting in a pipe (answers nobody will read). */
+function drain(fd: number): void {
+  const buffer = Buffer.allocUnsafe(64 * 1024);
+  try {
+    while (readSync(fd, buffer, 0, buffer.length, null) > 0);
+  } catch {
+    // EAGAIN: empty
+  }
+}
