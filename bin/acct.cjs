@@ -3,7 +3,7 @@
 // Node starts it faster than an ES module.
 //
 // Two bundles: dist/plain.cjs runs the plain forms of the commands scripts
-// call most (`acct token <ref>`, `acct list`; see src/plain.ts), without the
+// call most (`acct token <ref>`, `acct list`, `acct env`; see src/plain.ts), without the
 // command tree, and dist/acct.cjs runs everything else. PLAIN only saves
 // loading plain.cjs for other commands; a command missing from it still runs,
 // through acct.cjs (a test keeps the two lists equal).
@@ -25,7 +25,7 @@
 'use strict';
 const path = require('node:path');
 
-const PLAIN = ['token', 'list'];
+const PLAIN = ['token', 'list', 'env'];
 const argv = process.argv.slice(2);
 const command = (argv.find((a) => !a.startsWith('-')) || 'none').replace(/[^a-z_]/g, '');
 

@@ -1,4 +1,4 @@
-// dist/plain.cjs: the plain forms of token and list (plain.ts) and only the
+// dist/plain.cjs: the plain forms of token, list and env (plain.ts) and only the
 // code they need. Without the command tree and commander it is a third the
 // size of dist/acct.cjs, which is a few milliseconds of every `acct token`.
 

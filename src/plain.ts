@@ -10,18 +10,21 @@ type Values = Record<string, string | boolean | undefined>;
 interface PlainOption {
   type: 'string' | 'boolean';
   default?: string;
+  choices?: readonly string[];
 }
 interface PlainForm {
   /** The command's name ("token"), as a store records its uses. */
   name: string;
   /** The command's options, from its one declaration (commands/declared.ts). */
   options: Record<string, PlainOption>;
+  /** How many arguments it takes: exactly this many, or at least this many when the last is variadic. */
   positionals: number;
+  variadic: boolean;
   run(ctx: Context, positionals: string[], values: Values): Promise<void | number>;
 }
 
 /**
- * `acct token <ref>` and `acct list` are what scripts and prompts run most,
+ * `acct token <ref>`, `acct list` and `acct env` are what scripts, prompts and CI steps run most,
  * and setting up commander's whole command tree is a third of acct's own
  * start-up (and much of what list allocates before its 1,000 rows). Their
  * plain forms are parsed here instead (parsePlain). Any other form
@@ -33,8 +36,11 @@ export const PLAIN_FORMS: Record<string, PlainForm> = Object.fromEntries(
     d.name,
     {
       name: d.name,
-      options: Object.fromEntries(d.options.map((o) => [o.name, { type: o.value ? 'string' : 'boolean', ...(o.default !== undefined ? { default: o.default } : {}) }])),
+      options: Object.fromEntries(
+        d.options.map((o) => [o.name, { type: o.value ? 'string' : 'boolean', ...(o.default !== undefined ? { default: o.default } : {}), ...(o.choices ? { choices: o.choices } : {}) }]),
+      ),
       positionals: d.args.length,
+      variadic: d.args.at(-1)?.variadic === true,
       run: (ctx, positionals, values) => d.run(ctx, positionals, Object.fromEntries(Object.entries(values).map(([k, v]) => [camelCase(k), v]))),
     },
   ]),
@@ -82,7 +88,9 @@ export function parsePlain(argv: string[]): PlainCall | undefined {
       values[name] = value;
     }
   }
-  if (positionals.length !== form.positionals) return undefined;
+  if (form.variadic ? positionals.length < form.positionals : positionals.length !== form.positionals) return undefined;
+  // A value that is not one of an option's choices: commander says which are.
+  for (const [name, option] of Object.entries(form.options)) if (option.choices && typeof values[name] === 'string' && !option.choices.includes(values[name])) return undefined;
   for (const [name, option] of Object.entries(form.options)) if (option.default !== undefined && !Object.hasOwn(values, name)) values[name] = option.default;
   return { form, positionals, values };
 }

@@ -19,9 +19,13 @@ export type Loader = (ctx: Context) => Promise<void | number>;
 function fromDeclared(program: Command, d: Declared, run: (loader: Loader) => Promise<void>): void {
   const cmd = program.command(d.name).description(d.description);
   if (d.alias) cmd.alias(d.alias);
-  for (const a of d.args) cmd.argument(`<${a.name}>`, a.description);
-  for (const o of d.options) cmd.option(`--${o.name}${o.value ? ` <${o.value}>` : ''}`, o.description, o.default);
-  cmd.action((...given: unknown[]) => run((c) => d.run(c, given.slice(0, d.args.length) as string[], given[d.args.length] as Record<string, unknown>)));
+  for (const a of d.args) cmd.argument(`<${a.name}${a.variadic ? '...' : ''}>`, a.description);
+  for (const o of d.options) {
+    const option = new Option(`--${o.name}${o.value ? ` <${o.value}>` : ''}`, o.description);
+    if (o.choices) option.choices(o.choices);
+    cmd.addOption(o.default === undefined ? option : option.default(o.default));
+  }
+  cmd.action((...given: unknown[]) => run((c) => d.run(c, given.slice(0, d.args.length).flat() as string[], given[d.args.length] as Record<string, unknown>)));
 }
 
 /**
@@ -301,15 +305,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
       .action((opts) => run(async (c) => (await import('./commands/agent.js')).agentStop(c, opts)));
   }
 
-  if (wanted('env')) {
-    program
-      .command('env')
-      .description('print credentials as environment variables')
-      .argument('<refs...>', 'account references, or NAME=ref[.field]')
-      .addOption(new Option('--format <format>', 'output format').choices(['dotenv', 'shell', 'json', 'github', 'gitlab']).default('dotenv'))
-      .addOption(json())
-      .action((refs, opts) => run(async (c) => (await import('./commands/env.js')).env(c, refs, opts)));
-  }
+  if (wanted(FAST.env!.name)) fromDeclared(program, FAST.env!, run);
 
   if (wanted('exec')) {
     program

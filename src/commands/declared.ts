@@ -11,16 +11,18 @@ export interface DeclaredOption {
   value?: string;
   description: string;
   default?: string;
+  /** The values it takes, when they are few (anything else is commander's to refuse). */
+  choices?: readonly string[];
 }
 
 export interface Declared {
   name: string;
   alias?: string;
   description: string;
-  /** Required arguments, in order. */
-  args: { name: string; description: string }[];
+  /** Required arguments, in order; the last may be variadic (one or more). */
+  args: { name: string; description: string; variadic?: boolean }[];
   options: DeclaredOption[];
-  /** opts as commander hands them over: camelCase names (`min-ttl` → minTtl), defaults filled in. */
+  /** args flat (a variadic one's values last); opts as commander hands them over: camelCase names (`min-ttl` → minTtl), defaults filled in. */
   run(ctx: Context, args: string[], opts: Record<string, unknown>): Promise<void | number>;
 }
 
@@ -46,6 +48,13 @@ export const FAST: Record<string, Declared> = {
       json,
     ],
     run: async (ctx, [ref], opts) => (await import('./token.js')).token(ctx, ref!, opts as { field?: string; minTtl: string; refresh?: boolean; json?: boolean }),
+  },
+  env: {
+    name: 'env',
+    description: 'print credentials as environment variables',
+    args: [{ name: 'refs', description: 'account references, or NAME=ref[.field]', variadic: true }],
+    options: [{ name: 'format', value: 'format', description: 'output format', default: 'dotenv', choices: ['dotenv', 'shell', 'json', 'github', 'gitlab'] }, json],
+    run: async (ctx, refs, opts) => (await import('./env.js')).env(ctx, refs, opts as { format: string; json?: boolean }),
   },
 };
 

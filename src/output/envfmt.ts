@@ -1,5 +1,5 @@
 // Formats for `acct env`. Each must round-trip any value through its real consumer.
-import { randomBytes } from 'node:crypto';
+import { nodeCrypto } from '../store/node-crypto.js';
 import { usageError } from '../errors.js';
 
 export type EnvVars = [name: string, value: string][];
@@ -68,7 +68,7 @@ export function githubMasks(vars: EnvVars): string {
 }
 
 /** The $GITHUB_ENV file syntax: NAME<<DELIMITER, the value, DELIMITER, with a delimiter absent from the value. */
-export function githubEnvFile(vars: EnvVars, random: () => string = () => randomBytes(16).toString('hex')): string {
+export function githubEnvFile(vars: EnvVars, random: () => string = () => nodeCrypto().randomBytes(16).toString('hex')): string {
   return vars
     .map(([k, v]) => {
       let delimiter: string;

@@ -27,6 +27,9 @@ describe('plain forms', () => {
         .sort((a, b) => (a.name < b.name ? -1 : 1));
       expect(plain).toEqual(declared(cmd));
       expect(form.positionals).toBe(cmd.registeredArguments.filter((a) => a.required).length);
+      expect(form.variadic).toBe(cmd.registeredArguments.at(-1)?.variadic === true);
+      // The same choices, where an option has them.
+      for (const o of cmd.options) expect({ name: o.long, choices: form.options[o.long!.slice(2)]!.choices }).toEqual({ name: o.long, choices: o.argChoices });
     });
   }
 
@@ -44,6 +47,10 @@ describe('plain forms', () => {
       ['list'],
       ['list', '--app', 'slack', '--json'],
       ['list', '--app=slack'],
+      ['env', 'github'],
+      ['env', 'GH=github', 'OPENAI_API_KEY=openai/work.api_key', '--format', 'json'],
+      ['env', '--format=github', 'stripe/live'],
+      ['env', 'github', '--json'],
       // Declined: commander parses these and says what is wrong, or does what they ask.
       ['token'],
       ['token', 'a', 'b'],
@@ -57,6 +64,10 @@ describe('plain forms', () => {
       ['token', '--', 'github'],
       ['token', 'github', '--constructor'],
       ['list', 'extra'],
+      ['env'],
+      ['env', '--format', 'json'],
+      ['env', 'github', '--format', 'yaml'],
+      ['env', 'github', '--format'],
       ['list', '--app'],
       ['show', 'github'],
       ['constructor'],
@@ -66,7 +77,11 @@ describe('plain forms', () => {
       let expected: { positionals: string[]; values: Record<string, unknown> } | undefined;
       try {
         const parsed = form && parseArgs({ args: argv.slice(1), options: form.options, allowPositionals: true, strict: true });
-        if (parsed && parsed.positionals.length === form!.positionals && !argv.includes('--')) expected = { positionals: parsed.positionals, values: { ...parsed.values } };
+        const count = parsed?.positionals.length ?? 0;
+        const fits = form?.variadic ? count >= form.positionals : count === form?.positionals;
+        // parseArgs knows no choices: a value outside them is for commander to refuse.
+        const chosen = Object.entries(form?.options ?? {}).every(([n, o]) => !o.choices || typeof parsed?.values[n] !== 'string' || o.choices.includes(parsed.values[n] as string));
+        if (parsed && fits && chosen && !argv.includes('--')) expected = { positionals: parsed.positionals, values: { ...parsed.values } };
       } catch {
         expected = undefined;
       }
@@ -79,6 +94,8 @@ describe('plain forms', () => {
     expect(parsePlain(['token', 'github', '--json'])?.values).toEqual({ json: true, 'min-ttl': '60' });
     expect(parsePlain(['token', 'github', '--field=api_key', '--min-ttl', '0'])?.values).toEqual({ field: 'api_key', 'min-ttl': '0' });
     expect(parsePlain(['list', '--app', 'slack'])?.values).toEqual({ app: 'slack' });
+    expect(parsePlain(['env', 'A=github', 'B=openai', '--format=shell'])).toMatchObject({ positionals: ['A=github', 'B=openai'], values: { format: 'shell' } });
+    expect(parsePlain(['env', 'github'])?.values).toEqual({ format: 'dotenv' });
     expect(parsePlain(['token', 'github', '--json', '--json'])).toBeUndefined();
   });
 
