@@ -189,6 +189,15 @@ describe('AccountRepository over accounts.tsv', () => {
     expect(ambiguous).toBeGreaterThan(3);
   });
 
+  it('an id with a "/" (a store edited by hand) is still found, though app/nickname references are not looked up as ids', () => {
+    const m = sample();
+    m.accounts[4] = { ...m.accounts[4]!, id: 'hand/made' };
+    writeTsv(m);
+    repo = new AccountRepository({ config: dir, data: dir });
+    expect(repo.resolve('hand/made').id).toBe('hand/made');
+    expect(repo.resolve(`${m.accounts[4]!.app}/${m.accounts[4]!.nickname}`).id).toBe('hand/made');
+  });
+
   it('answers get, appAccounts and view from the file, and picks up a new version of it', () => {
     const m = sample();
     writeTsv(m);
