@@ -1,5 +1,5 @@
 // The agent's side of the lanes (lanes.ts says what they are).
-import { constants, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { constants, lstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { Socket } from 'node:net';
 import { MAX_REQUEST, CONVERSATION_IDLE_MS, type Conversation, type Conversations } from './server.js';
@@ -127,12 +127,15 @@ function serveLane(index: number, input: Socket, output: Socket, outFd: number, 
       let pid: number;
       let age: number;
       try {
-        age = Date.now() - statSync(lane.lock).mtimeMs;
-        pid = Number(readFileSync(lane.lock, 'utf8'));
+        const st = lstatSync(lane.lock);
+        age = Date.now() - st.mtimeMs;
+        // Only a small file is read (a pipe put there would hold the agent up): anything else is no caller's lock.
+        pid = st.isFile() && st.size <= 32 ? Number(readFileSync(lane.lock, 'utf8')) : NaN;
       } catch {
         return; // free
       }
       const stale = age > LOCK_STALE_MS || (Number.isInteger(pid) && pid > 0 ? !alive(pid) : age > EMPTY_LOCK_STALE_MS);
+      // (An empty lock is one whose caller has not written its pid yet, or died before it did.)
       if (!stale) return;
       // Its holder died: forget its conversation, empty the lane, give it back.
       end();
