@@ -1,5 +1,5 @@
 // The agent's side of the lanes (lanes.ts says what they are).
-import { constants, lstatSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { Socket } from 'node:net';
 import { MAX_REQUEST, CONVERSATION_IDLE_MS, type Conversation, type Conversations } from './server.js';
@@ -95,9 +95,10 @@ function serveLane(index: number, input: Socket, output: Socket, outFd: number, 
   const take = (line: string) => {
     const tab = line.indexOf('\t');
     const cid = line.slice(0, tab);
-    if (tab < 0 || !CID.test(cid)) return; // not a lane's line: nobody to answer
+    if (tab < 0 || !CID.test(cid)) return; // not a lane's line (an empty one, the end of a half-written one): nobody to answer
     const c = current?.cid === cid ? current : start(cid);
-    const next = c.conversation.line(line.slice(tab + 1));
+    // A line too long to be a request is refused, as on the socket.
+    const next = c.conversation.line(line.length > MAX_REQUEST + 64 ? '' : line.slice(tab + 1));
     clearTimeout(idle);
     if (next === 'more') idle = setTimeout(end, CONVERSATION_IDLE_MS);
   };
@@ -112,7 +113,7 @@ function serveLane(index: number, input: Socket, output: Socket, outFd: number, 
       take(line);
     }
     if (buffered.length > MAX_REQUEST + 64) {
-      // A line too long to be a request: refused (its caller goes to the socket), and the rest of it skipped.
+      // A line too long to be a request, still coming: refused (its caller reads the keychain itself), and the rest of it skipped.
       const cid = buffered.slice(0, Math.max(0, buffered.indexOf('\t')));
       if (CID.test(cid)) start(cid).conversation.line('');
       buffered = '';
@@ -124,15 +125,30 @@ function serveLane(index: number, input: Socket, output: Socket, outFd: number, 
     index,
     lock: '',
     reapIfStale() {
-      let pid: number;
+      let pid = NaN;
       let age: number;
+      let ino: number;
+      let fd: number;
       try {
-        const st = lstatSync(lane.lock);
+        // Non-blocking and not through a link: a pipe or a link put there must not hold the agent up.
+        fd = openSync(lane.lock, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // free
+        fd = -1; // a link, say: no caller's lock
+      }
+      try {
+        const st = fd >= 0 ? fstatSync(fd) : lstatSync(lane.lock);
         age = Date.now() - st.mtimeMs;
-        // Only a small file is read (a pipe put there would hold the agent up): anything else is no caller's lock.
-        pid = st.isFile() && st.size <= 32 ? Number(readFileSync(lane.lock, 'utf8')) : NaN;
+        ino = st.ino;
+        // Only a small file is read: anything else is no caller's lock.
+        if (fd >= 0 && st.isFile() && st.size <= 32) {
+          const buffer = Buffer.alloc(32);
+          pid = Number(buffer.toString('utf8', 0, readSync(fd, buffer, 0, 32, 0)));
+        }
       } catch {
-        return; // free
+        return; // gone meanwhile
+      } finally {
+        if (fd >= 0) closeSync(fd);
       }
       const stale = age > LOCK_STALE_MS || (Number.isInteger(pid) && pid > 0 ? !alive(pid) : age > EMPTY_LOCK_STALE_MS);
       // (An empty lock is one whose caller has not written its pid yet, or died before it did.)
@@ -142,7 +158,8 @@ function serveLane(index: number, input: Socket, output: Socket, outFd: number, 
       buffered = '';
       drain(outFd);
       try {
-        unlinkSync(lane.lock);
+        // Only the lock looked at: a caller may have given it back, and another taken the lane, meanwhile.
+        if (lstatSync(lane.lock).ino === ino) unlinkSync(lane.lock);
       } catch {
         // given back meanwhile
       }

@@ -37,29 +37,44 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, read, unlinkSync,
 
 export const LANES = 8;
 const MAX_HELD = 2;
-/** A conversation id. */
-export const CID = /^[0-9a-z]{1,40}$/;
+/** A conversation id: pid, a random part and a count, in base 36. */
+export const CID = /^[0-9a-z-]{1,40}$/;
 
 export const laneDir = (socketPath: string): string => `${socketPath}.lanes`;
+
+/** How often a wait checks that the agent still reads its lane (acct holds the answer pipe open itself, so it sees no end of file). */
+const AGENT_CHECK_MS = 100;
 
 let held = 0;
 let conversations = 0;
 
 /** One lane that this process holds, for one conversation. */
 export class Lane {
-  readonly cid = `${process.pid.toString(36)}${Math.floor(Math.random() * 2 ** 32).toString(36)}${(conversations++).toString(36)}`;
+  readonly cid = `${process.pid.toString(36)}-${Math.floor(Math.random() * 2 ** 32).toString(36)}-${(conversations++).toString(36)}`;
   private released = false;
+  private reading = false;
   private readonly onExit = () => this.release();
 
   private constructor(
-    private readonly lock: string,
+    private readonly dir: string,
+    private readonly index: number,
+    /** The lock's inode: only that lock is this lane's to remove (the agent may have taken the lane back). */
+    private readonly lockIno: number,
     private readonly input: number,
     private readonly output: number,
+    /** A non-blocking write end of the answer pipe: ends a read that waits, and never blocks, however full the pipe. */
+    private readonly wake: number,
   ) {
     held++;
     // A command that ends before its conversation does (it failed before it
-    // needed the secret) gives the lane back as it exits.
+    // needed the secret, or exits while an answer is awaited) gives the lane
+    // back as it exits, and ends the wait: a read left waiting in the thread
+    // pool would keep the process from exiting.
     process.once('exit', this.onExit);
+  }
+
+  private get lock(): string {
+    return `${this.dir}/${this.index}.lock`;
   }
 
   /**
@@ -80,34 +95,35 @@ export class Lane {
     for (let k = 0; k < LANES; k++) {
       const i = (first + k) % LANES;
       const lock = `${dir}/${i}.lock`;
-      let fd: number;
+      const opened: number[] = [];
+      let lockIno: number;
       try {
-        fd = openSync(lock, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+        const fd = openSync(lock, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+        opened.push(fd);
+        lockIno = fstatSync(fd).ino;
       } catch (err) {
+        for (const o of opened) closeSync(o);
         if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
         return undefined;
       }
-      const opened: number[] = [];
       try {
-        writeSync(fd, String(process.pid));
-        closeSync(fd);
+        writeSync(opened[0]!, String(process.pid));
+        closeSync(opened.shift()!);
         // Non-blocking: with no agent reading (it died), this fails at once (ENXIO) instead of waiting.
         const input = openSync(`${dir}/${i}.in`, O_WRONLY | O_NONBLOCK | O_NOFOLLOW);
         opened.push(input);
         // Read and write: the open does not wait for the agent, and the read
-        // below blocks in the thread pool until it writes.
+        // in reply() waits in the thread pool until the agent writes.
         const output = openSync(`${dir}/${i}.out`, O_RDWR | O_NOFOLLOW);
         opened.push(output);
+        const wake = openSync(`${dir}/${i}.out`, O_WRONLY | O_NONBLOCK | O_NOFOLLOW);
+        opened.push(wake);
         // Requests carry secrets: they go into a pipe, never into a file someone put there.
-        if (!fstatSync(input).isFIFO() || !fstatSync(output).isFIFO()) throw new Error('not a pipe');
-        return new Lane(lock, input, output);
+        if (!fstatSync(input).isFIFO() || !fstatSync(output).isFIFO() || fstatSync(wake).ino !== fstatSync(output).ino) throw new Error('not a pipe');
+        return new Lane(dir, i, lockIno, input, output, wake);
       } catch {
         for (const o of opened) closeSync(o);
-        try {
-          unlinkSync(lock);
-        } catch {
-          // gone already
-        }
+        removeIfSame(lock, lockIno);
         return undefined;
       }
     }
@@ -116,7 +132,12 @@ export class Lane {
 
   /** Sends request lines (each ending in a newline), each after this conversation's id; false when the agent is gone. */
   send(lines: string, timeoutMs: number): boolean {
-    const bytes = Buffer.from(lines.replace(/^(?=.)/gm, `${this.cid}\t`), 'utf8');
+    // After a line break: a request that a caller before this one left half
+    // written ends there (the agent ignores it) instead of swallowing this one.
+    const bytes = Buffer.from(`\n${lines
+      .split('\n')
+      .map((line) => (line ? `${this.cid}\t${line}` : line))
+      .join('\n')}`, 'utf8');
     const deadline = Date.now() + timeoutMs;
     let sent = 0;
     try {
@@ -135,40 +156,51 @@ export class Lane {
     }
   }
 
-  /** The agent's answer to this conversation (without its id), then the lane is given back; undefined on a timeout. */
+  /**
+   * The agent's answer to this conversation (without its id), then the lane
+   * is given back; undefined on a timeout, or once the agent no longer reads
+   * its lane (it died, or stopped).
+   */
   reply(timeoutMs: number): Promise<string | undefined> {
     return new Promise((resolve) => {
       const chunks: Buffer[] = [];
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        try {
-          writeSync(this.output, '\n'); // ends the read below
-        } catch {
-          // the read ends with the process
-        }
-      }, timeoutMs);
+      let ended = false;
+      const end = () => {
+        ended = true;
+        this.wakeUp();
+      };
+      const timer = setTimeout(end, timeoutMs);
+      const check = setInterval(() => {
+        if (!this.agentReads()) end();
+      }, AGENT_CHECK_MS);
+      check.unref();
       const done = (answer: string | undefined) => {
         clearTimeout(timer);
+        clearInterval(check);
+        this.reading = false;
         this.release();
         resolve(answer);
       };
       const prefix = Buffer.from(`${this.cid}\t`);
-      const more = () =>
+      const more = () => {
+        this.reading = true;
         read(this.output, Buffer.allocUnsafe(64 * 1024), 0, 64 * 1024, null, (err, n, buffer) => {
+          this.reading = false;
+          if (this.released) return closeSync(this.output); // given back while it waited (release() left it open)
           if (err || n === 0) return done(undefined);
           chunks.push(buffer.subarray(0, n));
           let text = Buffer.concat(chunks);
           chunks.length = 0;
-          for (let end = text.indexOf(10); end >= 0; end = text.indexOf(10)) {
-            const line = text.subarray(0, end);
-            text = text.subarray(end + 1);
+          for (let nl = text.indexOf(10); nl >= 0; nl = text.indexOf(10)) {
+            const line = text.subarray(0, nl);
+            text = text.subarray(nl + 1);
             if (line.subarray(0, prefix.length).equals(prefix)) return done(line.subarray(prefix.length).toString('utf8'));
           }
-          if (timedOut) return done(undefined);
+          if (ended) return done(undefined);
           chunks.push(text);
           more();
         });
+      };
       more();
     });
   }
@@ -179,12 +211,39 @@ export class Lane {
     this.released = true;
     held--;
     process.removeListener('exit', this.onExit);
+    // A read still waiting (the process exits meanwhile) ends first.
+    if (this.reading) this.wakeUp();
     closeSync(this.input);
-    closeSync(this.output);
+    closeSync(this.wake);
+    if (!this.reading) closeSync(this.output); // else the exit closes it, once the read has ended
+    removeIfSame(this.lock, this.lockIno);
+  }
+
+  /** Ends a read that waits on the answer pipe (an empty line, which no answer is). */
+  private wakeUp(): void {
     try {
-      unlinkSync(this.lock);
+      writeSync(this.wake, '\n');
     } catch {
-      // taken back by the agent already
+      // EAGAIN: the pipe is full, so the read has something to return anyway
     }
+  }
+
+  /** Whether the agent still holds its end of this lane's request pipe. */
+  private agentReads(): boolean {
+    try {
+      closeSync(openSync(`${this.dir}/${this.index}.in`, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW));
+      return true;
+    } catch {
+      return false; // ENXIO: no reader; ENOENT: the lanes are gone with their agent
+    }
+  }
+}
+
+/** Removes a lock if it is still the one with this inode. */
+function removeIfSame(path: string, ino: number): void {
+  try {
+    if (lstatSync(path).ino === ino) unlinkSync(path);
+  } catch {
+    // gone already
   }
 }

@@ -8,6 +8,7 @@ import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
+import { build } from 'esbuild';
 import { chmodSync, constants, existsSync, mkdtempSync, openSync, closeSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, writeSync, readFileSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -197,6 +198,58 @@ describe('lanes', () => {
     expect(Lane.claim(dir)).toBeUndefined();
     expect(Date.now() - started).toBeLessThan(1000);
     expect(existsSync(join(dir, '0.lock'))).toBe(false);
+  });
+
+  it('a request half written by a caller before does not swallow the next one', async () => {
+    const lanes = holdAllBut(4);
+    try {
+      const input = openSync(join(dir, '4.in'), constants.O_WRONLY | constants.O_NONBLOCK);
+      writeSync(input, `gone-1\t{"v":${AGENT_PROTOCOL},"op":"op`);
+      closeSync(input);
+      const lane = Lane.claim(dir)!;
+      lane.send(`${first}\n${second('{"api_key":"whole"}')}\n`, 1000);
+      expect(plainOf(await lane.reply(2000))).toBe('{"api_key":"whole"}');
+    } finally {
+      lanes.release();
+    }
+  });
+
+  it('an agent that goes away while acct waits ends the wait at once, not at its timeout', async () => {
+    const lane = Lane.claim(dir)!;
+    lane.send(`${JSON.stringify({ v: AGENT_PROTOCOL, op: 'query', bus: BUS, db: { url: 'postgres://h/d', user: 'u', password: 'p', connectTimeoutMs: 1000 }, sql: 'select 1', params: [] })}\n`, 1000);
+    const started = Date.now();
+    const answer = lane.reply(20_000);
+    await waitFor(() => queries.length === 1);
+    server!.close();
+    server = undefined;
+    expect(await answer).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('a process that exits while it waits for an answer exits at once, and gives its lane back', async () => {
+    // Lane, bundled for a plain node child (a read waiting in the thread pool would keep it from exiting).
+    const bundle = join(root, 'lanes.cjs');
+    await build({ entryPoints: [join(import.meta.dirname, '../../src/agent/lanes.ts')], bundle: true, platform: 'node', format: 'cjs', outfile: bundle, logLevel: 'error' });
+    const query = JSON.stringify({ v: AGENT_PROTOCOL, op: 'query', bus: BUS, db: { url: 'postgres://h/d', user: 'u', password: 'p', connectTimeoutMs: 1000 }, sql: 'select 1', params: [] });
+    const script = `const { Lane } = require(${JSON.stringify(bundle)}); const lane = Lane.claim(${JSON.stringify(dir)}); if (!lane) process.exit(9); lane.send(${JSON.stringify(`${query}
+`)}, 1000); lane.reply(60000).then(() => process.exit(8)); setTimeout(() => process.exit(3), 300);`;
+    const started = Date.now();
+    const child = await run(process.execPath, ['-e', script], { timeout: 20_000 }).then(
+      () => ({ code: 0 }),
+      (err: { code?: number; killed?: boolean }) => ({ code: err.code, killed: err.killed }),
+    );
+    expect(child).toEqual({ code: 3, killed: false });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(readdirSync(dir).filter((n) => n.endsWith('.lock'))).toEqual([]);
+  });
+
+  it('a pipe put where a lock goes does not hold the agent up', async () => {
+    execFileSync('mkfifo', ['-m', '600', join(dir, '7.lock')]);
+    await new Promise((r) => setTimeout(r, 1_500)); // the agent looks at every lock once a second
+    const lane = Lane.claim(dir)!;
+    expect(lane).toBeDefined();
+    lane.send(`${first}\n${second('{"api_key":"still serving"}')}\n`, 1000);
+    expect(plainOf(await lane.reply(2000))).toBe('{"api_key":"still serving"}');
   });
 
   /** Locks every lane but one with this process's pid, as callers that hold them would. */
