@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lane, LANES } from '../../src/agent/lanes.js';
 import { serveLanes, type LaneServer } from '../../src/agent/lane-server.js';
-import { agentConversations, type AgentHooks } from '../../src/agent/server.js';
+import { agentConversations, agentServer, CONVERSATION_IDLE_MS, type AgentHooks } from '../../src/agent/server.js';
+import { createConnection } from 'node:net';
 import { AGENT_PROTOCOL } from '../../src/agent/protocol.js';
 import { seal } from '../../src/store/crypto.js';
 
@@ -277,3 +278,43 @@ async function waitFor(done: () => boolean, timeoutMs = 2000): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+describe('the agent socket (the same conversations)', () => {
+  it('a statement may take longer than the idle limit; a conversation that sends nothing more is closed at it', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'acct-sock-'));
+    const path = join(root, 'agent.sock');
+    const hooks: AgentHooks = {
+      onActivity() {},
+      onFailure() {},
+      onStop() {},
+      status: () => ({ pid: process.pid, version: 'test', protocol: AGENT_PROTOCOL, startedAt: '', idleTimeoutSeconds: 600, idleRemainingSeconds: 600 }),
+      query: () => new Promise((resolve) => setTimeout(() => resolve({ ok: true, rows: [{ slow: true }], dates: [] }), CONVERSATION_IDLE_MS + 1_000)),
+    };
+    const server = agentServer(agentConversations(BUS, async () => undefined, hooks));
+    await new Promise<void>((r) => server.listen(path, r));
+    const talk = (line: string) =>
+      new Promise<{ answer: string; ms: number }>((resolve, reject) => {
+        const started = Date.now();
+        let answer = '';
+        const socket = createConnection(path, () => socket.write(`${line}\n`));
+        socket.setEncoding('utf8');
+        socket.on('data', (d: string) => (answer += d));
+        socket.on('close', () => resolve({ answer, ms: Date.now() - started }));
+        socket.on('error', reject);
+      });
+    try {
+      const [statement, idle] = await Promise.all([
+        talk(JSON.stringify({ v: AGENT_PROTOCOL, op: 'query', bus: BUS, db: { url: 'postgres://h/d', user: 'u', password: 'p', connectTimeoutMs: 1000 }, sql: 'select 1', params: [] })),
+        talk(JSON.stringify({ v: AGENT_PROTOCOL, op: 'open', bus: BUS, keychainAccount: KEY_ACCOUNT })),
+      ]);
+      expect(JSON.parse(statement.answer)).toEqual({ ok: true, rows: [{ slow: true }], dates: [] });
+      expect(statement.ms).toBeGreaterThan(CONVERSATION_IDLE_MS);
+      expect(idle.answer).toBe('');
+      expect(idle.ms).toBeGreaterThanOrEqual(CONVERSATION_IDLE_MS - 100);
+      expect(idle.ms).toBeLessThan(CONVERSATION_IDLE_MS + 3_000);
+    } finally {
+      server.close();
+      rmSync(root, { recursive: true, force: true });
+    }
+  }, 20_000);
+});
