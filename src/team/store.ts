@@ -665,9 +665,16 @@ export async function activeMembers(q: TxQuery, teamId: string): Promise<{ id: s
 
 /** The mark a refresh lock holder leaves while it runs (TeamRefreshLock.waitForLostHolder). */
 const IN_FLIGHT = 'a refresh is under way';
-/** How often a holder renews its mark, and when a mark no longer renewed is stale (its holder died). */
+/**
+ * How often a holder renews its mark, and when a mark no longer renewed is
+ * stale (its holder died). Generous on purpose: a holder that is only slow
+ * (a loaded CI machine: once, 5 s without a renewal, and the waiter that took
+ * it for dead presented a rotated refresh token, which revokes the grant for
+ * everyone) costs far more than a dead one, whose waiters wait this long
+ * before they refresh, within their deadline.
+ */
 const HEARTBEAT_MS = 500;
-const MARK_STALE_S = 5;
+const MARK_STALE_S = 15;
 
 /** How long a waiter sleeps between tries of a held refresh lock. */
 const POLL_MS = 100;
