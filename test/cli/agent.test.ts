@@ -182,6 +182,12 @@ describe('keychain agent', () => {
     }
   });
 
+  it('40 runs at once, more than there are lanes: every one gets its secret, and no lane stays held', async () => {
+    const runs = await Promise.all(Array.from({ length: 40 }, (_, i) => acct(['env', '--format', 'json', `N${i}=local`], env)));
+    for (const [i, r] of runs.entries()) expect({ i, code: r.exitCode, out: JSON.parse(r.stdout || '{}') }).toEqual({ i, code: 0, out: { [`N${i}`]: SECRET } });
+    expect(readdirSync(`${socket}.lanes`).filter((n) => n.endsWith('.lock'))).toEqual([]);
+  });
+
   it('an agent killed outright leaves its lanes behind: acct is not held up by them, and the next agent makes new ones', async () => {
     const lanes = `${socket}.lanes`;
     const before = statSync(lanes).ino;
