@@ -10,6 +10,8 @@ const LOCK_STALE_MS = 10 * 60_000;
 const EMPTY_LOCK_STALE_MS = 10_000;
 
 export interface LaneServer {
+  /** Where the lanes are, how many, and how many are held now (for acct agent status). */
+  status(): { folder: string; count: number; held: number };
   close(): void;
 }
 
@@ -50,6 +52,18 @@ export function serveLanes(dir: string, conversationsOf: Conversations, count = 
   }, 1_000);
   reaper.unref();
   return {
+    status() {
+      let held = 0;
+      for (const lane of lanes) {
+        try {
+          lstatSync(lane.lock);
+          held++;
+        } catch {
+          // free
+        }
+      }
+      return { folder: dir, count: lanes.length, held };
+    },
     close() {
       clearInterval(reaper);
       for (const lane of lanes) lane.close();

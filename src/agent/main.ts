@@ -47,6 +47,7 @@ async function main(socketPath: string | undefined): Promise<number> {
       startedAt: startedAt.toISOString(),
       idleTimeoutSeconds: idleMs / 1000,
       idleRemainingSeconds: Math.max(0, Math.round((idleSince + idleMs - Date.now()) / 1000)),
+      lanes: lanes?.status() ?? null,
     }),
   });
   const server = agentServer(conversations);

@@ -59,6 +59,8 @@ export interface AgentStatus {
   idleTimeoutSeconds: number;
   /** Seconds left before it exits if nothing asks it. */
   idleRemainingSeconds: number;
+  /** Its lanes (lanes.ts): where, how many, how many held now; null when it serves on its socket only. */
+  lanes?: { folder: string; count: number; held: number } | null;
 }
 
 export type ControlAnswer = { ok: true; status: AgentStatus } | { ok: true; stopping: true; pid: number } | { ok: false; reason: string };

@@ -21,6 +21,7 @@ export async function agentStatus(ctx: Context, opts: { json?: boolean }): Promi
             started_at: state.status.startedAt,
             idle_timeout_seconds: state.status.idleTimeoutSeconds,
             idle_remaining_seconds: state.status.idleRemainingSeconds,
+            lanes: state.status.lanes ?? null,
             used,
           }
         : { running: false, pid: state.pid ?? null, socket: state.socket ?? null, reason: state.reason, used },
@@ -34,6 +35,12 @@ export async function agentStatus(ctx: Context, opts: { json?: boolean }): Promi
         ['version', `${state.status.version} (protocol ${state.status.protocol})`],
         ['started', state.status.startedAt],
         ['idle', `exits after ${state.status.idleTimeoutSeconds}s without a request (${state.status.idleRemainingSeconds}s left)`],
+        [
+          'lanes',
+          state.status.lanes
+            ? `${state.status.lanes.count} in ${state.status.lanes.folder} (${state.status.lanes.held} held)`
+            : 'none: acct reaches it by its socket only',
+        ],
       ]
     : [['running', `no: ${state.reason}`], ...(state.socket ? ([['socket', state.socket]] as [string, string][]) : [])];
   if (!used) rows.push(['used', 'no: ACCT_AGENT=0 keeps acct from asking it']);

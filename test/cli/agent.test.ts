@@ -282,6 +282,8 @@ describe('acct agent status and stop', () => {
     expect(text.stdout).toContain(`running  yes (pid ${pid})\n`);
     expect(text.stdout).toContain(`socket   ${socket}\n`);
     expect(text.stdout).toContain('exits after 600s without a request');
+    expect(status.lanes).toEqual({ folder: `${socket}.lanes`, count: 8, held: 0 });
+    expect(text.stdout).toContain(`lanes    8 in ${socket}.lanes (0 held)\n`);
 
     const stop = await acct(['agent', 'stop'], env);
     expect(stop).toMatchObject({ exitCode: 0, stdout: '', stderr: `Stopped the keychain agent (pid ${pid})\n` });
