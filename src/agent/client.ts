@@ -21,7 +21,7 @@
 // its lanes (lanes.ts), the way in that acct takes first because it costs
 // no node:net.
 import { join } from 'node:path';
-import { lstatSync } from 'node:fs';
+import { isPrivateDir } from './folder.js';
 import type { Sealed } from '../store/crypto.js';
 import { Lane, laneDir } from './lanes.js';
 import { AGENT_PROTOCOL, type OpenAnswer, type OpenRequest, type OpenSecret, type OpenSecrets, type QueryAnswer, type QueryRequest, type TeamOpenAnswer, type TeamOpenRequest } from './protocol.js';
@@ -70,17 +70,6 @@ export function agentSocketPath(env: NodeJS.ProcessEnv, version: string): string
   if (!env.XDG_RUNTIME_DIR || !env.DBUS_SESSION_BUS_ADDRESS) return undefined;
   // One agent per D-Bus session (it reads that session's Secret Service), acct version and protocol.
   return join(env.XDG_RUNTIME_DIR, 'acct', `agent-${fnv1a(`${version}\n${AGENT_PROTOCOL}\n${env.DBUS_SESSION_BUS_ADDRESS}`)}.sock`);
-}
-
-/** The folder holds the socket only if it is the user's own and closed to everyone else. */
-export function isPrivateDir(dir: string): boolean | 'missing' {
-  try {
-    const st = lstatSync(dir);
-    return st.isDirectory() && st.uid === process.getuid!() && (st.mode & 0o077) === 0;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
-    throw err;
-  }
 }
 
 export function keychainAgent(env: NodeJS.ProcessEnv, options: AgentOptions): (KeychainAgent & TeamAgent) | undefined {

@@ -7,7 +7,8 @@
 import { createConnection } from 'node:net';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { agentSocketPath, isPrivateDir } from './client.js';
+import { agentSocketPath } from './client.js';
+import { isPrivateDir } from './folder.js';
 import { AGENT_PROTOCOL, type AgentStatus, type ControlAnswer, type ControlRequest } from './protocol.js';
 
 export type AgentState =

@@ -1,9 +1,10 @@
 // The agent's side of the lanes (lanes.ts says what they are).
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { Socket } from 'node:net';
 import { MAX_REQUEST, CONVERSATION_IDLE_MS, type Conversation, type Conversations } from './server.js';
-import { CID, LANES } from './lanes.js';
+import { CID, LANES, removeIfSame } from './lanes.js';
+import { isAlive } from '../store/sweep.js';
 
 /** A lock whose holder cannot be checked (it wrote no pid) is taken back after EMPTY_LOCK_STALE_MS, any lock after LOCK_STALE_MS. */
 const LOCK_STALE_MS = 10 * 60_000;
@@ -164,19 +165,15 @@ function serveLane(index: number, input: Socket, output: Socket, outFd: number, 
       } finally {
         if (fd >= 0) closeSync(fd);
       }
-      const stale = age > LOCK_STALE_MS || (Number.isInteger(pid) && pid > 0 ? !alive(pid) : age > EMPTY_LOCK_STALE_MS);
+      const stale = age > LOCK_STALE_MS || (Number.isInteger(pid) && pid > 0 ? !isAlive(pid) : age > EMPTY_LOCK_STALE_MS);
       // (An empty lock is one whose caller has not written its pid yet, or died before it did.)
       if (!stale) return;
       // Its holder died: forget its conversation, empty the lane, give it back.
       end();
       buffered = '';
       drain(outFd);
-      try {
-        // Only the lock looked at: a caller may have given it back, and another taken the lane, meanwhile.
-        if (lstatSync(lane.lock).ino === ino) unlinkSync(lane.lock);
-      } catch {
-        // given back meanwhile
-      }
+      // Only the lock looked at: a caller may have given it back, and another taken the lane, meanwhile.
+      removeIfSame(lane.lock, ino);
     },
     close() {
       end();
@@ -185,15 +182,6 @@ function serveLane(index: number, input: Socket, output: Socket, outFd: number, 
     },
   };
   return lane;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Reads away what is waiting in a pipe (answers nobody will read). */

@@ -34,6 +34,7 @@
 // The agent's side is lane-server.ts (kept apart: it loads node:net, which
 // this side is here to avoid).
 import { closeSync, constants, fstatSync, lstatSync, openSync, read, unlinkSync, writeSync } from 'node:fs';
+import { isPrivateDir } from './folder.js';
 
 export const LANES = 8;
 const MAX_HELD = 2;
@@ -85,10 +86,9 @@ export class Lane {
   static claim(dir: string): Lane | undefined {
     if (held >= MAX_HELD) return undefined;
     try {
-      const st = lstatSync(dir);
-      if (!st.isDirectory() || st.uid !== process.getuid!() || (st.mode & 0o077) !== 0) return undefined;
+      if (isPrivateDir(dir) !== true) return undefined; // missing: an agent of before lanes, or one that is starting
     } catch {
-      return undefined; // no lanes: an agent of before lanes, or one that is starting
+      return undefined;
     }
     const { O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = constants;
     const first = process.pid % LANES;
@@ -239,8 +239,8 @@ export class Lane {
   }
 }
 
-/** Removes a lock if it is still the one with this inode. */
-function removeIfSame(path: string, ino: number): void {
+/** Removes a lock if it is still the one with this inode (acct's own when it gives a lane back; a dead caller's when the agent takes it back). */
+export function removeIfSame(path: string, ino: number): void {
   try {
     if (lstatSync(path).ino === ino) unlinkSync(path);
   } catch {

@@ -10,7 +10,7 @@ import { agentConversations, agentServer } from './server.js';
 import { serveLanes, type LaneServer } from './lane-server.js';
 import { laneDir } from './lanes.js';
 import { agentDatabases } from './databases.js';
-import { isPrivateDir } from './client.js';
+import { isPrivateDir } from './folder.js';
 import { withLock } from '../store/lock.js';
 import { AGENT_PROTOCOL } from './protocol.js';
 import { VERSION } from '../version.js';

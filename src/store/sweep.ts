@@ -73,7 +73,8 @@ function removeDeadTemps(dir: string, now: number): string[] {
   return removed;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this pid exists (another user's counts). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -128,7 +128,6 @@ export function openItems(items: readonly TeamItem[], keys: MemberKeys): OpenedI
   });
 }
 
-
 /** Opened fields as a store returns them; throws when the plaintext is not a set of fields. */
 export function fieldsOf(plain: Buffer): Fields {
   const fields = JSON.parse(plain.toString('utf8')) as unknown;
