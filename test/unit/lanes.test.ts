@@ -22,6 +22,8 @@ import { seal } from '../../src/store/crypto.js';
 const run = promisify(execFile);
 const BUS = 'unix:path=/tmp/lanes-test-bus';
 const KEY_ACCOUNT = 'data-key:st_0123456789abcdef';
+/** A team statement's first line (the tests' hooks answer it when they say). */
+const QUERY = JSON.stringify({ v: AGENT_PROTOCOL, op: 'query', bus: BUS, db: { url: 'postgres://h/d', user: 'u', password: 'p', connectTimeoutMs: 1000 }, sql: 'select 1', params: [] });
 
 describe('lanes', () => {
   let root: string;
@@ -110,7 +112,7 @@ describe('lanes', () => {
     const lanes = holdAllBut(3);
     try {
       const lane = Lane.claim(dir)!;
-      lane.send(`${JSON.stringify({ v: AGENT_PROTOCOL, op: 'query', bus: BUS, db: { url: 'postgres://h/d', user: 'u', password: 'p', connectTimeoutMs: 1000 }, sql: 'select 1', params: [] })}\n`, 1000);
+      lane.send(`${QUERY}\n`, 1000);
       const started = Date.now();
       expect(await lane.reply(300)).toBeUndefined();
       expect(Date.now() - started).toBeLessThan(2000);
@@ -217,7 +219,7 @@ describe('lanes', () => {
 
   it('an agent that goes away while acct waits ends the wait at once, not at its timeout', async () => {
     const lane = Lane.claim(dir)!;
-    lane.send(`${JSON.stringify({ v: AGENT_PROTOCOL, op: 'query', bus: BUS, db: { url: 'postgres://h/d', user: 'u', password: 'p', connectTimeoutMs: 1000 }, sql: 'select 1', params: [] })}\n`, 1000);
+    lane.send(`${QUERY}\n`, 1000);
     const started = Date.now();
     const answer = lane.reply(20_000);
     await waitFor(() => queries.length === 1);
@@ -231,8 +233,7 @@ describe('lanes', () => {
     // Lane, bundled for a plain node child (a read waiting in the thread pool would keep it from exiting).
     const bundle = join(root, 'lanes.cjs');
     await build({ entryPoints: [join(import.meta.dirname, '../../src/agent/lanes.ts')], bundle: true, platform: 'node', format: 'cjs', outfile: bundle, logLevel: 'error' });
-    const query = JSON.stringify({ v: AGENT_PROTOCOL, op: 'query', bus: BUS, db: { url: 'postgres://h/d', user: 'u', password: 'p', connectTimeoutMs: 1000 }, sql: 'select 1', params: [] });
-    const script = `const { Lane } = require(${JSON.stringify(bundle)}); const lane = Lane.claim(${JSON.stringify(dir)}); if (!lane) process.exit(9); lane.send(${JSON.stringify(`${query}
+    const script = `const { Lane } = require(${JSON.stringify(bundle)}); const lane = Lane.claim(${JSON.stringify(dir)}); if (!lane) process.exit(9); lane.send(${JSON.stringify(`${QUERY}
 `)}, 1000); lane.reply(60000).then(() => process.exit(8)); setTimeout(() => process.exit(3), 300);`;
     const started = Date.now();
     const child = await run(process.execPath, ['-e', script], { timeout: 20_000 }).then(
@@ -304,7 +305,7 @@ describe('the agent socket (the same conversations)', () => {
       });
     try {
       const [statement, idle] = await Promise.all([
-        talk(JSON.stringify({ v: AGENT_PROTOCOL, op: 'query', bus: BUS, db: { url: 'postgres://h/d', user: 'u', password: 'p', connectTimeoutMs: 1000 }, sql: 'select 1', params: [] })),
+        talk(QUERY),
         talk(JSON.stringify({ v: AGENT_PROTOCOL, op: 'open', bus: BUS, keychainAccount: KEY_ACCOUNT })),
       ]);
       expect(JSON.parse(statement.answer)).toEqual({ ok: true, rows: [{ slow: true }], dates: [] });
