@@ -31,7 +31,16 @@ export async function runProcess(handler: Handler): Promise<void> {
       return isTerminal(1);
     },
   };
+  // Node exits when nothing is left to wait on, even while a command still
+  // awaits a promise that nothing will settle now (a team store worker under
+  // load was seen exiting 0 that way, having printed nothing): such a run
+  // must not pass for a success.
+  const stalled = () => {
+    process.exitCode = report(io, new AcctError('unexpected', 'acct stopped with its work unfinished: nothing was left for it to wait on', { hint: 'run it again; if this happens again, report it with the command line' }));
+  };
+  process.once('beforeExit', stalled);
   const code = await handler(process.argv.slice(2), io, process.env);
+  process.removeListener('beforeExit', stalled);
   // Output that went only through writeAll is written already, so nothing is
   // left to wait for: exit now. Left to itself, Node would first wait for
   // V8 to finish compiling the functions a command made hot, in the
