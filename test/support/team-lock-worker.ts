@@ -71,12 +71,23 @@ async function main() {
   }
 }
 
+// As acct's runProcess does: a run left waiting on nothing (seen once under
+// load: exit 0, nothing printed) fails and says so, rather than passing for done.
+let finished = false;
+process.once('beforeExit', () => {
+  if (finished) return;
+  process.stderr.write('the worker stopped with its work unfinished: nothing was left for it to wait on\n');
+  process.exitCode = 1;
+});
+
 main().then(
   async (token) => {
+    finished = true;
     process.stdout.write(`${token}\n`);
     await store.close();
   },
   async (err: unknown) => {
+    finished = true;
     process.stderr.write(`${(err as Error).message}\n`);
     process.exitCode = 1;
     await store.close();
