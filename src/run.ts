@@ -32,9 +32,9 @@ export async function runProcess(handler: Handler): Promise<void> {
     },
   };
   // Node exits when nothing is left to wait on, even while a command still
-  // awaits a promise that nothing will settle now (a team store worker under
-  // load was seen exiting 0 that way, having printed nothing): such a run
-  // must not pass for a success.
+  // awaits a promise that nothing will settle now (a handle unref'd too soon,
+  // as the team store's idle pool connections are): such a run must not pass
+  // for a success.
   const stalled = () => {
     process.exitCode = report(io, new AcctError('unexpected', 'acct stopped with its work unfinished: nothing was left for it to wait on', { hint: 'run it again; if this happens again, report it with the command line' }));
   };

@@ -181,9 +181,8 @@ let keepAlive: NodeJS.Timeout | undefined;
 /**
  * Runs `fn` with the process kept alive. The pool lets Node exit once its
  * connections are idle (allowExitOnIdle: a command need not close it), so
- * while a store operation is under way something must hold the event loop:
- * a worker under load was seen exiting 0, its work half done, while it
- * waited inside the driver.
+ * while a store operation is under way something must hold the event loop,
+ * or Node could exit with the operation half done.
  */
 export async function alive<T>(fn: () => Promise<T>): Promise<T> {
   if (inFlight++ === 0) keepAlive = setInterval(() => undefined, 1 << 30);

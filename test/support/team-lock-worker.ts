@@ -71,8 +71,8 @@ async function main() {
   }
 }
 
-// As acct's runProcess does: a run left waiting on nothing (seen once under
-// load: exit 0, nothing printed) fails and says so, rather than passing for done.
+// As acct's runProcess does: a run left waiting on nothing fails and says so,
+// rather than passing for done.
 let finished = false;
 process.once('beforeExit', () => {
   if (finished) return;

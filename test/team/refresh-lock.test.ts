@@ -97,7 +97,9 @@ function worker(key: string, extra: Record<string, string> = {}): Worker {
     if (stdout.includes('waiting\n')) onWaiting();
   });
   child.stderr.on('data', (d: Buffer) => (stderr += d));
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((r) => child.on('exit', (code) => r({ code, stdout, stderr })));
+  // 'close', not 'exit': at 'exit' the child's pipes may still hold its output
+  // (under load a worker that printed its token was read as exit 0 with nothing printed).
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((r) => child.on('close', (code) => r({ code, stdout, stderr })));
   return { done, held, waiting, kill: () => child.kill('SIGKILL') };
 }
 
