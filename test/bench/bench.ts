@@ -205,10 +205,16 @@ async function keychainFigures(server: AuthServer): Promise<void> {
     ratio('acct env, 10 accounts', 1.5, compare([BIN, 'env', ...refs], e));
     ratio('acct exec, 10 accounts -- true', 1.5, compare([BIN, 'exec', ...refs, '--', 'true'], e));
     ratio('acct exec <ref> -- true', 1.4, compare([BIN, 'exec', 'bench/k0', '--', 'true'], e));
+    // The floor under the exec figures: a script that only runs `true` with its output piped, as exec must to mask it.
+    const spawnFloor = join(home, 'spawn-floor.cjs');
+    writeFileSync(spawnFloor, `require('node:child_process').spawn('true', [], { stdio: ['inherit', 'pipe', 'pipe'] }).on('close', (code) => process.exit(code));\n`);
+    reference('floor: a script that runs true, output piped', compare([spawnFloor], e));
 
     const rss = agentRss(session);
     if (rss) figure('the idle keychain agent', rss.kib <= 30 * 1024, `${(rss.kib / 1024).toFixed(1)} MiB resident (budget 30 MiB)`);
     else figure('the idle keychain agent', false, 'no agent process found');
+    const idle = await idleNodeRss(e);
+    console.log(`${pad('  floor: an idle node that does nothing')} ${(idle / 1024).toFixed(1)} MiB resident (reference, no budget)`);
 
     masking(env, refs);
 
@@ -219,6 +225,17 @@ async function keychainFigures(server: AuthServer): Promise<void> {
     ratio('acct env, 10 accounts, in a store of 10,000', 1.6, compare([BIN, 'env', ...refs], e));
   } finally {
     await session.stop();
+  }
+}
+
+/** The resident memory of a bare `node` that waits and does nothing: the floor under the agent's figure. */
+async function idleNodeRss(env: NodeJS.ProcessEnv): Promise<number> {
+  const child = execFile(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { env });
+  try {
+    await new Promise((r) => setTimeout(r, 1500));
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]);
+  } finally {
+    child.kill();
   }
 }
 
@@ -249,6 +266,22 @@ function masking(env: Env, refs: string[]): void {
   const passed = timed(['--no-mask', ...refs, '--', 'cat', file]);
   const mbs = bytes / (1 << 20) / (Math.max(1, masked - passed) / 1000);
   figure('acct exec masking throughput, 10 secrets', mbs >= 300, `${mbs.toFixed(0)} MB/s (${MB} MB in ${masked.toFixed(0)} ms, ${passed.toFixed(0)} ms unmasked; budget at least 300 MB/s)`);
+  // The ceiling over it: masking needs the child's output to come through a
+  // pipe, and the time one pipe between two C programs adds bounds the figure.
+  const shell = (script: string) => {
+    const xs: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const start = process.hrtime.bigint();
+      const r = spawnSync('sh', ['-c', script, 'sh', file], { stdio: 'ignore' });
+      if (r.status !== 0) throw new Error(`sh -c ${script} failed`);
+      xs.push(Number(process.hrtime.bigint() - start) / 1e6);
+    }
+    return median(xs);
+  };
+  const piped = shell('cat "$1" | cat > /dev/null');
+  const direct = shell('cat "$1" > /dev/null');
+  const ceiling = bytes / (1 << 20) / (Math.max(1, piped - direct) / 1000);
+  console.log(`${pad('  ceiling: the same bytes through cat | cat')} ${ceiling.toFixed(0)} MB/s (${piped.toFixed(0)} ms, ${direct.toFixed(0)} ms without the pipe; reference, no budget)`);
 }
 
 function listFigures(): void {
