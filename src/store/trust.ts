@@ -145,9 +145,15 @@ function symlinkRefused(path: string, kind: 'file' | 'folder'): Error {
   } catch {
     // gone meanwhile: the message still names the path
   }
+  // The hint copies rather than moves: the link may point anywhere (a system
+  // file, another program's folder), and moving that into acct's folder
+  // would take it from where it belongs.
+  const copy = kind === 'folder' ? 'cp -Rp' : 'cp -p';
   return storeError(
     `${path} is a symlink${target ? ` to ${target}` : ''}, and acct does not follow symlinks in its folders`,
-    `replace the symlink with the ${kind} itself${target ? `: rm ${path} && mv ${resolve(dirname(path), target)} ${path}` : ''}`,
+    target
+      ? `check what ${resolve(dirname(path), target)} is: if it is acct's own ${kind}, put a copy of it in place of the link (rm ${path} && ${copy} ${resolve(dirname(path), target)} ${path}); if it is not, remove the link (rm ${path})`
+      : `replace the symlink with the ${kind} itself`,
   );
 }
 

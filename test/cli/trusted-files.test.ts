@@ -58,6 +58,8 @@ describe('files acct trusts', () => {
       expect(r.stderr).toContain(path);
       expect(r.stderr).toContain(fix);
       expect(r.stderr).not.toContain(KEY);
+      // No hint moves a file into acct's folders from wherever a link points.
+      expect(r.stderr).not.toMatch(/\bmv /);
     }
     expect(snapshot(home)).toEqual(before);
   }
@@ -133,7 +135,8 @@ describe('files acct trusts', () => {
     chmodSync(elsewhere, 0o755);
     symlinkSync(elsewhere, join(home, 'secrets'));
     const outside = snapshot(elsewhere);
-    await refused(home, env, join(home, 'secrets'), 'replace the symlink', [['token', 'local/main'], ['connect', 'local', '--stdin', '--no-verify'], ['delete', id, '--yes', '--keep-remote']]);
+    // Copied back, never moved: the link could point at anything.
+    await refused(home, env, join(home, 'secrets'), `put a copy of it in place of the link (rm ${join(home, 'secrets')} && cp -Rp ${elsewhere} ${join(home, 'secrets')}); if it is not, remove the link`, [['token', 'local/main'], ['connect', 'local', '--stdin', '--no-verify'], ['delete', id, '--yes', '--keep-remote']]);
     expect(snapshot(elsewhere)).toEqual(outside); // still 0755: acct did not chmod through the link
     rmSync(join(home, 'secrets'));
     renameSync(elsewhere, join(home, 'secrets'));
@@ -143,7 +146,7 @@ describe('files acct trusts', () => {
       const target = join(tempHome(), 'target.json');
       renameSync(file, target);
       symlinkSync(target, file);
-      await refused(home, env, file, 'replace the symlink', [['token', 'local/main'], ['env', 'local/main']]);
+      await refused(home, env, file, `put a copy of it in place of the link (rm ${file} && cp -p ${target} ${file})`, [['token', 'local/main'], ['env', 'local/main']]);
       rmSync(file);
       renameSync(target, file);
     }
@@ -166,7 +169,7 @@ describe('files acct trusts', () => {
 
     // A link someone else made: refused.
     lchownSync(link, NOBODY, NOBODY);
-    await refused(home, linked, link, 'replace the symlink', [['token', 'local/main'], ['list']]);
+    await refused(home, linked, link, `check what ${home} is`, [['token', 'local/main'], ['list']]);
   }, SLOW);
 
   it('takes a home only others may read (mkdir under umask 022) and makes it private on the first write', async () => {
