@@ -32,6 +32,8 @@ const KEY_PREFIX = 'acctk1_';
 /** A bundle of 10,000 accounts is a few MB; anything far larger is not one of ours. */
 export const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
 const bad = (message: string, hint: string) => new AcctError('usage', message, { hint });
+/** The key or passphrase does not open the bundle: a store's wrong passphrase (exit 6), as for the passphrase store. */
+const wrongKey = (message: string, hint: string) => new AcctError('wrong_passphrase', message, { hint });
 const aad = (f: Pick<BundleFile, 'id' | 'version' | 'kdf'>) => `acct-bundle:${f.version}:${f.id}:${JSON.stringify(f.kdf)}`;
 
 export function newBundleKey(): { key: Buffer; printable: string } {
@@ -83,15 +85,16 @@ export function openBundle(text: string, keyOrPassphrase: string, source: string
     key = deriveKeySync(keyOrPassphrase, f.kdf);
   }
   else {
-    if (!keyOrPassphrase.startsWith(KEY_PREFIX)) throw bad('ACCT_BUNDLE_KEY is not a bundle key (it starts with acctk1_)', 'use the key that acct export printed');
+    if (!keyOrPassphrase.startsWith(KEY_PREFIX)) throw wrongKey('ACCT_BUNDLE_KEY is not a bundle key (it starts with acctk1_)', 'use the key that acct export printed');
     key = Buffer.from(keyOrPassphrase.slice(KEY_PREFIX.length), 'base64url');
-    if (key.length !== 32) throw bad('ACCT_BUNDLE_KEY is malformed (wrong length)', 'copy the whole key that acct export printed');
+    if (key.length !== 32) throw wrongKey('ACCT_BUNDLE_KEY is malformed (wrong length)', 'copy the whole key that acct export printed');
   }
   let plain: Buffer;
   try {
     plain = open(key, f.sealed, aad(f));
   } catch {
-    throw bad(`cannot open ${source}: wrong key${f.kdf ? ' (passphrase)' : ''}, or the bundle was altered or truncated`, 'check ACCT_BUNDLE_KEY, or export the bundle again');
+    // Sealing cannot tell a wrong key from an altered bundle; a wrong key is what happens.
+    throw wrongKey(`cannot open ${source}: wrong key${f.kdf ? ' (passphrase)' : ''}, or the bundle was altered or truncated`, 'check ACCT_BUNDLE_KEY, or export the bundle again');
   }
   const payload = JSON.parse(plain.toString('utf8')) as BundlePayload;
   return { id: f.id, key, payload };

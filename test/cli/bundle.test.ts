@@ -123,10 +123,14 @@ describe('working from ACCT_BUNDLE without a keychain', () => {
     expect(server.tokenRequests.refresh).toBe(before + 2);
   });
 
-  it('rejects a wrong key, a truncated bundle and a tampered bundle with exit 2', async () => {
-    const wrongKey = await acct(['token', 'svc'], ciEnv({ ACCT_BUNDLE_KEY: `acctk1_${Buffer.alloc(32, 7).toString('base64url')}` }));
-    expect(wrongKey.exitCode).toBe(2);
-    expect(wrongKey.stderr).toMatch(/wrong key|altered/);
+  it('rejects a wrong key or a tampered bundle as a wrong passphrase (exit 6), a truncated bundle with exit 2', async () => {
+    const wrongKey = await acct(['token', 'svc', '--json'], ciEnv({ ACCT_BUNDLE_KEY: `acctk1_${Buffer.alloc(32, 7).toString('base64url')}` }));
+    expect(wrongKey.exitCode).toBe(6);
+    expect(JSON.parse(wrongKey.stderr)).toMatchObject({ code: 'wrong_passphrase', message: expect.stringMatching(/wrong key|altered/) });
+    // A passphrase where the bundle wants its random key: the same.
+    const passphrase = await acct(['token', 'svc'], ciEnv({ ACCT_BUNDLE_KEY: 'some passphrase' }));
+    expect(passphrase.exitCode).toBe(6);
+    expect(passphrase.stderr).toMatch(/not a bundle key/);
 
     const truncated = join(work, 'truncated.acct');
     writeFileSync(truncated, bundle.slice(0, bundle.length / 2));
@@ -143,7 +147,7 @@ describe('working from ACCT_BUNDLE without a keychain', () => {
     const tampered = join(work, 'tampered.acct');
     writeFileSync(tampered, JSON.stringify(parsed));
     const x = await acct(['token', 'svc'], ciEnv({ ACCT_BUNDLE: tampered }));
-    expect(x.exitCode).toBe(2);
+    expect(x.exitCode).toBe(6);
     expect(x.stderr).toMatch(/altered/);
     expect(x.stdout).toBe('');
 
@@ -159,7 +163,7 @@ describe('working from ACCT_BUNDLE without a keychain', () => {
     expect(exported.stderr).not.toMatch(/acctk1_/);
     const env = ciEnv({ ACCT_BUNDLE: join(work, 'pass.acct'), ACCT_BUNDLE_KEY: passphrase });
     expect(await acct(['token', 'svc'], env)).toMatchObject({ exitCode: 0, stdout: `${KEY_VALUE}\n` });
-    expect((await acct(['token', 'svc'], { ...env, ACCT_BUNDLE_KEY: 'not the passphrase' })).exitCode).toBe(2);
+    expect((await acct(['token', 'svc'], { ...env, ACCT_BUNDLE_KEY: 'not the passphrase' })).exitCode).toBe(6);
   });
 });
 
@@ -328,7 +332,8 @@ describe('import', () => {
     const home = tempHome();
     const env = baseEnv({ ACCT_HOME: home, ACCT_STORE: 'file', ACCT_PASSPHRASE: 'imported store', ACCT_BUNDLE_KEY: `acctk1_${Buffer.alloc(32).toString('base64url')}` });
     const r = await acct(['import', join(work, 'ci.acct')], env);
-    expect(r.exitCode).toBe(2);
+    expect(r.exitCode).toBe(6);
+    expect(r.stderr).toMatch(/wrong key/);
     expect(readdirSync(home)).toEqual([]);
   });
 });
