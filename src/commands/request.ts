@@ -38,6 +38,8 @@ export async function request(ctx: Context, ref: string, pathOrUrl: string, opts
   if (opts.jq !== undefined && (opts.include || opts.json)) throw usageError('--jq prints what the filter selects; it goes without -i and --json');
   if (opts.paginate && opts.method && opts.method.toUpperCase() !== 'GET') throw usageError('--paginate follows pages of a GET request', 'leave out -X, or drop --paginate');
   if (opts.paginate && opts.data.length && !opts.get) throw usageError('--paginate follows pages of a GET request; data would make it a POST', 'put the data in the query with -G');
+  // A filter that cannot compile is refused before anything is sent: the request may not be one to make twice (a POST).
+  if (opts.jq !== undefined) await checkFilter(opts.jq);
   const account = await findAccount(ctx, ref);
   const store = await storeOf(ctx, account);
   const app = ctx.catalog.forAccount(account);
@@ -152,15 +154,45 @@ async function printValue(ctx: Context, value: unknown, filter: string | undefin
     out(ctx.io, `${ctx.io.stdoutIsTTY ? JSON.stringify(value, null, 2) : JSON.stringify(value)}\n`);
     return;
   }
-  // jq-wasm runs jq 1.7 itself (compiled to WebAssembly): --jq means what jq means, as in gh api --jq.
-  const jq = (await import('jq-wasm')) as unknown as { raw(data: string, filter: string, flags?: string[]): Promise<string> };
+  const jq = await loadJq();
   let text: string;
   try {
     text = await jq.raw(JSON.stringify(value), filter, ['-r', ...(ctx.io.stdoutIsTTY ? [] : ['-c'])]);
   } catch (err) {
-    throw usageError(`--jq: ${providerText(errorMessage(err).split('\n')[0] ?? '')}`, 'check the filter: it is jq syntax, e.g. --jq .login or --jq \'.[].name\'');
+    throw badFilter(err);
   }
   out(ctx.io, text.endsWith('\n') || text === '' ? text : `${text}\n`);
+}
+
+interface Jq {
+  raw(data: string, filter: string, flags?: string[]): Promise<string>;
+}
+
+/** jq-wasm runs jq 1.7 itself (compiled to WebAssembly): --jq means what jq means, as in gh api --jq. */
+const loadJq = async () => (await import('jq-wasm')) as unknown as Jq;
+
+const badFilter = (err: unknown) =>
+  usageError(`--jq: ${providerText(errorMessage(err).split('\n')[0] ?? '')}`, "check the filter: it is jq syntax, e.g. --jq .login or --jq '.[].name'");
+
+/**
+ * Throws when `filter` does not compile. jq compiles a whole program before
+ * it runs any of it, so the filter behind `empty |` is compiled and never
+ * run: no input can make it fail here (on its own line, so a trailing
+ * comment in it does not swallow the parenthesis). The error shown is the
+ * one jq gives for the filter alone, whose line numbers are the user's.
+ */
+async function checkFilter(filter: string): Promise<void> {
+  const jq = await loadJq();
+  try {
+    await jq.raw('null', `empty | (\n${filter}\n)`, ['-r']);
+  } catch (wrapped) {
+    try {
+      await jq.raw('null', filter, ['-n', '-r']);
+    } catch (err) {
+      throw badFilter(err);
+    }
+    throw badFilter(wrapped);
+  }
 }
 
 async function write(ctx: Context, res: Response, opts: RequestCommandOptions): Promise<void> {

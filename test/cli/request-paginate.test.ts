@@ -128,6 +128,24 @@ describe('acct request --jq', () => {
     expect(bad.stderr).toMatch(/--jq: jq: error: syntax error/);
     expect(bad.stderr).not.toContain(KEY);
   });
+
+  it('refuses a filter that does not compile before sending anything; one that fails only on the answer is run on it', async () => {
+    const before = api.seen.length;
+    for (const filter of ['.[', 'foo(', 'nosuchfunction', '.a | # comment\n .b | ']) {
+      const r = await acct(['request', 'gh', '/repos', '-X', 'POST', '-d', 'name=x', '--jq', filter], env);
+      expect(r.exitCode, `${filter}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/--jq: jq: error/);
+      // The error is jq's for the filter as given (line 1 or 2), not for acct's wrapping of it.
+      expect(r.stderr).not.toMatch(/line 3|unexpected '\)'/);
+    }
+    expect(api.seen.length).toBe(before);
+    // Valid filters that would fail on null input, and a trailing comment, are not refused up front.
+    expect(await acct(['request', 'gh', '/user', '--jq', '.plan | .name # the plan'], env)).toMatchObject({ exitCode: 0, stdout: 'pro\n' });
+    const runtime = await acct(['request', 'gh', '/user', '--jq', '.login | .[]'], env);
+    expect(runtime.exitCode).toBe(2);
+    expect(runtime.stderr).toMatch(/Cannot iterate over string/);
+    expect(api.seen.length).toBe(before + 2);
+  });
 });
 
 describe('acct request output', () => {
