@@ -15,7 +15,7 @@ import { Keychain, napiKeychain, type KeychainBackend } from './store/keychain.j
 import { Catalog } from './catalog/catalog.js';
 import { terminalPrompter, type Prompter } from './ui/prompt.js';
 import { createFetch, type Fetch } from './http.js';
-import { usageError, AcctError, ExitCode } from './errors.js';
+import { usageError, AcctError, ExitCode, visibleControls } from './errors.js';
 import { keychainAgent } from './agent/client.js';
 import { VERSION } from './version.js';
 
@@ -81,7 +81,7 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
   trustRoots(paths);
   const prompter = overrides.prompter ?? terminalPrompter(io);
   let fetchPromise: Promise<Fetch> | undefined;
-  const warn = (message: string) => io.stderr.write(`acct: warning: ${message}\n`);
+  const warn = (message: string) => io.stderr.write(`acct: warning: ${visibleControls(message)}\n`);
   let writeWarned = false;
   const writeWarning = (message: string) => {
     if (!writeWarned) warn(message);
@@ -154,7 +154,7 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
     housekeeping,
     command: '',
     writeWarning,
-    info: (message) => io.stderr.write(`${message}\n`),
+    info: (message) => io.stderr.write(`${visibleControls(message)}\n`),
   };
   return ctx;
 }

@@ -97,6 +97,17 @@ export function providerText(text: string, max = 200): string {
 }
 
 /**
+ * Text for stderr with every control character but the line break and the
+ * tab shown as an escape (\x1b), so that a value quoted in a message (a
+ * nickname or an id as typed, a file's line) cannot move the cursor, recolour
+ * the terminal or overwrite the line before it with a carriage return.
+ */
+export function visibleControls(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/**
  * A library's error message with what it may quote taken out: anything in
  * quotes (undici quotes a header value it refuses, JSON.parse the text it
  * could not read) and long token-like runs become "…".

@@ -2,7 +2,7 @@
 // one place where errors become messages and exit codes. Shared by both
 // bundles (main.ts, plain-main.ts).
 import { writeSync, fstatSync, statSync } from 'node:fs';
-import { AcctError, ExitCode, scrubLibraryText } from './errors.js';
+import { AcctError, ExitCode, scrubLibraryText, visibleControls } from './errors.js';
 import type { IO } from './context.js';
 
 export type Handler = (argv: string[], io: IO, env: NodeJS.ProcessEnv) => Promise<number>;
@@ -94,8 +94,8 @@ export function report(io: IO, err: unknown, opts: { json?: boolean } = {}): num
   if (err instanceof AcctError) {
     if (opts.json) io.stderr.write(`${JSON.stringify({ code: err.code, message: err.message, hint: err.hint ?? null })}\n`);
     else {
-      io.stderr.write(`acct: ${err.message}\n`);
-      if (err.hint) io.stderr.write(`  ${err.hint}\n`);
+      io.stderr.write(`acct: ${visibleControls(err.message)}\n`);
+      if (err.hint) io.stderr.write(`  ${visibleControls(err.hint)}\n`);
     }
     if (debug) io.stderr.write(trace(err));
     return err.exitCode;

@@ -41,10 +41,20 @@ export async function resolveClient(ctx: Context, store: AccountStore, app: OAut
   return stored && { clientId: stored.clientId, clientSecret: stored.clientSecret, source: 'stored' };
 }
 
-export async function saveClient(store: AccountStore, app: OAuthApp, clientId: string, clientSecret: string | undefined): Promise<void> {
+const VSCHAR = /^[\x20-\x7e]+$/;
+
+/** Throws unless `clientId` can be one. RFC 6749 (appendix A): a client id and secret are printable ASCII; a line break or an escape in one is a paste gone wrong, and would go into headers and forms. */
+export function checkClientId(clientId: string): void {
   if (!clientId.trim() || clientId !== clientId.trim()) throw usageError('the client id is empty or has surrounding whitespace');
+  if (!VSCHAR.test(clientId)) throw usageError('the client id holds a character other than printable ASCII (a line break, a control character)', "copy it again from the provider's console");
+}
+
+export async function saveClient(store: AccountStore, app: OAuthApp, clientId: string, clientSecret: string | undefined): Promise<void> {
+  checkClientId(clientId);
   if (clientSecret !== undefined && (!clientSecret || clientSecret !== clientSecret.trim()))
     throw usageError('the client secret is empty or has surrounding whitespace');
+  if (clientSecret !== undefined && !VSCHAR.test(clientSecret))
+    throw usageError('the client secret holds a character other than printable ASCII (a line break, a control character)', "copy it again from the provider's console");
   if (clientSecret === undefined && app.oauth.clientSecret === 'required')
     throw usageError(`${app.name} needs a client secret`, `pass it on stdin: acct client set ${app.slug} --client-id ${clientId} --secret-stdin < secret.txt`);
   await store.clients.set(app.slug, { clientId, ...(clientSecret !== undefined ? { clientSecret } : {}) });

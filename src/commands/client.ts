@@ -1,6 +1,6 @@
 // acct client set|show|remove: the OAuth client acct uses for an app.
 import type { Context } from '../context.js';
-import { saveClient, envSuffix, redirectUriToRegister } from '../accounts/clients.js';
+import { saveClient, checkClientId, envSuffix, redirectUriToRegister } from '../accounts/clients.js';
 import { readStdinValue } from '../ui/stdin.js';
 import { printJson, out } from '../output/format.js';
 import { usageError, notFound } from '../errors.js';
@@ -34,6 +34,7 @@ export async function setClient(ctx: Context, slug: string, opts: { clientId?: s
       `pass it on stdin with --secret-stdin (acct client set ${slug} --client-id ${opts.clientId ?? 'ID'} --secret-stdin < secret.txt)${app.oauth.clientSecret === 'optional' ? ', or --no-secret for a public client' : ''}`,
     );
   const clientId = opts.clientId ?? (await ctx.prompter.input('Client ID', '--client-id'));
+  checkClientId(clientId); // before the store is opened, or a secret asked for
   let secret: string | undefined;
   if (opts.secretStdin) {
     await store.ready();

@@ -1,0 +1,68 @@
+// Control characters a user typed, or a file held, never reach the terminal
+// as they are: a message that quotes them shows them as escapes (an escape
+// sequence cannot recolour the terminal, a carriage return cannot overwrite
+// the line before it), and an OAuth client id or secret must be printable
+// ASCII (RFC 6749), so a paste gone wrong is refused and nothing is stored.
+import { describe, it, expect, beforeAll } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import type { Options } from 'execa';
+import { acct, allFiles, baseEnv, tempHome } from '../support/cli.js';
+import { keyAppFile } from '../support/apps.js';
+
+const input = (text: string): Options => ({ input: text, stdin: undefined });
+// C0 controls but the line break and the tab, DEL, and C1 controls.
+// eslint-disable-next-line no-control-regex
+const RAW_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
+
+let home: string;
+let env: Record<string, string | undefined>;
+
+beforeAll(async () => {
+  home = tempHome();
+  env = baseEnv({ ACCT_HOME: home, ACCT_STORE: 'file', ACCT_PASSPHRASE: 'control characters' });
+  expect((await acct(['apps', 'add', 'local', '--file', keyAppFile('http://127.0.0.1:9')], env)).exitCode).toBe(0);
+  // The store made, so that a refusal is seen to leave it as it was.
+  expect((await acct(['connect', 'local', '--stdin', '--no-verify', '--nickname', 'main'], env, input(`lk_${randomBytes(12).toString('hex')}`))).exitCode).toBe(0);
+});
+
+describe('control characters in what acct prints', () => {
+  it('a nickname with an escape sequence and a carriage return is refused, and quoted with both shown as escapes', async () => {
+    const before = allFiles(home);
+    const r = await acct(['connect', 'local', '--stdin', '--no-verify', '--nickname', 'z\u001b[31mRED\rX'], env, input(`lk_${randomBytes(12).toString('hex')}`));
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('"z\\x1b[31mRED\\x0dX"');
+    expect(r.stderr).not.toMatch(RAW_CONTROL);
+    expect(allFiles(home)).toEqual(before);
+  });
+
+  it('a reference with controls in a not-found error is shown with escapes, in text and in --json', async () => {
+    const text = await acct(['token', 'no\u0007body\u009b2J'], env);
+    expect(text.exitCode).toBe(3);
+    expect(text.stderr).toContain('no\\x07body\\x9b2J');
+    expect(text.stderr).not.toMatch(RAW_CONTROL);
+    const json = await acct(['token', 'no\u0007body', '--json'], env);
+    expect(json.exitCode).toBe(3);
+    expect(json.stderr).not.toMatch(RAW_CONTROL);
+    expect(JSON.parse(json.stderr).message).toContain('no\u0007body'); // JSON escapes it, and a parser gets the reference back as typed
+  });
+});
+
+describe('OAuth client ids and secrets are printable ASCII', () => {
+  it('refuses a line break or an escape in a client id, and a control character in a secret; nothing is stored', async () => {
+    const before = allFiles(home);
+    for (const id of ['abc\ndef', 'abc\u001b[2Jdef', 'abc\u007fdef', 'abcdéf']) { // (a NUL cannot be in an argument)
+      const r = await acct(['client', 'set', 'gitlab', '--client-id', id, '--secret-stdin'], env, input('a-client-secret'));
+      expect(r.exitCode, JSON.stringify(id)).toBe(2);
+      expect(r.stderr).toMatch(/client id holds a character other than printable ASCII/);
+      expect(r.stderr).not.toMatch(RAW_CONTROL);
+    }
+    const secret = `s3cr3t${randomBytes(6).toString('hex')}`;
+    const r = await acct(['client', 'set', 'gitlab', '--client-id', 'a-good-id', '--secret-stdin'], env, input(`${secret}\u0007tail`));
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/client secret holds a character other than printable ASCII/);
+    expect(r.stderr).not.toContain(secret);
+    expect(allFiles(home)).toEqual(before);
+    // A good one is taken.
+    expect((await acct(['client', 'set', 'gitlab', '--client-id', 'a-good-id', '--secret-stdin'], env, input(secret))).exitCode).toBe(0);
+  });
+});
