@@ -7,6 +7,7 @@ import type { AccountStore } from '../store/account-store.js';
 import { templateFields, type AppDefinition, type OAuthApp } from '../catalog/schema.js';
 import type { OAuthClient } from '../oauth/protocol.js';
 import { usageError } from '../errors.js';
+import { valueProblem } from './field-value.js';
 
 export const envSuffix = (slug: string) => slug.toUpperCase().replace(/-/g, '_');
 
@@ -45,6 +46,8 @@ export async function saveClient(store: AccountStore, app: OAuthApp, clientId: s
   if (!clientId.trim() || clientId !== clientId.trim()) throw usageError('the client id is empty or has surrounding whitespace');
   if (clientSecret !== undefined && (!clientSecret || clientSecret !== clientSecret.trim()))
     throw usageError('the client secret is empty or has surrounding whitespace');
+  const bad = clientSecret !== undefined ? valueProblem(clientSecret, 'encoded', app.name) : undefined;
+  if (bad) throw usageError(`the client secret ${bad.problem}`, `nothing was stored; ${bad.why}`);
   if (clientSecret === undefined && app.oauth.clientSecret === 'required')
     throw usageError(`${app.name} needs a client secret`, `pass it on stdin: acct client set ${app.slug} --client-id ${clientId} --secret-stdin < secret.txt`);
   await store.clients.set(app.slug, { clientId, ...(clientSecret !== undefined ? { clientSecret } : {}) });
