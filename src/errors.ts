@@ -50,6 +50,8 @@ export const ERRORS = {
   /** exec/run: the command could not be started, as a shell reports it. */
   command_not_found: [127, 500],
   command_not_executable: [126, 500],
+  /** exec/run: the command's environment and arguments are more than the system starts a program with (E2BIG); 126 as shells give. */
+  command_too_large: [126, 500],
 } as const satisfies Record<string, readonly [number, number]>;
 export type ErrorCode = keyof typeof ERRORS;
 

@@ -7,7 +7,7 @@
 // they never reach the user.
 import { AcctError, ExitCode, unavailable } from './errors.js';
 import { VERSION } from './version.js';
-import { HEADER_VALUE_CONTROL, HTTP_TOKEN } from './catalog/template.js';
+import { headerCanCarry, HTTP_TOKEN } from './catalog/template.js';
 
 export type Fetch = (url: string | URL, init?: RequestInit & { timeoutMs?: number }) => Promise<Response>;
 
@@ -26,7 +26,7 @@ export function checkHeaders(headers: RequestInit['headers']): void {
     headers instanceof Headers ? [...headers] : Array.isArray(headers) ? (headers as [string, string][]) : Object.entries(headers as Record<string, string>);
   for (const [name, value] of entries) {
     if (!HTTP_TOKEN.test(name)) throw new AcctError('usage', 'a request header has a name that is not a valid HTTP header name', { hint: 'header names are letters, digits and -' });
-    if (HEADER_VALUE_CONTROL.test(String(value)) || /[^\u0000-\u00ff]/.test(String(value)))
+    if (!headerCanCarry(String(value)))
       throw new AcctError('usage', `the ${name} header holds a line break, another control character or a character outside Latin-1, which no HTTP request may carry`, {
         hint: 'nothing was sent; check the value (a stored credential with such a character needs acct reconnect)',
       });

@@ -7,6 +7,7 @@ import type { AccountStore } from '../store/account-store.js';
 import { templateFields, type AppDefinition, type OAuthApp } from '../catalog/schema.js';
 import type { OAuthClient } from '../oauth/protocol.js';
 import { usageError } from '../errors.js';
+import { valueProblem } from './field-value.js';
 
 export const envSuffix = (slug: string) => slug.toUpperCase().replace(/-/g, '_');
 
@@ -53,6 +54,8 @@ export async function saveClient(store: AccountStore, app: OAuthApp, clientId: s
   checkClientId(clientId);
   if (clientSecret !== undefined && (!clientSecret || clientSecret !== clientSecret.trim()))
     throw usageError('the client secret is empty or has surrounding whitespace');
+  const bad = clientSecret !== undefined ? valueProblem(clientSecret, 'encoded', app.name) : undefined;
+  if (bad) throw usageError(`the client secret ${bad.problem}`, `nothing was stored; ${bad.why}`);
   if (clientSecret !== undefined && !VSCHAR.test(clientSecret))
     throw usageError('the client secret holds a character other than printable ASCII (a line break, a control character)', "copy it again from the provider's console");
   if (clientSecret === undefined && app.oauth.clientSecret === 'required')

@@ -4,7 +4,7 @@ import type { KeysApp, KeyField } from '../catalog/schema.js';
 import type { Prompter } from '../ui/prompt.js';
 import { usageError, AcctError, ExitCode } from '../errors.js';
 import { isObject } from '../store/files.js';
-import { CONTROL_CHARACTER, templateFields } from '../catalog/template.js';
+import { MAX_FIELD_BYTES, MAX_FIELD_TEXT, fieldPlacement, valueProblem } from './field-value.js';
 
 export interface KeySources {
   /** Everything read from stdin, when --stdin was given. */
@@ -17,6 +17,18 @@ export interface KeySources {
   checkShapes: boolean;
 }
 
+/**
+ * The most bytes `--stdin` reads for an app before giving up: every field at
+ * its limit in a JSON object, with room for escapes (a PEM key's \n) and names.
+ * Each value is then held to MAX_FIELD_BYTES on its own.
+ */
+export function stdinLimit(app: KeysApp): number {
+  return app.fields.length * 2 * MAX_FIELD_BYTES + 4096;
+}
+
+/** The hint when stdin holds more than stdinLimit. */
+export const STDIN_TOO_LARGE_HINT = `nothing was stored; a field value is at most ${MAX_FIELD_TEXT}: check that you piped the key itself`;
+
 export function primaryField(app: KeysApp): KeyField {
   const name = app.primary ?? app.fields.find((f) => f.secret)?.name ?? app.fields[0]!.name;
   return app.fields.find((f) => f.name === name)!;
@@ -24,6 +36,8 @@ export function primaryField(app: KeysApp): KeyField {
 
 export async function collectKeyFields(app: KeysApp, src: KeySources): Promise<Record<string, string>> {
   const values: Record<string, string> = {};
+  /** Where each value came from, for the hint when it is refused. */
+  const from: Record<string, string> = {};
   const known = new Map(app.fields.map((f) => [f.name, f]));
   const unknownField = (name: string, where: string) =>
     usageError(`${app.slug} has no field "${name}" (${where})`, `its fields are: ${app.fields.map((f) => f.name).join(', ')}`);
@@ -44,6 +58,7 @@ export async function collectKeyFields(app: KeysApp, src: KeySources): Promise<R
         if (!known.has(name)) throw unknownField(name, 'in the stdin JSON');
         if (typeof value !== 'string') throw usageError(`field "${name}" in the stdin JSON must be a string`);
         values[name] = value;
+        from[name] = 'what you piped in (a JSON object of fields)';
       }
     } else {
       const needed = app.fields.filter((f) => !f.optional && f.default === undefined);
@@ -54,6 +69,7 @@ export async function collectKeyFields(app: KeysApp, src: KeySources): Promise<R
           `pass a JSON object on stdin: {${needed.map((f) => `"${f.name}":"…"`).join(',')}}`,
         );
       values[primary.name] = text;
+      from[primary.name] = 'what you piped in (one value, or a JSON object of fields)';
     }
   }
 
@@ -66,6 +82,7 @@ export async function collectKeyFields(app: KeysApp, src: KeySources): Promise<R
     const value = src.env[variable];
     if (value === undefined) throw usageError(`the environment variable ${variable} is not set (--from-env ${name}=${variable})`);
     values[name] = value;
+    from[name] = `the environment variable ${variable}`;
   }
 
   for (const f of app.fields) {
@@ -84,21 +101,16 @@ export async function collectKeyFields(app: KeysApp, src: KeySources): Promise<R
       continue;
     }
     values[f.name] = value;
+    from[f.name] = 'what you pasted';
   }
 
-  // Fields the app's requests carry (in a header, the URL, basic auth): one line of printable characters.
-  const placed = new Set(templateFields(JSON.stringify([app.api, app.test ?? null])));
+  const placement = fieldPlacement(app);
   for (const f of app.fields) {
     const v = values[f.name];
     if (v === undefined) continue;
-    // Not a shape check (--no-check does not skip it): such a value cannot go in a request, and undici's
-    // refusal would quote it. A field only handed to programs (a PEM key in an env var) may span lines,
-    // but no environment variable can hold a NUL.
-    if (placed.has(f.name) ? CONTROL_CHARACTER.test(v) : v.includes('\u0000'))
-      throw usageError(
-        `${f.label} holds ${placed.has(f.name) ? 'a line break, a NUL or another control character' : 'a NUL character'}`,
-        `nothing was stored; check what you ${src.stdin !== undefined ? 'piped in (one value, or a JSON object of fields)' : 'pasted or set'}: ${placed.has(f.name) ? `${app.name} gets it in its requests, so it is one line of printable characters` : 'no environment variable can carry a NUL'}`,
-      );
+    // Not a shape check (--no-check does not skip it): no request or command could use such a value.
+    const bad = valueProblem(v, placement(f.name), app.name);
+    if (bad) throw usageError(`${f.label} ${bad.problem}`, `nothing was stored; check ${from[f.name] ?? 'the value'}: ${bad.why}`);
     if (src.checkShapes) checkShape(app, f, v);
     else if (!v) throw usageError(`${f.label} is empty`);
   }

@@ -1,7 +1,8 @@
 // acct client set|show|remove: the OAuth client acct uses for an app.
 import type { Context } from '../context.js';
 import { saveClient, checkClientId, envSuffix, redirectUriToRegister } from '../accounts/clients.js';
-import { readStdinValue } from '../ui/stdin.js';
+import { readStdinText } from '../ui/stdin.js';
+import { MAX_FIELD_BYTES, MAX_FIELD_TEXT } from '../accounts/field-value.js';
 import { printJson, out } from '../output/format.js';
 import { usageError, notFound } from '../errors.js';
 import type { OAuthApp } from '../catalog/schema.js';
@@ -38,7 +39,9 @@ export async function setClient(ctx: Context, slug: string, opts: { clientId?: s
   let secret: string | undefined;
   if (opts.secretStdin) {
     await store.ready();
-    secret = await readStdinValue(ctx.io.stdin, '--secret-stdin');
+    // The limit leaves room for the newline `echo` adds, which is not part of the secret.
+    const text = await readStdinText(ctx.io.stdin, '--secret-stdin', MAX_FIELD_BYTES + 2, `nothing was stored; a client secret is at most ${MAX_FIELD_TEXT}: check that you piped the secret itself`);
+    secret = text.replace(/\r?\n$/, '');
   } else if (takesSecret && !opts.noSecret) {
     const s = await ctx.prompter.secret(`Client secret${app.oauth.clientSecret === 'optional' ? ' (Enter for a public client)' : ''}`, '--secret-stdin');
     secret = s || undefined;

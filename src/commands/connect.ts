@@ -2,13 +2,13 @@
 // app's test request, store them.
 import type { Context } from '../context.js';
 import type { AppDefinition, KeysApp } from '../catalog/schema.js';
-import { collectKeyFields } from '../accounts/keys.js';
+import { collectKeyFields, stdinLimit, STDIN_TOO_LARGE_HINT } from '../accounts/keys.js';
 import { createAccount, replaceCredentials, findAccount, checkNewNickname, sameIdentity, storeOf, type NewCredentials } from '../accounts/service.js';
 import { storeFor } from '../accounts/stores.js';
 import type { AccountStore } from '../store/account-store.js';
 import { readSecrets } from '../accounts/credentials.js';
 import { runTestRequest } from '../api/test-request.js';
-import { readStdin } from '../ui/stdin.js';
+import { readStdinText } from '../ui/stdin.js';
 import { AcctError, ExitCode, usageError } from '../errors.js';
 import { printJson, out } from '../output/format.js';
 import type { Account } from '../accounts/model.js';
@@ -140,7 +140,7 @@ async function keyCredentials(ctx: Context, store: AccountStore, app: KeysApp, o
   if (opts.scope.length) throw usageError(`--scope is for OAuth apps; ${app.slug} uses API keys`);
   await store.ready();
   const fields = await collectKeyFields(app, {
-    stdin: opts.stdin ? await readStdin(ctx.io.stdin, '--stdin') : undefined,
+    stdin: opts.stdin ? await readStdinText(ctx.io.stdin, '--stdin', stdinLimit(app), STDIN_TOO_LARGE_HINT) : undefined,
     fromEnv: opts.fromEnv,
     env: ctx.env,
     prompter: ctx.prompter,

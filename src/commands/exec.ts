@@ -62,11 +62,15 @@ export function checkChild(command: string[], opts: ChildOptions, example: strin
 export async function runChild(ctx: Context, command: string[], vars: [string, string][], secrets: Set<string>, opts: ChildOptions): Promise<number> {
   const passEnv = opts.passEnv ?? [];
   const names = new Map(vars.map(([k, v]) => [v, k]));
-  const child = spawn(command[0]!, command.slice(1), {
-    // The child gets the accounts it was given, not the keys to every other one.
-    env: { ...childEnvironment(ctx.env, passEnv), ...Object.fromEntries(vars) },
-    stdio: ['inherit', opts.mask ? 'pipe' : 'inherit', opts.mask ? 'pipe' : 'inherit'],
-  });
+  // The child gets the accounts it was given, not the keys to every other one.
+  const env = { ...childEnvironment(ctx.env, passEnv), ...Object.fromEntries(vars) };
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn(command[0]!, command.slice(1), { env, stdio: ['inherit', opts.mask ? 'pipe' : 'inherit', opts.mask ? 'pipe' : 'inherit'] });
+  } catch (err) {
+    // Node throws some failures to start (E2BIG) at once and reports the others ('error', below).
+    throw cannotRun(command[0]!, err as NodeJS.ErrnoException, env);
+  }
   if (opts.mask) {
     const list = [...secrets].flatMap((value) => [value, ...value.split(/\r?\n/).filter((l) => l.length >= 4 && l !== value)].map((v) => ({ name: names.get(value) ?? 'SECRET', value: v })));
     child.stdout!.pipe(new Masker(list)).pipe(ctx.io.stdout, { end: false });
@@ -82,7 +86,7 @@ export async function runChild(ctx: Context, command: string[], vars: [string, s
   for (const [s, h] of handlers) process.on(s, h);
   try {
     return await new Promise<number>((resolve, reject) => {
-      child.once('error', (err: NodeJS.ErrnoException) => reject(cannotRun(command[0]!, err)));
+      child.once('error', (err: NodeJS.ErrnoException) => reject(cannotRun(command[0]!, err, env)));
       child.once('close', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
     });
   } finally {
@@ -90,10 +94,24 @@ export async function runChild(ctx: Context, command: string[], vars: [string, s
   }
 }
 
-/** A command that could not be started, with the exit codes shells use: 127 not found, 126 found but not executable. */
-function cannotRun(file: string, err: NodeJS.ErrnoException): AcctError {
+/**
+ * A command that could not be started, with the exit codes shells use: 127 not found, 126 found but not
+ * executable, or (E2BIG) more arguments and environment than the system starts a program with.
+ */
+function cannotRun(file: string, err: NodeJS.ErrnoException, env: Record<string, string | undefined>): AcctError {
   if (err.code === 'ENOENT') return new AcctError('command_not_found', `cannot run ${file}: command not found`, { hint: 'check the name, or give its path' });
   if (err.code === 'EACCES') return new AcctError('command_not_executable', `cannot run ${file}: permission denied (not an executable file)`, { hint: `make it executable: chmod +x ${file}` });
+  if (err.code === 'E2BIG') {
+    // Names only, never values: the largest variables are where the room went.
+    const largest = Object.entries(env)
+      .filter((e): e is [string, string] => e[1] !== undefined)
+      .sort((a, b) => b[1].length - a[1].length)
+      .slice(0, 3)
+      .map(([name]) => name);
+    return new AcctError('command_too_large', `cannot run ${file}: its environment and arguments are larger than the system allows a command to start with (E2BIG)`, {
+      hint: `nothing was run; the largest variables are ${largest.join(', ')}: unset large variables you do not need, or give the command fewer accounts or fields`,
+    });
+  }
   return new AcctError('unexpected', `cannot run ${file}: ${err.message}`);
 }
 

@@ -1,12 +1,46 @@
 import { readFileSync, openSync, fstatSync, closeSync, constants } from 'node:fs';
 import { AcctError, usageError } from '../errors.js';
 
-/** All of stdin as bytes (a request body may be binary). Refuses a terminal: `flag` means piped input. */
-export async function readStdinBytes(stdin: NodeJS.ReadStream, flag: string, hint = `pipe the value in: printf '%s' "$VALUE" | acct … ${flag}`): Promise<Buffer> {
+/**
+ * All of stdin as bytes (a request body may be binary). Refuses a terminal: `flag` means piped input.
+ * With a limit, reading stops once more than `maxBytes` have come, so a wrong pipe (a whole file,
+ * a device) is refused without being held in memory.
+ */
+export async function readStdinBytes(
+  stdin: NodeJS.ReadStream,
+  flag: string,
+  hint = `pipe the value in: printf '%s' "$VALUE" | acct … ${flag}`,
+  limit?: { maxBytes: number; hint: string },
+): Promise<Buffer> {
   if (stdin.isTTY) throw usageError(`${flag} reads from a pipe, but stdin is a terminal`, hint);
   const chunks: Buffer[] = [];
-  for await (const chunk of stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  let size = 0;
+  for await (const chunk of stdin) {
+    const bytes: Buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    size += bytes.length;
+    // Leaving the loop destroys the stream: the rest is never read.
+    if (limit && size > limit.maxBytes) throw usageError(`more than ${limit.maxBytes} bytes came on stdin (${flag})`, limit.hint);
+    chunks.push(bytes);
+  }
   return Buffer.concat(chunks);
+}
+
+/**
+ * Stdin as UTF-8 text, for a value acct stores (a key, a client secret):
+ * bytes that are not UTF-8 are refused, not replaced, and a leading byte
+ * order mark is kept as part of the text, for the value's own checks to
+ * judge. At most `maxBytes` are read (see readStdinBytes).
+ */
+export async function readStdinText(stdin: NodeJS.ReadStream, flag: string, maxBytes: number, tooLargeHint: string): Promise<string> {
+  const bytes = await readStdinBytes(stdin, flag, undefined, { maxBytes, hint: tooLargeHint });
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw usageError(
+      `what came on stdin (${flag}) is not valid UTF-8 text`,
+      'nothing was stored; pipe the value itself as UTF-8 text (not UTF-16, not a binary file), as the service issued it',
+    );
+  }
 }
 
 /** Reads all of stdin as UTF-8. Refuses a terminal: --stdin means piped input. */

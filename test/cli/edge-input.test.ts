@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Options } from 'execa';
-import { acct, baseEnv, tempHome } from '../support/cli.js';
+import { execa } from 'execa';
+import { acct, baseEnv, BIN, tempHome } from '../support/cli.js';
 import { keyAppFile } from '../support/apps.js';
 import { startApiServer, type ApiServer } from '../support/api-server.js';
 import { startAuthServer, type AuthServer } from '../support/oauth-server.js';
@@ -73,6 +74,106 @@ describe('connect refuses a value with a control character, stores nothing and n
       expect(await accounts()).toEqual([]);
       expect(sealedFiles()).toEqual([]);
     });
+});
+
+describe('connect refuses a value no request or command could use: not UTF-8, not for a header, too large', () => {
+  const LS = '\u2028';
+  const BOM = '\ufeff';
+  const bytes = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+  const notUtf8 = /what came on stdin \(--stdin\) is not valid UTF-8 text\n {2}nothing was stored/;
+  const outsideLatin1 = /API key holds a character outside Latin-1 .*\n {2}nothing was stored; check (what you piped in|the environment variable BAD_KEY).*request header/;
+  const tooLarge = /API key is too large: \d+ bytes, where a value holds at most 64 KiB \(65536 bytes\)\n {2}nothing was stored/;
+  const cases: [string, (a: string, b: string) => { args: string[]; options?: Options; extraEnv?: Env }, RegExp][] = [
+    ['stdin, a byte that is not UTF-8', (a, b) => ({ args: ['--stdin'], options: { input: bytes(a, [0xff], b), stdin: undefined } }), notUtf8],
+    ['stdin, a UTF-8 sequence cut short', (a, b) => ({ args: ['--stdin', '--no-check'], options: { input: bytes(a, [0xe2, 0x80], b), stdin: undefined } }), notUtf8],
+    ['stdin JSON, a byte that is not UTF-8 in the string', (a, b) => ({ args: ['--stdin'], options: { input: bytes('{"api_key":"', a, [0xc3], b, '"}'), stdin: undefined } }), notUtf8],
+    ['stdin, a Unicode line separator (U+2028)', (a, b) => ({ args: ['--stdin'], options: input(`${a}${LS}${b}`) }), outsideLatin1],
+    ['stdin with --no-check, a byte order mark in front', (a, b) => ({ args: ['--stdin', '--no-check'], options: input(`${BOM}${a}${b}`) }), outsideLatin1],
+    ['stdin JSON, \\u2028 in the string', (a, b) => ({ args: ['--stdin'], options: input(JSON.stringify({ api_key: `${a}${LS}${b}` })) }), outsideLatin1],
+    ['--from-env, U+2028', (a, b) => ({ args: ['--from-env', 'api_key=BAD_KEY'], extraEnv: { BAD_KEY: `${a}${LS}${b}` } }), outsideLatin1],
+    ['--from-env with --no-check, a typographic quote', (a, b) => ({ args: ['--from-env', 'api_key=BAD_KEY', '--no-check'], extraEnv: { BAD_KEY: `${a}\u201d${b}` } }), outsideLatin1],
+    ['stdin, a bare value over 64 KiB', (a, b) => ({ args: ['--stdin'], options: input(`${a}${'x'.repeat(70_000)}${b}`) }), tooLarge],
+    ['stdin JSON, a value over 64 KiB', (a, b) => ({ args: ['--stdin'], options: input(JSON.stringify({ api_key: `${a}${'x'.repeat(70_000)}${b}` })) }), tooLarge],
+    ['--from-env, a value over 64 KiB', (a, b) => ({ args: ['--from-env', 'api_key=BAD_KEY'], extraEnv: { BAD_KEY: `${a}${'x'.repeat(70_000)}${b}` } }), tooLarge],
+  ];
+  for (const [name, make, message] of cases)
+    it(name, async () => {
+      const [a, b] = halves();
+      const { args, options, extraEnv } = make(a, b);
+      const before = api.seen.length;
+      const r = await acct(['connect', 'svc', ...args], { ...env, ...extraEnv }, options);
+      expect(r.exitCode, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stdout).toBe('');
+      expectNoSecrets([r.stdout, r.stderr], [a, b]);
+      expect(api.seen.length).toBe(before);
+      expect(await accounts()).toEqual([]);
+      expect(sealedFiles()).toEqual([]);
+    });
+
+  it('--from-env, a variable holding bytes that are not UTF-8 (Node reads them as U+FFFD)', async () => {
+    const [a, b] = halves();
+    const r = await execa('sh', ['-c', `BAD_KEY="$(printf '${a}\\377${b}')" exec node "$0" connect svc --from-env api_key=BAD_KEY`, BIN], { env, extendEnv: false, reject: false });
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/API key holds U\+FFFD, the replacement character that bytes which are not valid UTF-8 turn into\n {2}nothing was stored; check the environment variable BAD_KEY/);
+    expectNoSecrets([r.stdout, r.stderr], [a, b]);
+    expect(await accounts()).toEqual([]);
+  });
+
+  it('64 MB on stdin: refused once past the limit, without reading the rest', async () => {
+    // The writer counts what the pipe took before acct stopped reading (EPIPE).
+    const writer = `let n = 0; const b = Buffer.alloc(1 << 16, 107); const end = () => { require('fs').writeSync(2, 'wrote ' + n); process.exit(0); };
+      process.stdout.on('error', end); (function w() { while (n < 64 << 20) { n += b.length; if (!process.stdout.write(b)) return process.stdout.once('drain', w); } end(); })();`;
+    const r = await execa('sh', ['-c', `{ node -e "$1" 2>"$2"; } | node "$0" connect svc --stdin`, BIN, writer, join(home, 'wrote.txt')], { env, extendEnv: false, reject: false, timeout: 30_000 });
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/more than \d+ bytes came on stdin \(--stdin\)\n {2}nothing was stored; a field value is at most 64 KiB \(65536 bytes\)/);
+    const wrote = Number(/wrote (\d+)/.exec(readFileSync(join(home, 'wrote.txt'), 'utf8'))?.[1]);
+    expect(wrote).toBeLessThan(8 << 20);
+    expect(await accounts()).toEqual([]);
+    expect(sealedFiles()).toEqual([]);
+  });
+
+  it('a value of exactly 64 KiB is stored, and acct token gives it back byte for byte', async () => {
+    const key = `lk_${'y'.repeat(65536 - 3)}`;
+    const c = await acct(['connect', 'svc', '--stdin', '--no-verify', '--nickname', 'full'], env, input(`${key}\n`));
+    expect(c.exitCode, c.stderr).toBe(0);
+    const t = await acct(['token', 'svc/full'], env);
+    expect(t.stdout).toBe(`${key}\n`);
+    expect((await acct(['delete', 'svc/full', '--yes'], env)).exitCode).toBe(0);
+  });
+
+  it('reconnect: the same checks, and the account keeps its key', async () => {
+    const key = newKey();
+    const c = await acct(['connect', 'svc', '--stdin', '--no-verify', '--nickname', 'kept'], env, input(key));
+    expect(c.exitCode, c.stderr).toBe(0);
+    for (const [options, message] of [
+      [{ input: bytes('lk_', [0xff, 0xfe], 'rest'), stdin: undefined }, /is not valid UTF-8 text/],
+      [input(`lk_${LS}rest`), /outside Latin-1/],
+      [input(`lk_${'z'.repeat(70_000)}`), /is too large/],
+    ] as const) {
+      const r = await acct(['reconnect', 'svc/kept', '--stdin', '--no-verify'], env, options);
+      expect(r.exitCode, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect((await acct(['token', 'svc/kept'], env)).stdout).toBe(`${key}\n`);
+    }
+    expect((await acct(['delete', 'svc/kept', '--yes'], env)).exitCode).toBe(0);
+    expect(await accounts()).toEqual([]);
+  });
+
+  it('acct client set --secret-stdin: bytes that are not UTF-8 or a secret over 64 KiB, nothing saved', async () => {
+    const [a, b] = halves();
+    for (const [stdin, message] of [
+      [bytes(a, [0xff], b, '\n'), /what came on stdin \(--secret-stdin\) is not valid UTF-8 text\n {2}nothing was stored/],
+      [bytes(a, 'x'.repeat(70_000), b, '\n'), /more than 65538 bytes came on stdin \(--secret-stdin\)\n {2}nothing was stored; a client secret is at most 64 KiB/],
+    ] as const) {
+      const r = await acct(['client', 'set', 'github', '--client-id', 'Iv1.edge', '--secret-stdin'], env, { input: stdin, stdin: undefined });
+      expect(r.exitCode, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expectNoSecrets([r.stdout, r.stderr], [a, b]);
+      const show = await acct(['client', 'show', 'github', '--json'], env);
+      expect(JSON.parse(show.stdout)).toMatchObject({ client_id: null, has_secret: false });
+    }
+  });
 });
 
 describe('a value with a control character already in the store (an older acct stored it)', () => {

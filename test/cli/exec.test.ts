@@ -138,6 +138,25 @@ describe('acct exec', () => {
     expect(r.stdout).toBe('');
   });
 
+  it('an environment larger than the system starts a command with (E2BIG): exit 126 naming the cause, not a bug', async () => {
+    // A field at the 64 KiB limit goes in as one variable; a hundred copies of it are more than any command can start with.
+    const big = `lk_${'b'.repeat(64 * 1024 - 3)}`;
+    const c = await acct(['connect', 'two', '--stdin', '--no-verify', '--nickname', 'big'], env, { input: JSON.stringify({ api_key: big, api_secret: SECRET }), stdin: undefined });
+    expect(c.exitCode, c.stderr).toBe(0);
+    const one = await acct(['exec', '--no-mask', 'two/big', ...node('process.stdout.write(String(process.env.TWO_KEY.length))')], env);
+    expect(one.exitCode, one.stderr).toBe(0);
+    expect(one.stdout).toBe(String(64 * 1024));
+    const copies = Array.from({ length: 100 }, (_, i) => `BIG_${i}=two/big.api_key`);
+    const marker = join(work, 'too-large-ran');
+    const r = await acct(['exec', ...copies, '--', 'touch', marker], env);
+    expect(r.exitCode, r.stderr).toBe(126);
+    expect(r.stderr).toMatch(/^acct: cannot run touch: its environment and arguments are larger than the system allows a command to start with \(E2BIG\)\n {2}nothing was run; the largest variables are BIG_\d+, BIG_\d+, BIG_\d+: unset large variables/);
+    expect(r.stderr).not.toMatch(/unexpected|bug/);
+    expect(r.stderr).not.toContain(big.slice(0, 40));
+    expect(existsSync(marker)).toBe(false);
+    expect((await acct(['delete', 'two/big', '--yes'], env)).exitCode).toBe(0);
+  });
+
   it('no command, or an unknown account: usage error 2 / not found 3, and nothing run', async () => {
     const none = await acct(['exec', 'two/main'], env);
     expect(none.exitCode).toBe(2);

@@ -55,6 +55,16 @@ afterAll(async () => {
 });
 
 describe('acct run --env-file', () => {
+  it('plain values larger than the system starts a command with (E2BIG): exit 126 naming the cause, not a bug', async () => {
+    const file = join(work, 'large.env');
+    // Each line is under Linux's 128 KiB for one variable; together they are over what a command may start with.
+    writeFileSync(file, ['KEY=acct://svc/one', ...Array.from({ length: 60 }, (_, i) => `LARGE_${i}=${'v'.repeat(100_000)}`), ''].join('\n'));
+    const r = await user(['run', '--env-file', file, '--', 'true'], env);
+    expect(r.exitCode, r.stderr).toBe(126);
+    expect(r.stderr).toMatch(/^acct: cannot run true: its environment and arguments are larger than the system allows a command to start with \(E2BIG\)\n {2}nothing was run; the largest variables are LARGE_\d+/);
+    expect(r.stderr).not.toMatch(/unexpected|bug/);
+  });
+
   it('resolves references, passes plain values through (quotes, comments, multi-line), and masks secrets in the output', async () => {
     const file = join(work, 'app.env');
     writeFileSync(

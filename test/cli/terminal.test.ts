@@ -10,7 +10,7 @@ import { keyAppFile } from '../support/apps.js';
 type Env = Record<string, string | undefined>;
 
 /** Runs acct on a pseudo-terminal; each answer is typed when `after` appears in the output. */
-async function inTerminal(args: string[], env: Env, answers: { after: RegExp; type: string }[]) {
+async function inTerminal(args: string[], env: Env, answers: { after: RegExp; type: string | Buffer }[]) {
   const command = ['node', BIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const child = execa('script', ['-qfec', command, '/dev/null'], { env: { ...env, SHELL: '/bin/sh', TERM: 'xterm' }, extendEnv: false, reject: false, stdin: 'pipe', timeout: 30_000 });
   let out = '';
@@ -43,6 +43,18 @@ describe.skipIf(!existsSync('/usr/bin/script'))('in a terminal', () => {
     expect(r.transcript).toMatch(/Connected local\/typed/);
     expect(r.transcript).not.toContain(secret);
     expect(await acct(['token', 'local/typed'], env)).toMatchObject({ exitCode: 0, stdout: `${secret}\n` });
+  });
+
+  it('a typed key no request could carry, or not UTF-8: exit 2, nothing stored (over 64 KiB: test/unit/keys)', async () => {
+    for (const [type, message] of [
+      [Buffer.from('lk_typed_with_a_line_separator_\u2028_0123\r'), /API key holds a character outside Latin-1[^\n]*\r?\n {2}nothing was stored; check what you pasted/],
+      [Buffer.concat([Buffer.from('lk_typed_not_utf8_'), Buffer.from([0xff]), Buffer.from('_0123\r')]), /API key holds U\+FFFD[^\n]*\r?\n {2}nothing was stored; check what you pasted/],
+    ] as const) {
+      const r = await inTerminal(['connect', 'local', '--no-verify', '--nickname', 'refused'], env, [{ after: /API key/, type }]);
+      expect(r.exitCode, r.transcript.slice(-500)).toBe(2);
+      expect(r.transcript).toMatch(message);
+      expect((await acct(['token', 'local/refused'], env)).exitCode).toBe(3);
+    }
   });
 
   it('connect asks for an app setting on a terminal, then the key', async () => {

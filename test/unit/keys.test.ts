@@ -288,3 +288,38 @@ describe('control characters in any field, however it comes in', () => {
     expect(err.message).toContain('Region holds a line break');
   });
 });
+
+describe('values no request or command could use, however they come in', () => {
+  const ways = (value: string): KeySources[] => [
+    sources({ prompter: scripted(true, [value]).prompter }),
+    sources({ stdin: value }),
+    sources({ stdin: JSON.stringify({ api_key: value }) }),
+    sources({ fromEnv: ['api_key=K'], env: { K: value }, checkShapes: false }),
+  ];
+  const refusedEveryWay = async (value: string, message: RegExp) => {
+    for (const src of ways(value)) {
+      const err = await rejected(collectKeyFields(single, src));
+      expect(err.exitCode).toBe(ExitCode.usage);
+      expect(err.message).toMatch(message);
+      expect(err.hint).toMatch(/^nothing was stored; check /);
+      expect(`${err.message} ${err.hint}`).not.toContain('abcdef');
+    }
+  };
+  it('over 64 KiB (the prompt included): exit 2 naming the size, never the value', async () => {
+    await refusedEveryWay(`sk_0123456789abcdef${'x'.repeat(65536)}`, /^API key is too large: 65555 bytes, where a value holds at most 64 KiB \(65536 bytes\)$/);
+    const atLimit = `sk_${'x'.repeat(65536 - 3)}`;
+    expect(await collectKeyFields(single, sources({ prompter: scripted(true, [atLimit]).prompter }))).toEqual({ api_key: atLimit });
+  });
+  it('a character outside Latin-1 in a header field, even with --no-check; U+FFFD anywhere', async () => {
+    for (const c of ['\u2028', '\ufeff', '\u201c', '\u20ac']) await refusedEveryWay(`sk_0123456789${c}abcdef`, /^API key holds a character outside Latin-1/);
+    await refusedEveryWay('sk_0123456789\ufffdabcdef', /^API key holds U\+FFFD/);
+  });
+  it('basic auth (base64) and a field only handed to programs may hold any UTF-8 text', async () => {
+    const token = 'a'.repeat(32);
+    expect(await collectKeyFields(duo, sources({ stdin: JSON.stringify({ account_sid: 'AC\u00e9\u2028x', auth_token: token }), checkShapes: false }))).toMatchObject({ account_sid: 'AC\u00e9\u2028x' });
+    const envOnly = keysApp({ fields: [{ name: 'api_key', label: 'API key' }, { name: 'pem', label: 'Private key', optional: true }] });
+    expect(await collectKeyFields(envOnly, sources({ stdin: JSON.stringify({ api_key: 'k1', pem: 'line\u2028\nline' }) }))).toMatchObject({ pem: 'line\u2028\nline' });
+    const err = await rejected(collectKeyFields(envOnly, sources({ stdin: JSON.stringify({ api_key: 'k1', pem: 'x'.repeat(70_000) }) })));
+    expect(err.message).toMatch(/^Private key is too large/);
+  });
+});
