@@ -206,9 +206,15 @@ export async function removeAccount(ctx: Context, account: Account): Promise<voi
   await store.remove(account.id);
 }
 
-/** `touch: false` keeps updatedAt, which the refresh path reads as "the credentials changed" (a failed refresh changes none). */
-export async function setStatus(ctx: Context, account: Account, status: Account['status'], opts: { touch?: boolean } = {}): Promise<void> {
+/**
+ * `touch: false` keeps updatedAt, which the refresh path reads as "the
+ * credentials changed" (a failed refresh changes none). `ifUnchanged`: only
+ * while the account is as `account` was read (a status learnt from these
+ * credentials is not put on new ones a reconnect stored meanwhile).
+ */
+export async function setStatus(ctx: Context, account: Account, status: Account['status'], opts: { touch?: boolean; ifUnchanged?: boolean } = {}): Promise<void> {
   await (await storeOf(ctx, account)).update(account.id, (a) => {
+    if (opts.ifUnchanged && a.updatedAt !== account.updatedAt) return;
     a.status = status;
     if (opts.touch !== false) a.updatedAt = ctx.now().toISOString();
   });
@@ -236,9 +242,9 @@ export function isDefault(view: Pick<AccountView, 'defaults'>, a: Account): bool
  * the command's outcome does not depend on it, so a failure to record it is a
  * warning, never the command's error.
  */
-export async function noteStatus(ctx: Context, account: Account, status: Account['status'], what: string): Promise<void> {
+export async function noteStatus(ctx: Context, account: Account, status: Account['status'], what: string, opts: { ifUnchanged?: boolean } = {}): Promise<void> {
   try {
-    await setStatus(ctx, account, status, { touch: false });
+    await setStatus(ctx, account, status, { ...opts, touch: false });
   } catch (err) {
     if (!(err instanceof AcctError)) throw err;
     ctx.warn(`could not record that ${what} (${err.message})`);
