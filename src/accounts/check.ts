@@ -24,9 +24,12 @@ export async function checkAccount(ctx: Context, account: Account, app: AppDefin
 /**
  * The status a test request's outcome gives the account; undefined: it stays
  * as it is. A pass clears unverified, and the needs-reconnect of a key. A key
- * the service rejected (runTestRequest's `rejected`: its test request
- * answered 400, 401 or 403, or the app's okField was not true) needs
- * reconnecting. An OAuth account's grant is judged where it is refreshed (a
+ * the service refused needs reconnecting: its test request answered 401
+ * (RFC 9110: the credentials are not valid), or 2xx with the app's okField
+ * not true (Slack's invalid_auth). A 400 or 403, which refuse a connect too,
+ * do not mark a stored key: they also mean a rate limit (GitHub answers 403),
+ * a missing permission or a firewall, and a mark stops every use of the key
+ * until a test passes. An OAuth account's grant is judged where it is refreshed (a
  * refused refresh token, invalid_grant, marks it in the refresh path, which
  * the test took for its fresh token), not by one answer of its API. Nothing
  * unconfirmed changes a status: an unreachable service, a 5xx or 429, a
@@ -34,7 +37,8 @@ export async function checkAccount(ctx: Context, account: Account, app: AppDefin
  */
 export function statusAfterTest(account: Account, outcome: TestOutcome): AccountStatus | undefined {
   if (outcome.kind === 'ok') return account.status === 'unverified' || (account.status === 'needs-reconnect' && account.auth === 'keys') ? 'ok' : undefined;
-  if (outcome.kind === 'rejected' && account.auth === 'keys' && account.status !== 'needs-reconnect') return 'needs-reconnect';
+  const refused = outcome.kind === 'rejected' && (outcome.status === 401 || (outcome.status >= 200 && outcome.status < 300));
+  if (refused && account.auth === 'keys' && account.status !== 'needs-reconnect') return 'needs-reconnect';
   return undefined;
 }
 

@@ -128,6 +128,11 @@ describe('statusAfterTest', () => {
     for (const s of ['ok', 'unverified', 'failing'] as const) expect(statusAfterTest(key(s), rejected)).toBe('needs-reconnect');
     expect(statusAfterTest(key('needs-reconnect'), rejected)).toBeUndefined();
     expect(statusAfterTest(account({}), { ...rejected, status: 403 })).toBeUndefined();
+    // An okField that is not true on a 200 (Slack's invalid_auth) is a refusal too.
+    expect(statusAfterTest(key('ok'), { ...rejected, status: 200 })).toBe('needs-reconnect');
+  });
+  it('a 400 or 403 marks no key: a rate limit, a permission or a firewall answers so too', () => {
+    for (const status of [400, 403]) expect(statusAfterTest(key('ok'), { ...rejected, status })).toBeUndefined();
   });
   it('nothing unconfirmed changes a status', () => {
     for (const outcome of unconfirmed)
