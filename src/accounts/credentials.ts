@@ -13,6 +13,18 @@ export interface FreshOptions {
   minTtlSeconds: number;
   /** Refresh even if the token is still valid. */
   force?: boolean;
+  /** A test request (acct test, status --check): a key marked needs-reconnect is read anyway, since a passing test is what clears it. */
+  retest?: boolean;
+}
+
+/** An account marked needs-reconnect, as every command that wants its credentials says it. */
+function markedNeedsReconnect(account: Account) {
+  return needsReconnect(
+    `${account.app}/${account.nickname} needs to be reconnected`,
+    account.auth === 'keys'
+      ? `its service rejected the key; run: acct reconnect ${account.id} (or, if the key works again, check it: acct test ${account.id})`
+      : `run: acct reconnect ${account.id}`,
+  );
 }
 
 /** Whether an access token expiring at `expiresAt` (null: never) is valid for more than minTtl seconds from now. */
@@ -21,8 +33,7 @@ export function isFresh(expiresAt: string | null, now: Date, minTtlSeconds: numb
 }
 
 export async function freshCredentials(ctx: Context, account: Account, app: AppDefinition, options: FreshOptions): Promise<Fields> {
-  if (account.status === 'needs-reconnect')
-    throw needsReconnect(`${account.app}/${account.nickname} needs to be reconnected`, `run: acct reconnect ${account.id}`);
+  if (account.status === 'needs-reconnect' && !(options.retest && account.auth === 'keys')) throw markedNeedsReconnect(account);
   if (account.auth === 'oauth2') {
     const { ensureFresh } = await import('./refresh.js');
     const fresh = await ensureFresh(ctx, account, app, options);
@@ -61,9 +72,7 @@ async function handOver(ctx: Context, account: Account, stored: Fields, expiresA
  */
 export async function freshCredentialsMany(ctx: Context, wanted: { account: Account; app: AppDefinition }[], options: FreshOptions): Promise<Map<string, Fields>> {
   const unique = [...new Map(wanted.map((w) => [w.account.id, w])).values()];
-  for (const { account } of unique)
-    if (account.status === 'needs-reconnect')
-      throw needsReconnect(`${account.app}/${account.nickname} needs to be reconnected`, `run: acct reconnect ${account.id}`);
+  for (const { account } of unique) if (account.status === 'needs-reconnect') throw markedNeedsReconnect(account);
   const now = ctx.now();
   const direct = unique.filter(({ account }) => !options.force && (account.auth !== 'oauth2' || isFresh(account.expiresAt, now, options.minTtlSeconds)));
   // Read together, per store (the accounts may come from this machine and from teams).

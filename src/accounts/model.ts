@@ -1,7 +1,9 @@
 import { nodeCrypto } from '../store/node-crypto.js';
 export type AuthKind = 'oauth2' | 'keys';
 /**
- * `ok`; `needs-reconnect` (the provider refused the grant or key); `unverified`
+ * `ok`; `needs-reconnect` (the provider refused the grant or key: invalid_grant
+ * at a refresh, or a key's test request rejected, see accounts/check.ts; a
+ * reconnect clears it, and a key's passing test); `unverified`
  * (a key stored without its test request passing: --no-verify, or the service
  * was unreachable; a passing `acct test` clears it); `failing` (the last
  * refresh failed for another reason than invalid_grant, e.g. the provider was

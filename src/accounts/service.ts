@@ -10,30 +10,52 @@ import type { Fields } from '../store/store.js';
 import type { AppDefinition } from '../catalog/schema.js';
 import { findAccount, storeOf } from './stores.js';
 import { gone } from '../store/local-store.js';
+import { label } from './resolve.js';
 
 export { findAccount, storeOf };
 
-export function validateNickname(nickname: string): string {
+/** What nickname checks ask of the catalog: whether a slug names an app (built-in or added). */
+export interface AppNames {
+  find(slug: string): unknown;
+}
+
+/**
+ * The one check of a nickname someone picks (connect --nickname, connect
+ * --team, rename): its shape, and that it is no app's slug. A bare app slug
+ * is a reference to that app's account, so an account called "stripe" would
+ * make `acct token stripe` ambiguous however the defaults are set.
+ */
+export function validateNickname(nickname: string, apps: AppNames): string {
   if (!NICKNAME_RE.test(nickname) || nickname.startsWith('acc_'))
     throw usageError(
       `"${nickname}" is not a valid nickname`,
       'use letters, digits and . _ @ + - (at most 64, no slash, not starting with acc_)',
+    );
+  if (apps.find(nickname) !== undefined)
+    throw usageError(
+      `"${nickname}" is the name of an app, so it cannot be a nickname`,
+      `a bare app name is a reference to that app's account (acct token ${nickname}); pick another nickname, such as what the account is for (live, ci, work)`,
     );
   return nickname;
 }
 
 /**
  * The automatic nickname: the identity ("octocat", "me@example.com"), made
- * unique within the app. Without a usable identity it is the app slug and a
- * number ("openai-1"): unique across apps too, so the bare nickname is a
- * reference that names one account and says which app it belongs to.
+ * unique within the app (the same person at another app may have it too:
+ * connect then says the bare nickname names both). Without a usable identity
+ * it is the app slug and a number ("openai-1"), free across every app's
+ * accounts, so the bare nickname is a reference that names one account and
+ * says which app it belongs to. Never an app's slug.
  */
-export function deriveNickname(app: string, ofApp: readonly Account[], identity: string | null): string {
+export function deriveNickname(app: string, ofApp: readonly Account[], identity: string | null, others: { nicknames: ReadonlySet<string>; apps: AppNames }): string {
   const base = identityNickname(identity);
-  const taken = new Set(ofApp.map((a) => a.nickname));
-  if (base && !taken.has(base)) return base;
-  const stem = base ?? app;
-  for (let i = base ? 2 : 1; ; i++) if (!taken.has(`${stem}-${i}`)) return `${stem}-${i}`;
+  const inApp = new Set(ofApp.map((a) => a.nickname));
+  const free = (n: string) => !inApp.has(n) && others.apps.find(n) === undefined;
+  if (base) {
+    if (free(base)) return base;
+    for (let i = 2; ; i++) if (free(`${base}-${i}`)) return `${base}-${i}`;
+  }
+  for (let i = 1; ; i++) if (free(`${app}-${i}`) && !others.nicknames.has(`${app}-${i}`)) return `${app}-${i}`;
 }
 
 /** The identity as a nickname, or undefined when nothing usable is left of it. */
@@ -48,13 +70,36 @@ function identityNickname(identity: string | null): string | undefined {
 }
 
 /** A --nickname given to connect: valid and free, checked before anything is asked or fetched (and again under the lock). */
-export async function checkNewNickname(store: AccountStore, app: string, nickname: string): Promise<void> {
-  validateNickname(nickname);
+export async function checkNewNickname(ctx: Context, store: AccountStore, app: string, nickname: string): Promise<void> {
+  validateNickname(nickname, ctx.catalog);
   if ((await store.view()).accounts.some((a) => a.app === app && a.nickname === nickname)) throw nicknameTaken(app, nickname);
 }
 
 const nicknameTaken = (app: string, nickname: string) =>
   usageError(`${app} already has an account called "${nickname}"`, `pick another --nickname, or replace its credentials: acct reconnect ${app}/${nickname}`);
+
+/**
+ * A nickname another app's account has too is allowed (people call an
+ * account "work" at every app), but the bare nickname then names all of
+ * them, and so is ambiguous: said on stderr, after the command's own line
+ * (connect and rename call it), with the reference that still names the account.
+ */
+export async function noteShared(ctx: Context, account: Account): Promise<void> {
+  let view: AccountView;
+  try {
+    view = await (await storeOf(ctx, account)).view();
+  } catch (err) {
+    // The change is made; a store that cannot be read now only costs the note.
+    if (err instanceof AcctError) return;
+    throw err;
+  }
+  const same = view.accounts.filter((a) => a.nickname === account.nickname && a.id !== account.id);
+  if (!same.length) return;
+  const all = [account, ...same];
+  ctx.info(
+    `Note: "${account.nickname}" now names ${all.length} accounts (${all.map(label).join(', ')}), so it is ambiguous alone; name one as app/nickname: ${account.app}/${account.nickname}`,
+  );
+}
 
 /**
  * The account a new connect of this identity updates instead of adding one:
@@ -85,14 +130,16 @@ export interface NewCredentials {
 }
 
 export async function createAccount(ctx: Context, store: AccountStore, app: AppDefinition, creds: NewCredentials, nickname: string | undefined): Promise<Account> {
-  if (nickname) validateNickname(nickname);
+  if (nickname !== undefined) validateNickname(nickname, ctx.catalog);
+  // Every app's nicknames, for an automatic one (read before the lock, which is about one app's accounts).
+  const nicknames = new Set(nickname === undefined ? (await store.view()).accounts.map((a) => a.nickname) : []);
   return store.create(app.slug, creds.fields, (id, ofApp) => {
     if (nickname && ofApp.accounts.some((a) => a.nickname === nickname)) throw nicknameTaken(app.slug, nickname);
     const now = ctx.now().toISOString();
     const account: Account = {
       id,
       app: app.slug,
-      nickname: nickname ?? deriveNickname(app.slug, ofApp.accounts, creds.identity),
+      nickname: nickname ?? deriveNickname(app.slug, ofApp.accounts, creds.identity, { nicknames, apps: ctx.catalog }),
       auth: app.auth,
       status: creds.unverified ? 'unverified' : 'ok',
       scopes: creds.scopes,
@@ -133,7 +180,7 @@ export async function replaceCredentials(ctx: Context, account: Account, creds: 
 }
 
 export async function renameAccount(ctx: Context, ref: string, nickname: string): Promise<Account> {
-  validateNickname(nickname);
+  validateNickname(nickname, ctx.catalog);
   const account = await findAccount(ctx, ref);
   const store = await storeOf(ctx, account);
   store.assertWritable();
@@ -159,9 +206,15 @@ export async function removeAccount(ctx: Context, account: Account): Promise<voi
   await store.remove(account.id);
 }
 
-/** `touch: false` keeps updatedAt, which the refresh path reads as "the credentials changed" (a failed refresh changes none). */
-export async function setStatus(ctx: Context, account: Account, status: Account['status'], opts: { touch?: boolean } = {}): Promise<void> {
+/**
+ * `touch: false` keeps updatedAt, which the refresh path reads as "the
+ * credentials changed" (a failed refresh changes none). `ifUnchanged`: only
+ * while the account is as `account` was read (a status learnt from these
+ * credentials is not put on new ones a reconnect stored meanwhile).
+ */
+export async function setStatus(ctx: Context, account: Account, status: Account['status'], opts: { touch?: boolean; ifUnchanged?: boolean } = {}): Promise<void> {
   await (await storeOf(ctx, account)).update(account.id, (a) => {
+    if (opts.ifUnchanged && a.updatedAt !== account.updatedAt) return;
     a.status = status;
     if (opts.touch !== false) a.updatedAt = ctx.now().toISOString();
   });
@@ -189,9 +242,9 @@ export function isDefault(view: Pick<AccountView, 'defaults'>, a: Account): bool
  * the command's outcome does not depend on it, so a failure to record it is a
  * warning, never the command's error.
  */
-export async function noteStatus(ctx: Context, account: Account, status: Account['status'], what: string): Promise<void> {
+export async function noteStatus(ctx: Context, account: Account, status: Account['status'], what: string, opts: { ifUnchanged?: boolean } = {}): Promise<void> {
   try {
-    await setStatus(ctx, account, status, { touch: false });
+    await setStatus(ctx, account, status, { ...opts, touch: false });
   } catch (err) {
     if (!(err instanceof AcctError)) throw err;
     ctx.warn(`could not record that ${what} (${err.message})`);

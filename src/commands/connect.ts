@@ -3,7 +3,7 @@
 import type { Context } from '../context.js';
 import type { AppDefinition, KeysApp } from '../catalog/schema.js';
 import { collectKeyFields, stdinLimit, STDIN_TOO_LARGE_HINT } from '../accounts/keys.js';
-import { createAccount, replaceCredentials, findAccount, checkNewNickname, sameIdentity, storeOf, type NewCredentials } from '../accounts/service.js';
+import { createAccount, replaceCredentials, findAccount, checkNewNickname, noteShared, sameIdentity, storeOf, type NewCredentials } from '../accounts/service.js';
 import { storeFor } from '../accounts/stores.js';
 import type { AccountStore } from '../store/account-store.js';
 import { readSecrets } from '../accounts/credentials.js';
@@ -40,7 +40,7 @@ export async function connect(ctx: Context, slug: string, opts: ConnectOptions):
   const app = ctx.catalog.get(slug);
   const store = await storeFor(ctx, opts.team);
   store.assertWritable();
-  if (opts.nickname !== undefined) await checkNewNickname(store, app.slug, opts.nickname);
+  if (opts.nickname !== undefined) await checkNewNickname(ctx, store, app.slug, opts.nickname);
   const creds = await obtainCredentials(ctx, store, app, opts);
   // The same identity again: its account gets the new credentials, as reconnect would give it.
   const existing = await sameIdentity(store, app.slug, creds.identity, opts.nickname);
@@ -51,6 +51,7 @@ export async function connect(ctx: Context, slug: string, opts: ConnectOptions):
   }
   const account = await createAccount(ctx, store, app, creds, opts.nickname);
   done(ctx, account, 'Connected', opts);
+  await noteShared(ctx, account);
 }
 
 export async function reconnect(ctx: Context, ref: string, opts: ConnectOptions): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Context } from '../context.js';
-import { findAccount, makeDefault, removeAccount, renameAccount, clearDefault, storeOf } from '../accounts/service.js';
+import { findAccount, makeDefault, removeAccount, renameAccount, clearDefault, noteShared, storeOf } from '../accounts/service.js';
 import { splitTeam, storeFor } from '../accounts/stores.js';
 import { out, printJson } from '../output/format.js';
 import { usageError, notFound, ExitCode } from '../errors.js';
@@ -9,6 +9,7 @@ export async function rename(ctx: Context, ref: string, nickname: string, opts: 
   const a = await renameAccount(ctx, ref, nickname);
   if (opts.json) printJson(ctx.io, { id: a.id, app: a.app, nickname: a.nickname });
   else ctx.info(`Renamed to ${label(a)}`);
+  await noteShared(ctx, a);
 }
 
 /**

@@ -37,7 +37,8 @@ export function localHealth(a: Account, now: Date): { status: Health; detail: st
 
 async function checkRow(ctx: Context, a: Account): Promise<Omit<StatusRow, 'id' | 'ref'>> {
   const local = localHealth(a, ctx.now());
-  if (local.status === 'needs-reconnect') return { ...local, identity: a.identity, result: null };
+  // A grant refused for good is not sent to the provider again; a key is tested again, as a passing test clears its mark.
+  if (local.status === 'needs-reconnect' && !(a.auth === 'keys' && a.status === 'needs-reconnect')) return { ...local, identity: a.identity, result: null };
   try {
     const app = ctx.catalog.forAccount(a);
     const outcome = await checkCredentials(ctx, a, app);

@@ -349,13 +349,13 @@ async function teamRefreshFigure(server: AuthServer): Promise<void> {
   for (const m of homes) await acct(['apps', 'add', 'local', '--file', app], m);
   await acct(['client', 'set', 'local', '--team', 'refresh', '--client-id', server.clients.public.clientId, '--no-secret'], owner!);
   server.setAccessTokenTtl(1);
-  await acct(['connect', 'local', '--team', 'refresh', '--nickname', 'x'], owner!);
+  await acct(['connect', 'local', '--team', 'refresh', '--nickname', 'bot'], owner!);
   server.setAccessTokenTtl(600);
-  await acct(['share', 'refresh:local/x', '--with', 'team'], owner!);
+  await acct(['share', 'refresh:local/bot', '--with', 'team'], owner!);
   await new Promise((r) => setTimeout(r, 1500));
   const before = server.tokenRequests.refresh;
   const start = Date.now();
-  const settled = await Promise.allSettled(homes.flatMap((m) => Array.from({ length: 20 }, () => run(process.execPath, [BIN, 'token', 'refresh:local/x'], { env: bareEnv(m) }))));
+  const settled = await Promise.allSettled(homes.flatMap((m) => Array.from({ length: 20 }, () => run(process.execPath, [BIN, 'token', 'refresh:local/bot'], { env: bareEnv(m) }))));
   const ok = settled.filter((r) => r.status === 'fulfilled') as PromiseFulfilledResult<{ stdout: string }>[];
   const tokens = new Set(ok.map((r) => r.value.stdout));
   const requests = server.tokenRequests.refresh - before;

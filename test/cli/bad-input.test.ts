@@ -88,7 +88,7 @@ describe('bad input', () => {
       // The hint names the accounts that do exist.
       expect(r.stderr).toContain(`local/one (${ids['local/one']})`);
       expect(r.stderr).toContain(`local/two (${ids['local/two']})`);
-      await failsHere(['rename', 'nobody', 'x'], { code: 3, message: /no account matches "nobody"/ });
+      await failsHere(['rename', 'nobody', 'renamed'], { code: 3, message: /no account matches "nobody"/ });
       await failsHere(['delete', 'nobody', '--yes'], { code: 3, message: /no account matches "nobody"/ });
       await failsHere(['default', 'nobody'], { code: 3, message: /no account matches "nobody"/ });
     });
@@ -245,7 +245,7 @@ describe('bad input', () => {
         for (const [args, options] of [
           [['list'], {}],
           [['token', 'local/one'], {}],
-          [['rename', 'local/one', 'x'], {}],
+          [['rename', 'local/one', 'renamed'], {}],
           [['delete', 'local/one', '--yes'], {}],
           [['connect', 'local', '--stdin', '--no-verify', '--nickname', 'three'], input(`lk_${randomBytes(8).toString('hex')}`)],
         ] as const)

@@ -236,8 +236,8 @@ describe('discovery', () => {
 
     // The discovered app connects like a hand-written one.
     expect((await acct(['client', 'set', 'corp', '--client-id', server.clients.public.clientId, '--no-secret'], env)).exitCode).toBe(0);
-    const c = await acct(['connect', 'corp', '--nickname', 'corp'], { ...env, ACCT_TEST_BROWSER_LOGIN: 'carol' });
+    const c = await acct(['connect', 'corp', '--nickname', 'carol-sso'], { ...env, ACCT_TEST_BROWSER_LOGIN: 'carol' });
     expect(c.exitCode, c.stderr).toBe(0);
-    expect((await listJson(env)).find((a) => a.app === 'corp')).toMatchObject({ identity: 'carol', nickname: 'corp' });
+    expect((await listJson(env)).find((a) => a.app === 'corp')).toMatchObject({ identity: 'carol', nickname: 'carol-sso' });
   });
 });

@@ -144,7 +144,7 @@ describe("connect's verification of a key", () => {
       const apiBefore = api.seen.length;
       let r!: Awaited<ReturnType<typeof acct>>;
       const seen = await strangerSees(async () => {
-        r = await acct(['connect', slug, '--stdin', '--nickname', slug], env, input(secret()));
+        r = await acct(['connect', slug, '--stdin', '--nickname', `${slug}-key`], env, input(secret()));
       });
       expect(r.exitCode, r.stderr).toBe(0);
       ids[slug] = r.stdout.trim();
@@ -187,7 +187,7 @@ describe('acct test and status --check', () => {
     expect(seen).toEqual([]);
     const rows = JSON.parse(r.stdout) as { ref: string; status: string }[];
     expect(rows.find((x) => x.ref === 'sameorigin/same-origin')?.status).toBe('ok');
-    expect(rows.find((x) => x.ref === 'custom/custom')?.status).toBe('untested');
+    expect(rows.find((x) => x.ref === 'custom/custom-key')?.status).toBe('untested');
     expectNoSecretsIn(r.stdout, r.stderr);
   });
 });

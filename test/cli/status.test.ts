@@ -245,6 +245,9 @@ describe('acct status', () => {
     expect(accounts['res/dead']!.status).toBe('needs-reconnect');
     expect(accounts['res/gone']!.status).toBe('needs-reconnect');
     expect(accounts['res/early']!.status).toBe('ok');
+    // The key its service rejected needs reconnecting; the one it could not reach stays as it was.
+    expect(accounts['old/bad']!.status).toBe('needs-reconnect');
+    expect(accounts['down/off']!.status).toBe('unverified');
   });
 
   it('after --check, local status reflects it: exit 4 for the accounts marked needs-reconnect', async () => {
@@ -255,12 +258,12 @@ describe('acct status', () => {
     const s = byRef(rows);
     expect(s['res/dead']).toMatchObject({ status: 'needs-reconnect', detail: `run: acct reconnect ${ids['res/dead']}` });
     expect(s['res/stale']!.status).toBe('ok');
-    // The check that passed cleared svc/good's unverified; the others did not pass.
+    // The check that passed cleared svc/good's unverified; the rejected key needs reconnecting; the unreachable one is unchanged.
     expect(s['svc/good']).toMatchObject({ status: 'ok', detail: 'does not expire' });
-    expect(s['old/bad']!.status).toBe('unverified');
+    expect(s['old/bad']).toMatchObject({ status: 'needs-reconnect', detail: `run: acct reconnect ${ids['old/bad']}` });
     expect(s['down/off']!.status).toBe('unverified');
     expect(s['res/gone']).toMatchObject({ status: 'needs-reconnect', detail: `run: acct reconnect ${ids['res/gone']}` });
-    expect(rows.filter((r) => r.status === 'needs-reconnect').map((r) => r.ref)).toEqual(['res/dead', 'res/gone']);
+    expect(rows.filter((r) => r.status === 'needs-reconnect').map((r) => r.ref)).toEqual(['old/bad', 'res/dead', 'res/gone']);
     // Marked accounts are not sent to the network again by --check.
     const refreshes = server.tokenRequests.refresh;
     const resBefore = resource.seen.length;

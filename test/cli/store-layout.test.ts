@@ -107,7 +107,7 @@ describe('a store in the old layout (accounts.json)', () => {
     const env = baseEnv({ ACCT_HOME: home, ACCT_STORE: 'file', ACCT_PASSPHRASE: 'layout passphrase' });
     const legacy = join(home, 'accounts.json');
     writeFileSync(legacy, '{"version":1,"accounts":[', { mode: 0o600 });
-    for (const args of [['token', 'local/one'], ['list'], ['rename', 'local/one', 'x']]) {
+    for (const args of [['token', 'local/one'], ['list'], ['rename', 'local/one', 'renamed']]) {
       const r = await acct(args, env);
       expect(r.exitCode, r.stderr).toBe(6);
       expect(r.stderr).toContain(`${legacy} is corrupt: it is not valid JSON`);

@@ -76,6 +76,10 @@ describe('team accounts through the CLI', () => {
     expect(typo.exitCode).toBe(3);
     expect(typo.stderr).toContain('"acm"');
     expect(typo.stderr).toContain('acme');
+    // A nickname that is an app's slug is refused in a team as anywhere (the list below shows nothing was stored).
+    const slug = await alice.run(['connect', 'stripe', '--team', 'acme', '--nickname', 'stripe', '--stdin', '--no-verify'], { input: STRIPE });
+    expect(slug.exitCode).toBe(2);
+    expect(slug.stderr).toContain('"stripe" is the name of an app, so it cannot be a nickname');
 
     const list = await alice.run(['list']);
     expect(list.exitCode, list.stderr).toBe(0);

@@ -21,7 +21,7 @@ import { startKeyringSession, type KeyringSession } from '../support/keyring.js'
 
 let pg: PgCluster;
 let server: AuthServer;
-const REF = 'acme:local/x';
+const REF = 'acme:local/bot';
 const KEY_REF = 'acme:stripe/live';
 const API_KEY = 'sk_live_OFFLINE_never_kept_5e1c0a9b';
 const SLOW = 180_000;
@@ -87,7 +87,7 @@ beforeAll(async () => {
   for (const m of [alice, bob]) expect((await m.run(['apps', 'add', 'local', '--file', appFile])).exitCode).toBe(0);
   const cs = await alice.run(['client', 'set', 'local', '--team', 'acme', '--client-id', server.clients.public.clientId, '--no-secret']);
   expect(cs.exitCode, cs.stderr).toBe(0);
-  const conn = await alice.run(['connect', 'local', '--team', 'acme', '--nickname', 'x'], { env: { ACCT_TEST_BROWSER_LOGIN: 'shared-bot' } });
+  const conn = await alice.run(['connect', 'local', '--team', 'acme', '--nickname', 'bot'], { env: { ACCT_TEST_BROWSER_LOGIN: 'shared-bot' } });
   expect(conn.exitCode, conn.stderr).toBe(0);
   const key = await alice.run(['connect', 'stripe', '--team', 'acme', '--nickname', 'live', '--stdin', '--no-verify'], { input: API_KEY });
   expect(key.exitCode, key.stderr).toBe(0);
@@ -165,7 +165,7 @@ describe('offline tokens of a team (the database unreachable)', () => {
       await bob.run(['exec', `T=${REF}`, '--', process.execPath, '-e', 'process.exit(process.env.T === process.argv[1] ? 7 : 1)', '--', token]),
       await bob.run(['token', KEY_REF]),
       await bob.run(['token', REF, '--min-ttl', '100000']),
-      await bob.run(['token', 'local/x']),
+      await bob.run(['token', 'local/bot']),
       await bob.run(['token', REF, '--refresh']),
       await bob.run(['exec', '--serve', `T=${REF}`, '--', process.execPath, '-e', '']),
     ]);

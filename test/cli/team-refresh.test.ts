@@ -2,7 +2,7 @@
 // (ACCT_HOMEs, each a member of one team on a private PostgreSQL cluster)
 // share an OAuth account connected against the real authorization server
 // (oidc-provider, refresh tokens rotated on every use), and call
-// `acct token acme:local/x` at once; then the faults of a refresh in flight
+// `acct token acme:local/bot` at once; then the faults of a refresh in flight
 // (the lock holder's connection killed, PostgreSQL restarted).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { acct, baseEnv, tempHome, type RunResult } from '../support/cli.js';
@@ -12,7 +12,7 @@ import { BROWSER_COMMAND, fingerprint, sleep } from '../support/oauth-cli.js';
 
 let pg: PgCluster;
 let server: AuthServer;
-const REF = 'acme:local/x';
+const REF = 'acme:local/bot';
 // A hundred node processes on two shared cores: generous deadlines, never a wall-time assert.
 const SLOW = 300_000;
 
@@ -79,7 +79,7 @@ beforeAll(async () => {
   const appFile = server.appFile('public');
   for (const m of machines) expect((await m.run(['apps', 'add', 'local', '--file', appFile])).exitCode).toBe(0);
   // No client for the team yet: connect says how to set the team's, not this machine's.
-  const none = await owner!.run(['connect', 'local', '--team', 'acme', '--nickname', 'x']);
+  const none = await owner!.run(['connect', 'local', '--team', 'acme', '--nickname', 'bot']);
   expect(none.exitCode).toBe(2);
   expect(none.stderr).toContain('acct client set local --team acme --client-id ID');
   // The team's OAuth client, set once for every member.
@@ -91,7 +91,7 @@ beforeAll(async () => {
   expect(shown.exitCode, shown.stderr).toBe(0);
   expect(JSON.parse(shown.stdout)).toMatchObject({ client_id: server.clients.public.clientId, source: 'stored' });
   expect(JSON.parse((await machines[3]!.run(['client', 'show', 'local', '--json'])).stdout)).toMatchObject({ client_id: null });
-  const conn = await owner!.run(['connect', 'local', '--team', 'acme', '--nickname', 'x'], { env: { ACCT_TEST_BROWSER_LOGIN: 'shared-bot' } });
+  const conn = await owner!.run(['connect', 'local', '--team', 'acme', '--nickname', 'bot'], { env: { ACCT_TEST_BROWSER_LOGIN: 'shared-bot' } });
   expect(conn.exitCode, conn.stderr).toBe(0);
   const sh = await owner!.run(['share', REF, '--with', 'team']);
   expect(sh.exitCode, sh.stderr).toBe(0);

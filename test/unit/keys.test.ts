@@ -225,18 +225,34 @@ describe('nicknames', () => {
 
   const ofApp = (m: Metadata, app: string) => m.accounts.filter((a) => a.app === app);
 
+  const apps = (...slugs: string[]) => ({ find: (slug: string) => (slugs.includes(slug) ? {} : undefined) });
+  const others = (m: Metadata, ...slugs: string[]) => ({ nicknames: new Set(m.accounts.map((a) => a.nickname)), apps: apps(...slugs) });
+
   it('derives a nickname from the identity, made unique within the app', () => {
     const m = withAccounts(['github', 'octocat'], ['github', 'octocat-2'], ['gitlab', 'me@example.com']);
-    expect(deriveNickname('github', ofApp(m, 'github'), 'octocat')).toBe('octocat-3');
-    expect(deriveNickname('gitlab', ofApp(m, 'gitlab'), 'octocat')).toBe('octocat');
-    expect(deriveNickname('github', ofApp(m, 'github'), 'me@example.com')).toBe('me@example.com');
-    expect(deriveNickname('gitlab', ofApp(m, 'gitlab'), 'me@example.com')).toBe('me@example.com-2');
+    const derive = (app: string, identity: string | null) => deriveNickname(app, ofApp(m, app), identity, others(m, 'github', 'gitlab'));
+    expect(derive('github', 'octocat')).toBe('octocat-3');
+    // The same person at another app: the identity's nickname again (connect then says the bare nickname names both).
+    expect(derive('gitlab', 'octocat')).toBe('octocat');
+    expect(derive('github', 'me@example.com')).toBe('me@example.com');
+    expect(derive('gitlab', 'me@example.com')).toBe('me@example.com-2');
     // No identity: the app slug and a number, never the word "default".
-    expect(deriveNickname('github', ofApp(m, 'github'), null)).toBe('github-1');
-    expect(deriveNickname('x', ofApp(withAccounts(['x', 'x-1'], ['y', 'x-2']), 'x'), null)).toBe('x-2');
-    expect(deriveNickname('github', ofApp(m, 'github'), 'Octo Cat <octo@example.com>')).toBe('Octo-Cat-octo@example.com-');
-    expect(deriveNickname('github', ofApp(m, 'github'), '  --team/ops')).toBe('team-ops');
-    expect(deriveNickname('github', ofApp(m, 'github'), '日本語')).toBe('github-1');
+    expect(derive('github', null)).toBe('github-1');
+    expect(derive('github', 'Octo Cat <octo@example.com>')).toBe('Octo-Cat-octo@example.com-');
+    expect(derive('github', '  --team/ops')).toBe('team-ops');
+    expect(derive('github', '日本語')).toBe('github-1');
+  });
+
+  it('the app slug and a number is free across every app, and no nickname is an app slug', () => {
+    // Another app's account called x-2 (a nickname someone picked): x's next account is x-3, so "x-2" still names one account.
+    const m = withAccounts(['x', 'x-1'], ['y', 'x-2']);
+    expect(deriveNickname('x', ofApp(m, 'x'), null, others(m, 'x', 'y'))).toBe('x-3');
+    // An identity that is an app's slug would make that slug ambiguous: numbered like a taken one.
+    const none = withAccounts();
+    expect(deriveNickname('stripe', [], 'stripe', others(none, 'stripe'))).toBe('stripe-2');
+    expect(deriveNickname('github', [], 'slack', others(none, 'github', 'slack'))).toBe('slack-2');
+    // A slug-and-number that is itself an app's slug is skipped.
+    expect(deriveNickname('x', [], null, others(none, 'x', 'x-1'))).toBe('x-2');
   });
 
   it('a derived nickname is always a valid nickname', () => {
@@ -249,16 +265,17 @@ describe('nicknames', () => {
       const len = Math.floor(next() * 30);
       for (let j = 0; j < len; j++) identity += parts[Math.floor(next() * parts.length)];
       if (i % 50 === 0) identity = 'x'.repeat(60 + (i % 17));
-      const nickname = deriveNickname('app', ofApp(m, 'app'), identity || null);
-      expect(() => validateNickname(nickname), JSON.stringify(identity)).not.toThrow();
+      const nickname = deriveNickname('app', ofApp(m, 'app'), identity || null, others(m, 'app', 'a', 'z'));
+      expect(() => validateNickname(nickname, apps('app', 'a', 'z')), JSON.stringify(identity)).not.toThrow();
       expect(nickname).toMatch(NICKNAME_RE);
     }
   });
 
-  it('validateNickname refuses slashes, spaces, ids and overlong names', () => {
-    for (const ok of ['work', 'me@example.com', 'a', 'ci.bot+1', 'x'.repeat(64)]) expect(validateNickname(ok)).toBe(ok);
-    for (const bad of ['', 'a/b', 'a b', 'acc_abc', '-lead', '.hidden', 'x'.repeat(65), 'é']) {
-      expect(() => validateNickname(bad), bad).toThrow(AcctError);
+  it('validateNickname refuses slashes, spaces, ids, overlong names and app slugs', () => {
+    const known = apps('stripe', 'github');
+    for (const ok of ['work', 'me@example.com', 'a', 'ci.bot+1', 'x'.repeat(64), 'Stripe', 'stripe-live']) expect(validateNickname(ok, known)).toBe(ok);
+    for (const bad of ['', 'a/b', 'a b', 'acc_abc', '-lead', '.hidden', 'x'.repeat(65), 'é', 'stripe', 'github']) {
+      expect(() => validateNickname(bad, known), bad).toThrow(AcctError);
     }
   });
 });

@@ -2,6 +2,8 @@
 import { describe, it, expect } from 'vitest';
 import { localHealth, mapBounded, statusExitCode, type Health, type StatusRow } from '../../src/commands/status.js';
 import type { Account } from '../../src/accounts/model.js';
+import { statusAfterTest } from '../../src/accounts/check.js';
+import type { TestOutcome } from '../../src/api/test-request.js';
 
 const now = new Date('2025-03-01T12:00:00.000Z');
 const account = (o: Partial<Account>): Account => ({
@@ -104,5 +106,39 @@ describe('mapBounded', () => {
       if (x === 2) throw new Error('boom');
       return x;
     })).rejects.toThrow('boom');
+  });
+});
+
+describe('statusAfterTest', () => {
+  const key = (status: Account['status']) => account({ auth: 'keys', fields: ['api_key'], status });
+  const ok: TestOutcome = { kind: 'ok', identity: null, status: 200 };
+  const rejected: TestOutcome = { kind: 'rejected', status: 401, detail: 'answered 401' };
+  const unconfirmed: TestOutcome[] = [
+    { kind: 'unreachable', detail: 'answered 503' },
+    { kind: 'untested', detail: 'no test request' },
+  ];
+  it('a pass clears unverified, and a key marked needs-reconnect', () => {
+    expect(statusAfterTest(key('unverified'), ok)).toBe('ok');
+    expect(statusAfterTest(key('needs-reconnect'), ok)).toBe('ok');
+    expect(statusAfterTest(key('ok'), ok)).toBeUndefined();
+    // An OAuth account's mark is the refresh path's: a test cannot pass without a refresh it refused.
+    expect(statusAfterTest(account({ status: 'failing' }), ok)).toBeUndefined();
+  });
+  it('a rejected key needs reconnecting; an OAuth rejection is left to the refresh path', () => {
+    for (const s of ['ok', 'unverified', 'failing'] as const) expect(statusAfterTest(key(s), rejected)).toBe('needs-reconnect');
+    expect(statusAfterTest(key('needs-reconnect'), rejected)).toBeUndefined();
+    expect(statusAfterTest(account({}), { ...rejected, status: 403 })).toBeUndefined();
+    // An okField that is not true on a 200 (Slack's invalid_auth) is a refusal too.
+    expect(statusAfterTest(key('ok'), { ...rejected, status: 200 })).toBe('needs-reconnect');
+  });
+  it('a 400 or 403 marks no key: a rate limit, a permission or a firewall answers so too', () => {
+    for (const status of [400, 403]) expect(statusAfterTest(key('ok'), { ...rejected, status })).toBeUndefined();
+  });
+  it('nothing unconfirmed changes a status', () => {
+    for (const outcome of unconfirmed)
+      for (const s of ['ok', 'unverified', 'needs-reconnect', 'failing'] as const) {
+        expect(statusAfterTest(key(s), outcome)).toBeUndefined();
+        expect(statusAfterTest(account({ status: s }), outcome)).toBeUndefined();
+      }
   });
 });
