@@ -87,7 +87,7 @@ export async function status(ctx: Context, opts: { check?: boolean; app?: string
   const { views, unreachable } = await everyView(ctx);
   const every = views.flatMap(({ view }) => view.accounts);
   const accounts = sortByAppAndNickname(every.filter((a) => !opts.app || a.app === opts.app));
-  if (opts.check && accounts.length) ctx.info(`Checking ${accounts.length} account${accounts.length === 1 ? '' : 's'}…`);
+  if (opts.check && accounts.length && !opts.json) ctx.info(`Checking ${accounts.length} account${accounts.length === 1 ? '' : 's'}…`);
   const rows: StatusRow[] = await mapBounded(accounts, limit, async (a) => ({
     id: a.id,
     ref: qualifiedName(a),
