@@ -87,6 +87,8 @@ export async function status(ctx: Context, opts: { check?: boolean; app?: string
   const { views, unreachable } = await everyView(ctx);
   const every = views.flatMap(({ view }) => view.accounts);
   const accounts = sortByAppAndNickname(every.filter((a) => !opts.app || a.app === opts.app));
+  // As list: an app that is gone still shows the accounts it left; one that never existed is a typo (exit 3, the closest slugs).
+  if (opts.app && !accounts.length) ctx.catalog.get(opts.app);
   if (opts.check && accounts.length && !opts.json) ctx.info(`Checking ${accounts.length} account${accounts.length === 1 ? '' : 's'}…`);
   const rows: StatusRow[] = await mapBounded(accounts, limit, async (a) => ({
     id: a.id,
@@ -94,7 +96,7 @@ export async function status(ctx: Context, opts: { check?: boolean; app?: string
     ...(opts.check ? await checkRow(ctx, a) : { ...localHealth(a, ctx.now()), identity: a.identity, result: null }),
   }));
   if (opts.json) printJson(ctx.io, rows);
-  else if (!rows.length) ctx.info('No accounts yet. Connect one: acct connect <app>');
+  else if (!rows.length) ctx.info(opts.app ? `No ${opts.app} accounts. Connect one: acct connect ${opts.app}` : 'No accounts yet. Connect one: acct connect <app>');
   else {
     const s = await style(ctx.io, ctx.env);
     const paint = (h: Health) => (h === 'ok' ? s.green(h) : h === 'expired' || h === 'untested' ? s.dim(h) : h === 'unverified' || h === 'failing' ? s.yellow(h) : s.red(h));
