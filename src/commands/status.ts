@@ -5,7 +5,7 @@ import type { Context } from '../context.js';
 import { everyView, qualifiedName } from '../accounts/stores.js';
 import type { Account } from '../accounts/model.js';
 import { checkAccount as checkCredentials } from '../accounts/check.js';
-import { sortByAppAndNickname, printJson, printTable, style, terminalWidth } from '../output/format.js';
+import { sortByAppAndNickname, printJson, printTable, style } from '../output/format.js';
 import type { TestOutcome } from '../api/test-request.js';
 import { AcctError, ExitCode, usageError } from '../errors.js';
 
@@ -100,10 +100,12 @@ export async function status(ctx: Context, opts: { check?: boolean; app?: string
   else {
     const s = await style(ctx.io, ctx.env);
     const paint = (h: Health) => (h === 'ok' ? s.green(h) : h === 'expired' || h === 'untested' ? s.dim(h) : h === 'unverified' || h === 'failing' ? s.yellow(h) : s.red(h));
-    await printTable(ctx.io, ['ID', 'ACCOUNT', 'STATUS', 'DETAIL'], rows.map((r) => [r.id, r.ref, paint(r.status), r.detail]), s, {
-      width: terminalWidth(ctx.io, ctx.env),
-      flexible: [1, 3],
-    });
+    await printTable(
+      ctx,
+      [{ head: 'ID' }, { head: 'ACCOUNT', flexible: true }, { head: 'STATUS' }, { head: 'DETAIL', text: true, flexible: true, drop: 1 }],
+      rows.map((r) => [r.id, r.ref, paint(r.status), r.detail]),
+      s,
+    );
   }
   // The accounts of the stores that answered are shown; a team that did not is the command's failure (exit 5, naming its host).
   if (unreachable) throw unreachable;

@@ -184,8 +184,10 @@ describe('acct status', () => {
       expect(line, `${ref} is listed`).toBeDefined();
       expect(line).toContain(ref);
     }
-    expect(lines.find((l) => l.includes(ids['res/stale']!))).toMatch(/\sexpired\s+refreshed on next use$/);
-    expect(lines.find((l) => l.includes(ids['svc/good']!))).toMatch(/\sunverified\s+stored without a passing test request; check it: acct test acc_\w+$/);
+    // Piped, each cell is one word: the detail's spaces are written as _.
+    expect(lines.find((l) => l.includes(ids['res/stale']!))).toMatch(/\sexpired\s+refreshed_on_next_use$/);
+    expect(lines.find((l) => l.includes(ids['svc/good']!))).toMatch(/\sunverified\s+stored_without_a_passing_test_request;_check_it:_acct_test_acc_\w+$/);
+    for (const l of lines) expect(l.split(/\s+/), l).toHaveLength(4);
     expect(r.stdout).not.toMatch(/\x1b\[/);
   });
 
