@@ -51,8 +51,17 @@ export interface Context {
   catalog: Catalog;
   prompter: Prompter;
   fetch: () => Promise<Fetch>;
-  /** Progress and warnings on stderr. */
+  /** A warning: on stderr as it comes, or, under --json, held for the one JSON object that ends the run (warnings below). */
   warn: (message: string) => void;
+  /**
+   * Under --json, the run's warnings so far: run.ts folds them into the
+   * error object, or writes them as one {"warnings": […]} object when the
+   * command succeeds, so a script finds one JSON object on stderr, never text
+   * before it. Undefined without --json (each is written as it comes).
+   */
+  readonly warnings?: string[];
+  /** From now on warnings are written as they come, the held ones first: for a command whose stderr is a log while it runs (acct serve). */
+  logWarnings: () => void;
   /**
    * Runs bookkeeping that must never fail the command (recording a use,
    * cleaning up): a file-system or store failure is one warning per run, at
@@ -76,12 +85,22 @@ export interface ContextOverrides {
   sleep?: (ms: number) => Promise<void>;
 }
 
-export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: ContextOverrides = {}): Context {
+export interface RunOptions {
+  /** The command line asks for JSON: warnings are held (Context.warnings), progress is not shown. */
+  json?: boolean;
+}
+
+export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: ContextOverrides = {}, run: RunOptions = {}): Context {
   const paths = resolvePaths(env);
   trustRoots(paths);
   const prompter = overrides.prompter ?? terminalPrompter(io);
   let fetchPromise: Promise<Fetch> | undefined;
-  const warn = (message: string) => io.stderr.write(`acct: warning: ${visibleControls(message)}\n`);
+  let held: string[] | undefined = run.json ? [] : undefined;
+  const write = (message: string) => io.stderr.write(`acct: warning: ${visibleControls(message)}\n`);
+  const warn = (message: string) => {
+    if (held) held.push(message);
+    else write(message);
+  };
   let writeWarned = false;
   const writeWarning = (message: string) => {
     if (!writeWarned) warn(message);
@@ -149,8 +168,16 @@ export function createContext(env: NodeJS.ProcessEnv, io: IO, overrides: Context
     teams: teamStores(paths, env, () => ({ paths, env, warn, secrets: teamSecrets(machineSecrets), agent })),
     catalog: new Catalog(paths, bundle),
     prompter,
-    fetch: () => (fetchPromise ??= overrides.fetch ? Promise.resolve(overrides.fetch) : createFetch({ timeoutMs: seconds(env.ACCT_HTTP_TIMEOUT, 'ACCT_HTTP_TIMEOUT', 30) * 1000, onSlow: (host) => io.stderr.write(`Waiting for ${host}…\n`) })),
+    fetch: () => (fetchPromise ??= overrides.fetch ? Promise.resolve(overrides.fetch) : createFetch({ timeoutMs: seconds(env.ACCT_HTTP_TIMEOUT, 'ACCT_HTTP_TIMEOUT', 30) * 1000, onSlow: run.json ? undefined : (host) => io.stderr.write(`Waiting for ${host}…\n`) })),
     warn,
+    get warnings() {
+      return held;
+    },
+    logWarnings: () => {
+      const earlier = held ?? [];
+      held = undefined;
+      for (const m of earlier) write(m);
+    },
     housekeeping,
     command: '',
     writeWarning,

@@ -3,7 +3,7 @@
 // of the command tree; bin/acct.cjs runs it for them (see cli.ts for the rest).
 import { createContext, type Context, type ContextOverrides, type IO } from './context.js';
 import { ExitCode } from './errors.js';
-import { report } from './run.js';
+import { report, reportWarnings } from './run.js';
 import { FAST, camelCase } from './commands/declared.js';
 
 type Values = Record<string, string | boolean | undefined>;
@@ -97,16 +97,21 @@ export function parsePlain(argv: string[]): PlainCall | undefined {
 
 /** Runs a plain call and returns the exit code. */
 export async function runPlain(call: PlainCall, io: IO, env: NodeJS.ProcessEnv, overrides: ContextOverrides = {}): Promise<number> {
+  const json = call.values.json === true;
+  let ctx: Context | undefined;
   try {
-    const ctx = createContext(env, io, overrides);
+    ctx = createContext(env, io, overrides, { json });
     ctx.command = call.form.name;
+    let code: number;
     try {
-      return (await call.form.run(ctx, call.positionals, call.values)) ?? ExitCode.ok;
+      code = (await call.form.run(ctx, call.positionals, call.values)) ?? ExitCode.ok;
     } finally {
       // A team store's connections would keep the process alive.
       await ctx.teams.close();
     }
+    reportWarnings(io, ctx.warnings);
+    return code;
   } catch (err) {
-    return report(io, err, { json: call.values.json === true });
+    return report(io, err, { json, warnings: ctx?.warnings });
   }
 }

@@ -37,14 +37,17 @@ function fromDeclared(program: Command, d: Declared, run: (loader: Loader) => Pr
  * (then commander's suggestion needs every name), or for `acct completion`,
  * the whole tree.
  */
-export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void>, afterDashDash: string[] = [], only?: string): Command {
+export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void>, afterDashDash: string[] = [], only?: string, opts: { json?: boolean } = {}): Command {
   // `acct completion` prints a script of the whole tree.
   const whole = only === undefined || only === 'completion';
   const wanted = (...names: (string | undefined)[]) => whole || names.includes(only);
   const program = new Command('acct')
     .description('Connect your accounts at third-party services and hand out fresh credentials.')
     .version(VERSION, '-V, --version')
-    .showHelpAfterError('(run acct --help for usage)')
+    // With --json a parse error is one JSON object, which cli.ts writes from the error commander throws: commander writes nothing.
+    // Both set before the subcommands are added, so they inherit them.
+    .showHelpAfterError(opts.json ? false : '(run acct --help for usage)')
+    .configureOutput(opts.json ? { outputError: () => undefined } : {})
     .configureHelp({ sortSubcommands: false })
     // Set before the subcommands are added, so they inherit it: a bad option throws (exit 2) instead of exiting 1.
     .exitOverride()

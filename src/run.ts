@@ -85,14 +85,17 @@ function isTerminal(fd: number): boolean {
  * messages are written as they are; anything else is a library's or Node's
  * text, which may quote a request, a body or a credential, so it is scrubbed
  * (scrubLibraryText). With --json the error is one JSON object, {code,
- * message, hint}, for scripts to branch on the code rather than the words.
+ * message, hint}, for scripts to branch on the code rather than the words,
+ * with the run's warnings in it (`warnings`, when there were any: under
+ * --json they are held, Context.warnings, never written as text before it).
  * ACCT_DEBUG adds where each error in the cause chain came from: names, codes
  * and stack frames, never a library's message as is.
  */
-export function report(io: IO, err: unknown, opts: { json?: boolean } = {}): number {
+export function report(io: IO, err: unknown, opts: { json?: boolean; warnings?: readonly string[] } = {}): number {
   const debug = Boolean(process.env.ACCT_DEBUG);
+  const warnings = opts.warnings?.length ? { warnings: opts.warnings } : {};
   if (err instanceof AcctError) {
-    if (opts.json) io.stderr.write(`${JSON.stringify({ code: err.code, message: err.message, hint: err.hint ?? null })}\n`);
+    if (opts.json) io.stderr.write(`${JSON.stringify({ code: err.code, message: err.message, hint: err.hint ?? null, ...warnings })}\n`);
     else {
       io.stderr.write(`acct: ${visibleControls(err.message)}\n`);
       if (err.hint) io.stderr.write(`  ${visibleControls(err.hint)}\n`);
@@ -103,13 +106,18 @@ export function report(io: IO, err: unknown, opts: { json?: boolean } = {}): num
   const e = err as Error;
   const text = `unexpected error: ${scrubLibraryText(e instanceof Error ? `${e.name}: ${e.message}` : String(err))}`;
   if (opts.json) {
-    io.stderr.write(`${JSON.stringify({ code: 'unexpected', message: text, hint: 'this is a bug in acct; please report it with the command you ran (never include secrets)' })}\n`);
+    io.stderr.write(`${JSON.stringify({ code: 'unexpected', message: text, hint: 'this is a bug in acct; please report it with the command you ran (never include secrets)', ...warnings })}\n`);
     return ExitCode.unexpected;
   }
   io.stderr.write(`acct: ${text}\n`);
   if (debug) io.stderr.write(trace(err));
   io.stderr.write('  this is a bug in acct; please report it with the command you ran (never include secrets)\n');
   return ExitCode.unexpected;
+}
+
+/** Under --json, the warnings of a run that did not fail (Context.warnings): one JSON object on stderr, {"warnings": […]}; nothing when there were none. */
+export function reportWarnings(io: IO, warnings: readonly string[] | undefined): void {
+  if (warnings?.length) io.stderr.write(`${JSON.stringify({ warnings })}\n`);
 }
 
 /** The cause chain for ACCT_DEBUG: each error's name, code, scrubbed message and stack frames. */

@@ -1,6 +1,6 @@
 // acct apps: search, show, add and remove app definitions.
 import type { Context } from '../context.js';
-import { printJson, printTable, style, out, terminalWidth } from '../output/format.js';
+import { printJson, printTable, style, out } from '../output/format.js';
 import { parseApp } from '../catalog/validate.js';
 import { readStdin, readInputFile } from '../ui/stdin.js';
 import { usageError } from '../errors.js';
@@ -21,11 +21,16 @@ export async function listApps(ctx: Context, query: string | undefined, opts: { 
   }
   const s = await style(ctx.io, ctx.env);
   await printTable(
-    ctx.io,
-    ['APP', 'NAME', 'AUTH', 'CATEGORY', 'DESCRIPTION'],
+    ctx,
+    [
+      { head: 'APP' },
+      { head: 'NAME', text: true, flexible: true, drop: 3 },
+      { head: 'AUTH', drop: 2 },
+      { head: 'CATEGORY', drop: 1 },
+      { head: 'DESCRIPTION', text: true, flexible: true },
+    ],
     entries.map(({ app, source }) => [app.slug, app.name + (source === 'user' ? s.dim(' (yours)') : ''), app.auth, app.category ?? '-', app.description]),
     s,
-    { width: terminalWidth(ctx.io, ctx.env), flexible: [1, 3] },
   );
 }
 

@@ -90,7 +90,8 @@ export async function exportBundle(ctx: Context, refs: string[], opts: ExportOpt
     // stdout carries the bundle unless -o; the summary goes where it does not mix with it.
     const summary = { accounts: payload.accounts.map((a) => a.id), output: opts.output ?? null, key: key?.printable ?? null };
     if (opts.output) printJson(ctx.io, summary);
-    else ctx.io.stderr.write(`${JSON.stringify(summary)}\n`);
+    // On stderr, the one JSON object there: the run's warnings go in it (taken, so run.ts writes no second object).
+    else ctx.io.stderr.write(`${JSON.stringify({ ...summary, ...(ctx.warnings?.length ? { warnings: ctx.warnings.splice(0) } : {}) })}\n`);
     return;
   }
   ctx.info(`Exported ${payload.accounts.length} account${payload.accounts.length === 1 ? '' : 's'} (${names})${opts.output ? ` to ${opts.output}` : ''}.`);

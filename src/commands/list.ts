@@ -1,5 +1,5 @@
 import type { Context } from '../context.js';
-import { sortByAppAndNickname, printJson, printTable, relativeTime, style, terminalWidth, accountStatus } from '../output/format.js';
+import { sortByAppAndNickname, printJson, printTable, style, accountStatus } from '../output/format.js';
 import { everyView } from '../accounts/stores.js';
 import type { Account } from '../accounts/model.js';
 
@@ -52,31 +52,37 @@ async function printList(ctx: Context, views: Awaited<ReturnType<typeof everyVie
     return;
   }
   const s = await style(ctx.io, ctx.env);
-  const now = ctx.now();
-  // One word per cell (DEFAULT is * or -), so piped output splits with awk; a terminal's width cuts APP and NICKNAME first.
+  // One word per cell (DEFAULT is * or -), so piped output splits with awk; a terminal's width cuts APP and NICKNAME first,
+  // then leaves out AUTH, LAST USED, DEFAULT, EXPIRES and STATUS, in that order. Instants are as stored: printTable
+  // shows them relative on a terminal.
   // The cells every row shares are styled once, not once per row (10,000 rows: calls add up in cold code).
   const yes = '*';
   const no = s.dim('-');
-  const never = relativeTime(null, now);
   await printTable(
-    ctx.io,
-    // A TEAM column once this machine has joined a team ("-": this machine's own store).
-    ['ID', ...(teams ? ['TEAM'] : []), 'APP', 'NICKNAME', 'DEFAULT', 'AUTH', 'STATUS', 'EXPIRES', 'LAST USED'],
-    accounts.map((a) => {
-      const lastUsed = used.get(a.id);
-      return [
-        a.id,
-        ...(teams ? [a.team ?? no] : []),
-        a.app,
-        a.nickname,
-        isDefaultAccount(a) ? yes : no,
-        a.auth,
-        accountStatus(s, a.status),
-        a.expiresAt ? relativeTime(a.expiresAt, now) : no,
-        lastUsed ? relativeTime(lastUsed, now) : never,
-      ];
-    }),
+    ctx,
+    [
+      { head: 'ID' },
+      // A TEAM column once this machine has joined a team ("-": this machine's own store).
+      ...(teams ? [{ head: 'TEAM' }] : []),
+      { head: 'APP', flexible: true },
+      { head: 'NICKNAME', flexible: true },
+      { head: 'DEFAULT', drop: 3 },
+      { head: 'AUTH', drop: 1 },
+      { head: 'STATUS', drop: 5 },
+      { head: 'EXPIRES', time: true, drop: 4 },
+      { head: 'LAST USED', time: true, drop: 2 },
+    ],
+    accounts.map((a) => [
+      a.id,
+      ...(teams ? [a.team ?? no] : []),
+      a.app,
+      a.nickname,
+      isDefaultAccount(a) ? yes : no,
+      a.auth,
+      accountStatus(s, a.status),
+      a.expiresAt ?? no,
+      used.get(a.id) ?? 'never',
+    ]),
     s,
-    { width: terminalWidth(ctx.io, ctx.env), flexible: teams ? [2, 3] : [1, 2] },
   );
 }

@@ -39,6 +39,8 @@ export async function serve(ctx: Context, opts: ServeCommandOptions): Promise<nu
   }
   // One line, first: a script starting the server reads it to learn where to connect.
   if (opts.json) out(ctx.io, `${JSON.stringify({ address: where, token: opts.tokenFile ? null : token })}\n`);
+  // While it serves, stderr is the server's log, in text: a warning is written when it comes, not held for the end (--json).
+  ctx.logWarnings();
   ctx.info(`acct serve: listening on ${where}`);
   if (!opts.tokenFile && !opts.json) ctx.info(`Bearer token (give it to the programs that ask; it lasts while this server runs):\n${token}`);
   ctx.info('Stop with Ctrl-C.');

@@ -2,7 +2,7 @@ import type { Context } from '../context.js';
 import { findAccount, isDefault, storeOf } from '../accounts/service.js';
 import { readSecrets } from '../accounts/credentials.js';
 import type { RecordedUse } from '../store/account-store.js';
-import { mask, printJson, relativeTime, style, accountStatus, out as writeOut } from '../output/format.js';
+import { mask, onTerminal, printJson, relativeTime, style, accountStatus, out as writeOut } from '../output/format.js';
 import { accountJson } from './list.js';
 import type { Account } from '../accounts/model.js';
 
@@ -45,7 +45,8 @@ export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; 
     ...(account.clientId ? [['client id', account.clientId] as [string, string]] : []),
     ['status', accountStatus(s, account.status) + s.dim(STATUS_NEXT[account.status](account.id))],
     ['scopes', account.scopes.length ? account.scopes.join(' ') : s.dim('-')],
-    ['expires', account.expiresAt ? `${account.expiresAt} (${relativeTime(account.expiresAt, now)})` : s.dim('does not expire')],
+    // The instant, and on a terminal how far off it is (piped output holds no relative times).
+    ['expires', account.expiresAt ? `${account.expiresAt}${onTerminal(ctx.io) ? ` (${relativeTime(account.expiresAt, now)})` : ''}` : s.dim('does not expire')],
     ...(account.auth === 'oauth2'
       ? [['refresh', account.accessOnly ? 'none (an --access-only copy)' : rotates ? 'rotates at every refresh (export only with --move or --access-only)' : s.dim('-')] as [string, string]]
       : []),

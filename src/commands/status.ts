@@ -5,7 +5,7 @@ import type { Context } from '../context.js';
 import { everyView, qualifiedName } from '../accounts/stores.js';
 import type { Account } from '../accounts/model.js';
 import { checkAccount as checkCredentials } from '../accounts/check.js';
-import { sortByAppAndNickname, printJson, printTable, style, terminalWidth } from '../output/format.js';
+import { sortByAppAndNickname, printJson, printTable, style } from '../output/format.js';
 import type { TestOutcome } from '../api/test-request.js';
 import { AcctError, ExitCode, usageError } from '../errors.js';
 
@@ -88,21 +88,25 @@ export async function status(ctx: Context, opts: { check?: boolean; app?: string
   const { views, unreachable } = await everyView(ctx);
   const every = views.flatMap(({ view }) => view.accounts);
   const accounts = sortByAppAndNickname(every.filter((a) => !opts.app || a.app === opts.app));
-  if (opts.check && accounts.length) ctx.info(`Checking ${accounts.length} account${accounts.length === 1 ? '' : 's'}…`);
+  // As list: an app that is gone still shows the accounts it left; one that never existed is a typo (exit 3, the closest slugs).
+  if (opts.app && !accounts.length) ctx.catalog.get(opts.app);
+  if (opts.check && accounts.length && !opts.json) ctx.info(`Checking ${accounts.length} account${accounts.length === 1 ? '' : 's'}…`);
   const rows: StatusRow[] = await mapBounded(accounts, limit, async (a) => ({
     id: a.id,
     ref: qualifiedName(a),
     ...(opts.check ? await checkRow(ctx, a) : { ...localHealth(a, ctx.now()), identity: a.identity, result: null }),
   }));
   if (opts.json) printJson(ctx.io, rows);
-  else if (!rows.length) ctx.info('No accounts yet. Connect one: acct connect <app>');
+  else if (!rows.length) ctx.info(opts.app ? `No ${opts.app} accounts. Connect one: acct connect ${opts.app}` : 'No accounts yet. Connect one: acct connect <app>');
   else {
     const s = await style(ctx.io, ctx.env);
     const paint = (h: Health) => (h === 'ok' ? s.green(h) : h === 'expired' || h === 'untested' ? s.dim(h) : h === 'unverified' || h === 'failing' ? s.yellow(h) : s.red(h));
-    await printTable(ctx.io, ['ID', 'ACCOUNT', 'STATUS', 'DETAIL'], rows.map((r) => [r.id, r.ref, paint(r.status), r.detail]), s, {
-      width: terminalWidth(ctx.io, ctx.env),
-      flexible: [1, 3],
-    });
+    await printTable(
+      ctx,
+      [{ head: 'ID' }, { head: 'ACCOUNT', flexible: true }, { head: 'STATUS' }, { head: 'DETAIL', text: true, flexible: true, drop: 1 }],
+      rows.map((r) => [r.id, r.ref, paint(r.status), r.detail]),
+      s,
+    );
   }
   // The accounts of the stores that answered are shown; a team that did not is the command's failure (exit 5, naming its host).
   if (unreachable) throw unreachable;

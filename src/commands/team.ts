@@ -79,9 +79,9 @@ export async function members(ctx: Context, name: string, opts: { json?: boolean
     const list = await t.members(store);
     if (opts.json) return printJson(ctx.io, list);
     await printTable(
-      ctx.io,
-      ['MEMBER', 'ID', 'ROLE', 'JOINED', 'REMOVED'],
-      list.map((m) => [m.name, m.id, m.admin ? 'admin' : m.ci ? 'ci' : 'member', m.joined ?? 'invited', m.removed ?? '']),
+      ctx,
+      [{ head: 'MEMBER', flexible: true }, { head: 'ID' }, { head: 'ROLE' }, { head: 'JOINED', time: true, drop: 1 }, { head: 'REMOVED', time: true }],
+      list.map((m) => [m.name, m.id, m.admin ? 'admin' : m.ci ? 'ci' : 'member', m.joined ?? 'invited', m.removed ?? '-']),
       await style(ctx.io, ctx.env),
     );
     ctx.info(offlineLine(name, await t.settings(store)));

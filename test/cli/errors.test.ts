@@ -58,6 +58,34 @@ describe('errors', () => {
     expect(r.stderr.split('\n')[1]).toMatch(/^ {2}\S/);
   });
 
+  // Commander's parse errors, and the plain forms (token, list, env) that hand such lines to it, are JSON with --json too.
+  it.each([
+    [['token', '--json'], /missing required argument 'ref'/, 'run acct token --help'],
+    [['list', '--bogus', '--json'], /unknown option '--bogus'/, 'run acct list --help'],
+    [['list', '--jsn', '--json'], /unknown option '--jsn'/, 'did you mean --json?'],
+    [['token', 'svc/one', 'extra', '--json'], /too many arguments/, 'run acct token --help'],
+    [['env', 'svc/one', '--format', 'yaml', '--json'], /argument 'yaml' is invalid/, 'run acct env --help'],
+    [['team', 'invite', 'x', '--json'], /required option '--name <member>'/, 'run acct team invite --help'],
+    [['nosuch', '--json'], /unknown command 'nosuch'/, 'run acct --help'],
+    [['help', 'nope', '--json'], /unknown command "nope"/, 'see the commands with: acct help'],
+  ] as const)('acct %j: a usage error, one JSON object with code, message and hint, exit 2', async (args, message, hint) => {
+    const r = await acct([...args], env);
+    expect(r.exitCode, r.stderr).toBe(ExitCode.usage);
+    expect(r.stdout).toBe('');
+    const err = jsonError(r.stderr);
+    expect(err).toEqual({ code: 'usage', message: expect.stringMatching(message), hint });
+    expect(err.message).not.toMatch(/^error:/);
+  });
+
+  it('a parse error without --json stays commander\'s words; --json after -- belongs to the command run', async () => {
+    const r = await acct(['list', '--bogus'], env);
+    expect(r.exitCode).toBe(ExitCode.usage);
+    expect(r.stderr).toMatch(/^error: unknown option '--bogus'\n\(run acct --help for usage\)\n$/);
+    const exec = await acct(['exec', '--bogus', 'svc/one', '--', 'true', '--json'], env);
+    expect(exec.exitCode).toBe(ExitCode.usage);
+    expect(exec.stderr).toMatch(/^error: unknown option '--bogus'/);
+  });
+
   it('the table maps each code to an exit code of the spec and an HTTP status', () => {
     const spec = new Set<number>([1, 2, 3, 4, 5, 6, 126, 127, 130]);
     for (const [code, [exit, http]] of Object.entries(ERRORS)) {

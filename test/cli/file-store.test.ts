@@ -94,7 +94,7 @@ describe('file store (ACCT_STORE=file)', () => {
     const table = await acct(['list'], noPass);
     expect(table.exitCode).toBe(0);
     const lines = table.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^ID\s+APP\s+NICKNAME\s+DEFAULT\s+AUTH\s+STATUS\s+EXPIRES\s+LAST USED$/);
+    expect(lines[0]).toMatch(/^ID\s+APP\s+NICKNAME\s+DEFAULT\s+AUTH\s+STATUS\s+EXPIRES\s+LAST_USED$/);
     expect(lines).toHaveLength(4);
     // Sorted by app, then nickname. Each app's first account is its default. duo has no test request, so
     // --no-verify left nothing unverified; local has one.

@@ -341,6 +341,79 @@ describe('tables', () => {
     const row = piped.stdout.split('\n').find((l) => l.startsWith(id))!;
     expect(row.split(/\s+/).slice(0, 6)).toEqual([id, 'svc', long, '*', 'keys', 'unverified']);
   });
+
+  /** A home whose rows are as wide as they get: OAuth (one expiring, used, and one needs-reconnect), and an unverified key with a long nickname. */
+  async function wideHome(): Promise<{ env: Env; ids: Record<string, string> }> {
+    const { env } = await oauthHome(server, 'public');
+    expect((await acct(['apps', 'add', 'svc', '--file', keyAppFile(api.url)], env)).exitCode).toBe(0);
+    const ids: Record<string, string> = {};
+    for (const login of ['ivy', 'jon']) ids[login] = (await acct(['connect', 'local', '--nickname', login], { ...env, ACCT_TEST_BROWSER_LOGIN: login })).stdout.trim();
+    ids.key = (await acct(['connect', 'svc', '--stdin', '--no-verify', '--nickname', `key-with-a-long-nickname-${'y'.repeat(20)}`], env, input('lk_wide_0123456789'))).stdout.trim();
+    expect(await server.revokeAllGrants('jon')).toBeGreaterThan(0);
+    expect((await acct(['token', ids.jon!, '--refresh'], env)).exitCode).toBe(4);
+    expect((await acct(['token', ids.ivy!], env)).exitCode).toBe(0);
+    return { env, ids };
+  }
+
+  it.skipIf(!existsSync('/usr/bin/script'))('piped: every cell of list and status is one word, headings included, and times are the instants of --json', async () => {
+    const { env, ids } = await wideHome();
+    const listed = await listJson(env);
+    const ivy = listed.find((a) => a.id === ids.ivy)!;
+    expect(ivy.expires_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(ivy.last_used_at).toMatch(/^\d{4}-/);
+
+    const list = await acct(['list'], env);
+    expect(list.exitCode, list.stderr).toBe(0);
+    const rows = list.stdout.trimEnd().split('\n').map((l) => l.split(/\s+/));
+    expect(rows[0]).toEqual(['ID', 'APP', 'NICKNAME', 'DEFAULT', 'AUTH', 'STATUS', 'EXPIRES', 'LAST_USED']);
+    // As awk counts them: as many fields on every row as there are headings.
+    for (const r of rows) expect(r, r.join(' ')).toHaveLength(8);
+    const row = (id: string) => rows.find((r) => r[0] === id)!;
+    expect(row(ids.ivy!)).toEqual([ids.ivy, 'local', 'ivy', '*', 'oauth2', 'ok', ivy.expires_at, ivy.last_used_at]);
+    expect(row(ids.jon!).slice(5)).toEqual(['needs-reconnect', expect.stringMatching(/^\d{4}-.*Z$/), 'never']);
+    expect(row(ids.key!).slice(4)).toEqual(['keys', 'unverified', '-', 'never']);
+    expect(list.stdout).not.toMatch(/ ago|in \d|just now/);
+
+    const status = await acct(['status'], env);
+    expect(status.exitCode).toBe(4);
+    const srows = status.stdout.trimEnd().split('\n').map((l) => l.split(/\s+/));
+    expect(srows[0]).toEqual(['ID', 'ACCOUNT', 'STATUS', 'DETAIL']);
+    for (const r of srows) expect(r, r.join(' ')).toHaveLength(4);
+    expect(srows.find((r) => r[0] === ids.ivy)).toEqual([ids.ivy, 'local/ivy', 'ok', `expires_${ivy.expires_at}`]);
+    expect(srows.find((r) => r[0] === ids.jon)).toEqual([ids.jon, 'local/jon', 'needs-reconnect', `run:_acct_reconnect_${ids.jon}`]);
+
+    // show says when, without a relative time, too.
+    expect((await acct(['show', ids.ivy!], env)).stdout).toMatch(new RegExp(`^expires\\s+${ivy.expires_at!.replace(/\./g, '\\.')}$`, 'm'));
+    // On a terminal the same table says how long ago, and how soon.
+    const shown = await onTerminal(['list'], env, 200);
+    expect(shown).toMatch(/\sLAST USED\n/);
+    expect(shown).toMatch(new RegExp(`^${ids.ivy}\\s.*\\sok\\s+in [45]m\\s+(just now|\\d+s ago)$`, 'm'));
+  });
+
+  it.skipIf(!existsSync('/usr/bin/script'))('fit 80 and 60 columns: nicknames cut first, then the least important columns left out, never ID, APP or NICKNAME', async () => {
+    const { env, ids } = await wideHome();
+    const at = async (args: string[], cols: number) => {
+      const lines = (await onTerminal(args, env, cols)).trimEnd().split('\n');
+      for (const l of lines) expect(l.length, `${cols} columns: ${l}`).toBeLessThanOrEqual(cols);
+      return lines;
+    };
+    // 80: AUTH goes, the rest stays.
+    const eighty = await at(['list'], 80);
+    expect(eighty[0]).toMatch(/^ID\s+APP\s+NICKNAME\s+DEFAULT\s+STATUS\s+EXPIRES\s+LAST USED$/);
+    expect(eighty.find((l) => l.startsWith(ids.jon!))).toMatch(/^acc_\w+\s+local\s+jon\s+-\s+needs-reconnect\s/);
+    expect(eighty.find((l) => l.startsWith(ids.key!))).toMatch(/^acc_\w+\s+svc\s+key-with-a[\w-]*…\s+\*\s+unverified\s/);
+    // 60: then LAST USED and DEFAULT.
+    const sixty = await at(['list'], 60);
+    expect(sixty[0]).toMatch(/^ID\s+APP\s+NICKNAME\s+STATUS\s+EXPIRES$/);
+    expect(sixty.find((l) => l.startsWith(ids.ivy!))).toMatch(/^acc_\w+\s+local\s+ivy\s+ok\s+in [45]m$/);
+    // status and apps fit too.
+    for (const cols of [80, 60]) {
+      const status = await at(['status'], cols);
+      expect(status[0]).toMatch(/^ID\s+ACCOUNT\s+STATUS\s+DETAIL$/);
+      const apps = await at(['apps', 'google'], cols);
+      expect(apps[0]).toMatch(/^APP\s+NAME\s+/);
+    }
+  });
 });
 
 describe('the same names everywhere', () => {

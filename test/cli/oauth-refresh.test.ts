@@ -233,6 +233,48 @@ describe('token endpoint failures lose nothing', () => {
   }
 });
 
+describe('--json and warnings', () => {
+  /** stderr as one JSON object, and nothing else (no warning text before it). */
+  const oneObject = (stderr: string) => {
+    const lines = stderr.trim().split('\n');
+    expect(lines, stderr).toHaveLength(1);
+    return JSON.parse(lines[0]!);
+  };
+
+  it('a refresh that fails writes no warning text: the warnings are in the error object, or in one {"warnings"} object when the command succeeds', async () => {
+    const { env: base } = await oauthHome(server, 'public');
+    const env = { ...base, ACCT_HTTP_TIMEOUT: '1', ACCT_REFRESH_DEADLINE: '2' };
+    await connect(env, 1, 'stale');
+    await connect(env, 300, 'valid');
+    await sleep(1200);
+    server.setTokenFault('500');
+    let failed, cached;
+    try {
+      failed = await acct(['token', 'stale', '--json'], env);
+      cached = await acct(['token', 'valid', '--min-ttl', '600', '--json'], env);
+    } finally {
+      server.setTokenFault('none');
+    }
+    expect(failed.exitCode, failed.stderr).toBe(5);
+    expect(failed.stdout).toBe('');
+    expect(oneObject(failed.stderr)).toEqual({
+      code: 'provider_unavailable',
+      message: expect.stringMatching(/^could not refresh local\/stale/),
+      hint: expect.any(String),
+      warnings: expect.arrayContaining([expect.stringMatching(/^refreshing local\/stale failed .*; retrying$/)]),
+    });
+
+    expect(cached.exitCode, cached.stderr).toBe(0);
+    expect(JSON.parse(cached.stdout)).toMatchObject({ token: expect.any(String) });
+    expect(oneObject(cached.stderr)).toEqual({ warnings: expect.arrayContaining([expect.stringMatching(/^could not refresh local\/valid .*using the cached token, valid until/)]) });
+
+    // Without warnings, stderr stays empty.
+    const fine = await acct(['token', 'valid', '--json'], env);
+    expect(fine.exitCode, fine.stderr).toBe(0);
+    expect(fine.stderr).toBe('');
+  });
+});
+
 describe('delete', () => {
   it('--yes revokes the refresh and access tokens at the provider, then deletes locally', async () => {
     const { env, home } = await oauthHome(server, 'confidential');

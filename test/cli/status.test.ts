@@ -184,8 +184,10 @@ describe('acct status', () => {
       expect(line, `${ref} is listed`).toBeDefined();
       expect(line).toContain(ref);
     }
-    expect(lines.find((l) => l.includes(ids['res/stale']!))).toMatch(/\sexpired\s+refreshed on next use$/);
-    expect(lines.find((l) => l.includes(ids['svc/good']!))).toMatch(/\sunverified\s+stored without a passing test request; check it: acct test acc_\w+$/);
+    // Piped, each cell is one word: the detail's spaces are written as _.
+    expect(lines.find((l) => l.includes(ids['res/stale']!))).toMatch(/\sexpired\s+refreshed_on_next_use$/);
+    expect(lines.find((l) => l.includes(ids['svc/good']!))).toMatch(/\sunverified\s+stored_without_a_passing_test_request;_check_it:_acct_test_acc_\w+$/);
+    for (const l of lines) expect(l.split(/\s+/), l).toHaveLength(4);
     expect(r.stdout).not.toMatch(/\x1b\[/);
   });
 
@@ -195,7 +197,9 @@ describe('acct status', () => {
     const resBefore = resource.seen.length;
     const { exitCode, rows, stderr } = await status(['--check']);
     expect(exitCode, stderr).toBe(4);
-    expect(stderr).toContain('Checking 8 accounts');
+    // With --json no progress text: stderr is empty or one JSON object (the run's warnings).
+    expect(stderr).not.toContain('Checking');
+    if (stderr) expect(Object.keys(JSON.parse(stderr))).toEqual(['warnings']);
     expect(rows.map((r) => r.ref)).toEqual(['down/off', 'old/bad', 'res/dead', 'res/early', 'res/fresh', 'res/gone', 'res/stale', 'svc/good']);
     const s = byRef(rows);
 
@@ -289,9 +293,24 @@ describe('acct status', () => {
     expect(ok.exitCode).toBe(0);
     expect(ok.rows.map((r) => [r.ref, r.status])).toEqual([['svc/good', 'ok']]);
 
-    const none = await status(['--check', '--app', 'nothing']);
+    // An app of the catalog without accounts: nothing to check.
+    const none = await status(['--check', '--app', 'github']);
     expect(none.exitCode).toBe(0);
     expect(none.rows).toEqual([]);
+  });
+
+  it('--app of an app that does not exist is exit 3 with the closest slugs, as list says; one without accounts says so', async () => {
+    for (const args of [['status', '--app', 'nosuch'], ['status', '--check', '--app', 'nosuch'], ['list', '--app', 'nosuch']]) {
+      const r = await acct(args, env);
+      expect(r, args.join(' ')).toMatchObject({ exitCode: 3, stdout: '', stderr: expect.stringMatching(/^acct: unknown app "nosuch"\n/) });
+      const json = await acct([...args, '--json'], env);
+      expect(json.exitCode, args.join(' ')).toBe(3);
+      expect(json.stdout).toBe('');
+      expect(JSON.parse(json.stderr)).toMatchObject({ code: 'app_not_found', message: 'unknown app "nosuch"' });
+    }
+    expect(await acct(['status', '--app', 'svd'], env)).toMatchObject({ exitCode: 3, stderr: expect.stringMatching(/did you mean:? svc\b/) });
+    const empty = await acct(['status', '--app', 'github'], env);
+    expect(empty).toMatchObject({ exitCode: 0, stdout: '', stderr: 'No github accounts. Connect one: acct connect github\n' });
   });
 
   it('--check --concurrency 1 gives the same rows as the default', async () => {

@@ -84,7 +84,7 @@ describe('team accounts through the CLI', () => {
     const list = await alice.run(['list']);
     expect(list.exitCode, list.stderr).toBe(0);
     const [header, ...rows] = list.stdout.trimEnd().split('\n');
-    expect(header!.split(/\s+/)).toEqual(['ID', 'TEAM', 'APP', 'NICKNAME', 'DEFAULT', 'AUTH', 'STATUS', 'EXPIRES', 'LAST', 'USED']);
+    expect(header!.split(/\s+/)).toEqual(['ID', 'TEAM', 'APP', 'NICKNAME', 'DEFAULT', 'AUTH', 'STATUS', 'EXPIRES', 'LAST_USED']);
     expect(rows.map((l) => l.split(/\s+/).slice(0, 4))).toEqual([[liveId, 'acme', 'stripe', 'live']]);
 
     // Ana's machine sees nothing of a private account: neither the secret nor its name.
