@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Context } from '../context.js';
 import { credentialsServer } from '../serve/server.js';
-import { usageError, storeError, errorMessage } from '../errors.js';
+import { usageError, storeError, errorMessage, AcctError } from '../errors.js';
 import { out } from '../output/format.js';
 
 export interface ServeCommandOptions {
@@ -34,7 +34,9 @@ export async function serve(ctx: Context, opts: ServeCommandOptions): Promise<nu
     await listenPrivate(server, socket);
     where = `unix:${socket}`;
   } else {
-    await new Promise<void>((ok, fail) => server.once('error', fail).listen(port, '127.0.0.1', () => ok()));
+    await new Promise<void>((ok, fail) => server.once('error', fail).listen(port, '127.0.0.1', () => ok())).catch((err: unknown) => {
+      throw listenFailure(err, { port: port! });
+    });
     where = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
   // One line, first: a script starting the server reads it to learn where to connect.
@@ -125,10 +127,29 @@ async function listenPrivate(server: Server, socket: string): Promise<void> {
   const old = process.umask(0o177);
   try {
     await new Promise<void>((ok, fail) => server.once('error', fail).listen(socket, () => ok()));
+  } catch (err) {
+    throw listenFailure(err, { socket });
   } finally {
     process.umask(old);
   }
   chmodSync(socket, 0o600);
+}
+
+/** Why the server could not listen, as an error with the next step (the socket's folder, the port). */
+function listenFailure(err: unknown, on: { socket: string } | { port: number }): AcctError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if ('port' in on) {
+    if (code === 'EADDRINUSE') return usageError(`port ${on.port} on 127.0.0.1 is in use`, 'choose another with --port, or --port 0 for any free one');
+    if (code === 'EACCES') return usageError(`no permission to listen on port ${on.port}`, 'choose a port above 1023 with --port, or --port 0 for any free one');
+    return usageError(`cannot listen on 127.0.0.1:${on.port}: ${errorMessage(err)}`, 'choose another port with --port, or a unix socket with --socket');
+  }
+  const dir = dirname(on.socket);
+  // A unix socket in a folder that does not exist fails as EACCES on Linux, as ENOENT elsewhere.
+  if ((code === 'EACCES' || code === 'ENOENT' || code === 'ENOTDIR') && !existsSync(dir))
+    return usageError(`cannot make the socket ${on.socket}: the folder ${dir} does not exist`, `make it first (mkdir -m 700 ${dir}), or choose another path with --socket`);
+  if (code === 'EACCES' || code === 'EPERM') return usageError(`cannot make the socket ${on.socket}: no permission to write in ${dir}`, 'choose a path in a folder of yours with --socket');
+  if (code === 'EADDRINUSE') return usageError(`${on.socket} is in use`, 'stop what listens there, or choose another path with --socket');
+  return usageError(`cannot listen on ${on.socket}: ${errorMessage(err)}`, 'choose another path with --socket');
 }
 
 function removeSocket(socket: string): void {

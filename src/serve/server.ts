@@ -61,7 +61,7 @@ export function credentialsServer(ctx: Context, opts: ServeOptions): Server {
         hint: 'send Authorization: Bearer <the token acct serve printed or read from --token-file>',
       });
     const url = new URL(req.url ?? '/', 'http://acct');
-    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    const parts = url.pathname.split('/').filter(Boolean).map(decodePart);
     const method = req.method ?? 'GET';
     // {id-or-ref} may hold one slash (app/nickname); POST …/refresh refreshes it.
     const refresh = method === 'POST' && parts.length >= 4 && parts.at(-1) === 'refresh';
@@ -128,6 +128,15 @@ function send(res: ServerResponse, status: number, value: unknown): void {
   const body = JSON.stringify(value);
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
   res.end(body);
+}
+
+/** A path segment, percent-decoded; a malformed escape (%zz) is the caller's mistake. */
+function decodePart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new AcctError('bad_input', `malformed percent-escape in the path: ${part}`, { hint: 'escape a reference as UTF-8 (encodeURIComponent): % as %25, / as %2F' });
+  }
 }
 
 const notAllowed = (method: string, allowed: string) => new AcctError('method_not_allowed', `${method} is not allowed here`, { hint: `use ${allowed}` });

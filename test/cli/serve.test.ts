@@ -4,6 +4,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
 import { request } from 'node:http';
 import { connect } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -137,6 +138,7 @@ describe('acct serve on a unix socket', () => {
       ['/v1/accounts/svc/main', { method: 'DELETE', headers: auth }, 405, 'method_not_allowed'],
       ['/v1/accounts/svc/main/refresh', { method: 'POST', headers: auth }, 400, 'usage'], // a key cannot be refreshed
       ['/v2/whatever', { headers: auth }, 404, 'not_found'],
+      ['/v1/accounts/%zz', { headers: auth }, 400, 'bad_input'], // a malformed percent-escape is the caller's mistake, not acct's
     ] as const) {
       const r = await ask({ socket }, path, opts);
       expect(r.status, `${path} ${JSON.stringify(opts)}`).toBe(status);
@@ -209,6 +211,29 @@ describe('acct serve on a loopback port', () => {
     const loose = await acct(['serve', '--port', '0', '--token-file', tokenFile], env);
     expect(loose.exitCode).toBe(6);
     expect(loose.stderr).toMatch(/chmod 600/);
+  });
+});
+
+describe('acct serve cannot listen', () => {
+  it('a socket in a folder that does not exist, or a port in use: a usage error with the next step, not a bug', async () => {
+    const missing = await acct(['serve', '--socket', join(work, 'nonexist', 'dir', 's.sock')], env, { timeout: 15_000 });
+    expect(missing.exitCode, missing.stderr).toBe(2);
+    expect(missing.stderr).toMatch(/nonexist\/dir does not exist/);
+    expect(missing.stderr).toMatch(/mkdir -m 700 .*nonexist\/dir/);
+    expect(missing.stderr).not.toMatch(/bug in acct|unexpected/);
+
+    const taken = createServer();
+    await new Promise<void>((ok) => taken.listen(0, '127.0.0.1', () => ok()));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const inUse = await acct(['serve', '--port', String(port)], env, { timeout: 15_000 });
+      expect(inUse.exitCode, inUse.stderr).toBe(2);
+      expect(inUse.stderr).toMatch(`port ${port} on 127.0.0.1 is in use`);
+      expect(inUse.stderr).toMatch(/--port 0/);
+      expect(inUse.stderr).not.toMatch(/bug in acct|unexpected/);
+    } finally {
+      taken.close();
+    }
   });
 });
 
