@@ -1,7 +1,7 @@
 // acct serve: the local credentials API (src/serve/server.ts) on a unix socket
 // (default) or a loopback port, until stopped. Also the private server
 // `acct exec --serve` starts for its child alone.
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fstatSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -11,6 +11,7 @@ import type { Context } from '../context.js';
 import { credentialsServer } from '../serve/server.js';
 import { usageError, storeError, errorMessage, AcctError } from '../errors.js';
 import { out } from '../output/format.js';
+import { checkPrivateFile, READ_FLAGS } from '../store/trust.js';
 
 export interface ServeCommandOptions {
   socket?: string;
@@ -80,22 +81,52 @@ function defaultSocket(ctx: Context): string {
   return runtime ? join(runtime, 'acct', 'serve.sock') : join(ctx.paths.data, 'serve.sock');
 }
 
-/** The token in an existing private file, or a new one written there (0600). */
+/**
+ * The token in an existing private file, or a new one written there (0600).
+ * The file is opened without following a symlink and checked on the open
+ * descriptor (trust.ts): a regular file, the user's own, closed to others.
+ */
 function tokenFromFile(path: string): string {
-  let st;
+  let fd: number;
   try {
-    st = lstatSync(path);
+    fd = openSync(path, READ_FLAGS);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw usageError(`cannot read ${path}: ${errorMessage(err)}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw tokenFileIsLink(path);
+    if (code !== 'ENOENT') throw usageError(`cannot read ${path}: ${errorMessage(err)}`, 'give --token-file the path of a file of yours holding the token');
     const token = newToken();
-    writeFileSync(path, `${token}\n`, { mode: 0o600, flag: 'wx' });
+    try {
+      writeFileSync(path, `${token}\n`, { mode: 0o600, flag: 'wx' }); // O_EXCL: never through a link, never over a file
+    } catch (writeErr) {
+      throw usageError(`cannot write ${path}: ${errorMessage(writeErr)}`, 'give --token-file a path in a folder of yours');
+    }
     return token;
   }
-  if (!st.isFile()) throw usageError(`${path} is not a regular file`, 'give --token-file the path of a file holding the token');
-  if (st.mode & 0o077) throw storeError(`${path} can be read by others (mode ${(st.mode & 0o777).toString(8)})`, `make it private: chmod 600 ${path}`, undefined, 'store_untrusted');
-  const token = readFileSync(path, 'utf8').trim();
+  let token: string;
+  try {
+    if (!fstatSync(fd).isFile()) throw usageError(`${path} is not a regular file`, 'give --token-file the path of a file holding the token');
+    checkPrivateFile(path, fd, 'store_untrusted');
+    token = readFileSync(fd, 'utf8').trim();
+  } finally {
+    closeSync(fd);
+  }
   if (token.length < 32 || /\s/.test(token)) throw usageError(`${path} does not hold a usable token (at least 32 characters, no spaces)`, 'delete it and acct writes a new one');
   return token;
+}
+
+function tokenFileIsLink(path: string): AcctError {
+  let target = '';
+  try {
+    target = resolve(dirname(path), readlinkSync(path));
+  } catch {
+    // gone meanwhile: the message still names the path
+  }
+  return storeError(
+    `${path} is a symlink${target ? ` to ${target}` : ''}, and acct reads a token file only from the file itself`,
+    target ? `give --token-file the file itself (after checking it is yours): --token-file ${target}` : 'give --token-file the path of the file itself',
+    undefined,
+    'store_untrusted',
+  );
 }
 
 /** Makes room for the socket: a stale one (nobody listening) is removed; a live one or any other file is an error. */

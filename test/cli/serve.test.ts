@@ -5,7 +5,7 @@ import { execa, type ResultPromise } from 'execa';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { createServer, type AddressInfo } from 'node:net';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acct, BIN } from '../support/cli.js';
@@ -15,6 +15,8 @@ import { oauthHome, fingerprint, revealed, sleep } from '../support/oauth-cli.js
 
 type Env = Record<string, string | undefined>;
 const KEY = 'lk_serve_0123456789abcdef';
+const NOBODY = 65534;
+const asRoot = process.getuid!() === 0;
 let server: AuthServer;
 let env: Env;
 let work: string;
@@ -211,6 +213,31 @@ describe('acct serve on a loopback port', () => {
     const loose = await acct(['serve', '--port', '0', '--token-file', tokenFile], env);
     expect(loose.exitCode).toBe(6);
     expect(loose.stderr).toMatch(/chmod 600/);
+  });
+});
+
+describe('acct serve --token-file', () => {
+  const TOKEN = 'acctsv_0123456789abcdefghijklmnopqrstuvwxyz';
+  const refused = (file: string) => acct(['serve', '--port', '0', '--token-file', file], env, { timeout: 15_000 });
+
+  it('refuses a symlink, even to a private file of the user own', async () => {
+    const real = join(work, 'real-token');
+    writeFileSync(real, `${TOKEN}\n`, { mode: 0o600 });
+    const link = join(work, 'link-token');
+    symlinkSync(real, link);
+    const r = await refused(link);
+    expect(r.exitCode, r.stderr).toBe(6);
+    expect(r.stderr).toMatch(/link-token is a symlink to .*real-token/);
+    expect(r.stderr).toMatch(/--token-file .*real-token/);
+  });
+
+  it.skipIf(!asRoot)('refuses a file owned by another user, private as it may be', async () => {
+    const theirs = join(work, 'their-token');
+    writeFileSync(theirs, `${TOKEN}\n`, { mode: 0o600 });
+    chownSync(theirs, NOBODY, NOBODY);
+    const r = await refused(theirs);
+    expect(r.exitCode, r.stderr).toBe(6);
+    expect(r.stderr).toMatch(/their-token is owned by another user \(uid 65534\)/);
   });
 });
 
