@@ -12,6 +12,8 @@ import { credentialsServer } from '../serve/server.js';
 import { usageError, storeError, errorMessage, AcctError } from '../errors.js';
 import { out } from '../output/format.js';
 import { checkPrivateFile, READ_FLAGS } from '../store/trust.js';
+import { ensurePrivateDir } from '../store/files.js';
+import { privateDirFault } from '../agent/folder.js';
 
 export interface ServeCommandOptions {
   socket?: string;
@@ -31,7 +33,7 @@ export async function serve(ctx: Context, opts: ServeCommandOptions): Promise<nu
   const server = credentialsServer(ctx, { token, tcp: socket === undefined, log });
   let where: string;
   if (socket) {
-    await prepareSocketPath(socket, opts.socket === undefined);
+    await prepareSocketPath(ctx, socket, opts.socket === undefined);
     await listenPrivate(server, socket);
     where = `unix:${socket}`;
   } else {
@@ -129,11 +131,14 @@ function tokenFileIsLink(path: string): AcctError {
   );
 }
 
-/** Makes room for the socket: a stale one (nobody listening) is removed; a live one or any other file is an error. */
-async function prepareSocketPath(socket: string, ours: boolean): Promise<void> {
+/**
+ * Makes room for the socket: a stale one (nobody listening) is removed; a live one or any other file is an error.
+ * `ours`: the default path, whose folder acct makes and uses only when it is the user's own and private.
+ */
+async function prepareSocketPath(ctx: Context, socket: string, ours: boolean): Promise<void> {
   if (ours) {
-    mkdirSync(dirname(socket), { recursive: true, mode: 0o700 });
-    chmodSync(dirname(socket), 0o700);
+    if (ctx.env.XDG_RUNTIME_DIR) runtimeFolder(dirname(socket));
+    else ensurePrivateDir(dirname(socket)); // acct's data folder, checked as the store's folders are
   }
   let st;
   try {
@@ -151,6 +156,35 @@ async function prepareSocketPath(socket: string, ours: boolean): Promise<void> {
   });
   if (live) throw usageError(`another server is listening on ${socket}`, 'stop it, or choose another path with --socket');
   unlinkSync(socket);
+}
+
+/**
+ * $XDG_RUNTIME_DIR/acct, which the agent shares: made 0700 when missing, and
+ * used only when it is a folder of the user's own that no one else may enter
+ * (agent/folder.ts, the agent's own check). Nothing is changed to make it pass.
+ */
+function runtimeFolder(dir: string): void {
+  let made: unknown;
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    made = err; // something in the way: said below
+  }
+  const fault = privateDirFault(dir);
+  if (!fault) return;
+  const other = 'or choose another path with --socket';
+  switch (fault.kind) {
+    case 'missing':
+      throw usageError(`cannot make ${dir}: ${errorMessage(made)}`, `check $XDG_RUNTIME_DIR, ${other}`);
+    case 'symlink':
+      throw storeError(`${dir} is a symlink, and acct makes its socket only in a folder of its own`, `remove the link (rm ${dir}; what it points at is left alone) and acct makes the folder, ${other}`, undefined, 'store_untrusted');
+    case 'not-folder':
+      throw storeError(`${dir} is not a folder`, `acct keeps its sockets there: move it aside, ${other}`, undefined, 'store_untrusted');
+    case 'owner':
+      throw storeError(`${dir} is owned by another user (uid ${fault.uid}), and acct makes its socket only in a folder of its own`, `move it aside if it is not yours (anyone who owns it could take the socket's place), ${other}`, undefined, 'store_untrusted');
+    case 'open':
+      throw storeError(`${dir} is open to others (mode ${fault.mode.toString(8)})`, `make it private: chmod 700 ${dir}, ${other}`, undefined, 'store_untrusted');
+  }
 }
 
 /** Listens on a unix socket that only this user can open: created under umask 077, then chmod 600. */

@@ -5,7 +5,7 @@ import { execa, type ResultPromise } from 'execa';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { createServer, type AddressInfo } from 'node:net';
-import { chownSync, existsSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acct, BIN } from '../support/cli.js';
@@ -44,8 +44,8 @@ function ask(target: { socket?: string; port?: number }, path: string, opts: { m
 }
 
 /** Starts acct serve with --json and waits for the address (and token) it prints. */
-async function startServe(args: string[]): Promise<{ proc: ResultPromise; address: string; token: string | null; stderr: () => string }> {
-  const proc = execa('node', [BIN, 'serve', '--json', ...args], { env, extendEnv: false, reject: false, stdin: 'ignore', buffer: false });
+async function startServe(args: string[], extraEnv: Env = {}): Promise<{ proc: ResultPromise; address: string; token: string | null; stderr: () => string }> {
+  const proc = execa('node', [BIN, 'serve', '--json', ...args], { env: { ...env, ...extraEnv }, extendEnv: false, reject: false, stdin: 'ignore', buffer: false });
   running.push(proc);
   let err = '';
   proc.stderr!.on('data', (d) => (err += d));
@@ -238,6 +238,57 @@ describe('acct serve --token-file', () => {
     const r = await refused(theirs);
     expect(r.exitCode, r.stderr).toBe(6);
     expect(r.stderr).toMatch(/their-token is owned by another user \(uid 65534\)/);
+  });
+});
+
+describe('acct serve: its default socket folder, $XDG_RUNTIME_DIR/acct', () => {
+  const runtime = () => {
+    const dir = mkdtempSync(join(work, 'run-'));
+    chmodSync(dir, 0o700);
+    return dir;
+  };
+  const serveIn = (dir: string) => acct(['serve'], { ...env, XDG_RUNTIME_DIR: dir }, { timeout: 15_000 });
+
+  it('is made 0700 where missing, and the socket is in it', async () => {
+    const dir = runtime();
+    const s = await startServe([], { XDG_RUNTIME_DIR: dir });
+    expect(s.address).toBe(`unix:${join(dir, 'acct', 'serve.sock')}`);
+    expect(lstatSync(join(dir, 'acct')).mode & 0o777).toBe(0o700);
+    s.proc.kill('SIGTERM');
+    await s.proc;
+  });
+
+  it('is refused, and left as it is, when it is a symlink or open to others', async () => {
+    const linked = runtime();
+    const target = mkdtempSync(join(work, 'elsewhere-'));
+    chmodSync(target, 0o750);
+    symlinkSync(target, join(linked, 'acct'));
+    const link = await serveIn(linked);
+    expect(link.exitCode, link.stderr).toBe(6);
+    expect(link.stderr).toMatch(/acct is a symlink/);
+    expect(link.stderr).toMatch(/--socket/);
+    expect(statSync(target).mode & 0o777).toBe(0o750);
+    expect(existsSync(join(target, 'serve.sock'))).toBe(false);
+
+    const open = runtime();
+    mkdirSync(join(open, 'acct'), { mode: 0o755 });
+    chmodSync(join(open, 'acct'), 0o755);
+    const r = await serveIn(open);
+    expect(r.exitCode, r.stderr).toBe(6);
+    expect(r.stderr).toMatch(`chmod 700 ${join(open, 'acct')}`);
+    expect(statSync(join(open, 'acct')).mode & 0o777).toBe(0o755);
+  });
+
+  it.skipIf(!asRoot)('is refused, and left as it is, when another user owns it', async () => {
+    const dir = runtime();
+    mkdirSync(join(dir, 'acct'), { mode: 0o755 });
+    chmodSync(join(dir, 'acct'), 0o755);
+    chownSync(join(dir, 'acct'), NOBODY, NOBODY);
+    const r = await serveIn(dir);
+    expect(r.exitCode, r.stderr).toBe(6);
+    expect(r.stderr).toMatch(/owned by another user \(uid 65534\)/);
+    const st = statSync(join(dir, 'acct'));
+    expect([st.uid, st.mode & 0o777]).toEqual([NOBODY, 0o755]);
   });
 });
 
