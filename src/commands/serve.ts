@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Context } from '../context.js';
-import { credentialsServer } from '../serve/server.js';
+import { credentialsServer, type ServeOptions } from '../serve/server.js';
 import { usageError, storeError, errorMessage, AcctError } from '../errors.js';
 import { out } from '../output/format.js';
 import { checkPrivateFile, READ_FLAGS } from '../store/trust.js';
@@ -58,7 +58,7 @@ export async function serve(ctx: Context, opts: ServeCommandOptions): Promise<nu
 }
 
 /** A server for one child (exec --serve): a private folder, a random token; stop() closes it and removes the folder. */
-export async function childServer(ctx: Context, only: Set<string>): Promise<{ socket: string; token: string; stop(): Promise<void> }> {
+export async function childServer(ctx: Context, only: NonNullable<ServeOptions['only']>): Promise<{ socket: string; token: string; stop(): Promise<void> }> {
   const base = ctx.env.XDG_RUNTIME_DIR && existsSync(ctx.env.XDG_RUNTIME_DIR) ? ctx.env.XDG_RUNTIME_DIR : tmpdir();
   const dir = mkdtempSync(join(base, 'acct-exec-')); // 0700
   const socket = join(dir, 's');

@@ -6,6 +6,12 @@
 //   GET  /v1/accounts/{id-or-ref}[?include_credentials=1]   + fields by name and expires_at, fresh
 //   POST /v1/accounts/{id-or-ref}/refresh              refreshed now, then as above
 //
+// `credentials` never holds the refresh token (servedFields): acct keeps it,
+// and refreshes through this server, so no program that asks gets a
+// credential that outlives it or lets it refresh on its own. A server for
+// one child (exec --serve) serves only the accounts its command line named,
+// and of each only the fields that command line put in the environment.
+//
 // Errors are JSON, {error: {code, message, hint}}, with the HTTP status of the
 // code in the error table (src/errors.ts). Every request is logged, method,
 // path (no query values), status and time, never a secret.
@@ -18,17 +24,26 @@ import { freshCredentials } from '../accounts/credentials.js';
 import { accountJson } from '../commands/list.js';
 import { AcctError, errorMessage } from '../errors.js';
 import type { Account } from '../accounts/model.js';
+import type { Fields } from '../store/store.js';
 
 export interface ServeOptions {
   token: string;
   /** TCP listeners check Host and Origin against loopback names (DNS rebinding); a unix socket cannot be reached from a page. */
   tcp: boolean;
-  /** Serve only these accounts (exec --serve: the ones named on its command line). */
-  only?: Set<string>;
+  /** Serve only these accounts, by id, and of each only these fields (exec --serve: what its command line named). */
+  only?: ReadonlyMap<string, { account: Account; fields: ReadonlySet<string> }>;
   log: (line: string) => void;
   /** At most this many requests are worked on at once; more wait, and past maxQueued are refused (429). */
   maxConcurrent?: number;
   maxQueued?: number;
+}
+
+/** What the API never hands out: the refresh token stays with acct, its one holder (SPEC: one holder per refresh token). */
+const NEVER_SERVED: ReadonlySet<string> = new Set(['oauth_refresh_token']);
+
+/** The one decision of which credential fields are served: never NEVER_SERVED, and only those `named` when given. */
+export function servedFields(fields: Fields, named?: ReadonlySet<string>): Fields {
+  return Object.fromEntries(Object.entries(fields).filter(([name]) => !NEVER_SERVED.has(name) && (!named || named.has(name))));
 }
 
 const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d{1,5})?$/i;
@@ -88,7 +103,7 @@ export function credentialsServer(ctx: Context, opts: ServeOptions): Server {
     if (refresh || truthy(url.searchParams.get('include_credentials'))) {
       const { expires_at: _, ...fields } = await fetchFields(account, refresh);
       const now = (await store.get(account.id)) ?? account;
-      body.credentials = fields;
+      body.credentials = servedFields(fields, opts.only?.get(account.id)?.fields);
       body.expires_at = now.expiresAt;
     }
     return [200, body];

@@ -9,18 +9,20 @@ import { chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acct, BIN } from '../support/cli.js';
-import { keyAppFile } from '../support/apps.js';
+import { keyAppFile, duoAppFile } from '../support/apps.js';
 import { startAuthServer, type AuthServer } from '../support/oauth-server.js';
 import { oauthHome, fingerprint, revealed, sleep } from '../support/oauth-cli.js';
 
 type Env = Record<string, string | undefined>;
 const KEY = 'lk_serve_0123456789abcdef';
+const DUO = { account_sid: 'AC0123456789', auth_token: 'duo_token_0123456789abcdef' };
 const NOBODY = 65534;
 const asRoot = process.getuid!() === 0;
 let server: AuthServer;
 let env: Env;
 let work: string;
 let oauthId: string;
+let svcId: string;
 const running: ResultPromise[] = [];
 
 interface Answer {
@@ -66,7 +68,12 @@ beforeAll(async () => {
   server = await startAuthServer({ accessTokenTtl: 300 });
   ({ env } = await oauthHome(server, 'confidential'));
   expect((await acct(['apps', 'add', 'svc', '--file', keyAppFile('http://127.0.0.1:9', { test: undefined })], env)).exitCode).toBe(0);
-  expect((await acct(['connect', 'svc', '--stdin', '--no-verify', '--nickname', 'main'], env, { input: KEY, stdin: undefined })).exitCode).toBe(0);
+  const svc = await acct(['connect', 'svc', '--stdin', '--no-verify', '--nickname', 'main'], env, { input: KEY, stdin: undefined });
+  expect(svc.exitCode, svc.stderr).toBe(0);
+  svcId = svc.stdout.trim();
+  // A second account called main: "main" names two accounts in the store.
+  expect((await acct(['apps', 'add', 'duo', '--file', duoAppFile('http://127.0.0.1:9')], env)).exitCode).toBe(0);
+  expect((await acct(['connect', 'duo', '--stdin', '--no-verify', '--nickname', 'main'], env, { input: JSON.stringify(DUO), stdin: undefined })).exitCode).toBe(0);
   server.setAccessTokenTtl(2);
   const c = await acct(['connect', 'local', '--nickname', 'bot'], env);
   server.setAccessTokenTtl(300);
@@ -100,7 +107,7 @@ describe('acct serve on a unix socket', () => {
   it('GET /v1/accounts: metadata of every account, no secrets', async () => {
     const r = await ask({ socket }, '/v1/accounts', { headers: auth });
     expect(r.status).toBe(200);
-    expect(r.body.map((a: { app: string; nickname: string }) => `${a.app}/${a.nickname}`).sort()).toEqual(['local/bot', 'svc/main']);
+    expect(r.body.map((a: { app: string; nickname: string }) => `${a.app}/${a.nickname}`).sort()).toEqual(['duo/main', 'local/bot', 'svc/main']);
     expect(JSON.stringify(r.body)).not.toContain(KEY);
   });
 
@@ -129,6 +136,23 @@ describe('acct serve on a unix socket', () => {
     expect(r.status).toBe(200);
     expect(server.tokenRequests.refresh).toBe(before + 1);
     expect(fingerprint(r.body.credentials.oauth_access_token)).not.toBe(fingerprint(old));
+  });
+
+  it('never hands out the refresh token, in a read or a refresh', async () => {
+    const before = await revealed('local/bot', env);
+    expect(before.oauth_refresh_token).toBeDefined();
+    for (const [path, method] of [
+      [`/v1/accounts/${oauthId}?include_credentials=1`, 'GET'],
+      [`/v1/accounts/${oauthId}/refresh`, 'POST'],
+    ] as const) {
+      const r = await ask({ socket }, path, { method, headers: auth });
+      expect(r.status).toBe(200);
+      expect(r.body.credentials.oauth_access_token).toBeDefined();
+      expect(Object.keys(r.body.credentials)).not.toContain('oauth_refresh_token');
+      const after = await revealed('local/bot', env); // a refresh may have rotated it
+      const text = JSON.stringify(r.body);
+      expect(text.includes(before.oauth_refresh_token!) || text.includes(after.oauth_refresh_token!), `${method} ${path} answered with the refresh token`).toBe(false);
+    }
   });
 
   it('errors are JSON with the stable code and its HTTP status', async () => {
@@ -316,6 +340,51 @@ describe('acct serve cannot listen', () => {
 });
 
 describe('acct exec --serve', () => {
+  let asker: string;
+  beforeAll(() => {
+    // Asks the child's server for each path on its command line; prints [{path, method, status, body}].
+    asker = join(work, 'asker.mjs');
+    writeFileSync(
+      asker,
+      `import { request } from 'node:http';
+const ask = (spec) => new Promise((resolve, reject) => {
+  const [method, path] = spec.includes(' ') ? spec.split(' ') : ['GET', spec];
+  const req = request({ socketPath: process.env.ACCT_CREDENTIALS_SOCKET, path, method, headers: { authorization: 'Bearer ' + process.env.ACCT_CREDENTIALS_TOKEN } }, (res) => {
+    let t = ''; res.on('data', (d) => (t += d)); res.on('end', () => resolve({ path, method, status: res.statusCode, body: JSON.parse(t) }));
+  });
+  req.on('error', reject); req.end();
+});
+const answers = [];
+for (const spec of process.argv.slice(2)) answers.push(await ask(spec));
+process.stdout.write(JSON.stringify(answers));
+`,
+    );
+  });
+  const askThrough = async (specs: string[], paths: string[]) => {
+    const r = await acct(['exec', '--serve', '--no-mask', ...specs, '--', 'node', asker, ...paths], env);
+    expect(r.exitCode, r.stderr).toBe(0);
+    return JSON.parse(r.stdout) as { path: string; method: string; status: number; body: any }[];
+  };
+
+  it('serves only the fields its command line put in the environment, never the refresh token', async () => {
+    const stored = await revealed('local/bot', env);
+    expect(stored.oauth_refresh_token).toBeDefined();
+    const answers = await askThrough(
+      ['local/bot', 'DUO=duo/main.auth_token', `SVC=${svcId}`],
+      [`/v1/accounts/${oauthId}?include_credentials=1`, `POST /v1/accounts/${oauthId}/refresh`, '/v1/accounts/duo/main?include_credentials=1', '/v1/accounts/svc?include_credentials=1'],
+    );
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
+    // A bare reference: the fields exec sets variables from (the app's env map: the access token alone).
+    expect(Object.keys(answers[0]!.body.credentials)).toEqual(['oauth_access_token']);
+    expect(Object.keys(answers[1]!.body.credentials)).toEqual(['oauth_access_token']);
+    // NAME=ref.field: that field; NAME=ref: the primary field.
+    expect(answers[2]!.body.credentials).toEqual({ auth_token: DUO.auth_token });
+    expect(answers[3]!.body.credentials).toEqual({ api_key: KEY });
+    const after = await revealed('local/bot', env);
+    const text = JSON.stringify(answers);
+    expect(text.includes(stored.oauth_refresh_token!) || text.includes(after.oauth_refresh_token!), 'the child got the refresh token').toBe(false);
+  });
+
   it('the child asks for a fresh token after the first has expired; the server serves only its accounts and stops with it', async () => {
     // Tokens that last 2 s: the one exec starts the child with has expired when the child asks again.
     server.setAccessTokenTtl(2);
