@@ -9,8 +9,10 @@
 // `credentials` never holds the refresh token (servedFields): acct keeps it,
 // and refreshes through this server, so no program that asks gets a
 // credential that outlives it or lets it refresh on its own. A server for
-// one child (exec --serve) serves only the accounts its command line named,
-// and of each only the fields that command line put in the environment.
+// one child (exec --serve) knows only the accounts its command line named,
+// and of each serves only the fields that command line put in the
+// environment; a reference that names anything else is not found, the same
+// answer for every such reference.
 //
 // Errors are JSON, {error: {code, message, hint}}, with the HTTP status of the
 // code in the error table (src/errors.ts). Every request is logged, method,
@@ -19,11 +21,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { timingSafeEqual } from 'node:crypto';
 import type { Context } from '../context.js';
 import { findAccount, storeOf } from '../accounts/service.js';
-import { everyView } from '../accounts/stores.js';
+import { everyView, splitTeam } from '../accounts/stores.js';
 import { freshCredentials } from '../accounts/credentials.js';
+import { resolveReference, label } from '../accounts/resolve.js';
 import { accountJson } from '../commands/list.js';
 import { AcctError, errorMessage } from '../errors.js';
 import type { Account } from '../accounts/model.js';
+import type { AccountStore, AccountView } from '../store/account-store.js';
 import type { Fields } from '../store/store.js';
 
 export interface ServeOptions {
@@ -86,17 +90,21 @@ export function credentialsServer(ctx: Context, opts: ServeOptions): Server {
     if (parts.length === 2) {
       if (method !== 'GET') throw notAllowed(method, 'GET');
       const listed: unknown[] = [];
-      const { views, unreachable } = await everyView(ctx);
-      if (unreachable) throw unreachable;
+      let views: { store: AccountStore; view: AccountView }[];
+      if (opts.only) views = await servedViews(ctx, opts.only);
+      else {
+        const every = await everyView(ctx);
+        if (every.unreachable) throw every.unreachable;
+        views = every.views;
+      }
       for (const { store, view } of views) {
         const used = await store.lastUsed();
-        for (const a of view.accounts) if (!opts.only || opts.only.has(a.id)) listed.push(accountJson(a, view.defaults[a.app] === a.id, used.get(a.id) ?? null));
+        for (const a of view.accounts) listed.push(accountJson(a, view.defaults[a.app] === a.id, used.get(a.id) ?? null));
       }
       return [200, listed];
     }
     if (!refresh && method !== 'GET') throw notAllowed(method, 'GET (or POST …/refresh)');
-    const account = await findAccount(ctx, ref);
-    if (opts.only && !opts.only.has(account.id)) throw new AcctError('account_not_found', `"${ref}" is not one of the accounts this server was started for`);
+    const account = opts.only ? await findServed(ctx, opts.only, ref) : await findAccount(ctx, ref);
     const store = await storeOf(ctx, account);
     const view = await store.view();
     const body: Record<string, unknown> = accountJson(account, view.defaults[account.app] === account.id, (await store.lastUsed()).get(account.id) ?? null);
@@ -143,6 +151,51 @@ function send(res: ServerResponse, status: number, value: unknown): void {
   const body = JSON.stringify(value);
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
   res.end(body);
+}
+
+type Served = NonNullable<ServeOptions['only']>;
+
+/** The stores of the served accounts, each with only those accounts, and only the defaults that name one of them. */
+async function servedViews(ctx: Context, only: Served): Promise<{ store: AccountStore; view: AccountView }[]> {
+  const byStore = new Map<string, Account>();
+  for (const { account } of only.values()) byStore.set(account.team ?? '', account);
+  const views: { store: AccountStore; view: AccountView }[] = [];
+  for (const account of byStore.values()) {
+    const store = await storeOf(ctx, account);
+    const all = await store.view();
+    const accounts = all.accounts.filter((a) => only.has(a.id));
+    views.push({ store, view: { accounts, defaults: Object.fromEntries(Object.entries(all.defaults).filter(([, id]) => only.has(id))) } });
+  }
+  return views;
+}
+
+/**
+ * A reference resolved among the served accounts alone, as findAccount
+ * resolves one among every store's: a match in more than one store is
+ * ambiguous. Whatever names no served account (another account, one that
+ * does not exist, a typo of either) gets one answer, which names none.
+ */
+async function findServed(ctx: Context, only: Served, ref: string): Promise<Account> {
+  const { team, ref: inner } = splitTeam(ref);
+  const found: Account[] = [];
+  for (const { view } of await servedViews(ctx, only)) {
+    const accounts = team === undefined ? view.accounts : view.accounts.filter((a) => a.team === team);
+    if (!accounts.length) continue;
+    try {
+      found.push(resolveReference({ version: 1, accounts: [...accounts], defaults: { ...view.defaults }, retiredIds: [] }, inner));
+    } catch (err) {
+      // Ambiguous among the served accounts: the error names only them.
+      if (!(err instanceof AcctError) || err.code !== 'account_not_found') throw err;
+    }
+  }
+  if (found.length === 1) return found[0]!;
+  if (found.length > 1)
+    throw new AcctError('reference_ambiguous', `"${ref}" matches ${found.length} of the accounts served here: ${found.map((a) => (a.team ? `${a.team}:${label(a)}` : label(a))).join(', ')}`, {
+      hint: `name one of them: ${found.map((a) => (a.team ? `${a.team}:${a.app}/${a.nickname}` : a.id)).join(' or ')}`,
+    });
+  throw new AcctError('account_not_found', `no account served here matches "${ref}"`, {
+    hint: 'this server serves only the accounts named on the acct exec command line: GET /v1/accounts lists them',
+  });
 }
 
 /** A path segment, percent-decoded; a malformed escape (%zz) is the caller's mistake. */

@@ -385,6 +385,24 @@ process.stdout.write(JSON.stringify(answers));
     expect(text.includes(stored.oauth_refresh_token!) || text.includes(after.oauth_refresh_token!), 'the child got the refresh token').toBe(false);
   });
 
+  it('resolves a reference only among its accounts: any other gets one not-found answer that names no other account', async () => {
+    const served = ['bot', 'local', 'local/bot', oauthId];
+    const others = ['svc/main', 'svc/mian', 'svc', svcId, 'main', 'duo', 'nosuch', 'acme:local/bot', 'acc_zzzzzzzzzz'];
+    const answers = await askThrough(['local/bot'], [...served, ...others].map((ref) => `/v1/accounts/${encodeURIComponent(ref)}`));
+    for (const a of answers.slice(0, served.length)) expect([a.path, a.status, a.body.id]).toEqual([a.path, 200, oauthId]);
+    const misses = answers.slice(served.length);
+    const shapes = new Set(
+      misses.map((a, i) => {
+        expect([a.path, a.status, a.body.error.code]).toEqual([a.path, 404, 'account_not_found']);
+        return JSON.stringify(a.body).replaceAll(JSON.stringify(others[i]!).slice(1, -1), '<ref>');
+      }),
+    );
+    expect([...shapes]).toHaveLength(1);
+    const [shape] = shapes;
+    for (const other of ['svc', 'duo', 'main', svcId]) expect(shape).not.toContain(other);
+  });
+
+
   it('the child asks for a fresh token after the first has expired; the server serves only its accounts and stops with it', async () => {
     // Tokens that last 2 s: the one exec starts the child with has expired when the child asks again.
     server.setAccessTokenTtl(2);
