@@ -40,8 +40,20 @@ export async function parseEnvSpec(ctx: Context, spec: string, findAccount: Find
   }
 }
 
-/** Resolves every spec first (so a bad one fails before any refresh), then fetches fresh credentials. */
-export async function collectEnv(ctx: Context, specs: string[]): Promise<{ vars: EnvVars; secrets: Set<string> }> {
+/** An account the specs named, with the fields of it they put in the environment (what exec --serve may serve of it). */
+export interface NamedAccount {
+  account: Account;
+  fields: Set<string>;
+}
+
+/**
+ * Resolves every spec first (so a bad one fails before any refresh), then
+ * fetches fresh credentials. `named` holds, per account id, the fields the
+ * variables were taken from. With `offline: false` a team whose database is
+ * unreachable fails the command (exec --serve, whose server reads the
+ * database), instead of handing out the access token kept on this machine.
+ */
+export async function collectEnv(ctx: Context, specs: string[], opts: { offline?: boolean } = {}): Promise<{ vars: EnvVars; secrets: Set<string>; named: Map<string, NamedAccount> }> {
   if (!specs.length) throw usageError('name at least one account', 'e.g. acct env github openai, or DEPLOY_TOKEN=github/bot');
   const wanted: Wanted[] = [];
   // Credentials of team accounts whose database is unreachable, from the copies kept on this machine (accounts/offline.ts).
@@ -55,7 +67,7 @@ export async function collectEnv(ctx: Context, specs: string[]): Promise<{ vars:
       if (known) throw known;
       wanted.push(await parseEnvSpec(ctx, s));
     } catch (err) {
-      if (!(err instanceof AcctError) || err.code !== 'team_unreachable') throw err;
+      if (!(err instanceof AcctError) || err.code !== 'team_unreachable' || opts.offline === false) throw err;
       if (team !== undefined) unreachable.set(team, err);
       const { offlineCredentials } = await import('./offline.js');
       wanted.push(
@@ -70,6 +82,7 @@ export async function collectEnv(ctx: Context, specs: string[]): Promise<{ vars:
   const vars: EnvVars = [];
   const origin = new Map<string, string>();
   const secrets = new Set<string>();
+  const named = new Map<string, NamedAccount>();
   const apps = new Map(wanted.map((w) => [w.account.id, ctx.catalog.forAccount(w.account)]));
   const fresh = await freshCredentialsMany(ctx, wanted.filter((w) => !kept.has(w.account.id)).map((w) => ({ account: w.account, app: apps.get(w.account.id)! })), { minTtlSeconds: MIN_TTL_SECONDS });
   const credentials = new Map([...fresh, ...kept]);
@@ -89,9 +102,12 @@ export async function collectEnv(ctx: Context, specs: string[]): Promise<{ vars:
       origin.set(name, w.spec);
       vars.push([name, value]);
       if (isSecretField(app, field)) secrets.add(value);
+      let of = named.get(w.account.id);
+      if (!of) named.set(w.account.id, (of = { account: w.account, fields: new Set() }));
+      of.fields.add(field);
     }
   }
-  return { vars, secrets };
+  return { vars, secrets, named };
 }
 
 type AnyApp = ReturnType<Context['catalog']['get']>;

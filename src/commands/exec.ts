@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Context } from '../context.js';
-import { collectEnv, parseEnvSpec } from '../accounts/envvars.js';
+import { collectEnv } from '../accounts/envvars.js';
 import { Masker } from '../output/masker.js';
 import { usageError, AcctError, ExitCode } from '../errors.js';
 import { childEnvironment, isStoreSecretName } from '../store/secret-env.js';
@@ -26,14 +26,13 @@ export interface ChildOptions {
 
 export async function exec(ctx: Context, specs: string[], command: string[], opts: ChildOptions & { serve?: boolean }): Promise<number> {
   checkChild(command, opts, 'acct exec github -- ./deploy.sh');
-  const { vars, secrets } = await collectEnv(ctx, specs);
+  const { vars, secrets, named } = await collectEnv(ctx, specs, { offline: !opts.serve });
   if (!opts.serve) return runChild(ctx, command, vars, secrets, opts);
-  // A credentials server for this child alone, serving only the accounts named here, so a job that
-  // outlives a token asks for a fresh one instead of failing hours in.
+  // A credentials server for this child alone, so a job that outlives a token asks for a fresh one
+  // instead of failing hours in. It serves the accounts named here, and of each only the fields
+  // put in the environment: the child gets nothing through it that it was not given already.
   const { childServer } = await import('./serve.js');
-  const ids = new Set<string>();
-  for (const s of specs) ids.add((await parseEnvSpec(ctx, s)).account.id);
-  const server = await childServer(ctx, ids);
+  const server = await childServer(ctx, named);
   try {
     const served: [string, string][] = [
       ['ACCT_CREDENTIALS_URL', `unix://${server.socket}`],

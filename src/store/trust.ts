@@ -18,7 +18,7 @@
 // acct opens anyway. Not on Windows, which has no such modes.
 import { lstatSync, statSync, readlinkSync, fstatSync, mkdirSync, chmodSync, constants, type Stats } from 'node:fs';
 import { dirname, resolve, sep } from 'node:path';
-import { storeError } from '../errors.js';
+import { storeError, type ErrorCode } from '../errors.js';
 import type { Paths } from '../paths.js';
 
 const roots = new Set<string>();
@@ -113,24 +113,36 @@ export function symlinkOpenError(path: string, err: unknown): Error | undefined 
 
 /** Checks a file acct opened (fd) in one of its folders: a regular file, the user's own, private. */
 export function checkFile(path: string, fd: number): void {
-  if (!isStorePath(path)) return;
+  if (isStorePath(path)) checkPrivateFile(path, fd);
+}
+
+/**
+ * Checks a file acct opened (fd) to read a secret from, wherever it is (acct
+ * serve --token-file): a regular file, the user's own, closed to everyone else.
+ */
+export function checkPrivateFile(path: string, fd: number, code?: ErrorCode): void {
+  if (!checks) return;
   const st = fstatSync(fd);
-  if (!st.isFile()) throw storeError(`${path} is not a regular file`, 'acct keeps its own files there: move it aside');
-  checkOwner(path, st, 'file');
+  if (!st.isFile()) throw storeError(`${path} is not a regular file`, 'acct keeps its own files there: move it aside', undefined, code);
+  checkOwner(path, st, 'file', code);
   if (st.mode & 0o077)
     throw storeError(
       `${path} is ${st.mode & 0o022 ? 'writable' : 'readable'} by ${who(st.mode, 0o070, 0o007)}`,
       `make it private: chmod 600 ${path}${st.mode & 0o022 ? ' (and check that it was not changed)' : ''}`,
+      undefined,
+      code,
     );
 }
 
-function checkOwner(path: string, st: Stats, kind: 'file' | 'folder'): void {
+function checkOwner(path: string, st: Stats, kind: 'file' | 'folder', code?: ErrorCode): void {
   const uid = process.geteuid!();
   if (st.uid === uid) return;
   const user = userName(uid);
   throw storeError(
     `${path} is owned by another user (uid ${st.uid}), not by ${user}`,
     `if it is yours, take it back: chown ${kind === 'folder' ? '-R ' : ''}${user} ${path} (after checking what is in it); otherwise move it aside`,
+    undefined,
+    code,
   );
 }
 
