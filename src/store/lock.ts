@@ -1,11 +1,12 @@
-// Cross-process locks. proper-lockfile uses an atomic mkdir with mtime updates,
-// so a crashed holder's lock turns stale and is taken over instead of wedging acct.
+// Cross-process locks. proper-lockfile makes the lock with an atomic mkdir
+// and keeps its mtime fresh while it is held.
 //
 // The lock folder also names its holder (pid, host, pid namespace and the
 // process's start time, in an `owner` file written as the folder is made). A
-// waiter on the same host whose holder's process is gone (killed with -9,
-// say) takes the lock over at once instead of after the stale window; a
-// holder on another host (a home shared over NFS) is left to the window.
+// waiter on the same host takes the lock over as soon as its holder's process
+// is gone (killed with -9, say), and never while it lives; a holder on
+// another host (a home shared over NFS) is left to the stale window (see
+// STALE_MS).
 import { ensurePrivateDir, writeFailure } from './files.js';
 import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -38,13 +39,27 @@ export class LockBusyError extends AcctError {
   }
 }
 
-// A live holder refreshes the lock's mtime every UPDATE_MS; only a lock left
-// untouched for STALE_MS (its holder crashed) is taken over. The margin is
-// wide because a holder starved of CPU (dozens of acct processes on two cores)
-// must never lose its lock: two refreshes at once would spend a rotated
-// refresh token twice. A holder known dead does not wait for it.
+// A live holder refreshes the lock's mtime every UPDATE_MS. Who may take a
+// lock over is acct's decision alone (lockAbandoned); proper-lockfile is told
+// that no lock ever goes stale. A holder on this host keeps its lock for as
+// long as its process lives, however old the mtime: one stopped (Ctrl-Z,
+// SIGSTOP, a frozen VM or container) and resumed, or starved of CPU, must
+// find its lock still its own, or it would rename an old snapshot over what
+// another writer committed meanwhile (seen: an account connected during the
+// pause was lost), or spend a rotated refresh token twice. Only a holder that
+// cannot be asked (on another host sharing the folder, or in another pid
+// namespace) is left to the mtime: taken over once untouched for STALE_MS.
 const STALE_MS = 30_000;
 const UPDATE_MS = 3_000;
+/** proper-lockfile's own stale takeover, turned off (it compares mtimes with this). */
+const NEVER_STALE = Number.MAX_SAFE_INTEGER;
+/**
+ * A lock folder with no owner file: its maker died between making it and
+ * writing the file (a live one writes it at once), or an acct from before
+ * owner files holds it and touches it every UPDATE_MS. Taken over once
+ * untouched for this long.
+ */
+const ORPHAN_MS = 10_000;
 /** A takeover in progress (see takeOver) is left alone for this long. */
 const TAKEOVER_MS = 5_000;
 
@@ -71,7 +86,7 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T> | T, op
     try {
       release = await lockfile.lock(lockPath, {
         realpath: false,
-        stale: STALE_MS,
+        stale: NEVER_STALE,
         update: UPDATE_MS,
         lockfilePath: lockDir,
         fs: ownedLockFs(),
@@ -84,7 +99,7 @@ export async function withLock<T>(lockPath: string, fn: () => Promise<T> | T, op
     } catch (err) {
       // A full disk or a read-only home: a store error naming the lock, before any work that would need to be stored.
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw writeFailure(`${lockPath}.lock`, err);
-      if (takeOverIfHolderGone(lockDir)) continue;
+      if (takeOverIfAbandoned(lockDir)) continue;
       const instead = await options.meanwhile?.();
       if (instead !== undefined) return instead;
       if (Date.now() - started >= waitMs) throw new LockBusyError(lockPath);
@@ -163,14 +178,31 @@ export function holderGone(owner: LockOwner, me: LockOwner = currentOwner()): bo
 }
 
 /**
- * Removes a lock whose holder is gone, so that the next attempt takes it.
- * Takeovers are one at a time (an atomic mkdir beside the lock), and the
- * owner is read again under it: a waiter that saw the same dead holder a
- * moment ago must not remove the lock a first taker has just made.
+ * Whether the lock at `lockDir`, held by `owner` as its owner file says, may
+ * be taken over (see STALE_MS): a holder on this host and in this pid
+ * namespace only once its process is gone; one that cannot be asked once its
+ * lock is untouched for STALE_MS; a lock with no owner file once untouched
+ * for ORPHAN_MS.
  */
-function takeOverIfHolderGone(lockDir: string): boolean {
+export function lockAbandoned(lockDir: string, owner: LockOwner | undefined, me: LockOwner = currentOwner()): boolean {
+  if (owner && owner.host === me.host && !(owner.ns && me.ns && owner.ns !== me.ns)) return holderGone(owner, me);
+  try {
+    return Date.now() - fs.statSync(lockDir).mtimeMs > (owner ? STALE_MS : ORPHAN_MS);
+  } catch {
+    return false; // gone meanwhile: the next attempt takes it
+  }
+}
+
+/**
+ * Removes a lock that lockAbandoned says may be taken over, so that the next
+ * attempt takes it. Takeovers are one at a time (an atomic mkdir beside the
+ * lock), and the owner is read again under it: a waiter that saw the same
+ * dead holder a moment ago must not remove the lock a first taker has just
+ * made.
+ */
+function takeOverIfAbandoned(lockDir: string): boolean {
   const owner = readOwner(lockDir);
-  if (!owner || !holderGone(owner)) return false;
+  if (!lockAbandoned(lockDir, owner)) return false;
   const mutex = `${lockDir}.takeover`;
   try {
     fs.mkdirSync(mutex, { mode: 0o700 });
@@ -186,7 +218,7 @@ function takeOverIfHolderGone(lockDir: string): boolean {
   }
   try {
     const again = readOwner(lockDir);
-    if (!again || again.pid !== owner.pid || again.start !== owner.start || again.host !== owner.host || !holderGone(again)) return false;
+    if (again?.pid !== owner?.pid || again?.start !== owner?.start || again?.host !== owner?.host || !lockAbandoned(lockDir, again)) return false;
     fs.rmSync(lockDir, { recursive: true, force: true });
     return true;
   } finally {

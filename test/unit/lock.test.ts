@@ -9,13 +9,13 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { currentOwner, holderGone, LockBusyError, withLock, type LockOwner } from '../../src/store/lock.js';
 
-/** A lock folder as a holder leaves it, stamped as just touched. */
-function planted(owner: Partial<LockOwner>): string {
+/** A lock folder as a holder leaves it, stamped as just touched (or as last touched `ageMs` ago); no owner file for undefined. */
+function planted(owner: Partial<LockOwner> | undefined, ageMs?: number): string {
   const lockPath = join(mkdtempSync(join(tmpdir(), 'acct-lock-')), 'refresh-acc_x');
   mkdirSync(`${lockPath}.lock`);
-  writeFileSync(join(`${lockPath}.lock`, 'owner'), JSON.stringify(owner));
-  const soon = new Date(Date.now() + 3_600_000);
-  utimesSync(`${lockPath}.lock`, soon, soon);
+  if (owner) writeFileSync(join(`${lockPath}.lock`, 'owner'), JSON.stringify(owner));
+  const when = new Date(ageMs === undefined ? Date.now() + 3_600_000 : Date.now() - ageMs);
+  utimesSync(`${lockPath}.lock`, when, when);
   return lockPath;
 }
 
@@ -61,6 +61,36 @@ describe('lock holders', () => {
   it('a lock without an owner file (one being made, or from an older acct) is left to the stale window', async () => {
     const lockPath = planted({});
     await expect(withLock(lockPath, () => 'taken', { waitMs: 300 })).rejects.toBeInstanceOf(LockBusyError);
+  });
+
+  it('a live holder on this host keeps its lock however long ago it touched it (stopped with Ctrl-Z, or a frozen VM)', async () => {
+    const child = spawn('sleep', ['30']);
+    try {
+      // An hour untouched: proper-lockfile alone would call it stale and take it.
+      const lockPath = planted({ ...currentOwner(), pid: child.pid!, start: undefined }, 3_600_000);
+      await expect(withLock(lockPath, () => 'taken', { waitMs: 300 })).rejects.toBeInstanceOf(LockBusyError);
+      expect(existsSync(`${lockPath}.lock`)).toBe(true);
+      // Once its process is gone, at once.
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      expect(await withLock(lockPath, () => 'taken', { waitMs: 2_000 })).toBe('taken');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('a holder on another host is taken over once its lock is untouched for the stale window (30 s)', async () => {
+    const fresh = planted({ pid: 1, host: `not-${hostname()}` }, 20_000);
+    await expect(withLock(fresh, () => 'taken', { waitMs: 300 })).rejects.toBeInstanceOf(LockBusyError);
+    const stale = planted({ pid: 1, host: `not-${hostname()}` }, 31_000);
+    expect(await withLock(stale, () => 'taken', { waitMs: 2_000 })).toBe('taken');
+  });
+
+  it('a lock folder with no owner file (its maker died before writing it) is taken over once untouched for 10 s', async () => {
+    const young = planted(undefined, 5_000);
+    await expect(withLock(young, () => 'taken', { waitMs: 300 })).rejects.toBeInstanceOf(LockBusyError);
+    const old = planted(undefined, 11_000);
+    expect(await withLock(old, () => 'taken', { waitMs: 2_000 })).toBe('taken');
   });
 
   it('meanwhile ends the wait with its answer, without taking the lock', async () => {
