@@ -33,7 +33,7 @@ export class LocalStore implements AccountStore {
   constructor(private readonly deps: LocalStoreDeps) {
     this.repo = deps.repository;
     this.secrets = deps.secrets;
-    this.clients = new LocalClients(deps.paths, deps.secrets, deps.now);
+    this.clients = new LocalClients(deps.paths, deps.secrets, deps.now, deps.housekeeping);
   }
 
   assertWritable(): void {}
@@ -71,15 +71,23 @@ export class LocalStore implements AccountStore {
   }
 
   async update(id: string, change: (a: Account, app: AppAccounts) => void, fields?: Fields): Promise<Account> {
-    if (fields) await this.secrets.write(id, fields);
-    return this.repo.mutate((m) => {
-      const at = m.accounts.findIndex((a) => a.id === id);
-      if (at < 0) throw gone(id);
-      const copy = structuredClone(m.accounts[at]!);
-      change(copy, appAccounts(m, copy.app));
-      m.accounts[at] = copy;
-      return { ...copy };
-    });
+    const written = fields && (await this.secrets.replace(id, fields));
+    try {
+      const updated = await this.repo.mutate((m) => {
+        const at = m.accounts.findIndex((a) => a.id === id);
+        if (at < 0) throw gone(id);
+        const copy = structuredClone(m.accounts[at]!);
+        change(copy, appAccounts(m, copy.app));
+        m.accounts[at] = copy;
+        return { ...copy };
+      });
+      written?.done();
+      return updated;
+    } catch (err) {
+      // The metadata was not changed (a full disk, say): nor is the secret, or a reconnect that said it failed would have replaced the key.
+      if (written) this.deps.housekeeping('put back the secret of the change that failed', () => written.undo());
+      throw err;
+    }
   }
 
   async remove(id: string): Promise<void> {
@@ -89,7 +97,8 @@ export class LocalStore implements AccountStore {
       m.retiredIds.push(id);
       for (const [app, def] of Object.entries(m.defaults)) if (def === id) delete m.defaults[app];
     });
-    this.secrets.remove(id);
+    // The account is gone once the metadata says so; a secret that cannot be removed now (secrets/ not writable) is said, and its retired id has the next write's sweep remove it.
+    this.deps.housekeeping('remove the secret of the deleted account', () => this.secrets.remove(id));
   }
 
   async setDefault(app: string, id: string | undefined): Promise<Account | undefined> {
@@ -108,9 +117,9 @@ export class LocalStore implements AccountStore {
     const before = this.repo.read();
     const id = before.retiredIds.includes(incoming.id) ? this.repo.newId(before) : incoming.id;
     const existed = before.accounts.some((a) => a.id === id);
-    await this.secrets.write(id, fields);
+    const written = await this.secrets.replace(id, fields);
     try {
-      return await this.repo.mutate((m) => {
+      const result = await this.repo.mutate((m) => {
         if (m.accounts.some((o) => o.app === incoming.app && o.nickname === incoming.nickname && o.id !== id))
           throw usageError(`${incoming.app}/${incoming.nickname} was created locally meanwhile`, 'rename it, then import again');
         const account: Account = { ...incoming, id, fields: Object.keys(fields).sort(), updatedAt: this.deps.now().toISOString() };
@@ -120,8 +129,11 @@ export class LocalStore implements AccountStore {
         if (makeDefault && !m.defaults[incoming.app]) m.defaults[incoming.app] = id;
         return { id, action: at >= 0 ? ('updated' as const) : ('added' as const) };
       });
+      written.done();
+      return result;
     } catch (err) {
-      if (!existed) this.deps.housekeeping('remove the secret of the account that was not imported', () => this.secrets.remove(id));
+      // An account that was there keeps its secret; a new one's goes (if even that fails, the next write's sweep removes it).
+      this.deps.housekeeping(existed ? 'put back the secret of the account that was not imported' : 'remove the secret of the account that was not imported', () => written.undo());
       throw err;
     }
   }
@@ -190,6 +202,7 @@ class LocalClients implements ClientStore {
     private readonly paths: Paths,
     private readonly secrets: SecretStore,
     private readonly now: () => Date,
+    private readonly housekeeping: (what: string, fn: () => void) => void,
   ) {}
   private get file() {
     return join(this.paths.config, 'clients.json');
@@ -210,13 +223,20 @@ class LocalClients implements ClientStore {
   }
 
   async set(slug: string, client: { clientId: string; clientSecret?: string }) {
-    if (client.clientSecret !== undefined) await this.secrets.write(clientSecretId(slug), { client_secret: client.clientSecret });
-    await withLock(this.lock, () => {
-      const f = readJsonIfExists(this.file, isClientsFile) ?? { version: 1 as const, clients: {} };
-      f.clients[slug] = { clientId: client.clientId, hasSecret: client.clientSecret !== undefined, updatedAt: this.now().toISOString() };
-      ensurePrivateDir(this.paths.config);
-      writeJsonAtomic(this.file, f);
-    });
+    const written = client.clientSecret !== undefined ? await this.secrets.replace(clientSecretId(slug), { client_secret: client.clientSecret }) : undefined;
+    try {
+      await withLock(this.lock, () => {
+        const f = readJsonIfExists(this.file, isClientsFile) ?? { version: 1 as const, clients: {} };
+        f.clients[slug] = { clientId: client.clientId, hasSecret: client.clientSecret !== undefined, updatedAt: this.now().toISOString() };
+        ensurePrivateDir(this.paths.config);
+        writeJsonAtomic(this.file, f);
+      });
+    } catch (err) {
+      // clients.json still names the old client: its secret stays with it.
+      if (written) this.housekeeping('put back the client secret of the change that failed', () => written.undo());
+      throw err;
+    }
+    written?.done();
     if (client.clientSecret === undefined) this.secrets.remove(clientSecretId(slug));
   }
 

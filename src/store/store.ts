@@ -4,10 +4,10 @@
 // agent when there is one, or a passphrase when ACCT_STORE=file.
 import { nodeCrypto } from './node-crypto.js';
 import { join } from 'node:path';
-import { readdirSync } from 'node:fs';
+import { linkSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { storeError, usageError, AcctError } from '../errors.js';
 import { seal, open, isSealed, type Sealed, type ScryptParams } from './crypto.js';
-import { readJsonIfExists, writeJsonAtomic, removeIfExists, isObject, corruptFile, ensurePrivateDir } from './files.js';
+import { readJsonIfExists, writeJsonAtomic, removeIfExists, isObject, corruptFile, ensurePrivateDir, writeFailure } from './files.js';
 import { withLock } from './lock.js';
 import { checkFolders } from './trust.js';
 import { keySource, keepNewKey, type KeySource, type KeySourceDeps } from './key-source.js';
@@ -46,6 +46,12 @@ export interface StoreDeps extends KeySourceDeps {
 }
 
 const CHECK_AAD = 'acct-store-check';
+
+/** A secret written by SecretStore.replace: done() once the change it belongs to is stored, undo() when it is not. */
+export interface SecretReplaced {
+  done(): void;
+  undo(): void;
+}
 
 export class SecretStore {
   private key?: Buffer;
@@ -195,6 +201,44 @@ export class SecretStore {
     const key = await this.dataKey(true);
     ensurePrivateDir(this.secretsDir);
     writeJsonAtomic(this.secretPath(id), seal(key, Buffer.from(JSON.stringify(fields)), id));
+  }
+
+  /**
+   * Writes `fields` as the secret of `id` like write(), keeping what was
+   * there so that it can be put back: for a change whose metadata write comes
+   * after and may fail (a full disk, a lost lock), which must then leave every
+   * file as it was. The old file is kept as a hard link (no room needed on a
+   * full disk, and putting it back is one rename) named like a temporary
+   * file, which the sweep removes if its process dies before done() or
+   * undo().
+   */
+  async replace(id: string, fields: Fields): Promise<SecretReplaced> {
+    const path = this.secretPath(id);
+    await this.dataKey(true);
+    ensurePrivateDir(this.secretsDir);
+    const kept = `${path}.${process.pid}.${nodeCrypto().randomBytes(4).toString('hex')}.tmp`;
+    let had = true;
+    try {
+      linkSync(path, kept);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw writeFailure(path, err);
+      had = false;
+    }
+    try {
+      await this.write(id, fields);
+    } catch (err) {
+      if (had) rmSync(kept, { force: true });
+      throw err;
+    }
+    return {
+      done: () => {
+        if (had) rmSync(kept, { force: true });
+      },
+      undo: () => {
+        if (had) renameSync(kept, path);
+        else removeIfExists(path);
+      },
+    };
   }
 
   remove(id: string): void {

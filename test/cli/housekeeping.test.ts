@@ -6,7 +6,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync, writeSync, cpSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync, writeSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acct, BIN, baseEnv, tempHome } from '../support/cli.js';
@@ -150,6 +150,62 @@ describe('housekeeping never breaks a read', () => {
     const token = await acct(['token', 'local/one'], env);
     expect(token).toMatchObject({ exitCode: 0, stdout: `${KEY1}\n`, stderr: '' });
     expect(readFileSync(join(home, 'last-used.log'), 'utf8')).toMatch(/^acc_[a-z2-7]{10} \d{4}-/);
+  }, SLOW);
+
+  it.skipIf(noMount)('a reconnect or a client change that fails for want of room leaves the old secret in place, as it says', async () => {
+    const disk = mkdtempSync(join(tmpdir(), 'acct-full-'));
+    await execa('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', disk]);
+    mounts.push(disk);
+    const home = join(disk, 'home');
+    mkdirSync(home, { mode: 0o700 });
+    const env = await homeWithAccounts(home);
+    expect((await acct(['client', 'set', 'gitlab', '--client-id', 'first-client', '--secret-stdin'], env, input('first-client-secret'))).exitCode).toBe(0);
+    // Full but for one block: room for a new secret, none for the metadata (or its lock) after it.
+    const spare = join(disk, 'spare');
+    writeFileSync(spare, Buffer.alloc(4096));
+    const fd = openSync(join(disk, 'filler'), 'w');
+    try {
+      for (;;) writeSync(fd, Buffer.alloc(4096));
+    } catch (err) {
+      expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    }
+    closeSync(fd);
+    const NEW = `lk_${randomBytes(12).toString('hex')}`;
+    for (const [args, stdin] of [
+      [['reconnect', 'local/one', '--stdin', '--no-verify'], NEW],
+      [['client', 'set', 'gitlab', '--client-id', 'second-client', '--secret-stdin'], 'second-client-secret'],
+    ] as const) {
+      unlinkSync(spare);
+      const before = snapshot(home);
+      const r = await acct([...args], env, input(stdin));
+      expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(6);
+      expect(r.stderr).toMatch(/the disk is full/);
+      expect(r.stderr).not.toContain(NEW);
+      expect(snapshot(home), args.join(' ')).toEqual(before);
+      writeFileSync(spare, Buffer.alloc(4096));
+    }
+    unlinkSync(join(disk, 'filler'));
+    expect((await acct(['token', 'local/one'], env)).stdout).toBe(`${KEY1}\n`);
+    expect(JSON.parse((await acct(['client', 'show', 'gitlab', '--json'], env)).stdout)).toMatchObject({ client_id: 'first-client' });
+  }, SLOW);
+
+  it('a delete whose secret cannot be removed (secrets/ not writable) deletes the account, says so once, and the next write removes the secret', async () => {
+    const home = tempHome();
+    const env = await homeWithAccounts(home);
+    const id = (await acct(['show', 'local/two', '--json'], env)).stdout.match(/acc_[a-z2-7]{10}/)![0];
+    const secret = join(home, 'secrets', `${id}.json`);
+    // A folder's mode does not stop root; for root the secret is a folder instead, which unlink refuses just the same.
+    if (process.getuid!() === 0) {
+      rmSync(secret);
+      mkdirSync(secret);
+      writeFileSync(join(secret, 'x'), 'x');
+    } else chmodSync(join(home, 'secrets'), 0o500);
+    const r = await acct(['delete', 'local/two', '--yes', '--keep-remote', '--json'], env);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/unexpected|this is a bug/);
+    expect(r.stderr).toMatch(/could not remove the secret of the deleted account/);
+    expect((await acct(['token', 'local/two'], env)).exitCode).toBe(3);
+    expect((await acct(['token', 'local/one'], env)).stdout).toBe(`${KEY1}\n`);
   }, SLOW);
 
   it.skipIf(noMount)('with a read-only home, every read works with one warning', async () => {
