@@ -290,7 +290,7 @@ describe('acct as git credential helper', () => {
       expect(r.exitCode, r.stderr).toBe(0);
     };
     await connectKey('elsewhere', 'forge-token-for-another-host', 'git.example.org');
-    await connectKey('here', 'forge-token-for-this-host', git.host);
+    await connectKey('this-host', 'forge-token-for-this-host', git.host);
 
     const setup = await acct(['setup-git', '--json'], env);
     expect(setup.exitCode, setup.stderr).toBe(0);
