@@ -115,29 +115,32 @@ export async function request(ctx: Context, ref: string, pathOrUrl: string, opts
   await write(ctx, res, opts);
   const failed = res.status >= 400 || (res.status >= 300 && res.status !== 304);
   if (failed && !opts.failOk) {
-    ctx.io.stderr.write(`acct: ${sent.method} ${sent.url.origin}${sent.url.pathname} answered ${res.status} ${providerText(res.statusText)}\n`);
-    if (res.status < 400) explainRedirect(ctx, req, sent, maxRedirects);
-    if (res.status === 401 && sent.credentialsSent && account.auth === 'keys') ctx.io.stderr.write(`  the key was rejected; check it with: acct test ${account.id}\n`);
-    return ExitCode.unexpected;
+    // An error like any other (exit 1, http_error): with --json, one object on stderr, the answer itself on stdout.
+    const hints = [
+      ...(res.status < 400 ? explainRedirect(req, sent, maxRedirects) : []),
+      ...(res.status === 401 && sent.credentialsSent && account.auth === 'keys' ? [`the key was rejected; check it with: acct test ${account.id}`] : []),
+    ];
+    throw new AcctError('http_error', `${sent.method} ${sent.url.origin}${sent.url.pathname} answered ${res.status} ${providerText(res.statusText)}`, hints.length ? { hint: hints.join('\n  ') } : {});
   }
   return ExitCode.ok;
 }
 
-/** A redirect that was not followed: where it pointed (credential values taken out) and what to do. */
-function explainRedirect(ctx: Context, req: BuiltRequest, sent: Sent, maxRedirects: number): void {
+/** A redirect that was not followed: where it pointed (credential values taken out) and what to do, a line each. */
+function explainRedirect(req: BuiltRequest, sent: Sent, maxRedirects: number): string[] {
   const location = sent.notFollowed?.location ? redact(sent.notFollowed.location.href, req.credentials.values) : undefined;
-  ctx.io.stderr.write(`  Location: ${location ?? '(none that acct can follow)'}\n`);
+  const lines = [`Location: ${location ?? '(none that acct can follow)'}`];
   switch (sent.notFollowed?.reason) {
     case 'policy':
-      ctx.io.stderr.write(`  follow it with -L (credentials go only to ${req.url.origin})\n`);
+      lines.push(`follow it with -L (credentials go only to ${req.url.origin})`);
       break;
     case 'limit':
-      ctx.io.stderr.write(`  stopped after ${maxRedirects} redirect${maxRedirects === 1 ? '' : 's'}; raise --max-redirs to follow more\n`);
+      lines.push(`stopped after ${maxRedirects} redirect${maxRedirects === 1 ? '' : 's'}; raise --max-redirs to follow more`);
       break;
     case 'credential-in-location':
-      ctx.io.stderr.write(`  not followed: the address carries a credential of this account, and it is on another origin than ${req.url.origin}\n`);
+      lines.push(`not followed: the address carries a credential of this account, and it is on another origin than ${req.url.origin}`);
       break;
   }
+  return lines;
 }
 
 function parseJson(body: Buffer, what: string): unknown {

@@ -495,6 +495,8 @@ describe('acct request with API keys', () => {
       const r = await acct(['request', 'bearer', '/x', '--json'], env);
       expect(r.exitCode).toBe(1);
       expect(JSON.parse(r.stdout)).toMatchObject({ status: 422, body: { error: 'bad' } });
+      // stderr is one JSON object, as for every error under --json.
+      expect(JSON.parse(r.stderr)).toEqual({ code: 'http_error', message: `GET ${api.url}/v1/x answered 422 Unprocessable Entity`, hint: null });
     });
 
     it('a 401 for a key account: exit 1 (no refresh for keys), pointing at acct test', async () => {
