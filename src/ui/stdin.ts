@@ -43,9 +43,21 @@ export async function readStdinText(stdin: NodeJS.ReadStream, flag: string, maxB
   }
 }
 
-/** Reads all of stdin as UTF-8. Refuses a terminal: --stdin means piped input. */
+/**
+ * Reads all of stdin as UTF-8 text (a passphrase, an invitation code, a
+ * bundle, a template, an app definition). Refuses a terminal: the flag means
+ * piped input. Bytes that are not UTF-8 are refused rather than replaced
+ * with U+FFFD, which would silently make a passphrase, or the text written
+ * out, another one; valid text reads exactly as before (a leading byte order
+ * mark included).
+ */
 export async function readStdin(stdin: NodeJS.ReadStream, flag: string): Promise<string> {
-  return (await readStdinBytes(stdin, flag)).toString('utf8');
+  const bytes = await readStdinBytes(stdin, flag);
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw usageError(`what came on stdin (${flag}) is not valid UTF-8 text`, 'pipe UTF-8 text (not UTF-16, not a binary file); nothing was changed');
+  }
 }
 
 /** One value from stdin (a secret, a passphrase): the newline `echo` adds is not part of it. */

@@ -5,6 +5,8 @@
 // ASCII (RFC 6749), so a paste gone wrong is refused and nothing is stored.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Options } from 'execa';
 import { acct, allFiles, baseEnv, tempHome } from '../support/cli.js';
 import { keyAppFile } from '../support/apps.js';
@@ -64,5 +66,25 @@ describe('OAuth client ids and secrets are printable ASCII', () => {
     expect(allFiles(home)).toEqual(before);
     // A good one is taken.
     expect((await acct(['client', 'set', 'gitlab', '--client-id', 'a-good-id', '--secret-stdin'], env, input(secret))).exitCode).toBe(0);
+  });
+});
+
+describe('text on stdin is UTF-8 or refused', () => {
+  it('a passphrase or a template with bytes that are not UTF-8 is refused (exit 2), not read with U+FFFD in their place', async () => {
+    const before = allFiles(home);
+    const out = join(tempHome(), 'ci.acct');
+    const exported = await acct(['export', 'local/main', '--passphrase-stdin', '-o', out], env, { input: Buffer.from([0x70, 0x61, 0x73, 0x73, 0xff, 0x77, 0x64]), stdin: undefined });
+    expect(exported.exitCode).toBe(2);
+    expect(exported.stderr).toMatch(/not valid UTF-8 text/);
+    expect(existsSync(out)).toBe(false);
+    const injected = await acct(['inject'], env, { input: Buffer.concat([Buffer.from('KEY=acct://local/main\n# caf'), Buffer.from([0xe9]), Buffer.from('\n')]), stdin: undefined });
+    expect(injected.exitCode).toBe(2);
+    expect(injected.stdout).toBe('');
+    expect(injected.stderr).toMatch(/not valid UTF-8 text/);
+    expect(allFiles(home)).toEqual(before);
+    // Valid UTF-8 reads as before.
+    const ok = await acct(['inject'], env, input('# café\nKEY={{ acct://local/main }}\n'));
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^# café\nKEY=lk_/);
   });
 });
