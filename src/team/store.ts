@@ -848,8 +848,16 @@ class TeamRefreshLock implements RefreshLock {
     );
   }
 
+  /**
+   * Clears a failure recorded earlier, never the mark of the refresh under
+   * way: a holder clears outcomes after its token answer and before it
+   * stores the tokens, and a waiter that found the mark gone in between
+   * refreshed with the refresh token just rotated away (invalid_grant, which
+   * revokes the grant; seen in CI). The mark goes when the holder is done
+   * (marked).
+   */
   async clearOutcome(): Promise<void> {
-    await this.store.query('DELETE FROM acct.refresh_outcomes WHERE team_id = $1 AND account_id = $2', [this.store.teamId, this.id]);
+    await this.store.query('DELETE FROM acct.refresh_outcomes WHERE team_id = $1 AND account_id = $2 AND problem <> $3', [this.store.teamId, this.id, IN_FLIGHT]);
   }
 }
 

@@ -268,6 +268,27 @@ describe('team store on PostgreSQL', () => {
     expect((await aliceStore.readSecrets([accountId])).get(accountId)).toEqual({ api_key: SECRET });
   });
 
+  it('clearing outcomes under the refresh lock keeps the mark of the refresh under way until the holder is done', async () => {
+    // A holder clears outcomes after its token answer and before it stores the tokens: a waiter that found the mark gone in between would present the refresh token just rotated away.
+    const mark = () => pg.sql(`SELECT coalesce(string_agg(problem, ','), '') FROM acct.refresh_outcomes WHERE account_id = '${accountId}'`).trim();
+    const lock = aliceStore.refreshLock(accountId);
+    const seen = await lock.hold(
+      async () => {
+        const during = mark();
+        await lock.clearOutcome();
+        return [during, mark()];
+      },
+      { waitMs: 10_000 },
+    );
+    expect(seen).toEqual(['a refresh is under way', 'a refresh is under way']);
+    expect(mark()).toBe('');
+    // A failure recorded outside a refresh is what clearOutcome removes.
+    await lock.recordOutcome({ at: new Date().toISOString(), problem: 'provider down', final: true });
+    expect(mark()).toBe('provider down');
+    await lock.clearOutcome();
+    expect(mark()).toBe('');
+  });
+
   it('remove re-keys what the member could read, lists it to rotate, and the member is shut out with exit 4', async () => {
     const before = pg.sql(`SELECT sealed::text FROM acct.account_secrets WHERE account_id = '${accountId}'`);
     const r = await removeMember(aliceStore, 'bob');
