@@ -109,15 +109,18 @@ describe('housekeeping never breaks a read', () => {
     if (expectWarning) for (const name of ['token', 'env'] as const) expect(warnings(runs[name].stderr), name).toHaveLength(1);
   }
 
-  it.skipIf(noMount)('on a full disk, every read works with one warning, and a write fails whole', async () => {
+  /** A small tmpfs holding a home with two key accounts (homeWithAccounts). */
+  async function smallDisk() {
     const disk = mkdtempSync(join(tmpdir(), 'acct-full-'));
     await execa('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', disk]);
     mounts.push(disk);
     const home = join(disk, 'home');
     mkdirSync(home, { mode: 0o700 });
-    const env = await homeWithAccounts(home);
+    return { disk, home, env: await homeWithAccounts(home) };
+  }
 
-    // Fill the disk to the last byte.
+  /** Fills the disk to the last byte, with disk/filler. */
+  function fill(disk: string) {
     const fd = openSync(join(disk, 'filler'), 'w');
     const block = Buffer.alloc(4096);
     try {
@@ -126,6 +129,11 @@ describe('housekeeping never breaks a read', () => {
       expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
     }
     closeSync(fd);
+  }
+
+  it.skipIf(noMount)('on a full disk, every read works with one warning, and a write fails whole', async () => {
+    const { disk, home, env } = await smallDisk();
+    fill(disk);
     const before = snapshot(home);
 
     await readsWork(env, /could not record the use of the account: cannot write .*last-used\.log: the disk is full/);
@@ -153,23 +161,12 @@ describe('housekeeping never breaks a read', () => {
   }, SLOW);
 
   it.skipIf(noMount)('a reconnect or a client change that fails for want of room leaves the old secret in place, as it says', async () => {
-    const disk = mkdtempSync(join(tmpdir(), 'acct-full-'));
-    await execa('mount', ['-t', 'tmpfs', '-o', 'size=256k,mode=0700', 'tmpfs', disk]);
-    mounts.push(disk);
-    const home = join(disk, 'home');
-    mkdirSync(home, { mode: 0o700 });
-    const env = await homeWithAccounts(home);
+    const { disk, home, env } = await smallDisk();
     expect((await acct(['client', 'set', 'gitlab', '--client-id', 'first-client', '--secret-stdin'], env, input('first-client-secret'))).exitCode).toBe(0);
     // Full but for one block: room for a new secret, none for the metadata (or its lock) after it.
     const spare = join(disk, 'spare');
     writeFileSync(spare, Buffer.alloc(4096));
-    const fd = openSync(join(disk, 'filler'), 'w');
-    try {
-      for (;;) writeSync(fd, Buffer.alloc(4096));
-    } catch (err) {
-      expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
-    }
-    closeSync(fd);
+    fill(disk);
     const NEW = `lk_${randomBytes(12).toString('hex')}`;
     for (const [args, stdin] of [
       [['reconnect', 'local/one', '--stdin', '--no-verify'], NEW],
