@@ -127,15 +127,17 @@ export class AccountRepository {
 
   /**
    * Read-modify-write under the metadata lock: `change` gets every account,
-   * parsed afresh, and may throw to abort without writing. The result is
+   * parsed afresh, and may throw to abort without writing; it may be
+   * asynchronous (a secret written with its metadata, LocalStore.update), and
+   * what it awaits is awaited under the lock. The result is
    * written to accounts.tsv; a store still in accounts.json is moved over by
    * this first write, the old file removed only once the new one is in place.
    */
-  async mutate<T>(change: (m: Metadata) => T): Promise<T> {
-    return withLock(this.lockPath('metadata'), () => {
+  async mutate<T>(change: (m: Metadata) => T | Promise<T>): Promise<T> {
+    return withLock(this.lockPath('metadata'), async () => {
       const m = this.fresh();
       this.beforeWrite?.(m);
-      const result = change(m);
+      const result = await change(m);
       ensurePrivateDir(this.paths.data);
       writeFileAtomic(this.file, serializeAccounts(m));
       try {

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import type { AccountStore, AccountView, AppAccounts, ClientStore, RefreshLock, RecordedUse, ResolveHints, UseRecord } from './account-store.js';
 import type { AccountRepository } from '../accounts/repository.js';
-import type { SecretStore, Fields } from './store.js';
+import type { SecretStore, SecretReplaced, Fields } from './store.js';
 import type { Account, Metadata } from '../accounts/model.js';
 import type { Paths } from '../paths.js';
 import { withLock } from './lock.js';
@@ -71,13 +71,18 @@ export class LocalStore implements AccountStore {
   }
 
   async update(id: string, change: (a: Account, app: AppAccounts) => void, fields?: Fields): Promise<Account> {
-    const written = fields && (await this.secrets.replace(id, fields));
+    // The data key first (a keychain or the agent may take a while), so that the lock below is held for file work only.
+    if (fields) await this.secrets.ready();
+    let written: SecretReplaced | undefined;
     try {
-      const updated = await this.repo.mutate((m) => {
+      const updated = await this.repo.mutate(async (m) => {
         const at = m.accounts.findIndex((a) => a.id === id);
         if (at < 0) throw gone(id);
         const copy = structuredClone(m.accounts[at]!);
         change(copy, appAccounts(m, copy.app));
+        // Under the metadata lock, as the metadata it goes with: two changes at once (two reconnects, a reconnect and a
+        // refresh) each leave their secret beside their own metadata, and an undo puts back the secret this change replaced.
+        if (fields) written = await this.secrets.replace(id, fields);
         m.accounts[at] = copy;
         return { ...copy };
       });
@@ -85,7 +90,7 @@ export class LocalStore implements AccountStore {
       return updated;
     } catch (err) {
       // The metadata was not changed (a full disk, say): nor is the secret, or a reconnect that said it failed would have replaced the key.
-      if (written) this.deps.housekeeping('put back the secret of the change that failed', () => written.undo());
+      if (written) this.deps.housekeeping('put back the secret of the change that failed', () => written!.undo());
       throw err;
     }
   }
@@ -114,26 +119,29 @@ export class LocalStore implements AccountStore {
   }
 
   async put(incoming: Account, fields: Fields, makeDefault: boolean): Promise<{ id: string; action: 'added' | 'updated' }> {
-    const before = this.repo.read();
-    const id = before.retiredIds.includes(incoming.id) ? this.repo.newId(before) : incoming.id;
-    const existed = before.accounts.some((a) => a.id === id);
-    const written = await this.secrets.replace(id, fields);
+    await this.secrets.ready();
+    let written: SecretReplaced | undefined;
+    let existed = false;
     try {
-      const result = await this.repo.mutate((m) => {
+      const result = await this.repo.mutate(async (m) => {
+        const id = m.retiredIds.includes(incoming.id) ? this.repo.newId(m) : incoming.id;
         if (m.accounts.some((o) => o.app === incoming.app && o.nickname === incoming.nickname && o.id !== id))
           throw usageError(`${incoming.app}/${incoming.nickname} was created locally meanwhile`, 'rename it, then import again');
-        const account: Account = { ...incoming, id, fields: Object.keys(fields).sort(), updatedAt: this.deps.now().toISOString() };
         const at = m.accounts.findIndex((a) => a.id === id);
-        if (at >= 0) m.accounts[at] = account;
+        existed = at >= 0;
+        // Under the metadata lock, as in update().
+        written = await this.secrets.replace(id, fields);
+        const account: Account = { ...incoming, id, fields: Object.keys(fields).sort(), updatedAt: this.deps.now().toISOString() };
+        if (existed) m.accounts[at] = account;
         else m.accounts.push(account);
         if (makeDefault && !m.defaults[incoming.app]) m.defaults[incoming.app] = id;
-        return { id, action: at >= 0 ? ('updated' as const) : ('added' as const) };
+        return { id, action: existed ? ('updated' as const) : ('added' as const) };
       });
-      written.done();
+      written!.done();
       return result;
     } catch (err) {
       // An account that was there keeps its secret; a new one's goes (if even that fails, the next write's sweep removes it).
-      this.deps.housekeeping(existed ? 'put back the secret of the account that was not imported' : 'remove the secret of the account that was not imported', () => written.undo());
+      if (written) this.deps.housekeeping(existed ? 'put back the secret of the account that was not imported' : 'remove the secret of the account that was not imported', () => written!.undo());
       throw err;
     }
   }
@@ -223,21 +231,25 @@ class LocalClients implements ClientStore {
   }
 
   async set(slug: string, client: { clientId: string; clientSecret?: string }) {
-    const written = client.clientSecret !== undefined ? await this.secrets.replace(clientSecretId(slug), { client_secret: client.clientSecret }) : undefined;
+    if (client.clientSecret !== undefined) await this.secrets.ready();
+    let written: SecretReplaced | undefined;
     try {
-      await withLock(this.lock, () => {
+      await withLock(this.lock, async () => {
         const f = readJsonIfExists(this.file, isClientsFile) ?? { version: 1 as const, clients: {} };
+        // Under the clients lock, as the record it goes with (see LocalStore.update).
+        if (client.clientSecret !== undefined) written = await this.secrets.replace(clientSecretId(slug), { client_secret: client.clientSecret });
         f.clients[slug] = { clientId: client.clientId, hasSecret: client.clientSecret !== undefined, updatedAt: this.now().toISOString() };
         ensurePrivateDir(this.paths.config);
         writeJsonAtomic(this.file, f);
       });
     } catch (err) {
       // clients.json still names the old client: its secret stays with it.
-      if (written) this.housekeeping('put back the client secret of the change that failed', () => written.undo());
+      if (written) this.housekeeping('put back the client secret of the change that failed', () => written!.undo());
       throw err;
     }
     written?.done();
-    if (client.clientSecret === undefined) this.secrets.remove(clientSecretId(slug));
+    // clients.json no longer names a secret: one left behind is said, not a failure of the change made.
+    if (client.clientSecret === undefined) this.housekeeping('remove the secret of the client replaced', () => this.secrets.remove(clientSecretId(slug)));
   }
 
   async remove(slug: string) {
@@ -248,7 +260,7 @@ class LocalClients implements ClientStore {
       writeJsonAtomic(this.file, f);
       return true;
     });
-    this.secrets.remove(clientSecretId(slug));
+    this.housekeeping('remove the secret of the client removed', () => this.secrets.remove(clientSecretId(slug)));
     return removed;
   }
 }

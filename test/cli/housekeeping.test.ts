@@ -205,6 +205,31 @@ describe('housekeeping never breaks a read', () => {
     expect((await acct(['token', 'local/one'], env)).stdout).toBe(`${KEY1}\n`);
   }, SLOW);
 
+  it('a client remove or a switch to a public client whose old secret cannot be removed does the change and says so once', async () => {
+    const home = tempHome();
+    const env = baseEnv({ ACCT_HOME: home, ACCT_STORE: 'file', ACCT_PASSPHRASE: PASSPHRASE });
+    for (const slug of ['gitlab', 'dropbox']) expect((await acct(['client', 'set', slug, '--client-id', `${slug}-client`, '--secret-stdin'], env, input(`${slug}-client-secret`))).exitCode).toBe(0);
+    // As for the delete above: for root the secret file is a folder, which unlink refuses as a read-only folder would.
+    const stuck = (slug: string) => {
+      const secret = join(home, 'secrets', `client.${slug}.json`);
+      rmSync(secret);
+      mkdirSync(secret);
+      writeFileSync(join(secret, 'x'), 'x');
+    };
+    stuck('gitlab');
+    const removed = await acct(['client', 'remove', 'gitlab'], env);
+    expect(removed.exitCode, removed.stderr).toBe(0);
+    expect(removed.stderr).not.toMatch(/unexpected|this is a bug/);
+    expect(warnings(removed.stderr)).toEqual([expect.stringMatching(/could not remove the secret of the client removed/)]);
+    expect(JSON.parse((await acct(['client', 'show', 'gitlab', '--json'], env)).stdout)).toMatchObject({ client_id: null, has_secret: false });
+
+    stuck('dropbox');
+    const switched = await acct(['client', 'set', 'dropbox', '--client-id', 'dropbox-public', '--no-secret'], env);
+    expect(switched.exitCode, switched.stderr).toBe(0);
+    expect(warnings(switched.stderr)).toEqual([expect.stringMatching(/could not remove the secret of the client replaced/)]);
+    expect(JSON.parse((await acct(['client', 'show', 'dropbox', '--json'], env)).stdout)).toMatchObject({ client_id: 'dropbox-public', has_secret: false });
+  }, SLOW);
+
   it.skipIf(noMount)('with a read-only home, every read works with one warning', async () => {
     const home = tempHome();
     const env = await homeWithAccounts(home);
