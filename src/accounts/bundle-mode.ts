@@ -158,6 +158,9 @@ export class BundleStore implements AccountStore {
     const m = this.state.metadata();
     return { accounts: m.accounts, defaults: m.defaults };
   }
+  listed(): Promise<AccountView> {
+    return this.view();
+  }
   async resolve(ref: string, hints: ResolveHints = {}): Promise<Account> {
     return resolveReference(this.state.metadata(), ref, hints.isApp, hints.appSlugs);
   }

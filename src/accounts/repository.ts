@@ -11,7 +11,7 @@ import { withLock } from '../store/lock.js';
 import { AccountFile, ACCOUNT_FILE_NAME, openAccountFile, serializeAccounts, type AccountKeys } from '../store/account-file.js';
 import { resolveReference } from './resolve.js';
 import { emptyMetadata, newAccountId, type Account, type Metadata } from './model.js';
-import type { AccountView, AppAccounts, ResolveHints } from '../store/account-store.js';
+import type { AccountView, AppAccounts, ListedView, ResolveHints } from '../store/account-store.js';
 import type { Paths } from '../paths.js';
 import { AcctError, storeError } from '../errors.js';
 import { isoTime } from '../time.js';
@@ -81,6 +81,12 @@ export class AccountRepository {
   view(): AccountView {
     const m = this.read();
     return { accounts: m.accounts, defaults: m.defaults };
+  }
+
+  /** What `acct list` shows of every account (accounts.tsv: its listing alone is parsed), and the defaults. */
+  listed(): ListedView {
+    const snap = this.snapshot();
+    return snap.file ? { accounts: snap.file.listed(), defaults: snap.file.defaults } : { accounts: snap.metadata.accounts, defaults: snap.metadata.defaults };
   }
 
   /** The account with this id as it is now; undefined when there is none. accounts.tsv: that account's line alone is parsed. */

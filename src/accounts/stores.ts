@@ -144,19 +144,27 @@ export async function findAccount(ctx: Context, ref: string): Promise<Account> {
   });
 }
 
+interface Views<V> {
+  views: { store: AccountStore; view: V }[];
+  unreachable?: AcctError;
+}
+
 /**
  * Every store's accounts: this machine's first, then each team's (list,
  * status). A team whose database cannot be reached is left out and returned
  * as `unreachable`: the caller shows what the other stores hold, then fails
  * with it (exit 5), so neither a person nor a script takes the list for whole.
  */
-export async function everyView(ctx: Context): Promise<{ views: { store: AccountStore; view: AccountView }[]; unreachable?: AcctError }> {
+export function everyView(ctx: Context): Promise<Views<AccountView>>;
+/** The same with what `read` reads of each store (list: `(s) => s.listed()`). */
+export function everyView<V>(ctx: Context, read: (store: AccountStore) => Promise<V>): Promise<Views<V>>;
+export async function everyView(ctx: Context, read = (store: AccountStore): Promise<unknown> => store.view()): Promise<Views<unknown>> {
   const stores = [ctx.store, ...(await Promise.all(ctx.teams.names().map((t) => ctx.teams.open(t))))];
   let unreachable: AcctError | undefined;
   const views = await Promise.all(
     stores.map(async (store) => {
       try {
-        return { store, view: await store.view() };
+        return { store, view: await read(store) };
       } catch (err) {
         if (err instanceof AcctError && err.code === 'team_unreachable' && store.kind === 'team') {
           unreachable ??= err;

@@ -2,6 +2,7 @@ import type { Context } from '../context.js';
 import { sortByAppAndNickname, printJson, printTable, style, accountStatus } from '../output/format.js';
 import { everyView } from '../accounts/stores.js';
 import type { Account } from '../accounts/model.js';
+import type { AccountStore, ListedAccount, ListedView } from '../store/account-store.js';
 
 export function accountJson(a: Account, isDefaultAccount: boolean, lastUsed: string | null) {
   return {
@@ -23,13 +24,22 @@ export function accountJson(a: Account, isDefaultAccount: boolean, lastUsed: str
 }
 
 export async function list(ctx: Context, opts: { app?: string; json?: boolean }): Promise<void> {
-  const { views, unreachable } = await everyView(ctx);
-  await printList(ctx, views, opts);
+  // --json prints every account whole; the table needs only what a store's listing holds.
+  if (opts.json) {
+    const { views, unreachable } = await everyView(ctx);
+    const { accounts, isDefault, used } = await gather(ctx, views, opts.app);
+    printJson(ctx.io, accounts.map((a) => accountJson(a, isDefault(a), used.get(a.id) ?? null)));
+    if (unreachable) throw unreachable;
+    return;
+  }
+  const { views, unreachable } = await everyView(ctx, (store) => store.listed());
+  await printList(ctx, await gather(ctx, views, opts.app), opts);
   // What the other stores hold is shown; the command still fails, naming the team's host (exit 5).
   if (unreachable) throw unreachable;
 }
 
-async function printList(ctx: Context, views: Awaited<ReturnType<typeof everyView>>['views'], opts: { app?: string; json?: boolean }): Promise<void> {
+/** Every store's accounts (of one app), in order, which are defaults, and when each was last used. */
+async function gather<A extends ListedAccount>(ctx: Context, views: { store: AccountStore; view: { accounts: readonly A[]; defaults: ListedView['defaults'] } }[], app: string | undefined) {
   const used = new Map<string, string>();
   const defaults = new Set<string>();
   for (const { store, view } of views) {
@@ -38,15 +48,14 @@ async function printList(ctx: Context, views: Awaited<ReturnType<typeof everyVie
     });
     for (const id of Object.values(view.defaults)) defaults.add(id);
   }
-  const isDefaultAccount = (a: Account) => defaults.has(a.id);
-  const teams = ctx.teams.names().length > 0;
-  const accounts = sortByAppAndNickname(views.flatMap(({ view }) => view.accounts.filter((a) => !opts.app || a.app === opts.app)));
+  const accounts = sortByAppAndNickname(views.flatMap(({ view }) => view.accounts.filter((a) => !app || a.app === app)));
   // An app that is gone (removed by the user) still lists the accounts it left; one that never existed is a typo.
-  if (opts.app && !accounts.length) ctx.catalog.get(opts.app);
-  if (opts.json) {
-    printJson(ctx.io, accounts.map((a) => accountJson(a, isDefaultAccount(a), used.get(a.id) ?? null)));
-    return;
-  }
+  if (app && !accounts.length) ctx.catalog.get(app);
+  return { accounts, used, isDefault: (a: ListedAccount) => defaults.has(a.id) };
+}
+
+async function printList(ctx: Context, { accounts, used, isDefault }: Awaited<ReturnType<typeof gather>>, opts: { app?: string }): Promise<void> {
+  const teams = ctx.teams.names().length > 0;
   if (!accounts.length) {
     ctx.info(opts.app ? `No ${opts.app} accounts. Connect one: acct connect ${opts.app}` : 'No accounts yet. Connect one: acct connect <app> (find apps with: acct apps)');
     return;
@@ -77,7 +86,7 @@ async function printList(ctx: Context, views: Awaited<ReturnType<typeof everyVie
       ...(teams ? [a.team ?? no] : []),
       a.app,
       a.nickname,
-      isDefaultAccount(a) ? yes : no,
+      isDefault(a) ? yes : no,
       a.auth,
       accountStatus(s, a.status),
       a.expiresAt ?? no,

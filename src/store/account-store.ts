@@ -19,6 +19,14 @@ export interface AccountView {
   defaults: Readonly<Record<string, string>>;
 }
 
+/** What `acct list` shows of every account: a store may answer it without reading every account whole. */
+export interface ListedView {
+  accounts: readonly ListedAccount[];
+  /** app slug → default account id */
+  defaults: Readonly<Record<string, string>>;
+}
+export type ListedAccount = Pick<Account, 'id' | 'team' | 'app' | 'nickname' | 'auth' | 'status' | 'expiresAt'>;
+
 /**
  * The accounts of one app, as a change under the store's write lock sees them:
  * every rule a change checks (a nickname free within the app, the app's first
@@ -111,6 +119,8 @@ export interface AccountStore {
 
   // Reading metadata.
   view(): Promise<AccountView>;
+  /** What `acct list` shows of them (view() will do for a store that reads every account anyway). */
+  listed(): Promise<ListedView>;
   /** The account a reference names (id, nickname, app/nickname, app slug), or the spec's not-found/ambiguous errors. */
   resolve(ref: string, hints?: ResolveHints): Promise<Account>;
   /** The account as it is now; undefined when it is gone. */

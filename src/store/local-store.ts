@@ -3,7 +3,7 @@
 // keychain or a passphrase (store/store.ts), OAuth clients in clients.json
 // with their secrets sealed like an account's, locks as folders.
 import { join } from 'node:path';
-import type { AccountStore, AccountView, AppAccounts, ClientStore, RefreshLock, RecordedUse, ResolveHints, UseRecord } from './account-store.js';
+import type { AccountStore, AccountView, AppAccounts, ListedView, ClientStore, RefreshLock, RecordedUse, ResolveHints, UseRecord } from './account-store.js';
 import type { AccountRepository } from '../accounts/repository.js';
 import type { SecretStore, SecretReplaced, Fields } from './store.js';
 import type { Account, Metadata } from '../accounts/model.js';
@@ -40,6 +40,11 @@ export class LocalStore implements AccountStore {
 
   async view(): Promise<AccountView> {
     return this.repo.view();
+  }
+
+  /** accounts.tsv's listing: no account parsed whole (store/account-file.ts). */
+  async listed(): Promise<ListedView> {
+    return this.repo.listed();
   }
 
   /** One reference, without parsing every account (accounts/repository.ts). */

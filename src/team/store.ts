@@ -226,6 +226,11 @@ export class TeamStore implements AccountStore {
 
   // Reading metadata.
 
+  /** One query returns whole accounts anyway. */
+  listed(): Promise<AccountView> {
+    return this.view();
+  }
+
   async view(): Promise<AccountView> {
     return this.viewSeen().catch(async (err: unknown) => {
       // The member removed (its login refused, at connect or at the query): nothing kept of the team is its to use.

@@ -65,8 +65,9 @@ describe('accounts.tsv', () => {
     const odd = [account('we\tird', 'ni\nck%09', ids[0]!), account('plain', '100%', ids[1]!), account('we', 'ird', ids[2]!), account('lone', 'x\uD800y%uD800', ids[3]!)];
     const file = parse({ version: 1, accounts: odd, defaults: {}, retiredIds: [] });
     expect(file.accounts()).toEqual(odd);
-    // Every account is one line of the index and one of the accounts: the header, three and three.
-    expect(serializeAccounts({ version: 1, accounts: odd, defaults: {}, retiredIds: [] }).toString().split('\n')).toHaveLength(10);
+    // Every account is one line of the index and one of the accounts: the header, four, the listing, four.
+    expect(serializeAccounts({ version: 1, accounts: odd, defaults: {}, retiredIds: [] }).toString().split('\n')).toHaveLength(11);
+    expect(file.listed().map((a) => `${a.app}/${a.nickname}`)).toEqual(odd.map((a) => `${a.app}/${a.nickname}`));
     expect(file.metadata(true).accounts).toEqual(odd);
     expect(file.candidates('we\tird/ni\nck%09').map((k) => k.id)).toEqual([ids[0]]);
     expect(file.candidates('100%').map((k) => k.id)).toEqual([ids[1]]);
@@ -111,9 +112,18 @@ describe('accounts.tsv', () => {
       [text + '{"id":"acc_x"}\n', 'more than its header', () => 0],
       ['', 'header', () => 0],
       ['not json\n', 'header', () => 0],
-      ['{"version":2}\n', 'header', () => 0],
-      ['{"version":"2","count":0,"index":0,"length":3,"defaults":{},"retiredIds":[]}\n[]\n', 'header', () => 0],
-      ['{"version":2,"count":0,"index":2,"length":3,"defaults":{},"retiredIds":[]}\n[]\n', 'do not line up', () => 0],
+      ['{"version":3}\n', 'header', () => 0],
+      ['{"version":"3","count":0,"index":0,"listing":3,"length":6,"defaults":{},"retiredIds":[]}\n[]\n[]\n', 'header', () => 0],
+      // Version 3 without its listing's size, version 2 with one, a version older than 2.
+      ['{"version":3,"count":0,"index":0,"length":3,"defaults":{},"retiredIds":[]}\n[]\n', 'header', () => 0],
+      ['{"version":2,"count":0,"index":0,"listing":3,"length":6,"defaults":{},"retiredIds":[]}\n[]\n[]\n', 'header', () => 0],
+      ['{"version":1,"count":0,"index":0,"length":3,"defaults":{},"retiredIds":[]}\n[]\n', 'header', () => 0],
+      ['{"version":3,"count":0,"index":2,"listing":3,"length":6,"defaults":{},"retiredIds":[]}\n[]\n[]\n', 'do not line up', () => 0],
+      ['{"version":3,"count":0,"index":0,"listing":2,"length":6,"defaults":{},"retiredIds":[]}\n[]\n[]\n', 'do not line up', () => 0],
+      // A listing that is not what its accounts say: refused by the list that reads it (damaged JSON, or not one row an account), and by every write.
+      [text.replace('["acc_dddddddddd","stripe","live"', '["acc_dddddddddd","stripe","live!'), 'listing is not valid JSON', (f) => f.listed()],
+      [text.replace('["acc_dddddddddd","stripe","live","keys","ok",null]', '["acc_dddddddddd","stripe","live","keys","ok",1234]'), 'listing does not have the expected shape', (f) => f.listed()],
+      [text.replace('["acc_dddddddddd","stripe","live","keys","ok",null]', '["acc_dddddddddd","stripe","live","keys","xx",null]'), 'listing does not match account 4 (acc_dddddddddd)', (f) => f.metadata(true)],
       // The same length, a byte changed inside one account's JSON: refused by a list, and by a lookup that parses it.
       [text.replace('"personal","auth"', '"personal","auth:'), 'accounts are not valid JSON', (f) => f.accounts()],
       [text.replace('"personal","auth"', '"personal","auth:'), 'line 3 is damaged: the account it points at is not valid JSON', (f) => f.get(ids[1]!)],
@@ -137,7 +147,7 @@ describe('accounts.tsv', () => {
   });
 
   it('tells a file of a newer acct from a damaged one', () => {
-    const err = failure(() => AccountFile.parse('/s/accounts.tsv', Buffer.from('{"version":3,"length":0,"defaults":{},"retiredIds":[]}\n')));
+    const err = failure(() => AccountFile.parse('/s/accounts.tsv', Buffer.from('{"version":4,"length":0,"defaults":{},"retiredIds":[]}\n')));
     expect(err.exitCode).toBe(ExitCode.store);
     expect(err.message).toContain('newer acct');
     expect(err.hint).toMatch(/upgrade acct/);
@@ -253,6 +263,28 @@ describe('AccountRepository over accounts.tsv', () => {
     const after = AccountFile.parse(join(dir, ACCOUNT_FILE_NAME), readFileSync(join(dir, ACCOUNT_FILE_NAME))).metadata();
     expect(after).toEqual({ ...m, defaults: { ...m.defaults, openai: ids[6] } });
     expect(repo.resolve('openai')).toEqual(m.accounts[6]);
+  });
+
+  it('reads an accounts.tsv of version 2 (an earlier acct wrote test/fixtures/accounts-v2.tsv) as it is, and writes version 3 at the first change, nothing lost', async () => {
+    const v2 = readFileSync(join(import.meta.dirname, '../fixtures/accounts-v2.tsv'));
+    writeFileSync(join(dir, ACCOUNT_FILE_NAME), v2, { mode: 0o600 });
+    const old = repo.read();
+    expect(old.accounts.map((a) => `${a.app}/${a.nickname}`)).toEqual(['github/work', 'openai/me', 'slack/team']);
+    expect(repo.resolve('github').identity).toBe('octocat');
+    expect(repo.get('acc_cccccccccc')?.status).toBe('needs-reconnect');
+    // Without a listing, what list shows comes from the accounts themselves.
+    const shown = (view: ReturnType<typeof repo.listed>) => view.accounts.map((a) => [a.id, a.app, a.nickname, a.auth, a.status, a.expiresAt]);
+    const listed = repo.listed();
+    expect(shown(listed)).toEqual(old.accounts.map((a) => [a.id, a.app, a.nickname, a.auth, a.status, a.expiresAt]));
+    expect(listed.defaults).toEqual({ github: 'acc_aaaaaaaaaa' });
+    expect(readFileSync(join(dir, ACCOUNT_FILE_NAME))).toEqual(v2);
+
+    await repo.mutate((draft) => void (draft.defaults.openai = 'acc_bbbbbbbbbb'));
+    const now = readFileSync(join(dir, ACCOUNT_FILE_NAME), 'utf8');
+    expect(JSON.parse(now.slice(0, now.indexOf('\n')))).toMatchObject({ version: 3, count: 3 });
+    expect(repo.read()).toEqual({ ...old, defaults: { ...old.defaults, openai: 'acc_bbbbbbbbbb' } });
+    expect(shown(repo.listed())).toEqual(shown(listed));
+    expect(repo.listed().accounts[0]).toEqual({ id: 'acc_aaaaaaaaaa', app: 'github', nickname: 'work', auth: 'oauth2', status: 'ok', expiresAt: '2026-12-01T10:00:00.000Z' });
   });
 
   it('a change that throws writes nothing, and leaves an old store in accounts.json', async () => {
