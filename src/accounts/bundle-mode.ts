@@ -8,7 +8,7 @@ import { openBundle, MAX_BUNDLE_BYTES, type OpenedBundle } from '../store/bundle
 import { seal, open, isSealed } from '../store/crypto.js';
 import { writeJsonAtomic, readJsonIfExists, isObject } from '../store/files.js';
 import { AcctError, ExitCode, usageError } from '../errors.js';
-import { readInputFile } from '../ui/stdin.js';
+import { readInputText } from '../ui/stdin.js';
 import type { Metadata, Account } from './model.js';
 import type { Fields } from '../store/store.js';
 import type { AccountStore, AccountView, AppAccounts, ClientStore, RefreshLock, RecordedUse, ResolveHints, UseRecord } from '../store/account-store.js';
@@ -35,7 +35,7 @@ export class BundleState {
     const inline = raw.trimStart().startsWith('{');
     const text = inline
       ? raw
-      : readInputFile(raw, 'ACCT_BUNDLE is the bundle itself or a path to a bundle file', { regularFile: true, maxBytes: MAX_BUNDLE_BYTES }).toString('utf8');
+      : readInputText(raw, 'ACCT_BUNDLE is the bundle itself or a path to a bundle file', { regularFile: true, maxBytes: MAX_BUNDLE_BYTES });
     this.opened = openBundle(text, key, inline ? 'ACCT_BUNDLE' : raw);
     return this.opened;
   }

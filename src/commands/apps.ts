@@ -2,7 +2,7 @@
 import type { Context } from '../context.js';
 import { printJson, printTable, style, out } from '../output/format.js';
 import { parseApp } from '../catalog/validate.js';
-import { readStdin, readInputFile } from '../ui/stdin.js';
+import { readStdin, readInputText } from '../ui/stdin.js';
 import { usageError } from '../errors.js';
 import { CATEGORIES, type AppDefinition } from '../catalog/schema.js';
 
@@ -97,7 +97,7 @@ interface AddOptions {
 export async function addApp(ctx: Context, slug: string, opts: AddOptions) {
   let app: AppDefinition;
   if (opts.file) {
-    const text = opts.file === '-' ? await readStdin(ctx.io.stdin, '--file -') : readInputFile(opts.file).toString('utf8');
+    const text = opts.file === '-' ? await readStdin(ctx.io.stdin, '--file -') : readInputText(opts.file);
     let raw: unknown;
     try {
       raw = JSON.parse(text);

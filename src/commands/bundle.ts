@@ -7,7 +7,7 @@ import { resolveClient, saveClient, envSuffix } from '../accounts/clients.js';
 import { newBundleKey, sealBundle, openBundle, MAX_BUNDLE_BYTES, type BundlePayload } from '../store/bundle.js';
 import { writeFileAtomic } from '../store/files.js';
 import { parseApp } from '../catalog/validate.js';
-import { readStdin, readStdinValue, readInputFile } from '../ui/stdin.js';
+import { readStdin, readStdinValue, readInputText } from '../ui/stdin.js';
 import { printJson } from '../output/format.js';
 import { usageError } from '../errors.js';
 import type { Account } from '../accounts/model.js';
@@ -138,7 +138,7 @@ export async function importBundle(ctx: Context, file: string | undefined, opts:
   if (fromStdin && opts.passphraseStdin) throw usageError('stdin cannot carry both the bundle and the passphrase', 'give the bundle as a file: acct import bundle.acct --passphrase-stdin');
   const text = fromStdin
     ? await readStdin(ctx.io.stdin, 'acct import (without a file)')
-    : readInputFile(file, 'give the path of a bundle written by acct export', { regularFile: true, maxBytes: MAX_BUNDLE_BYTES }).toString('utf8');
+    : readInputText(file, 'give the path of a bundle written by acct export', { regularFile: true, maxBytes: MAX_BUNDLE_BYTES });
   const key = opts.passphraseStdin
     ? await readStdinValue(ctx.io.stdin, '--passphrase-stdin')
     : ctx.env.ACCT_BUNDLE_KEY || (await ctx.prompter.secret('Bundle key (or passphrase)', 'ACCT_BUNDLE_KEY or --passphrase-stdin to give it'));

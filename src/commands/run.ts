@@ -8,7 +8,7 @@ import { parse as parseDotenv } from 'dotenv';
 import type { Context } from '../context.js';
 import { resolveReferences, SCHEME, type Reference } from '../accounts/references.js';
 import { checkChild, runChild, type ChildOptions } from './exec.js';
-import { readInputFile, readStdin } from '../ui/stdin.js';
+import { readInputText, readStdin } from '../ui/stdin.js';
 import { readJsonIfExists, writeJsonAtomic, isObject, replaceFile } from '../store/files.js';
 import { out } from '../output/format.js';
 import { usageError, errorMessage } from '../errors.js';
@@ -18,7 +18,7 @@ export async function run(ctx: Context, envFiles: string[], command: string[], o
   checkChild(command, opts, 'acct run --env-file .env -- npm start');
   const entries: { name: string; value: string; where: string }[] = [];
   for (const file of envFiles) {
-    const text = readInputFile(file, 'give the path of a dotenv file').toString('utf8');
+    const text = readInputText(file, 'give the path of a dotenv file');
     for (const [name, value] of Object.entries(parseDotenv(text))) entries.push({ name, value, where: `${file}:${lineOf(text, name)}` });
   }
   // A later file overrides an earlier one, as a later line overrides an earlier one within a file.
@@ -49,7 +49,7 @@ export interface InjectOptions {
 export async function inject(ctx: Context, opts: InjectOptions): Promise<void> {
   const source = opts.input && opts.input !== '-' ? opts.input : 'stdin';
   const template =
-    source === 'stdin' ? await readStdin(ctx.io.stdin, 'acct inject (without -i)') : readInputFile(opts.input!, 'give the path of a template').toString('utf8');
+    source === 'stdin' ? await readStdin(ctx.io.stdin, 'acct inject (without -i)') : readInputText(opts.input!, 'give the path of a template');
   const target = opts.output ? resolvePath(opts.output) : undefined;
   // Checked before any credential is fetched.
   if (target) refuseForeignFile(ctx, target, opts.force);

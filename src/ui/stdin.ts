@@ -33,31 +33,30 @@ export async function readStdinBytes(
  */
 export async function readStdinText(stdin: NodeJS.ReadStream, flag: string, maxBytes: number, tooLargeHint: string): Promise<string> {
   const bytes = await readStdinBytes(stdin, flag, undefined, { maxBytes, hint: tooLargeHint });
+  return utf8Text(bytes, `what came on stdin (${flag})`, 'nothing was stored; pipe the value itself as UTF-8 text (not UTF-16, not a binary file), as the service issued it');
+}
+
+/**
+ * Bytes as UTF-8 text, strictly: bytes that are not UTF-8 are refused (exit
+ * 2), not replaced with U+FFFD, which would silently make a passphrase, a
+ * stored value or the text written out another one. A leading byte order
+ * mark is kept as part of the text, as it came. `what` names the input.
+ */
+function utf8Text(bytes: Uint8Array, what: string, hint: string): string {
   try {
     return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
-    throw usageError(
-      `what came on stdin (${flag}) is not valid UTF-8 text`,
-      'nothing was stored; pipe the value itself as UTF-8 text (not UTF-16, not a binary file), as the service issued it',
-    );
+    throw usageError(`${what} is not valid UTF-8 text`, hint);
   }
 }
 
 /**
  * Reads all of stdin as UTF-8 text (a passphrase, an invitation code, a
- * bundle, a template, an app definition). Refuses a terminal: the flag means
- * piped input. Bytes that are not UTF-8 are refused rather than replaced
- * with U+FFFD, which would silently make a passphrase, or the text written
- * out, another one; valid text reads exactly as before (a leading byte order
- * mark included).
+ * bundle, a template, an app definition), strictly (utf8Text). Refuses a
+ * terminal: the flag means piped input.
  */
 export async function readStdin(stdin: NodeJS.ReadStream, flag: string): Promise<string> {
-  const bytes = await readStdinBytes(stdin, flag);
-  try {
-    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
-  } catch {
-    throw usageError(`what came on stdin (${flag}) is not valid UTF-8 text`, 'pipe UTF-8 text (not UTF-16, not a binary file); nothing was changed');
-  }
+  return utf8Text(await readStdinBytes(stdin, flag), `what came on stdin (${flag})`, 'pipe UTF-8 text (not UTF-16, not a binary file); nothing was changed');
 }
 
 /** One value from stdin (a secret, a passphrase): the newline `echo` adds is not part of it. */
@@ -100,6 +99,11 @@ export function readInputFile(path: string, hint?: string, limits: InputFileLimi
   } finally {
     closeSync(fd);
   }
+}
+
+/** A text file the user named (a template, a dotenv file, an app definition, a bundle): readInputFile, then UTF-8 strictly (utf8Text). */
+export function readInputText(path: string, hint?: string, limits: InputFileLimits = {}): string {
+  return utf8Text(readInputFile(path, hint, limits), path, 'save it as UTF-8 text (not UTF-16, not a binary file); nothing was changed');
 }
 
 function kindOf(st: import('node:fs').Stats): string {

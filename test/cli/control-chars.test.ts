@@ -5,7 +5,7 @@
 // ASCII (RFC 6749), so a paste gone wrong is refused and nothing is stored.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Options } from 'execa';
 import { acct, allFiles, baseEnv, tempHome } from '../support/cli.js';
@@ -86,5 +86,31 @@ describe('text on stdin is UTF-8 or refused', () => {
     const ok = await acct(['inject'], env, input('# café\nKEY={{ acct://local/main }}\n'));
     expect(ok.exitCode, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/^# café\nKEY=lk_/);
+  });
+
+  it('so is a file named on the command line: a template (-i), a dotenv file (--env-file), an app definition, a bundle', async () => {
+    const dir = tempHome();
+    const latin1 = (name: string, text: string) => {
+      const path = join(dir, name);
+      writeFileSync(path, Buffer.concat([Buffer.from(text), Buffer.from([0xe9]), Buffer.from('\n')]));
+      return path;
+    };
+    const before = allFiles(home);
+    const template = latin1('t.tpl', 'KEY={{ acct://local/main }}\n# caf');
+    const dotenv = latin1('x.env', 'KEY=acct://local/main\nNAME=caf');
+    const appFile = latin1('app.json', '{"name": "caf');
+    const bundle = latin1('b.acct', 'acct-bundle');
+    const runs = {
+      inject: await acct(['inject', '-i', template], env),
+      run: await acct(['run', '--env-file', dotenv, '--', 'node', '-e', 'process.stdout.write(process.env.NAME ?? "")'], env),
+      apps: await acct(['apps', 'add', 'cafe', '--file', appFile], env),
+      import: await acct(['import', bundle, '--passphrase-stdin'], env, input('a passphrase')),
+    };
+    for (const [name, r] of Object.entries(runs)) {
+      expect(r.exitCode, `${name}: ${r.stderr}`).toBe(2);
+      expect(r.stdout, name).toBe('');
+      expect(r.stderr, name).toMatch(/ is not valid UTF-8 text\n {2}save it as UTF-8 text/);
+    }
+    expect(allFiles(home)).toEqual(before);
   });
 });
