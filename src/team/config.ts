@@ -92,6 +92,9 @@ export function notAMember(name: string, known: string[]): AcctError {
   });
 }
 
+/** The sslmode values node-postgres reads (prefer, require and verify-ca it treats as verify-full). */
+const SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'];
+
 /**
  * A PostgreSQL connection URL as acct accepts it: postgres:// or
  * postgresql://, a host, and no password. A password in a URL given on the
@@ -107,12 +110,18 @@ export function checkUrl(raw: string, where = 'the URL'): { url: string; host: s
   }
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:')
     throw usageError(`${where} must start with postgres:// or postgresql://`, 'write it as postgres://user@host:5432/database', 'bad_input');
-  if (u.password || /[?&]password=/i.test(u.search))
+  // The parameters decoded, as the driver reads them (?pass%77ord= is ?password=); sslpassword unlocks a TLS client key.
+  const params = [...u.searchParams.keys()].map((k) => k.toLowerCase());
+  if (u.password || params.some((k) => k === 'password' || k === 'sslpassword'))
     throw usageError(
       `${where} holds a password, which would be visible to every process on this machine`,
       'give the database password in PGPASSWORD or ~/.pgpass instead, and the URL without it',
       'bad_input',
     );
+  const sslmode = u.searchParams.get('sslmode');
+  // What the driver (pg) knows; any other value it would take as TLS with full verification, without a word.
+  if (sslmode !== null && !SSL_MODES.includes(sslmode))
+    throw usageError(`${where} has sslmode=${sslmode}, which is not one of ${SSL_MODES.join(', ')}`, 'use sslmode=verify-full for TLS (the default of the driver when TLS is asked for), or disable on a network you trust', 'bad_input');
   if (!u.hostname && !/[?&]host=/.test(u.search)) throw usageError(`${where} names no host`, 'write it as postgres://user@host:5432/database', 'bad_input');
   return { url: u.toString(), host: hostOf(u.toString()), user: decodeURIComponent(u.username) };
 }

@@ -143,30 +143,53 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOU
  * parameters (they hold sealed secrets and verifiers): the driver's own text
  * for the server's errors, which name objects, not values.
  */
-export function teamError(err: unknown, url: string, team: string): unknown {
+/** Node's codes for a server certificate that does not verify. */
+const TLS_CERT_CODES = /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|ERR_TLS_CERT_ALTNAME_INVALID)$/;
+
+/**
+ * A driver or server failure as acct's error, naming the host and the team
+ * (undefined: a command about the database itself, `acct team upgrade`).
+ */
+export function teamError(err: unknown, url: string, team: string | undefined): unknown {
   if (err instanceof AcctError) return err;
   const e = err as { code?: string; message?: string };
   const host = hostOf(url);
+  const database = team === undefined ? `the team database at ${host}` : `the database of team ${team} at ${host}`;
   const message = errorMessage(err);
   // The driver's own failures carry no SQLSTATE: a connection that timed out or ended under a query.
   const driverFailure = !e.code && /timeout expired|Connection terminated|connection timeout|Client has encountered a connection error/i.test(message);
   if ((e.code && UNREACHABLE.has(e.code)) || driverFailure)
-    return new AcctError('team_unreachable', `the database of team ${team} at ${host} is unreachable (${message})`, {
+    return new AcctError('team_unreachable', `${database} is unreachable (${message})`, {
       hint: 'check that it is running and reachable from here; the accounts there are unchanged',
       cause: err,
     });
-  if (e.code === '28000' && /not permitted to log in/.test(message))
+  // TLS asked for (sslmode) and not had: a server without it, or a certificate that does not verify. Said as such, not as a bug.
+  if (/does not support SSL connections/i.test(message))
+    return new AcctError('team_unreachable', `${database} does not offer TLS, which its URL asks for (sslmode)`, {
+      hint: 'turn on ssl in its postgresql.conf, or, on a network you trust, use sslmode=disable in the URL; nothing was changed',
+      cause: err,
+    });
+  if (e.code && TLS_CERT_CODES.test(e.code))
+    return new AcctError('team_unreachable', `${database} has a TLS certificate acct cannot verify (${e.code})`, {
+      hint: 'give the CA that signed it with sslrootcert=/path/to/ca.pem in the URL, or check the host name it is for; nothing was changed',
+      cause: err,
+    });
+  if (team === undefined) {
+    // Logins and rights of the role in the URL, not of a member.
+    if (e.code === '28P01' || e.code === '28000')
+      return new AcctError('access_denied', `${host} refused the login of the role in the URL (${message})`, { hint: 'check the role name, and its password in PGPASSWORD or ~/.pgpass', cause: err });
+  } else if (e.code === '28000' && /not permitted to log in/.test(message))
     return new AcctError('access_removed', `this machine's member of team ${team} was removed from it`, {
       hint: `ask an admin of ${team} to invite you again (acct team invite ${team} --name …)`,
       cause: err,
     });
-  if (e.code === '28P01' || e.code === '28000')
+  else if (e.code === '28P01' || e.code === '28000')
     return new AcctError('access_denied', `${host} refused this member's login to team ${team} (${message})`, {
       hint: `the member's password was changed or its role dropped; ask an admin of ${team} for a new invitation`,
       cause: err,
     });
   if (e.code === '42501')
-    return new AcctError('access_denied', `team ${team}: ${message}`, { hint: 'ask an admin of the team', cause: err });
+    return new AcctError('access_denied', `${team === undefined ? host : `team ${team}`}: ${message}`, { hint: 'ask an admin of the team', cause: err });
   if (e.code === '3F000' || e.code === '42P01')
     return new AcctError('not_found', `there is no acct team schema in the database at ${host}`, {
       hint: 'create a team there first: acct team create <name> <url>',
