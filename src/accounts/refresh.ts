@@ -32,6 +32,7 @@ import type { ResolvedClient } from './clients.js';
 import type { TokenSet, OAuthFailure } from '../oauth/protocol.js';
 import { AcctError, ExitCode, needsReconnect, unavailable } from '../errors.js';
 import { seconds } from '../context.js';
+import { tokenExpiry } from '../time.js';
 
 
 /** The credentials, fresh, and when their access token expires (null: it does not). */
@@ -278,7 +279,7 @@ async function storeRefreshed(ctx: Context, account: Account, old: Fields, token
   const now = ctx.now();
   const fields: Fields = { ...old, ...tokens.extras, oauth_access_token: tokens.accessToken };
   if (tokens.refreshToken) fields.oauth_refresh_token = tokens.refreshToken;
-  const expiresAt = tokens.expiresAt ?? (tokens.expiresIn !== undefined ? new Date(now.getTime() + tokens.expiresIn * 1000).toISOString() : null);
+  const expiresAt = tokenExpiry(now.getTime(), tokens);
   const store = await storeOf(ctx, account);
   // The store writes the secrets (the rotated refresh token) before the metadata, still under the account's refresh lock.
   await store.update(

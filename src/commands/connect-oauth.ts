@@ -32,6 +32,7 @@ import { resolveApp, checkSetting, type Settings } from '../catalog/resolve-app.
 import { AcctError, ExitCode, usageError, cancelled, unavailable } from '../errors.js';
 import { readStdin } from '../ui/stdin.js';
 import { CONTROL_CHARACTER } from '../catalog/template.js';
+import { tokenExpiry } from '../time.js';
 
 /** `app` has the asked settings filled in already; `settings` are their values, to which looked-up ones are added. */
 export async function oauthCredentials(ctx: Context, store: AccountStore, app: OAuthApp, opts: ConnectOptions, settings: Settings, existing?: Account): Promise<NewCredentials> {
@@ -192,7 +193,7 @@ async function toCredentials(
       throw unavailable(`${app.name} issued ${what === 'access token' ? 'an' : 'a'} ${what} with a line break or another control character`, 'nothing was stored; this is a fault at the provider, retry later');
   const fields: Record<string, string> = { ...tokens.extras, oauth_access_token: tokens.accessToken };
   if (tokens.refreshToken) fields.oauth_refresh_token = tokens.refreshToken;
-  const expiresAt = tokens.expiresAt ?? (tokens.expiresIn !== undefined ? new Date(ctx.now().getTime() + tokens.expiresIn * 1000).toISOString() : null);
+  const expiresAt = tokenExpiry(ctx.now().getTime(), tokens);
   const scopes = tokens.scope ? tokens.scope.split(/[\s,]+/).filter(Boolean) : requested;
   const given = Object.fromEntries(pairs.map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]));
   const all = { ...settings, ...(await lookupSettings(ctx, app, clientId, fields, given, existing?.settings)) };

@@ -18,8 +18,8 @@ export interface TokenSet {
   refreshToken?: string;
   /** Seconds from issue; undefined when the provider says nothing (no expiry). */
   expiresIn?: number;
-  /** An absolute expiry the provider sent instead (tokenResponse.expiresAt), as an ISO time; wins over expiresIn. */
-  expiresAt?: string;
+  /** An absolute expiry the provider sent instead (tokenResponse.expiresAt), in ms since 1970; wins over expiresIn. */
+  expiresAtMs?: number;
   /** Granted scopes, when the provider reports them. */
   scope?: string;
   /** Other string members of the response (token_type as sent, instance_url, id_token, …). */
@@ -235,12 +235,12 @@ export async function revoke(app: OAuthApp, client: OAuthClient, token: string, 
 
 function toTokenSet(res: Response, body: oauth.TokenEndpointResponse): TokenSet {
   const extras = ((res as unknown as Record<symbol, unknown>)[EXTRA_FIELDS] as Record<string, string> | undefined) ?? {};
-  const expiresAt = (res as unknown as Record<symbol, unknown>)[EXPIRES_AT] as string | undefined;
+  const expiresAtMs = (res as unknown as Record<symbol, unknown>)[EXPIRES_AT] as number | undefined;
   return {
     accessToken: body.access_token,
     refreshToken: body.refresh_token,
     expiresIn: typeof body.expires_in === 'number' ? body.expires_in : undefined,
-    expiresAt,
+    expiresAtMs,
     scope: body.scope,
     extras,
   };
