@@ -160,13 +160,13 @@ export function retryPause(now: number, deadline: number, delay: number): number
 }
 
 /** The refresh failed for now: the cached token while it is valid, with a warning; otherwise exit 5. */
-function settleFailure(ctx: Context, account: Account, fields: Fields, problem: string): FreshTokens {
+function settleFailure(ctx: Context, account: Account, fields: Fields, problem: string, stored = 'the stored credentials are unchanged'): FreshTokens {
   const label = `${account.app}/${account.nickname}`;
   if (account.expiresAt !== null && new Date(account.expiresAt).getTime() > ctx.now().getTime()) {
     ctx.warn(`could not refresh ${label} (${problem}); using the cached token, valid until ${account.expiresAt}`);
     return { fields, expiresAt: account.expiresAt };
   }
-  throw unavailable(`could not refresh ${label}: ${problem}`, 'the stored credentials are unchanged; retry when the provider is reachable');
+  throw unavailable(`could not refresh ${label}: ${problem}`, `${stored}; retry when the provider is reachable`);
 }
 
 async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fields: Fields, deadline: number, lock: RefreshLock): Promise<FreshTokens> {
@@ -216,6 +216,21 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
       tokens = byClient ? await clientCredentialsGrant(app, client, account.scopes, deps) : await refreshGrant(app, client, refreshToken!, deps);
     } catch (err) {
       const failure = classifyFailure(err);
+      if (failure.kind === 'unusable') {
+        // The provider answered 2xx, so it may have acted on the request: a
+        // rotating provider retired the refresh token presented as it
+        // answered. Asking again with it would spend the grant
+        // (invalid_grant, needs-reconnect), so this answer is final, for the
+        // callers waiting on the lock too. A new refresh token it carried is
+        // stored beside the old access token (still the one to use, while it
+        // is valid), so that nothing rotated is lost; then, as for any
+        // failure that may pass, the cached token while it is valid, with a
+        // warning, else exit 5.
+        await lock.recordOutcome({ at: ctx.now().toISOString(), problem: failure.message, final: true });
+        const kept = failure.refreshToken && failure.refreshToken !== refreshToken ? await keepRefreshToken(ctx, account, fields, failure.refreshToken) : undefined;
+        await markFailing(ctx, kept ?? account);
+        return settleFailure(ctx, kept ?? account, kept ? { ...fields, oauth_refresh_token: failure.refreshToken! } : fields, failure.message, kept ? 'the new refresh token it sent was stored; the other credentials are unchanged' : undefined);
+      }
       if (failure.kind !== 'transient' && failure.kind !== 'denied') {
         const mismatch = clientMismatch(app, account, client, failure, envSuffix);
         if (mismatch) {
@@ -274,7 +289,31 @@ function clientMismatch(app: OAuthApp, account: Account, client: ResolvedClient,
 /** A refresh failed for another reason than a rejected grant: said in list and status until one succeeds. */
 const markFailing = (ctx: Context, account: Account) => noteStatus(ctx, account, 'failing', `refreshing ${account.app}/${account.nickname} failed`);
 
-/** Secrets first (the rotated refresh token must never be lost), then metadata; both under the account lock. */
+/**
+ * A refresh token from an answer that could not be used otherwise, stored in
+ * place of the one presented (which the provider may have retired), the
+ * access token and its expiry unchanged; under the account lock. updatedAt is
+ * kept: the access token did not change, and callers read a changed updatedAt
+ * as "refreshed".
+ */
+async function keepRefreshToken(ctx: Context, account: Account, old: Fields, refreshToken: string): Promise<Account> {
+  const fields: Fields = { ...old, oauth_refresh_token: refreshToken };
+  return (await storeOf(ctx, account)).update(
+    account.id,
+    (a) => {
+      a.fields = Object.keys(fields).sort();
+      if (old.oauth_refresh_token) a.rotatesRefreshToken = true;
+    },
+    fields,
+  );
+}
+
+/**
+ * Secrets first (the rotated refresh token must never be lost), then metadata;
+ * both under the account lock. Everything is worked out before the store is
+ * touched, and none of it can throw (tokenExpiry never does), so the new
+ * tokens are stored whatever the provider said about their lifetime.
+ */
 async function storeRefreshed(ctx: Context, account: Account, old: Fields, tokens: TokenSet): Promise<FreshTokens> {
   const now = ctx.now();
   const fields: Fields = { ...old, ...tokens.extras, oauth_access_token: tokens.accessToken };

@@ -20,6 +20,7 @@ import {
   unusable,
   requestedScopes,
   oauth,
+  UnusableTokenAnswer,
   type TokenSet,
   type OAuthClient,
 } from '../oauth/protocol.js';
@@ -31,7 +32,6 @@ import { authorize } from '../api/authorize.js';
 import { resolveApp, checkSetting, type Settings } from '../catalog/resolve-app.js';
 import { AcctError, ExitCode, usageError, cancelled, unavailable } from '../errors.js';
 import { readStdin } from '../ui/stdin.js';
-import { CONTROL_CHARACTER } from '../catalog/template.js';
 import { tokenExpiry } from '../time.js';
 
 /** `app` has the asked settings filled in already; `settings` are their values, to which looked-up ones are added. */
@@ -187,10 +187,6 @@ async function toCredentials(
   pairs: string[],
   existing?: Account,
 ): Promise<NewCredentials> {
-  // A token no request could carry is a broken answer, not an account to store (undici would quote it at every use).
-  for (const [what, value] of [['access token', tokens.accessToken], ['refresh token', tokens.refreshToken]] as const)
-    if (value !== undefined && CONTROL_CHARACTER.test(value))
-      throw unavailable(`${app.name} issued ${what === 'access token' ? 'an' : 'a'} ${what} with a line break or another control character`, 'nothing was stored; this is a fault at the provider, retry later');
   const fields: Record<string, string> = { ...tokens.extras, oauth_access_token: tokens.accessToken };
   if (tokens.refreshToken) fields.oauth_refresh_token = tokens.refreshToken;
   const expiresAt = tokenExpiry(ctx.now().getTime(), tokens);
@@ -291,6 +287,8 @@ async function identify(ctx: Context, app: OAuthApp, clientId: string, fields: R
 
 /** Provider errors with their error and error_description; denial is exit 4. */
 function explain(app: OAuthApp, err: unknown): unknown {
+  // Checked in the token parsing shared by every grant (src/oauth/protocol.ts).
+  if (err instanceof UnusableTokenAnswer) return unavailable(`${app.name} answered with tokens acct cannot use: ${err.problem}`, 'nothing was stored; this is a fault at the provider, retry later');
   if (err instanceof AcctError) return err;
   if (err instanceof oauth.AuthorizationResponseError || err instanceof oauth.ResponseBodyError) {
     const f = classifyFailure(err);

@@ -7,6 +7,7 @@ import type { Fetch } from '../http.js';
 import { isLoopbackHost } from '../catalog/schema.js';
 import { quirksFetch, EXTRA_FIELDS, EXPIRES_AT } from './quirks.js';
 import { AcctError, ExitCode, providerText } from '../errors.js';
+import { CONTROL_CHARACTER } from '../catalog/template.js';
 
 export interface OAuthClient {
   clientId: string;
@@ -130,7 +131,7 @@ export async function exchangeCode(
     app.oauth.pkce ? request.codeVerifier : oauth.nopkce,
     { ...options(app, deps), additionalParameters: app.oauth.tokenParams },
   );
-  return toTokenSet(res, await oauth.processAuthorizationCodeResponse(as, asClient(client), res));
+  return tokenAnswer(res, () => oauth.processAuthorizationCodeResponse(as, asClient(client), res));
 }
 
 /** A refresh_token grant, at the app's refresh endpoint when it has one apart from the token endpoint, with its refresh-only parameters. */
@@ -140,7 +141,7 @@ export async function refresh(app: OAuthApp, client: OAuthClient, refreshToken: 
     ...options(app, deps),
     additionalParameters: { ...app.oauth.tokenParams, ...app.oauth.refreshParams },
   });
-  return toTokenSet(res, await oauth.processRefreshTokenResponse(as, asClient(client), res));
+  return tokenAnswer(res, () => oauth.processRefreshTokenResponse(as, asClient(client), res));
 }
 
 /** The client-credentials grant (RFC 6749 §4.4): a token for the client itself, no user and no browser. Renewed by asking again. */
@@ -149,7 +150,7 @@ export async function clientCredentials(app: OAuthApp, client: OAuthClient, scop
   const params: Record<string, string> = { ...app.oauth.tokenParams };
   if (scopes.length && !app.oauth.omitAuthorizeParams.includes('scope')) params.scope = scopes.join(app.oauth.scopeSeparator);
   const res = await oauth.clientCredentialsGrantRequest(as, asClient(client), clientAuth(app, client), params, options(app, deps));
-  return toTokenSet(res, await oauth.processClientCredentialsResponse(as, asClient(client), res));
+  return tokenAnswer(res, () => oauth.processClientCredentialsResponse(as, asClient(client), res));
 }
 
 export interface DeviceAuthorization {
@@ -182,7 +183,7 @@ export async function startDeviceAuthorization(app: OAuthApp, client: OAuthClien
 export async function pollDeviceToken(app: OAuthApp, client: OAuthClient, deviceCode: string, deps: ProtocolDeps): Promise<TokenSet> {
   const as = authorizationServer(app);
   const res = await oauth.deviceCodeGrantRequest(as, asClient(client), clientAuth(app, client), deviceCode, options(app, deps));
-  return toTokenSet(res, await oauth.processDeviceCodeResponse(as, asClient(client), res));
+  return tokenAnswer(res, () => oauth.processDeviceCodeResponse(as, asClient(client), res));
 }
 
 export interface DevicePollDeps extends ProtocolDeps {
@@ -233,6 +234,61 @@ export async function revoke(app: OAuthApp, client: OAuthClient, token: string, 
   await oauth.processRevocationResponse(res);
 }
 
+/**
+ * A 2xx answer of the token endpoint that cannot be used: a member of the
+ * wrong type or value (expires_in "soon" or -5, access_token 42), a body
+ * that is not JSON, a token no request could carry (a line break or another
+ * control character), a body too large to read. The provider may already
+ * have acted on the request (a rotating provider retires the refresh token
+ * presented as it answers), so such an answer is never retried; the new
+ * refresh token it carried, when one is usable, is in `refreshToken` so that
+ * the caller can keep it.
+ */
+export class UnusableTokenAnswer extends AcctError {
+  constructor(
+    /** What is wrong with the answer, in acct's words; it never quotes a value. */
+    readonly problem: string,
+    readonly refreshToken?: string,
+  ) {
+    super('provider_unavailable', `the provider's answer could not be used (${problem})`);
+    this.name = 'UnusableTokenAnswer';
+  }
+}
+
+/** A token acct may store: a non-empty string that a request header can carry. */
+const usableToken = (value: unknown): value is string => typeof value === 'string' && value !== '' && !CONTROL_CHARACTER.test(value);
+
+/**
+ * The one parsing of a token answer, for every grant (code, device, refresh,
+ * client credentials): oauth4webapi's checks, then acct's own. A 2xx answer
+ * that fails either is an UnusableTokenAnswer; any other failure is thrown
+ * as oauth4webapi reports it.
+ */
+async function tokenAnswer(res: Response, process: () => Promise<oauth.TokenEndpointResponse>): Promise<TokenSet> {
+  // Kept for the refresh token in an answer oauth4webapi refuses: it may be the only live one.
+  const copy = res.status >= 200 && res.status < 300 ? res.clone() : undefined;
+  let body: oauth.TokenEndpointResponse;
+  try {
+    body = await process();
+  } catch (err) {
+    if (!copy || !(err instanceof oauth.OperationProcessingError)) throw err;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await copy.text());
+    } catch {
+      raw = undefined; // not JSON: no refresh token to keep (the parser's message would quote the body)
+    }
+    const refreshToken = (raw as { refresh_token?: unknown } | undefined)?.refresh_token;
+    throw new UnusableTokenAnswer(unusable(err), usableToken(refreshToken) ? refreshToken : undefined);
+  }
+  const tokens = toTokenSet(res, body);
+  const refreshToken = tokens.refreshToken === undefined || usableToken(tokens.refreshToken) ? tokens.refreshToken : undefined;
+  // A token no request could carry is a broken answer, not one to store (undici would quote it at every use).
+  if (!usableToken(tokens.accessToken)) throw new UnusableTokenAnswer('its access token is empty or holds a line break or another control character', refreshToken);
+  if (tokens.refreshToken !== undefined && refreshToken === undefined) throw new UnusableTokenAnswer('its refresh token is empty or holds a line break or another control character');
+  return tokens;
+}
+
 function toTokenSet(res: Response, body: oauth.TokenEndpointResponse): TokenSet {
   const extras = ((res as unknown as Record<symbol, unknown>)[EXTRA_FIELDS] as Record<string, string> | undefined) ?? {};
   const expiresAtMs = (res as unknown as Record<symbol, unknown>)[EXPIRES_AT] as number | undefined;
@@ -250,10 +306,13 @@ export type OAuthFailure =
   | { kind: 'invalid_grant'; message: string }
   | { kind: 'denied'; error: string; message: string }
   | { kind: 'oauth_error'; error: string; message: string }
-  | { kind: 'transient'; message: string };
+  | { kind: 'transient'; message: string }
+  /** A 2xx answer that cannot be used (UnusableTokenAnswer): never retried; `refreshToken` is the new one it carried, when usable. */
+  | { kind: 'unusable'; message: string; refreshToken?: string };
 
 /** Sorts a failure from the protocol functions into what the caller should do. */
 export function classifyFailure(err: unknown): OAuthFailure {
+  if (err instanceof UnusableTokenAnswer) return { kind: 'unusable', message: err.message, refreshToken: err.refreshToken };
   if (err instanceof oauth.ResponseBodyError || err instanceof oauth.AuthorizationResponseError) {
     const message = `${err instanceof oauth.ResponseBodyError ? `HTTP ${err.status}, ` : ''}${providerError(err)}`;
     if (err instanceof oauth.ResponseBodyError && err.status >= 500) return { kind: 'transient', message: `the provider answered ${err.status} (${providerError(err)})` };

@@ -72,3 +72,96 @@ describe('lifetimes beyond what a Date holds', () => {
     expect(new Date(after.expiresAt!).getTime() - Date.now()).toBeGreaterThan(TEN_YEARS_MS - 60_000);
   });
 });
+
+describe('a 2xx refresh answer with one unusable member is never retried, and loses nothing rotated', () => {
+  const fast = { ACCT_REFRESH_DEADLINE: '3' };
+
+  /** Connected with an access token that lives 1 s, then expired. */
+  async function expired(tenant: string) {
+    const env = await setup(quirkApp(p), fast);
+    p.tokenExtras = { expires_in: 1 };
+    await ok(['connect', 'q', '--setting', `tenant=${tenant}`], env);
+    p.tokenExtras = {};
+    await new Promise((r) => setTimeout(r, 1200));
+    return { env, before: await shown(env) };
+  }
+
+  it('expires_in "soon" on an expired token: one request, exit 5, the new refresh token stored, the access token unchanged; the next refresh presents the new one', async () => {
+    const { env, before } = await expired('soon');
+    const count = refreshes().length;
+    p.tokenExtras = { expires_in: 'soon' };
+    const r = await acct(['token', 'q'], env);
+    p.tokenExtras = {};
+    expect(refreshes().length).toBe(count + 1);
+    expect(r.exitCode, r.stderr).toBe(5);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/could not refresh q\/.*the provider's answer could not be used \(.*expires_in/);
+    expect(r.stderr).toMatch(/the new refresh token it sent was stored/);
+    expect(r.stderr).not.toContain(before.fields.oauth_refresh_token!);
+    const after = await shown(env);
+    expect(after.fields.oauth_access_token).toBe(before.fields.oauth_access_token);
+    expect(after.expiresAt).toBe(before.expiresAt);
+    const issued = refreshes().at(-1)!;
+    expect(issued.params.refresh_token).toBe(before.fields.oauth_refresh_token);
+    expect(after.fields.oauth_refresh_token).not.toBe(before.fields.oauth_refresh_token);
+    expect(after.fields.oauth_refresh_token).toMatch(/^rt-soon-/);
+
+    const healed = await ok(['token', 'q'], env);
+    expect(refreshes().at(-1)!.params.refresh_token).toBe(after.fields.oauth_refresh_token);
+    expect(healed.stdout.trim()).toBe((await shown(env)).fields.oauth_access_token);
+    expect((await shown(env)).status).toBe('ok');
+  });
+
+  it('access_token 42 while the cached token is valid: one request, the cached token with a warning', async () => {
+    const env = await setup(quirkApp(p), fast);
+    await ok(['connect', 'q', '--setting', 'tenant=num'], env);
+    const before = await shown(env);
+    const count = refreshes().length;
+    p.tokenExtras = { access_token: 42 };
+    const r = await acct(['token', 'q', '--refresh'], env);
+    expect(refreshes().length).toBe(count + 1);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(before.fields.oauth_access_token);
+    expect(r.stderr).toMatch(/warning: could not refresh q\/.*access_token.*using the cached token/);
+  });
+
+  it('expires_in -5 and no refresh token: one request, exit 5, the stored credentials unchanged', async () => {
+    const { env, before } = await expired('neg');
+    const count = refreshes().length;
+    p.tokenExtras = { expires_in: -5, refresh_token: '' };
+    const r = await acct(['token', 'q'], env);
+    expect(refreshes().length).toBe(count + 1);
+    expect(r.exitCode, r.stderr).toBe(5);
+    expect(r.stderr).toMatch(/the stored credentials are unchanged/);
+    expect((await shown(env)).fields).toEqual(before.fields);
+  });
+});
+
+describe('a token no request could carry is refused for every grant', () => {
+  it('a refreshed access token with CR LF: exit 5, never printed nor stored, the old access token kept', async () => {
+    const env = await setup(quirkApp(p), { ACCT_REFRESH_DEADLINE: '3' });
+    p.tokenExtras = { expires_in: 1 };
+    await ok(['connect', 'q', '--setting', 'tenant=crlf'], env);
+    await new Promise((r) => setTimeout(r, 1200));
+    const before = await shown(env);
+    p.tokenExtras = { access_token: 'at-crlf-x\r\nX-Injected: 1' };
+    const r = await acct(['token', 'q'], env);
+    expect(r.exitCode, r.stderr).toBe(5);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/access token is empty or holds a line break/);
+    expect(r.stderr).not.toContain('X-Injected');
+    const after = await shown(env);
+    expect(after.fields.oauth_access_token).toBe(before.fields.oauth_access_token);
+    expect(Object.values(after.fields).some((v) => v.includes('\n'))).toBe(false);
+  });
+
+  it('at connect too: exit 5, nothing stored', async () => {
+    const env = await setup();
+    p.tokenExtras = { access_token: 'at-x\nbroken' };
+    const r = await acct(['connect', 'q', '--setting', 'tenant=cc'], env);
+    expect(r.exitCode, r.stderr).toBe(5);
+    expect(r.stderr).toMatch(/Quirk answered with tokens acct cannot use: its access token is empty or holds a line break/);
+    expect(r.stderr).toMatch(/nothing was stored/);
+    expect(JSON.parse((await ok(['list', '--json'], env)).stdout)).toEqual([]);
+  });
+});

@@ -86,8 +86,9 @@ export async function startQuirkProvider(): Promise<QuirkProvider> {
         if (!['authorization_code', 'refresh_token', 'client_credentials'].includes(grant ?? '')) return json(res, 400, { error: 'unsupported_grant_type' });
         const access = `at-${tenant}-${++counter}`;
         issued.set(access, tenant);
-        const answer: Record<string, unknown> = { access_token: access, token_type: 'Bearer', ...(state.noExpiresIn ? {} : { expires_in: 3600 }), ...state.tokenExtras };
+        const answer: Record<string, unknown> = { access_token: access, token_type: 'Bearer', ...(state.noExpiresIn ? {} : { expires_in: 3600 }) };
         if (grant !== 'client_credentials') answer.refresh_token = `rt-${tenant}-${counter}`;
+        Object.assign(answer, state.tokenExtras); // a test's extras win, refresh_token included
         return json(res, 200, answer);
       }
       const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
