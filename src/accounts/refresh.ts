@@ -131,6 +131,9 @@ async function refreshUnderLock(
   }
 }
 
+/** The longest a Retry-After from the token endpoint is waited for before the next attempt (within the refresh deadline still). */
+const MAX_RETRY_AFTER_MS = 10_000;
+
 /** How often a caller waiting for the refresh lock looks at what its holder did (reading the metadata). */
 const LOOK_EVERY_MS = 200;
 
@@ -238,7 +241,8 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
           throw mismatch;
         }
       }
-      if (failure.kind === 'invalid_grant') {
+      // access_denied on a refresh: the user or an administrator withdrew the grant. As for a rejected refresh token, only a new sign-in helps.
+      if (failure.kind === 'invalid_grant' || failure.kind === 'denied') {
         await setStatus(ctx, account, 'needs-reconnect');
         throw needsReconnect(`${app.name} rejected the refresh token of ${label} (${failure.message})`, `reconnect it: acct reconnect ${account.id}`);
       }
@@ -250,7 +254,8 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
       }
       // Recorded at every failed attempt, so a caller whose own deadline
       // comes while this one still retries can say what the provider does.
-      const pause = retryPause(ctx.now().getTime(), deadline, delay);
+      // A Retry-After is honoured, capped so that one provider cannot hold a caller for long: past the deadline there is no retry at all.
+      const pause = retryPause(ctx.now().getTime(), deadline, Math.max(delay, Math.min(failure.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS)));
       await lock.recordOutcome({ at: ctx.now().toISOString(), problem: failure.message, final: pause === undefined });
       if (pause !== undefined) {
         ctx.warn(`refreshing ${label} failed (${failure.message}); retrying`);

@@ -306,7 +306,8 @@ export type OAuthFailure =
   | { kind: 'invalid_grant'; message: string }
   | { kind: 'denied'; error: string; message: string }
   | { kind: 'oauth_error'; error: string; message: string }
-  | { kind: 'transient'; message: string }
+  /** `retryAfterMs`: how long the provider asked to wait (Retry-After), when it said. */
+  | { kind: 'transient'; message: string; retryAfterMs?: number }
   /** A 2xx answer that cannot be used (UnusableTokenAnswer): never retried; `refreshToken` is the new one it carried, when usable. */
   | { kind: 'unusable'; message: string; refreshToken?: string };
 
@@ -315,7 +316,9 @@ export function classifyFailure(err: unknown): OAuthFailure {
   if (err instanceof UnusableTokenAnswer) return { kind: 'unusable', message: err.message, refreshToken: err.refreshToken };
   if (err instanceof oauth.ResponseBodyError || err instanceof oauth.AuthorizationResponseError) {
     const message = `${err instanceof oauth.ResponseBodyError ? `HTTP ${err.status}, ` : ''}${providerError(err)}`;
-    if (err instanceof oauth.ResponseBodyError && err.status >= 500) return { kind: 'transient', message: `the provider answered ${err.status} (${providerError(err)})` };
+    if (err instanceof oauth.ResponseBodyError && (err.status >= 500 || err.status === 429 || err.status === 408))
+      // Too many requests and a request timeout say "later", whatever error code comes with them: they say nothing of the grant.
+      return { kind: 'transient', message: `the provider answered ${err.status} (${providerError(err)})`, retryAfterMs: retryAfter(err.response) };
     if (err.error === 'invalid_grant') return { kind: 'invalid_grant', message };
     if (err.error === 'access_denied') return { kind: 'denied', error: err.error, message };
     if (err.error === 'temporarily_unavailable' || err.error === 'server_error') return { kind: 'transient', message };
@@ -326,6 +329,12 @@ export function classifyFailure(err: unknown): OAuthFailure {
   if (err instanceof AcctError && err.exitCode === ExitCode.unavailable) return { kind: 'transient', message: err.message };
   // Anything else is a bug, not a provider failure: let it surface as one.
   throw err;
+}
+
+/** Retry-After as a number of seconds (RFC 9110 §10.2.3), in ms; undefined when absent or an HTTP date (this code reads no clock). */
+function retryAfter(res: Response | undefined): number | undefined {
+  const value = res?.headers.get('retry-after')?.trim();
+  return value && /^\d{1,9}$/.test(value) ? Number(value) * 1000 : undefined;
 }
 
 /** A provider's error and error_description, fit for a terminal line (they are the provider's text, not acct's). */

@@ -165,3 +165,50 @@ describe('a token no request could carry is refused for every grant', () => {
     expect(JSON.parse((await ok(['list', '--json'], env)).stdout)).toEqual([]);
   });
 });
+
+describe('429 and 408 at the token endpoint are "later", not a rejected grant', () => {
+  afterEach(() => {
+    p.tokenFaults = [];
+  });
+
+  it('a 429 with a JSON error and Retry-After: retried after the pause, then refreshed', async () => {
+    const env = await setup(quirkApp(p), { ACCT_REFRESH_DEADLINE: '5' });
+    await ok(['connect', 'q', '--setting', 'tenant=rate'], env);
+    const before = await shown(env);
+    const count = refreshes().length;
+    p.tokenFaults = [{ status: 429, body: { error: 'rate_limited', error_description: 'slow down' }, headers: { 'retry-after': '1' } }];
+    const started = Date.now();
+    const r = await acct(['token', 'q', '--refresh'], env);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    expect(r.stderr).toMatch(/refreshing q\/.* failed \(the provider answered 429 \(rate_limited: slow down\)\); retrying/);
+    expect(refreshes().length).toBe(count + 2);
+    const after = await shown(env);
+    expect(after.status).toBe('ok');
+    expect(r.stdout.trim()).toBe(after.fields.oauth_access_token);
+    expect(after.fields.oauth_access_token).not.toBe(before.fields.oauth_access_token);
+  });
+
+  it('408 and 429 that last past the deadline: the cached token with a warning while it is valid; the account stays connected', async () => {
+    const env = await setup(quirkApp(p), { ACCT_REFRESH_DEADLINE: '2' });
+    await ok(['connect', 'q', '--setting', 'tenant=busy'], env);
+    const before = await shown(env);
+    p.tokenFaults = Array.from({ length: 20 }, (_, i) => ({ status: i % 2 ? 429 : 408, body: { error: 'invalid_request', error_description: 'try later' }, headers: { 'retry-after': '60' } }));
+    const r = await acct(['token', 'q', '--refresh'], env);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(before.fields.oauth_access_token);
+    expect(r.stderr).toMatch(/warning: could not refresh q\/.*using the cached token/);
+    expect((await shown(env)).status).not.toBe('needs-reconnect');
+  });
+
+  it('access_denied on a refresh marks the account needs-reconnect, as invalid_grant does', async () => {
+    const env = await setup(quirkApp(p));
+    await ok(['connect', 'q', '--setting', 'tenant=deny'], env);
+    p.tokenFaults = [{ status: 400, body: { error: 'access_denied', error_description: 'the administrator removed the app' } }];
+    const r = await acct(['token', 'q', '--refresh'], env);
+    expect(r.exitCode, r.stderr).toBe(4);
+    expect(r.stderr).toMatch(/access_denied: the administrator removed the app/);
+    expect(r.stderr).toMatch(/acct reconnect /);
+    expect((await shown(env)).status).toBe('needs-reconnect');
+  });
+});
