@@ -5,7 +5,7 @@
 // matters is what ends up stored, and that nothing rotated is lost.
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { acct, baseEnv, tempHome } from '../support/cli.js';
-import { BROWSER_COMMAND } from '../support/oauth-cli.js';
+import { BROWSER_COMMAND, startAcct } from '../support/oauth-cli.js';
 import { startQuirkProvider, quirkApp, CLIENT, type QuirkProvider } from '../support/quirk-provider.js';
 
 let p: QuirkProvider;
@@ -210,5 +210,29 @@ describe('429 and 408 at the token endpoint are "later", not a rejected grant', 
     expect(r.stderr).toMatch(/access_denied: the administrator removed the app/);
     expect(r.stderr).toMatch(/acct reconnect /);
     expect((await shown(env)).status).toBe('needs-reconnect');
+  });
+});
+
+describe('Ctrl-C after the code exchange', () => {
+  it('while the test request names the account: exit 130 at once, nothing stored', async () => {
+    const env = await setup();
+    const seen = p.calls(/\/api\//).length;
+    p.apiDelayMs = 8000;
+    try {
+      const run = startAcct(['connect', 'q', '--setting', 'tenant=ctrlc'], env);
+      const until = Date.now() + 15_000;
+      while (p.calls(/\/api\//).length === seen && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      expect(p.calls(/\/api\//).length).toBe(seen + 1);
+      const stopped = Date.now();
+      run.process.kill('SIGINT');
+      const r = await run.done();
+      expect(r.exitCode, r.stderr).toBe(130);
+      expect(Date.now() - stopped).toBeLessThan(4000);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).not.toMatch(/Connected|warning/);
+    } finally {
+      p.apiDelayMs = 0;
+    }
+    expect(JSON.parse((await ok(['list', '--json'], env)).stdout)).toEqual([]);
   });
 });
