@@ -21,8 +21,12 @@ export interface LoopbackReceiver {
 export async function startLoopbackReceiver(opts: LoopbackOptions): Promise<LoopbackReceiver> {
   let expectedState: string | undefined;
   let deliver: ((url: URL) => void) | undefined;
+  let origin: string | undefined; // http://host:port, once listening
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', `http://${opts.host}`);
+    // DNS rebinding: a page at another name that resolves to 127.0.0.1 sends its own Host. Only the redirect URI's is taken.
+    if (!origin || req.headers.host?.toLowerCase() !== new URL(origin).host) return page(res, 400, 'Unexpected request', 'This address only receives the OAuth redirect for acct.');
+    const url = parseTarget(req.url, origin);
+    if (!url) return page(res, 400, 'Bad request', 'This address only receives the OAuth redirect for acct.');
     if (req.method !== 'GET' || url.pathname !== opts.path) return page(res, 404, 'Not found', 'This address only receives the OAuth redirect for acct.');
     const state = url.searchParams.get('state');
     if (!expectedState || state !== expectedState || !deliver)
@@ -32,7 +36,7 @@ export async function startLoopbackReceiver(opts: LoopbackOptions): Promise<Loop
     else page(res, 200, 'Connected', 'acct received the authorization. You can close this tab and return to the terminal.');
     const done = deliver;
     deliver = undefined;
-    done(new URL(`http://${opts.host}${req.url}`));
+    done(url);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
@@ -47,13 +51,14 @@ export async function startLoopbackReceiver(opts: LoopbackOptions): Promise<Loop
     server.listen(opts.port ?? 0, opts.host === 'localhost' ? '127.0.0.1' : opts.host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  origin = `http://${opts.host}:${port}`;
   const close = () =>
     new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
     });
   return {
-    redirectUri: `http://${opts.host}:${port}${opts.path}`,
+    redirectUri: `${origin}${opts.path}`,
     close,
     wait(state, timeoutMs, signal) {
       expectedState = state;
@@ -80,6 +85,21 @@ export async function startLoopbackReceiver(opts: LoopbackOptions): Promise<Loop
       });
     },
   };
+}
+
+/**
+ * The request target as a URL at the receiver's origin; undefined when it is
+ * not a path (an absolute or scheme-relative form such as //host/…, which
+ * would name another host) or cannot be parsed (GET //[/callback).
+ */
+function parseTarget(target: string | undefined, origin: string): URL | undefined {
+  if (!target?.startsWith('/') || target.startsWith('//')) return undefined;
+  try {
+    const url = new URL(target, origin);
+    return url.origin === origin ? url : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function page(res: ServerResponse, status: number, title: string, text: string) {
