@@ -1,6 +1,7 @@
 // RFC 8252 loopback redirect receiver: listens on 127.0.0.1 (random port unless
 // the app needs a fixed one), takes the first callback that carries the
-// expected state, ignores the rest, answers with a small page, closes.
+// expected state, ignores the rest, answers with a small page (which never
+// says "connected": the exchange comes after it), closes.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AcctError, ExitCode } from '../errors.js';
@@ -33,7 +34,9 @@ export async function startLoopbackReceiver(opts: LoopbackOptions): Promise<Loop
       return page(res, 400, 'Unexpected request', 'This redirect does not belong to the sign-in acct is waiting for. You can close this tab.');
     const error = url.searchParams.get('error');
     if (error) page(res, 200, 'Access was not granted', `The provider answered: ${error}${url.searchParams.get('error_description') ? ` (${url.searchParams.get('error_description')})` : ''}. You can close this tab and return to the terminal.`);
-    else page(res, 200, 'Connected', 'acct received the authorization. You can close this tab and return to the terminal.');
+    // Said before the code exchange, the test request and the store, any of which can still fail: the page says only what is known,
+    // and the terminal says the rest. (Holding the answer until the end would leave the tab loading for as long as they take.)
+    else page(res, 200, 'Authorization received', 'Return to the terminal: acct finishes connecting there and says whether it worked. You can close this tab.');
     const done = deliver;
     deliver = undefined;
     done(url);

@@ -86,7 +86,7 @@ describe('loopback connect', () => {
     const visits = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(visits).toEqual([
       { kind: 'wrong-state', status: 400, title: 'Unexpected request' },
-      { kind: 'callback', status: 200, title: 'Connected' },
+      { kind: 'callback', status: 200, title: 'Authorization received' },
     ]);
     const [account] = await listJson(env);
     expect(account).toMatchObject({ id: r.stdout.trim(), nickname: 'work', identity: 'alice', status: 'ok' });

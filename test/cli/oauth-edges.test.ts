@@ -91,7 +91,10 @@ describe('loopback edges', () => {
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(res.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
     expect(res.headers.get('referrer-policy')).toBe('no-referrer');
-    expect(body).toContain('Connected');
+    // Sent before the code exchange, which may still fail: it must not say the account is connected.
+    expect(body).toContain('Authorization received');
+    expect(body).toContain('Return to the terminal');
+    expect(body).not.toMatch(/connected/i);
     expect(body).not.toContain(code);
 
     const r = await run.done();
