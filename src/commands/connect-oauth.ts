@@ -35,6 +35,9 @@ import { AcctError, ExitCode, usageError, cancelled, unavailable } from '../erro
 import { readStdin } from '../ui/stdin.js';
 import { tokenExpiry } from '../time.js';
 
+/** The longest wait a Node timer can hold, 2^31-1 ms, in whole seconds. */
+const MAX_TIMEOUT_SECONDS = Math.floor(0x7fffffff / 1000);
+
 /** `app` has the asked settings filled in already; `settings` are their values, to which looked-up ones are added. */
 export async function oauthCredentials(ctx: Context, store: AccountStore, app: OAuthApp, opts: ConnectOptions, settings: Settings, existing?: Account): Promise<NewCredentials> {
   if (opts.stdin || opts.fromEnv.length) throw usageError(`${app.slug} connects with OAuth; --stdin and --from-env are for API-key apps`);
@@ -47,6 +50,8 @@ export async function oauthCredentials(ctx: Context, store: AccountStore, app: O
   if (byClient && (opts.manual || opts.device)) throw usageError(`${app.name} connects with its client's credentials, without a sign-in`, `drop --manual and --device: acct connect ${app.slug}`);
   const timeoutSeconds = Number(opts.timeout);
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw usageError(`--timeout takes a number of seconds, not "${opts.timeout}"`);
+  // A timer longer than 2^31-1 ms fires at once (Node's TimeoutOverflowWarning): refused rather than a wait that ends immediately.
+  if (timeoutSeconds > MAX_TIMEOUT_SECONDS) throw usageError(`--timeout is at most ${MAX_TIMEOUT_SECONDS} seconds (about 24 days), not "${opts.timeout}"`);
   await store.ready();
   const client = (await resolveClient(ctx, store, app)) ?? (await askForClient(ctx, store, app));
   const scopes = [...(existing ? existing.scopes.filter((s) => !app.oauth.scopes.includes(s)) : []), ...opts.scope];
