@@ -3,7 +3,7 @@
 // clock reads: callers pass what they need and get plain results back.
 import * as oauth from 'oauth4webapi';
 import type { OAuthApp } from '../catalog/schema.js';
-import type { Fetch } from '../http.js';
+import { ResponseTooLarge, type Fetch } from '../http.js';
 import { isLoopbackHost } from '../catalog/schema.js';
 import { quirksFetch, EXTRA_FIELDS, EXPIRES_AT } from './quirks.js';
 import { AcctError, ExitCode, providerText } from '../errors.js';
@@ -314,6 +314,8 @@ export type OAuthFailure =
 /** Sorts a failure from the protocol functions into what the caller should do. */
 export function classifyFailure(err: unknown): OAuthFailure {
   if (err instanceof UnusableTokenAnswer) return { kind: 'unusable', message: err.message, refreshToken: err.refreshToken };
+  // A 2xx answer too large to read is as final as any other unusable one; a larger error answer is a fault that may pass.
+  if (err instanceof ResponseTooLarge && err.status >= 200 && err.status < 300) return { kind: 'unusable', message: err.message };
   if (err instanceof oauth.ResponseBodyError || err instanceof oauth.AuthorizationResponseError) {
     const message = `${err instanceof oauth.ResponseBodyError ? `HTTP ${err.status}, ` : ''}${providerError(err)}`;
     if (err instanceof oauth.ResponseBodyError && (err.status >= 500 || err.status === 429 || err.status === 408))

@@ -7,7 +7,7 @@
 // errors sent with status 200 (GitHub) turned into proper 400s, a missing
 // token_type. Settings were filled into the app's URLs before it gets here
 // (catalog/resolve-app.ts).
-import type { Fetch } from '../http.js';
+import { capBodies, type Fetch } from '../http.js';
 import type { OAuthApp } from '../catalog/schema.js';
 import { getPath } from '../api/test-request.js';
 
@@ -18,7 +18,9 @@ export const EXPIRES_AT = Symbol('token expiry time');
 
 const UNIT_SECONDS = { seconds: 1, milliseconds: 0.001, minutes: 60, hours: 3600 } as const;
 
-export function quirksFetch(app: OAuthApp, base: Fetch): Fetch {
+export function quirksFetch(app: OAuthApp, unbounded: Fetch): Fetch {
+  // Every answer of the authorization server is read whole (here, or by oauth4webapi): at most MAX_OAUTH_BODY of it.
+  const base = capBodies(unbounded);
   const spec = app.oauth.tokenResponse;
   const tokenUrls = new Set([app.oauth.tokenUrl, app.oauth.refreshUrl ?? app.oauth.tokenUrl]);
   return async (url, init = {}) => {

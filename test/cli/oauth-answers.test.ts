@@ -236,3 +236,37 @@ describe('Ctrl-C after the code exchange', () => {
     expect(JSON.parse((await ok(['list', '--json'], env)).stdout)).toEqual([]);
   });
 });
+
+describe('answers too large to read', () => {
+  const huge = 'x'.repeat(2 * 1024 * 1024);
+  afterEach(() => {
+    p.tokenFaults = [];
+  });
+
+  it('a 2 MiB access token on refresh: one request, exit 5 naming the limit, the stored credentials unchanged', async () => {
+    const env = await setup(quirkApp(p), { ACCT_REFRESH_DEADLINE: '3' });
+    p.tokenExtras = { expires_in: 1 };
+    await ok(['connect', 'q', '--setting', 'tenant=huge'], env);
+    p.tokenExtras = {};
+    await new Promise((r) => setTimeout(r, 1200));
+    const before = await shown(env);
+    const count = refreshes().length;
+    p.tokenFaults = [{ status: 200, body: { access_token: huge, token_type: 'Bearer', refresh_token: 'rt-huge-new', expires_in: 3600 } }];
+    const r = await acct(['token', 'q'], env);
+    expect(refreshes().length).toBe(count + 1);
+    expect(r.exitCode, r.stderr).toBe(5);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/answered with more than 1 MiB \(HTTP 200\)/);
+    expect(r.stderr).toMatch(/the stored credentials are unchanged/);
+    expect((await shown(env)).fields).toEqual(before.fields);
+  });
+
+  it('at connect: exit 5, nothing stored', async () => {
+    const env = await setup();
+    p.tokenFaults = [{ status: 200, body: { access_token: huge, token_type: 'Bearer', expires_in: 3600 } }];
+    const r = await acct(['connect', 'q', '--setting', 'tenant=huge'], env);
+    expect(r.exitCode, r.stderr).toBe(5);
+    expect(r.stderr).toMatch(/answered with more than 1 MiB/);
+    expect(JSON.parse((await ok(['list', '--json'], env)).stdout)).toEqual([]);
+  });
+});
