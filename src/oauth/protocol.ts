@@ -4,7 +4,7 @@
 import * as oauth from 'oauth4webapi';
 import type { OAuthApp } from '../catalog/schema.js';
 import { ResponseTooLarge, type Fetch } from '../http.js';
-import { isLoopbackHost } from '../catalog/schema.js';
+import { isLoopbackHost, RESERVED_AUTHORIZE_PARAMS } from '../catalog/schema.js';
 import { quirksFetch, EXTRA_FIELDS, EXPIRES_AT } from './quirks.js';
 import { AcctError, ExitCode, providerText } from '../errors.js';
 import { CONTROL_CHARACTER } from '../catalog/template.js';
@@ -82,6 +82,8 @@ export async function buildAuthorizationRequest(
   const state = oauth.generateRandomState();
   if (!app.oauth.authorizationUrl) throw new AcctError('usage', `${app.name} has no browser sign-in`, { hint: `connect it with: acct connect ${app.slug} --client-credentials` });
   const url = new URL(app.oauth.authorizationUrl);
+  // The app's extra parameters first, so that acct's own below always win (the schema refuses reserved names as well).
+  for (const [k, v] of Object.entries(app.oauth.authorizeParams)) if (!RESERVED_AUTHORIZE_PARAMS.includes(k)) url.searchParams.set(k, v);
   url.searchParams.set('response_type', 'code');
   url.searchParams.set('client_id', client.clientId);
   url.searchParams.set('redirect_uri', redirectUri);
@@ -92,7 +94,6 @@ export async function buildAuthorizationRequest(
     url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(codeVerifier));
     url.searchParams.set('code_challenge_method', 'S256');
   }
-  for (const [k, v] of Object.entries(app.oauth.authorizeParams)) url.searchParams.set(k, v);
   for (const name of app.oauth.omitAuthorizeParams) url.searchParams.delete(name);
   return { url, state, codeVerifier, redirectUri };
 }
@@ -175,7 +176,8 @@ export async function startDeviceAuthorization(app: OAuthApp, client: OAuthClien
     verificationUri: r.verification_uri,
     verificationUriComplete: r.verification_uri_complete,
     expiresIn: r.expires_in,
-    interval: r.interval ?? 5,
+    // RFC 8628 §3.2: 5 s when the server says nothing; never under 1 s, whatever it says (0 would poll in a tight loop).
+    interval: Math.max(1, r.interval ?? 5),
   };
 }
 
@@ -202,7 +204,7 @@ export interface DevicePollDeps extends ProtocolDeps {
 export async function awaitDeviceApproval(app: OAuthApp, client: OAuthClient, device: DeviceAuthorization, timeoutMs: number, deps: DevicePollDeps): Promise<TokenSet> {
   const until = deps.now() + Math.min(timeoutMs, device.expiresIn * 1000);
   const again = `run the command again: acct connect ${app.slug} --device`;
-  let interval = device.interval;
+  let interval = Math.max(1, device.interval);
   for (;;) {
     await deps.sleep(interval * 1000, deps.signal);
     try {
