@@ -4,7 +4,7 @@ _acct_spec() {
   case "$1" in
     "") subs="connect reconnect list ls show rename default delete rm token test request status client team share unshare agent env exec serve run inject git-credential setup-git export import completion apps"; opts="-V --version -h --help"; vopts=""; args=""; variadic=0 ;;
     "connect") subs=""; opts="--nickname --team --stdin --from-env --scope --no-verify --no-check --no-browser --manual --device --client-credentials --setting --timeout --json -h --help"; vopts="--nickname --team --from-env --scope --setting --timeout"; args="apps"; variadic=0 ;;
-    "reconnect") subs=""; opts="--stdin --from-env --scope --no-verify --no-check --no-browser --manual --device --client-credentials --setting --timeout --json -h --help"; vopts="--from-env --scope --setting --timeout"; args="refs"; variadic=0 ;;
+    "reconnect") subs=""; opts="--allow-identity-change --stdin --from-env --scope --no-verify --no-check --no-browser --manual --device --client-credentials --setting --timeout --json -h --help"; vopts="--from-env --scope --setting --timeout"; args="refs"; variadic=0 ;;
     "list"|"ls") subs=""; opts="--app --json -h --help"; vopts="--app"; args=""; variadic=0 ;;
     "show") subs=""; opts="--reveal --json -h --help"; vopts=""; args="refs"; variadic=0 ;;
     "rename") subs=""; opts="--json -h --help"; vopts=""; args="refs none"; variadic=0 ;;

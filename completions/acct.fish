@@ -225,6 +225,7 @@ complete -c acct -n "__acct_is 'connect'" -l timeout -r -d 'OAuth: how long to w
 complete -c acct -n "__acct_is 'connect'" -l json -d 'print one JSON value'
 complete -c acct -n "__acct_is 'connect'" -s h -l help -d 'display help'
 complete -c acct -n "__acct_is 'connect'" -a '(__acct_complete apps)'
+complete -c acct -n "__acct_is 'reconnect'" -l allow-identity-change -d 'take the new credentials even when they are of another user than the account'
 complete -c acct -n "__acct_is 'reconnect'" -l stdin -d 'read the key (or a JSON object of fields) from stdin'
 complete -c acct -n "__acct_is 'reconnect'" -l from-env -r -d 'read a field from an environment variable (repeatable)'
 complete -c acct -n "__acct_is 'reconnect'" -l scope -r -d 'extra OAuth scope (repeatable)'

@@ -82,3 +82,51 @@ function networkReason(err: unknown): string {
   }
   return 'the connection failed';
 }
+
+/** The most acct reads of an authorization server's answer (token, device, revocation, discovery): 1 MiB, far above any real one. */
+export const MAX_OAUTH_BODY = 1024 * 1024;
+
+/** An answer whose body is larger than acct reads; `status` is the answer's, so that a 2xx one is known as final (src/oauth/protocol.ts). */
+export class ResponseTooLarge extends AcctError {
+  constructor(
+    host: string,
+    readonly status: number,
+    limit: number,
+  ) {
+    super('provider_unavailable', `${host} answered with more than ${limit / 1024 / 1024} MiB (HTTP ${status}), more than any authorization server sends; it was not read`, {
+      hint: 'this is a fault at the provider (or something between it and you); retry later',
+    });
+    this.name = 'ResponseTooLarge';
+  }
+}
+
+/**
+ * The answers of `fetch` with their bodies read here, at most `limit` bytes
+ * (a larger one is a ResponseTooLarge, and the rest is not downloaded), and
+ * handed on as a new Response holding them.
+ */
+export function capBodies(fetch: Fetch, limit = MAX_OAUTH_BODY): Fetch {
+  return async (url, init) => {
+    const res = await fetch(url, init);
+    if (!res.body) return res;
+    const tooLarge = async () => {
+      await res.body!.cancel().catch(() => undefined); // the connection may already be gone: nothing more to read either way
+      return new ResponseTooLarge(new URL(url).host, res.status, limit);
+    };
+    if (Number(res.headers.get('content-length')) > limit) throw await tooLarge();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    const reader = res.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limit) {
+        reader.releaseLock();
+        throw await tooLarge();
+      }
+      chunks.push(value);
+    }
+    return new Response(size ? Buffer.concat(chunks) : null, { status: res.status, statusText: res.statusText, headers: res.headers });
+  };
+}

@@ -91,7 +91,11 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
 
   if (wanted('reconnect')) {
     credentialOptions(
-      program.command('reconnect').description('connect again: same id and nickname, new credentials').argument('<ref>', 'account reference'),
+      program
+        .command('reconnect')
+        .description('connect again: same id and nickname, new credentials')
+        .argument('<ref>', 'account reference')
+        .option('--allow-identity-change', 'take the new credentials even when they are of another user than the account'),
     ).action((ref, opts) => change(async (c) => (await import('./commands/connect.js')).reconnect(c, ref, lists(opts, 'fromEnv', 'scope', 'setting'))));
   }
 

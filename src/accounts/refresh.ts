@@ -32,6 +32,7 @@ import type { ResolvedClient } from './clients.js';
 import type { TokenSet, OAuthFailure } from '../oauth/protocol.js';
 import { AcctError, ExitCode, needsReconnect, unavailable } from '../errors.js';
 import { seconds } from '../context.js';
+import { tokenExpiry } from '../time.js';
 
 
 /** The credentials, fresh, and when their access token expires (null: it does not). */
@@ -130,6 +131,9 @@ async function refreshUnderLock(
   }
 }
 
+/** The longest a Retry-After from the token endpoint is waited for before the next attempt (within the refresh deadline still). */
+const MAX_RETRY_AFTER_MS = 10_000;
+
 /** How often a caller waiting for the refresh lock looks at what its holder did (reading the metadata). */
 const LOOK_EVERY_MS = 200;
 
@@ -159,13 +163,13 @@ export function retryPause(now: number, deadline: number, delay: number): number
 }
 
 /** The refresh failed for now: the cached token while it is valid, with a warning; otherwise exit 5. */
-function settleFailure(ctx: Context, account: Account, fields: Fields, problem: string): FreshTokens {
+function settleFailure(ctx: Context, account: Account, fields: Fields, problem: string, stored = 'the stored credentials are unchanged'): FreshTokens {
   const label = `${account.app}/${account.nickname}`;
   if (account.expiresAt !== null && new Date(account.expiresAt).getTime() > ctx.now().getTime()) {
     ctx.warn(`could not refresh ${label} (${problem}); using the cached token, valid until ${account.expiresAt}`);
     return { fields, expiresAt: account.expiresAt };
   }
-  throw unavailable(`could not refresh ${label}: ${problem}`, 'the stored credentials are unchanged; retry when the provider is reachable');
+  throw unavailable(`could not refresh ${label}: ${problem}`, `${stored}; retry when the provider is reachable`);
 }
 
 async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fields: Fields, deadline: number, lock: RefreshLock): Promise<FreshTokens> {
@@ -215,6 +219,21 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
       tokens = byClient ? await clientCredentialsGrant(app, client, account.scopes, deps) : await refreshGrant(app, client, refreshToken!, deps);
     } catch (err) {
       const failure = classifyFailure(err);
+      if (failure.kind === 'unusable') {
+        // The provider answered 2xx, so it may have acted on the request: a
+        // rotating provider retired the refresh token presented as it
+        // answered. Asking again with it would spend the grant
+        // (invalid_grant, needs-reconnect), so this answer is final, for the
+        // callers waiting on the lock too. A new refresh token it carried is
+        // stored beside the old access token (still the one to use, while it
+        // is valid), so that nothing rotated is lost; then, as for any
+        // failure that may pass, the cached token while it is valid, with a
+        // warning, else exit 5.
+        await lock.recordOutcome({ at: ctx.now().toISOString(), problem: failure.message, final: true });
+        const kept = failure.refreshToken && failure.refreshToken !== refreshToken ? await keepRefreshToken(ctx, account, fields, failure.refreshToken) : undefined;
+        await markFailing(ctx, kept ?? account);
+        return settleFailure(ctx, kept ?? account, kept ? { ...fields, oauth_refresh_token: failure.refreshToken! } : fields, failure.message, kept ? 'the new refresh token it sent was stored; the other credentials are unchanged' : undefined);
+      }
       if (failure.kind !== 'transient' && failure.kind !== 'denied') {
         const mismatch = clientMismatch(app, account, client, failure, envSuffix);
         if (mismatch) {
@@ -222,7 +241,8 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
           throw mismatch;
         }
       }
-      if (failure.kind === 'invalid_grant') {
+      // access_denied on a refresh: the user or an administrator withdrew the grant. As for a rejected refresh token, only a new sign-in helps.
+      if (failure.kind === 'invalid_grant' || failure.kind === 'denied') {
         await setStatus(ctx, account, 'needs-reconnect');
         throw needsReconnect(`${app.name} rejected the refresh token of ${label} (${failure.message})`, `reconnect it: acct reconnect ${account.id}`);
       }
@@ -234,7 +254,8 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
       }
       // Recorded at every failed attempt, so a caller whose own deadline
       // comes while this one still retries can say what the provider does.
-      const pause = retryPause(ctx.now().getTime(), deadline, delay);
+      // A Retry-After is honoured, capped so that one provider cannot hold a caller for long: past the deadline there is no retry at all.
+      const pause = retryPause(ctx.now().getTime(), deadline, Math.max(delay, Math.min(failure.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS)));
       await lock.recordOutcome({ at: ctx.now().toISOString(), problem: failure.message, final: pause === undefined });
       if (pause !== undefined) {
         ctx.warn(`refreshing ${label} failed (${failure.message}); retrying`);
@@ -273,12 +294,36 @@ function clientMismatch(app: OAuthApp, account: Account, client: ResolvedClient,
 /** A refresh failed for another reason than a rejected grant: said in list and status until one succeeds. */
 const markFailing = (ctx: Context, account: Account) => noteStatus(ctx, account, 'failing', `refreshing ${account.app}/${account.nickname} failed`);
 
-/** Secrets first (the rotated refresh token must never be lost), then metadata; both under the account lock. */
+/**
+ * A refresh token from an answer that could not be used otherwise, stored in
+ * place of the one presented (which the provider may have retired), the
+ * access token and its expiry unchanged; under the account lock. updatedAt is
+ * kept: the access token did not change, and callers read a changed updatedAt
+ * as "refreshed".
+ */
+async function keepRefreshToken(ctx: Context, account: Account, old: Fields, refreshToken: string): Promise<Account> {
+  const fields: Fields = { ...old, oauth_refresh_token: refreshToken };
+  return (await storeOf(ctx, account)).update(
+    account.id,
+    (a) => {
+      a.fields = Object.keys(fields).sort();
+      if (old.oauth_refresh_token) a.rotatesRefreshToken = true;
+    },
+    fields,
+  );
+}
+
+/**
+ * Secrets first (the rotated refresh token must never be lost), then metadata;
+ * both under the account lock. Everything is worked out before the store is
+ * touched, and none of it can throw (tokenExpiry never does), so the new
+ * tokens are stored whatever the provider said about their lifetime.
+ */
 async function storeRefreshed(ctx: Context, account: Account, old: Fields, tokens: TokenSet): Promise<FreshTokens> {
   const now = ctx.now();
   const fields: Fields = { ...old, ...tokens.extras, oauth_access_token: tokens.accessToken };
   if (tokens.refreshToken) fields.oauth_refresh_token = tokens.refreshToken;
-  const expiresAt = tokens.expiresAt ?? (tokens.expiresIn !== undefined ? new Date(now.getTime() + tokens.expiresIn * 1000).toISOString() : null);
+  const expiresAt = tokenExpiry(now.getTime(), tokens);
   const store = await storeOf(ctx, account);
   // The store writes the secrets (the rotated refresh token) before the metadata, still under the account's refresh lock.
   await store.update(

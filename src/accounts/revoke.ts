@@ -51,14 +51,33 @@ export async function revokeReplaced(ctx: Context, store: AccountStore, app: OAu
   if (old.oauth_refresh_token) tokens.push([old.oauth_refresh_token, 'refresh_token']);
   if (old.oauth_access_token && old.oauth_access_token !== current.oauth_access_token) tokens.push([old.oauth_access_token, 'access_token']);
   if (!tokens.length) return;
+  const why = await revokeTokens(ctx, store, app, tokens);
+  if (why === undefined) ctx.info(`Revoked the previous grant of ${label} at ${app.name}.`);
+  else ctx.warn(`the new credentials of ${label} are stored, but the previous grant could not be revoked at ${app.name} (${why}): revoke it in your ${app.name} settings`);
+}
+
+/** Revokes a grant acct will not keep (`what` names it), refresh token first; a failure is a warning. Nothing when the app has no revocation endpoint. */
+export async function revokeGrant(ctx: Context, store: AccountStore, app: OAuthApp, fields: Fields, what: string): Promise<void> {
+  if (!app.oauth.revocationUrl) {
+    ctx.warn(`${what} stays at ${app.name}, which has no revocation endpoint: remove it in your ${app.name} settings`);
+    return;
+  }
+  const tokens: [string, 'refresh_token' | 'access_token'][] = [];
+  if (fields.oauth_refresh_token) tokens.push([fields.oauth_refresh_token, 'refresh_token']);
+  if (fields.oauth_access_token) tokens.push([fields.oauth_access_token, 'access_token']);
+  const why = await revokeTokens(ctx, store, app, tokens);
+  if (why !== undefined) ctx.warn(`${what} could not be revoked at ${app.name} (${why}): revoke it in your ${app.name} settings`);
+}
+
+/** undefined when every token was revoked; otherwise why not, in acct's words. */
+async function revokeTokens(ctx: Context, store: AccountStore, app: OAuthApp, tokens: [string, 'refresh_token' | 'access_token'][]): Promise<string | undefined> {
   try {
     const client = await resolveClient(ctx, store, app);
     if (!client) throw new AcctError('usage', `no OAuth client is set for ${app.slug}`);
     const fetch = await ctx.fetch();
     for (const [token, hint] of tokens) await revoke(app, client, token, hint, { fetch });
-    ctx.info(`Revoked the previous grant of ${label} at ${app.name}.`);
+    return undefined;
   } catch (err) {
-    const why = err instanceof AcctError ? err.message : classifyFailure(err).message;
-    ctx.warn(`the new credentials of ${label} are stored, but the previous grant could not be revoked at ${app.name} (${why}): revoke it in your ${app.name} settings`);
+    return err instanceof AcctError ? err.message : classifyFailure(err).message;
   }
 }

@@ -226,6 +226,14 @@ export const tokenResponseSpec = z
   })
   .strict();
 
+/**
+ * Authorize parameters acct sets from the request it makes (the PKCE
+ * challenge, the state it checks on return, its redirect URI, the client, the
+ * scopes asked for): an app's authorizeParams overriding one would defeat
+ * that check or send the user's code elsewhere.
+ */
+export const RESERVED_AUTHORIZE_PARAMS: readonly string[] = ['response_type', 'client_id', 'redirect_uri', 'state', 'code_challenge', 'code_challenge_method', 'scope', 'user_scope'];
+
 export const oauthSpec = z
   .object({
     issuer: secureUrl.optional(),
@@ -250,8 +258,15 @@ export const oauthSpec = z
     scopeSeparator: z.enum([' ', ',', '+']).default(' '),
     /** The authorization parameter that carries the scopes: `scope`, or Slack's `user_scope` for a user token. */
     scopeParam: z.enum(['scope', 'user_scope']).default('scope'),
-    /** Extra authorize parameters (offline access, consent prompts needed for refresh tokens). */
-    authorizeParams: z.record(z.string()).default({}),
+    /** Extra authorize parameters (offline access, consent prompts needed for refresh tokens); never one acct sets itself (RESERVED_AUTHORIZE_PARAMS). */
+    authorizeParams: z
+      .record(z.string())
+      .default({})
+      .superRefine((params, ctx) => {
+        for (const name of Object.keys(params))
+          if (RESERVED_AUTHORIZE_PARAMS.includes(name))
+            ctx.addIssue({ code: 'custom', path: [name], message: `${name} is set by acct itself (${RESERVED_AUTHORIZE_PARAMS.join(', ')} are); an app cannot set it` });
+      }),
     /**
      * Standard authorize parameters the provider rejects, left out of the
      * authorize URL: `scope` (scopes fixed on the client), or

@@ -7,6 +7,7 @@ import type { NewCredentials } from '../accounts/service.js';
 import type { ConnectOptions } from './connect.js';
 import { resolveClient, saveClient, redirectUriToRegister, manualRedirectUri, envSuffix, addClientId, type ResolvedClient } from '../accounts/clients.js';
 import type { AccountStore } from '../store/account-store.js';
+import type { Fetch } from '../http.js';
 import {
   buildAuthorizationRequest,
   validateCallback,
@@ -20,6 +21,7 @@ import {
   unusable,
   requestedScopes,
   oauth,
+  UnusableTokenAnswer,
   type TokenSet,
   type OAuthClient,
 } from '../oauth/protocol.js';
@@ -31,7 +33,10 @@ import { authorize } from '../api/authorize.js';
 import { resolveApp, checkSetting, type Settings } from '../catalog/resolve-app.js';
 import { AcctError, ExitCode, usageError, cancelled, unavailable } from '../errors.js';
 import { readStdin } from '../ui/stdin.js';
-import { CONTROL_CHARACTER } from '../catalog/template.js';
+import { tokenExpiry } from '../time.js';
+
+/** The longest wait a Node timer can hold, 2^31-1 ms, in whole seconds. */
+const MAX_TIMEOUT_SECONDS = Math.floor(0x7fffffff / 1000);
 
 /** `app` has the asked settings filled in already; `settings` are their values, to which looked-up ones are added. */
 export async function oauthCredentials(ctx: Context, store: AccountStore, app: OAuthApp, opts: ConnectOptions, settings: Settings, existing?: Account): Promise<NewCredentials> {
@@ -45,6 +50,8 @@ export async function oauthCredentials(ctx: Context, store: AccountStore, app: O
   if (byClient && (opts.manual || opts.device)) throw usageError(`${app.name} connects with its client's credentials, without a sign-in`, `drop --manual and --device: acct connect ${app.slug}`);
   const timeoutSeconds = Number(opts.timeout);
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw usageError(`--timeout takes a number of seconds, not "${opts.timeout}"`);
+  // A timer longer than 2^31-1 ms fires at once (Node's TimeoutOverflowWarning): refused rather than a wait that ends immediately.
+  if (timeoutSeconds > MAX_TIMEOUT_SECONDS) throw usageError(`--timeout is at most ${MAX_TIMEOUT_SECONDS} seconds (about 24 days), not "${opts.timeout}"`);
   await store.ready();
   const client = (await resolveClient(ctx, store, app)) ?? (await askForClient(ctx, store, app));
   const scopes = [...(existing ? existing.scopes.filter((s) => !app.oauth.scopes.includes(s)) : []), ...opts.scope];
@@ -55,15 +62,21 @@ export async function oauthCredentials(ctx: Context, store: AccountStore, app: O
   try {
     if (byClient) {
       const tokens = await clientCredentials(app, client, requestedScopes(app, scopes), { fetch: await ctx.fetch(), signal: abort.signal });
-      const creds = await toCredentials(ctx, app, client.clientId, tokens, requestedScopes(app, scopes), settings, opts.setting ?? [], existing);
+      const creds = await toCredentials(ctx, app, client.clientId, tokens, requestedScopes(app, scopes), settings, opts.setting ?? [], abort.signal, existing);
+      abort.signal.throwIfAborted();
       // The token is the client's own: without a test request naming someone, the client id names the account.
       return { ...creds, identity: creds.identity ?? client.clientId, grant: 'client_credentials', clientId: client.clientId };
     }
     const tokens = opts.device
       ? await deviceFlow(ctx, app, client, scopes, timeoutSeconds * 1000, abort.signal)
       : await browserFlow(ctx, app, client, scopes, opts, timeoutSeconds * 1000, abort.signal);
-    return { ...(await toCredentials(ctx, app, client.clientId, tokens, requestedScopes(app, scopes), settings, opts.setting ?? [], existing)), clientId: client.clientId };
+    const creds = await toCredentials(ctx, app, client.clientId, tokens, requestedScopes(app, scopes), settings, opts.setting ?? [], abort.signal, existing);
+    // Ctrl-C during the lookups after the exchange: nothing is stored (a step that swallowed the abort as a warning does not count).
+    abort.signal.throwIfAborted();
+    return { ...creds, clientId: client.clientId };
   } catch (err) {
+    // Cancelled: exit 130, whatever the step that was cut short made of it.
+    if (abort.signal.aborted) throw abort.signal.reason;
     throw explain(app, err);
   } finally {
     process.removeListener('SIGINT', onSigint);
@@ -184,20 +197,20 @@ async function toCredentials(
   requested: string[],
   settings: Settings,
   pairs: string[],
+  signal: AbortSignal,
   existing?: Account,
 ): Promise<NewCredentials> {
-  // A token no request could carry is a broken answer, not an account to store (undici would quote it at every use).
-  for (const [what, value] of [['access token', tokens.accessToken], ['refresh token', tokens.refreshToken]] as const)
-    if (value !== undefined && CONTROL_CHARACTER.test(value))
-      throw unavailable(`${app.name} issued ${what === 'access token' ? 'an' : 'a'} ${what} with a line break or another control character`, 'nothing was stored; this is a fault at the provider, retry later');
+  // Every request of the connect stops at Ctrl-C.
+  const base = await ctx.fetch();
+  const fetch: Fetch = (url, init = {}) => base(url, { ...init, signal: init.signal ? AbortSignal.any([init.signal, signal]) : signal });
   const fields: Record<string, string> = { ...tokens.extras, oauth_access_token: tokens.accessToken };
   if (tokens.refreshToken) fields.oauth_refresh_token = tokens.refreshToken;
-  const expiresAt = tokens.expiresAt ?? (tokens.expiresIn !== undefined ? new Date(ctx.now().getTime() + tokens.expiresIn * 1000).toISOString() : null);
+  const expiresAt = tokenExpiry(ctx.now().getTime(), tokens);
   const scopes = tokens.scope ? tokens.scope.split(/[\s,]+/).filter(Boolean) : requested;
   const given = Object.fromEntries(pairs.map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]));
-  const all = { ...settings, ...(await lookupSettings(ctx, app, clientId, fields, given, existing?.settings)) };
+  const all = { ...settings, ...(await lookupSettings(ctx, fetch, app, clientId, fields, given, existing?.settings)) };
   const resolved = resolveApp(app, all);
-  return { fields, scopes, expiresAt, identity: await identify(ctx, resolved, clientId, fields), settings: all };
+  return { fields, scopes, expiresAt, identity: await identify(ctx, fetch, resolved, clientId, fields), settings: all };
 }
 
 /**
@@ -207,12 +220,12 @@ async function toCredentials(
  * account's own on reconnect), else a choice on a terminal, else a usage
  * error listing them. Nothing is stored until this succeeds.
  */
-async function lookupSettings(ctx: Context, app: OAuthApp, clientId: string, fields: Record<string, string>, given: Settings, previous: Settings | undefined): Promise<Settings> {
+async function lookupSettings(ctx: Context, fetch: Fetch, app: OAuthApp, clientId: string, fields: Record<string, string>, given: Settings, previous: Settings | undefined): Promise<Settings> {
   const out: Settings = {};
   for (const spec of app.settings) {
     if (!spec.lookup) continue;
     const { url, headers } = authorize(app, addClientId(app, fields, clientId), new URL(spec.lookup.url));
-    const res = await (await ctx.fetch())(url, { headers: { Accept: 'application/json', ...headers } });
+    const res = await fetch(url, { headers: { Accept: 'application/json', ...headers } });
     const text = await res.text();
     if (!res.ok) throw unavailable(`could not look up the ${spec.label} of the new ${app.name} account: ${url.host} answered ${res.status}`, 'nothing was stored; retry later');
     let body: unknown;
@@ -250,8 +263,7 @@ async function lookupSettings(ctx: Context, app: OAuthApp, clientId: string, fie
 }
 
 /** The identity behind the new token, from the app's test request or the userinfo endpoint. */
-async function identify(ctx: Context, app: OAuthApp, clientId: string, fields: Record<string, string>): Promise<string | null> {
-  const fetch = await ctx.fetch();
+async function identify(ctx: Context, fetch: Fetch, app: OAuthApp, clientId: string, fields: Record<string, string>): Promise<string | null> {
   if (app.test) {
     const outcome = await runTestRequest(app, addClientId(app, fields, clientId), fetch);
     if (outcome.kind === 'ok') return outcome.identity;
@@ -281,7 +293,7 @@ async function identify(ctx: Context, app: OAuthApp, clientId: string, fields: R
         ctx.warn('connected, but userinfo did not name the account');
       }
     } catch (err) {
-      if (!(err instanceof AcctError)) throw err;
+      if (!(err instanceof AcctError) || err.code === 'cancelled') throw err;
       ctx.warn(`connected, but userinfo failed: ${err.message}`);
     }
   }
@@ -290,6 +302,8 @@ async function identify(ctx: Context, app: OAuthApp, clientId: string, fields: R
 
 /** Provider errors with their error and error_description; denial is exit 4. */
 function explain(app: OAuthApp, err: unknown): unknown {
+  // Checked in the token parsing shared by every grant (src/oauth/protocol.ts).
+  if (err instanceof UnusableTokenAnswer) return unavailable(`${app.name} answered with tokens acct cannot use: ${err.problem}`, 'nothing was stored; this is a fault at the provider, retry later');
   if (err instanceof AcctError) return err;
   if (err instanceof oauth.AuthorizationResponseError || err instanceof oauth.ResponseBodyError) {
     const f = classifyFailure(err);

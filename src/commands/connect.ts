@@ -31,6 +31,8 @@ export interface ConnectOptions {
   /** A team store's name: the account is the team's (private to you until shared). */
   team?: string;
   json?: boolean;
+  /** reconnect: take credentials of another identity than the account's. */
+  allowIdentityChange?: boolean;
 }
 
 // Everything that can fail without the user's secret is checked before it is
@@ -61,6 +63,19 @@ export async function reconnect(ctx: Context, ref: string, opts: ConnectOptions)
   store.assertWritable();
   const app = ctx.catalog.get(existing.app);
   const creds = await obtainCredentials(ctx, store, app, opts, existing);
+  // Signed in as someone else (another browser profile, a shared machine): the account would silently become another user's,
+  // and the grant of the user it was would be revoked. Refused unless asked for; the new grant is not kept anywhere, so it goes.
+  if (existing.identity && creds.identity && creds.identity !== existing.identity && !opts.allowIdentityChange) {
+    const label = `${existing.app}/${existing.nickname}`;
+    if (app.auth === 'oauth2') {
+      const { revokeGrant } = await import('../accounts/revoke.js');
+      await revokeGrant(ctx, store, app, creds.fields, `the grant just made for ${creds.identity}`);
+    }
+    throw usageError(
+      `${label} is ${existing.identity}, but the new sign-in is ${creds.identity}`,
+      `nothing was stored and ${existing.identity}'s grant is untouched; sign in as ${existing.identity}, connect ${creds.identity} as a new account (acct connect ${app.slug}), or pass --allow-identity-change to make ${label} ${creds.identity}'s`,
+    );
+  }
   const account = await storeOver(ctx, app, existing, creds);
   done(ctx, account, 'Reconnected', opts);
 }

@@ -4,7 +4,7 @@
 // commands/discover.ts's.
 import { oauth } from './protocol.js';
 import { isLoopbackHost } from '../catalog/schema.js';
-import type { Fetch } from '../http.js';
+import { capBodies, type Fetch } from '../http.js';
 import { AcctError, usageError, unavailable, providerText, scrubLibraryText } from '../errors.js';
 
 /** The issuer as a URL acct will ask: https, or plain http on a loopback host (local servers and tests). */
@@ -22,7 +22,7 @@ export function issuerUrl(raw: string): URL {
 
 /** The issuer's metadata: OpenID Connect discovery first, then RFC 8414; both failing is exit 5 with why each did. */
 export async function discover(issuer: URL, deps: { fetch: Fetch }): Promise<oauth.AuthorizationServer> {
-  const options = { [oauth.customFetch]: deps.fetch as unknown as typeof globalThis.fetch, [oauth.allowInsecureRequests]: issuer.protocol === 'http:' };
+  const options = { [oauth.customFetch]: capBodies(deps.fetch) as unknown as typeof globalThis.fetch, [oauth.allowInsecureRequests]: issuer.protocol === 'http:' };
   const problems: string[] = [];
   for (const algorithm of ['oidc', 'oauth2'] as const) {
     try {

@@ -3,10 +3,11 @@
 // clock reads: callers pass what they need and get plain results back.
 import * as oauth from 'oauth4webapi';
 import type { OAuthApp } from '../catalog/schema.js';
-import type { Fetch } from '../http.js';
-import { isLoopbackHost } from '../catalog/schema.js';
+import { ResponseTooLarge, type Fetch } from '../http.js';
+import { isLoopbackHost, RESERVED_AUTHORIZE_PARAMS } from '../catalog/schema.js';
 import { quirksFetch, EXTRA_FIELDS, EXPIRES_AT } from './quirks.js';
 import { AcctError, ExitCode, providerText } from '../errors.js';
+import { CONTROL_CHARACTER } from '../catalog/template.js';
 
 export interface OAuthClient {
   clientId: string;
@@ -18,8 +19,8 @@ export interface TokenSet {
   refreshToken?: string;
   /** Seconds from issue; undefined when the provider says nothing (no expiry). */
   expiresIn?: number;
-  /** An absolute expiry the provider sent instead (tokenResponse.expiresAt), as an ISO time; wins over expiresIn. */
-  expiresAt?: string;
+  /** An absolute expiry the provider sent instead (tokenResponse.expiresAt), in ms since 1970; wins over expiresIn. */
+  expiresAtMs?: number;
   /** Granted scopes, when the provider reports them. */
   scope?: string;
   /** Other string members of the response (token_type as sent, instance_url, id_token, …). */
@@ -81,6 +82,8 @@ export async function buildAuthorizationRequest(
   const state = oauth.generateRandomState();
   if (!app.oauth.authorizationUrl) throw new AcctError('usage', `${app.name} has no browser sign-in`, { hint: `connect it with: acct connect ${app.slug} --client-credentials` });
   const url = new URL(app.oauth.authorizationUrl);
+  // The app's extra parameters first, so that acct's own below always win (the schema refuses reserved names as well).
+  for (const [k, v] of Object.entries(app.oauth.authorizeParams)) if (!RESERVED_AUTHORIZE_PARAMS.includes(k)) url.searchParams.set(k, v);
   url.searchParams.set('response_type', 'code');
   url.searchParams.set('client_id', client.clientId);
   url.searchParams.set('redirect_uri', redirectUri);
@@ -91,7 +94,6 @@ export async function buildAuthorizationRequest(
     url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(codeVerifier));
     url.searchParams.set('code_challenge_method', 'S256');
   }
-  for (const [k, v] of Object.entries(app.oauth.authorizeParams)) url.searchParams.set(k, v);
   for (const name of app.oauth.omitAuthorizeParams) url.searchParams.delete(name);
   return { url, state, codeVerifier, redirectUri };
 }
@@ -130,7 +132,7 @@ export async function exchangeCode(
     app.oauth.pkce ? request.codeVerifier : oauth.nopkce,
     { ...options(app, deps), additionalParameters: app.oauth.tokenParams },
   );
-  return toTokenSet(res, await oauth.processAuthorizationCodeResponse(as, asClient(client), res));
+  return tokenAnswer(res, () => oauth.processAuthorizationCodeResponse(as, asClient(client), res));
 }
 
 /** A refresh_token grant, at the app's refresh endpoint when it has one apart from the token endpoint, with its refresh-only parameters. */
@@ -140,7 +142,7 @@ export async function refresh(app: OAuthApp, client: OAuthClient, refreshToken: 
     ...options(app, deps),
     additionalParameters: { ...app.oauth.tokenParams, ...app.oauth.refreshParams },
   });
-  return toTokenSet(res, await oauth.processRefreshTokenResponse(as, asClient(client), res));
+  return tokenAnswer(res, () => oauth.processRefreshTokenResponse(as, asClient(client), res));
 }
 
 /** The client-credentials grant (RFC 6749 §4.4): a token for the client itself, no user and no browser. Renewed by asking again. */
@@ -149,7 +151,7 @@ export async function clientCredentials(app: OAuthApp, client: OAuthClient, scop
   const params: Record<string, string> = { ...app.oauth.tokenParams };
   if (scopes.length && !app.oauth.omitAuthorizeParams.includes('scope')) params.scope = scopes.join(app.oauth.scopeSeparator);
   const res = await oauth.clientCredentialsGrantRequest(as, asClient(client), clientAuth(app, client), params, options(app, deps));
-  return toTokenSet(res, await oauth.processClientCredentialsResponse(as, asClient(client), res));
+  return tokenAnswer(res, () => oauth.processClientCredentialsResponse(as, asClient(client), res));
 }
 
 export interface DeviceAuthorization {
@@ -174,7 +176,8 @@ export async function startDeviceAuthorization(app: OAuthApp, client: OAuthClien
     verificationUri: r.verification_uri,
     verificationUriComplete: r.verification_uri_complete,
     expiresIn: r.expires_in,
-    interval: r.interval ?? 5,
+    // RFC 8628 §3.2: 5 s when the server says nothing; never under 1 s, whatever it says (0 would poll in a tight loop).
+    interval: Math.max(1, r.interval ?? 5),
   };
 }
 
@@ -182,7 +185,7 @@ export async function startDeviceAuthorization(app: OAuthApp, client: OAuthClien
 export async function pollDeviceToken(app: OAuthApp, client: OAuthClient, deviceCode: string, deps: ProtocolDeps): Promise<TokenSet> {
   const as = authorizationServer(app);
   const res = await oauth.deviceCodeGrantRequest(as, asClient(client), clientAuth(app, client), deviceCode, options(app, deps));
-  return toTokenSet(res, await oauth.processDeviceCodeResponse(as, asClient(client), res));
+  return tokenAnswer(res, () => oauth.processDeviceCodeResponse(as, asClient(client), res));
 }
 
 export interface DevicePollDeps extends ProtocolDeps {
@@ -201,7 +204,7 @@ export interface DevicePollDeps extends ProtocolDeps {
 export async function awaitDeviceApproval(app: OAuthApp, client: OAuthClient, device: DeviceAuthorization, timeoutMs: number, deps: DevicePollDeps): Promise<TokenSet> {
   const until = deps.now() + Math.min(timeoutMs, device.expiresIn * 1000);
   const again = `run the command again: acct connect ${app.slug} --device`;
-  let interval = device.interval;
+  let interval = Math.max(1, device.interval);
   for (;;) {
     await deps.sleep(interval * 1000, deps.signal);
     try {
@@ -233,14 +236,69 @@ export async function revoke(app: OAuthApp, client: OAuthClient, token: string, 
   await oauth.processRevocationResponse(res);
 }
 
+/**
+ * A 2xx answer of the token endpoint that cannot be used: a member of the
+ * wrong type or value (expires_in "soon" or -5, access_token 42), a body
+ * that is not JSON, a token no request could carry (a line break or another
+ * control character), a body too large to read. The provider may already
+ * have acted on the request (a rotating provider retires the refresh token
+ * presented as it answers), so such an answer is never retried; the new
+ * refresh token it carried, when one is usable, is in `refreshToken` so that
+ * the caller can keep it.
+ */
+export class UnusableTokenAnswer extends AcctError {
+  constructor(
+    /** What is wrong with the answer, in acct's words; it never quotes a value. */
+    readonly problem: string,
+    readonly refreshToken?: string,
+  ) {
+    super('provider_unavailable', `the provider's answer could not be used (${problem})`);
+    this.name = 'UnusableTokenAnswer';
+  }
+}
+
+/** A token acct may store: a non-empty string that a request header can carry. */
+const usableToken = (value: unknown): value is string => typeof value === 'string' && value !== '' && !CONTROL_CHARACTER.test(value);
+
+/**
+ * The one parsing of a token answer, for every grant (code, device, refresh,
+ * client credentials): oauth4webapi's checks, then acct's own. A 2xx answer
+ * that fails either is an UnusableTokenAnswer; any other failure is thrown
+ * as oauth4webapi reports it.
+ */
+async function tokenAnswer(res: Response, process: () => Promise<oauth.TokenEndpointResponse>): Promise<TokenSet> {
+  // Kept for the refresh token in an answer oauth4webapi refuses: it may be the only live one.
+  const copy = res.status >= 200 && res.status < 300 ? res.clone() : undefined;
+  let body: oauth.TokenEndpointResponse;
+  try {
+    body = await process();
+  } catch (err) {
+    if (!copy || !(err instanceof oauth.OperationProcessingError)) throw err;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await copy.text());
+    } catch {
+      raw = undefined; // not JSON: no refresh token to keep (the parser's message would quote the body)
+    }
+    const refreshToken = (raw as { refresh_token?: unknown } | undefined)?.refresh_token;
+    throw new UnusableTokenAnswer(unusable(err), usableToken(refreshToken) ? refreshToken : undefined);
+  }
+  const tokens = toTokenSet(res, body);
+  const refreshToken = tokens.refreshToken === undefined || usableToken(tokens.refreshToken) ? tokens.refreshToken : undefined;
+  // A token no request could carry is a broken answer, not one to store (undici would quote it at every use).
+  if (!usableToken(tokens.accessToken)) throw new UnusableTokenAnswer('its access token is empty or holds a line break or another control character', refreshToken);
+  if (tokens.refreshToken !== undefined && refreshToken === undefined) throw new UnusableTokenAnswer('its refresh token is empty or holds a line break or another control character');
+  return tokens;
+}
+
 function toTokenSet(res: Response, body: oauth.TokenEndpointResponse): TokenSet {
   const extras = ((res as unknown as Record<symbol, unknown>)[EXTRA_FIELDS] as Record<string, string> | undefined) ?? {};
-  const expiresAt = (res as unknown as Record<symbol, unknown>)[EXPIRES_AT] as string | undefined;
+  const expiresAtMs = (res as unknown as Record<symbol, unknown>)[EXPIRES_AT] as number | undefined;
   return {
     accessToken: body.access_token,
     refreshToken: body.refresh_token,
     expiresIn: typeof body.expires_in === 'number' ? body.expires_in : undefined,
-    expiresAt,
+    expiresAtMs,
     scope: body.scope,
     extras,
   };
@@ -250,13 +308,21 @@ export type OAuthFailure =
   | { kind: 'invalid_grant'; message: string }
   | { kind: 'denied'; error: string; message: string }
   | { kind: 'oauth_error'; error: string; message: string }
-  | { kind: 'transient'; message: string };
+  /** `retryAfterMs`: how long the provider asked to wait (Retry-After), when it said. */
+  | { kind: 'transient'; message: string; retryAfterMs?: number }
+  /** A 2xx answer that cannot be used (UnusableTokenAnswer): never retried; `refreshToken` is the new one it carried, when usable. */
+  | { kind: 'unusable'; message: string; refreshToken?: string };
 
 /** Sorts a failure from the protocol functions into what the caller should do. */
 export function classifyFailure(err: unknown): OAuthFailure {
+  if (err instanceof UnusableTokenAnswer) return { kind: 'unusable', message: err.message, refreshToken: err.refreshToken };
+  // A 2xx answer too large to read is as final as any other unusable one; a larger error answer is a fault that may pass.
+  if (err instanceof ResponseTooLarge && err.status >= 200 && err.status < 300) return { kind: 'unusable', message: err.message };
   if (err instanceof oauth.ResponseBodyError || err instanceof oauth.AuthorizationResponseError) {
     const message = `${err instanceof oauth.ResponseBodyError ? `HTTP ${err.status}, ` : ''}${providerError(err)}`;
-    if (err instanceof oauth.ResponseBodyError && err.status >= 500) return { kind: 'transient', message: `the provider answered ${err.status} (${providerError(err)})` };
+    if (err instanceof oauth.ResponseBodyError && (err.status >= 500 || err.status === 429 || err.status === 408))
+      // Too many requests and a request timeout say "later", whatever error code comes with them: they say nothing of the grant.
+      return { kind: 'transient', message: `the provider answered ${err.status} (${providerError(err)})`, retryAfterMs: retryAfter(err.response) };
     if (err.error === 'invalid_grant') return { kind: 'invalid_grant', message };
     if (err.error === 'access_denied') return { kind: 'denied', error: err.error, message };
     if (err.error === 'temporarily_unavailable' || err.error === 'server_error') return { kind: 'transient', message };
@@ -267,6 +333,12 @@ export function classifyFailure(err: unknown): OAuthFailure {
   if (err instanceof AcctError && err.exitCode === ExitCode.unavailable) return { kind: 'transient', message: err.message };
   // Anything else is a bug, not a provider failure: let it surface as one.
   throw err;
+}
+
+/** Retry-After as a number of seconds (RFC 9110 §10.2.3), in ms; undefined when absent or an HTTP date (this code reads no clock). */
+function retryAfter(res: Response | undefined): number | undefined {
+  const value = res?.headers.get('retry-after')?.trim();
+  return value && /^\d{1,9}$/.test(value) ? Number(value) * 1000 : undefined;
 }
 
 /** A provider's error and error_description, fit for a terminal line (they are the provider's text, not acct's). */

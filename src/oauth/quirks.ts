@@ -7,18 +7,20 @@
 // errors sent with status 200 (GitHub) turned into proper 400s, a missing
 // token_type. Settings were filled into the app's URLs before it gets here
 // (catalog/resolve-app.ts).
-import type { Fetch } from '../http.js';
+import { capBodies, type Fetch } from '../http.js';
 import type { OAuthApp } from '../catalog/schema.js';
 import { getPath } from '../api/test-request.js';
 
 /** Members of a token response that acct stores as credential fields besides the standard ones. */
 export const EXTRA_FIELDS = Symbol('extra token response fields');
-/** An absolute expiry (ISO time) read from tokenResponse.expiresAt. */
+/** An absolute expiry (ms since 1970, a finite number) read from tokenResponse.expiresAt. */
 export const EXPIRES_AT = Symbol('token expiry time');
 
 const UNIT_SECONDS = { seconds: 1, milliseconds: 0.001, minutes: 60, hours: 3600 } as const;
 
-export function quirksFetch(app: OAuthApp, base: Fetch): Fetch {
+export function quirksFetch(app: OAuthApp, unbounded: Fetch): Fetch {
+  // Every answer of the authorization server is read whole (here, or by oauth4webapi): at most MAX_OAUTH_BODY of it.
+  const base = capBodies(unbounded);
   const spec = app.oauth.tokenResponse;
   const tokenUrls = new Set([app.oauth.tokenUrl, app.oauth.refreshUrl ?? app.oauth.tokenUrl]);
   return async (url, init = {}) => {
@@ -81,19 +83,24 @@ export function quirksFetch(app: OAuthApp, base: Fetch): Fetch {
     }
     const out = json(normalized, 200);
     (out as unknown as Record<symbol, unknown>)[EXTRA_FIELDS] = extras;
-    if (expiresAt) (out as unknown as Record<symbol, unknown>)[EXPIRES_AT] = expiresAt;
+    if (expiresAt !== undefined) (out as unknown as Record<symbol, unknown>)[EXPIRES_AT] = expiresAt;
     return out;
   };
 }
 
-/** Seconds since 1970 (a number or a string of digits), or an ISO 8601 time; undefined when it is neither. */
-function absoluteTime(value: unknown): string | undefined {
+/**
+ * Seconds since 1970 (a number or a string of digits), or an ISO 8601 time,
+ * as ms since 1970; undefined when it is neither. Not made a Date here: a
+ * time beyond a Date's range is capped where the expiry is computed
+ * (tokenExpiry in src/time.ts).
+ */
+function absoluteTime(value: unknown): number | undefined {
   const ms =
     typeof value === 'number' ? value * 1000
     : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) * 1000
     : typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(value) ? Date.parse(value)
     : NaN;
-  return Number.isFinite(ms) ? new Date(ms).toISOString() : undefined;
+  return Number.isFinite(ms) ? ms : undefined;
 }
 
 function json(value: unknown, status: number): Response {

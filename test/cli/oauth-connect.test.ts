@@ -86,7 +86,7 @@ describe('loopback connect', () => {
     const visits = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(visits).toEqual([
       { kind: 'wrong-state', status: 400, title: 'Unexpected request' },
-      { kind: 'callback', status: 200, title: 'Connected' },
+      { kind: 'callback', status: 200, title: 'Authorization received' },
     ]);
     const [account] = await listJson(env);
     expect(account).toMatchObject({ id: r.stdout.trim(), nickname: 'work', identity: 'alice', status: 'ok' });
@@ -105,6 +105,19 @@ describe('loopback connect', () => {
     expect(r.stdout).toBe('');
     expect(await listJson(env)).toEqual([]);
     expect(secretFiles(home)).toEqual([]);
+  });
+
+  it('--timeout above what a timer holds (2^31-1 ms) is refused, exit 2 naming the limit, before any sign-in', async () => {
+    const { env } = await oauthHome(server, 'public');
+    const requests = server.requests.length;
+    for (const value of ['2147484', '1e300']) {
+      const r = await acct(['connect', 'local', '--timeout', value], { ...env, ACCT_TEST_BROWSER_MODE: 'never' });
+      expect(r.exitCode, r.stderr).toBe(2);
+      expect(r.stderr).toContain('--timeout is at most 2147483 seconds');
+      expect(r.stderr).not.toContain('TimeoutOverflowWarning');
+    }
+    expect(server.requests.length).toBe(requests);
+    expect(await listJson(env)).toEqual([]);
   });
 
   it('--manual: the user pastes the URL the browser ended on', async () => {

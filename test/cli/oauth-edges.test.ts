@@ -29,7 +29,39 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
+/** Sends one raw HTTP/1.1 request to a local port and returns the status line of the answer. */
+function rawRequest(port: number, target: string, host: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect(port, '127.0.0.1');
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.once('connect', () => socket.write(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`));
+    socket.on('data', (d: string) => (answer += d));
+    socket.once('end', () => resolve(answer.split('\r\n')[0]!));
+    socket.once('error', reject);
+  });
+}
+
 describe('loopback edges', () => {
+  it('a malformed request line is answered 400 and acct keeps waiting; so is a request with another Host (DNS rebinding)', async () => {
+    const { env } = await oauthHome(server, 'public', { env: { ACCT_BROWSER: undefined } });
+    const run = startAcct(['connect', 'local', '--no-browser', '--timeout', '60'], env);
+    const [, url] = await run.stderrMatch(URL_LINE);
+    const port = Number(new URL(new URL(url!).searchParams.get('redirect_uri')!).port);
+    expect(await rawRequest(port, '//[/callback', `127.0.0.1:${port}`)).toBe('HTTP/1.1 400 Bad Request');
+    expect(await rawRequest(port, '//evil.example/callback', `127.0.0.1:${port}`)).toBe('HTTP/1.1 400 Bad Request');
+
+    const callback = new URL(await authorize(url!, { login: 'rebind' }));
+    // The very callback, state and code included, but sent to another name: refused, and not taken.
+    expect(await rawRequest(port, `${callback.pathname}${callback.search}`, `rebind.example:${port}`)).toBe('HTTP/1.1 400 Bad Request');
+    expect(await listening(port)).toBe(true);
+
+    expect((await fetch(callback)).status).toBe(200);
+    const r = await run.done();
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await listJson(env)).toHaveLength(1);
+  });
+
   it('Ctrl-C while waiting exits 130, closes the listener and stores nothing', async () => {
     const { env } = await oauthHome(server, 'public', { env: { ACCT_BROWSER: undefined } });
     const run = startAcct(['connect', 'local', '--no-browser', '--timeout', '60'], env);
@@ -59,7 +91,10 @@ describe('loopback edges', () => {
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(res.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
     expect(res.headers.get('referrer-policy')).toBe('no-referrer');
-    expect(body).toContain('Connected');
+    // Sent before the code exchange, which may still fail: it must not say the account is connected.
+    expect(body).toContain('Authorization received');
+    expect(body).toContain('Return to the terminal');
+    expect(body).not.toMatch(/connected/i);
     expect(body).not.toContain(code);
 
     const r = await run.done();

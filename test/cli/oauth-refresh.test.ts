@@ -174,6 +174,33 @@ describe('a rejected refresh token', () => {
   });
 });
 
+describe('reconnect as another user', () => {
+  it('is refused (exit 2, both identities named): nothing stored, the old grant alive, the new one revoked; --allow-identity-change takes it', async () => {
+    const { env } = await oauthHome(server, 'public');
+    const id = await connect(env, 300, 'work', 'alice');
+    const old = await revealed(id, env);
+    const revocations = server.revocations.length;
+
+    const r = await acct(['reconnect', id], { ...env, ACCT_TEST_BROWSER_LOGIN: 'mallory' });
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/local\/work is alice, but the new sign-in is mallory/);
+    expect(r.stderr).toContain('--allow-identity-change');
+    expect(await listJson(env)).toMatchObject([{ id, identity: 'alice', status: 'ok' }]);
+    expect(await revealed(id, env)).toEqual(old);
+    expect(await server.introspect(old.oauth_refresh_token!)).toBe(true);
+    const revoked = server.revocations.slice(revocations);
+    expect(revoked.map((x) => x.hint)).toEqual(['refresh_token', 'access_token']);
+    for (const x of revoked) expect(Object.values(old)).not.toContain(x.token);
+    expectNoSecrets([r.stderr], old);
+
+    const allowed = await acct(['reconnect', id, '--allow-identity-change'], { ...env, ACCT_TEST_BROWSER_LOGIN: 'mallory' });
+    expect(allowed.exitCode, allowed.stderr).toBe(0);
+    expect(await listJson(env)).toMatchObject([{ id, identity: 'mallory', status: 'ok' }]);
+    expect(await server.introspect(old.oauth_refresh_token!)).toBe(false);
+  });
+});
+
 describe('token endpoint failures lose nothing', () => {
   for (const fault of ['500', 'hang', 'malformed'] as TokenFault[]) {
     it(`${fault}: the cached token is used while valid (with a warning), exit 5 once expired, and refresh works once the fault clears`, async () => {

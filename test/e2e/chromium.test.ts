@@ -44,7 +44,7 @@ describe.skipIf(!haveChromium)(`OAuth in headless Chromium${haveChromium ? '' : 
       await page.getByRole('button', { name: 'Sign-in' }).click();
       await page.getByRole('button', { name: 'Continue' }).click();
       await page.waitForURL(/^http:\/\/127\.0\.0\.1:\d+\/callback\?/, { waitUntil: 'domcontentloaded' });
-      expect(await page.locator('h1').textContent()).toBe('Connected');
+      expect(await page.locator('h1').textContent()).toBe('Authorization received');
       const landed = new URL(page.url());
       expect(landed.searchParams.get('iss')).toBe(server.issuer);
       expect(landed.port).not.toBe(String(server.port));

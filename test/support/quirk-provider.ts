@@ -35,6 +35,10 @@ export interface QuirkProvider {
   calls(path: RegExp): SeenCall[];
   /** Members merged into every successful token answer (expires_in in minutes, an absolute expiry, api_domain …). */
   tokenExtras: Record<string, unknown>;
+  /** Answers the next token requests get instead of tokens, one each, in order (a 429 with Retry-After, a huge body). */
+  tokenFaults: { status: number; body: unknown; headers?: Record<string, string> }[];
+  /** Holds every request to the API this long before answering (a slow test request). */
+  apiDelayMs: number;
   /** Leave expires_in out of token answers. */
   noExpiresIn: boolean;
   /** The lookup's answer. */
@@ -52,7 +56,7 @@ export async function startQuirkProvider(): Promise<QuirkProvider> {
   const seen: SeenCall[] = [];
   const issued = new Map<string, string>();
   let counter = 0;
-  const state: Pick<QuirkProvider, 'tokenExtras' | 'noExpiresIn' | 'resources'> = { tokenExtras: {}, noExpiresIn: false, resources: [] };
+  const state: Pick<QuirkProvider, 'tokenExtras' | 'noExpiresIn' | 'resources' | 'tokenFaults' | 'apiDelayMs'> = { tokenExtras: {}, noExpiresIn: false, resources: [], tokenFaults: [], apiDelayMs: 0 };
   const json = (res: ServerResponse, status: number, value: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
     res.end(JSON.stringify(value));
@@ -82,14 +86,21 @@ export async function startQuirkProvider(): Promise<QuirkProvider> {
         const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? '')?.[1];
         const [id, secret] = basic ? Buffer.from(basic, 'base64').toString('utf8').split(':').map(decodeURIComponent) : [params.client_id, params.client_secret];
         if (id !== CLIENT.clientId || secret !== CLIENT.clientSecret) return json(res, 401, { error: 'invalid_client' });
+        const fault = state.tokenFaults.shift();
+        if (fault) {
+          res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });
+          return res.end(typeof fault.body === 'string' ? fault.body : JSON.stringify(fault.body));
+        }
         const grant = params.grant_type;
         if (!['authorization_code', 'refresh_token', 'client_credentials'].includes(grant ?? '')) return json(res, 400, { error: 'unsupported_grant_type' });
         const access = `at-${tenant}-${++counter}`;
         issued.set(access, tenant);
-        const answer: Record<string, unknown> = { access_token: access, token_type: 'Bearer', ...(state.noExpiresIn ? {} : { expires_in: 3600 }), ...state.tokenExtras };
+        const answer: Record<string, unknown> = { access_token: access, token_type: 'Bearer', ...(state.noExpiresIn ? {} : { expires_in: 3600 }) };
         if (grant !== 'client_credentials') answer.refresh_token = `rt-${tenant}-${counter}`;
+        Object.assign(answer, state.tokenExtras); // a test's extras win, refresh_token included
         return json(res, 200, answer);
       }
+      if (state.apiDelayMs) await new Promise((r) => setTimeout(r, state.apiDelayMs));
       const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
       if (!token || issued.get(token) !== tenant) return json(res, 401, { error: 'invalid_token' });
       return json(res, 200, { user: { login: `quinn@${tenant}` }, path: url.pathname });

@@ -2,7 +2,7 @@
 // token endpoint and an injected clock, so its decisions run without waiting.
 import { describe, it, expect } from 'vitest';
 import { appDefinition, type OAuthApp } from '../../src/catalog/schema.js';
-import { awaitDeviceApproval, type DeviceAuthorization } from '../../src/oauth/protocol.js';
+import { awaitDeviceApproval, startDeviceAuthorization, type DeviceAuthorization } from '../../src/oauth/protocol.js';
 import type { Fetch } from '../../src/http.js';
 
 const app = appDefinition.parse({
@@ -54,6 +54,22 @@ describe('awaitDeviceApproval', () => {
     const short = scripted([]);
     await expect(awaitDeviceApproval(app, client, { ...device, expiresIn: 12 }, 300_000, short.deps)).rejects.toMatchObject({ code: 'timeout' });
     expect(short.waits.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(20_000);
+  });
+
+  it('an interval under 1 s is polled every second, not in a tight loop', async () => {
+    const { deps, waits } = scripted([{ error: 'authorization_pending' }, { error: 'authorization_pending' }, { access_token: 'at-2' }]);
+    await awaitDeviceApproval(app, client, { ...device, interval: 0 }, 300_000, deps);
+    expect(waits).toEqual([1000, 1000, 1000]);
+    const start = async (interval: number) => {
+      const fetch: Fetch = async () =>
+        new Response(JSON.stringify({ device_code: 'dc', user_code: 'ABCD', verification_uri: 'https://id.example/activate', expires_in: 600, interval }), {
+          status: 200,
+          headers: { 'content-type': 'application/json' },
+        });
+      return (await startDeviceAuthorization(app, client, [], { fetch })).interval;
+    };
+    expect(await start(0.2)).toBe(1); // (0 itself oauth4webapi refuses)
+    expect(await start(3)).toBe(3);
   });
 
   it('a refusal is thrown as the provider said it (access_denied)', async () => {
