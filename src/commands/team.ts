@@ -118,7 +118,7 @@ export async function remove(ctx: Context, name: string, member: string, opts: {
     ctx.info(`Removed ${r.member} from team ${name}.`);
     if (!r.toRotate.length) return ctx.info(`${r.member} could read no account.`);
     ctx.info(`${r.member} could read the credentials of these accounts: rotate them at their providers (acct reconnect ${name}:<ref>):`);
-    out(ctx.io, r.toRotate.map((a) => `${a.label}${a.rekeyed ? '' : '  (not re-keyed: you cannot read it; its owner should unshare and share it again)'}\n`).join(''));
+    out(ctx.io, r.toRotate.map((a) => `${a.label}${a.why ? `  (not re-keyed: ${a.why})` : ''}\n`).join(''));
   });
 }
 

@@ -22,7 +22,7 @@ import {
   TEAM_NAME_RE,
   type MemberCredentials,
 } from './config.js';
-import { newMemberKeys, newPassword, scramVerifier, wrapKey, wrapInfo, unwrapKey, newItemKey, sealFields, isWrapped, accountBinding } from './seal.js';
+import { newMemberKeys, newPassword, scramVerifier, wrapKey, wrapInfo, newItemKey, sealFields, isWrapped, accountBinding } from './seal.js';
 import { activeMembers, type TeamStore, type TxQuery, type Member } from './store.js';
 
 /** The machine's own secret store, where member credentials are kept. */
@@ -238,12 +238,7 @@ export async function changeSettings(store: TeamStore, change: Partial<TeamSetti
   await mustBeAdmin(store, 'change its settings');
   if (change.offlineTokens !== undefined)
     await store.query('SELECT acct.set_offline_tokens($1, $2)', [store.teamId, change.offlineTokens]).catch((err: unknown) => {
-      // 42883: no such function, a schema from before the setting.
-      if ((err as { code?: string }).code !== '42883') throw err;
-      throw new AcctError('usage', `the team schema at ${hostOf(store.url)} is older than this setting`, {
-        hint: `bring it up to date as the role that created the team: PGPASSWORD=… acct team upgrade postgres://<that role>@${hostOf(store.url)}/<database>`,
-        cause: err,
-      });
+      throw olderSchema(err, store, 'this setting') ?? err;
     });
   return settings(store);
 }
@@ -318,17 +313,22 @@ async function rekeyAccount(store: TeamStore, q: TxQuery, me: Member, accountId:
   const r = rows[0];
   if (!r || !isWrapped(r.wrapped)) throw new AcctError('access_denied', `you cannot read ${accountId} in team ${store.name}, so you cannot re-key it`);
   const binding = accountBinding({ app: r.app, settings: r.settings ?? undefined });
-  const fields = store.open(unwrapKey(r.wrapped, keys, wrapInfo(store.teamId, accountId, me.id)), r.sealed, accountId, binding);
+  const fields = store.open(store.unwrap(r.wrapped, keys, accountId, me.id), r.sealed, accountId, binding);
   const key = newItemKey();
-  await q('UPDATE acct.account_secrets SET sealed = $3, updated_at = now() WHERE team_id = $1 AND account_id = $2', [store.teamId, accountId, sealFields(key, fields, store.teamId, accountId, binding)]);
-  const keep = new Set(readers.map((m) => m.id));
-  await q('DELETE FROM acct.account_access WHERE team_id = $1 AND account_id = $2 AND NOT (member_id = ANY($3))', [store.teamId, accountId, [...keep]]);
-  for (const m of readers)
-    await q(
-      `INSERT INTO acct.account_access (team_id, account_id, member_id, wrapped, granted_by) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (team_id, account_id, member_id) DO UPDATE SET wrapped = EXCLUDED.wrapped`,
-      [store.teamId, accountId, m.id, wrapKey(key, m.public_key, wrapInfo(store.teamId, accountId, m.id)), me.id],
-    );
+  const wraps = Object.fromEntries(readers.map((m) => [m.id, wrapKey(key, m.public_key, wrapInfo(store.teamId, accountId, m.id))]));
+  // One statement, checked by the database: the secrets and the keys of the readers kept, replaced together; it adds no reader.
+  await q('SELECT acct.rekey($1, $2, $3, $4)', [store.teamId, accountId, sealFields(key, fields, store.teamId, accountId, binding), wraps]).catch((err: unknown) => {
+    throw olderSchema(err, store, 're-keying an account') ?? err;
+  });
+}
+
+/** A function the team schema does not have yet (42883): the schema is older than this acct, and the fix is an upgrade. */
+function olderSchema(err: unknown, store: TeamStore, what: string): AcctError | undefined {
+  if ((err as { code?: string }).code !== '42883') return undefined;
+  return new AcctError('usage', `the team schema at ${hostOf(store.url)} is older than ${what} in this acct`, {
+    hint: `bring it up to date as the role that created the team: PGPASSWORD=… acct team upgrade postgres://<that role>@${hostOf(store.url)}/<database>`,
+    cause: err,
+  });
 }
 
 async function readersOf(q: TxQuery, store: TeamStore, accountId: string) {
@@ -341,8 +341,8 @@ async function readersOf(q: TxQuery, store: TeamStore, accountId: string) {
 
 export interface Removal {
   member: string;
-  /** Accounts whose credentials the member could read: rotate them at their providers. */
-  toRotate: { id: string; label: string; rekeyed: boolean }[];
+  /** Accounts whose credentials the member could read: rotate them at their providers. Those not re-keyed say why. */
+  toRotate: { id: string; label: string; rekeyed: boolean; why?: string }[];
 }
 
 /**
@@ -364,14 +364,20 @@ export async function removeMember(store: TeamStore, ref: string): Promise<Remov
     );
     // First the removal (it lists what the member could read, then drops its access), then new keys for the readers left.
     const could = await q<{ account_id: string; app: string; nickname: string }>('SELECT account_id, app, nickname FROM acct.remove_member($1, $2)', [store.teamId, target.id]);
-    const rekeyed = new Set<string>();
-    for (const { account_id } of mine) {
-      await rekeyAccount(store, q, me, account_id, await readersOf(q, store, account_id));
-      rekeyed.add(account_id);
-    }
+    // An account whose key or secrets do not open for this admin (altered in the database) is not re-keyed, and that stops no removal: the member goes, and the account is listed as not re-keyed.
+    const failed = new Map<string, string>();
+    for (const { account_id } of mine)
+      await rekeyAccount(store, q, me, account_id, await readersOf(q, store, account_id)).catch((err: unknown) => {
+        if (!(err instanceof AcctError) || err.code !== 'store_unavailable') throw err;
+        failed.set(account_id, `its key or secrets do not open for you (${err.message})`);
+      });
+    const readable = new Set(mine.map((m) => m.account_id));
     return {
       member: target.name,
-      toRotate: could.map((a) => ({ id: a.account_id, label: `${a.app}/${a.nickname} (${a.account_id})`, rekeyed: rekeyed.has(a.account_id) })),
+      toRotate: could.map((a) => {
+        const why = failed.get(a.account_id) ?? (readable.has(a.account_id) ? undefined : 'you cannot read it; its owner should unshare and share it again');
+        return { id: a.account_id, label: `${a.app}/${a.nickname} (${a.account_id})`, rekeyed: why === undefined, ...(why ? { why } : {}) };
+      }),
     };
   });
 }
@@ -395,7 +401,7 @@ export async function share(store: TeamStore, ref: string, withWhom: string): Pr
       if (!t.public_key) throw new AcctError('bad_input', `${t.name} has not joined team ${store.name} yet`, { hint: `share it once ${t.name} has run acct team join` });
     const wrapped = await q<{ wrapped: unknown }>('SELECT wrapped FROM acct.account_access WHERE team_id = $1 AND account_id = $2 AND member_id = $3', [store.teamId, account.id, me.id]);
     if (!isWrapped(wrapped[0]?.wrapped)) throw new AcctError('access_denied', `you cannot read ${label(account)}`);
-    const key = unwrapKey(wrapped[0].wrapped, keys, wrapInfo(store.teamId, account.id, me.id));
+    const key = store.unwrap(wrapped[0].wrapped, keys, account.id, me.id);
     for (const t of targets)
       await q('INSERT INTO acct.account_access (team_id, account_id, member_id, wrapped, granted_by) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [
         store.teamId,
@@ -455,9 +461,18 @@ export async function syncShares(store: TeamStore): Promise<number> {
           AND NOT EXISTS (SELECT 1 FROM acct.account_access x WHERE x.team_id = a.team_id AND x.account_id = a.id AND x.member_id = m.id)`,
       [store.teamId, member.id],
     );
+    // A key that does not open for this member (altered in the database) is said, and stops no other.
+    const open = (wrapped: unknown, item: string): Buffer | undefined => {
+      try {
+        return store.unwrap(wrapped, keys, item, member.id);
+      } catch (err) {
+        store.warn(`${(err as Error).message}: not wrapped for the members who joined since`);
+        return undefined;
+      }
+    };
     for (const r of missing) {
-      if (!isWrapped(r.wrapped)) continue;
-      const key = unwrapKey(r.wrapped, keys, wrapInfo(store.teamId, r.account_id, member.id));
+      const key = open(r.wrapped, r.account_id);
+      if (!key) continue;
       await q('INSERT INTO acct.account_access (team_id, account_id, member_id, wrapped, granted_by) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [
         store.teamId,
         r.account_id,
@@ -476,9 +491,9 @@ export async function syncShares(store: TeamStore): Promise<number> {
       [store.teamId, member.id],
     );
     for (const r of clients) {
-      if (!isWrapped(r.wrapped)) continue;
       const item = `client:${r.app}`;
-      const key = unwrapKey(r.wrapped, keys, wrapInfo(store.teamId, item, member.id));
+      const key = open(r.wrapped, item);
+      if (!key) continue;
       await q('INSERT INTO acct.client_access (team_id, app, member_id, wrapped) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [store.teamId, r.app, r.member_id, wrapKey(key, r.public_key, wrapInfo(store.teamId, item, r.member_id))]);
       n++;
     }

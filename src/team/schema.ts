@@ -21,7 +21,7 @@
 // sent as SCRAM verifiers.
 import type { PoolClient } from './pg.js';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 const MIGRATION_LOCK = 0x61636374; // 'acct'
 
 const V1 = String.raw`
@@ -275,7 +275,54 @@ BEGIN
 END $$;
 `;
 
-const MIGRATIONS: readonly string[] = [V1, V2];
+// Version 3: who may write an account's wrapped keys. Version 1 let any
+// reader of an account update any member's wrapped key (the owner's
+// included: the account no longer opened for it) and wrap it for anyone.
+// Now only the owner wraps an account's key for a member (share); any reader
+// of an account shared with the whole team wraps it for a member who joined
+// later (syncShares), for an active member only and as itself; and a re-key
+// (a new key for the readers left, by the owner or an admin who reads it)
+// goes through acct.rekey, which replaces the sealed secrets and the
+// wrapped keys at once and adds no reader.
+const V3 = String.raw`
+CREATE FUNCTION acct.for_team(t text, a text) RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER SET search_path = acct, pg_temp AS $$
+  SELECT EXISTS (SELECT 1 FROM acct.accounts WHERE team_id = t AND id = a AND visibility = 'team')
+$$;
+CREATE FUNCTION acct.is_joined(t text, m text) RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER SET search_path = acct, pg_temp AS $$
+  SELECT EXISTS (SELECT 1 FROM acct.members WHERE team_id = t AND id = m AND removed_at IS NULL AND public_key IS NOT NULL)
+$$;
+DROP POLICY grant_access ON acct.account_access;
+DROP POLICY rewrap ON acct.account_access;
+CREATE POLICY grant_access ON acct.account_access FOR INSERT WITH CHECK (
+  granted_by = acct.me(team_id) AND acct.is_joined(team_id, member_id)
+  AND (acct.owns(team_id, account_id) OR (acct.for_team(team_id, account_id) AND acct.can_read(team_id, account_id))));
+CREATE POLICY rewrap ON acct.account_access FOR UPDATE USING (acct.owns(team_id, account_id)) WITH CHECK (acct.owns(team_id, account_id));
+
+-- A new key for an account: its secrets sealed with it, wrapped for the members in wraps (member id → wrapped key), who must read it already; the others lose access.
+CREATE FUNCTION acct.rekey(t text, a text, new_sealed jsonb, wraps jsonb) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = acct, pg_temp AS $$
+BEGIN
+  IF NOT acct.can_read(t, a) OR NOT (acct.owns(t, a) OR acct.is_admin(t)) THEN
+    RAISE EXCEPTION 'only the owner of an account, or an admin who reads it, re-keys it' USING ERRCODE = '42501';
+  END IF;
+  IF EXISTS (SELECT 1 FROM jsonb_object_keys(wraps) k WHERE NOT EXISTS (SELECT 1 FROM acct.account_access x WHERE x.team_id = t AND x.account_id = a AND x.member_id = k)) THEN
+    RAISE EXCEPTION 'a re-key keeps readers; it adds none (share does)' USING ERRCODE = '42501';
+  END IF;
+  UPDATE acct.account_secrets SET sealed = new_sealed, updated_at = now() WHERE team_id = t AND account_id = a;
+  IF NOT FOUND THEN RAISE EXCEPTION 'the account has no secrets to re-key' USING ERRCODE = 'P0002'; END IF;
+  DELETE FROM acct.account_access x WHERE x.team_id = t AND x.account_id = a AND NOT wraps ? x.member_id;
+  UPDATE acct.account_access x SET wrapped = wraps -> x.member_id WHERE x.team_id = t AND x.account_id = a;
+END $$;
+REVOKE ALL ON FUNCTION acct.for_team(text, text), acct.is_joined(text, text), acct.rekey(text, text, jsonb, jsonb) FROM PUBLIC;
+DO $$
+DECLARE g text;
+BEGIN
+  FOR g IN SELECT group_role FROM acct.teams LOOP
+    EXECUTE format('GRANT EXECUTE ON FUNCTION acct.for_team(text, text), acct.is_joined(text, text), acct.rekey(text, text, jsonb, jsonb) TO %I', g);
+  END LOOP;
+END $$;
+`;
+
+const MIGRATIONS: readonly string[] = [V1, V2, V3];
 
 /**
  * Inside a transaction: waits for any other migration or team creation in
@@ -317,6 +364,6 @@ export function grantsFor(groupRole: string, ident: (s: string) => string): stri
     `GRANT SELECT, INSERT ON acct.uses TO ${g}`,
     `GRANT EXECUTE ON FUNCTION acct.me(text), acct.is_admin(text), acct.owns(text, text), acct.can_read(text, text), acct.can_see(text, text), acct.whoami(text),
        acct.add_member(text, text, text, text, text, boolean, boolean, text), acct.set_my_key(text, text), acct.remove_member(text, text), acct.guard_account(),
-       acct.set_offline_tokens(text, boolean) TO ${g}`,
+       acct.set_offline_tokens(text, boolean), acct.for_team(text, text), acct.is_joined(text, text), acct.rekey(text, text, jsonb, jsonb) TO ${g}`,
   ].join(';\n');
 }

@@ -413,7 +413,8 @@ export class TeamStore implements AccountStore {
     return this.unwrap(rows[0].wrapped, keys, id, member.id);
   }
 
-  private unwrap(wrapped: unknown, keys: MemberKeys, item: string, memberId: string): Buffer {
+  /** A wrapped key (an account's, or `client:<app>`), opened with this member's key: one that does not open is a store error that says what to do (exit 6), never a crypto library's message. */
+  unwrap(wrapped: unknown, keys: MemberKeys, item: string, memberId: string): Buffer {
     try {
       if (!isWrapped(wrapped)) throw new Error('malformed');
       return unwrapKey(wrapped, keys, wrapInfo(this.teamId, item, memberId));

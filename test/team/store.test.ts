@@ -13,6 +13,7 @@ import { createTeam, invite, join as joinTeam, addCi, members, removeMember, sha
 import { openTeamStore, configuredTeams, type TeamStore } from '../../src/team/index.js';
 import { splitTeam } from '../../src/accounts/stores.js';
 import { credentialsEntry } from '../../src/team/config.js';
+import { SCHEMA_VERSION } from '../../src/team/schema.js';
 import type { Account } from '../../src/accounts/model.js';
 import { AcctError } from '../../src/errors.js';
 
@@ -328,7 +329,7 @@ describe('team store on PostgreSQL', () => {
       createTeam({ paths: x.paths, env: { PGPASSWORD: pg.password }, secrets: x.secrets }, { name: 'one', url, memberName: 'x' }),
       createTeam({ paths: y.paths, env: { PGPASSWORD: pg.password }, secrets: y.secrets }, { name: 'two', url, memberName: 'y' }),
     ]);
-    expect(pg.sql('SELECT version FROM acct.schema_version ORDER BY version', { database: 'fresh' }).trim().split('\n')).toEqual(['1', '2']);
+    expect(pg.sql('SELECT version FROM acct.schema_version ORDER BY version', { database: 'fresh' }).trim().split('\n')).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => String(i + 1)));
     expect(pg.sql('SELECT name FROM acct.teams ORDER BY name', { database: 'fresh' }).trim().split('\n')).toEqual(['one', 'two']);
   });
 

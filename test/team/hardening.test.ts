@@ -1,0 +1,154 @@
+// What a member may write in the team's database, and what acct does when
+// something there is not what it wrote: a reader cannot take an account away
+// from its owner, a key that does not open is a store error (never a crypto
+// library's), and a removal goes through whatever it finds.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startPostgres, type PgCluster } from '../support/postgres.js';
+import { SecretStore } from '../../src/store/store.js';
+import { createTeam, invite, join as joinTeam, removeMember, share, unshare } from '../../src/team/admin.js';
+import { openTeamStore, type TeamStore } from '../../src/team/index.js';
+import { credentialsEntry } from '../../src/team/config.js';
+import type { Account } from '../../src/accounts/model.js';
+import { AcctError } from '../../src/errors.js';
+
+let pg: PgCluster;
+const opened: TeamStore[] = [];
+const warnings: string[] = [];
+
+function machine(name: string) {
+  const home = mkdtempSync(join(tmpdir(), `acct-team-${name}-`));
+  const paths = { config: home, data: home };
+  const secrets = new SecretStore({ paths, requestedKind: 'file', keychain: async () => Promise.reject(new Error('no keychain in this test')), passphrase: async () => `passphrase of ${name}` });
+  const env: NodeJS.ProcessEnv = {};
+  return {
+    name,
+    paths,
+    secrets,
+    env,
+    store(): TeamStore {
+      const s = openTeamStore({ paths, env, secrets, warn: (m) => void warnings.push(m), machine: () => `${name}-laptop` }, 'acme');
+      opened.push(s);
+      return s;
+    },
+    deps: () => ({ paths, env: {}, secrets }),
+  };
+}
+type Machine = ReturnType<typeof machine>;
+
+function keyAccount(id: string, nickname: string): Account {
+  const now = new Date().toISOString();
+  return { id, app: 'stripe', nickname, auth: 'keys', status: 'ok', scopes: [], fields: ['api_key'], identity: null, expiresAt: null, createdAt: now, updatedAt: now };
+}
+
+async function code(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+    return undefined;
+  } catch (err) {
+    if (err instanceof AcctError) return `${err.code}:${err.exitCode}`;
+    throw err;
+  }
+}
+
+async function asMember(m: Machine, sql: string): Promise<string> {
+  const c = await m.secrets.read(credentialsEntry('acme'));
+  return pg.sql(sql, { user: c.role!, password: c.password! });
+}
+
+async function memberId(m: Machine): Promise<string> {
+  return (await m.secrets.read(credentialsEntry('acme'))).memberId!;
+}
+
+let alice: Machine;
+let bob: Machine;
+let carol: Machine;
+let aliceStore: TeamStore;
+let bobStore: TeamStore;
+
+beforeAll(async () => {
+  pg = await startPostgres();
+  alice = machine('alice');
+  bob = machine('bob');
+  carol = machine('carol');
+  await createTeam({ ...alice.deps(), env: { PGPASSWORD: pg.password } }, { name: 'acme', url: pg.url, memberName: 'alice' });
+  aliceStore = alice.store();
+  for (const m of [bob, carol]) await joinTeam(m.deps(), { url: pg.url, code: (await invite(aliceStore, { name: m.name })).code });
+  bobStore = bob.store();
+});
+
+afterAll(async () => {
+  for (const s of opened) await s.close();
+  pg?.destroy();
+});
+
+async function newAccount(nickname: string, secret: string): Promise<string> {
+  return (await aliceStore.create('stripe', { api_key: secret }, (id) => ({ account: keyAccount(id, nickname), makeDefault: false }))).id;
+}
+
+describe('who writes wrapped keys', () => {
+  it('a reader can neither overwrite another member\'s wrapped key (the owner\'s) nor wrap the key for a member of its choosing', async () => {
+    const id = await newAccount('readers', 'sk_readers_1');
+    await share(aliceStore, `stripe/readers`, 'bob');
+    const [a, b, c] = [await memberId(alice), await memberId(bob), await memberId(carol)];
+    await asMember(bob, `UPDATE acct.account_access SET wrapped = (SELECT wrapped FROM acct.account_access WHERE account_id = '${id}' AND member_id = '${b}') WHERE account_id = '${id}' AND member_id = '${a}'`);
+    expect((await aliceStore.readSecrets([id])).get(id)).toEqual({ api_key: 'sk_readers_1' });
+    await expect(
+      asMember(bob, `INSERT INTO acct.account_access (team_id, account_id, member_id, wrapped, granted_by) SELECT team_id, account_id, '${c}', wrapped, '${b}' FROM acct.account_access WHERE account_id = '${id}' AND member_id = '${b}'`),
+    ).rejects.toThrow(/row-level security/);
+    // Nor re-key it: only its owner, or an admin who reads it.
+    await expect(asMember(bob, `SELECT acct.rekey(team_id, account_id, '{}'::jsonb, '{}'::jsonb) FROM acct.account_access WHERE account_id = '${id}' AND member_id = '${b}'`)).rejects.toThrow(/re-keys it/);
+    expect((await aliceStore.readSecrets([id])).get(id)).toEqual({ api_key: 'sk_readers_1' });
+  });
+
+  it('a wrapped key altered in the database: unshare is a store error (exit 6), and the removal of a member goes through, the account listed as not re-keyed', async () => {
+    const id = await newAccount('altered', 'sk_altered_1');
+    await share(aliceStore, 'stripe/altered', 'bob');
+    const [a, b] = [await memberId(alice), await memberId(bob)];
+    // What a DBA (or a reader, before version 3) could do: the owner's row holds bob's wrapped key.
+    pg.sql(`UPDATE acct.account_access SET wrapped = (SELECT wrapped FROM acct.account_access WHERE account_id = '${id}' AND member_id = '${b}') WHERE account_id = '${id}' AND member_id = '${a}'`);
+    expect(await code(aliceStore.readSecrets([id]))).toBe('store_unavailable:6');
+    expect(await code(unshare(aliceStore, 'stripe/altered', 'bob'))).toBe('store_unavailable:6');
+    const r = await removeMember(aliceStore, 'bob');
+    expect(r.toRotate.find((t) => t.id === id)).toMatchObject({ rekeyed: false, why: expect.stringContaining('do not open') });
+    // The others were re-keyed, and bob is out.
+    expect(r.toRotate.filter((t) => t.id !== id).every((t) => t.rekeyed)).toBe(true);
+    expect(pg.sql(`SELECT removed_at IS NOT NULL FROM acct.members WHERE id = '${b}'`).trim()).toBe('t');
+    expect(await code(bob.store().readSecrets([id]))).toBe('access_removed:4');
+  });
+});
+
+describe('the upgrade of a team made by an older acct (schema version 2)', () => {
+  it('runs once, and the team\'s group may call the new functions', async () => {
+    const { openPool } = await import('../../src/team/pg.js');
+    const { migrate, SCHEMA_VERSION } = await import('../../src/team/schema.js');
+    const { upgradeSchema } = await import('../../src/team/admin.js');
+    pg.sql('CREATE DATABASE v2 OWNER acct', { database: 'postgres' });
+    const url = `postgres://acct@${pg.host}:${pg.port}/v2`;
+    const pool = await openPool({ url, env: { PGPASSWORD: pg.password }, max: 1 });
+    try {
+      const client = await pool.connect();
+      try {
+        await migrate(client, 2);
+        // A team as a version 2 acct made it, with an invitation not yet used.
+        await client.query('CREATE ROLE acct_v2team NOLOGIN');
+        await client.query("INSERT INTO acct.teams (id, name, group_role) VALUES ('v2team', 'old', 'acct_v2team')");
+        await client.query("CREATE ROLE acct_v2team_pending LOGIN PASSWORD 'SCRAM-SHA-256$4096:x$y:z' IN ROLE acct_v2team");
+        await client.query("INSERT INTO acct.members (team_id, id, name, role_name) VALUES ('v2team', 'mb_pending', 'pending', 'acct_v2team_pending')");
+      } finally {
+        client.release();
+      }
+    } finally {
+      await pool.end();
+    }
+    const sql = (q: string) => pg.sql(q, { database: 'v2' }).trim();
+    const [x, y] = await Promise.all([upgradeSchema({ env: { PGPASSWORD: pg.password } }, url), upgradeSchema({ env: { PGPASSWORD: pg.password } }, url)]);
+    expect([x.to, y.to]).toEqual([SCHEMA_VERSION, SCHEMA_VERSION]);
+    expect(sql('SELECT version FROM acct.schema_version ORDER BY version').split('\n')).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => String(i + 1)));
+    expect(sql("SELECT has_function_privilege('acct_v2team', 'acct.rekey(text, text, jsonb, jsonb)', 'EXECUTE')")).toBe('t');
+    expect(sql("SELECT has_function_privilege('public', 'acct.rekey(text, text, jsonb, jsonb)', 'EXECUTE')")).toBe('f');
+    expect(sql("SELECT qual FROM pg_policies WHERE tablename = 'account_access' AND policyname = 'rewrap'")).toContain('owns');
+  });
+});
