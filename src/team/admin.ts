@@ -303,6 +303,10 @@ async function findMember(q: TxQuery, store: TeamStore, ref: string) {
  */
 async function rekeyAccount(store: TeamStore, q: TxQuery, me: Member, accountId: string, readers: { id: string; public_key: string }[]): Promise<void> {
   const keys = await store.connect().then((s) => ({ publicKey: s.creds.publicKey, privateKey: s.creds.privateKey }));
+  // The account's row first, the lock a store update (a refresh) takes before it reads the key: a refresh under way
+  // stores its secrets before these are read, and one that comes after reads the new key. Locking only the secrets
+  // let a refresh that had read the old key seal its new secrets with it after the re-key: opened by no one.
+  await q('SELECT 1 FROM acct.accounts WHERE team_id = $1 AND id = $2 FOR UPDATE', [store.teamId, accountId]);
   const rows = await q<{ sealed: unknown; wrapped: unknown; app: string; settings: Record<string, string> | null }>(
     `SELECT s.sealed, x.wrapped, a.app, a.meta->'settings' AS settings FROM acct.account_secrets s
        JOIN acct.account_access x ON x.team_id = s.team_id AND x.account_id = s.account_id AND x.member_id = $3

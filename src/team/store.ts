@@ -386,7 +386,16 @@ export class TeamStore implements AccountStore {
           const [row] = await q<{ sealed: unknown }>('SELECT sealed FROM acct.account_secrets WHERE team_id = $1 AND account_id = $2', [this.teamId, id]);
           next = this.open(key, row?.sealed, id, accountBinding(before));
         }
-        await q('UPDATE acct.account_secrets SET sealed = $3, updated_at = now() WHERE team_id = $1 AND account_id = $2', [this.teamId, id, sealFields(key, next, this.teamId, id, accountBinding(after))]);
+        const written = await q('UPDATE acct.account_secrets SET sealed = $3, updated_at = now() WHERE team_id = $1 AND account_id = $2 RETURNING account_id', [
+          this.teamId,
+          id,
+          sealFields(key, next, this.teamId, id, accountBinding(after)),
+        ]);
+        // No row: the secrets are not this member's to write (any more), or gone. Said, and the transaction undone: never a change that looks stored.
+        if (!written.length)
+          throw new AcctError('store_unavailable', `the new secrets of ${id} could not be stored in team ${this.name}: the account's secrets are gone or no longer yours to write`, {
+            hint: `check it is still shared with you (acct show ${this.name}:${id}); a token refreshed just now may need: acct reconnect ${this.name}:${id}`,
+          });
       }
       try {
         await q('UPDATE acct.accounts SET nickname = $3, meta = $4 WHERE team_id = $1 AND id = $2', [this.teamId, id, after.nickname, stored(after)]);

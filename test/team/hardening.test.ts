@@ -152,3 +152,39 @@ describe('the upgrade of a team made by an older acct (schema version 2)', () =>
     expect(sql("SELECT qual FROM pg_policies WHERE tablename = 'account_access' AND policyname = 'rewrap'")).toContain('owns');
   });
 });
+
+describe('a refresh and a re-key at the same time', () => {
+  it('the re-key waits for the refresh: its new secret is stored under the new key, and every reader opens it', async () => {
+    const id = await newAccount('race', 'sk_race_old');
+    const carolStore = carol.store();
+    const dan = machine('dan');
+    await joinTeam(dan.deps(), { url: pg.url, code: (await invite(aliceStore, { name: 'dan' })).code });
+    await share(aliceStore, 'stripe/race', 'carol');
+    await share(aliceStore, 'stripe/race', 'dan');
+    // A window the width of a slow network: a member's write of the secrets takes a second and a half before it locks the row.
+    pg.sql(`ALTER POLICY readers_write ON acct.account_secrets USING (acct.can_read(team_id, account_id) AND (SELECT true FROM pg_sleep(1.5)))`);
+    try {
+      // carol refreshes (the store's update, with new secrets) while alice unshares it from dan (a re-key for alice and carol).
+      const refresh = carolStore.update(id, () => undefined, { api_key: 'sk_race_rotated' });
+      await new Promise((r) => setTimeout(r, 300));
+      await Promise.all([refresh, unshare(aliceStore, 'stripe/race', 'dan')]);
+    } finally {
+      pg.sql(`ALTER POLICY readers_write ON acct.account_secrets USING (acct.can_read(team_id, account_id))`);
+    }
+    expect((await aliceStore.readSecrets([id])).get(id)).toEqual({ api_key: 'sk_race_rotated' });
+    expect((await carolStore.readSecrets([id])).get(id)).toEqual({ api_key: 'sk_race_rotated' });
+  });
+
+  it('a write of the secrets that finds no row is an error, not a change that looks stored', async () => {
+    const id = await newAccount('gone', 'sk_gone_1');
+    // Hidden from the member's writes (as when its access went between its read and its write).
+    pg.sql(`ALTER POLICY readers_write ON acct.account_secrets USING (acct.can_read(team_id, account_id) AND account_id <> '${id}')`);
+    try {
+      expect(await code(aliceStore.update(id, () => undefined, { api_key: 'sk_gone_2' }))).toBe('store_unavailable:6');
+    } finally {
+      pg.sql(`ALTER POLICY readers_write ON acct.account_secrets USING (acct.can_read(team_id, account_id))`);
+    }
+    expect((await aliceStore.readSecrets([id])).get(id)).toEqual({ api_key: 'sk_gone_1' });
+  });
+});
+
