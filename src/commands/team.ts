@@ -133,7 +133,7 @@ export async function share(ctx: Context, ref: string, opts: { with: string; jso
   const { team: name, ref: inner } = teamRef(ref, 'share');
   await withStore(ctx, name, async (store) => {
     const r = await t.share(store, inner, opts.with);
-    await t.syncShares(store);
+    await t.syncSharesAfter(store);
     if (opts.json) return printJson(ctx.io, { team: name, account: r.account, readers: r.readers });
     ctx.info(`${name}:${r.account} is readable by ${opts.with === 'team' ? 'the whole team' : r.readers.join(', ')}.`);
   });

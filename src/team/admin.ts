@@ -1,12 +1,12 @@
 // Team membership and sharing: create, invite, join, add-ci, members,
 // remove, share, unshare. Commands (commands/team.ts) call these; nothing
 // here prompts or prints.
-import { AcctError, usageError } from '../errors.js';
+import { AcctError, errorMessage, scrubLibraryText, usageError } from '../errors.js';
 import { nodeCrypto } from '../store/node-crypto.js';
 import type { Fields } from '../store/store.js';
 import type { Paths } from '../paths.js';
 import { label } from '../accounts/resolve.js';
-import { openPool, teamError } from './pg.js';
+import { openPool, teamError, type PoolClient } from './pg.js';
 import { migrate, grantsFor, lockSchema } from './schema.js';
 import {
   checkUrl,
@@ -18,6 +18,7 @@ import {
   encodeTeamKey,
   hostOf,
   rememberTeam,
+  forgetTeam,
   MEMBER_NAME_RE,
   TEAM_NAME_RE,
   type MemberCredentials,
@@ -107,12 +108,11 @@ export async function createTeam(deps: AdminDeps, opts: { name: string; url: str
         ]);
         // The credentials are kept before the team exists for anyone: a failed commit leaves an unused entry, never a team nobody can open.
         await deps.secrets.write(credentialsEntry(opts.name), credentialsToFields(creds));
-        await client.query('COMMIT');
+        await commitRemembered(client, deps, { name: opts.name, url, teamId, memberId: creds.memberId });
       } catch (err) {
         await client.query('ROLLBACK');
         throw err;
       }
-      rememberTeam(deps.paths, { name: opts.name, url, teamId, memberId: creds.memberId });
       return { teamId, memberId: creds.memberId };
     } finally {
       client.release();
@@ -126,6 +126,23 @@ export async function createTeam(deps: AdminDeps, opts: { name: string; url: str
     throw teamError(err, url, opts.name);
   } finally {
     await pool.end();
+  }
+}
+
+/**
+ * Writes the team into teams.json, then commits the transaction that makes
+ * this machine its member: a teams.json that cannot be written fails before
+ * anything is committed (the invitation still works), and a commit that fails
+ * takes the entry out again. Remembered after the commit, a failure to write
+ * it left a member (an invitation used up) that no machine knew.
+ */
+async function commitRemembered(client: PoolClient, deps: AdminDeps, team: { name: string; url: string; teamId: string; memberId: string }): Promise<void> {
+  rememberTeam(deps.paths, team);
+  try {
+    await client.query('COMMIT');
+  } catch (err) {
+    forgetTeam(deps.paths, team.name);
+    throw err;
   }
 }
 
@@ -164,8 +181,10 @@ export async function addCi(store: TeamStore, opts: { name: string }): Promise<{
   const keys = newMemberKeys();
   const m = await addMember(store, opts.name, { admin: false, ci: true, publicKey: keys.publicKey });
   const creds: MemberCredentials = { team: store.name, teamId: store.teamId, memberId: m.memberId, role: m.role, password: m.password, ...keys };
-  await syncShares(store);
-  return { key: encodeTeamKey(creds), memberId: m.memberId };
+  // The member is committed: its key is the answer whatever the sync does (a failure of it lost the key, the name taken).
+  const key = encodeTeamKey(creds);
+  await syncSharesAfter(store);
+  return { key, memberId: m.memberId };
 }
 
 /**
@@ -204,12 +223,11 @@ export async function join(deps: AdminDeps, opts: { url: string; code: string; a
         await client.query('SELECT acct.set_my_key($1, $2)', [inv.teamId, keys.publicKey]);
         // Kept before the commit: once it commits, the invitation's password no longer opens the role.
         await deps.secrets.write(credentialsEntry(name), credentialsToFields(creds));
-        await client.query('COMMIT');
+        await commitRemembered(client, deps, { name, url, teamId: inv.teamId, memberId: inv.memberId });
       } catch (err) {
         await client.query('ROLLBACK');
         throw err;
       }
-      rememberTeam(deps.paths, { name, url, teamId: inv.teamId, memberId: inv.memberId });
       return { team: name, memberId: inv.memberId, name: me.name };
     } finally {
       client.release();
@@ -286,7 +304,7 @@ export async function members(store: TeamStore): Promise<MemberInfo[]> {
     'SELECT id, name, is_admin, is_ci, joined_at, removed_at FROM acct.members WHERE team_id = $1 ORDER BY removed_at NULLS FIRST, name',
     [store.teamId],
   );
-  await syncShares(store);
+  await syncSharesAfter(store);
   return rows.map((r) => ({ id: r.id, name: r.name, admin: r.is_admin, ci: r.is_ci, joined: r.joined_at?.toISOString() ?? null, removed: r.removed_at?.toISOString() ?? null }));
 }
 
@@ -443,6 +461,19 @@ export async function unshare(store: TeamStore, ref: string, withWhom: string): 
     await q('UPDATE acct.accounts SET visibility = $3 WHERE team_id = $1 AND id = $2', [store.teamId, account.id, keep.length > 1 ? 'shared' : 'private']);
     return { account: label(account), readers: keep.map((k) => names.get(k.id) ?? k.id), removed };
   });
+}
+
+/**
+ * syncShares after a change that is done (a member added, an account shared,
+ * the members listed): its failure is that change's warning, with how to do
+ * it again, never the change's failure.
+ */
+export async function syncSharesAfter(store: TeamStore): Promise<void> {
+  try {
+    await syncShares(store);
+  } catch (err) {
+    store.warn(`could not wrap the keys shared with the whole team for the members who joined since (${err instanceof AcctError ? err.message : scrubLibraryText(errorMessage(err))}); any member who can read them does it with: acct team members ${store.name}`);
+  }
 }
 
 /**

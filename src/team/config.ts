@@ -73,6 +73,13 @@ export function rememberTeam(paths: Paths, team: Omit<TeamConfig, 'source'>): vo
   writeJsonAtomic(teamsFile(paths), file);
 }
 
+/** Undoes rememberTeam of a team whose membership did not commit. */
+export function forgetTeam(paths: Paths, name: string): void {
+  const file = readTeamsFile(paths);
+  if (!file?.teams.some((t) => t.name === name)) return;
+  writeJsonAtomic(teamsFile(paths), { ...file, teams: file.teams.filter((t) => t.name !== name) });
+}
+
 export function findTeam(paths: Paths, env: NodeJS.ProcessEnv, name: string): TeamConfig {
   const teams = configuredTeams(paths, env);
   const team = teams.find((t) => t.name === name);

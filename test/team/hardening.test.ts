@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
 import { SecretStore } from '../../src/store/store.js';
-import { createTeam, invite, join as joinTeam, removeMember, share, unshare } from '../../src/team/admin.js';
+import { addCi, createTeam, invite, join as joinTeam, removeMember, share, unshare } from '../../src/team/admin.js';
+import { acct, baseEnv } from '../support/cli.js';
 import { openTeamStore, type TeamStore } from '../../src/team/index.js';
 import { credentialsEntry } from '../../src/team/config.js';
 import type { Account } from '../../src/accounts/model.js';
@@ -188,3 +189,45 @@ describe('a refresh and a re-key at the same time', () => {
   });
 });
 
+
+describe('a change committed is never reported as failed, and one that fails leaves nothing used up', () => {
+  const cli = (m: Machine, args: string[]) => acct(args, baseEnv({ ACCT_HOME: m.paths.config, ACCT_STORE: 'file', ACCT_PASSPHRASE: `passphrase of ${m.name}`, ACCT_AGENT: '0' }));
+  // Wrapping a client key for a member fails: what the sync after add-ci and share does.
+  const breakSync = () =>
+    pg.sql(`CREATE FUNCTION public.refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$;
+            CREATE TRIGGER refuse BEFORE INSERT ON acct.client_access FOR EACH ROW EXECUTE FUNCTION public.refuse()`);
+  const mendSync = () => pg.sql('DROP TRIGGER refuse ON acct.client_access; DROP FUNCTION public.refuse()');
+
+  it('add-ci prints the key although the sync after it fails, with a warning; share exits 0 the same way', async () => {
+    await aliceStore.clients.set('github', { clientId: 'Iv1.x', clientSecret: 'client-secret-1' });
+    await newAccount('later', 'sk_later');
+    breakSync();
+    try {
+      warnings.length = 0;
+      const ci = await addCi(aliceStore, { name: 'deploy' });
+      expect(ci.key).toMatch(/^acct-team-key-/);
+      expect(warnings.join('\n')).toContain('acct team members acme');
+      // The CI member is there, and its key works.
+      const ciStore = openTeamStore({ paths: { config: tmpdir(), data: tmpdir() }, env: { ACCT_TEAM: pg.url, ACCT_TEAM_KEY: ci.key }, secrets: alice.secrets, warn: () => undefined }, 'acme');
+      opened.push(ciStore);
+      expect((await ciStore.member()).name).toBe('deploy');
+      const r = await cli(alice, ['share', 'acme:stripe/later', '--with', 'carol']);
+      expect(r.stderr).toContain('could not wrap');
+      expect(r.exitCode, r.stderr).toBe(0);
+    } finally {
+      mendSync();
+    }
+    expect((await carol.store().readSecrets([(await carol.store().resolve('stripe/later')).id])).size).toBe(1);
+  });
+
+  it('a join whose teams.json cannot be written fails before the commit: the invitation works afterwards', async () => {
+    const erin = machine('erin');
+    const { code: c } = await invite(aliceStore, { name: 'erin' });
+    // A config folder where no file can be made, even as root.
+    const unwritable = { ...erin.deps(), paths: { config: '/proc/1', data: erin.paths.data } };
+    const err = await joinTeam(unwritable, { url: pg.url, code: c }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AcctError);
+    await joinTeam(erin.deps(), { url: pg.url, code: c });
+    expect((await erin.store().member()).name).toBe('erin');
+  });
+});
