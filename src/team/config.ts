@@ -99,6 +99,9 @@ export function notAMember(name: string, known: string[]): AcctError {
   });
 }
 
+/** URL parameters that carry a secret: the role's password, the password of a TLS client key. */
+const SECRET_PARAMS = new Set(['password', 'sslpassword']);
+
 /**
  * A PostgreSQL connection URL as acct accepts it: postgres:// or
  * postgresql://, a host, and no password. A password in a URL given on the
@@ -114,7 +117,9 @@ export function checkUrl(raw: string, where = 'the URL'): { url: string; host: s
   }
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:')
     throw usageError(`${where} must start with postgres:// or postgresql://`, 'write it as postgres://user@host:5432/database', 'bad_input');
-  if (u.password || /[?&]password=/i.test(u.search))
+  // The parameters as the driver reads them: decoded (?pass%77ord= is password), any case.
+  const params = [...u.searchParams.keys()].map((k) => k.toLowerCase());
+  if (u.password || params.some((k) => SECRET_PARAMS.has(k)))
     throw usageError(
       `${where} holds a password, which would be visible to every process on this machine`,
       'give the database password in PGPASSWORD or ~/.pgpass instead, and the URL without it',

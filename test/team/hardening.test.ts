@@ -231,3 +231,23 @@ describe('a change committed is never reported as failed, and one that fails lea
     expect((await erin.store().member()).name).toBe('erin');
   });
 });
+
+describe('the URL of a team database', () => {
+  const create = (url: string) => {
+    const m = machine('urls');
+    return createTeam({ ...m.deps(), env: { PGPASSWORD: pg.password } }, { name: 'urls', url, memberName: 'x' }).then(
+      () => Promise.reject(new Error('created a team')),
+      (e: unknown) => e as AcctError,
+    );
+  };
+  const base = () => `postgres://acct@${pg.host}:${pg.port}/acct`;
+
+  it('a password in any spelling of the parameter is refused, exit 2, without echoing it', async () => {
+    for (const q of ['pass%77ord=Hunter2Secret', 'PASSWORD=Hunter2Secret', 'sslpassword=Hunter2Secret', 'sslPassword=Hunter2Secret']) {
+      const err = await create(`${base()}?${q}`);
+      expect([err.code, err.exitCode], q).toEqual(['bad_input', 2]);
+      expect(err.message).toContain('password');
+      expect(`${err.message} ${err.hint}`).not.toContain('Hunter2Secret');
+    }
+  });
+});
