@@ -101,6 +101,8 @@ export function notAMember(name: string, known: string[]): AcctError {
 
 /** URL parameters that carry a secret: the role's password, the password of a TLS client key. */
 const SECRET_PARAMS = new Set(['password', 'sslpassword']);
+/** The sslmode values the driver (pg-connection-string) knows; anything else it would take as no TLS setting at all. */
+const SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'];
 
 /**
  * A PostgreSQL connection URL as acct accepts it: postgres:// or
@@ -126,6 +128,9 @@ export function checkUrl(raw: string, where = 'the URL'): { url: string; host: s
       'bad_input',
     );
   if (!u.hostname && !/[?&]host=/.test(u.search)) throw usageError(`${where} names no host`, 'write it as postgres://user@host:5432/database', 'bad_input');
+  const sslmode = u.searchParams.get('sslmode');
+  if (sslmode !== null && !SSL_MODES.includes(sslmode))
+    throw usageError(`${where} has sslmode=${sslmode.replace(/[^\w-]/g, '?').slice(0, 20)}, which is no sslmode`, `sslmode is one of ${SSL_MODES.join(', ')} (verify-full checks the server's certificate and name)`, 'bad_input');
   return { url: u.toString(), host: hostOf(u.toString()), user: decodeURIComponent(u.username) };
 }
 

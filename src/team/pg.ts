@@ -138,6 +138,16 @@ export function agentDatabase(agent: Pick<TeamAgent, 'query'>, c: Connection & {
 /** Network-level failures: the database is not there (or not now). */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
 
+/** Node's codes for a server certificate that does not verify. */
+const TLS_FAILURES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 /**
  * A driver error as acct reports it. The message never quotes a query or its
  * parameters (they hold sealed secrets and verifiers): the driver's own text
@@ -150,6 +160,14 @@ export function teamError(err: unknown, url: string, team: string): unknown {
   const message = errorMessage(err);
   // The driver's own failures carry no SQLSTATE: a connection that timed out or ended under a query.
   const driverFailure = !e.code && /timeout expired|Connection terminated|connection timeout|Client has encountered a connection error/i.test(message);
+  // TLS as the URL's sslmode asks for it, and a server that does not speak it, or whose certificate does not verify.
+  if ((!e.code && /does not support SSL connections/i.test(message)) || (e.code && TLS_FAILURES.has(e.code)))
+    return new AcctError('team_unreachable', `the database of team ${team} at ${host} cannot be reached over TLS as the URL's sslmode asks (${message})`, {
+      hint: /does not support SSL/i.test(message)
+        ? 'the server does not accept TLS: have its administrator turn ssl on (recommended), or on a network you trust give the URL sslmode=disable'
+        : "the server's certificate does not verify: give its CA with sslrootcert=<file> in the URL, or check the host name matches the certificate",
+      cause: err,
+    });
   if ((e.code && UNREACHABLE.has(e.code)) || driverFailure)
     return new AcctError('team_unreachable', `the database of team ${team} at ${host} is unreachable (${message})`, {
       hint: 'check that it is running and reachable from here; the accounts there are unchanged',

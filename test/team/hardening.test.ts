@@ -250,4 +250,14 @@ describe('the URL of a team database', () => {
       expect(`${err.message} ${err.hint}`).not.toContain('Hunter2Secret');
     }
   });
+
+  it('an sslmode that is none is refused, exit 2, listing the valid ones; TLS asked of a server without it is exit 5 with what to do', async () => {
+    const bogus = await create(`${base()}?sslmode=bogus`);
+    expect([bogus.code, bogus.exitCode]).toEqual(['bad_input', 2]);
+    expect(bogus.hint).toContain('verify-full');
+    const noTls = await create(`${base()}?sslmode=require`);
+    expect([noTls.code, noTls.exitCode]).toEqual(['team_unreachable', 5]);
+    expect(noTls.message).toContain(`${pg.host}:${pg.port}`);
+    expect(noTls.hint).toContain('ssl');
+  });
 });
