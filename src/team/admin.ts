@@ -152,15 +152,19 @@ async function mustBeAdmin(store: TeamStore, what: string): Promise<Member> {
   return member;
 }
 
-async function addMember(store: TeamStore, name: string, kind: { admin: boolean; ci: boolean; publicKey: string | null }) {
+async function addMember(store: TeamStore, name: string, kind: { admin: boolean; ci: boolean; publicKey: string | null; validUntil: Date | null }) {
   checkName(name, 'member');
   const mid = hex(5);
   const role = `acct_${store.teamId}_${mid}`;
   const password = newPassword();
   try {
     // A transaction: it must run exactly once (a statement outside one may be run twice, see pg.ts agentDatabase).
-    await store.tx((q) => q('SELECT acct.add_member($1, $2, $3, $4, $5, $6, $7, $8)', [store.teamId, `mb_${mid}`, name, role, scramVerifier(password), kind.admin, kind.ci, kind.publicKey]));
+    await store.tx((q) =>
+      q('SELECT acct.add_member($1, $2, $3, $4, $5, $6, $7, $8, $9)', [store.teamId, `mb_${mid}`, name, role, scramVerifier(password), kind.admin, kind.ci, kind.publicKey, kind.validUntil]),
+    );
   } catch (err) {
+    const older = olderSchema((err as AcctError).cause ?? err, store, 'invitations that expire');
+    if (older) throw older;
     if (((err as AcctError).cause as { code?: string } | undefined)?.code === '23505' || (err as { code?: string }).code === '23505')
       throw usageError(`team ${store.name} has a member called ${name} already`, `see them with: acct team members ${store.name}`, 'bad_input');
     throw err;
@@ -168,18 +172,31 @@ async function addMember(store: TeamStore, name: string, kind: { admin: boolean;
   return { memberId: `mb_${mid}`, role, password };
 }
 
-/** A one-time invitation code for a new member (it carries the member's role and a password the join replaces at once). */
-export async function invite(store: TeamStore, opts: { name: string; admin?: boolean }): Promise<{ code: string; memberId: string }> {
+/** How long an invitation works unless the admin says otherwise (acct team invite --expires). */
+export const INVITATION_TTL_MS = 7 * 24 * 3600 * 1000;
+
+/** A one-time invitation code for a new member (it carries the member's role and a password the join replaces at once), good for `expiresInMs`. */
+export async function invite(store: TeamStore, opts: { name: string; admin?: boolean; expiresInMs?: number }): Promise<{ code: string; memberId: string; expires: string }> {
   await mustBeAdmin(store, 'invite members');
-  const m = await addMember(store, opts.name, { admin: Boolean(opts.admin), ci: false, publicKey: null });
-  return { code: encodeInvitation({ team: store.name, teamId: store.teamId, memberId: m.memberId, role: m.role, password: m.password }), memberId: m.memberId };
+  const validUntil = new Date(Date.now() + (opts.expiresInMs ?? INVITATION_TTL_MS));
+  const m = await addMember(store, opts.name, { admin: Boolean(opts.admin), ci: false, publicKey: null, validUntil });
+  const expires = validUntil.toISOString();
+  return { code: encodeInvitation({ team: store.name, teamId: store.teamId, memberId: m.memberId, role: m.role, password: m.password, expires }), memberId: m.memberId, expires };
+}
+
+/** An invitation past its expiry: exit 4, and the one way on. */
+function expired(inv: { team: string; expires?: string }, cause?: unknown): AcctError {
+  return new AcctError('access_denied', `this invitation to team ${inv.team} expired${inv.expires ? ` on ${inv.expires}` : ''}`, {
+    hint: `ask an admin of ${inv.team} for a new one (acct team invite ${inv.team} --name <you>)`,
+    cause,
+  });
 }
 
 /** A CI member: its key pair is made here, and everything it needs goes into ACCT_TEAM_KEY, shown once. */
 export async function addCi(store: TeamStore, opts: { name: string }): Promise<{ key: string; memberId: string }> {
   await mustBeAdmin(store, 'add CI members');
   const keys = newMemberKeys();
-  const m = await addMember(store, opts.name, { admin: false, ci: true, publicKey: keys.publicKey });
+  const m = await addMember(store, opts.name, { admin: false, ci: true, publicKey: keys.publicKey, validUntil: null });
   const creds: MemberCredentials = { team: store.name, teamId: store.teamId, memberId: m.memberId, role: m.role, password: m.password, ...keys };
   // The member is committed: its key is the answer whatever the sync does (a failure of it lost the key, the name taken).
   const key = encodeTeamKey(creds);
@@ -195,6 +212,8 @@ export async function addCi(store: TeamStore, opts: { name: string }): Promise<{
 export async function join(deps: AdminDeps, opts: { url: string; code: string; as?: string }): Promise<{ team: string; memberId: string; name: string }> {
   const { url } = checkUrl(opts.url);
   const inv = decodeInvitation(opts.code);
+  const isExpired = () => inv.expires !== undefined && !(Date.parse(inv.expires) > Date.now());
+  if (isExpired()) throw expired(inv);
   const name = opts.as ?? inv.team;
   checkName(name, 'team');
   notConfigured(deps, name);
@@ -203,8 +222,10 @@ export async function join(deps: AdminDeps, opts: { url: string; code: string; a
   try {
     const client = await pool.connect().catch((err: unknown) => {
       const e = err as { code?: string };
+      // The server says no more than that the password failed: an expiry passed meanwhile is said as such.
+      if ((e.code === '28P01' || e.code === '28000') && isExpired()) throw expired(inv, err);
       if (e.code === '28P01' || e.code === '28000')
-        throw new AcctError('access_denied', `${hostOf(url)} refused this invitation: it was used already, or the member was removed`, {
+        throw new AcctError('access_denied', `${hostOf(url)} refused this invitation: it was used already, it expired, or the member was removed`, {
           hint: `ask an admin of ${inv.team} for a new one (acct team invite ${inv.team} --name …)`,
           cause: err,
         });
@@ -220,7 +241,9 @@ export async function join(deps: AdminDeps, opts: { url: string; code: string; a
       await client.query('BEGIN');
       try {
         await client.query(`ALTER ROLE CURRENT_USER PASSWORD ${literal(scramVerifier(creds.password))}`);
-        await client.query('SELECT acct.set_my_key($1, $2)', [inv.teamId, keys.publicKey]);
+        await client.query('SELECT acct.set_my_key($1, $2)', [inv.teamId, keys.publicKey]).catch((err: unknown) => {
+          throw /invitation expired/.test(errorMessage(err)) ? expired(inv, err) : err;
+        });
         // Kept before the commit: once it commits, the invitation's password no longer opens the role.
         await deps.secrets.write(credentialsEntry(name), credentialsToFields(creds));
         await commitRemembered(client, deps, { name, url, teamId: inv.teamId, memberId: inv.memberId });

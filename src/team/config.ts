@@ -166,6 +166,8 @@ export interface Invitation {
   role: string;
   /** The one-time password of the member's role: `team join` replaces it at once. */
   password: string;
+  /** When it stops working (ISO 8601; the role's VALID UNTIL). Codes from before expiries have none. */
+  expires?: string;
 }
 
 export function encodeInvitation(inv: Invitation): string {
@@ -176,7 +178,7 @@ export function decodeInvitation(code: string): Invitation {
   const v = decodePayload(code.trim(), INVITE_PREFIX);
   if (!v || typeof v.team !== 'string' || typeof v.teamId !== 'string' || typeof v.memberId !== 'string' || typeof v.role !== 'string' || typeof v.password !== 'string')
     throw usageError('that is not an acct invitation code', 'paste the whole code `acct team invite` printed (it starts with acct-invite-)', 'bad_input');
-  return { team: v.team, teamId: v.teamId, memberId: v.memberId, role: v.role, password: v.password };
+  return { team: v.team, teamId: v.teamId, memberId: v.memberId, role: v.role, password: v.password, ...(typeof v.expires === 'string' ? { expires: v.expires } : {}) };
 }
 
 export function encodeTeamKey(c: MemberCredentials): string {

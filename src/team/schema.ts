@@ -283,7 +283,8 @@ END $$;
 // later (syncShares), for an active member only and as itself; and a re-key
 // (a new key for the readers left, by the owner or an admin who reads it)
 // goes through acct.rekey, which replaces the sealed secrets and the
-// wrapped keys at once and adds no reader.
+// wrapped keys at once and adds no reader. Also: invitations expire (the
+// role's VALID UNTIL, made infinite when the member joins).
 const V3 = String.raw`
 CREATE FUNCTION acct.for_team(t text, a text) RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER SET search_path = acct, pg_temp AS $$
   SELECT EXISTS (SELECT 1 FROM acct.accounts WHERE team_id = t AND id = a AND visibility = 'team')
@@ -312,12 +313,48 @@ BEGIN
   DELETE FROM acct.account_access x WHERE x.team_id = t AND x.account_id = a AND NOT wraps ? x.member_id;
   UPDATE acct.account_access x SET wrapped = wraps -> x.member_id WHERE x.team_id = t AND x.account_id = a;
 END $$;
-REVOKE ALL ON FUNCTION acct.for_team(text, text), acct.is_joined(text, text), acct.rekey(text, text, jsonb, jsonb) FROM PUBLIC;
+
+-- Invitations expire: a member's role can log in until valid_until (the invitation's password) and, once it joins, for good.
+CREATE FUNCTION acct.add_member(t text, member text, member_name text, role text, verifier text, admin boolean, ci boolean, pub text, valid_until timestamptz)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = acct, pg_temp AS $$
+DECLARE g text;
+BEGIN
+  IF NOT acct.is_admin(t) THEN RAISE EXCEPTION 'only an admin of the team can add members' USING ERRCODE = '42501'; END IF;
+  IF verifier NOT LIKE 'SCRAM-SHA-256$%' THEN RAISE EXCEPTION 'a password must be given as a SCRAM verifier' USING ERRCODE = '22023'; END IF;
+  IF role !~ '^acct_[a-z0-9]+_[a-z0-9]+$' THEN RAISE EXCEPTION 'not a member role name' USING ERRCODE = '22023'; END IF;
+  IF pub IS NULL AND (valid_until IS NULL OR valid_until <= now()) THEN RAISE EXCEPTION 'an invitation needs an expiry in the future' USING ERRCODE = '22023'; END IF;
+  SELECT group_role INTO g FROM acct.teams WHERE id = t;
+  EXECUTE format('CREATE ROLE %I LOGIN PASSWORD %L VALID UNTIL %L IN ROLE %I', role, verifier, CASE WHEN pub IS NULL THEN valid_until::text ELSE 'infinity' END, g);
+  INSERT INTO acct.members (team_id, id, name, role_name, public_key, is_admin, is_ci, invited_by, joined_at)
+  VALUES (t, member, member_name, role, pub, admin, ci, acct.me(t), CASE WHEN pub IS NULL THEN NULL ELSE now() END);
+END $$;
+DROP FUNCTION acct.add_member(text, text, text, text, text, boolean, boolean, text);
+CREATE OR REPLACE FUNCTION acct.set_my_key(t text, pub text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = acct, pg_temp AS $$
+BEGIN
+  IF (SELECT rolvaliduntil FROM pg_catalog.pg_roles WHERE rolname = session_user) <= now() THEN
+    RAISE EXCEPTION 'this invitation expired' USING ERRCODE = '42501';
+  END IF;
+  UPDATE acct.members SET public_key = pub, joined_at = now() WHERE team_id = t AND role_name = session_user AND removed_at IS NULL AND public_key IS NULL;
+  IF NOT FOUND THEN RAISE EXCEPTION 'this invitation was used already' USING ERRCODE = '42501'; END IF;
+  EXECUTE format('ALTER ROLE %I VALID UNTIL %L', session_user, 'infinity');
+END $$;
+-- Invitations made before this version, not used yet: they expire like new ones, a week from the upgrade.
+DO $$
+DECLARE r text;
+BEGIN
+  FOR r IN SELECT role_name FROM acct.members WHERE public_key IS NULL AND removed_at IS NULL LOOP
+    EXECUTE format('ALTER ROLE %I VALID UNTIL %L', r, (now() + interval '7 days')::text);
+  END LOOP;
+END $$;
+
+REVOKE ALL ON FUNCTION acct.for_team(text, text), acct.is_joined(text, text), acct.rekey(text, text, jsonb, jsonb),
+  acct.add_member(text, text, text, text, text, boolean, boolean, text, timestamptz) FROM PUBLIC;
 DO $$
 DECLARE g text;
 BEGIN
   FOR g IN SELECT group_role FROM acct.teams LOOP
-    EXECUTE format('GRANT EXECUTE ON FUNCTION acct.for_team(text, text), acct.is_joined(text, text), acct.rekey(text, text, jsonb, jsonb) TO %I', g);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION acct.for_team(text, text), acct.is_joined(text, text), acct.rekey(text, text, jsonb, jsonb),
+      acct.add_member(text, text, text, text, text, boolean, boolean, text, timestamptz) TO %I', g);
   END LOOP;
 END $$;
 `;
@@ -363,7 +400,7 @@ export function grantsFor(groupRole: string, ident: (s: string) => string): stri
     `GRANT SELECT, INSERT, UPDATE, DELETE ON acct.accounts, acct.retired_ids, acct.defaults, acct.account_access, acct.account_secrets, acct.clients, acct.client_access, acct.refresh_outcomes TO ${g}`,
     `GRANT SELECT, INSERT ON acct.uses TO ${g}`,
     `GRANT EXECUTE ON FUNCTION acct.me(text), acct.is_admin(text), acct.owns(text, text), acct.can_read(text, text), acct.can_see(text, text), acct.whoami(text),
-       acct.add_member(text, text, text, text, text, boolean, boolean, text), acct.set_my_key(text, text), acct.remove_member(text, text), acct.guard_account(),
+       acct.add_member(text, text, text, text, text, boolean, boolean, text, timestamptz), acct.set_my_key(text, text), acct.remove_member(text, text), acct.guard_account(),
        acct.set_offline_tokens(text, boolean), acct.for_team(text, text), acct.is_joined(text, text), acct.rekey(text, text, jsonb, jsonb) TO ${g}`,
   ].join(';\n');
 }

@@ -35,6 +35,9 @@ CREATE POLICY rewrap ON acct.account_access FOR UPDATE USING (acct.can_read(team
 DROP FUNCTION acct.rekey(text, text, jsonb, jsonb);
 DROP FUNCTION acct.for_team(text, text);
 DROP FUNCTION acct.is_joined(text, text);
+DROP FUNCTION acct.add_member(text, text, text, text, text, boolean, boolean, text, timestamptz);
+-- Version 1's, in signature only: this file invites no one after taking version 3 out.
+CREATE FUNCTION acct.add_member(t text, member text, member_name text, role text, verifier text, admin boolean, ci boolean, pub text) RETURNS void LANGUAGE sql AS 'SELECT NULL::void';
 DELETE FROM acct.schema_version WHERE version = 3;
 `;
 

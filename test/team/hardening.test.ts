@@ -151,6 +151,9 @@ describe('the upgrade of a team made by an older acct (schema version 2)', () =>
     expect(sql("SELECT has_function_privilege('acct_v2team', 'acct.rekey(text, text, jsonb, jsonb)', 'EXECUTE')")).toBe('t');
     expect(sql("SELECT has_function_privilege('public', 'acct.rekey(text, text, jsonb, jsonb)', 'EXECUTE')")).toBe('f');
     expect(sql("SELECT qual FROM pg_policies WHERE tablename = 'account_access' AND policyname = 'rewrap'")).toContain('owns');
+    // The invitation made before expiries: it expires a week from the upgrade.
+    expect(sql("SELECT rolvaliduntil > now() + interval '6 days' FROM pg_roles WHERE rolname = 'acct_v2team_pending'")).toBe('t');
+    expect(sql("SELECT has_function_privilege('acct_v2team', 'acct.add_member(text, text, text, text, text, boolean, boolean, text, timestamptz)', 'EXECUTE')")).toBe('t');
   });
 });
 
@@ -259,5 +262,30 @@ describe('the URL of a team database', () => {
     expect([noTls.code, noTls.exitCode]).toEqual(['team_unreachable', 5]);
     expect(noTls.message).toContain(`${pg.host}:${pg.port}`);
     expect(noTls.hint).toContain('ssl');
+  });
+});
+
+describe('invitations expire', () => {
+  it('a code past its expiry is exit 4 "expired", with the next step; the server refuses it too; a join makes the role valid for good', async () => {
+    const frank = machine('frank');
+    const { code: c, expires } = await invite(aliceStore, { name: 'frank', expiresInMs: 1500 });
+    expect(Date.parse(expires)).toBeGreaterThan(Date.now());
+    await new Promise((r) => setTimeout(r, 2000));
+    const err = (await joinTeam(frank.deps(), { url: pg.url, code: c }).catch((e: unknown) => e)) as AcctError;
+    expect([err.code, err.exitCode]).toEqual(['access_denied', 4]);
+    expect(err.message).toContain('expired');
+    expect(err.hint).toContain('acct team invite acme');
+    // The code's own date changed to the future: the database refuses the login all the same.
+    const payload = JSON.parse(Buffer.from(c.slice('acct-invite-'.length), 'base64url').toString());
+    const forged = `acct-invite-${Buffer.from(JSON.stringify({ ...payload, expires: '2999-01-01T00:00:00.000Z' })).toString('base64url')}`;
+    expect(await code(joinTeam(frank.deps(), { url: pg.url, code: forged }))).toBe('access_denied:4');
+
+    const gina = machine('gina');
+    const fresh = await invite(aliceStore, { name: 'gina' });
+    // The default: a week.
+    expect(Math.abs(Date.parse(fresh.expires) - Date.now() - 7 * 86_400_000)).toBeLessThan(60_000);
+    await joinTeam(gina.deps(), { url: pg.url, code: fresh.code });
+    const role = (await gina.secrets.read(credentialsEntry('acme'))).role!;
+    expect(pg.sql(`SELECT rolvaliduntil = 'infinity' FROM pg_roles WHERE rolname = '${role}'`).trim()).toBe('t');
   });
 });
