@@ -1,7 +1,7 @@
 // Team membership and sharing: create, invite, join, add-ci, members,
 // remove, share, unshare. Commands (commands/team.ts) call these; nothing
 // here prompts or prints.
-import { AcctError, errorMessage, scrubLibraryText, usageError } from '../errors.js';
+import { AcctError, errorMessage, scrubLibraryText, usageError, visibleDeep } from '../errors.js';
 import { nodeCrypto } from '../store/node-crypto.js';
 import type { Fields } from '../store/store.js';
 import type { Paths } from '../paths.js';
@@ -328,7 +328,8 @@ export async function members(store: TeamStore): Promise<MemberInfo[]> {
     [store.teamId],
   );
   await syncSharesAfter(store);
-  return rows.map((r) => ({ id: r.id, name: r.name, admin: r.is_admin, ci: r.is_ci, joined: r.joined_at?.toISOString() ?? null, removed: r.removed_at?.toISOString() ?? null }));
+  // Names another admin wrote: control characters made visible, as the store does for accounts (store.ts, shown).
+  return rows.map((r) => visibleDeep({ id: r.id, name: r.name, admin: r.is_admin, ci: r.is_ci, joined: r.joined_at?.toISOString() ?? null, removed: r.removed_at?.toISOString() ?? null }));
 }
 
 async function findMember(q: TxQuery, store: TeamStore, ref: string) {
@@ -417,13 +418,13 @@ export async function removeMember(store: TeamStore, ref: string): Promise<Remov
         failed.set(account_id, `its key or secrets do not open for you (${err.message})`);
       });
     const readable = new Set(mine.map((m) => m.account_id));
-    return {
+    return visibleDeep({
       member: target.name,
       toRotate: could.map((a) => {
         const why = failed.get(a.account_id) ?? (readable.has(a.account_id) ? undefined : 'you cannot read it; its owner should unshare and share it again');
         return { id: a.account_id, label: `${a.app}/${a.nickname} (${a.account_id})`, rekeyed: why === undefined, ...(why ? { why } : {}) };
       }),
-    };
+    });
   });
 }
 
@@ -462,7 +463,7 @@ export async function share(store: TeamStore, ref: string, withWhom: string): Pr
 
 async function readerNames(q: TxQuery, store: TeamStore, accountId: string): Promise<string[]> {
   const rows = await q<{ name: string }>('SELECT m.name FROM acct.account_access x JOIN acct.members m ON m.team_id = x.team_id AND m.id = x.member_id WHERE x.team_id = $1 AND x.account_id = $2 ORDER BY m.name', [store.teamId, accountId]);
-  return rows.map((r) => r.name);
+  return rows.map((r) => visibleDeep(r.name));
 }
 
 /** Takes a member's (or everyone's but the owner's) access away, with a new key for those who keep it. */
@@ -482,7 +483,7 @@ export async function unshare(store: TeamStore, ref: string, withWhom: string): 
     const removed = readers.filter((r) => !keep.some((k) => k.id === r.id)).map((r) => names.get(r.id) ?? r.id);
     await rekeyAccount(store, q, me, account.id, keep);
     await q('UPDATE acct.accounts SET visibility = $3 WHERE team_id = $1 AND id = $2', [store.teamId, account.id, keep.length > 1 ? 'shared' : 'private']);
-    return { account: label(account), readers: keep.map((k) => names.get(k.id) ?? k.id), removed };
+    return visibleDeep({ account: label(account), readers: keep.map((k) => names.get(k.id) ?? k.id), removed });
   });
 }
 

@@ -347,6 +347,20 @@ BEGIN
   END LOOP;
 END $$;
 
+-- What members write and others are shown holds no control character (an escape sequence for their terminals);
+-- NOT VALID: rows from before are not checked (acct shows them escaped). A use's time is the server's when the
+-- client's is missing or ahead of it.
+ALTER TABLE acct.uses ADD CONSTRAINT uses_visible CHECK (machine !~ '[--]' AND command !~ '[--]') NOT VALID;
+ALTER TABLE acct.accounts ADD CONSTRAINT accounts_visible CHECK (app !~ '[--]' AND nickname !~ '[--]') NOT VALID;
+ALTER TABLE acct.members ADD CONSTRAINT members_visible CHECK (name !~ '[--]') NOT VALID;
+ALTER TABLE acct.uses ALTER COLUMN at SET DEFAULT now();
+CREATE FUNCTION acct.use_time() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.at IS NULL OR NEW.at > now() + interval '5 minutes' THEN NEW.at := now(); END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER use_time BEFORE INSERT ON acct.uses FOR EACH ROW EXECUTE FUNCTION acct.use_time();
+
 REVOKE ALL ON FUNCTION acct.for_team(text, text), acct.is_joined(text, text), acct.rekey(text, text, jsonb, jsonb),
   acct.add_member(text, text, text, text, text, boolean, boolean, text, timestamptz) FROM PUBLIC;
 DO $$

@@ -38,6 +38,12 @@ DROP FUNCTION acct.is_joined(text, text);
 DROP FUNCTION acct.add_member(text, text, text, text, text, boolean, boolean, text, timestamptz);
 -- Version 1's, in signature only: this file invites no one after taking version 3 out.
 CREATE FUNCTION acct.add_member(t text, member text, member_name text, role text, verifier text, admin boolean, ci boolean, pub text) RETURNS void LANGUAGE sql AS 'SELECT NULL::void';
+ALTER TABLE acct.uses DROP CONSTRAINT uses_visible;
+ALTER TABLE acct.accounts DROP CONSTRAINT accounts_visible;
+ALTER TABLE acct.members DROP CONSTRAINT members_visible;
+ALTER TABLE acct.uses ALTER COLUMN at DROP DEFAULT;
+DROP TRIGGER use_time ON acct.uses;
+DROP FUNCTION acct.use_time();
 DELETE FROM acct.schema_version WHERE version = 3;
 `;
 
