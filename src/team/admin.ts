@@ -290,7 +290,7 @@ export async function upgradeSchema(deps: Pick<AdminDeps, 'env'>, rawUrl: string
   const pool = await openPool({ url, env: deps.env, max: 1 });
   try {
     const client = await pool.connect().catch((err: unknown) => {
-      throw teamError(err, url, 'the team');
+      throw teamError(err, url);
     });
     try {
       const version = async () => Number((await client.query<{ v: number | null }>("SELECT CASE WHEN to_regclass('acct.schema_version') IS NULL THEN 0 ELSE (SELECT max(version) FROM acct.schema_version) END AS v")).rows[0]?.v ?? 0);
@@ -307,7 +307,7 @@ export async function upgradeSchema(deps: Pick<AdminDeps, 'env'>, rawUrl: string
         hint: 'upgrade as the role that owns the acct schema: the one acct team create was run with',
         cause: err,
       });
-    throw teamError(err, url, 'the team');
+    throw teamError(err, url);
   } finally {
     await pool.end();
   }

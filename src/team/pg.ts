@@ -153,26 +153,31 @@ const TLS_FAILURES = new Set([
  * parameters (they hold sealed secrets and verifiers): the driver's own text
  * for the server's errors, which name objects, not values.
  */
-export function teamError(err: unknown, url: string, team: string): unknown {
+export function teamError(err: unknown, url: string, team?: string): unknown {
   if (err instanceof AcctError) return err;
   const e = err as { code?: string; message?: string };
   const host = hostOf(url);
+  // Without a team (acct team upgrade names a database, not a team): the database, by its host.
+  const database = team === undefined ? 'the team database' : `the database of team ${team}`;
   const message = errorMessage(err);
   // The driver's own failures carry no SQLSTATE: a connection that timed out or ended under a query.
   const driverFailure = !e.code && /timeout expired|Connection terminated|connection timeout|Client has encountered a connection error/i.test(message);
   // TLS as the URL's sslmode asks for it, and a server that does not speak it, or whose certificate does not verify.
   if ((!e.code && /does not support SSL connections/i.test(message)) || (e.code && TLS_FAILURES.has(e.code)))
-    return new AcctError('team_unreachable', `the database of team ${team} at ${host} cannot be reached over TLS as the URL's sslmode asks (${message})`, {
+    return new AcctError('team_unreachable', `${database} at ${host} cannot be reached over TLS as the URL's sslmode asks (${message})`, {
       hint: /does not support SSL/i.test(message)
         ? 'the server does not accept TLS: have its administrator turn ssl on (recommended), or on a network you trust give the URL sslmode=disable'
         : "the server's certificate does not verify: give its CA with sslrootcert=<file> in the URL, or check the host name matches the certificate",
       cause: err,
     });
   if ((e.code && UNREACHABLE.has(e.code)) || driverFailure)
-    return new AcctError('team_unreachable', `the database of team ${team} at ${host} is unreachable (${message})`, {
+    return new AcctError('team_unreachable', `${database} at ${host} is unreachable (${message})`, {
       hint: 'check that it is running and reachable from here; the accounts there are unchanged',
       cause: err,
     });
+  if (team === undefined && (e.code === '28P01' || e.code === '28000'))
+    return new AcctError('access_denied', `${host} refused the login of the URL's role (${message})`, { hint: 'check the password in PGPASSWORD or ~/.pgpass for the role that created the team', cause: err });
+  if (team === undefined && e.code === '42501') return new AcctError('access_denied', `${host}: ${message}`, { hint: 'run it as the role that owns the acct schema', cause: err });
   if (e.code === '28000' && /not permitted to log in/.test(message))
     return new AcctError('access_removed', `this machine's member of team ${team} was removed from it`, {
       hint: `ask an admin of ${team} to invite you again (acct team invite ${team} --name …)`,

@@ -347,6 +347,11 @@ BEGIN
   END LOOP;
 END $$;
 
+-- Retired ids are read by every member and added to by any (an account deleted); none takes one back.
+DROP POLICY member_of ON acct.retired_ids;
+CREATE POLICY see ON acct.retired_ids FOR SELECT USING (acct.me(team_id) IS NOT NULL);
+CREATE POLICY retire ON acct.retired_ids FOR INSERT WITH CHECK (acct.me(team_id) IS NOT NULL);
+
 -- What members write and others are shown holds no control character (an escape sequence for their terminals);
 -- NOT VALID: rows from before are not checked (acct shows them escaped). A use's time is the server's when the
 -- client's is missing or ahead of it.

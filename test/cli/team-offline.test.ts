@@ -44,6 +44,9 @@ ALTER TABLE acct.members DROP CONSTRAINT members_visible;
 ALTER TABLE acct.uses ALTER COLUMN at DROP DEFAULT;
 DROP TRIGGER use_time ON acct.uses;
 DROP FUNCTION acct.use_time();
+DROP POLICY see ON acct.retired_ids;
+DROP POLICY retire ON acct.retired_ids;
+CREATE POLICY member_of ON acct.retired_ids FOR ALL USING (acct.me(team_id) IS NOT NULL);
 DELETE FROM acct.schema_version WHERE version = 3;
 `;
 

@@ -321,3 +321,21 @@ describe('what members write, as others are shown it', () => {
     expect((await cli(alice, ['team', 'members', 'acme'])).stdout).toContain('carol\\x1b[31m');
   });
 });
+
+describe('small ones', () => {
+  it('a member cannot take a retired id back (delete or change it)', async () => {
+    const id = await newAccount('retire', 'sk_retire');
+    await aliceStore.remove(id);
+    await asMember(carol, `DELETE FROM acct.retired_ids WHERE id = '${id}'`);
+    await asMember(carol, `UPDATE acct.retired_ids SET id = 'acc_other' WHERE id = '${id}'`);
+    expect(pg.sql(`SELECT count(*) FROM acct.retired_ids WHERE id = '${id}'`).trim()).toBe('1');
+  });
+
+  it('team upgrade names the database, not "team the team"', async () => {
+    const { upgradeSchema } = await import('../../src/team/admin.js');
+    const err = (await upgradeSchema({ env: { PGPASSWORD: 'x' } }, 'postgres://acct@127.0.0.1:1/acct').catch((e: unknown) => e)) as AcctError;
+    expect([err.code, err.exitCode]).toEqual(['team_unreachable', 5]);
+    expect(err.message).toContain('the team database at 127.0.0.1:1');
+    expect(err.message).not.toContain('the team at');
+  });
+});
