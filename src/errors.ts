@@ -110,6 +110,24 @@ export function visibleControls(text: string): string {
 }
 
 /**
+ * Text from elsewhere (a team database) shown as data: every control
+ * character visible as \xNN, line breaks and tabs included (a table cell or a
+ * line of `show` is one line).
+ */
+export function visibleData(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f-\u009f]/.test(text) ? text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`) : text;
+}
+
+/** visibleData on every string in a value (an account's metadata, a row). */
+export function visibleDeep<T>(value: T): T {
+  if (typeof value === 'string') return visibleData(value) as T;
+  if (Array.isArray(value)) return value.map(visibleDeep) as T;
+  if (value && typeof value === 'object' && !(value instanceof Date)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [visibleData(k), visibleDeep(v)])) as T;
+  return value;
+}
+
+/**
  * A library's error message with what it may quote taken out: anything in
  * quotes (undici quotes a header value it refuses, JSON.parse the text it
  * could not read) and long token-like runs become "…".

@@ -234,6 +234,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
       .argument('<team>', 'team name')
       .requiredOption('--name <member>', "the new member's name")
       .option('--admin', 'make the member an admin')
+      .option('--expires <duration>', 'how long the code works: 30m, 12h, 7d (default 7d, at most 90d)')
       .addOption(json())
       .action((name, opts) => run(async (c) => (await import('./commands/team.js')).invite(c, name, opts)));
     team

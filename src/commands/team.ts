@@ -43,12 +43,22 @@ export async function create(ctx: Context, name: string, url: string, opts: { me
   ctx.info(`Created team ${name}; you (${member}) are its first admin. Invite others with: acct team invite ${name} --name <who>`);
 }
 
-export async function invite(ctx: Context, name: string, opts: { name: string; admin?: boolean; json?: boolean }) {
+/** --expires: 30m, 12h, 7d (at most 90 days). */
+function invitationTtl(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const m = /^([1-9][0-9]{0,4})([mhd])$/.exec(raw);
+  const ms = m ? Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd'] : NaN;
+  if (!(ms <= 90 * 86_400_000)) throw usageError(`--expires takes a duration such as 30m, 12h or 7d (at most 90d), not "${raw}"`, 'for example: --expires 2d', 'bad_input');
+  return ms;
+}
+
+export async function invite(ctx: Context, name: string, opts: { name: string; admin?: boolean; expires?: string; json?: boolean }) {
+  const expiresInMs = invitationTtl(opts.expires);
   await withStore(ctx, name, async (store, t) => {
-    const r = await t.invite(store, { name: opts.name, admin: opts.admin });
-    if (opts.json) return printJson(ctx.io, { team: name, member: opts.name, member_id: r.memberId, code: r.code });
+    const r = await t.invite(store, { name: opts.name, admin: opts.admin, expiresInMs });
+    if (opts.json) return printJson(ctx.io, { team: name, member: opts.name, member_id: r.memberId, code: r.code, expires_at: r.expires });
     out(ctx.io, `${r.code}\n`);
-    ctx.info(`Give this one-time code to ${opts.name} privately. On their machine: acct team join ${t.memberUrl(store.url)} --code-stdin (then paste it)`);
+    ctx.info(`Give this one-time code to ${opts.name} privately; it works until ${r.expires}. On their machine: acct team join ${t.memberUrl(store.url)} --code-stdin (then paste it)`);
   });
 }
 
@@ -118,7 +128,7 @@ export async function remove(ctx: Context, name: string, member: string, opts: {
     ctx.info(`Removed ${r.member} from team ${name}.`);
     if (!r.toRotate.length) return ctx.info(`${r.member} could read no account.`);
     ctx.info(`${r.member} could read the credentials of these accounts: rotate them at their providers (acct reconnect ${name}:<ref>):`);
-    out(ctx.io, r.toRotate.map((a) => `${a.label}${a.rekeyed ? '' : '  (not re-keyed: you cannot read it; its owner should unshare and share it again)'}\n`).join(''));
+    out(ctx.io, r.toRotate.map((a) => `${a.label}${a.why ? `  (not re-keyed: ${a.why})` : ''}\n`).join(''));
   });
 }
 
@@ -133,7 +143,7 @@ export async function share(ctx: Context, ref: string, opts: { with: string; jso
   const { team: name, ref: inner } = teamRef(ref, 'share');
   await withStore(ctx, name, async (store) => {
     const r = await t.share(store, inner, opts.with);
-    await t.syncShares(store);
+    await t.syncSharesAfter(store);
     if (opts.json) return printJson(ctx.io, { team: name, account: r.account, readers: r.readers });
     ctx.info(`${name}:${r.account} is readable by ${opts.with === 'team' ? 'the whole team' : r.readers.join(', ')}.`);
   });

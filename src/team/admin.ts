@@ -1,12 +1,12 @@
 // Team membership and sharing: create, invite, join, add-ci, members,
 // remove, share, unshare. Commands (commands/team.ts) call these; nothing
 // here prompts or prints.
-import { AcctError, usageError } from '../errors.js';
+import { AcctError, errorMessage, scrubLibraryText, usageError, visibleDeep } from '../errors.js';
 import { nodeCrypto } from '../store/node-crypto.js';
 import type { Fields } from '../store/store.js';
 import type { Paths } from '../paths.js';
 import { label } from '../accounts/resolve.js';
-import { openPool, teamError } from './pg.js';
+import { openPool, teamError, type PoolClient } from './pg.js';
 import { migrate, grantsFor, lockSchema } from './schema.js';
 import {
   checkUrl,
@@ -18,11 +18,12 @@ import {
   encodeTeamKey,
   hostOf,
   rememberTeam,
+  forgetTeam,
   MEMBER_NAME_RE,
   TEAM_NAME_RE,
   type MemberCredentials,
 } from './config.js';
-import { newMemberKeys, newPassword, scramVerifier, wrapKey, wrapInfo, unwrapKey, newItemKey, sealFields, isWrapped, accountBinding } from './seal.js';
+import { newMemberKeys, newPassword, scramVerifier, wrapKey, wrapInfo, newItemKey, sealFields, isWrapped, accountBinding } from './seal.js';
 import { activeMembers, type TeamStore, type TxQuery, type Member } from './store.js';
 
 /** The machine's own secret store, where member credentials are kept. */
@@ -107,12 +108,11 @@ export async function createTeam(deps: AdminDeps, opts: { name: string; url: str
         ]);
         // The credentials are kept before the team exists for anyone: a failed commit leaves an unused entry, never a team nobody can open.
         await deps.secrets.write(credentialsEntry(opts.name), credentialsToFields(creds));
-        await client.query('COMMIT');
+        await commitRemembered(client, deps, { name: opts.name, url, teamId, memberId: creds.memberId });
       } catch (err) {
         await client.query('ROLLBACK');
         throw err;
       }
-      rememberTeam(deps.paths, { name: opts.name, url, teamId, memberId: creds.memberId });
       return { teamId, memberId: creds.memberId };
     } finally {
       client.release();
@@ -129,21 +129,42 @@ export async function createTeam(deps: AdminDeps, opts: { name: string; url: str
   }
 }
 
+/**
+ * Writes the team into teams.json, then commits the transaction that makes
+ * this machine its member: a teams.json that cannot be written fails before
+ * anything is committed (the invitation still works), and a commit that fails
+ * takes the entry out again. Remembered after the commit, a failure to write
+ * it left a member (an invitation used up) that no machine knew.
+ */
+async function commitRemembered(client: PoolClient, deps: AdminDeps, team: { name: string; url: string; teamId: string; memberId: string }): Promise<void> {
+  rememberTeam(deps.paths, team);
+  try {
+    await client.query('COMMIT');
+  } catch (err) {
+    forgetTeam(deps.paths, team.name);
+    throw err;
+  }
+}
+
 async function mustBeAdmin(store: TeamStore, what: string): Promise<Member> {
   const member = await store.member();
   if (!member.isAdmin) throw new AcctError('access_denied', `only an admin of team ${store.name} can ${what}`, { hint: `ask one: acct team members ${store.name} lists them` });
   return member;
 }
 
-async function addMember(store: TeamStore, name: string, kind: { admin: boolean; ci: boolean; publicKey: string | null }) {
+async function addMember(store: TeamStore, name: string, kind: { admin: boolean; ci: boolean; publicKey: string | null; validUntil: Date | null }) {
   checkName(name, 'member');
   const mid = hex(5);
   const role = `acct_${store.teamId}_${mid}`;
   const password = newPassword();
   try {
     // A transaction: it must run exactly once (a statement outside one may be run twice, see pg.ts agentDatabase).
-    await store.tx((q) => q('SELECT acct.add_member($1, $2, $3, $4, $5, $6, $7, $8)', [store.teamId, `mb_${mid}`, name, role, scramVerifier(password), kind.admin, kind.ci, kind.publicKey]));
+    await store.tx((q) =>
+      q('SELECT acct.add_member($1, $2, $3, $4, $5, $6, $7, $8, $9)', [store.teamId, `mb_${mid}`, name, role, scramVerifier(password), kind.admin, kind.ci, kind.publicKey, kind.validUntil]),
+    );
   } catch (err) {
+    const older = olderSchema((err as AcctError).cause ?? err, store, 'invitations that expire');
+    if (older) throw older;
     if (((err as AcctError).cause as { code?: string } | undefined)?.code === '23505' || (err as { code?: string }).code === '23505')
       throw usageError(`team ${store.name} has a member called ${name} already`, `see them with: acct team members ${store.name}`, 'bad_input');
     throw err;
@@ -151,21 +172,36 @@ async function addMember(store: TeamStore, name: string, kind: { admin: boolean;
   return { memberId: `mb_${mid}`, role, password };
 }
 
-/** A one-time invitation code for a new member (it carries the member's role and a password the join replaces at once). */
-export async function invite(store: TeamStore, opts: { name: string; admin?: boolean }): Promise<{ code: string; memberId: string }> {
+/** How long an invitation works unless the admin says otherwise (acct team invite --expires). */
+export const INVITATION_TTL_MS = 7 * 24 * 3600 * 1000;
+
+/** A one-time invitation code for a new member (it carries the member's role and a password the join replaces at once), good for `expiresInMs`. */
+export async function invite(store: TeamStore, opts: { name: string; admin?: boolean; expiresInMs?: number }): Promise<{ code: string; memberId: string; expires: string }> {
   await mustBeAdmin(store, 'invite members');
-  const m = await addMember(store, opts.name, { admin: Boolean(opts.admin), ci: false, publicKey: null });
-  return { code: encodeInvitation({ team: store.name, teamId: store.teamId, memberId: m.memberId, role: m.role, password: m.password }), memberId: m.memberId };
+  const validUntil = new Date(Date.now() + (opts.expiresInMs ?? INVITATION_TTL_MS));
+  const m = await addMember(store, opts.name, { admin: Boolean(opts.admin), ci: false, publicKey: null, validUntil });
+  const expires = validUntil.toISOString();
+  return { code: encodeInvitation({ team: store.name, teamId: store.teamId, memberId: m.memberId, role: m.role, password: m.password, expires }), memberId: m.memberId, expires };
+}
+
+/** An invitation past its expiry: exit 4, and the one way on. */
+function expired(inv: { team: string; expires?: string }, cause?: unknown): AcctError {
+  return new AcctError('access_denied', `this invitation to team ${inv.team} expired${inv.expires ? ` on ${inv.expires}` : ''}`, {
+    hint: `ask an admin of ${inv.team} for a new one (acct team invite ${inv.team} --name <you>)`,
+    cause,
+  });
 }
 
 /** A CI member: its key pair is made here, and everything it needs goes into ACCT_TEAM_KEY, shown once. */
 export async function addCi(store: TeamStore, opts: { name: string }): Promise<{ key: string; memberId: string }> {
   await mustBeAdmin(store, 'add CI members');
   const keys = newMemberKeys();
-  const m = await addMember(store, opts.name, { admin: false, ci: true, publicKey: keys.publicKey });
+  const m = await addMember(store, opts.name, { admin: false, ci: true, publicKey: keys.publicKey, validUntil: null });
   const creds: MemberCredentials = { team: store.name, teamId: store.teamId, memberId: m.memberId, role: m.role, password: m.password, ...keys };
-  await syncShares(store);
-  return { key: encodeTeamKey(creds), memberId: m.memberId };
+  // The member is committed: its key is the answer whatever the sync does (a failure of it lost the key, the name taken).
+  const key = encodeTeamKey(creds);
+  await syncSharesAfter(store);
+  return { key, memberId: m.memberId };
 }
 
 /**
@@ -176,6 +212,8 @@ export async function addCi(store: TeamStore, opts: { name: string }): Promise<{
 export async function join(deps: AdminDeps, opts: { url: string; code: string; as?: string }): Promise<{ team: string; memberId: string; name: string }> {
   const { url } = checkUrl(opts.url);
   const inv = decodeInvitation(opts.code);
+  const isExpired = () => inv.expires !== undefined && !(Date.parse(inv.expires) > Date.now());
+  if (isExpired()) throw expired(inv);
   const name = opts.as ?? inv.team;
   checkName(name, 'team');
   notConfigured(deps, name);
@@ -184,8 +222,10 @@ export async function join(deps: AdminDeps, opts: { url: string; code: string; a
   try {
     const client = await pool.connect().catch((err: unknown) => {
       const e = err as { code?: string };
+      // The server says no more than that the password failed: an expiry passed meanwhile is said as such.
+      if ((e.code === '28P01' || e.code === '28000') && isExpired()) throw expired(inv, err);
       if (e.code === '28P01' || e.code === '28000')
-        throw new AcctError('access_denied', `${hostOf(url)} refused this invitation: it was used already, or the member was removed`, {
+        throw new AcctError('access_denied', `${hostOf(url)} refused this invitation: it was used already, it expired, or the member was removed`, {
           hint: `ask an admin of ${inv.team} for a new one (acct team invite ${inv.team} --name …)`,
           cause: err,
         });
@@ -201,15 +241,16 @@ export async function join(deps: AdminDeps, opts: { url: string; code: string; a
       await client.query('BEGIN');
       try {
         await client.query(`ALTER ROLE CURRENT_USER PASSWORD ${literal(scramVerifier(creds.password))}`);
-        await client.query('SELECT acct.set_my_key($1, $2)', [inv.teamId, keys.publicKey]);
+        await client.query('SELECT acct.set_my_key($1, $2)', [inv.teamId, keys.publicKey]).catch((err: unknown) => {
+          throw /invitation expired/.test(errorMessage(err)) ? expired(inv, err) : err;
+        });
         // Kept before the commit: once it commits, the invitation's password no longer opens the role.
         await deps.secrets.write(credentialsEntry(name), credentialsToFields(creds));
-        await client.query('COMMIT');
+        await commitRemembered(client, deps, { name, url, teamId: inv.teamId, memberId: inv.memberId });
       } catch (err) {
         await client.query('ROLLBACK');
         throw err;
       }
-      rememberTeam(deps.paths, { name, url, teamId: inv.teamId, memberId: inv.memberId });
       return { team: name, memberId: inv.memberId, name: me.name };
     } finally {
       client.release();
@@ -238,12 +279,7 @@ export async function changeSettings(store: TeamStore, change: Partial<TeamSetti
   await mustBeAdmin(store, 'change its settings');
   if (change.offlineTokens !== undefined)
     await store.query('SELECT acct.set_offline_tokens($1, $2)', [store.teamId, change.offlineTokens]).catch((err: unknown) => {
-      // 42883: no such function, a schema from before the setting.
-      if ((err as { code?: string }).code !== '42883') throw err;
-      throw new AcctError('usage', `the team schema at ${hostOf(store.url)} is older than this setting`, {
-        hint: `bring it up to date as the role that created the team: PGPASSWORD=… acct team upgrade postgres://<that role>@${hostOf(store.url)}/<database>`,
-        cause: err,
-      });
+      throw olderSchema(err, store, 'this setting') ?? err;
     });
   return settings(store);
 }
@@ -254,7 +290,7 @@ export async function upgradeSchema(deps: Pick<AdminDeps, 'env'>, rawUrl: string
   const pool = await openPool({ url, env: deps.env, max: 1 });
   try {
     const client = await pool.connect().catch((err: unknown) => {
-      throw teamError(err, url, undefined);
+      throw teamError(err, url);
     });
     try {
       const version = async () => Number((await client.query<{ v: number | null }>("SELECT CASE WHEN to_regclass('acct.schema_version') IS NULL THEN 0 ELSE (SELECT max(version) FROM acct.schema_version) END AS v")).rows[0]?.v ?? 0);
@@ -271,7 +307,7 @@ export async function upgradeSchema(deps: Pick<AdminDeps, 'env'>, rawUrl: string
         hint: 'upgrade as the role that owns the acct schema: the one acct team create was run with',
         cause: err,
       });
-    throw teamError(err, url, undefined);
+    throw teamError(err, url);
   } finally {
     await pool.end();
   }
@@ -291,8 +327,9 @@ export async function members(store: TeamStore): Promise<MemberInfo[]> {
     'SELECT id, name, is_admin, is_ci, joined_at, removed_at FROM acct.members WHERE team_id = $1 ORDER BY removed_at NULLS FIRST, name',
     [store.teamId],
   );
-  await syncShares(store);
-  return rows.map((r) => ({ id: r.id, name: r.name, admin: r.is_admin, ci: r.is_ci, joined: r.joined_at?.toISOString() ?? null, removed: r.removed_at?.toISOString() ?? null }));
+  await syncSharesAfter(store);
+  // Names another admin wrote: control characters made visible, as the store does for accounts (store.ts, shown).
+  return rows.map((r) => visibleDeep({ id: r.id, name: r.name, admin: r.is_admin, ci: r.is_ci, joined: r.joined_at?.toISOString() ?? null, removed: r.removed_at?.toISOString() ?? null }));
 }
 
 async function findMember(q: TxQuery, store: TeamStore, ref: string) {
@@ -308,6 +345,10 @@ async function findMember(q: TxQuery, store: TeamStore, ref: string) {
  */
 async function rekeyAccount(store: TeamStore, q: TxQuery, me: Member, accountId: string, readers: { id: string; public_key: string }[]): Promise<void> {
   const keys = await store.connect().then((s) => ({ publicKey: s.creds.publicKey, privateKey: s.creds.privateKey }));
+  // The account's row first, the lock a store update (a refresh) takes before it reads the key: a refresh under way
+  // stores its secrets before these are read, and one that comes after reads the new key. Locking only the secrets
+  // let a refresh that had read the old key seal its new secrets with it after the re-key: opened by no one.
+  await q('SELECT 1 FROM acct.accounts WHERE team_id = $1 AND id = $2 FOR UPDATE', [store.teamId, accountId]);
   const rows = await q<{ sealed: unknown; wrapped: unknown; app: string; settings: Record<string, string> | null }>(
     `SELECT s.sealed, x.wrapped, a.app, a.meta->'settings' AS settings FROM acct.account_secrets s
        JOIN acct.account_access x ON x.team_id = s.team_id AND x.account_id = s.account_id AND x.member_id = $3
@@ -318,17 +359,22 @@ async function rekeyAccount(store: TeamStore, q: TxQuery, me: Member, accountId:
   const r = rows[0];
   if (!r || !isWrapped(r.wrapped)) throw new AcctError('access_denied', `you cannot read ${accountId} in team ${store.name}, so you cannot re-key it`);
   const binding = accountBinding({ app: r.app, settings: r.settings ?? undefined });
-  const fields = store.open(unwrapKey(r.wrapped, keys, wrapInfo(store.teamId, accountId, me.id)), r.sealed, accountId, binding);
+  const fields = store.open(store.unwrap(r.wrapped, keys, accountId, me.id), r.sealed, accountId, binding);
   const key = newItemKey();
-  await q('UPDATE acct.account_secrets SET sealed = $3, updated_at = now() WHERE team_id = $1 AND account_id = $2', [store.teamId, accountId, sealFields(key, fields, store.teamId, accountId, binding)]);
-  const keep = new Set(readers.map((m) => m.id));
-  await q('DELETE FROM acct.account_access WHERE team_id = $1 AND account_id = $2 AND NOT (member_id = ANY($3))', [store.teamId, accountId, [...keep]]);
-  for (const m of readers)
-    await q(
-      `INSERT INTO acct.account_access (team_id, account_id, member_id, wrapped, granted_by) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (team_id, account_id, member_id) DO UPDATE SET wrapped = EXCLUDED.wrapped`,
-      [store.teamId, accountId, m.id, wrapKey(key, m.public_key, wrapInfo(store.teamId, accountId, m.id)), me.id],
-    );
+  const wraps = Object.fromEntries(readers.map((m) => [m.id, wrapKey(key, m.public_key, wrapInfo(store.teamId, accountId, m.id))]));
+  // One statement, checked by the database: the secrets and the keys of the readers kept, replaced together; it adds no reader.
+  await q('SELECT acct.rekey($1, $2, $3, $4)', [store.teamId, accountId, sealFields(key, fields, store.teamId, accountId, binding), wraps]).catch((err: unknown) => {
+    throw olderSchema(err, store, 're-keying an account') ?? err;
+  });
+}
+
+/** A function the team schema does not have yet (42883): the schema is older than this acct, and the fix is an upgrade. */
+function olderSchema(err: unknown, store: TeamStore, what: string): AcctError | undefined {
+  if ((err as { code?: string }).code !== '42883') return undefined;
+  return new AcctError('usage', `the team schema at ${hostOf(store.url)} is older than ${what} in this acct`, {
+    hint: `bring it up to date as the role that created the team: PGPASSWORD=… acct team upgrade postgres://<that role>@${hostOf(store.url)}/<database>`,
+    cause: err,
+  });
 }
 
 async function readersOf(q: TxQuery, store: TeamStore, accountId: string) {
@@ -341,8 +387,8 @@ async function readersOf(q: TxQuery, store: TeamStore, accountId: string) {
 
 export interface Removal {
   member: string;
-  /** Accounts whose credentials the member could read: rotate them at their providers. */
-  toRotate: { id: string; label: string; rekeyed: boolean }[];
+  /** Accounts whose credentials the member could read: rotate them at their providers. Those not re-keyed say why. */
+  toRotate: { id: string; label: string; rekeyed: boolean; why?: string }[];
 }
 
 /**
@@ -364,15 +410,21 @@ export async function removeMember(store: TeamStore, ref: string): Promise<Remov
     );
     // First the removal (it lists what the member could read, then drops its access), then new keys for the readers left.
     const could = await q<{ account_id: string; app: string; nickname: string }>('SELECT account_id, app, nickname FROM acct.remove_member($1, $2)', [store.teamId, target.id]);
-    const rekeyed = new Set<string>();
-    for (const { account_id } of mine) {
-      await rekeyAccount(store, q, me, account_id, await readersOf(q, store, account_id));
-      rekeyed.add(account_id);
-    }
-    return {
+    // An account whose key or secrets do not open for this admin (altered in the database) is not re-keyed, and that stops no removal: the member goes, and the account is listed as not re-keyed.
+    const failed = new Map<string, string>();
+    for (const { account_id } of mine)
+      await rekeyAccount(store, q, me, account_id, await readersOf(q, store, account_id)).catch((err: unknown) => {
+        if (!(err instanceof AcctError) || err.code !== 'store_unavailable') throw err;
+        failed.set(account_id, `its key or secrets do not open for you (${err.message})`);
+      });
+    const readable = new Set(mine.map((m) => m.account_id));
+    return visibleDeep({
       member: target.name,
-      toRotate: could.map((a) => ({ id: a.account_id, label: `${a.app}/${a.nickname} (${a.account_id})`, rekeyed: rekeyed.has(a.account_id) })),
-    };
+      toRotate: could.map((a) => {
+        const why = failed.get(a.account_id) ?? (readable.has(a.account_id) ? undefined : 'you cannot read it; its owner should unshare and share it again');
+        return { id: a.account_id, label: `${a.app}/${a.nickname} (${a.account_id})`, rekeyed: why === undefined, ...(why ? { why } : {}) };
+      }),
+    });
   });
 }
 
@@ -395,7 +447,7 @@ export async function share(store: TeamStore, ref: string, withWhom: string): Pr
       if (!t.public_key) throw new AcctError('bad_input', `${t.name} has not joined team ${store.name} yet`, { hint: `share it once ${t.name} has run acct team join` });
     const wrapped = await q<{ wrapped: unknown }>('SELECT wrapped FROM acct.account_access WHERE team_id = $1 AND account_id = $2 AND member_id = $3', [store.teamId, account.id, me.id]);
     if (!isWrapped(wrapped[0]?.wrapped)) throw new AcctError('access_denied', `you cannot read ${label(account)}`);
-    const key = unwrapKey(wrapped[0].wrapped, keys, wrapInfo(store.teamId, account.id, me.id));
+    const key = store.unwrap(wrapped[0].wrapped, keys, account.id, me.id);
     for (const t of targets)
       await q('INSERT INTO acct.account_access (team_id, account_id, member_id, wrapped, granted_by) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [
         store.teamId,
@@ -411,7 +463,7 @@ export async function share(store: TeamStore, ref: string, withWhom: string): Pr
 
 async function readerNames(q: TxQuery, store: TeamStore, accountId: string): Promise<string[]> {
   const rows = await q<{ name: string }>('SELECT m.name FROM acct.account_access x JOIN acct.members m ON m.team_id = x.team_id AND m.id = x.member_id WHERE x.team_id = $1 AND x.account_id = $2 ORDER BY m.name', [store.teamId, accountId]);
-  return rows.map((r) => r.name);
+  return rows.map((r) => visibleDeep(r.name));
 }
 
 /** Takes a member's (or everyone's but the owner's) access away, with a new key for those who keep it. */
@@ -431,8 +483,21 @@ export async function unshare(store: TeamStore, ref: string, withWhom: string): 
     const removed = readers.filter((r) => !keep.some((k) => k.id === r.id)).map((r) => names.get(r.id) ?? r.id);
     await rekeyAccount(store, q, me, account.id, keep);
     await q('UPDATE acct.accounts SET visibility = $3 WHERE team_id = $1 AND id = $2', [store.teamId, account.id, keep.length > 1 ? 'shared' : 'private']);
-    return { account: label(account), readers: keep.map((k) => names.get(k.id) ?? k.id), removed };
+    return visibleDeep({ account: label(account), readers: keep.map((k) => names.get(k.id) ?? k.id), removed });
   });
+}
+
+/**
+ * syncShares after a change that is done (a member added, an account shared,
+ * the members listed): its failure is that change's warning, with how to do
+ * it again, never the change's failure.
+ */
+export async function syncSharesAfter(store: TeamStore): Promise<void> {
+  try {
+    await syncShares(store);
+  } catch (err) {
+    store.warn(`could not wrap the keys shared with the whole team for the members who joined since (${err instanceof AcctError ? err.message : scrubLibraryText(errorMessage(err))}); any member who can read them does it with: acct team members ${store.name}`);
+  }
 }
 
 /**
@@ -455,9 +520,18 @@ export async function syncShares(store: TeamStore): Promise<number> {
           AND NOT EXISTS (SELECT 1 FROM acct.account_access x WHERE x.team_id = a.team_id AND x.account_id = a.id AND x.member_id = m.id)`,
       [store.teamId, member.id],
     );
+    // A key that does not open for this member (altered in the database) is said, and stops no other.
+    const open = (wrapped: unknown, item: string): Buffer | undefined => {
+      try {
+        return store.unwrap(wrapped, keys, item, member.id);
+      } catch (err) {
+        store.warn(`${(err as Error).message}: not wrapped for the members who joined since`);
+        return undefined;
+      }
+    };
     for (const r of missing) {
-      if (!isWrapped(r.wrapped)) continue;
-      const key = unwrapKey(r.wrapped, keys, wrapInfo(store.teamId, r.account_id, member.id));
+      const key = open(r.wrapped, r.account_id);
+      if (!key) continue;
       await q('INSERT INTO acct.account_access (team_id, account_id, member_id, wrapped, granted_by) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [
         store.teamId,
         r.account_id,
@@ -476,9 +550,9 @@ export async function syncShares(store: TeamStore): Promise<number> {
       [store.teamId, member.id],
     );
     for (const r of clients) {
-      if (!isWrapped(r.wrapped)) continue;
       const item = `client:${r.app}`;
-      const key = unwrapKey(r.wrapped, keys, wrapInfo(store.teamId, item, member.id));
+      const key = open(r.wrapped, item);
+      if (!key) continue;
       await q('INSERT INTO acct.client_access (team_id, app, member_id, wrapped) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [store.teamId, r.app, r.member_id, wrapKey(key, r.public_key, wrapInfo(store.teamId, item, r.member_id))]);
       n++;
     }

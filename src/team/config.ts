@@ -73,6 +73,13 @@ export function rememberTeam(paths: Paths, team: Omit<TeamConfig, 'source'>): vo
   writeJsonAtomic(teamsFile(paths), file);
 }
 
+/** Undoes rememberTeam of a team whose membership did not commit. */
+export function forgetTeam(paths: Paths, name: string): void {
+  const file = readTeamsFile(paths);
+  if (!file?.teams.some((t) => t.name === name)) return;
+  writeJsonAtomic(teamsFile(paths), { ...file, teams: file.teams.filter((t) => t.name !== name) });
+}
+
 export function findTeam(paths: Paths, env: NodeJS.ProcessEnv, name: string): TeamConfig {
   const teams = configuredTeams(paths, env);
   const team = teams.find((t) => t.name === name);
@@ -92,7 +99,9 @@ export function notAMember(name: string, known: string[]): AcctError {
   });
 }
 
-/** The sslmode values node-postgres reads (prefer, require and verify-ca it treats as verify-full). */
+/** URL parameters that carry a secret: the role's password, the password of a TLS client key. */
+const SECRET_PARAMS = new Set(['password', 'sslpassword']);
+/** The sslmode values the driver (pg-connection-string) knows; anything else it would take as no TLS setting at all. */
 const SSL_MODES = ['disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'];
 
 /**
@@ -110,19 +119,18 @@ export function checkUrl(raw: string, where = 'the URL'): { url: string; host: s
   }
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:')
     throw usageError(`${where} must start with postgres:// or postgresql://`, 'write it as postgres://user@host:5432/database', 'bad_input');
-  // The parameters decoded, as the driver reads them (?pass%77ord= is ?password=); sslpassword unlocks a TLS client key.
+  // The parameters as the driver reads them: decoded (?pass%77ord= is password), any case.
   const params = [...u.searchParams.keys()].map((k) => k.toLowerCase());
-  if (u.password || params.some((k) => k === 'password' || k === 'sslpassword'))
+  if (u.password || params.some((k) => SECRET_PARAMS.has(k)))
     throw usageError(
       `${where} holds a password, which would be visible to every process on this machine`,
       'give the database password in PGPASSWORD or ~/.pgpass instead, and the URL without it',
       'bad_input',
     );
-  const sslmode = u.searchParams.get('sslmode');
-  // What the driver (pg) knows; any other value it would take as TLS with full verification, without a word.
-  if (sslmode !== null && !SSL_MODES.includes(sslmode))
-    throw usageError(`${where} has sslmode=${sslmode}, which is not one of ${SSL_MODES.join(', ')}`, 'use sslmode=verify-full for TLS (the default of the driver when TLS is asked for), or disable on a network you trust', 'bad_input');
   if (!u.hostname && !/[?&]host=/.test(u.search)) throw usageError(`${where} names no host`, 'write it as postgres://user@host:5432/database', 'bad_input');
+  const sslmode = u.searchParams.get('sslmode');
+  if (sslmode !== null && !SSL_MODES.includes(sslmode))
+    throw usageError(`${where} has sslmode=${sslmode.replace(/[^\w-]/g, '?').slice(0, 20)}, which is no sslmode`, `sslmode is one of ${SSL_MODES.join(', ')} (verify-full checks the server's certificate and name)`, 'bad_input');
   return { url: u.toString(), host: hostOf(u.toString()), user: decodeURIComponent(u.username) };
 }
 
@@ -158,6 +166,8 @@ export interface Invitation {
   role: string;
   /** The one-time password of the member's role: `team join` replaces it at once. */
   password: string;
+  /** When it stops working (ISO 8601; the role's VALID UNTIL). Codes from before expiries have none. */
+  expires?: string;
 }
 
 export function encodeInvitation(inv: Invitation): string {
@@ -168,7 +178,7 @@ export function decodeInvitation(code: string): Invitation {
   const v = decodePayload(code.trim(), INVITE_PREFIX);
   if (!v || typeof v.team !== 'string' || typeof v.teamId !== 'string' || typeof v.memberId !== 'string' || typeof v.role !== 'string' || typeof v.password !== 'string')
     throw usageError('that is not an acct invitation code', 'paste the whole code `acct team invite` printed (it starts with acct-invite-)', 'bad_input');
-  return { team: v.team, teamId: v.teamId, memberId: v.memberId, role: v.role, password: v.password };
+  return { team: v.team, teamId: v.teamId, memberId: v.memberId, role: v.role, password: v.password, ...(typeof v.expires === 'string' ? { expires: v.expires } : {}) };
 }
 
 export function encodeTeamKey(c: MemberCredentials): string {

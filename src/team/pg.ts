@@ -138,58 +138,60 @@ export function agentDatabase(agent: Pick<TeamAgent, 'query'>, c: Connection & {
 /** Network-level failures: the database is not there (or not now). */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
 
+/** Node's codes for a server certificate that does not verify. */
+const TLS_FAILURES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 /**
  * A driver error as acct reports it. The message never quotes a query or its
  * parameters (they hold sealed secrets and verifiers): the driver's own text
  * for the server's errors, which name objects, not values.
  */
-/** Node's codes for a server certificate that does not verify. */
-const TLS_CERT_CODES = /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|ERR_TLS_CERT_ALTNAME_INVALID)$/;
-
-/**
- * A driver or server failure as acct's error, naming the host and the team
- * (undefined: a command about the database itself, `acct team upgrade`).
- */
-export function teamError(err: unknown, url: string, team: string | undefined): unknown {
+export function teamError(err: unknown, url: string, team?: string): unknown {
   if (err instanceof AcctError) return err;
   const e = err as { code?: string; message?: string };
   const host = hostOf(url);
-  const database = team === undefined ? `the team database at ${host}` : `the database of team ${team} at ${host}`;
+  // Without a team (acct team upgrade names a database, not a team): the database, by its host.
+  const database = team === undefined ? 'the team database' : `the database of team ${team}`;
   const message = errorMessage(err);
   // The driver's own failures carry no SQLSTATE: a connection that timed out or ended under a query.
   const driverFailure = !e.code && /timeout expired|Connection terminated|connection timeout|Client has encountered a connection error/i.test(message);
+  // TLS as the URL's sslmode asks for it, and a server that does not speak it, or whose certificate does not verify.
+  if ((!e.code && /does not support SSL connections/i.test(message)) || (e.code && TLS_FAILURES.has(e.code)))
+    return new AcctError('team_unreachable', `${database} at ${host} cannot be reached over TLS as the URL's sslmode asks (${message})`, {
+      hint: /does not support SSL/i.test(message)
+        ? 'the server does not accept TLS: have its administrator turn ssl on (recommended), or on a network you trust give the URL sslmode=disable'
+        : "the server's certificate does not verify: give its CA with sslrootcert=<file> in the URL, or check the host name matches the certificate",
+      cause: err,
+    });
   if ((e.code && UNREACHABLE.has(e.code)) || driverFailure)
-    return new AcctError('team_unreachable', `${database} is unreachable (${message})`, {
+    return new AcctError('team_unreachable', `${database} at ${host} is unreachable (${message})`, {
       hint: 'check that it is running and reachable from here; the accounts there are unchanged',
       cause: err,
     });
-  // TLS asked for (sslmode) and not had: a server without it, or a certificate that does not verify. Said as such, not as a bug.
-  if (/does not support SSL connections/i.test(message))
-    return new AcctError('team_unreachable', `${database} does not offer TLS, which its URL asks for (sslmode)`, {
-      hint: 'turn on ssl in its postgresql.conf, or, on a network you trust, use sslmode=disable in the URL; nothing was changed',
-      cause: err,
-    });
-  if (e.code && TLS_CERT_CODES.test(e.code))
-    return new AcctError('team_unreachable', `${database} has a TLS certificate acct cannot verify (${e.code})`, {
-      hint: 'give the CA that signed it with sslrootcert=/path/to/ca.pem in the URL, or check the host name it is for; nothing was changed',
-      cause: err,
-    });
-  if (team === undefined) {
-    // Logins and rights of the role in the URL, not of a member.
-    if (e.code === '28P01' || e.code === '28000')
-      return new AcctError('access_denied', `${host} refused the login of the role in the URL (${message})`, { hint: 'check the role name, and its password in PGPASSWORD or ~/.pgpass', cause: err });
-  } else if (e.code === '28000' && /not permitted to log in/.test(message))
+  if (team === undefined && (e.code === '28P01' || e.code === '28000'))
+    return new AcctError('access_denied', `${host} refused the login of the URL's role (${message})`, { hint: 'check the password in PGPASSWORD or ~/.pgpass for the role that created the team', cause: err });
+  if (team === undefined && e.code === '42501') return new AcctError('access_denied', `${host}: ${message}`, { hint: 'run it as the role that owns the acct schema', cause: err });
+  if (e.code === '28000' && /not permitted to log in/.test(message))
     return new AcctError('access_removed', `this machine's member of team ${team} was removed from it`, {
       hint: `ask an admin of ${team} to invite you again (acct team invite ${team} --name …)`,
       cause: err,
     });
-  else if (e.code === '28P01' || e.code === '28000')
+  if (e.code === '28P01' || e.code === '28000')
     return new AcctError('access_denied', `${host} refused this member's login to team ${team} (${message})`, {
       hint: `the member's password was changed or its role dropped; ask an admin of ${team} for a new invitation`,
       cause: err,
     });
   if (e.code === '42501')
-    return new AcctError('access_denied', `${team === undefined ? host : `team ${team}`}: ${message}`, { hint: 'ask an admin of the team', cause: err });
+    return new AcctError('access_denied', `team ${team}: ${message}`, { hint: 'ask an admin of the team', cause: err });
   if (e.code === '3F000' || e.code === '42P01')
     return new AcctError('not_found', `there is no acct team schema in the database at ${host}`, {
       hint: 'create a team there first: acct team create <name> <url>',

@@ -21,7 +21,7 @@
 // sent as SCRAM verifiers.
 import type { PoolClient } from './pg.js';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 const MIGRATION_LOCK = 0x61636374; // 'acct'
 
 const V1 = String.raw`
@@ -275,7 +275,110 @@ BEGIN
 END $$;
 `;
 
-const MIGRATIONS: readonly string[] = [V1, V2];
+// Version 3: who may write an account's wrapped keys. Version 1 let any
+// reader of an account update any member's wrapped key (the owner's
+// included: the account no longer opened for it) and wrap it for anyone.
+// Now only the owner wraps an account's key for a member (share); any reader
+// of an account shared with the whole team wraps it for a member who joined
+// later (syncShares), for an active member only and as itself; and a re-key
+// (a new key for the readers left, by the owner or an admin who reads it)
+// goes through acct.rekey, which replaces the sealed secrets and the
+// wrapped keys at once and adds no reader. Also: invitations expire (the
+// role's VALID UNTIL, made infinite when the member joins).
+const V3 = String.raw`
+CREATE FUNCTION acct.for_team(t text, a text) RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER SET search_path = acct, pg_temp AS $$
+  SELECT EXISTS (SELECT 1 FROM acct.accounts WHERE team_id = t AND id = a AND visibility = 'team')
+$$;
+CREATE FUNCTION acct.is_joined(t text, m text) RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER SET search_path = acct, pg_temp AS $$
+  SELECT EXISTS (SELECT 1 FROM acct.members WHERE team_id = t AND id = m AND removed_at IS NULL AND public_key IS NOT NULL)
+$$;
+DROP POLICY grant_access ON acct.account_access;
+DROP POLICY rewrap ON acct.account_access;
+CREATE POLICY grant_access ON acct.account_access FOR INSERT WITH CHECK (
+  granted_by = acct.me(team_id) AND acct.is_joined(team_id, member_id)
+  AND (acct.owns(team_id, account_id) OR (acct.for_team(team_id, account_id) AND acct.can_read(team_id, account_id))));
+CREATE POLICY rewrap ON acct.account_access FOR UPDATE USING (acct.owns(team_id, account_id)) WITH CHECK (acct.owns(team_id, account_id));
+
+-- A new key for an account: its secrets sealed with it, wrapped for the members in wraps (member id → wrapped key), who must read it already; the others lose access.
+CREATE FUNCTION acct.rekey(t text, a text, new_sealed jsonb, wraps jsonb) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = acct, pg_temp AS $$
+BEGIN
+  IF NOT acct.can_read(t, a) OR NOT (acct.owns(t, a) OR acct.is_admin(t)) THEN
+    RAISE EXCEPTION 'only the owner of an account, or an admin who reads it, re-keys it' USING ERRCODE = '42501';
+  END IF;
+  IF EXISTS (SELECT 1 FROM jsonb_object_keys(wraps) k WHERE NOT EXISTS (SELECT 1 FROM acct.account_access x WHERE x.team_id = t AND x.account_id = a AND x.member_id = k)) THEN
+    RAISE EXCEPTION 'a re-key keeps readers; it adds none (share does)' USING ERRCODE = '42501';
+  END IF;
+  UPDATE acct.account_secrets SET sealed = new_sealed, updated_at = now() WHERE team_id = t AND account_id = a;
+  IF NOT FOUND THEN RAISE EXCEPTION 'the account has no secrets to re-key' USING ERRCODE = 'P0002'; END IF;
+  DELETE FROM acct.account_access x WHERE x.team_id = t AND x.account_id = a AND NOT wraps ? x.member_id;
+  UPDATE acct.account_access x SET wrapped = wraps -> x.member_id WHERE x.team_id = t AND x.account_id = a;
+END $$;
+
+-- Invitations expire: a member's role can log in until valid_until (the invitation's password) and, once it joins, for good.
+CREATE FUNCTION acct.add_member(t text, member text, member_name text, role text, verifier text, admin boolean, ci boolean, pub text, valid_until timestamptz)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = acct, pg_temp AS $$
+DECLARE g text;
+BEGIN
+  IF NOT acct.is_admin(t) THEN RAISE EXCEPTION 'only an admin of the team can add members' USING ERRCODE = '42501'; END IF;
+  IF verifier NOT LIKE 'SCRAM-SHA-256$%' THEN RAISE EXCEPTION 'a password must be given as a SCRAM verifier' USING ERRCODE = '22023'; END IF;
+  IF role !~ '^acct_[a-z0-9]+_[a-z0-9]+$' THEN RAISE EXCEPTION 'not a member role name' USING ERRCODE = '22023'; END IF;
+  IF pub IS NULL AND (valid_until IS NULL OR valid_until <= now()) THEN RAISE EXCEPTION 'an invitation needs an expiry in the future' USING ERRCODE = '22023'; END IF;
+  SELECT group_role INTO g FROM acct.teams WHERE id = t;
+  EXECUTE format('CREATE ROLE %I LOGIN PASSWORD %L VALID UNTIL %L IN ROLE %I', role, verifier, CASE WHEN pub IS NULL THEN valid_until::text ELSE 'infinity' END, g);
+  INSERT INTO acct.members (team_id, id, name, role_name, public_key, is_admin, is_ci, invited_by, joined_at)
+  VALUES (t, member, member_name, role, pub, admin, ci, acct.me(t), CASE WHEN pub IS NULL THEN NULL ELSE now() END);
+END $$;
+DROP FUNCTION acct.add_member(text, text, text, text, text, boolean, boolean, text);
+CREATE OR REPLACE FUNCTION acct.set_my_key(t text, pub text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = acct, pg_temp AS $$
+BEGIN
+  IF (SELECT rolvaliduntil FROM pg_catalog.pg_roles WHERE rolname = session_user) <= now() THEN
+    RAISE EXCEPTION 'this invitation expired' USING ERRCODE = '42501';
+  END IF;
+  UPDATE acct.members SET public_key = pub, joined_at = now() WHERE team_id = t AND role_name = session_user AND removed_at IS NULL AND public_key IS NULL;
+  IF NOT FOUND THEN RAISE EXCEPTION 'this invitation was used already' USING ERRCODE = '42501'; END IF;
+  EXECUTE format('ALTER ROLE %I VALID UNTIL %L', session_user, 'infinity');
+END $$;
+-- Invitations made before this version, not used yet: they expire like new ones, a week from the upgrade.
+DO $$
+DECLARE r text;
+BEGIN
+  FOR r IN SELECT role_name FROM acct.members WHERE public_key IS NULL AND removed_at IS NULL LOOP
+    EXECUTE format('ALTER ROLE %I VALID UNTIL %L', r, (now() + interval '7 days')::text);
+  END LOOP;
+END $$;
+
+-- Retired ids are read by every member and added to by any (an account deleted); none takes one back.
+DROP POLICY member_of ON acct.retired_ids;
+CREATE POLICY see ON acct.retired_ids FOR SELECT USING (acct.me(team_id) IS NOT NULL);
+CREATE POLICY retire ON acct.retired_ids FOR INSERT WITH CHECK (acct.me(team_id) IS NOT NULL);
+
+-- What members write and others are shown holds no control character (an escape sequence for their terminals);
+-- NOT VALID: rows from before are not checked (acct shows them escaped). A use's time is the server's when the
+-- client's is missing or ahead of it.
+ALTER TABLE acct.uses ADD CONSTRAINT uses_visible CHECK (machine !~ '[--]' AND command !~ '[--]') NOT VALID;
+ALTER TABLE acct.accounts ADD CONSTRAINT accounts_visible CHECK (app !~ '[--]' AND nickname !~ '[--]') NOT VALID;
+ALTER TABLE acct.members ADD CONSTRAINT members_visible CHECK (name !~ '[--]') NOT VALID;
+ALTER TABLE acct.uses ALTER COLUMN at SET DEFAULT now();
+CREATE FUNCTION acct.use_time() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.at IS NULL OR NEW.at > now() + interval '5 minutes' THEN NEW.at := now(); END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER use_time BEFORE INSERT ON acct.uses FOR EACH ROW EXECUTE FUNCTION acct.use_time();
+
+REVOKE ALL ON FUNCTION acct.for_team(text, text), acct.is_joined(text, text), acct.rekey(text, text, jsonb, jsonb),
+  acct.add_member(text, text, text, text, text, boolean, boolean, text, timestamptz) FROM PUBLIC;
+DO $$
+DECLARE g text;
+BEGIN
+  FOR g IN SELECT group_role FROM acct.teams LOOP
+    EXECUTE format('GRANT EXECUTE ON FUNCTION acct.for_team(text, text), acct.is_joined(text, text), acct.rekey(text, text, jsonb, jsonb),
+      acct.add_member(text, text, text, text, text, boolean, boolean, text, timestamptz) TO %I', g);
+  END LOOP;
+END $$;
+`;
+
+const MIGRATIONS: readonly string[] = [V1, V2, V3];
 
 /**
  * Inside a transaction: waits for any other migration or team creation in
@@ -316,7 +419,7 @@ export function grantsFor(groupRole: string, ident: (s: string) => string): stri
     `GRANT SELECT, INSERT, UPDATE, DELETE ON acct.accounts, acct.retired_ids, acct.defaults, acct.account_access, acct.account_secrets, acct.clients, acct.client_access, acct.refresh_outcomes TO ${g}`,
     `GRANT SELECT, INSERT ON acct.uses TO ${g}`,
     `GRANT EXECUTE ON FUNCTION acct.me(text), acct.is_admin(text), acct.owns(text, text), acct.can_read(text, text), acct.can_see(text, text), acct.whoami(text),
-       acct.add_member(text, text, text, text, text, boolean, boolean, text), acct.set_my_key(text, text), acct.remove_member(text, text), acct.guard_account(),
-       acct.set_offline_tokens(text, boolean) TO ${g}`,
+       acct.add_member(text, text, text, text, text, boolean, boolean, text, timestamptz), acct.set_my_key(text, text), acct.remove_member(text, text), acct.guard_account(),
+       acct.set_offline_tokens(text, boolean), acct.for_team(text, text), acct.is_joined(text, text), acct.rekey(text, text, jsonb, jsonb) TO ${g}`,
   ].join(';\n');
 }

@@ -10,7 +10,7 @@ import type { AccountStore, AccountView, AppAccounts, ClientStore, OfflineCopy, 
 import type { Fields } from '../store/store.js';
 import type { RefreshOutcome } from '../accounts/refresh.js';
 import { LockBusyError } from '../store/lock.js';
-import { AcctError } from '../errors.js';
+import { AcctError, visibleDeep } from '../errors.js';
 import type { Sealed } from '../store/crypto.js';
 import { isSealed } from '../store/crypto.js';
 import { agentDatabase, poolDatabase, teamError, alive, type Database, type PoolClient } from './pg.js';
@@ -68,6 +68,13 @@ interface Row {
 
 /** An account as the rest of acct sees it: it carries its team, so every later operation comes back to this store (accounts/stores.ts). */
 const toAccount = (r: Row, team: string): Account => ({ ...r.meta, id: r.id, app: r.app, nickname: r.nickname, team });
+/**
+ * What the store hands out to be shown (list, show, members, remove):
+ * another member writes these rows, so a control character in them (an escape
+ * sequence for the terminal) is made visible, here, once. Updates read their
+ * rows themselves and write back what they read.
+ */
+const shown = visibleDeep;
 /** An account as the database keeps it: the team is the row's, not the metadata's. */
 const stored = ({ team: _team, ...a }: Account): Omit<Account, 'team'> => a;
 
@@ -255,7 +262,7 @@ export class TeamStore implements AccountStore {
     this.whoami ??= Promise.resolve(me);
     this.offlineAllowed = row!.offline_tokens === true;
     await this.offline(`update the tokens kept for team ${this.name}`, (t) => t.sync(this.offlineAllowed === true, new Set(row!.accounts.map((a) => a.id))));
-    return { accounts: row!.accounts.map((r) => toAccount(r, this.name)), defaults: row!.defaults };
+    return { accounts: row!.accounts.map((r) => shown(toAccount(r, this.name))), defaults: row!.defaults };
   }
 
   /** The team's offline_tokens setting, as the last view read it (undefined: not read in this process, so no copy is kept). */
@@ -290,7 +297,7 @@ export class TeamStore implements AccountStore {
 
   async get(id: string): Promise<Account | undefined> {
     const rows = await this.query<Row>('SELECT id, app, nickname, meta FROM acct.accounts WHERE team_id = $1 AND id = $2', [this.teamId, id]);
-    return rows[0] && toAccount(rows[0], this.name);
+    return rows[0] && shown(toAccount(rows[0], this.name));
   }
 
   /** Owner, visibility and readers of an account the member sees. */
@@ -304,7 +311,7 @@ export class TeamStore implements AccountStore {
     );
     const r = rows[0];
     if (!r) throw this.notFound(id);
-    return { owner: { id: r.owner, name: r.owner_name }, visibility: r.visibility, readers: r.readers ?? [] };
+    return shown({ owner: { id: r.owner, name: r.owner_name }, visibility: r.visibility, readers: r.readers ?? [] });
   }
 
   private notFound(id: string) {
@@ -391,7 +398,16 @@ export class TeamStore implements AccountStore {
           const [row] = await q<{ sealed: unknown }>('SELECT sealed FROM acct.account_secrets WHERE team_id = $1 AND account_id = $2', [this.teamId, id]);
           next = this.open(key, row?.sealed, id, accountBinding(before));
         }
-        await q('UPDATE acct.account_secrets SET sealed = $3, updated_at = now() WHERE team_id = $1 AND account_id = $2', [this.teamId, id, sealFields(key, next, this.teamId, id, accountBinding(after))]);
+        const written = await q('UPDATE acct.account_secrets SET sealed = $3, updated_at = now() WHERE team_id = $1 AND account_id = $2 RETURNING account_id', [
+          this.teamId,
+          id,
+          sealFields(key, next, this.teamId, id, accountBinding(after)),
+        ]);
+        // No row: the secrets are not this member's to write (any more), or gone. Said, and the transaction undone: never a change that looks stored.
+        if (!written.length)
+          throw new AcctError('store_unavailable', `the new secrets of ${id} could not be stored in team ${this.name}: the account's secrets are gone or no longer yours to write`, {
+            hint: `check it is still shared with you (acct show ${this.name}:${id}); a token refreshed just now may need: acct reconnect ${this.name}:${id}`,
+          });
       }
       try {
         await q('UPDATE acct.accounts SET nickname = $3, meta = $4 WHERE team_id = $1 AND id = $2', [this.teamId, id, after.nickname, stored(after)]);
@@ -418,7 +434,8 @@ export class TeamStore implements AccountStore {
     return this.unwrap(rows[0].wrapped, keys, id, member.id);
   }
 
-  private unwrap(wrapped: unknown, keys: MemberKeys, item: string, memberId: string): Buffer {
+  /** A wrapped key (an account's, or `client:<app>`), opened with this member's key: one that does not open is a store error that says what to do (exit 6), never a crypto library's message. */
+  unwrap(wrapped: unknown, keys: MemberKeys, item: string, memberId: string): Buffer {
     try {
       if (!isWrapped(wrapped)) throw new Error('malformed');
       return unwrapKey(wrapped, keys, wrapInfo(this.teamId, item, memberId));
@@ -581,7 +598,7 @@ export class TeamStore implements AccountStore {
         WHERE u.team_id = $1 AND u.account_id = $2 ORDER BY u.at DESC LIMIT $3`,
       [this.teamId, id, limit],
     );
-    return rows.map((r) => ({ at: r.at.toISOString(), command: r.command, member: r.member, machine: r.machine }));
+    return rows.map((r) => shown({ at: r.at.toISOString(), command: r.command, member: r.member, machine: r.machine }));
   }
 
   readonly clients: ClientStore = {

@@ -16,7 +16,7 @@ import { BROWSER_COMMAND, sleep } from '../support/oauth-cli.js';
 import { SecretStore } from '../../src/store/store.js';
 import { credentialsEntry } from '../../src/team/config.js';
 import { openPool } from '../../src/team/pg.js';
-import { migrate } from '../../src/team/schema.js';
+import { migrate, SCHEMA_VERSION } from '../../src/team/schema.js';
 import { startKeyringSession, type KeyringSession } from '../support/keyring.js';
 
 let pg: PgCluster;
@@ -25,6 +25,30 @@ const REF = 'acme:local/bot';
 const KEY_REF = 'acme:stripe/live';
 const API_KEY = 'sk_live_OFFLINE_never_kept_5e1c0a9b';
 const SLOW = 180_000;
+
+/** What schema version 3 added, taken out again: the database as a version 1 or 2 acct left it. */
+const UNDO_V3 = `
+DROP POLICY grant_access ON acct.account_access;
+DROP POLICY rewrap ON acct.account_access;
+CREATE POLICY grant_access ON acct.account_access FOR INSERT WITH CHECK (acct.owns(team_id, account_id) OR acct.can_read(team_id, account_id));
+CREATE POLICY rewrap ON acct.account_access FOR UPDATE USING (acct.can_read(team_id, account_id));
+DROP FUNCTION acct.rekey(text, text, jsonb, jsonb);
+DROP FUNCTION acct.for_team(text, text);
+DROP FUNCTION acct.is_joined(text, text);
+DROP FUNCTION acct.add_member(text, text, text, text, text, boolean, boolean, text, timestamptz);
+-- Version 1's, in signature only: this file invites no one after taking version 3 out.
+CREATE FUNCTION acct.add_member(t text, member text, member_name text, role text, verifier text, admin boolean, ci boolean, pub text) RETURNS void LANGUAGE sql AS 'SELECT NULL::void';
+ALTER TABLE acct.uses DROP CONSTRAINT uses_visible;
+ALTER TABLE acct.accounts DROP CONSTRAINT accounts_visible;
+ALTER TABLE acct.members DROP CONSTRAINT members_visible;
+ALTER TABLE acct.uses ALTER COLUMN at DROP DEFAULT;
+DROP TRIGGER use_time ON acct.uses;
+DROP FUNCTION acct.use_time();
+DROP POLICY see ON acct.retired_ids;
+DROP POLICY retire ON acct.retired_ids;
+CREATE POLICY member_of ON acct.retired_ids FOR ALL USING (acct.me(team_id) IS NOT NULL);
+DELETE FROM acct.schema_version WHERE version = 3;
+`;
 
 type Env = Record<string, string | undefined>;
 
@@ -292,21 +316,22 @@ describe('the schema migration of the setting', () => {
     const [a, b] = await Promise.all([alice.run(['team', 'upgrade', url, '--json'], { env: { PGPASSWORD: pg.password } }), bob.run(['team', 'upgrade', url, '--json'], { env: { PGPASSWORD: pg.password } })]);
     for (const r of [a, b]) {
       expect(r.exitCode, r.stderr).toBe(0);
-      expect(JSON.parse(r.stdout)).toMatchObject({ to: 2 });
+      expect(JSON.parse(r.stdout)).toMatchObject({ to: SCHEMA_VERSION });
     }
-    expect(sql('SELECT version FROM acct.schema_version ORDER BY version').split('\n')).toEqual(['1', '2']);
+    expect(sql('SELECT version FROM acct.schema_version ORDER BY version').split('\n')).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => String(i + 1)));
     expect(sql("SELECT offline_tokens FROM acct.teams WHERE id = 'oldteam'")).toBe('f');
     expect(sql("SELECT has_function_privilege('acct_oldteam', 'acct.set_offline_tokens(text, boolean)', 'EXECUTE')")).toBe('t');
     expect(sql("SELECT has_function_privilege('public', 'acct.set_offline_tokens(text, boolean)', 'EXECUTE')")).toBe('f');
     const again = await alice.run(['team', 'upgrade', url], { env: { PGPASSWORD: pg.password } });
     expect(again.exitCode, again.stderr).toBe(0);
-    expect(again.stderr).toContain('up to date (version 2)');
+    expect(again.stderr).toContain(`up to date (version ${SCHEMA_VERSION})`);
   }, SLOW);
 });
 
 describe('a team whose database is still at schema version 1', () => {
   it('reads work (the setting reads as off), team set says how to upgrade, and team upgrade brings the setting', async () => {
     // The team's database as a version 1 acct left it.
+    pg.sql(UNDO_V3);
     pg.sql("DROP FUNCTION acct.set_offline_tokens(text, boolean); ALTER TABLE acct.teams DROP COLUMN offline_tokens; DELETE FROM acct.schema_version WHERE version = 2");
     const token = await alice.run(['token', REF]);
     expect(token.exitCode, token.stderr).toBe(0);
@@ -317,7 +342,7 @@ describe('a team whose database is still at schema version 1', () => {
     expect(old.stderr).toContain('acct team upgrade');
     const up = await alice.run(['team', 'upgrade', pg.url], { env: { PGPASSWORD: pg.password } });
     expect(up.exitCode, up.stderr).toBe(0);
-    expect(up.stderr).toContain('from version 1 to 2');
+    expect(up.stderr).toContain(`from version 1 to ${SCHEMA_VERSION}`);
     const on = await alice.run(['team', 'set', 'acme', '--offline-tokens', 'on', '--json']);
     expect(on.exitCode, on.stderr).toBe(0);
     expect(JSON.parse(on.stdout).offline_tokens).toBe(true);
