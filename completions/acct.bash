@@ -20,7 +20,7 @@ _acct_spec() {
     "client remove") subs=""; opts="-h --help"; vopts=""; args="apps"; variadic=0 ;;
     "team") subs="create invite join add-ci members set upgrade remove"; opts="-h --help"; vopts=""; args=""; variadic=0 ;;
     "team create") subs=""; opts="--member --json -h --help"; vopts="--member"; args="none none"; variadic=0 ;;
-    "team invite") subs=""; opts="--name --admin --json -h --help"; vopts="--name"; args="none"; variadic=0 ;;
+    "team invite") subs=""; opts="--name --admin --expires --json -h --help"; vopts="--name --expires"; args="none"; variadic=0 ;;
     "team join") subs=""; opts="--code-stdin --code --as --json -h --help"; vopts="--code --as"; args="none"; variadic=0 ;;
     "team add-ci") subs=""; opts="--name --json -h --help"; vopts="--name"; args="none"; variadic=0 ;;
     "team members") subs=""; opts="--json -h --help"; vopts=""; args="none"; variadic=0 ;;
