@@ -4,9 +4,9 @@
 // provider (test/support/quirk-provider.ts) through the built binary; what
 // matters is what ends up stored, and that nothing rotated is lost.
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
-import { acct, baseEnv, tempHome } from '../support/cli.js';
-import { BROWSER_COMMAND, startAcct } from '../support/oauth-cli.js';
-import { startQuirkProvider, quirkApp, CLIENT, type QuirkProvider } from '../support/quirk-provider.js';
+import { acct } from '../support/cli.js';
+import { quirkHome, startAcct } from '../support/oauth-cli.js';
+import { startQuirkProvider, quirkApp, type QuirkProvider } from '../support/quirk-provider.js';
 
 let p: QuirkProvider;
 beforeAll(async () => {
@@ -21,12 +21,7 @@ type Env = Record<string, string | undefined>;
 const TEN_YEARS_MS = 10 * 365 * 24 * 3600 * 1000;
 
 async function setup(def: Record<string, unknown> = quirkApp(p), extraEnv: Env = {}): Promise<Env> {
-  const env = baseEnv({ ACCT_HOME: tempHome(), ACCT_STORE: 'file', ACCT_PASSPHRASE: 'pw', ACCT_BROWSER: BROWSER_COMMAND, ...extraEnv });
-  const added = await acct(['apps', 'add', 'q', '--file', p.appFile(def)], env);
-  expect(added.exitCode, added.stderr).toBe(0);
-  const set = await acct(['client', 'set', 'q', '--client-id', CLIENT.clientId, '--secret-stdin'], env, { input: CLIENT.clientSecret, stdin: undefined });
-  expect(set.exitCode, set.stderr).toBe(0);
-  return env;
+  return quirkHome(p, 'q', def, extraEnv);
 }
 
 async function ok(args: string[], env: Env) {

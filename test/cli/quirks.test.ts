@@ -4,8 +4,8 @@
 // through the built binary, checking what reached the provider.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { acct, baseEnv, tempHome } from '../support/cli.js';
-import { BROWSER_COMMAND } from '../support/oauth-cli.js';
-import { startQuirkProvider, quirkApp, CLIENT, type QuirkProvider } from '../support/quirk-provider.js';
+import { quirkHome } from '../support/oauth-cli.js';
+import { startQuirkProvider, quirkApp, type QuirkProvider } from '../support/quirk-provider.js';
 import { startApiServer, type ApiServer } from '../support/api-server.js';
 
 let p: QuirkProvider;
@@ -18,12 +18,7 @@ type Env = Record<string, string | undefined>;
 
 /** A fresh home with the app added and the provider's client set. */
 async function setup(slug: string, def: Record<string, unknown>, extraEnv: Env = {}): Promise<Env> {
-  const env = baseEnv({ ACCT_HOME: tempHome(), ACCT_STORE: 'file', ACCT_PASSPHRASE: 'pw', ACCT_BROWSER: BROWSER_COMMAND, ...extraEnv });
-  const added = await acct(['apps', 'add', slug, '--file', p.appFile(def)], env);
-  expect(added.exitCode, added.stderr).toBe(0);
-  const set = await acct(['client', 'set', slug, '--client-id', CLIENT.clientId, '--secret-stdin'], env, { input: CLIENT.clientSecret, stdin: undefined });
-  expect(set.exitCode, set.stderr).toBe(0);
-  return env;
+  return quirkHome(p, slug, def, extraEnv);
 }
 
 async function ok(args: string[], env: Env) {

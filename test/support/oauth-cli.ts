@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { expect } from 'vitest';
 import { acct, baseEnv, BIN, tempHome } from './cli.js';
 import type { AuthServer, ClientKind } from './oauth-server.js';
+import { CLIENT, type QuirkProvider } from './quirk-provider.js';
 
 export const BROWSER_SCRIPT = resolve(import.meta.dirname, 'browser.mjs');
 export const BROWSER_COMMAND = `${process.execPath} ${BROWSER_SCRIPT}`;
@@ -38,6 +39,16 @@ export async function oauthHome(server: AuthServer, kind: ClientKind, opts: { sl
 }
 
 /** A short, stable stand-in for a secret in assertions: never print the value itself. */
+/** A fresh passphrase-store home with the app `def` added as `slug`, and the quirk provider's client set for it. */
+export async function quirkHome(p: QuirkProvider, slug: string, def: Record<string, unknown>, extraEnv: Record<string, string | undefined> = {}): Promise<Record<string, string | undefined>> {
+  const env = baseEnv({ ACCT_HOME: tempHome(), ACCT_STORE: 'file', ACCT_PASSPHRASE: 'pw', ACCT_BROWSER: BROWSER_COMMAND, ...extraEnv });
+  const added = await acct(['apps', 'add', slug, '--file', p.appFile(def)], env);
+  expect(added.exitCode, added.stderr).toBe(0);
+  const set = await acct(['client', 'set', slug, '--client-id', CLIENT.clientId, '--secret-stdin'], env, { input: CLIENT.clientSecret, stdin: undefined });
+  expect(set.exitCode, set.stderr).toBe(0);
+  return env;
+}
+
 export function fingerprint(secret: string | undefined): string {
   if (secret === undefined) return '(none)';
   return `sha256:${createHash('sha256').update(secret).digest('hex').slice(0, 16)} (${secret.length} chars)`;
