@@ -79,3 +79,51 @@ describe('the refresh loop on a failing provider', () => {
     expect(stderr.filter((l) => l.includes('retrying'))).toHaveLength(4);
   });
 });
+
+describe('callers queued behind a refresh', () => {
+  it('unlock the store only once the refresh is done, so the refresh does not wait for their unlocking', async () => {
+    // Two callers ("processes": two contexts on one passphrase store), real clock and real lock.
+    const home = mkdtempSync(join(tmpdir(), 'acct-refresh-'));
+    const env = { ACCT_HOME: home, ACCT_STORE: 'file', ACCT_PASSPHRASE: 'queued', ACCT_CLIENT_ID_GITHUB: 'Iv1.test', ACCT_CLIENT_SECRET_GITHUB: 'test-secret' };
+    const io = () => ({ stderr: { write: () => true }, stdout: new PassThrough(), stdin: new PassThrough() }) as unknown as IO;
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let asked = 0;
+    let answering!: () => void;
+    const holding = new Promise<void>((r) => (answering = r));
+    const fetch: Fetch = async () => {
+      asked++;
+      answering();
+      await released;
+      const body = { access_token: 'gho_new', token_type: 'bearer', expires_in: 3600, refresh_token: 'ghr_rotated', scope: '' };
+      return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
+    };
+    const holder = createContext(env, io(), { fetch });
+    const app = holder.catalog.get('github');
+    const account = await createAccount(
+      holder,
+      holder.store,
+      app,
+      { fields: { oauth_access_token: 'gho_old', oauth_refresh_token: 'ghr_refresh' }, scopes: [], expiresAt: new Date(Date.now() - 10_000).toISOString(), identity: 'octocat' },
+      'octo',
+    );
+    const first = ensureFresh(holder, account, app, { minTtlSeconds: 60 });
+    await holding;
+    const waiter = createContext(env, io(), { fetch });
+    const reads: boolean[] = [];
+    let done = false;
+    const read = waiter.store.readSecrets.bind(waiter.store);
+    waiter.store.readSecrets = (ids) => (reads.push(done), read(ids));
+    const second = ensureFresh(waiter, account, app, { minTtlSeconds: 60 });
+    await new Promise((r) => setTimeout(r, 700));
+    expect(reads).toEqual([]); // waiting for the lock, the store still locked
+    done = true;
+    release();
+    const [a, b] = await Promise.all([first, second]);
+    expect(a.fields.oauth_access_token).toBe('gho_new');
+    expect(b.fields.oauth_access_token).toBe('gho_new');
+    expect(reads.length).toBeGreaterThan(0);
+    expect(reads.every(Boolean)).toBe(true);
+    expect(asked).toBe(1);
+  });
+});
