@@ -266,7 +266,9 @@ async function refreshLocked(ctx: Context, account: Account, app: OAuthApp, fiel
       // Recorded at every failed attempt, so a caller whose own deadline
       // comes while this one still retries can say what the provider does.
       // A Retry-After is honoured, capped so that one provider cannot hold a caller for long: past the deadline there is no retry at all.
-      const pause = retryPause(ctx.now().getTime(), deadline, Math.max(delay, Math.min(failure.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS)));
+      const now = ctx.now().getTime();
+      const asked = failure.retryAfterMs ?? (failure.retryAt !== undefined ? failure.retryAt - now : 0);
+      const pause = retryPause(now, deadline, Math.max(delay, Math.min(asked, MAX_RETRY_AFTER_MS)));
       await lock.recordOutcome({ at: ctx.now().toISOString(), problem: failure.message, final: pause === undefined });
       if (pause !== undefined) {
         ctx.warn(`refreshing ${label} failed (${failure.message}); retrying`);

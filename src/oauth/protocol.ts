@@ -308,8 +308,8 @@ export type OAuthFailure =
   | { kind: 'invalid_grant'; message: string }
   | { kind: 'denied'; error: string; message: string }
   | { kind: 'oauth_error'; error: string; message: string }
-  /** `retryAfterMs`: how long the provider asked to wait (Retry-After), when it said. */
-  | { kind: 'transient'; message: string; retryAfterMs?: number }
+  /** How long the provider asked to wait (Retry-After), when it said: `retryAfterMs` for a number of seconds, `retryAt` (ms since the epoch) for an HTTP date. */
+  | { kind: 'transient'; message: string; retryAfterMs?: number; retryAt?: number }
   /** A 2xx answer that cannot be used (UnusableTokenAnswer): never retried; `refreshToken` is the new one it carried, when usable. */
   | { kind: 'unusable'; message: string; refreshToken?: string };
 
@@ -322,7 +322,7 @@ export function classifyFailure(err: unknown): OAuthFailure {
     const message = `${err instanceof oauth.ResponseBodyError ? `HTTP ${err.status}, ` : ''}${providerError(err)}`;
     if (err instanceof oauth.ResponseBodyError && (err.status >= 500 || err.status === 429 || err.status === 408))
       // Too many requests and a request timeout say "later", whatever error code comes with them: they say nothing of the grant.
-      return { kind: 'transient', message: `the provider answered ${err.status} (${providerError(err)})`, retryAfterMs: retryAfter(err.response) };
+      return { kind: 'transient', message: `the provider answered ${err.status} (${providerError(err)})`, ...retryAfter(err.response) };
     if (err.error === 'invalid_grant') return { kind: 'invalid_grant', message };
     if (err.error === 'access_denied') return { kind: 'denied', error: err.error, message };
     if (err.error === 'temporarily_unavailable' || err.error === 'server_error') return { kind: 'transient', message };
@@ -335,10 +335,18 @@ export function classifyFailure(err: unknown): OAuthFailure {
   throw err;
 }
 
-/** Retry-After as a number of seconds (RFC 9110 §10.2.3), in ms; undefined when absent or an HTTP date (this code reads no clock). */
-function retryAfter(res: Response | undefined): number | undefined {
+/**
+ * Retry-After (RFC 9110 §10.2.3): a number of seconds, or an HTTP date, which
+ * the caller compares with its own clock (this code reads none). Nothing when
+ * absent or neither.
+ */
+function retryAfter(res: Response | undefined): { retryAfterMs?: number; retryAt?: number } {
   const value = res?.headers.get('retry-after')?.trim();
-  return value && /^\d{1,9}$/.test(value) ? Number(value) * 1000 : undefined;
+  if (!value) return {};
+  if (/^\d{1,9}$/.test(value)) return { retryAfterMs: Number(value) * 1000 };
+  // IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"), the form senders must use; Date.parse reads it exactly.
+  const at = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(value) ? Date.parse(value) : NaN;
+  return Number.isNaN(at) ? {} : { retryAt: at };
 }
 
 /** A provider's error and error_description, fit for a terminal line (they are the provider's text, not acct's). */

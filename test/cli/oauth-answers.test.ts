@@ -184,6 +184,19 @@ describe('429 and 408 at the token endpoint are "later", not a rejected grant', 
     expect(after.fields.oauth_access_token).not.toBe(before.fields.oauth_access_token);
   });
 
+  it('a Retry-After that is an HTTP date: waited for until then', async () => {
+    const env = await setup(quirkApp(p), { ACCT_REFRESH_DEADLINE: '8' });
+    await ok(['connect', 'q', '--setting', 'tenant=dated'], env);
+    const count = refreshes().length;
+    // Whole seconds: 3 s ahead is at least 2 s once truncated; acct's own first pause is 0.5 s.
+    p.tokenFaults = [{ status: 429, body: { error: 'rate_limited' }, headers: { 'retry-after': new Date(Date.now() + 3000).toUTCString() } }];
+    const started = Date.now();
+    const r = await acct(['token', 'q', '--refresh'], env);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
+    expect(refreshes().length).toBe(count + 2);
+  });
+
   it('408 and 429 that last past the deadline: the cached token with a warning while it is valid; the account stays connected', async () => {
     const env = await setup(quirkApp(p), { ACCT_REFRESH_DEADLINE: '2' });
     await ok(['connect', 'q', '--setting', 'tenant=busy'], env);
