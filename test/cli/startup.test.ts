@@ -91,6 +91,13 @@ describe('start-up', () => {
     expect(await packagesLoaded(['token', '--help'], env)).toContain('commander');
   });
 
+  it('the locking library is built without graceful-fs, which acct never uses (it passes its own fs) and which patches node:fs when loaded', async () => {
+    const patched = (lib: string) =>
+      execa('node', ['-e', `require(${JSON.stringify(lib)}); process.stdout.write(String(require('node:fs')[Symbol.for('graceful-fs.queue')] !== undefined))`], { extendEnv: false, env: baseEnv() });
+    expect((await patched(join(DIST, 'vendor/proper-lockfile.cjs'))).stdout).toBe('false');
+    expect((await patched(resolve(import.meta.dirname, '../../node_modules/proper-lockfile'))).stdout).toBe('true'); // the check can fail
+  });
+
   it('the trace does see the libraries a command needs (the check can fail)', async () => {
     // The stand-in service's port is closed: the test request reports it unreachable (exit 5), through undici.
     const loaded = await packagesLoaded(['test', 'local'], env, 5);
