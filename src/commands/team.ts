@@ -91,20 +91,21 @@ export async function members(ctx: Context, name: string, opts: { json?: boolean
     await printTable(
       ctx,
       [{ head: 'MEMBER', flexible: true }, { head: 'ID' }, { head: 'ROLE' }, { head: 'STATE' }, { head: 'JOINED', time: true, drop: 1 }, { head: 'REMOVED', time: true }],
-      list.map((m) => [m.name, m.id, m.admin ? 'admin' : m.ci ? 'ci' : 'member', stateText(m), m.joined ?? 'invited', m.removed ?? '-']),
+      list.map((m) => [m.name, m.id, m.admin ? 'admin' : m.ci ? 'ci' : 'member', m.state, m.joined ?? 'invited', m.removed ?? '-']),
       await style(ctx.io, ctx.env),
     );
-    if (list.some((m) => m.state === 'joined'))
+    const waiting = list.filter((m) => m.state === 'joined');
+    const unsigned = waiting.some((m) => m.confirmer === undefined);
+    for (const m of waiting)
+      if (m.confirmer !== undefined)
+        ctx.info(m.confirmer ? `${m.name} joined, waiting for ${m.confirmer} to confirm.` : `${m.name} joined, not confirmed: no admin in the team's signed roster can confirm them (invite them again).`);
+    if (unsigned) ctx.info(`Team ${name} has no signed roster yet, so keys are wrapped for no other member: an admin makes one by running acct team members ${name} (after acct team upgrade, if its schema is older).`);
+    else if (waiting.length)
       ctx.info(
         `Keys are wrapped only for confirmed members: the admin who invited a member confirms it (checking that its key is the one that joined with the invitation) by running acct team members ${name} on their machine.`,
       );
     ctx.info(offlineLine(name, await t.settings(store)));
   });
-}
-
-function stateText(m: { state: string; confirmer?: string | null }): string {
-  if (m.state !== 'joined') return m.state;
-  return m.confirmer ? `joined, waiting for ${m.confirmer} to confirm` : m.confirmer === null ? 'joined, not confirmed' : 'joined';
 }
 
 const offlineLine = (name: string, s: TeamSettings) =>

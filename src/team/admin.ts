@@ -409,7 +409,7 @@ export interface MemberInfo {
   /**
    * confirmed: in the team's signed roster (keys are wrapped for it);
    * joined: its keys published, waiting for `confirmer` (the admin who
-   * invited it) to confirm them (null: the team has no signed roster yet);
+   * invited it) to confirm them (null: no admin can; absent: the team has no signed roster yet);
    * invited: the invitation not used yet; removed.
    */
   state: 'confirmed' | 'joined' | 'invited' | 'removed';
@@ -425,7 +425,7 @@ export async function members(store: TeamStore): Promise<MemberInfo[]> {
     if (r.removed_at) return { state: 'removed' };
     if (!r.public_key) return { state: 'invited' };
     if (to.roster?.body.members.some((m) => m.id === r.id)) return { state: 'confirmed' };
-    return { state: 'joined', confirmer: to.roster ? (to.confirmer(r.id) ?? null) : null };
+    return { state: 'joined', ...(to.roster ? { confirmer: to.confirmer(r.id) ?? null } : {}) };
   };
   // Names another admin wrote: control characters made visible, as the store does for accounts (store.ts, shown).
   return to.rows.map((r) =>

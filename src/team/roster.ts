@@ -320,10 +320,16 @@ export async function recipients(store: TeamStore, q: TxQuery, written?: Roster)
   return new Recipients(store, roster, await memberRows(q, store.teamId), { id: creds.memberId, publicKey: creds.publicKey });
 }
 
+/** A body's text and its signature with an Ed25519 private key (PKCS#8, base64). */
+export function signRoster(body: RosterBody, signingKey: string): { text: string; signature: string } {
+  const text = rosterText(body);
+  return { text, signature: signBytes(signingKey, signed(text)) };
+}
+
 /** Signs a body with this member's key and adds it. */
 async function insertRoster(q: TxQuery, body: RosterBody, creds: MemberCredentials): Promise<Roster> {
-  const text = rosterText(body);
-  await q('INSERT INTO acct.rosters (team_id, version, body, signature, signer) VALUES ($1, $2, $3, $4, $5)', [body.team, body.version, text, signBytes(creds.signingKey!, signed(text)), body.signer]);
+  const { text, signature } = signRoster(body, creds.signingKey!);
+  await q('INSERT INTO acct.rosters (team_id, version, body, signature, signer) VALUES ($1, $2, $3, $4, $5)', [body.team, body.version, text, signature, body.signer]);
   return { body, hash: sha256(text) };
 }
 
