@@ -25,7 +25,7 @@ import {
 } from './config.js';
 import { newMemberKeys, newSigningKeys, newPassword, scramVerifier, wrapKey, wrapInfo, newItemKey, sealFields, isWrapped, accountBinding } from './seal.js';
 import { activeMembers, type TeamStore, type TxQuery, type Member } from './store.js';
-import { amendRoster, entryOf, firstRoster, joinProof, memberRows, noRoster, pinOf, recipients, rosterRows, sealInvitation, tendRoster, verifiedRoster, verifyChain, type Recipients, type Roster } from './roster.js';
+import { amendRoster, entryOf, firstRoster, joinProof, noRoster, pinOf, recipients, rosterRows, sealInvitation, tendRoster, verifiedRoster, verifyChain, type Recipients, type Roster } from './roster.js';
 
 /** The machine's own secret store, where member credentials are kept. */
 export interface LocalSecrets {
@@ -222,7 +222,7 @@ export async function invite(store: TeamStore, opts: { name: string; admin?: boo
     opts.name,
     { admin, ci: false, publicKey: null, signingKey: null, validUntil, invitation: (n) => sealInvitation(creds, n.memberId, { secret, name: opts.name, role: n.role, admin }) },
     // The roster as this admin accepted it: the joiner checks the database's against it.
-    async (q) => (await verifiedRoster(store, q)) ?? Promise.reject(noRoster(store.name)),
+    async (q) => (await verifiedRoster(store, q)) ?? Promise.reject(noRoster(store)),
   );
   const expires = validUntil.toISOString();
   const code = encodeInvitation({ team: store.name, teamId: store.teamId, memberId: m.memberId, role: m.role, password: m.password, expires, name: opts.name, secret, roster: pinOf(m.then) });
@@ -497,7 +497,7 @@ function wrappable(store: TeamStore, to: Recipients, accountId: string, readers:
   for (const r of readers) {
     const publicKey = to.key(r.id);
     if (publicKey) out.push({ id: r.id, publicKey });
-    else if (!to.roster) throw noRoster(store.name);
+    else if (!to.roster) throw noRoster(store);
     else store.warn(`${visibleDeep(r.name)} reads ${accountId} in team ${store.name} but is not in its signed roster: its new key is not wrapped for them`);
   }
   return out;
@@ -579,7 +579,7 @@ export async function share(store: TeamStore, ref: string, withWhom: string): Pr
   const keys = await store.connect().then((s) => ({ publicKey: s.creds.publicKey, privateKey: s.creds.privateKey }));
   return store.tx(async (q) => {
     const to = await recipients(store, q);
-    if (!to.roster) throw noRoster(store.name);
+    if (!to.roster) throw noRoster(store);
     const candidates = withWhom === 'team' ? await activeMembers(q, store.teamId) : [await findMember(q, store, withWhom)];
     const targets: { id: string; publicKey: string }[] = [];
     const left: string[] = [];
@@ -660,7 +660,7 @@ export async function syncShares(store: TeamStore): Promise<number> {
     let to: Recipients | undefined;
     const keyFor = async (id: string) => {
       to ??= await recipients(store, q);
-      if (!to.roster) throw noRoster(store.name);
+      if (!to.roster) throw noRoster(store);
       return to.key(id);
     };
     const missing = await q<{ account_id: string; wrapped: unknown; member_id: string }>(

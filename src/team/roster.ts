@@ -183,13 +183,15 @@ export async function verifiedRoster(store: TeamStore, q: TxQuery): Promise<Rost
     if (pin) throw untrusted(store.name, 'its database has no roster table', pin);
     return undefined;
   }
+  // An ACCT_TEAM_KEY from before rosters has no pin, and keeps none from one run to the next: it trusts no roster (and wraps for no one).
+  if (!pin && store.team.source === 'env') return undefined;
   const v = verifyChain(store.teamId, store.name, rows, pin);
   if (!v) return undefined;
   if (v.tofu) {
     const { creds } = await store.connect();
     const self = v.roster.body.members.find((m) => m.id === creds.memberId);
     // Not this machine's team as it knows it: no admin of it would sign that.
-    if (self && self.x25519 !== creds.publicKey) throw untrusted(store.name, `version ${v.roster.body.version} gives this member a key that is not this machine's`);
+    if (self?.x25519 !== creds.publicKey) throw untrusted(store.name, `version ${v.roster.body.version} does not list this member with this machine's key`);
     store.warn(`accepted roster version ${v.roster.body.version} of team ${store.name} on first use (this machine joined before signed rosters): acct checks every later version against it`);
   }
   store.acceptRoster(pinOf(v.roster));
@@ -258,7 +260,12 @@ const signingKeyProof = (key: Buffer, teamId: string, memberId: string, x25519: 
 const agreementInfo = (teamId: string, memberId: string) => `acct-signing-key:v1:${teamId}:${memberId}`;
 
 /** Errors for a member a key cannot be wrapped for yet. */
-export function noRoster(team: string): AcctError {
+export function noRoster(store: Pick<TeamStore, 'name' | 'team'>): AcctError {
+  const team = store.name;
+  if (store.team.source === 'env' && !store.team.roster)
+    return new AcctError('roster_missing', `this ACCT_TEAM_KEY for team ${team} was printed before signed rosters: it has no roster to check the team's against, so it wraps keys for no other member`, {
+      hint: `it still reads and refreshes what is shared with it; for one that also wraps, an admin makes a new key: acct team add-ci ${team} --name <ci member>`,
+    });
   return new AcctError('roster_missing', `team ${team} has no signed roster yet, so acct wraps keys for no other member`, {
     hint: `an admin of ${team} makes one: acct team upgrade (as the role that created the team) if its schema is older, then acct team members ${team} on the admin's machine`,
   });
@@ -298,7 +305,7 @@ export class Recipients {
   require(id: string, name: string): string {
     const key = this.key(id);
     if (key) return key;
-    if (!this.roster) throw noRoster(this.store.name);
+    if (!this.roster) throw noRoster(this.store);
     throw unconfirmed(this.store.name, name, this.confirmer(id));
   }
 
@@ -356,7 +363,7 @@ function cannotSign(team: string): AcctError {
 export async function amendRoster(store: TeamStore, q: TxQuery, change: (members: RosterMember[]) => RosterMember[]): Promise<Roster> {
   await lockRoster(q, store.teamId);
   const current = await verifiedRoster(store, q);
-  if (!current) throw noRoster(store.name);
+  if (!current) throw noRoster(store);
   const { creds } = await store.connect();
   if (!canSign(current, creds)) throw cannotSign(store.name);
   return insertRoster(q, { team: store.teamId, version: current.body.version + 1, prev: current.hash, signer: creds.memberId, members: change(current.body.members) }, creds);

@@ -134,6 +134,12 @@ describe('the normal flow', () => {
       ['carol', 'confirmed'],
     ]);
     expect(newest().body.members.map((m) => m.name).sort()).toEqual(['alice', 'bob', 'carol']);
+    // Through a member's role the roster is append-only, and only for admins.
+    const asBob = await bob.credentials();
+    const bobSql = (q: string) => pg.sql(q, { user: asBob.role!, password: asBob.password! });
+    expect(() => bobSql('UPDATE acct.rosters SET body = body')).toThrow(/permission denied/);
+    expect(() => bobSql('DELETE FROM acct.rosters')).toThrow(/permission denied/);
+    expect(() => bobSql(`INSERT INTO acct.rosters (team_id, version, body, signature, signer) VALUES ('${teamId}', 99, '{}', 'x', '${idOf('bob')}')`)).toThrow(/row-level security/);
 
     // A member not confirmed yet: sharing with it is an error with the next step, and wraps nothing.
     const dave = teamMachine('dave');
