@@ -433,6 +433,11 @@ export async function members(store: TeamStore): Promise<MemberInfo[]> {
   );
 }
 
+/** A member named as the signed roster names it (its id), before the database's names: a row renamed there does not redirect a share to another member. */
+function listedAs(to: Recipients, ref: string): string {
+  return to.roster?.body.members.find((m) => m.id === ref || m.name === ref)?.id ?? ref;
+}
+
 async function findMember(q: TxQuery, store: TeamStore, ref: string) {
   const rows = await q<{ id: string; name: string; public_key: string | null }>('SELECT id, name, public_key FROM acct.members WHERE team_id = $1 AND removed_at IS NULL AND (id = $2 OR name = $2)', [store.teamId, ref]);
   if (!rows[0]) throw new AcctError('not_found', `team ${store.name} has no member ${ref}`, { hint: `see them with: acct team members ${store.name}` });
@@ -580,7 +585,7 @@ export async function share(store: TeamStore, ref: string, withWhom: string): Pr
   return store.tx(async (q) => {
     const to = await recipients(store, q);
     if (!to.roster) throw noRoster(store);
-    const candidates = withWhom === 'team' ? await activeMembers(q, store.teamId) : [await findMember(q, store, withWhom)];
+    const candidates = withWhom === 'team' ? await activeMembers(q, store.teamId) : [await findMember(q, store, listedAs(to, withWhom))];
     const targets: { id: string; publicKey: string }[] = [];
     const left: string[] = [];
     for (const t of candidates) {
@@ -620,7 +625,7 @@ export async function unshare(store: TeamStore, ref: string, withWhom: string): 
     let keep: typeof readers;
     if (withWhom === 'team') keep = readers.filter((r) => r.id === me.id);
     else {
-      const target = await findMember(q, store, withWhom);
+      const target = await findMember(q, store, listedAs(to, withWhom));
       if (target.id === me.id) throw usageError('the owner of an account always reads it', 'delete the account instead');
       if (!readers.some((r) => r.id === target.id)) throw new AcctError('bad_input', `${label(account)} is not shared with ${target.name}`);
       keep = readers.filter((r) => r.id !== target.id);

@@ -210,6 +210,22 @@ describe('a database writer who changes acct.members', () => {
     expect((await ok(carol, ['token', 'acme:stripe/swap1'])).stdout.trim()).toBe(keyOf('swap1'));
   }, SLOW);
 
+  it('two members renamed in the database: share --with goes by the roster\'s names, to the member it lists', async () => {
+    const [bobId, carolId] = [idOf('bob'), idOf('carol')];
+    const name = (bobAs: string, carolAs: string) =>
+      sql(`UPDATE acct.members SET name = 'x-' || id WHERE id IN ('${bobId}', '${carolId}');
+           UPDATE acct.members SET name = '${bobAs}' WHERE id = '${bobId}'; UPDATE acct.members SET name = '${carolAs}' WHERE id = '${carolId}'`);
+    name('carol', 'bob');
+    try {
+      const id = await account(alice, 'renamed');
+      await ok(alice, ['share', 'acme:stripe/renamed', '--with', 'carol']);
+      expect(wrappedFor(id, carolId)).toBeDefined();
+      expect(wrappedFor(id, bobId)).toBeUndefined();
+    } finally {
+      name('bob', 'carol');
+    }
+  }, SLOW);
+
   it('a member of their own added: never confirmed (said, naming it), left out of --with team, refused for --with', async () => {
     // The ghost copies bob's sealed invitation and proof: they are bound to bob's id, and the MAC to bob's keys.
     sql(`INSERT INTO acct.members (team_id, id, name, role_name, public_key, signing_key, proof, invitation, is_admin, invited_by, joined_at)
