@@ -32,6 +32,12 @@ export const ERRORS = {
   access_denied: [ExitCode.reconnect, 403],
   /** A team store: this member was removed from the team, or the account is no longer shared with it. */
   access_removed: [ExitCode.reconnect, 403],
+  /** A team's signed roster (team/roster.ts) in its database does not verify from what this machine accepted: changed by someone who is not an admin. Nothing is wrapped. */
+  roster_untrusted: [ExitCode.unavailable, 502],
+  /** A team from before signed rosters: keys are wrapped for no other member until an admin makes one. */
+  roster_missing: [ExitCode.usage, 409],
+  /** A member who joined a team but whom no admin confirmed yet: nothing is wrapped for its key. */
+  member_unconfirmed: [ExitCode.usage, 409],
   provider_unavailable: [ExitCode.unavailable, 502],
   timeout: [ExitCode.unavailable, 504],
   /** A team store's database could not be reached (the message names its host). */

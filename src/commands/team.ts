@@ -90,10 +90,20 @@ export async function members(ctx: Context, name: string, opts: { json?: boolean
     if (opts.json) return printJson(ctx.io, list);
     await printTable(
       ctx,
-      [{ head: 'MEMBER', flexible: true }, { head: 'ID' }, { head: 'ROLE' }, { head: 'JOINED', time: true, drop: 1 }, { head: 'REMOVED', time: true }],
-      list.map((m) => [m.name, m.id, m.admin ? 'admin' : m.ci ? 'ci' : 'member', m.joined ?? 'invited', m.removed ?? '-']),
+      [{ head: 'MEMBER', flexible: true }, { head: 'ID' }, { head: 'ROLE' }, { head: 'STATE' }, { head: 'JOINED', time: true, drop: 1 }, { head: 'REMOVED', time: true }],
+      list.map((m) => [m.name, m.id, m.admin ? 'admin' : m.ci ? 'ci' : 'member', m.state, m.joined ?? 'invited', m.removed ?? '-']),
       await style(ctx.io, ctx.env),
     );
+    const waiting = list.filter((m) => m.state === 'joined');
+    const unsigned = waiting.some((m) => m.confirmer === undefined);
+    for (const m of waiting)
+      if (m.confirmer !== undefined)
+        ctx.info(m.confirmer ? `${m.name} joined, waiting for ${m.confirmer} to confirm.` : `${m.name} joined, not confirmed: no admin in the team's signed roster can confirm them (invite them again).`);
+    if (unsigned) ctx.info(`Team ${name} has no signed roster yet, so keys are wrapped for no other member: an admin makes one by running acct team members ${name} (after acct team upgrade, if its schema is older).`);
+    else if (waiting.length)
+      ctx.info(
+        `Keys are wrapped only for confirmed members: the admin who invited a member confirms it (checking that its key is the one that joined with the invitation) by running acct team members ${name} on their machine.`,
+      );
     ctx.info(offlineLine(name, await t.settings(store)));
   });
 }
@@ -144,8 +154,12 @@ export async function share(ctx: Context, ref: string, opts: { with: string; jso
   await withStore(ctx, name, async (store) => {
     const r = await t.share(store, inner, opts.with);
     await t.syncSharesAfter(store);
-    if (opts.json) return printJson(ctx.io, { team: name, account: r.account, readers: r.readers });
+    if (opts.json) return printJson(ctx.io, { team: name, account: r.account, readers: r.readers, not_confirmed: r.left });
     ctx.info(`${name}:${r.account} is readable by ${opts.with === 'team' ? 'the whole team' : r.readers.join(', ')}.`);
+    if (r.left.length)
+      ctx.warn(
+        `not wrapped yet for ${r.left.join(', ')}: they joined but no admin has confirmed them. The admin who invited them confirms them with acct team members ${name}; the key is wrapped for them then (any reader's acct team members ${name} does it).`,
+      );
   });
 }
 

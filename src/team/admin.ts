@@ -23,8 +23,9 @@ import {
   TEAM_NAME_RE,
   type MemberCredentials,
 } from './config.js';
-import { newMemberKeys, newPassword, scramVerifier, wrapKey, wrapInfo, newItemKey, sealFields, isWrapped, accountBinding } from './seal.js';
+import { newMemberKeys, newSigningKeys, newPassword, scramVerifier, wrapKey, wrapInfo, newItemKey, sealFields, isWrapped, accountBinding } from './seal.js';
 import { activeMembers, type TeamStore, type TxQuery, type Member } from './store.js';
+import { amendRoster, entryOf, firstRoster, joinProof, noRoster, pinOf, recipients, rosterRows, sealInvitation, tendRoster, verifiedRoster, verifyChain, type Recipients, type Roster } from './roster.js';
 
 /** The machine's own secret store, where member credentials are kept. */
 export interface LocalSecrets {
@@ -83,7 +84,7 @@ export async function createTeam(deps: AdminDeps, opts: { name: string; url: str
       const mid = hex(5);
       const group = `acct_${teamId}`;
       const role = `acct_${teamId}_${mid}`;
-      const keys = newMemberKeys();
+      const keys = { ...newMemberKeys(), ...newSigningKeys() };
       const password = newPassword();
       const creds: MemberCredentials = { team: opts.name, teamId, memberId: `mb_${mid}`, role, password, ...keys };
       await client.query('BEGIN');
@@ -99,16 +100,20 @@ export async function createTeam(deps: AdminDeps, opts: { name: string; url: str
         await client.query(`CREATE ROLE ${ident(group)} NOLOGIN`);
         await client.query(grantsFor(group, ident));
         await client.query(`CREATE ROLE ${ident(role)} LOGIN PASSWORD ${literal(scramVerifier(password))} IN ROLE ${ident(group)}`);
-        await client.query('INSERT INTO acct.members (team_id, id, name, role_name, public_key, is_admin, joined_at) VALUES ($1, $2, $3, $4, $5, true, now())', [
+        await client.query('INSERT INTO acct.members (team_id, id, name, role_name, public_key, signing_key, is_admin, joined_at) VALUES ($1, $2, $3, $4, $5, $6, true, now())', [
           teamId,
           creds.memberId,
           opts.memberName,
           role,
           keys.publicKey,
+          keys.signingPublicKey,
         ]);
+        // Roster version 1: the creator alone, signed by it, and pinned on this machine.
+        const q: TxQuery = async (sql, params) => (await client.query(sql, params)).rows;
+        const roster = await firstRoster(q, creds, { id: creds.memberId, name: opts.memberName, role, admin: true, ci: false });
         // The credentials are kept before the team exists for anyone: a failed commit leaves an unused entry, never a team nobody can open.
         await deps.secrets.write(credentialsEntry(opts.name), credentialsToFields(creds));
-        await commitRemembered(client, deps, { name: opts.name, url, teamId, memberId: creds.memberId });
+        await commitRemembered(client, deps, { name: opts.name, url, teamId, memberId: creds.memberId, roster: pinOf(roster) });
       } catch (err) {
         await client.query('ROLLBACK');
         throw err;
@@ -136,7 +141,7 @@ export async function createTeam(deps: AdminDeps, opts: { name: string; url: str
  * takes the entry out again. Remembered after the commit, a failure to write
  * it left a member (an invitation used up) that no machine knew.
  */
-async function commitRemembered(client: PoolClient, deps: AdminDeps, team: { name: string; url: string; teamId: string; memberId: string }): Promise<void> {
+async function commitRemembered(client: PoolClient, deps: AdminDeps, team: { name: string; url: string; teamId: string; memberId: string; roster?: { version: number; hash: string } }): Promise<void> {
   rememberTeam(deps.paths, team);
   try {
     await client.query('COMMIT');
@@ -152,24 +157,52 @@ async function mustBeAdmin(store: TeamStore, what: string): Promise<Member> {
   return member;
 }
 
-async function addMember(store: TeamStore, name: string, kind: { admin: boolean; ci: boolean; publicKey: string | null; validUntil: Date | null }) {
+interface NewMember {
+  memberId: string;
+  role: string;
+  password: string;
+}
+
+/**
+ * Adds a member's role and row; `then`, in the same transaction, does what
+ * goes with it (seal the invitation's secret; list a CI member in a new
+ * roster version) and returns what the caller gets.
+ */
+async function addMember<T>(
+  store: TeamStore,
+  name: string,
+  kind: { admin: boolean; ci: boolean; publicKey: string | null; signingKey: string | null; validUntil: Date | null; invitation?: (m: NewMember) => unknown },
+  then: (q: TxQuery, m: NewMember) => Promise<T>,
+): Promise<NewMember & { then: T }> {
   checkName(name, 'member');
   const mid = hex(5);
-  const role = `acct_${store.teamId}_${mid}`;
-  const password = newPassword();
+  const m: NewMember = { memberId: `mb_${mid}`, role: `acct_${store.teamId}_${mid}`, password: newPassword() };
   try {
     // A transaction: it must run exactly once (a statement outside one may be run twice, see pg.ts agentDatabase).
-    await store.tx((q) =>
-      q('SELECT acct.add_member($1, $2, $3, $4, $5, $6, $7, $8, $9)', [store.teamId, `mb_${mid}`, name, role, scramVerifier(password), kind.admin, kind.ci, kind.publicKey, kind.validUntil]),
-    );
+    const after = await store.tx(async (q) => {
+      await q('SELECT acct.add_member($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)', [
+        store.teamId,
+        m.memberId,
+        name,
+        m.role,
+        scramVerifier(m.password),
+        kind.admin,
+        kind.ci,
+        kind.publicKey,
+        kind.validUntil,
+        kind.signingKey,
+        kind.invitation?.(m) ?? null,
+      ]);
+      return then(q, m);
+    });
+    return { ...m, then: after };
   } catch (err) {
-    const older = olderSchema((err as AcctError).cause ?? err, store, 'invitations that expire');
+    const older = olderSchema((err as AcctError).cause ?? err, store, 'signed rosters');
     if (older) throw older;
     if (((err as AcctError).cause as { code?: string } | undefined)?.code === '23505' || (err as { code?: string }).code === '23505')
       throw usageError(`team ${store.name} has a member called ${name} already`, `see them with: acct team members ${store.name}`, 'bad_input');
     throw err;
   }
-  return { memberId: `mb_${mid}`, role, password };
 }
 
 /** How long an invitation works unless the admin says otherwise (acct team invite --expires). */
@@ -178,10 +211,22 @@ export const INVITATION_TTL_MS = 7 * 24 * 3600 * 1000;
 /** A one-time invitation code for a new member (it carries the member's role and a password the join replaces at once), good for `expiresInMs`. */
 export async function invite(store: TeamStore, opts: { name: string; admin?: boolean; expiresInMs?: number }): Promise<{ code: string; memberId: string; expires: string }> {
   await mustBeAdmin(store, 'invite members');
+  await tendRoster(store);
+  const { creds } = await store.connect();
   const validUntil = new Date(Date.now() + (opts.expiresInMs ?? INVITATION_TTL_MS));
-  const m = await addMember(store, opts.name, { admin: Boolean(opts.admin), ci: false, publicKey: null, validUntil });
+  // The secret the joiner proves its keys with: in the code, and sealed in the database for this admin alone.
+  const secret = nodeCrypto().randomBytes(32).toString('base64url');
+  const admin = Boolean(opts.admin);
+  const m = await addMember(
+    store,
+    opts.name,
+    { admin, ci: false, publicKey: null, signingKey: null, validUntil, invitation: (n) => sealInvitation(creds, n.memberId, { secret, name: opts.name, role: n.role, admin }) },
+    // The roster as this admin accepted it: the joiner checks the database's against it.
+    async (q) => (await verifiedRoster(store, q)) ?? Promise.reject(noRoster(store)),
+  );
   const expires = validUntil.toISOString();
-  return { code: encodeInvitation({ team: store.name, teamId: store.teamId, memberId: m.memberId, role: m.role, password: m.password, expires }), memberId: m.memberId, expires };
+  const code = encodeInvitation({ team: store.name, teamId: store.teamId, memberId: m.memberId, role: m.role, password: m.password, expires, name: opts.name, secret, roster: pinOf(m.then) });
+  return { code, memberId: m.memberId, expires };
 }
 
 /** An invitation past its expiry: exit 4, and the one way on. */
@@ -195,11 +240,16 @@ function expired(inv: { team: string; expires?: string }, cause?: unknown): Acct
 /** A CI member: its key pair is made here, and everything it needs goes into ACCT_TEAM_KEY, shown once. */
 export async function addCi(store: TeamStore, opts: { name: string }): Promise<{ key: string; memberId: string }> {
   await mustBeAdmin(store, 'add CI members');
-  const keys = newMemberKeys();
-  const m = await addMember(store, opts.name, { admin: false, ci: true, publicKey: keys.publicKey, validUntil: null });
+  await tendRoster(store);
+  const keys = { ...newMemberKeys(), ...newSigningKeys() };
+  // Its keys are made here, by the admin: listed in a new roster version in the same transaction, which the key pins.
+  const m = await addMember(store, opts.name, { admin: false, ci: true, publicKey: keys.publicKey, signingKey: keys.signingPublicKey, validUntil: null }, (q, n) =>
+    amendRoster(store, q, (ms) => [...ms, entryOf({ id: n.memberId, name: opts.name, role: n.role, admin: false, ci: true, x25519: keys.publicKey, ed25519: keys.signingPublicKey })]),
+  );
+  store.acceptRoster(pinOf(m.then));
   const creds: MemberCredentials = { team: store.name, teamId: store.teamId, memberId: m.memberId, role: m.role, password: m.password, ...keys };
   // The member is committed: its key is the answer whatever the sync does (a failure of it lost the key, the name taken).
-  const key = encodeTeamKey(creds);
+  const key = encodeTeamKey(creds, pinOf(m.then));
   await syncSharesAfter(store);
   return { key, memberId: m.memberId };
 }
@@ -236,17 +286,29 @@ export async function join(deps: AdminDeps, opts: { url: string; code: string; a
       const me = rows[0];
       if (!me || me.id !== inv.memberId || me.removed_at) throw new AcctError('access_denied', `this invitation is not valid for team ${inv.team} at ${hostOf(url)}`, { hint: 'ask for a new one' });
       if (me.public_key) throw new AcctError('access_denied', 'this invitation was used already', { hint: `ask an admin of ${inv.team} for a new one` });
-      const keys = newMemberKeys();
+      // Before anything is written: the database's roster must chain from the one the inviting admin saw.
+      const q: TxQuery = async (sql, params) => (await client.query(sql, params)).rows;
+      const roster = await checkJoinRoster(q, inv);
+      const keys = { ...newMemberKeys(), ...newSigningKeys() };
       const creds: MemberCredentials = { team: name, teamId: inv.teamId, memberId: inv.memberId, role: inv.role, password: newPassword(), ...keys };
       await client.query('BEGIN');
       try {
         await client.query(`ALTER ROLE CURRENT_USER PASSWORD ${literal(scramVerifier(creds.password))}`);
-        await client.query('SELECT acct.set_my_key($1, $2)', [inv.teamId, keys.publicKey]).catch((err: unknown) => {
+        // The keys, with the proof the inviting admin checks before it lists them in the roster; a team from before rosters takes the key alone.
+        const publish = roster
+          ? client.query('SELECT acct.set_my_keys($1, $2, $3, $4)', [
+              inv.teamId,
+              keys.publicKey,
+              keys.signingPublicKey,
+              { join: joinProof(inv.secret!, inv.teamId, inv.memberId, inv.name ?? me.name, keys.publicKey, keys.signingPublicKey) },
+            ])
+          : client.query('SELECT acct.set_my_key($1, $2)', [inv.teamId, keys.publicKey]);
+        await publish.catch((err: unknown) => {
           throw /invitation expired/.test(errorMessage(err)) ? expired(inv, err) : err;
         });
         // Kept before the commit: once it commits, the invitation's password no longer opens the role.
         await deps.secrets.write(credentialsEntry(name), credentialsToFields(creds));
-        await commitRemembered(client, deps, { name, url, teamId: inv.teamId, memberId: inv.memberId });
+        await commitRemembered(client, deps, { name, url, teamId: inv.teamId, memberId: inv.memberId, ...(roster ? { roster: pinOf(roster) } : {}) });
       } catch (err) {
         await client.query('ROLLBACK');
         throw err;
@@ -259,6 +321,30 @@ export async function join(deps: AdminDeps, opts: { url: string; code: string; a
     throw teamError(err, url, inv.team);
   } finally {
     await pool.end();
+  }
+}
+
+/**
+ * The database's roster, checked against the invitation's pin (the inviting
+ * admin's view): a mismatch refuses the join before anything is written. A
+ * team from before rosters has none (and its codes no pin); a code without
+ * a pin for a team with rosters is from an older acct and is refused.
+ */
+async function checkJoinRoster(q: TxQuery, inv: ReturnType<typeof decodeInvitation>): Promise<Roster | undefined> {
+  const rows = await rosterRows(q, inv.teamId, inv.roster?.version ?? 1);
+  if (rows === undefined) return undefined;
+  if (!inv.roster || !inv.secret)
+    throw new AcctError('bad_input', `this invitation to team ${inv.team} was made by an acct from before signed rosters, which the team's database has now`, {
+      hint: `ask an admin of ${inv.team} for a new one (acct team invite ${inv.team} --name <you>)`,
+    });
+  try {
+    return verifyChain(inv.teamId, inv.team, rows, inv.roster)!.roster;
+  } catch (err) {
+    if (!(err instanceof AcctError)) throw err;
+    throw new AcctError(err.code, `refused to join team ${inv.team}: the roster in its database does not match the invitation's (${err.message})`, {
+      hint: `nothing was written on this machine, and no key published. The roster in the database is not what the admin who invited you signed: someone who is not an admin of ${inv.team} changed it, or this is not the team's database. Tell that admin`,
+      cause: err,
+    });
   }
 }
 
@@ -320,16 +406,36 @@ export interface MemberInfo {
   ci: boolean;
   joined: string | null;
   removed: string | null;
+  /**
+   * confirmed: in the team's signed roster (keys are wrapped for it);
+   * joined: its keys published, waiting for `confirmer` (the admin who
+   * invited it) to confirm them (null: no admin can; absent: the team has no signed roster yet);
+   * invited: the invitation not used yet; removed.
+   */
+  state: 'confirmed' | 'joined' | 'invited' | 'removed';
+  confirmer?: string | null;
 }
 
+/** The team's members, and what they are in its roster; an admin confirms the joins it can first, and keys are wrapped for those confirmed since. */
 export async function members(store: TeamStore): Promise<MemberInfo[]> {
-  const rows = await store.query<{ id: string; name: string; is_admin: boolean; is_ci: boolean; joined_at: Date | null; removed_at: Date | null }>(
-    'SELECT id, name, is_admin, is_ci, joined_at, removed_at FROM acct.members WHERE team_id = $1 ORDER BY removed_at NULLS FIRST, name',
-    [store.teamId],
-  );
+  await tendRoster(store);
+  const to = await store.tx((q) => recipients(store, q));
   await syncSharesAfter(store);
+  const state = (r: (typeof to.rows)[number]): Pick<MemberInfo, 'state' | 'confirmer'> => {
+    if (r.removed_at) return { state: 'removed' };
+    if (!r.public_key) return { state: 'invited' };
+    if (to.roster?.body.members.some((m) => m.id === r.id)) return { state: 'confirmed' };
+    return { state: 'joined', ...(to.roster ? { confirmer: to.confirmer(r.id) ?? null } : {}) };
+  };
   // Names another admin wrote: control characters made visible, as the store does for accounts (store.ts, shown).
-  return rows.map((r) => visibleDeep({ id: r.id, name: r.name, admin: r.is_admin, ci: r.is_ci, joined: r.joined_at?.toISOString() ?? null, removed: r.removed_at?.toISOString() ?? null }));
+  return to.rows.map((r) =>
+    visibleDeep({ id: r.id, name: r.name, admin: r.is_admin, ci: r.is_ci, joined: r.joined_at?.toISOString() ?? null, removed: r.removed_at?.toISOString() ?? null, ...state(r) }),
+  );
+}
+
+/** A member named as the signed roster names it (its id), before the database's names: a row renamed there does not redirect a share to another member. */
+function listedAs(to: Recipients, ref: string): string {
+  return to.roster?.body.members.find((m) => m.id === ref || m.name === ref)?.id ?? ref;
 }
 
 async function findMember(q: TxQuery, store: TeamStore, ref: string) {
@@ -343,7 +449,7 @@ async function findMember(q: TxQuery, store: TeamStore, ref: string) {
  * `readers` alone: whoever held the old key (a removed member, a reader it
  * was unshared from) cannot open what is stored from now on.
  */
-async function rekeyAccount(store: TeamStore, q: TxQuery, me: Member, accountId: string, readers: { id: string; public_key: string }[]): Promise<void> {
+async function rekeyAccount(store: TeamStore, q: TxQuery, me: Member, accountId: string, readers: { id: string; publicKey: string }[]): Promise<void> {
   const keys = await store.connect().then((s) => ({ publicKey: s.creds.publicKey, privateKey: s.creds.privateKey }));
   // The account's row first, the lock a store update (a refresh) takes before it reads the key: a refresh under way
   // stores its secrets before these are read, and one that comes after reads the new key. Locking only the secrets
@@ -361,7 +467,7 @@ async function rekeyAccount(store: TeamStore, q: TxQuery, me: Member, accountId:
   const binding = accountBinding({ app: r.app, settings: r.settings ?? undefined });
   const fields = store.open(store.unwrap(r.wrapped, keys, accountId, me.id), r.sealed, accountId, binding);
   const key = newItemKey();
-  const wraps = Object.fromEntries(readers.map((m) => [m.id, wrapKey(key, m.public_key, wrapInfo(store.teamId, accountId, m.id))]));
+  const wraps = Object.fromEntries(readers.map((m) => [m.id, wrapKey(key, m.publicKey, wrapInfo(store.teamId, accountId, m.id))]));
   // One statement, checked by the database: the secrets and the keys of the readers kept, replaced together; it adds no reader.
   await q('SELECT acct.rekey($1, $2, $3, $4)', [store.teamId, accountId, sealFields(key, fields, store.teamId, accountId, binding), wraps]).catch((err: unknown) => {
     throw olderSchema(err, store, 're-keying an account') ?? err;
@@ -378,11 +484,28 @@ function olderSchema(err: unknown, store: TeamStore, what: string): AcctError | 
 }
 
 async function readersOf(q: TxQuery, store: TeamStore, accountId: string) {
-  return q<{ id: string; public_key: string }>(
-    `SELECT m.id, m.public_key FROM acct.account_access x JOIN acct.members m ON m.team_id = x.team_id AND m.id = x.member_id
+  return q<{ id: string; name: string }>(
+    `SELECT m.id, m.name FROM acct.account_access x JOIN acct.members m ON m.team_id = x.team_id AND m.id = x.member_id
       WHERE x.team_id = $1 AND x.account_id = $2 AND m.removed_at IS NULL AND m.public_key IS NOT NULL`,
     [store.teamId, accountId],
   );
+}
+
+/**
+ * The readers an account's new key is wrapped for, each with the signed
+ * roster's key. A reader the roster does not list (its access written by
+ * someone else than an honest client) gets none, and that is said; without
+ * a roster, only this member itself gets one.
+ */
+function wrappable(store: TeamStore, to: Recipients, accountId: string, readers: readonly { id: string; name: string }[]): { id: string; publicKey: string }[] {
+  const out: { id: string; publicKey: string }[] = [];
+  for (const r of readers) {
+    const publicKey = to.key(r.id);
+    if (publicKey) out.push({ id: r.id, publicKey });
+    else if (!to.roster) throw noRoster(store);
+    else store.warn(`${visibleDeep(r.name)} reads ${accountId} in team ${store.name} but is not in its signed roster: its new key is not wrapped for them`);
+  }
+  return out;
 }
 
 export interface Removal {
@@ -400,9 +523,14 @@ export interface Removal {
  */
 export async function removeMember(store: TeamStore, ref: string): Promise<Removal> {
   const me = await mustBeAdmin(store, 'remove members');
-  return store.tx(async (q) => {
+  await tendRoster(store);
+  let roster: Roster | undefined;
+  const removal = await store.tx(async (q) => {
     const target = await findMember(q, store, ref);
     if (target.id === me.id) throw usageError('you cannot remove yourself', 'another admin can');
+    // A roster version without the member, first: no honest client wraps for it from now on.
+    const current = await verifiedRoster(store, q);
+    if (current?.body.members.some((m) => m.id === target.id)) roster = await amendRoster(store, q, (ms) => ms.filter((m) => m.id !== target.id));
     const mine = await q<{ account_id: string }>(
       `SELECT t.account_id FROM acct.account_access t JOIN acct.account_access m ON m.team_id = t.team_id AND m.account_id = t.account_id AND m.member_id = $3
         WHERE t.team_id = $1 AND t.member_id = $2`,
@@ -411,12 +539,17 @@ export async function removeMember(store: TeamStore, ref: string): Promise<Remov
     // First the removal (it lists what the member could read, then drops its access), then new keys for the readers left.
     const could = await q<{ account_id: string; app: string; nickname: string }>('SELECT account_id, app, nickname FROM acct.remove_member($1, $2)', [store.teamId, target.id]);
     // An account whose key or secrets do not open for this admin (altered in the database) is not re-keyed, and that stops no removal: the member goes, and the account is listed as not re-keyed.
+    // Without a signed roster (a schema from before them) there is no key to trust for the readers left: the member goes all the same, and the accounts are listed as not re-keyed.
     const failed = new Map<string, string>();
+    const to = await recipients(store, q, roster);
     for (const { account_id } of mine)
-      await rekeyAccount(store, q, me, account_id, await readersOf(q, store, account_id)).catch((err: unknown) => {
-        if (!(err instanceof AcctError) || err.code !== 'store_unavailable') throw err;
-        failed.set(account_id, `its key or secrets do not open for you (${err.message})`);
-      });
+      await readersOf(q, store, account_id)
+        .then((readers) => rekeyAccount(store, q, me, account_id, wrappable(store, to, account_id, readers)))
+        .catch((err: unknown) => {
+          if (err instanceof AcctError && err.code === 'roster_missing') return void failed.set(account_id, `${err.message} (${err.hint})`);
+          if (!(err instanceof AcctError) || err.code !== 'store_unavailable') throw err;
+          failed.set(account_id, `its key or secrets do not open for you (${err.message})`);
+        });
     const readable = new Set(mine.map((m) => m.account_id));
     return visibleDeep({
       member: target.name,
@@ -426,6 +559,8 @@ export async function removeMember(store: TeamStore, ref: string): Promise<Remov
       }),
     });
   });
+  if (roster) store.acceptRoster(pinOf(roster));
+  return removal;
 }
 
 async function ownedAccount(store: TeamStore, ref: string) {
@@ -437,14 +572,28 @@ async function ownedAccount(store: TeamStore, ref: string) {
   return { account, me, access };
 }
 
-/** Wraps the account's key for a member, or for every member (`team`). */
-export async function share(store: TeamStore, ref: string, withWhom: string): Promise<{ account: string; readers: string[] }> {
+/**
+ * Wraps the account's key for a member, or for every member (`team`), with
+ * the key the team's signed roster holds for them: a member not confirmed
+ * yet is an error (`--with`), or left out and named (`team`; syncShares
+ * wraps for them once an admin confirms them).
+ */
+export async function share(store: TeamStore, ref: string, withWhom: string): Promise<{ account: string; readers: string[]; left: string[] }> {
   const { account, me } = await ownedAccount(store, ref);
+  await tendRoster(store);
   const keys = await store.connect().then((s) => ({ publicKey: s.creds.publicKey, privateKey: s.creds.privateKey }));
   return store.tx(async (q) => {
-    const targets = withWhom === 'team' ? await activeMembers(q, store.teamId) : [await findMember(q, store, withWhom)];
-    for (const t of targets)
-      if (!t.public_key) throw new AcctError('bad_input', `${t.name} has not joined team ${store.name} yet`, { hint: `share it once ${t.name} has run acct team join` });
+    const to = await recipients(store, q);
+    if (!to.roster) throw noRoster(store);
+    const candidates = withWhom === 'team' ? await activeMembers(q, store.teamId) : [await findMember(q, store, listedAs(to, withWhom))];
+    const targets: { id: string; publicKey: string }[] = [];
+    const left: string[] = [];
+    for (const t of candidates) {
+      if ('public_key' in t && !t.public_key) throw new AcctError('bad_input', `${t.name} has not joined team ${store.name} yet`, { hint: `share it once ${t.name} has run acct team join` });
+      const publicKey = withWhom === 'team' ? to.key(t.id) : to.require(t.id, visibleDeep(t.name));
+      if (publicKey) targets.push({ id: t.id, publicKey });
+      else left.push(visibleDeep(t.name));
+    }
     const wrapped = await q<{ wrapped: unknown }>('SELECT wrapped FROM acct.account_access WHERE team_id = $1 AND account_id = $2 AND member_id = $3', [store.teamId, account.id, me.id]);
     if (!isWrapped(wrapped[0]?.wrapped)) throw new AcctError('access_denied', `you cannot read ${label(account)}`);
     const key = store.unwrap(wrapped[0].wrapped, keys, account.id, me.id);
@@ -453,11 +602,11 @@ export async function share(store: TeamStore, ref: string, withWhom: string): Pr
         store.teamId,
         account.id,
         t.id,
-        wrapKey(key, t.public_key!, wrapInfo(store.teamId, account.id, t.id)),
+        wrapKey(key, t.publicKey, wrapInfo(store.teamId, account.id, t.id)),
         me.id,
       ]);
     await q(`UPDATE acct.accounts SET visibility = CASE WHEN $3 OR visibility = 'team' THEN 'team' ELSE 'shared' END WHERE team_id = $1 AND id = $2`, [store.teamId, account.id, withWhom === 'team']);
-    return { account: label(account), readers: (await readerNames(q, store, account.id)) };
+    return { account: label(account), readers: await readerNames(q, store, account.id), left };
   });
 }
 
@@ -471,17 +620,18 @@ export async function unshare(store: TeamStore, ref: string, withWhom: string): 
   const { account, me } = await ownedAccount(store, ref);
   return store.tx(async (q) => {
     const readers = await readersOf(q, store, account.id);
+    const to = await recipients(store, q);
     const names = new Map((await activeMembers(q, store.teamId)).map((m) => [m.id, m.name]));
     let keep: typeof readers;
     if (withWhom === 'team') keep = readers.filter((r) => r.id === me.id);
     else {
-      const target = await findMember(q, store, withWhom);
+      const target = await findMember(q, store, listedAs(to, withWhom));
       if (target.id === me.id) throw usageError('the owner of an account always reads it', 'delete the account instead');
       if (!readers.some((r) => r.id === target.id)) throw new AcctError('bad_input', `${label(account)} is not shared with ${target.name}`);
       keep = readers.filter((r) => r.id !== target.id);
     }
     const removed = readers.filter((r) => !keep.some((k) => k.id === r.id)).map((r) => names.get(r.id) ?? r.id);
-    await rekeyAccount(store, q, me, account.id, keep);
+    await rekeyAccount(store, q, me, account.id, wrappable(store, to, account.id, keep));
     await q('UPDATE acct.accounts SET visibility = $3 WHERE team_id = $1 AND id = $2', [store.teamId, account.id, keep.length > 1 ? 'shared' : 'private']);
     return visibleDeep({ account: label(account), readers: keep.map((k) => names.get(k.id) ?? k.id), removed });
   });
@@ -511,8 +661,15 @@ export async function syncShares(store: TeamStore): Promise<number> {
   const keys = { publicKey: creds.publicKey, privateKey: creds.privateKey };
   return store.tx(async (q) => {
     let n = 0;
-    const missing = await q<{ account_id: string; wrapped: unknown; member_id: string; public_key: string }>(
-      `SELECT a.id AS account_id, mine.wrapped, m.id AS member_id, m.public_key
+    // Each wrapped with the signed roster's key; members it does not list yet are left for when an admin confirms them.
+    let to: Recipients | undefined;
+    const keyFor = async (id: string) => {
+      to ??= await recipients(store, q);
+      if (!to.roster) throw noRoster(store);
+      return to.key(id);
+    };
+    const missing = await q<{ account_id: string; wrapped: unknown; member_id: string }>(
+      `SELECT a.id AS account_id, mine.wrapped, m.id AS member_id
          FROM acct.accounts a
          JOIN acct.account_access mine ON mine.team_id = a.team_id AND mine.account_id = a.id AND mine.member_id = $2
          JOIN acct.members m ON m.team_id = a.team_id AND m.removed_at IS NULL AND m.public_key IS NOT NULL
@@ -530,19 +687,21 @@ export async function syncShares(store: TeamStore): Promise<number> {
       }
     };
     for (const r of missing) {
+      const publicKey = await keyFor(r.member_id);
+      if (!publicKey) continue;
       const key = open(r.wrapped, r.account_id);
       if (!key) continue;
       await q('INSERT INTO acct.account_access (team_id, account_id, member_id, wrapped, granted_by) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [
         store.teamId,
         r.account_id,
         r.member_id,
-        wrapKey(key, r.public_key, wrapInfo(store.teamId, r.account_id, r.member_id)),
+        wrapKey(key, publicKey, wrapInfo(store.teamId, r.account_id, r.member_id)),
         member.id,
       ]);
       n++;
     }
-    const clients = await q<{ app: string; wrapped: unknown; member_id: string; public_key: string }>(
-      `SELECT c.app, mine.wrapped, m.id AS member_id, m.public_key
+    const clients = await q<{ app: string; wrapped: unknown; member_id: string }>(
+      `SELECT c.app, mine.wrapped, m.id AS member_id
          FROM acct.clients c
          JOIN acct.client_access mine ON mine.team_id = c.team_id AND mine.app = c.app AND mine.member_id = $2
          JOIN acct.members m ON m.team_id = c.team_id AND m.removed_at IS NULL AND m.public_key IS NOT NULL
@@ -550,10 +709,12 @@ export async function syncShares(store: TeamStore): Promise<number> {
       [store.teamId, member.id],
     );
     for (const r of clients) {
+      const publicKey = await keyFor(r.member_id);
+      if (!publicKey) continue;
       const item = `client:${r.app}`;
       const key = open(r.wrapped, item);
       if (!key) continue;
-      await q('INSERT INTO acct.client_access (team_id, app, member_id, wrapped) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [store.teamId, r.app, r.member_id, wrapKey(key, r.public_key, wrapInfo(store.teamId, item, r.member_id))]);
+      await q('INSERT INTO acct.client_access (team_id, app, member_id, wrapped) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING', [store.teamId, r.app, r.member_id, wrapKey(key, publicKey, wrapInfo(store.teamId, item, r.member_id))]);
       n++;
     }
     return n;

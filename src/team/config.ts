@@ -20,7 +20,22 @@ export interface TeamConfig {
   memberId: string;
   /** Where it was configured: teams.json, or ACCT_TEAM/ACCT_TEAM_KEY. */
   source: 'file' | 'env';
+  /**
+   * The newest version of the team's signed roster this machine accepted
+   * (team/roster.ts): a later one must chain from it. Kept in teams.json; in
+   * CI, ACCT_TEAM_KEY's pin, advanced in memory. None: an old team, or a
+   * machine that joined before rosters.
+   */
+  roster?: RosterPin;
 }
+
+/** A roster version and the hash of its body. */
+export interface RosterPin {
+  version: number;
+  hash: string;
+}
+
+const isPin = (v: unknown): v is RosterPin => isObject(v) && Number.isSafeInteger(v.version) && (v.version as number) >= 1 && typeof v.hash === 'string';
 
 /** What a member needs to reach the team: its database role and password, its key pair. */
 export interface MemberCredentials {
@@ -31,6 +46,9 @@ export interface MemberCredentials {
   password: string;
   privateKey: string;
   publicKey: string;
+  /** The member's Ed25519 key pair (team/roster.ts); none in credentials made before signed rosters, until the member's next roster command makes one. */
+  signingKey?: string;
+  signingPublicKey?: string;
 }
 
 export const TEAM_NAME_RE = /^[a-z][a-z0-9-]{0,31}$/;
@@ -50,7 +68,16 @@ function isTeamsFile(v: unknown): v is TeamsFile {
     isObject(v) &&
     v.version === 1 &&
     Array.isArray(v.teams) &&
-    v.teams.every((t) => isObject(t) && typeof t.name === 'string' && TEAM_NAME_RE.test(t.name) && typeof t.url === 'string' && typeof t.teamId === 'string' && typeof t.memberId === 'string')
+    v.teams.every(
+      (t) =>
+        isObject(t) &&
+        typeof t.name === 'string' &&
+        TEAM_NAME_RE.test(t.name) &&
+        typeof t.url === 'string' &&
+        typeof t.teamId === 'string' &&
+        typeof t.memberId === 'string' &&
+        (t.roster === undefined || isPin(t.roster)),
+    )
   );
 }
 
@@ -58,7 +85,15 @@ function isTeamsFile(v: unknown): v is TeamsFile {
 export function configuredTeams(paths: Paths, env: NodeJS.ProcessEnv): TeamConfig[] {
   const out: TeamConfig[] = [];
   const fromEnv = envCredentials(env);
-  if (fromEnv) out.push({ name: fromEnv.team, url: checkUrl(env.ACCT_TEAM!, 'ACCT_TEAM').url, teamId: fromEnv.teamId, memberId: fromEnv.memberId, source: 'env' });
+  if (fromEnv)
+    out.push({
+      name: fromEnv.team,
+      url: checkUrl(env.ACCT_TEAM!, 'ACCT_TEAM').url,
+      teamId: fromEnv.teamId,
+      memberId: fromEnv.memberId,
+      source: 'env',
+      ...(fromEnv.roster ? { roster: fromEnv.roster } : {}),
+    });
   for (const t of readTeamsFile(paths)?.teams ?? []) if (!out.some((o) => o.name === t.name)) out.push({ ...t, source: 'file' });
   return out;
 }
@@ -69,7 +104,17 @@ function readTeamsFile(paths: Paths): TeamsFile | undefined {
 
 export function rememberTeam(paths: Paths, team: Omit<TeamConfig, 'source'>): void {
   const file = readTeamsFile(paths) ?? { version: 1, teams: [] };
-  file.teams = [...file.teams.filter((t) => t.name !== team.name), { name: team.name, url: team.url, teamId: team.teamId, memberId: team.memberId }];
+  const entry = { name: team.name, url: team.url, teamId: team.teamId, memberId: team.memberId, ...(team.roster ? { roster: team.roster } : {}) };
+  file.teams = [...file.teams.filter((t) => t.name !== team.name), entry];
+  writeJsonAtomic(teamsFile(paths), file);
+}
+
+/** Records a newer roster version accepted for a team in teams.json (never an older one: the high-water mark only rises). */
+export function acceptRoster(paths: Paths, name: string, teamId: string, pin: RosterPin): void {
+  const file = readTeamsFile(paths);
+  const t = file?.teams.find((x) => x.name === name && x.teamId === teamId);
+  if (!file || !t || (t.roster && t.roster.version >= pin.version)) return;
+  t.roster = { version: pin.version, hash: pin.hash };
   writeJsonAtomic(teamsFile(paths), file);
 }
 
@@ -168,6 +213,12 @@ export interface Invitation {
   password: string;
   /** When it stops working (ISO 8601; the role's VALID UNTIL). Codes from before expiries have none. */
   expires?: string;
+  /** The member's name as the inviting admin gave it. */
+  name?: string;
+  /** A random secret the joiner proves its keys with (a MAC the inviting admin checks before it confirms the member). Codes from before signed rosters have none. */
+  secret?: string;
+  /** The roster the inviting admin accepted: the join checks the database's against it. */
+  roster?: RosterPin;
 }
 
 export function encodeInvitation(inv: Invitation): string {
@@ -178,19 +229,37 @@ export function decodeInvitation(code: string): Invitation {
   const v = decodePayload(code.trim(), INVITE_PREFIX);
   if (!v || typeof v.team !== 'string' || typeof v.teamId !== 'string' || typeof v.memberId !== 'string' || typeof v.role !== 'string' || typeof v.password !== 'string')
     throw usageError('that is not an acct invitation code', 'paste the whole code `acct team invite` printed (it starts with acct-invite-)', 'bad_input');
-  return { team: v.team, teamId: v.teamId, memberId: v.memberId, role: v.role, password: v.password, ...(typeof v.expires === 'string' ? { expires: v.expires } : {}) };
+  return {
+    team: v.team,
+    teamId: v.teamId,
+    memberId: v.memberId,
+    role: v.role,
+    password: v.password,
+    ...(typeof v.expires === 'string' ? { expires: v.expires } : {}),
+    ...(typeof v.name === 'string' ? { name: v.name } : {}),
+    ...(typeof v.secret === 'string' ? { secret: v.secret } : {}),
+    ...(isPin(v.roster) ? { roster: { version: v.roster.version, hash: v.roster.hash } } : {}),
+  };
 }
 
-export function encodeTeamKey(c: MemberCredentials): string {
-  return KEY_PREFIX + Buffer.from(JSON.stringify({ v: 1, ...c })).toString('base64url');
+/** ACCT_TEAM_KEY: a CI member's credentials and the roster it was made in (its pin). */
+export function encodeTeamKey(c: MemberCredentials, roster?: RosterPin): string {
+  return KEY_PREFIX + Buffer.from(JSON.stringify({ v: 1, ...c, ...(roster ? { roster } : {}) })).toString('base64url');
 }
 
-export function envCredentials(env: NodeJS.ProcessEnv): MemberCredentials | undefined {
+/**
+ * The credentials in ACCT_TEAM_KEY. A key printed before signed rosters has
+ * no pin (nor signing key): it reads what is shared with it, and refreshes
+ * it, but wraps for no one (team/roster.ts).
+ */
+export function envCredentials(env: NodeJS.ProcessEnv): (MemberCredentials & { roster?: RosterPin }) | undefined {
   const key = env.ACCT_TEAM_KEY;
   if (!env.ACCT_TEAM && !key) return undefined;
   if (!env.ACCT_TEAM || !key)
     throw usageError(`${env.ACCT_TEAM ? 'ACCT_TEAM_KEY' : 'ACCT_TEAM'} is not set`, 'set both ACCT_TEAM (the database URL) and ACCT_TEAM_KEY (what acct team add-ci printed)');
-  const c = credentialsFromFields(decodePayload(key.trim(), KEY_PREFIX));
+  const payload = decodePayload(key.trim(), KEY_PREFIX);
+  const c = credentialsFromFields(payload);
+  if (c && isPin(payload?.roster)) return { ...c, roster: { version: payload.roster.version, hash: payload.roster.hash } };
   if (!c) throw usageError('ACCT_TEAM_KEY is not a key acct team add-ci printed', 'set it to the whole value (it starts with acct-team-key-)', 'bad_input');
   return c;
 }
@@ -208,7 +277,12 @@ function decodePayload(code: string, prefix: string): Record<string, unknown> | 
 export function credentialsFromFields(v: Record<string, unknown> | undefined): MemberCredentials | undefined {
   const keys = ['team', 'teamId', 'memberId', 'role', 'password', 'privateKey', 'publicKey'] as const;
   if (!v || !keys.every((k) => typeof v[k] === 'string')) return undefined;
-  return Object.fromEntries(keys.map((k) => [k, v[k]])) as unknown as MemberCredentials;
+  const c = Object.fromEntries(keys.map((k) => [k, v[k]])) as unknown as MemberCredentials;
+  if (typeof v.signingKey === 'string' && typeof v.signingPublicKey === 'string') Object.assign(c, { signingKey: v.signingKey, signingPublicKey: v.signingPublicKey });
+  return c;
 }
 
-export const credentialsToFields = (c: MemberCredentials): Fields => ({ ...c });
+export const credentialsToFields = (c: MemberCredentials): Fields => {
+  const { signingKey, signingPublicKey, ...rest } = c;
+  return { ...rest, ...(signingKey && signingPublicKey ? { signingKey, signingPublicKey } : {}) };
+};

@@ -21,7 +21,7 @@
 // sent as SCRAM verifiers.
 import type { PoolClient } from './pg.js';
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 const MIGRATION_LOCK = 0x61636374; // 'acct'
 
 const V1 = String.raw`
@@ -378,7 +378,63 @@ BEGIN
 END $$;
 `;
 
-const MIGRATIONS: readonly string[] = [V1, V2, V3];
+// Version 4: a signed roster (team/roster.ts). Members' public keys in
+// acct.members are whatever the database says; clients wrap account keys
+// only for the keys of the newest roster version whose chain of admin
+// signatures they verify. The table is append-only for members: admins add
+// versions as themselves, nobody changes or deletes one through a member
+// role (the database's owner still can: clients detect it). Each member
+// also gets an Ed25519 signing key; a joiner publishes its keys with a MAC
+// keyed by a secret only the inviting admin holds (sealed in `invitation`
+// under a key derived from that admin's private key), and the admin checks
+// it before it lists the member in a new roster version.
+const V4 = String.raw`
+ALTER TABLE acct.members ADD COLUMN signing_key text, ADD COLUMN proof jsonb, ADD COLUMN invitation jsonb;
+CREATE TABLE acct.rosters (
+  team_id text NOT NULL REFERENCES acct.teams(id) ON DELETE CASCADE,
+  version integer NOT NULL CHECK (version >= 1),
+  body text NOT NULL,
+  signature text NOT NULL,
+  signer text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (team_id, version)
+);
+ALTER TABLE acct.rosters ENABLE ROW LEVEL SECURITY;
+CREATE POLICY see ON acct.rosters FOR SELECT USING (acct.me(team_id) IS NOT NULL);
+CREATE POLICY sign ON acct.rosters FOR INSERT WITH CHECK (acct.is_admin(team_id) AND signer = acct.me(team_id));
+
+-- An admin adds a member with its signing key (add-ci makes both keys) and the invitation it sealed for itself.
+CREATE FUNCTION acct.add_member(t text, member text, member_name text, role text, verifier text, admin boolean, ci boolean, pub text, valid_until timestamptz, signing text, inv jsonb)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = acct, pg_temp AS $$
+BEGIN
+  PERFORM acct.add_member(t, member, member_name, role, verifier, admin, ci, pub, valid_until);
+  UPDATE acct.members SET signing_key = signing, invitation = inv WHERE team_id = t AND id = member;
+END $$;
+-- A joiner publishes both its keys, once, with its proof (the MAC keyed by the invitation's secret).
+CREATE FUNCTION acct.set_my_keys(t text, pub text, signing text, prf jsonb) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = acct, pg_temp AS $$
+BEGIN
+  PERFORM acct.set_my_key(t, pub);
+  UPDATE acct.members SET signing_key = signing, proof = prf WHERE team_id = t AND role_name = session_user AND removed_at IS NULL;
+END $$;
+-- A member from before signing keys publishes one, once, with proofs for the admins of the roster it knows.
+CREATE FUNCTION acct.set_my_signing_key(t text, signing text, prf jsonb) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = acct, pg_temp AS $$
+BEGIN
+  UPDATE acct.members SET signing_key = signing, proof = prf WHERE team_id = t AND role_name = session_user AND removed_at IS NULL AND public_key IS NOT NULL AND signing_key IS NULL;
+END $$;
+REVOKE ALL ON FUNCTION acct.add_member(text, text, text, text, text, boolean, boolean, text, timestamptz, text, jsonb), acct.set_my_keys(text, text, text, jsonb),
+  acct.set_my_signing_key(text, text, jsonb) FROM PUBLIC;
+DO $$
+DECLARE g text;
+BEGIN
+  FOR g IN SELECT group_role FROM acct.teams LOOP
+    EXECUTE format('GRANT SELECT, INSERT ON acct.rosters TO %I', g);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION acct.add_member(text, text, text, text, text, boolean, boolean, text, timestamptz, text, jsonb), acct.set_my_keys(text, text, text, jsonb),
+      acct.set_my_signing_key(text, text, jsonb) TO %I', g);
+  END LOOP;
+END $$;
+`;
+
+const MIGRATIONS: readonly string[] = [V1, V2, V3, V4];
 
 /**
  * Inside a transaction: waits for any other migration or team creation in
@@ -417,9 +473,10 @@ export function grantsFor(groupRole: string, ident: (s: string) => string): stri
     `GRANT USAGE ON SCHEMA acct TO ${g}`,
     `GRANT SELECT ON acct.teams, acct.members, acct.schema_version TO ${g}`,
     `GRANT SELECT, INSERT, UPDATE, DELETE ON acct.accounts, acct.retired_ids, acct.defaults, acct.account_access, acct.account_secrets, acct.clients, acct.client_access, acct.refresh_outcomes TO ${g}`,
-    `GRANT SELECT, INSERT ON acct.uses TO ${g}`,
+    `GRANT SELECT, INSERT ON acct.uses, acct.rosters TO ${g}`,
     `GRANT EXECUTE ON FUNCTION acct.me(text), acct.is_admin(text), acct.owns(text, text), acct.can_read(text, text), acct.can_see(text, text), acct.whoami(text),
        acct.add_member(text, text, text, text, text, boolean, boolean, text, timestamptz), acct.set_my_key(text, text), acct.remove_member(text, text), acct.guard_account(),
-       acct.set_offline_tokens(text, boolean), acct.for_team(text, text), acct.is_joined(text, text), acct.rekey(text, text, jsonb, jsonb) TO ${g}`,
+       acct.set_offline_tokens(text, boolean), acct.for_team(text, text), acct.is_joined(text, text), acct.rekey(text, text, jsonb, jsonb),
+       acct.add_member(text, text, text, text, text, boolean, boolean, text, timestamptz, text, jsonb), acct.set_my_keys(text, text, text, jsonb), acct.set_my_signing_key(text, text, jsonb) TO ${g}`,
   ].join(';\n');
 }

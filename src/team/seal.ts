@@ -160,3 +160,72 @@ export function scramVerifier(password: string, iterations = 4096): string {
   const serverKey = c.createHmac('sha256', salted).update('Server Key').digest();
   return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
 }
+
+// Signing keys and the proofs that tie a member's keys to who vouched for
+// them (team/roster.ts). Every member also has an Ed25519 key pair: an
+// admin's signs the team's roster, the list of members and keys that a
+// client wraps account keys for; the database cannot forge one.
+
+export interface SigningKeys {
+  /** base64 of the raw 32-byte Ed25519 public key */
+  signingPublicKey: string;
+  /** base64 of the PKCS#8 DER private key */
+  signingKey: string;
+}
+
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+export function newSigningKeys(): SigningKeys {
+  const { publicKey, privateKey } = nodeCrypto().generateKeyPairSync('ed25519');
+  return {
+    signingPublicKey: publicKey.export({ type: 'spki', format: 'der' }).subarray(SPKI_ED25519_PREFIX.length).toString('base64'),
+    signingKey: privateKey.export({ type: 'pkcs8', format: 'der' }).toString('base64'),
+  };
+}
+
+export function signBytes(signingKey: string, data: Buffer): string {
+  const key = nodeCrypto().createPrivateKey({ key: Buffer.from(signingKey, 'base64'), format: 'der', type: 'pkcs8' });
+  return nodeCrypto().sign(null, data, key).toString('base64');
+}
+
+/** False for a bad signature, and for a key or signature that is not one. */
+export function verifyBytes(signingPublicKey: string, data: Buffer, signature: string): boolean {
+  try {
+    const raw = Buffer.from(signingPublicKey, 'base64');
+    if (raw.length !== 32) return false;
+    const key = nodeCrypto().createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: 'der', type: 'spki' });
+    return nodeCrypto().verify(null, data, key, Buffer.from(signature, 'base64'));
+  } catch {
+    return false;
+  }
+}
+
+export const sha256 = (data: string): string => nodeCrypto().createHash('sha256').update(data, 'utf8').digest('base64url');
+
+/** An HMAC-SHA256 over a list of strings (JSON, so no two lists give the same bytes). */
+export function macOf(key: Buffer, parts: readonly string[]): string {
+  return nodeCrypto().createHmac('sha256', key).update(JSON.stringify(parts)).digest('base64url');
+}
+
+export function sameMac(a: unknown, b: string): boolean {
+  if (typeof a !== 'string' || a.length !== b.length) return false;
+  return nodeCrypto().timingSafeEqual(Buffer.from(a), Buffer.from(b));
+}
+
+/**
+ * A key only the holder of an X25519 private key derives (HKDF over its
+ * PKCS#8 bytes): what an admin seals an invitation's secret with, in the
+ * database, for itself alone. Wrapping it for the admin's public key would
+ * not do: anyone can do that, so anyone could plant a secret of their own.
+ */
+export function selfKey(privateKey: string, info: string): Buffer {
+  return Buffer.from(nodeCrypto().hkdfSync('sha256', Buffer.from(privateKey, 'base64'), Buffer.alloc(0), Buffer.from(info, 'utf8'), 32));
+}
+
+/** The key two members share by X25519 agreement (mine private, theirs public): a proof one holds its private key, checked by the other. */
+export function agreedKey(privateKey: string, theirPublicKey: string, info: string): Buffer {
+  const c = nodeCrypto();
+  const priv = c.createPrivateKey({ key: Buffer.from(privateKey, 'base64'), format: 'der', type: 'pkcs8' });
+  const shared = c.diffieHellman({ privateKey: priv, publicKey: publicKeyObject(theirPublicKey) });
+  return Buffer.from(c.hkdfSync('sha256', shared, Buffer.alloc(0), Buffer.from(info, 'utf8'), 32));
+}

@@ -15,7 +15,8 @@ import type { Sealed } from '../store/crypto.js';
 import { isSealed } from '../store/crypto.js';
 import { agentDatabase, poolDatabase, teamError, alive, type Database, type PoolClient } from './pg.js';
 import type { TeamAgent } from '../agent/client.js';
-import type { MemberCredentials, TeamConfig } from './config.js';
+import type { MemberCredentials, RosterPin, TeamConfig } from './config.js';
+import { recipients } from './roster.js';
 import { hostOf } from './config.js';
 import type { OfflineTokens } from './offline.js';
 import { newItemKey, openFields, sealFields, unwrapKey, wrapInfo, wrapKey, isWrapped, accountBinding, openItems, fieldsOf, sealedFieldsAad, type Wrapped, type MemberKeys, type TeamItem } from './seal.js';
@@ -41,6 +42,10 @@ export interface TeamStoreDeps {
   agent?: TeamAgent;
   /** The access tokens kept on this machine for while the database is unreachable (a joined machine's; none in CI). */
   tokens?: OfflineTokens;
+  /** Keeps a roster version accepted for good (teams.json); none in CI, where the pin lives in memory. */
+  acceptRoster?: (pin: RosterPin) => void;
+  /** Writes the member's credentials back to the machine's store (a signing key made for credentials from before them); none in CI. */
+  saveCredentials?: (creds: MemberCredentials) => Promise<void>;
 }
 
 /** The access an account has in a team (for show and share). */
@@ -635,9 +640,21 @@ export class TeamStore implements AccountStore {
         );
         await q('DELETE FROM acct.client_access WHERE team_id = $1 AND app = $2', [this.teamId, slug]);
         if (!sealed) return;
-        // Every member refreshes team accounts, so every member with a key gets the client's.
-        for (const m of await activeMembers(q, this.teamId))
-          await q('INSERT INTO acct.client_access (team_id, app, member_id, wrapped) VALUES ($1, $2, $3, $4)', [this.teamId, slug, m.id, wrapKey(key, m.public_key, wrapInfo(this.teamId, item, m.id))]);
+        // Every member refreshes team accounts, so every member the signed roster lists gets the client's (the others when an admin confirms them: syncShares).
+        const to = await recipients(this, q);
+        const left: string[] = [];
+        for (const m of await activeMembers(q, this.teamId)) {
+          const pub = to.key(m.id);
+          if (!pub) {
+            left.push(m.name);
+            continue;
+          }
+          await q('INSERT INTO acct.client_access (team_id, app, member_id, wrapped) VALUES ($1, $2, $3, $4)', [this.teamId, slug, m.id, wrapKey(key, pub, wrapInfo(this.teamId, item, m.id))]);
+        }
+        if (left.length)
+          this.warn(
+            `the ${slug} client secret is not wrapped for ${shown(left).join(', ')}: ${to.roster ? 'not confirmed by an admin yet' : `team ${this.name} has no signed roster yet`}; a member who has it wraps it for them once they are (acct team members ${this.name})`,
+          );
       });
     },
     // In a transaction: whether it removed anything must be this statement's answer (a statement outside one may run twice, see pg.ts).
@@ -674,6 +691,21 @@ export class TeamStore implements AccountStore {
   warn(message: string): void {
     this.deps.warn(message);
   }
+
+  /** A roster version verified (team/roster.ts): later ones must chain from it. Only ever moves forward. */
+  acceptRoster(pin: RosterPin): void {
+    if (this.team.roster && this.team.roster.version >= pin.version) return;
+    this.team.roster = { ...pin };
+    this.deps.acceptRoster?.(pin);
+  }
+
+  get canSaveCredentials(): boolean {
+    return this.deps.saveCredentials !== undefined;
+  }
+
+  async saveCredentials(creds: MemberCredentials): Promise<void> {
+    await this.deps.saveCredentials?.(creds);
+  }
 }
 
 /** How long an update keeps trying while the database is unreachable. */
@@ -681,8 +713,9 @@ const WRITE_RETRY_MS = 30_000;
 
 export type TxQuery = <R extends object>(sql: string, params?: unknown[]) => Promise<R[]>;
 
-export async function activeMembers(q: TxQuery, teamId: string): Promise<{ id: string; name: string; public_key: string; is_admin: boolean; is_ci: boolean }[]> {
-  return q('SELECT id, name, public_key, is_admin, is_ci FROM acct.members WHERE team_id = $1 AND removed_at IS NULL AND public_key IS NOT NULL ORDER BY name', [teamId]);
+/** The members who joined, as the database lists them: no key here; a wrap takes its key from the signed roster (team/roster.ts, recipients). */
+export async function activeMembers(q: TxQuery, teamId: string): Promise<{ id: string; name: string; is_admin: boolean; is_ci: boolean }[]> {
+  return q('SELECT id, name, is_admin, is_ci FROM acct.members WHERE team_id = $1 AND removed_at IS NULL AND public_key IS NOT NULL ORDER BY name', [teamId]);
 }
 
 /** The mark a refresh lock holder leaves while it runs (TeamRefreshLock.waitForLostHolder). */

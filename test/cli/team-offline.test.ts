@@ -26,6 +26,21 @@ const KEY_REF = 'acme:stripe/live';
 const API_KEY = 'sk_live_OFFLINE_never_kept_5e1c0a9b';
 const SLOW = 180_000;
 
+/** What schema version 4 added (signed rosters), taken out again; the machines forget the roster they accepted (unpin). */
+const UNDO_V4 = `
+DROP TABLE acct.rosters;
+DROP FUNCTION acct.add_member(text, text, text, text, text, boolean, boolean, text, timestamptz, text, jsonb);
+DROP FUNCTION acct.set_my_keys(text, text, text, jsonb);
+DROP FUNCTION acct.set_my_signing_key(text, text, jsonb);
+ALTER TABLE acct.members DROP COLUMN signing_key, DROP COLUMN proof, DROP COLUMN invitation;
+DELETE FROM acct.schema_version WHERE version = 4;
+`;
+function unpin(m: { home: string }) {
+  const file = join(m.home, 'teams.json');
+  const teams = JSON.parse(readFileSync(file, 'utf8'));
+  writeFileSync(file, JSON.stringify({ ...teams, teams: teams.teams.map(({ roster: _r, ...t }: { roster?: unknown }) => t) }));
+}
+
 /** What schema version 3 added, taken out again: the database as a version 1 or 2 acct left it. */
 const UNDO_V3 = `
 DROP POLICY grant_access ON acct.account_access;
@@ -330,7 +345,9 @@ describe('the schema migration of the setting', () => {
 
 describe('a team whose database is still at schema version 1', () => {
   it('reads work (the setting reads as off), team set says how to upgrade, and team upgrade brings the setting', async () => {
-    // The team's database as a version 1 acct left it.
+    // The team's database as a version 1 acct left it, and its machines, which knew no roster.
+    pg.sql(UNDO_V4);
+    for (const m of [alice, bob]) unpin(m);
     pg.sql(UNDO_V3);
     pg.sql("DROP FUNCTION acct.set_offline_tokens(text, boolean); ALTER TABLE acct.teams DROP COLUMN offline_tokens; DELETE FROM acct.schema_version WHERE version = 2");
     const token = await alice.run(['token', REF]);

@@ -73,14 +73,16 @@ describe('acct team', () => {
       ['alice', true],
       ['bob', false],
     ]);
-    // The table, piped: one word a cell, JOINED the instant of --json, REMOVED "-" for a member still in.
+    // The table, piped: one word a cell, STATE confirmed for alice (bob waits for her to confirm him: she has run nothing since), JOINED the instant of --json, REMOVED "-" for a member still in.
     const table = await bob.run(['team', 'members', 'acme']);
     expect(table.exitCode, table.stderr).toBe(0);
     const rows = table.stdout.trimEnd().split('\n').map((l) => l.split(/\s+/));
-    expect(rows[0]).toEqual(['MEMBER', 'ID', 'ROLE', 'JOINED', 'REMOVED']);
+    expect(rows[0]).toEqual(['MEMBER', 'ID', 'ROLE', 'STATE', 'JOINED', 'REMOVED']);
     const alice = JSON.parse(r.stdout)[0] as { id: string; joined: string };
-    expect(rows[1]).toEqual(['alice', alice.id, 'admin', alice.joined, '-']);
-    for (const row of rows) expect(row).toHaveLength(5);
+    expect(rows[1]).toEqual(['alice', alice.id, 'admin', 'confirmed', alice.joined, '-']);
+    for (const row of rows) expect(row).toHaveLength(6);
+    expect(rows[2]?.[3]).toBe('joined');
+    expect(table.stderr).toContain('bob joined, waiting for alice to confirm');
     const denied = await bob.run(['team', 'invite', 'acme', '--name', 'mallory']);
     expect(denied.exitCode).toBe(4);
     expect(denied.stderr).toContain('only an admin');

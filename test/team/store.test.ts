@@ -115,7 +115,7 @@ describe('team store on PostgreSQL', () => {
     const r = await createTeam({ paths: alice.paths, env: { PGPASSWORD: pg.password }, secrets: alice.secrets }, { name: 'acme', url: pg.url, memberName: 'alice' });
     expect(r.memberId).toMatch(/^mb_/);
     const teams = configuredTeams(alice.paths, {});
-    expect(teams).toEqual([{ name: 'acme', url: pg.url, teamId: r.teamId, memberId: r.memberId, source: 'file' }]);
+    expect(teams).toEqual([{ name: 'acme', url: pg.url, teamId: r.teamId, memberId: r.memberId, source: 'file', roster: { version: 1, hash: expect.any(String) } }]);
     aliceStore = alice.store();
     expect(await aliceStore.member()).toMatchObject({ name: 'alice', isAdmin: true });
     // A second team of the same name in the database is refused.

@@ -1,0 +1,45 @@
+// A team member's "machine" for tests through the built binary: its own
+// ACCT_HOME with a passphrase store (or, given a Secret Service session's
+// environment, the keychain), and what the test reads of it directly.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { acct, baseEnv, tempHome, type RunResult } from './cli.js';
+import { SecretStore } from '../../src/store/store.js';
+import { credentialsEntry } from '../../src/team/config.js';
+import type { Fields } from '../../src/store/store.js';
+
+type Env = Record<string, string | undefined>;
+
+export interface TeamMachine {
+  name: string;
+  home: string;
+  run(args: string[], opts?: { input?: string; env?: Env }): Promise<RunResult>;
+  /** The passphrase store's entries (a keychain machine has none the test can read). */
+  secrets: SecretStore;
+  /** This machine's member credentials for a team (passphrase store only). */
+  credentials(team?: string): Promise<Fields>;
+  /** teams.json, parsed (undefined when there is none). */
+  teams(): { teams: { name: string; roster?: { version: number; hash: string } }[] } | undefined;
+}
+
+/** `keychain`: a Secret Service session's environment, for a machine whose store is the OS keychain. */
+export function teamMachine(name: string, extra: Env = {}, keychain?: Record<string, string>): TeamMachine {
+  const home = tempHome();
+  const store: Env = keychain ? { ...keychain } : { ACCT_STORE: 'file', ACCT_PASSPHRASE: `pass-${name}` };
+  const env = baseEnv({ ACCT_HOME: home, USER: name, ACCT_TEAM_TIMEOUT: '5', ...store, ...extra });
+  const secrets = new SecretStore({ paths: { config: home, data: home }, requestedKind: 'file', keychain: async () => Promise.reject(new Error('none')), passphrase: async () => `pass-${name}` });
+  return {
+    name,
+    home,
+    secrets,
+    run: (args, opts = {}) => acct(args, { ...env, ...opts.env }, opts.input === undefined ? {} : { input: opts.input, stdin: undefined }),
+    credentials: (team = 'acme') => secrets.read(credentialsEntry(team)),
+    teams() {
+      try {
+        return JSON.parse(readFileSync(join(home, 'teams.json'), 'utf8'));
+      } catch {
+        return undefined;
+      }
+    },
+  };
+}
