@@ -337,7 +337,7 @@ async function teamRefreshFigure(server: AuthServer): Promise<void> {
   const c = await cluster();
   const homes = Array.from({ length: 5 }, (_, i) => {
     const home = mkdtempSync(join(tmpdir(), 'acct-bench-m-'));
-    return { ACCT_HOME: home, HOME: home, ACCT_STORE: 'file', ACCT_PASSPHRASE: `bench passphrase ${i}`, USER: `m${i}`, ACCT_BROWSER: BROWSER, ACCT_REFRESH_DEADLINE: '240' } as Env;
+    return { ACCT_HOME: home, HOME: home, ACCT_STORE: 'file', ACCT_PASSPHRASE: `bench passphrase ${i}`, USER: `m${i}`, ACCT_BROWSER: BROWSER } as Env;
   });
   const [owner, ...others] = homes;
   await acct(['team', 'create', 'refresh', c.url], { ...owner, PGPASSWORD: c.password });
