@@ -59,6 +59,9 @@ export const emptyMetadata = (): Metadata => ({ version: 1, accounts: [], defaul
 /** Nicknames are what people type: letters, digits, dot, dash, underscore, @; no slash. */
 export const NICKNAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/;
 export const ACCOUNT_ID_RE = /^acc_[a-z2-7]{10}$/;
+/** An app's slug (the catalog's schema holds apps to it). */
+export const APP_SLUG_RE = /^[a-z0-9][a-z0-9-]{0,38}$/;
+export const ACCOUNT_STATUSES: readonly AccountStatus[] = ['ok', 'needs-reconnect', 'unverified', 'failing'];
 
 /** A new account id, random (every store checks it is free, as it adds the account): `acc_` and ten base32 letters. */
 export function newAccountId(): string {

@@ -5,10 +5,11 @@ import { templateFields, HTTP_TOKEN } from './template.js';
 
 export { templateFields };
 import { settingValueProblem } from './resolve-app.js';
+import { APP_SLUG_RE } from '../accounts/model.js';
 
 const slug = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,38}$/, 'a slug is lower-case letters, digits and dashes (at most 39)');
+  .regex(APP_SLUG_RE, 'a slug is lower-case letters, digits and dashes (at most 39)');
 
 const fieldName = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'a field name is snake_case');
 
