@@ -392,7 +392,7 @@ describe('a bundle acct did not write', () => {
     expect(ci.stderr).toMatch(/invalid account id/);
   });
 
-  it('names the bad entry, escaped, and never a value: a nickname, an app, a field, a value', async () => {
+  it('names the bad entry, escaped, and never a value: a nickname, an app, a field, a value, an env name', async () => {
     for (const [what, change, message] of [
       ['nickname with an escape', (p) => void (p.accounts[0]!.nickname = 'x\u001b]0;pwned\u0007'), /invalid nickname in account 1 \(id "acc_handmade22"\): "x\\u001b\]0;pwned\\u0007"/],
       ['auth kind', (p) => void (p.accounts[0]!.auth = 'magic'), /invalid auth kind/],
@@ -403,6 +403,7 @@ describe('a bundle acct did not write', () => {
       ['value a header cannot carry', (p) => void (p.secrets.acc_handmade22!.api_key = 'lk_line\r\nX-Evil: 1'), /value of "api_key" that holds a line break/],
       ['secrets missing', (p) => void (p.secrets = {}), /no secrets for account 1/],
       ['a default that is no account', (p) => void (p.defaults.crafted = 'acc_aaaaaaaaaa'), /a default for "crafted"/],
+      ['a carried app with a dangerous env name', (p) => void (p.apps[0]!.env = { api_key: 'NODE_OPTIONS' }), /env\.api_key: NODE_OPTIONS changes how programs start/],
       ['not a payload', (p) => void ((p as unknown as { accounts: unknown }).accounts = 'all'), /not a bundle payload/],
     ] as [string, Parameters<typeof handMade>[0], RegExp][]) {
       const home = tempHome();
