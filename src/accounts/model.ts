@@ -1,4 +1,5 @@
 import { nodeCrypto } from '../store/node-crypto.js';
+import { providerText } from '../errors.js';
 export type AuthKind = 'oauth2' | 'keys';
 /**
  * `ok`; `needs-reconnect` (the provider refused the grant or key: invalid_grant
@@ -52,6 +53,19 @@ export interface Metadata {
   defaults: Record<string, string>;
   /** Ids of deleted accounts, never handed out again. */
   retiredIds: string[];
+}
+
+/**
+ * An identity as acct stores it: the provider's text (a login, an email, a
+ * display name) on one line, control characters (escape sequences, line
+ * breaks) made spaces and cut at 200 characters; null when nothing is left.
+ * Made so where it comes in (test request, userinfo, a bundle) rather than
+ * refused: a stray control character in a display name should not fail a
+ * connect, and the identity is a label, compared only with identities made
+ * the same way.
+ */
+export function identityText(identity: string | null): string | null {
+  return identity === null ? null : providerText(identity) || null;
 }
 
 export const emptyMetadata = (): Metadata => ({ version: 1, accounts: [], defaults: {}, retiredIds: [] });

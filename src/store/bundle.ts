@@ -6,7 +6,7 @@ import { nodeCrypto } from './node-crypto.js';
 import { seal, open, isSealed, newScryptParams, deriveKeySync, isOurScrypt, type Sealed, type ScryptParams } from './crypto.js';
 import { isObject } from './files.js';
 import { AcctError, ExitCode } from '../errors.js';
-import { ACCOUNT_ID_RE, ACCOUNT_STATUSES, APP_SLUG_RE, NICKNAME_RE, type Account } from '../accounts/model.js';
+import { ACCOUNT_ID_RE, ACCOUNT_STATUSES, APP_SLUG_RE, NICKNAME_RE, identityText, type Account } from '../accounts/model.js';
 import { CONTROL_CHARACTER } from '../catalog/template.js';
 import type { Fields } from './store.js';
 
@@ -167,7 +167,7 @@ export function checkPayload(raw: unknown, source: string): BundlePayload {
       status: a.status as Account['status'],
       scopes: [...a.scopes],
       fields: Object.keys(fields).sort(),
-      identity: a.identity,
+      identity: identityText(a.identity),
       ...(a.clientId !== undefined ? { clientId: a.clientId } : {}),
       expiresAt: a.expiresAt,
       ...(a.settings !== undefined ? { settings: { ...a.settings } } : {}),
