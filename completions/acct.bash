@@ -38,7 +38,7 @@ _acct_spec() {
     "run") subs=""; opts="--env-file --no-mask --pass-env -h --help"; vopts="--env-file --pass-env"; args=""; variadic=0 ;;
     "inject") subs=""; opts="-i --input -o --output --force -h --help"; vopts="-i --input -o --output"; args=""; variadic=0 ;;
     "git-credential") subs=""; opts="-h --help"; vopts=""; args="none"; variadic=0 ;;
-    "setup-git") subs=""; opts="--host --unset --json -h --help"; vopts="--host"; args=""; variadic=0 ;;
+    "setup-git") subs=""; opts="--host --unset --replace --json -h --help"; vopts="--host"; args=""; variadic=0 ;;
     "export") subs=""; opts="--all -o --output --passphrase-stdin --move --access-only --json -h --help"; vopts="-o --output"; args="refs"; variadic=1 ;;
     "import") subs=""; opts="--passphrase-stdin --json -h --help"; vopts=""; args="files"; variadic=0 ;;
     "completion") subs=""; opts="-h --help"; vopts=""; args="shells"; variadic=0 ;;

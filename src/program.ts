@@ -373,6 +373,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
       .description("make acct git's credential helper for the git hosts of your accounts (global git config)")
       .option('--host <host>', 'only this host, e.g. github.com (repeatable)', collect)
       .option('--unset', "remove acct's helper entries instead")
+      .option('--replace', 'make acct the only helper for each host, removing the ones configured there (said on stderr)')
       .addOption(json())
       .action((opts) => run(async (c) => (await import('./commands/git.js')).setupGit(c, lists(opts, 'host'))));
   }

@@ -12,7 +12,7 @@ import { readInputText } from '../ui/stdin.js';
 import type { Metadata, Account } from './model.js';
 import type { Fields } from '../store/store.js';
 import type { AccountStore, AccountView, AppAccounts, ClientStore, RefreshLock, RecordedUse, ResolveHints, UseRecord } from '../store/account-store.js';
-import { fileRefreshLock, appAccounts, gone } from '../store/local-store.js';
+import { fileRefreshLock, refreshLockName, appAccounts, gone } from '../store/local-store.js';
 import { resolveReference } from './resolve.js';
 
 interface CacheContents {
@@ -208,7 +208,7 @@ export class BundleStore implements AccountStore {
   /** A bundle's secrets are in memory once it is open. */
   warm(): void {}
   refreshLock(id: string): RefreshLock {
-    return fileRefreshLock(join(this.state.lockDir(), `refresh-${id}`));
+    return fileRefreshLock(join(this.state.lockDir(), refreshLockName(id)));
   }
   /** A bundle records no uses: it is read-only, and CI steps are short-lived. */
   async recordUse(_id: string, _use: UseRecord): Promise<void> {}

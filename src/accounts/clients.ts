@@ -50,7 +50,8 @@ export function checkClientId(clientId: string): void {
   if (!VSCHAR.test(clientId)) throw usageError('the client id holds a character other than printable ASCII (a line break, a control character)', "copy it again from the provider's console");
 }
 
-export async function saveClient(store: AccountStore, app: OAuthApp, clientId: string, clientSecret: string | undefined): Promise<void> {
+/** Throws unless `clientId` and `clientSecret` can be the app's client (what saveClient stores). */
+export function checkClient(app: OAuthApp, clientId: string, clientSecret: string | undefined): void {
   checkClientId(clientId);
   if (clientSecret !== undefined && (!clientSecret || clientSecret !== clientSecret.trim()))
     throw usageError('the client secret is empty or has surrounding whitespace');
@@ -60,6 +61,10 @@ export async function saveClient(store: AccountStore, app: OAuthApp, clientId: s
     throw usageError('the client secret holds a character other than printable ASCII (a line break, a control character)', "copy it again from the provider's console");
   if (clientSecret === undefined && app.oauth.clientSecret === 'required')
     throw usageError(`${app.name} needs a client secret`, `pass it on stdin: acct client set ${app.slug} --client-id ${clientId} --secret-stdin < secret.txt`);
+}
+
+export async function saveClient(store: AccountStore, app: OAuthApp, clientId: string, clientSecret: string | undefined): Promise<void> {
+  checkClient(app, clientId, clientSecret);
   await store.clients.set(app.slug, { clientId, ...(clientSecret !== undefined ? { clientSecret } : {}) });
 }
 

@@ -5,6 +5,7 @@ import { findAccount as findInStores } from './service.js';
 import { freshCredentialsMany, primaryFieldName } from './credentials.js';
 import { splitTeam } from './stores.js';
 import { usageError, AcctError } from '../errors.js';
+import { envNameProblem } from '../catalog/env-names.js';
 import type { EnvVars } from '../output/envfmt.js';
 import type { Account } from './model.js';
 import type { Fields } from '../store/store.js';
@@ -30,6 +31,8 @@ export async function parseEnvSpec(ctx: Context, spec: string, findAccount: Find
   const name = spec.slice(0, eq);
   const target = spec.slice(eq + 1);
   if (!NAME_RE.test(name)) throw usageError(`"${name}" is not a valid environment variable name`, 'use letters, digits and _ (not starting with a digit)');
+  const problem = envNameProblem(name);
+  if (problem) throw usageError(`${spec}: ${problem}`, `name another variable: DEPLOY_TOKEN=${spec.slice(eq + 1)}`);
   if (!target) throw usageError(`"${spec}" names no account`, 'write NAME=ref or NAME=ref.field');
   try {
     return { account: await findAccount(ctx, target), name, spec };

@@ -1,4 +1,5 @@
 import { nodeCrypto } from '../store/node-crypto.js';
+import { providerText } from '../errors.js';
 export type AuthKind = 'oauth2' | 'keys';
 /**
  * `ok`; `needs-reconnect` (the provider refused the grant or key: invalid_grant
@@ -54,11 +55,27 @@ export interface Metadata {
   retiredIds: string[];
 }
 
+/**
+ * An identity as acct stores it: the provider's text (a login, an email, a
+ * display name) on one line, control characters (escape sequences, line
+ * breaks) made spaces and cut at 200 characters; null when nothing is left.
+ * Made so where it comes in (test request, userinfo, a bundle) rather than
+ * refused: a stray control character in a display name should not fail a
+ * connect, and the identity is a label, compared only with identities made
+ * the same way.
+ */
+export function identityText(identity: string | null): string | null {
+  return identity === null ? null : providerText(identity) || null;
+}
+
 export const emptyMetadata = (): Metadata => ({ version: 1, accounts: [], defaults: {}, retiredIds: [] });
 
 /** Nicknames are what people type: letters, digits, dot, dash, underscore, @; no slash. */
 export const NICKNAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$/;
 export const ACCOUNT_ID_RE = /^acc_[a-z2-7]{10}$/;
+/** An app's slug (the catalog's schema holds apps to it). */
+export const APP_SLUG_RE = /^[a-z0-9][a-z0-9-]{0,38}$/;
+export const ACCOUNT_STATUSES: readonly AccountStatus[] = ['ok', 'needs-reconnect', 'unverified', 'failing'];
 
 /** A new account id, random (every store checks it is free, as it adds the account): `acc_` and ten base32 letters. */
 export function newAccountId(): string {

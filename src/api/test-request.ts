@@ -5,6 +5,7 @@ import type { Fetch } from '../http.js';
 import { authorize, resolveUrl } from './authorize.js';
 import { send, redact } from './send.js';
 import { providerText } from '../errors.js';
+import { identityText } from '../accounts/model.js';
 import { AcctError, ExitCode } from '../errors.js';
 
 export type TestOutcome =
@@ -57,7 +58,7 @@ export async function runTestRequest(app: AppDefinition, fields: Record<string, 
     return { kind: 'rejected', status: res.status, detail: `${url.host} answered ${test.okField}=false${errorText(body)}` };
   for (const path of test.identity) {
     const v = getPath(body, path);
-    if ((typeof v === 'string' && v) || typeof v === 'number') return { kind: 'ok', identity: String(v), status: res.status };
+    if ((typeof v === 'string' && v) || typeof v === 'number') return { kind: 'ok', identity: identityText(String(v)), status: res.status };
   }
   return { kind: 'ok', identity: null, status: res.status };
 }

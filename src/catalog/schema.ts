@@ -5,14 +5,22 @@ import { templateFields, HTTP_TOKEN } from './template.js';
 
 export { templateFields };
 import { settingValueProblem } from './resolve-app.js';
+import { APP_SLUG_RE } from '../accounts/model.js';
+import { envNameProblem } from './env-names.js';
 
 const slug = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,38}$/, 'a slug is lower-case letters, digits and dashes (at most 39)');
+  .regex(APP_SLUG_RE, 'a slug is lower-case letters, digits and dashes (at most 39)');
 
 const fieldName = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'a field name is snake_case');
 
-const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name is UPPER_SNAKE_CASE');
+const envName = z
+  .string()
+  .regex(/^[A-Z_][A-Z0-9_]*$/, 'an environment variable name is UPPER_SNAKE_CASE')
+  .superRefine((name, ctx) => {
+    const problem = envNameProblem(name);
+    if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `${problem} (pick a name of the service's own, such as EXAMPLE_API_KEY)` });
+  });
 
 /** http(s) URL; plain http only on loopback hosts. Templates like {site} are allowed in the host. */
 export const secureUrl = z.string().refine(isSecureUrl, {

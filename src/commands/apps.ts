@@ -3,7 +3,7 @@ import type { Context } from '../context.js';
 import { printJson, printTable, style, out } from '../output/format.js';
 import { parseApp } from '../catalog/validate.js';
 import { readStdin, readInputText } from '../ui/stdin.js';
-import { usageError } from '../errors.js';
+import { usageError, visibleData, visibleDeep } from '../errors.js';
 import { CATEGORIES, type AppDefinition } from '../catalog/schema.js';
 
 export async function listApps(ctx: Context, query: string | undefined, opts: { user?: boolean; auth?: string; category?: string; json?: boolean }) {
@@ -29,18 +29,19 @@ export async function listApps(ctx: Context, query: string | undefined, opts: { 
       { head: 'CATEGORY', drop: 1 },
       { head: 'DESCRIPTION', text: true, flexible: true },
     ],
-    entries.map(({ app, source }) => [app.slug, app.name + (source === 'user' ? s.dim(' (yours)') : ''), app.auth, app.category ?? '-', app.description]),
+    entries.map(({ app, source }) => [app.slug, visibleData(app.name) + (source === 'user' ? s.dim(' (yours)') : ''), app.auth, app.category ?? '-', visibleData(app.description)]),
     s,
   );
 }
 
 export async function showApp(ctx: Context, slug: string, opts: { json?: boolean }) {
   const entry = ctx.catalog.find(slug) ?? { app: ctx.catalog.get(slug), source: 'built-in' as const };
-  const { app } = entry;
   if (opts.json) {
-    printJson(ctx.io, app);
+    printJson(ctx.io, entry.app);
     return;
   }
+  // A user-added app's text (or one a bundle carried) is data: no control character reaches the terminal as is.
+  const app = visibleDeep(entry.app);
   const s = await style(ctx.io, ctx.env);
   const lines = [`${s.bold(app.name)} (${app.slug}, ${entry.source})`, app.description, ''];
   lines.push(`auth        ${app.auth === 'oauth2' ? 'OAuth 2.0' : 'API keys'}`);

@@ -3,13 +3,16 @@
 import type { Context } from '../context.js';
 import { findAccount, removeAccount, importAccount } from '../accounts/service.js';
 import { readSecrets } from '../accounts/credentials.js';
-import { resolveClient, saveClient, envSuffix } from '../accounts/clients.js';
+import { resolveClient, saveClient, checkClient, envSuffix } from '../accounts/clients.js';
+import { fieldPlacement, valueProblem } from '../accounts/field-value.js';
+import { settingValueProblem } from '../catalog/resolve-app.js';
+import type { AppDefinition } from '../catalog/schema.js';
 import { newBundleKey, sealBundle, openBundle, MAX_BUNDLE_BYTES, type BundlePayload } from '../store/bundle.js';
 import { writeFileAtomic } from '../store/files.js';
 import { parseApp } from '../catalog/validate.js';
 import { readStdin, readStdinValue, readInputText } from '../ui/stdin.js';
 import { printJson } from '../output/format.js';
-import { usageError } from '../errors.js';
+import { usageError, AcctError } from '../errors.js';
 import type { Account } from '../accounts/model.js';
 
 const MIN_PASSPHRASE = 12;
@@ -153,6 +156,7 @@ export async function importBundle(ctx: Context, file: string | undefined, opts:
   }
   ctx.store.assertWritable();
   const local = await ctx.store.view();
+  checkAgainstApps(ctx, payload, new Map(newApps.map((a) => [a.slug, a])), local.accounts);
   const conflicts = payload.accounts.filter((a) => local.accounts.some((o) => o.app === a.app && o.nickname === a.nickname && o.id !== a.id));
   if (conflicts.length)
     throw usageError(
@@ -175,4 +179,57 @@ export async function importBundle(ctx: Context, file: string | undefined, opts:
   }
   if (opts.json) printJson(ctx.io, { accounts: results, apps: newApps.map((a) => a.slug) });
   else for (const r of results) ctx.info(`${r.action === 'added' ? 'Imported' : 'Updated'} ${r.ref} (${r.id})`);
+}
+
+/**
+ * What `acct import` checks of a bundle's accounts besides their shape
+ * (store/bundle.ts checkPayload), before it writes anything: each account's
+ * app is in this catalog or carried in the bundle, with the same auth kind;
+ * its nickname is no app's slug; its fields are the app's, and every value
+ * is one that acct would have stored (valueProblem); its settings are the
+ * app's, with values a URL can carry; each OAuth client is one saveClient
+ * would store. An id that is already here is the same account imported
+ * again (same app and nickname) and is updated; an id that names another
+ * account here is refused, never replaced. Messages name accounts and
+ * fields, never a value.
+ */
+function checkAgainstApps(ctx: Context, payload: BundlePayload, carried: ReadonlyMap<string, AppDefinition>, here: readonly Account[]): void {
+  const appOf = (slug: string) => ctx.catalog.find(slug)?.app ?? carried.get(slug);
+  for (const a of payload.accounts) {
+    const ref = `${a.app}/${a.nickname} (${a.id})`;
+    const refuse = (problem: string, hint = 'nothing was imported; export the bundle again on the machine that has the account') =>
+      usageError(`the bundle's account ${ref} ${problem}`, hint);
+    const app = appOf(a.app);
+    if (!app) throw refuse(`is of the app "${a.app}", which is neither in this catalog nor in the bundle`, `nothing was imported; add the app first (acct apps add ${a.app} --file …), then import again`);
+    if (app.auth !== a.auth) throw refuse(`is a${a.auth === 'oauth2' ? 'n OAuth' : ' keys'} account, but ${a.app} is a${app.auth === 'oauth2' ? 'n OAuth' : ' keys'} app`);
+    if (appOf(a.nickname)) throw refuse(`has a nickname that is the name of an app`, 'nothing was imported; rename it on the machine that exported it, then export it again');
+    const fields = payload.secrets[a.id]!;
+    const placement = fieldPlacement(app);
+    for (const [name, value] of Object.entries(fields)) {
+      if (app.auth === 'keys' && !app.fields.some((f) => f.name === name)) throw refuse(`has a field "${name}" that ${a.app} does not have`);
+      const bad = valueProblem(value, placement(name), app.name);
+      if (bad) throw refuse(`has a value of "${name}" that ${bad.problem}`, `nothing was imported; ${bad.why}`);
+    }
+    for (const [name, value] of Object.entries(a.settings ?? {})) {
+      const spec = app.settings.find((s) => s.name === name);
+      const bad = spec ? settingValueProblem(spec, value) : `${a.app} has no setting "${name}"`;
+      if (bad) throw refuse(`has an unusable setting: ${bad}`);
+    }
+    const same = here.find((o) => o.id === a.id);
+    if (same && (same.app !== a.app || same.nickname !== a.nickname))
+      throw usageError(
+        `the bundle's account ${ref} has the id of another account here, ${same.app}/${same.nickname}`,
+        `nothing was imported; an import updates only the same account (same id, app and nickname). If ${same.app}/${same.nickname} was renamed here, rename it back (acct rename ${same.id} ${a.nickname}); otherwise this bundle is not a copy of it: delete one of them first`,
+      );
+  }
+  for (const [slug, c] of Object.entries(payload.clients)) {
+    const app = appOf(slug);
+    if (app?.auth !== 'oauth2') throw usageError(`the bundle holds an OAuth client for "${slug}", which is ${app ? 'not an OAuth app' : 'neither in this catalog nor in the bundle'}`, 'nothing was imported; export the bundle again');
+    try {
+      checkClient(app, c.clientId, c.clientSecret);
+    } catch (err) {
+      if (err instanceof AcctError) throw usageError(`the bundle's OAuth client for ${slug} cannot be stored: ${err.message}`, 'nothing was imported; set the client right on the machine that exported it, then export again');
+      throw err;
+    }
+  }
 }

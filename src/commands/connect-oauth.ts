@@ -2,7 +2,7 @@
 // manual or device flow, exchange the code, name the identity.
 import type { Context } from '../context.js';
 import type { OAuthApp } from '../catalog/schema.js';
-import type { Account } from '../accounts/model.js';
+import { identityText, type Account } from '../accounts/model.js';
 import type { NewCredentials } from '../accounts/service.js';
 import type { ConnectOptions } from './connect.js';
 import { resolveClient, saveClient, redirectUriToRegister, manualRedirectUri, envSuffix, addClientId, type ResolvedClient } from '../accounts/clients.js';
@@ -289,7 +289,7 @@ async function identify(ctx: Context, fetch: Fetch, app: OAuthApp, clientId: str
         } catch {
           // Not JSON: nothing names the account (the parser's message would quote the body).
         }
-        if (info && typeof info === 'object') for (const k of ['preferred_username', 'email', 'name', 'sub']) if (typeof info[k] === 'string' && info[k]) return info[k] as string;
+        if (info && typeof info === 'object') for (const k of ['preferred_username', 'email', 'name', 'sub']) if (typeof info[k] === 'string' && identityText(info[k] as string)) return identityText(info[k] as string);
         ctx.warn('connected, but userinfo did not name the account');
       }
     } catch (err) {

@@ -1,7 +1,8 @@
 // acct exec <ref>... -- cmd: run a command with credentials in its environment,
 // secrets masked in its output, stdin passed through, signals forwarded, its
 // exit code returned.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { openSync, closeSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Context } from '../context.js';
@@ -70,10 +71,10 @@ export async function runChild(ctx: Context, command: string[], vars: [string, s
     // Node throws some failures to start (E2BIG) at once and reports the others ('error', below).
     throw cannotRun(command[0]!, err as NodeJS.ErrnoException, env);
   }
+  const unpipe: (() => void)[] = [];
   if (opts.mask) {
     const list = [...secrets].flatMap((value) => [value, ...value.split(/\r?\n/).filter((l) => l.length >= 4 && l !== value)].map((v) => ({ name: names.get(value) ?? 'SECRET', value: v })));
-    child.stdout!.pipe(new Masker(list)).pipe(ctx.io.stdout, { end: false });
-    child.stderr!.pipe(new Masker(list)).pipe(ctx.io.stderr, { end: false });
+    unpipe.push(pipeMasked(child.stdout!, ctx.io.stdout, list, child), pipeMasked(child.stderr!, ctx.io.stderr, list, child));
   }
   // acct keeps running until the command ends, whatever the signal; it passes
   // a signal on unless the terminal has already delivered it to the command.
@@ -90,7 +91,42 @@ export async function runChild(ctx: Context, command: string[], vars: [string, s
     });
   } finally {
     for (const [s, h] of handlers) process.removeListener(s, h);
+    for (const done of unpipe) done();
   }
+}
+
+/**
+ * The child's output through a masker to acct's own stdout or stderr. When
+ * that stops taking writes (the reader went away: `acct exec … | head -1`
+ * gives EPIPE), acct stops writing but goes on reading, and the child meets
+ * the broken pipe as it would with no acct in between: the next time it
+ * writes, it gets SIGPIPE (which ends it, unless it ignores the signal), and
+ * a write after that fails (acct closes its end: EPIPE, or ECONNRESET, the
+ * pipe being a socket pair). acct then exits with the child's code: 141
+ * (128 + SIGPIPE) when the signal ended it, as a shell reports it. Reading
+ * on without telling the child would keep a command that writes until it is
+ * stopped (`yes`, `tail -f`) running for ever; closing acct's end at once
+ * would fail its next write with ECONNRESET rather than end it as a pipe
+ * does. Returns the undo.
+ */
+function pipeMasked(from: Readable, to: NodeJS.WriteStream, list: ConstructorParameters<typeof Masker>[0], child: ChildProcess): () => void {
+  const masker = new Masker(list);
+  from.pipe(masker).pipe(to, { end: false });
+  let broken = false;
+  const onError = () => {
+    if (broken) return;
+    broken = true;
+    masker.unpipe(to);
+    from.unpipe(masker);
+    let writes = 0;
+    from.on('data', () => {
+      if (writes++ === 0) child.kill('SIGPIPE');
+      else from.destroy();
+    });
+    from.resume(); // unpiped from its last destination, the stream was paused
+  };
+  to.on('error', onError);
+  return () => to.removeListener('error', onError);
 }
 
 /**

@@ -125,6 +125,8 @@ async function readRequest(stdin: NodeJS.ReadStream): Promise<string> {
 export interface SetupGitOptions {
   host: string[];
   unset?: boolean;
+  /** Empty each host's helper list before adding acct, instead of adding acct after the helpers there. */
+  replace?: boolean;
   json?: boolean;
 }
 
@@ -137,6 +139,7 @@ export async function setupGit(ctx: Context, opts: SetupGitOptions, deps: { git?
     return host;
   });
 
+  if (opts.unset && opts.replace) throw usageError('--unset and --replace exclude each other', '--unset removes acct; --replace makes acct the only helper');
   if (opts.unset) {
     const removed = await unconfigure(git, named.length ? named : undefined);
     if (opts.json) printJson(ctx.io, removed);
@@ -168,9 +171,13 @@ export async function setupGit(ctx: Context, opts: SetupGitOptions, deps: { git?
   const self = deps.self ?? acctPath(ctx.env);
   const done: { host: string; keys: string[]; apps: string[] }[] = [];
   for (const host of hosts) {
-    const keys = await configureHost(git, host, self);
+    const { keys, kept, replaced } = await configureHost(git, host, self, { replace: opts.replace });
     done.push({ host, keys, apps: [...(served.get(host) ?? [])] });
-    ctx.info(`Configured git for ${host}: ${keys.join(' and ')} is acct (after an empty value that resets other helpers for it)`);
+    const list = (vs: string[]) => vs.map((v) => JSON.stringify(v)).join(', ');
+    if (kept.length)
+      ctx.info(`Configured git for ${host}: acct is added to ${keys.join(' and ')} after the helpers already there (${list(kept)}), which git asks first; acct answers when they give nothing. To make acct the only one: acct setup-git --host ${host} --replace`);
+    else ctx.info(`Configured git for ${host}: ${keys.join(' and ')} is acct (after an empty value that resets other helpers for it)`);
+    if (replaced.length) ctx.warn(`removed the helpers ${host} had in your global git config (--replace): ${list(replaced)}`);
   }
   if (opts.json) printJson(ctx.io, done.map((d) => ({ host: d.host, config: d.keys, apps: d.apps, helper: helperValue(self) })));
 }

@@ -1,4 +1,5 @@
 import type { Context } from '../context.js';
+import { visibleData } from '../errors.js';
 import { sortByAppAndNickname, printJson, printTable, style, accountStatus } from '../output/format.js';
 import { everyView } from '../accounts/stores.js';
 import type { Account } from '../accounts/model.js';
@@ -83,13 +84,14 @@ async function printList(ctx: Context, { accounts, used, isDefault }: Awaited<Re
     ],
     accounts.map((a) => [
       a.id,
-      ...(teams ? [a.team ?? no] : []),
-      a.app,
-      a.nickname,
+      // Text a bundle or a team's database wrote is data: every control character shown as \xNN (errors.ts visibleData).
+      ...(teams ? [a.team ? visibleData(a.team) : no] : []),
+      visibleData(a.app),
+      visibleData(a.nickname),
       isDefault(a) ? yes : no,
       a.auth,
       accountStatus(s, a.status),
-      a.expiresAt ?? no,
+      a.expiresAt ? visibleData(a.expiresAt) : no,
       used.get(a.id) ?? 'never',
     ]),
     s,

@@ -19,7 +19,12 @@ export async function run(ctx: Context, envFiles: string[], command: string[], o
   const entries: { name: string; value: string; where: string }[] = [];
   for (const file of envFiles) {
     const text = readInputText(file, 'give the path of a dotenv file');
-    for (const [name, value] of Object.entries(parseDotenv(text))) entries.push({ name, value, where: `${file}:${lineOf(text, name)}` });
+    for (const [name, value] of Object.entries(parseDotenv(text))) {
+      const where = `${file}:${lineOf(text, name)}`;
+      // No environment variable can carry a NUL: spawn would fail on it with an error that is no use. The value is not quoted.
+      if (value.includes('\0')) throw usageError(`${where}: the value of ${name} holds a NUL character, which no environment variable can carry`, `fix that line of ${file}; nothing was run`);
+      entries.push({ name, value, where });
+    }
   }
   // A later file overrides an earlier one, as a later line overrides an earlier one within a file.
   const last = new Map(entries.map((e) => [e.name, e]));

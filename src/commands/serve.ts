@@ -66,7 +66,16 @@ export async function childServer(ctx: Context, only: NonNullable<ServeOptions['
   const socket = join(dir, 's');
   const token = newToken();
   const server = credentialsServer(ctx, { token, tcp: false, only, log: ctx.env.ACCT_DEBUG ? (l) => ctx.io.stderr.write(`acct: ${l}\n`) : () => {} });
-  await listenPrivate(server, socket);
+  // The private folder goes however acct ends: normally by stop(), else (an exit from elsewhere, an uncaught error) as the process exits.
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', remove);
+  try {
+    await listenPrivate(server, socket);
+  } catch (err) {
+    process.removeListener('exit', remove);
+    remove();
+    throw err;
+  }
   return {
     socket,
     token,
@@ -74,7 +83,10 @@ export async function childServer(ctx: Context, only: NonNullable<ServeOptions['
       new Promise<void>((done) => {
         server.close(() => done());
         server.closeAllConnections();
-      }).finally(() => rmSync(dir, { recursive: true, force: true })),
+      }).finally(() => {
+        process.removeListener('exit', remove);
+        remove();
+      }),
   };
 }
 

@@ -5,9 +5,10 @@ import type { RecordedUse } from '../store/account-store.js';
 import { mask, onTerminal, printJson, relativeTime, style, accountStatus, out as writeOut } from '../output/format.js';
 import { accountJson } from './list.js';
 import type { Account } from '../accounts/model.js';
+import { visibleControls, visibleData, visibleDeep } from '../errors.js';
 
 export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; json?: boolean }): Promise<void> {
-  const account = await findAccount(ctx, ref);
+  let account = await findAccount(ctx, ref);
   const store = await storeOf(ctx, account);
   const m = await store.view();
   const app = ctx.catalog.find(account.app)?.app;
@@ -17,7 +18,7 @@ export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; 
   );
   // Unknown fields count as secret: better masked than leaked.
   const isSecret = (name: string) => secretNames.has(name) || !(app?.auth === 'keys' && app.fields.some((f) => f.name === name));
-  const shown = Object.fromEntries(
+  const values = Object.fromEntries(
     Object.entries(fields)
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([k, v]) => [k, opts.reveal || !isSecret(k) ? v : mask(v)]),
@@ -29,15 +30,20 @@ export async function show(ctx: Context, ref: string, opts: { reveal?: boolean; 
   if (opts.json) {
     const oauth = account.auth === 'oauth2' ? { refresh_token_rotates: rotates, ...(account.accessOnly ? { access_only: true } : {}) } : {};
     const recent = uses.map((u) => ({ at: u.at, command: u.command ?? null, member: u.member ?? null, machine: u.machine ?? null }));
-    printJson(ctx.io, { ...accountJson(account, isDefault(m, account), used), ...oauth, ...(account.team ? { recent_uses: recent } : {}), settings: account.settings ?? {}, ...(account.grant ? { grant: account.grant } : {}), fields: shown });
+    printJson(ctx.io, { ...accountJson(account, isDefault(m, account), used), ...oauth, ...(account.team ? { recent_uses: recent } : {}), settings: account.settings ?? {}, ...(account.grant ? { grant: account.grant } : {}), fields: values });
     return;
   }
   const s = await style(ctx.io, ctx.env);
   const now = ctx.now();
+  // What a provider, a bundle or a team's database wrote is data: every control character shown as \xNN (errors.ts),
+  // so none moves the cursor or retitles the terminal. A revealed value keeps its line breaks (a PEM key).
+  account = visibleDeep(account);
+  const appName = app && visibleData(app.name);
+  const shown = Object.fromEntries(Object.entries(values).map(([k, v]) => [visibleData(k), opts.reveal && isSecret(k) ? visibleControls(v) : visibleData(v)]));
   const rows: [string, string][] = [
     ['id', account.id],
     ...(account.team ? [['team', account.team] as [string, string]] : []),
-    ['app', account.app + (app ? s.dim(` (${app.name})`) : s.red(' (app definition missing)'))],
+    ['app', account.app + (appName ? s.dim(` (${appName})`) : s.red(' (app definition missing)'))],
     ['nickname', account.nickname],
     ['default', isDefault(m, account) ? `yes (acct ${account.app} means this account)` : 'no'],
     ['identity', account.identity ?? s.dim('-')],

@@ -7,7 +7,7 @@ import type { Account } from '../accounts/model.js';
 import { checkAccount as checkCredentials } from '../accounts/check.js';
 import { sortByAppAndNickname, printJson, printTable, style } from '../output/format.js';
 import type { TestOutcome } from '../api/test-request.js';
-import { AcctError, ExitCode, usageError } from '../errors.js';
+import { AcctError, ExitCode, usageError, visibleData } from '../errors.js';
 
 export type Health = 'ok' | 'expired' | 'needs-reconnect' | 'unverified' | 'failing' | 'unreachable' | 'untested' | 'error';
 /** The outcome of a test request, under the same name and with the same values as `acct test --json`'s; null when none ran. */
@@ -104,7 +104,7 @@ export async function status(ctx: Context, opts: { check?: boolean; app?: string
     await printTable(
       ctx,
       [{ head: 'ID' }, { head: 'ACCOUNT', flexible: true }, { head: 'STATUS' }, { head: 'DETAIL', text: true, flexible: true, drop: 1 }],
-      rows.map((r) => [r.id, r.ref, paint(r.status), r.detail]),
+      rows.map((r) => [r.id, visibleData(r.ref), paint(r.status), visibleData(r.detail)]),
       s,
     );
   }

@@ -25,16 +25,37 @@ export function isAcctHelper(value: string): boolean {
 export const hostUrls = (host: string) => (isLoopback(host) ? [`https://${host}`, `http://${host}`] : [`https://${host}`]);
 const keyOf = (url: string) => `credential.${url}.helper`;
 
-export async function configureHost(git: GitRunner, host: string, acctPath: string): Promise<string[]> {
+/**
+ * acct as a helper for the host's URLs. A URL with no helper of its own gets
+ * an empty value (resetting the helpers configured elsewhere, credential.helper
+ * among them) and then acct. A URL that has other helpers (`!gh auth
+ * git-credential`) keeps them, and acct is added after them: git asks each in
+ * order, so acct answers when they give nothing. `replace` (setup-git
+ * --replace) empties the URL's list first and reports what it took out.
+ * Running it again changes nothing.
+ */
+export async function configureHost(git: GitRunner, host: string, acctPath: string, opts: { replace?: boolean } = {}): Promise<{ keys: string[]; kept: string[]; replaced: string[] }> {
   const keys: string[] = [];
+  const kept: string[] = [];
+  const replaced: string[] = [];
   for (const url of hostUrls(host)) {
     const key = keyOf(url);
+    const listed = await git(['config', '--global', '--get-all', key]);
+    if (listed.code !== 0 && listed.code !== 1) throw gitFailed(['config', '--get-all'], listed);
+    const existing = listed.code === 0 ? listed.stdout.replace(/\n$/, '').split('\n') : [];
+    const others = existing.filter((v) => v !== '' && !isAcctHelper(v));
+    keys.push(key);
+    if (others.length && !opts.replace) {
+      kept.push(...others);
+      if (!existing.some(isAcctHelper)) await must(git, ['config', '--global', '--add', key, helperValue(acctPath)]);
+      continue;
+    }
+    replaced.push(...others);
     // replace-all leaves exactly one (empty) value whatever was there, so running this again changes nothing.
     await must(git, ['config', '--global', '--replace-all', key, '']);
     await must(git, ['config', '--global', '--add', key, helperValue(acctPath)]);
-    keys.push(key);
   }
-  return keys;
+  return { keys, kept: [...new Set(kept)], replaced: [...new Set(replaced)] };
 }
 
 /** Removes acct's helper entries (and the empty reset before them) for these hosts, or for every host when none are named. */

@@ -53,7 +53,7 @@ export function servedFields(fields: Fields, named?: ReadonlySet<string>): Field
 const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d{1,5})?$/i;
 
 export function credentialsServer(ctx: Context, opts: ServeOptions): Server {
-  const expected = Buffer.from(`Bearer ${opts.token}`);
+  const expected = Buffer.from(opts.token);
   const limit = new Limit(opts.maxConcurrent ?? 16, opts.maxQueued ?? 1024);
   // One credential fetch per account at a time in this process; concurrent requests share it.
   const inFlight = new Map<string, Promise<Record<string, string>>>();
@@ -74,7 +74,9 @@ export function credentialsServer(ctx: Context, opts: ServeOptions): Server {
       const origin = req.headers.origin;
       if (origin !== undefined && !isLoopbackOrigin(origin)) throw new AcctError('forbidden', 'requests from web pages are refused', { hint: 'call the API from a local program, not a browser page' });
     }
-    const auth = Buffer.from(req.headers.authorization ?? '');
+    // The scheme is case-insensitive (RFC 9110 11.1): bearer and BEARER are Bearer. The token is compared in constant time.
+    const [, scheme, token] = /^(\S+) +(.*)$/.exec(req.headers.authorization ?? '') ?? [];
+    const auth = Buffer.from(scheme?.toLowerCase() === 'bearer' ? token! : '');
     if (auth.length !== expected.length || !timingSafeEqual(auth, expected))
       throw new AcctError('unauthorized', req.headers.authorization ? 'wrong bearer token' : 'no bearer token', {
         hint: 'send Authorization: Bearer <the token acct serve printed or read from --token-file>',

@@ -5,8 +5,8 @@
 import { join } from 'node:path';
 import type { AccountStore, AccountView, AppAccounts, ListedView, ClientStore, RefreshLock, RecordedUse, ResolveHints, UseRecord } from './account-store.js';
 import type { AccountRepository } from '../accounts/repository.js';
-import type { SecretStore, SecretReplaced, Fields } from './store.js';
-import type { Account, Metadata } from '../accounts/model.js';
+import { checkSecretId, type SecretStore, type SecretReplaced, type Fields } from './store.js';
+import { ACCOUNT_ID_RE, type Account, type Metadata } from '../accounts/model.js';
 import type { Paths } from '../paths.js';
 import { withLock } from './lock.js';
 import { outcomeFile } from './outcome-file.js';
@@ -134,6 +134,9 @@ export class LocalStore implements AccountStore {
           throw usageError(`${incoming.app}/${incoming.nickname} was created locally meanwhile`, 'rename it, then import again');
         const at = m.accounts.findIndex((a) => a.id === id);
         existed = at >= 0;
+        // The same account imported again is updated; another account with this id is never replaced (commands/bundle.ts says what to do).
+        if (existed && (m.accounts[at]!.app !== incoming.app || m.accounts[at]!.nickname !== incoming.nickname))
+          throw usageError(`${incoming.app}/${incoming.nickname} has the id of another account here, ${m.accounts[at]!.app}/${m.accounts[at]!.nickname}`, 'nothing was imported for it; rename or delete that account, then import again');
         // Under the metadata lock, as in update().
         written = await this.secrets.replace(id, fields);
         const account: Account = { ...incoming, id, fields: Object.keys(fields).sort(), updatedAt: this.deps.now().toISOString() };
@@ -164,7 +167,7 @@ export class LocalStore implements AccountStore {
   }
 
   refreshLock(id: string): RefreshLock {
-    return fileRefreshLock(this.repo.lockPath(`refresh-${id}`));
+    return fileRefreshLock(this.repo.lockPath(refreshLockName(id)));
   }
 
   async recordUse(id: string, use: UseRecord): Promise<void> {
@@ -181,6 +184,11 @@ export class LocalStore implements AccountStore {
   }
 
   async close(): Promise<void> {}
+}
+
+/** The name of an account's refresh lock, a folder: only for an id acct makes (checkSecretId says why). */
+export function refreshLockName(id: string): string {
+  return `refresh-${checkSecretId(id, ACCOUNT_ID_RE)}`;
 }
 
 /** A refresh lock as a folder (store/lock.ts), its outcome note beside it. */

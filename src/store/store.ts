@@ -11,6 +11,8 @@ import { readJsonIfExists, writeJsonAtomic, removeIfExists, isObject, corruptFil
 import { withLock } from './lock.js';
 import { checkFolders } from './trust.js';
 import { keySource, keepNewKey, type KeySource, type KeySourceDeps } from './key-source.js';
+import { ACCOUNT_ID_RE, APP_SLUG_RE } from '../accounts/model.js';
+import { TEAM_NAME_RE } from '../team/config.js';
 import type { Paths } from '../paths.js';
 
 export type StoreKind = 'keychain' | 'file';
@@ -71,7 +73,7 @@ export class SecretStore {
     return join(this.deps.paths.data, 'secrets');
   }
   secretPath(id: string) {
-    return join(this.secretsDir, `${id}.json`);
+    return join(this.secretsDir, `${checkSecretId(id)}.json`);
   }
 
   /** The kind of store in use: the existing store's, or the requested one for a new store. */
@@ -257,6 +259,24 @@ export class SecretStore {
       throw err;
     }
   }
+}
+
+/**
+ * The names of secrets acct keeps: an account's id, `client.<app slug>`
+ * (store/local-store.ts), `team.<team>` and `team-token.<team>.<account id>`
+ * (team/config.ts, team/offline.ts). A secret's name becomes a file name, so
+ * anything else (an id "../../x" from a hand-made bundle) is a bug that must
+ * stop here, before a path outside secrets/ is made.
+ */
+const inner = (re: RegExp) => re.source.slice(1, -1);
+const SECRET_ID_RE = new RegExp(
+  `^(?:${inner(ACCOUNT_ID_RE)}|client\\.${inner(APP_SLUG_RE)}|team\\.${inner(TEAM_NAME_RE)}|team-token\\.${inner(TEAM_NAME_RE)}\\.${inner(ACCOUNT_ID_RE)})$`,
+);
+
+/** `id` as is, or an internal error when it is not one acct makes (`pattern`: every secret's name, or fewer). */
+export function checkSecretId(id: string, pattern: RegExp = SECRET_ID_RE): string {
+  if (!pattern.test(id)) throw new AcctError('unexpected', `refusing to make a file name of the secret id ${JSON.stringify(id)}`, { hint: 'this is a bug in acct; please report it with the command you ran' });
+  return id;
 }
 
 function opensCheck(key: Buffer, check: Sealed): boolean {

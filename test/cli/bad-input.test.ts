@@ -215,6 +215,19 @@ describe('bad input', () => {
       await failsHere(['apps', 'show', 'broken'], { code: 3, message: /unknown app "broken"/ });
     });
 
+    it('an app that would put a credential in a variable that changes how programs run is refused, naming it', async () => {
+      const valid = JSON.parse(readFileSync(keyAppFile('https://api.example.com'), 'utf8'));
+      for (const name of ['NODE_OPTIONS', 'LD_PRELOAD', 'DYLD_INSERT_LIBRARIES', 'PATH', 'BASH_ENV', 'PYTHONSTARTUP', 'PERL5OPT', 'RUBYOPT', 'GIT_SSH_COMMAND', 'GIT_CONFIG_COUNT', 'HTTPS_PROXY', 'SSL_CERT_FILE', 'JAVA_TOOL_OPTIONS', '_JAVA_OPTIONS', 'ACCT_HOME']) {
+        const path = file(JSON.stringify({ ...valid, fields: [...valid.fields, { name: 'region', label: 'Region', secret: false }], env: { api_key: 'EXAMPLE_API_KEY', region: name } }));
+        const r = await failsHere(['apps', 'add', 'hostile', '--file', path], { code: 2, message: /the app definition in .* is invalid/, next: /fix it and try again/ });
+        expect(r.stderr, name).toContain(`env.region: ${name} changes how programs start or what they trust`);
+      }
+      await failsHere(['apps', 'show', 'hostile'], { code: 3, message: /unknown app "hostile"/ });
+      // A name that only starts like one is the service's own.
+      const fine = file(JSON.stringify({ ...valid, env: { api_key: 'GITHUB_PATH_KEY' } }));
+      expect((await acct(['apps', 'add', 'fine', '--file', fine], env)).exitCode).toBe(0);
+    });
+
     it('bad slugs, built-in names and explicit bad URLs', async () => {
       const path = keyAppFile('https://api.example.com');
       await failsHere(['apps', 'add', 'Not_A_Slug', '--file', path], { code: 2, message: /slug/ });

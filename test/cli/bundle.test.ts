@@ -10,6 +10,7 @@ import { acct, baseEnv, tempHome } from '../support/cli.js';
 import { keyAppFile } from '../support/apps.js';
 import { startAuthServer, type AuthServer } from '../support/oauth-server.js';
 import { oauthHome, fingerprint, revealed, sleep } from '../support/oauth-cli.js';
+import { sealBundle, newBundleKey } from '../../src/store/bundle.js';
 
 type Env = Record<string, string | undefined>;
 const KEY_VALUE = 'lk_bundle "quoted" $value';
@@ -335,5 +336,106 @@ describe('import', () => {
     expect(r.exitCode).toBe(6);
     expect(r.stderr).toMatch(/wrong key/);
     expect(readdirSync(home)).toEqual([]);
+  });
+});
+
+/**
+ * A bundle made by hand, as anyone can make one (the sealing proves only that
+ * they had its key): one account of a user-added keys app, carried in the
+ * bundle, with `change` applied to the payload.
+ */
+function handMade(change: (p: { accounts: Record<string, unknown>[]; secrets: Record<string, Record<string, string>>; apps: Record<string, unknown>[]; clients: object; defaults: Record<string, string> }) => void): { path: string; key: string } {
+  const id = 'acc_handmade22';
+  const app = { ...JSON.parse(readFileSync(keyAppFile('http://127.0.0.1:9', { fields: [{ name: 'api_key', label: 'API key' }] }), 'utf8')), slug: 'crafted' };
+  const time = '2024-01-01T00:00:00.000Z';
+  const payload = {
+    accounts: [{ id, app: 'crafted', nickname: 'main', auth: 'keys', status: 'ok', scopes: [], fields: ['api_key'], identity: null, expiresAt: null, createdAt: time, updatedAt: time }],
+    secrets: { [id]: { api_key: 'lk_handmade' } } as Record<string, Record<string, string>>,
+    apps: [app],
+    clients: {},
+    defaults: {} as Record<string, string>,
+  };
+  change(payload);
+  const key = newBundleKey();
+  const path = join(mkdtempSync(join(work, 'hand-')), 'b.acct');
+  writeFileSync(path, sealBundle(payload as never, { key: key.key }, new Date()));
+  return { path, key: key.printable };
+}
+
+describe('a bundle acct did not write', () => {
+  const importEnv = (home: string, key: string): Env => baseEnv({ ACCT_HOME: home, ACCT_STORE: 'file', ACCT_PASSPHRASE: 'imported store', ACCT_BUNDLE_KEY: key });
+
+  it('the hand-made bundle itself imports (so the refusals below are about what each changes)', async () => {
+    const b = handMade(() => {});
+    const r = await acct(['import', b.path], importEnv(tempHome(), b.key));
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/Imported crafted\/main \(acc_handmade22\)/);
+  });
+
+  it('an id that is a path is refused whole (exit 2, nothing written), on import and from ACCT_BUNDLE', async () => {
+    const outside = mkdtempSync(join(work, 'victim-'));
+    const home = join(outside, 'home');
+    const victim = join(outside, 'victim.json'); // where secrets/../../victim.json lands
+    writeFileSync(victim, 'keep me');
+    const b = handMade((p) => {
+      p.accounts[0]!.id = '../../victim';
+      p.secrets = { '../../victim': { api_key: 'lk_x' } };
+    });
+    const r = await acct(['import', b.path, '--json'], importEnv(home, b.key));
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(JSON.parse(r.stderr)).toMatchObject({ code: 'usage', message: expect.stringContaining('invalid account id'), hint: expect.any(String) });
+    expect(r.stderr).toContain('../../victim');
+    expect(readFileSync(victim, 'utf8')).toBe('keep me');
+    expect(existsSync(home)).toBe(false);
+    const ci = await acct(['list'], baseEnv({ ACCT_HOME: tempHome(), ACCT_BUNDLE: b.path, ACCT_BUNDLE_KEY: b.key }));
+    expect(ci.exitCode, ci.stderr).toBe(2);
+    expect(ci.stderr).toMatch(/invalid account id/);
+  });
+
+  it('names the bad entry, escaped, and never a value: a nickname, an app, a field, a value, an env name', async () => {
+    for (const [what, change, message] of [
+      ['nickname with an escape', (p) => void (p.accounts[0]!.nickname = 'x\u001b]0;pwned\u0007'), /invalid nickname in account 1 \(id "acc_handmade22"\): "x\\u001b\]0;pwned\\u0007"/],
+      ['auth kind', (p) => void (p.accounts[0]!.auth = 'magic'), /invalid auth kind/],
+      ['app neither here nor carried', (p) => void (p.apps = []), /crafted\/main \(acc_handmade22\) is of the app "crafted", which is neither in this catalog nor in the bundle/],
+      ['auth kind not the app\'s', (p) => void (p.accounts[0]!.auth = 'oauth2', (p.secrets.acc_handmade22!.oauth_access_token = 'at')), /is an OAuth account, but crafted is a keys app/],
+      ['field the app lacks', (p) => void (p.secrets.acc_handmade22!.other = 'v'), /has a field "other" that crafted does not have/],
+      ['field name that is a path', (p) => void (p.secrets.acc_handmade22!['../x'] = 'v'), /invalid field name/],
+      ['value a header cannot carry', (p) => void (p.secrets.acc_handmade22!.api_key = 'lk_line\r\nX-Evil: 1'), /value of "api_key" that holds a line break/],
+      ['secrets missing', (p) => void (p.secrets = {}), /no secrets for account 1/],
+      ['a default that is no account', (p) => void (p.defaults.crafted = 'acc_aaaaaaaaaa'), /a default for "crafted"/],
+      ['a carried app with a dangerous env name', (p) => void (p.apps[0]!.env = { api_key: 'NODE_OPTIONS' }), /env\.api_key: NODE_OPTIONS changes how programs start/],
+      ['not a payload', (p) => void ((p as unknown as { accounts: unknown }).accounts = 'all'), /not a bundle payload/],
+    ] as [string, Parameters<typeof handMade>[0], RegExp][]) {
+      const home = tempHome();
+      const b = handMade(change);
+      const r = await acct(['import', b.path], importEnv(home, b.key));
+      expect(r.exitCode, `${what}: ${r.stderr}`).toBe(2);
+      expect(r.stderr, what).toMatch(message);
+      expect(r.stderr, what).not.toMatch(/lk_line|lk_handmade|\u001b/);
+      expect(r.stderr, what).toMatch(/^ {2}\S/m); // a hint
+      expect(readdirSync(home), what).toEqual([]);
+    }
+  });
+
+  it('an id that is already here imports over the same account only; another account keeps it, and nothing is written', async () => {
+    const home = tempHome();
+    const b = handMade(() => {});
+    expect((await acct(['import', b.path], importEnv(home, b.key))).exitCode).toBe(0);
+    // The same account again (same id, app, nickname): updated, as documented.
+    const again = await acct(['import', b.path], importEnv(home, b.key));
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/Updated crafted\/main/);
+    // Another bundle whose account has that id but is another account: refused, the local one left as it was.
+    const other = handMade((p) => {
+      p.accounts[0]!.nickname = 'impostor';
+      p.secrets.acc_handmade22!.api_key = 'lk_impostor';
+    });
+    const r = await acct(['import', other.path], importEnv(home, other.key));
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/crafted\/impostor \(acc_handmade22\) has the id of another account here, crafted\/main/);
+    expect(r.stderr).toMatch(/acct rename acc_handmade22 impostor/);
+    const env = { ...importEnv(home, other.key), ACCT_BUNDLE_KEY: undefined };
+    expect(await acct(['token', 'acc_handmade22'], env)).toMatchObject({ exitCode: 0, stdout: 'lk_handmade\n' });
+    expect(JSON.parse((await acct(['list', '--json'], env)).stdout).map((a: { nickname: string }) => a.nickname)).toEqual(['main']);
   });
 });

@@ -5,11 +5,12 @@
 // ASCII (RFC 6749), so a paste gone wrong is refused and nothing is stored.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Options } from 'execa';
 import { acct, allFiles, baseEnv, tempHome } from '../support/cli.js';
 import { keyAppFile } from '../support/apps.js';
+import { startApiServer } from '../support/api-server.js';
 
 const input = (text: string): Options => ({ input: text, stdin: undefined });
 // C0 controls but the line break and the tab, DEL, and C1 controls.
@@ -46,6 +47,38 @@ describe('control characters in what acct prints', () => {
     expect(json.exitCode).toBe(3);
     expect(json.stderr).not.toMatch(RAW_CONTROL);
     expect(JSON.parse(json.stderr).message).toContain('no\u0007body'); // JSON escapes it, and a parser gets the reference back as typed
+  });
+});
+
+describe('text a provider or an app definition wrote', () => {
+  it('an identity with escape sequences is stored on one line without them, and list, show, test and status print no control character', async () => {
+    const api = await startApiServer();
+    try {
+      api.handle((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ user: { login: 'octo\u001b]0;owned\u0007cat\r\n\u001b[2J' } }));
+      });
+      const h = baseEnv({ ACCT_HOME: tempHome(), ACCT_STORE: 'file', ACCT_PASSPHRASE: 'control characters' });
+      const app = JSON.parse(readFileSync(keyAppFile(api.url), 'utf8'));
+      const file = join(home, 'evil-app.json');
+      writeFileSync(file, JSON.stringify({ ...app, name: 'Evil\u001b[31m App', description: 'red\u009b2J' }));
+      expect((await acct(['apps', 'add', 'evil', '--file', file], h)).exitCode).toBe(0);
+      const c = await acct(['connect', 'evil', '--stdin', '--nickname', 'main'], h, input('lk_provider_identity'));
+      expect(c.exitCode, c.stderr).toBe(0);
+      const stored = JSON.parse((await acct(['show', 'evil', '--json'], h)).stdout);
+      expect(stored.identity).toBe('octo ]0;owned cat [2J'); // control characters made spaces, one line
+      const outputs = await Promise.all([['list'], ['show', 'evil'], ['show', 'evil', '--reveal'], ['test', 'evil'], ['status'], ['status', '--check'], ['apps', 'evil'], ['apps', 'show', 'evil']].map((args) => acct(args, h)));
+      for (const [i, r] of outputs.entries()) {
+        expect(r.exitCode, `${i}: ${r.stderr}`).toBe(0);
+        expect(r.stdout + r.stderr, String(i)).not.toMatch(RAW_CONTROL);
+      }
+      expect(outputs[1]!.stdout).toContain('Evil\\x1b[31m App');
+      expect(outputs[7]!.stdout).toContain('red\\x9b2J');
+      // JSON stays exact: the definition as given.
+      expect(JSON.parse((await acct(['apps', 'show', 'evil', '--json'], h)).stdout).name).toBe('Evil\u001b[31m App');
+    } finally {
+      await api.close();
+    }
   });
 });
 

@@ -207,6 +207,13 @@ describe('acct env', () => {
     expect(name.exitCode).toBe(2);
     const format = await acct(['env', 'two/quotes', '--format', 'yaml'], env);
     expect(format.exitCode).toBe(2);
-    for (const r of [field, account, name, format]) expect(r.stdout).toBe('');
+    // A variable that changes how programs run holds no credential, in any case of its name.
+    const risky = await Promise.all(['NODE_OPTIONS=two/quotes', 'LD_PRELOAD=two/quotes.api_secret', 'https_proxy=two/quotes'].map((s) => acct(['exec', s, '--', 'true'], env)));
+    for (const r of risky) {
+      expect(r.exitCode, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/changes how programs start or what they trust, so no credential may be put in it/);
+      expect(r.stderr).toMatch(/DEPLOY_TOKEN=two\/quotes/);
+    }
+    for (const r of [field, account, name, format, ...risky]) expect(r.stdout).toBe('');
   });
 });

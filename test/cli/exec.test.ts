@@ -169,6 +169,30 @@ describe('acct exec', () => {
     expect(existsSync(marker)).toBe(false);
   });
 
+  it('a reader that goes away (| head -1): the child meets the closed pipe as without acct, acct exits as a shell would, and --serve leaves no folder', async () => {
+    const runtime = mkdtempSync(join(work, 'runtime-'));
+    // The child prints its socket folder, then writes until the closed pipe stops it (yes would run for ever otherwise).
+    const child = 'echo "$ACCT_CREDENTIALS_SOCKET"; echo "$TWO_KEY"; exec yes';
+    for (const serve of [[], ['--serve']]) {
+      const r = await execa('bash', ['-c', `node "$0" exec ${serve.join(' ')} two/main -- sh -c '${child}' | head -2; echo "acct=\${PIPESTATUS[0]}" >&2`, BIN], {
+        env: { ...env, XDG_RUNTIME_DIR: runtime },
+        extendEnv: false,
+        reject: false,
+        stdin: 'ignore',
+        timeout: 30_000,
+      });
+      const what = serve.join(' ') || 'no --serve';
+      expect(r.stderr, what).toMatch(/^acct=141$/m); // 128 + SIGPIPE: what bash gives for sh -c 'exec yes' | head
+      expect(r.stderr, what).not.toMatch(/EPIPE|Error|at .*\.cjs|bug in acct/);
+      const [socket, key] = r.stdout.split('\n');
+      expect(key, what).toBe('<acct:TWO_KEY>');
+      if (serve.length) {
+        expect(socket).toMatch(new RegExp(`^${runtime}/acct-exec-`));
+        expect(existsSync(join(socket!, '..')), 'the private folder is removed').toBe(false);
+      }
+    }
+  });
+
   it('passes stdin through to the child', async () => {
     const input = 'line one\nline two with $ and "quotes"\n';
     const r = await acct(['exec', 'two/main', ...node('process.stdin.pipe(process.stdout)')], env, { input, stdin: undefined });

@@ -267,6 +267,27 @@ describe('acct as git credential helper', () => {
     expect(twice.stderr).toContain('nothing to remove');
   });
 
+  it("setup-git keeps another helper for the same host (gh's), adding acct after it; --replace removes it and says so", async () => {
+    const { env } = await gitHome();
+    await connect(env, 'bot');
+    const key = `credential.https://${git.host}.helper`;
+    for (const value of ['', '!gh auth git-credential']) expect((await runGit(['config', '--global', '--add', key, value], env)).exitCode).toBe(0);
+    for (let i = 0; i < 2; i++) {
+      const r = await acct(['setup-git', '--host', git.host], env);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stderr).toContain('after the helpers already there ("!gh auth git-credential")');
+      expect(r.stderr).toContain(`acct setup-git --host ${git.host} --replace`);
+      expect(await helperEntries(env, `https://${git.host}`)).toEqual(['', '!gh auth git-credential', `!'${BIN}' git-credential`]);
+    }
+    // The URL without a helper of its own gets the reset and acct, as before.
+    expect(await helperEntries(env, `http://${git.host}`)).toEqual(['', `!'${BIN}' git-credential`]);
+    const replaced = await acct(['setup-git', '--host', git.host, '--replace'], env);
+    expect(replaced.exitCode, replaced.stderr).toBe(0);
+    expect(replaced.stderr).toMatch(/warning: removed the helpers .* had in your global git config \(--replace\): "!gh auth git-credential"/);
+    expect(await helperEntries(env, `https://${git.host}`)).toEqual(['', `!'${BIN}' git-credential`]);
+    expect((await acct(['setup-git', '--unset', '--replace'], env)).exitCode).toBe(2);
+  });
+
   it('a key app whose host is a field of the account: only the account for that host answers', async () => {
     const { env } = await gitHome();
     const app = join(mkdtempSync(join(tmpdir(), 'acct-keyapp-')), 'app.json');

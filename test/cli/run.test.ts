@@ -113,12 +113,15 @@ describe('acct run --env-file', () => {
       ['OK=acct://svc/one\n\nBAD=acct://svc/one/nofield\n', 3, /bad\.env:3: svc\/one has no field "nofield"/],
       ['BAD=acct://svc//x\n', 2, /bad\.env:1: "acct:\/\/svc\/\/x" is not an acct reference/],
       ['BAD=acct://svc\n', 3, /bad\.env:1: "svc" matches 2 accounts/],
+      // A NUL no environment variable can carry: refused with the line, the value not echoed.
+      ['OK=acct://svc/one\nD=x\0secretpart\n', 2, /bad\.env:2: the value of D holds a NUL character/],
     ] as const) {
       const file = join(work, 'bad.env');
       writeFileSync(file, text);
       const r = await user(['run', '--env-file', file, '--', 'touch', marker], env);
       expect(r.exitCode, r.stderr).toBe(exit);
       expect(r.stderr).toMatch(what);
+      expect(r.stderr).not.toMatch(/secretpart|\0/);
       expect(existsSync(marker)).toBe(false);
     }
   });

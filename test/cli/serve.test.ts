@@ -155,6 +155,18 @@ describe('acct serve on a unix socket', () => {
     }
   });
 
+  it('the auth scheme is case-insensitive (RFC 9110): bearer and BEARER are Bearer; the token is not', async () => {
+    const token = auth.authorization!.slice('Bearer '.length);
+    for (const scheme of ['bearer', 'BEARER', 'BeArEr']) {
+      const r = await ask({ socket }, '/v1/accounts', { headers: { authorization: `${scheme} ${token}` } });
+      expect(r.status, scheme).toBe(200);
+    }
+    for (const value of [`Bearer ${token.toUpperCase()}`, `Basic ${token}`, token, `Bearer  ${token}x`]) {
+      const r = await ask({ socket }, '/v1/accounts', { headers: { authorization: value } });
+      expect(r.status, value.split(' ')[0]).toBe(401);
+    }
+  });
+
   it('errors are JSON with the stable code and its HTTP status', async () => {
     for (const [path, opts, status, code] of [
       ['/v1/accounts', {}, 401, 'unauthorized'],

@@ -54,3 +54,17 @@ describe('a secret is replaced under the metadata lock', () => {
     expect((await ctx.store.readSecrets([account.id])).get(account.id)).toEqual({ api_key: `sk-${last}` });
   });
 });
+
+describe('a secret or lock name that is not an id acct makes', () => {
+  it('is refused as a bug before any path is made from it', async () => {
+    const { ctx, account } = await setup();
+    const secrets = (ctx.store as unknown as { secrets: { secretPath(id: string): string; write(id: string, f: object): Promise<void>; remove(id: string): void } }).secrets;
+    expect(secrets.secretPath(account.id)).toMatch(/secrets\/acc_[a-z2-7]{10}\.json$/);
+    expect(secrets.secretPath('client.github')).toMatch(/client\.github\.json$/);
+    for (const id of ['../../victim', 'acc_abc/../x', 'client.../x', '', 'acc_ABCDEFGHIJ'])
+      expect(() => secrets.secretPath(id), id).toThrow(expect.objectContaining({ code: 'unexpected', message: expect.stringContaining('refusing to make a file name') }));
+    await expect(secrets.write('../../victim', { a: 'b' })).rejects.toMatchObject({ code: 'unexpected' });
+    expect(() => ctx.store.refreshLock('../../victim')).toThrow(expect.objectContaining({ code: 'unexpected' }));
+    expect(() => ctx.store.refreshLock(account.id)).not.toThrow();
+  });
+});
