@@ -2,7 +2,7 @@
 // no local store. Read-only, except that refreshed tokens are kept for the
 // life of the process and, with ACCT_BUNDLE_CACHE, in an encrypted file that
 // later steps share (under a lock, like the local store).
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { openBundle, MAX_BUNDLE_BYTES, type OpenedBundle } from '../store/bundle.js';
 import { seal, open, isSealed } from '../store/crypto.js';
@@ -23,6 +23,8 @@ interface CacheContents {
 
 export class BundleState {
   private opened?: OpenedBundle;
+  /** The process-private lock folder, once made (see lockDir). */
+  private privateLocks?: string;
   private overrides: { accounts: Map<string, Account>; secrets: Map<string, Fields> } = { accounts: new Map(), secrets: new Map() };
 
   constructor(private readonly env: NodeJS.ProcessEnv) {}
@@ -44,9 +46,15 @@ export class BundleState {
     return this.env.ACCT_BUNDLE_CACHE || undefined;
   }
 
-  /** Folder for this bundle's locks: beside the cache (shared by CI steps), or private to this process. */
+  /** Folder for this bundle's locks: beside the cache (shared by CI steps), or private to this process (removed when it exits: every refresh left one in /tmp). */
   lockDir(): string {
-    return this.cachePath ? `${this.cachePath}.locks` : join(process.getBuiltinModule('node:os').tmpdir(), `acct-bundle-${this.bundle().id}-${process.pid}`);
+    if (this.cachePath) return `${this.cachePath}.locks`;
+    const dir = join(process.getBuiltinModule('node:os').tmpdir(), `acct-bundle-${this.bundle().id}-${process.pid}`);
+    if (!this.privateLocks) {
+      this.privateLocks = dir;
+      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    }
+    return dir;
   }
 
   private loadCache(): void {

@@ -84,11 +84,14 @@ describe('working from ACCT_BUNDLE without a keychain', () => {
 
   it('refreshes an expired OAuth token in memory with the bundled client, and keeps the store read-only', async () => {
     await sleep(2200); // the exported access token lived 2 seconds
-    const env = ciEnv();
+    // Its refresh lock is private to the process, in the temporary folder: gone when acct exits.
+    const tmp = mkdtempSync(join(tmpdir(), 'acct-bundle-tmp-'));
+    const env = ciEnv({ TMPDIR: tmp });
     const before = server.tokenRequests.refresh;
     const r = await acct(['token', 'local/bot'], env);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(server.tokenRequests.refresh).toBe(before + 1);
+    expect(readdirSync(tmp)).toEqual([]);
     expect(await server.introspect(r.stdout.trim())).toBe(true);
     // The provider rotated the refresh token; a bundle cannot keep it, and says so.
     expect(r.stderr).toMatch(/rotated the refresh token/);
