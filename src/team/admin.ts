@@ -25,7 +25,7 @@ import {
 } from './config.js';
 import { newMemberKeys, newSigningKeys, newPassword, scramVerifier, wrapKey, wrapInfo, newItemKey, sealFields, isWrapped, accountBinding } from './seal.js';
 import { activeMembers, type TeamStore, type TxQuery, type Member } from './store.js';
-import { amendRoster, entryOf, firstRoster, joinProof, noRoster, pinOf, recipients, rosterRows, sealInvitation, tendRoster, verifiedRoster, verifyChain, type Recipients, type Roster } from './roster.js';
+import { amendRoster, canSign, entryOf, firstRoster, joinProof, noRoster, pinOf, recipients, rosterRows, sealInvitation, tendRoster, verifiedRoster, verifyChain, type Recipients, type Roster } from './roster.js';
 
 /** The machine's own secret store, where member credentials are kept. */
 export interface LocalSecrets {
@@ -220,7 +220,7 @@ export async function invite(store: TeamStore, opts: { name: string; admin?: boo
   const m = await addMember(
     store,
     opts.name,
-    { admin, ci: false, publicKey: null, signingKey: null, validUntil, invitation: (n) => sealInvitation(creds, n.memberId, { secret, name: opts.name, role: n.role, admin }) },
+    { admin, ci: false, publicKey: null, signingKey: null, validUntil, invitation: (n) => sealInvitation(creds, n.memberId, { secret, name: opts.name, role: n.role, admin, expires: validUntil.toISOString() }) },
     // The roster as this admin accepted it: the joiner checks the database's against it.
     async (q) => (await verifiedRoster(store, q)) ?? Promise.reject(noRoster(store)),
   );
@@ -530,7 +530,9 @@ export async function removeMember(store: TeamStore, ref: string): Promise<Remov
     if (target.id === me.id) throw usageError('you cannot remove yourself', 'another admin can');
     // A roster version without the member, first: no honest client wraps for it from now on.
     const current = await verifiedRoster(store, q);
-    if (current?.body.members.some((m) => m.id === target.id)) roster = await amendRoster(store, q, (ms) => ms.filter((m) => m.id !== target.id));
+    // Tombstoned too, listed or not (when this admin can sign): its invitation never confirms it again.
+    const listed = current?.body.members.some((m) => m.id === target.id);
+    if (current && (listed || canSign(current, (await store.connect()).creds))) roster = await amendRoster(store, q, (ms) => ms.filter((m) => m.id !== target.id), target.id);
     const mine = await q<{ account_id: string }>(
       `SELECT t.account_id FROM acct.account_access t JOIN acct.account_access m ON m.team_id = t.team_id AND m.account_id = t.account_id AND m.member_id = $3
         WHERE t.team_id = $1 AND t.member_id = $2`,

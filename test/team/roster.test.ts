@@ -15,7 +15,7 @@ import { startKeyringSession, type KeyringSession } from '../support/keyring.js'
 import { teamMachine, type TeamMachine } from '../support/team.js';
 import { credentialsEntry } from '../../src/team/config.js';
 import { newMemberKeys, newSigningKeys, sha256, unwrapKey, wrapInfo, isWrapped } from '../../src/team/seal.js';
-import { signRoster, type RosterBody } from '../../src/team/roster.js';
+import { joinProof, signRoster, type RosterBody } from '../../src/team/roster.js';
 import { SCHEMA_VERSION } from '../../src/team/schema.js';
 
 let pg: PgCluster;
@@ -322,6 +322,68 @@ describe('a join checks the roster against its invitation', () => {
     const r = await join(erin, code);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(erin.teams()?.teams[0]?.roster?.version).toBe(newest().body.version);
+  }, SLOW);
+});
+
+/** The secret an invitation code carries (what a joiner proves its keys with). */
+const secretOf = (code: string) => JSON.parse(Buffer.from(code.slice('acct-invite-'.length), 'base64url').toString()).secret as string;
+const rowId = (name: string) => sql(`SELECT id FROM acct.members WHERE name = '${name}'`);
+/** A member's keys as a database writer publishes them for a row: the attacker's, with a proof from the invitation's secret. */
+function publishAttackerKeys(memberId: string, name: string, code: string) {
+  const proof = joinProof(secretOf(code), teamId, memberId, name, attacker.publicKey, attacker.signingPublicKey);
+  sql(`UPDATE acct.members SET removed_at = NULL, joined_at = now(), public_key = '${attacker.publicKey}', signing_key = '${attacker.signingPublicKey}', proof = '${JSON.stringify({ join: proof })}' WHERE id = '${memberId}'`);
+}
+
+describe('a database writer who undoes a removal', () => {
+  it('a member removed by team remove, its row made active again: never confirmed again, nothing wrapped for it', async () => {
+    const everyone = await account(alice, 'everyone');
+    await ok(alice, ['share', 'acme:stripe/everyone', '--with', 'team']);
+    const eve = teamMachine('eve');
+    expect((await join(eve, await invite(alice, 'eve'))).exitCode).toBe(0);
+    await ok(alice, ['team', 'members', 'acme']);
+    const eveId = idOf('eve');
+    expect(wrappedFor(everyone, eveId)).toBeDefined();
+    await ok(alice, ['team', 'remove', 'acme', 'eve']);
+    expect(newest().body.removed).toContain(eveId);
+    sql(`UPDATE acct.members SET removed_at = NULL WHERE id = '${eveId}'`);
+    try {
+      const m = await ok(alice, ['team', 'members', 'acme']);
+      expect(m.stderr).toContain('eve in team acme is not confirmed: that member was in the team\'s signed roster before');
+      expect(newest().body.members.some((x) => x.id === eveId)).toBe(false);
+      expect(wrappedFor(everyone, eveId)).toBeUndefined();
+    } finally {
+      sql(`UPDATE acct.members SET removed_at = now() WHERE id = '${eveId}'`);
+    }
+  }, SLOW);
+
+  it('a member the database removed and brought back with keys of its own (a proof from the used code): the roster keeps the member\'s own key', async () => {
+    const fay = teamMachine('fay');
+    const code = await invite(alice, 'fay');
+    expect((await join(fay, code)).exitCode).toBe(0);
+    await ok(alice, ['team', 'members', 'acme']);
+    const fayId = idOf('fay');
+    const own = newest().body.members.find((m) => m.id === fayId)!.x25519;
+    sql(`UPDATE acct.members SET removed_at = now() WHERE id = '${fayId}'`);
+    await ok(alice, ['team', 'members', 'acme']);
+    publishAttackerKeys(fayId, 'fay', code);
+    await ok(alice, ['team', 'members', 'acme']);
+    const entry = newest().body.members.find((m) => m.id === fayId);
+    expect(entry?.x25519 ?? own).toBe(own);
+    expect(opensWith(wrappedFor(accountOf('everyone'), fayId), attacker, accountOf('everyone'), fayId)).toBe(false);
+    expect(sql(`SELECT count(*) FROM acct.account_access WHERE member_id = '${fayId}' AND wrapped::text LIKE '%${attacker.publicKey.slice(0, 12)}%'`)).toBe('0');
+  }, SLOW);
+
+  it('an invitation past its expiry (sealed in its terms): a join published after it is never confirmed', async () => {
+    const code = await invite(alice, 'gil');
+    const gilId = rowId('gil');
+    publishAttackerKeys(gilId, 'gil', code);
+    // Eight days later on alice's machine (the code works for seven).
+    const later = joinPath(alice.home, 'later.cjs');
+    writeFileSync(later, 'const now = Date.now; Date.now = () => now() + 8 * 86400000;\n');
+    const m = await alice.run(['team', 'members', 'acme'], { env: { NODE_OPTIONS: `--require ${later}` } });
+    expect(m.exitCode, m.stderr).toBe(0);
+    expect(m.stderr).toContain('gil in team acme is not confirmed: its invitation expired');
+    expect(newest().body.members.some((x) => x.id === gilId)).toBe(false);
   }, SLOW);
 });
 
