@@ -526,12 +526,17 @@ export async function removeMember(store: TeamStore, ref: string): Promise<Remov
   await tendRoster(store);
   let roster: Roster | undefined;
   const removal = await store.tx(async (q) => {
-    const target = await findMember(q, store, ref);
+    const current = await verifiedRoster(store, q);
+    // The roster's member first (a row renamed in the database redirects no removal); one the database says was removed already is still the roster's to take out.
+    const listed = current?.body.members.find((m) => m.id === ref || m.name === ref);
+    const row = await findMember(q, store, listed?.id ?? ref).catch((err: unknown) => {
+      if (listed && err instanceof AcctError && err.code === 'not_found') return undefined;
+      throw err;
+    });
+    const target = row ?? { id: listed!.id, name: listed!.name };
     if (target.id === me.id) throw usageError('you cannot remove yourself', 'another admin can');
     // A roster version without the member, first: no honest client wraps for it from now on.
-    const current = await verifiedRoster(store, q);
     // Tombstoned too, listed or not (when this admin can sign): its invitation never confirms it again.
-    const listed = current?.body.members.some((m) => m.id === target.id);
     if (current && (listed || canSign(current, (await store.connect()).creds))) roster = await amendRoster(store, q, (ms) => ms.filter((m) => m.id !== target.id), target.id);
     const mine = await q<{ account_id: string }>(
       `SELECT t.account_id FROM acct.account_access t JOIN acct.account_access m ON m.team_id = t.team_id AND m.account_id = t.account_id AND m.member_id = $3
@@ -539,7 +544,14 @@ export async function removeMember(store: TeamStore, ref: string): Promise<Remov
       [store.teamId, target.id, me.id],
     );
     // First the removal (it lists what the member could read, then drops its access), then new keys for the readers left.
-    const could = await q<{ account_id: string; app: string; nickname: string }>('SELECT account_id, app, nickname FROM acct.remove_member($1, $2)', [store.teamId, target.id]);
+    // A row the database removed already: what it says the member could read, and the new keys.
+    const could = row
+      ? await q<{ account_id: string; app: string; nickname: string }>('SELECT account_id, app, nickname FROM acct.remove_member($1, $2)', [store.teamId, target.id])
+      : await q<{ account_id: string; app: string; nickname: string }>(
+          `SELECT x.id AS account_id, x.app, x.nickname FROM acct.accounts x
+            WHERE x.team_id = $1 AND (x.owner = $2 OR EXISTS (SELECT 1 FROM acct.account_access a WHERE a.team_id = x.team_id AND a.account_id = x.id AND a.member_id = $2))`,
+          [store.teamId, target.id],
+        );
     // An account whose key or secrets do not open for this admin (altered in the database) is not re-keyed, and that stops no removal: the member goes, and the account is listed as not re-keyed.
     // Without a signed roster (a schema from before them) there is no key to trust for the readers left: the member goes all the same, and the accounts are listed as not re-keyed.
     const failed = new Map<string, string>();

@@ -30,7 +30,7 @@
 // What a roster cannot do: show a client a version the database hides from
 // it (a client only detects a rollback below what it has seen), or stop the
 // database from serving an account's older sealed secrets.
-import { AcctError } from '../errors.js';
+import { AcctError, visibleDeep } from '../errors.js';
 import { seal, open, isSealed } from '../store/crypto.js';
 import { isObject } from '../store/files.js';
 import type { MemberCredentials, RosterPin } from './config.js';
@@ -311,6 +311,16 @@ export function unconfirmed(team: string, name: string, waitingFor: string | und
   });
 }
 
+const said = new WeakMap<TeamStore, Set<string>>();
+/** A warning said once per store (a command builds its recipients more than once). */
+function warnOnce(store: TeamStore, message: string): void {
+  const seen = said.get(store) ?? new Set<string>();
+  said.set(store, seen);
+  if (seen.has(message)) return;
+  seen.add(message);
+  store.warn(message);
+}
+
 /** The members a key may be wrapped for: in the verified roster and active in the database, with the roster's key; and this member, with its own. */
 export class Recipients {
   constructor(
@@ -322,6 +332,9 @@ export class Recipients {
     // A key in the members table that is not the roster's: someone changed the row. The roster's is used.
     for (const m of roster?.body.members ?? []) {
       const row = rows.find((r) => r.id === m.id && !r.removed_at);
+      // Removed in the database only: kept in the roster (only team remove takes a member out), and wrapped for by no one meanwhile.
+      if (!row && m.id !== self.id)
+        warnOnce(store, `the database says ${visibleDeep(m.name)} was removed from team ${store.name}, but no admin removed them: nothing is wrapped for them; run acct team remove ${store.name} ${visibleDeep(m.name)} to confirm`);
       if (row && row.public_key !== m.x25519 && m.id !== self.id)
         store.warn(`the key of member ${row.name} in the database of team ${store.name} is not the one its signed roster holds (someone changed acct.members): acct wraps for the roster's key only`);
     }
@@ -485,12 +498,11 @@ function bootstrap(store: TeamStore, creds: MemberCredentials, rows: readonly Me
 function confirmations(store: TeamStore, me: Member, creds: MemberCredentials, current: Roster, rows: readonly MemberRow[]): RosterBody | undefined {
   if (!canSign(current, creds)) return undefined;
   const active = new Map(rows.filter((r) => !r.removed_at).map((r) => [r.id, r]));
-  // Members removed from the database (by an acct from before rosters, or its administrator) leave the roster too.
-  let members = current.body.members.filter((m) => active.has(m.id));
-  let changed = members.length !== current.body.members.length;
-  members = members.map((m) => {
-    const row = active.get(m.id)!;
-    if (m.ed25519 || !row.signing_key || m.id === me.id) return m;
+  // A member the database says was removed stays: only team remove takes one out of the roster (Recipients wraps nothing for it meanwhile).
+  let changed = false;
+  const members = current.body.members.map((m) => {
+    const row = active.get(m.id);
+    if (!row || m.ed25519 || !row.signing_key || m.id === me.id) return m;
     const proof = row.proof?.x25519?.[me.id];
     const expected = signingKeyProof(agreedKey(creds.privateKey, m.x25519, agreementInfo(store.teamId, m.id)), store.teamId, m.id, m.x25519, row.signing_key);
     if (!sameMac(proof, expected)) return m;

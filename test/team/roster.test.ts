@@ -373,6 +373,26 @@ describe('a database writer who undoes a removal', () => {
     expect(sql(`SELECT count(*) FROM acct.account_access WHERE member_id = '${fayId}' AND wrapped::text LIKE '%${attacker.publicKey.slice(0, 12)}%'`)).toBe('0');
   }, SLOW);
 
+  it('a member the database alone says was removed: kept in the roster, named in a warning, wrapped for by no one until team remove', async () => {
+    const hana = teamMachine('hana');
+    expect((await join(hana, await invite(alice, 'hana'))).exitCode).toBe(0);
+    await ok(alice, ['team', 'members', 'acme']);
+    const hanaId = idOf('hana');
+    sql(`UPDATE acct.members SET removed_at = now() WHERE id = '${hanaId}'`);
+    const m = await ok(alice, ['team', 'members', 'acme']);
+    expect(m.stderr).toContain('the database says hana was removed from team acme, but no admin removed them');
+    expect(m.stderr).toContain('acct team remove acme hana');
+    expect(newest().body.members.some((x) => x.id === hanaId)).toBe(true);
+    const later = await account(alice, 'later');
+    await ok(alice, ['share', 'acme:stripe/later', '--with', 'team']);
+    expect(wrappedFor(later, hanaId)).toBeUndefined();
+    // team remove takes her out (and tombstones her) though her row was removed already.
+    const r = await ok(alice, ['team', 'remove', 'acme', 'hana']);
+    expect(r.stdout + r.stderr).toContain('Removed hana');
+    expect(newest().body.members.some((x) => x.id === hanaId)).toBe(false);
+    expect(newest().body.removed).toContain(hanaId);
+  }, SLOW);
+
   it('an invitation past its expiry (sealed in its terms): a join published after it is never confirmed', async () => {
     const code = await invite(alice, 'gil');
     const gilId = rowId('gil');
