@@ -23,9 +23,9 @@ import {
   TEAM_NAME_RE,
   type MemberCredentials,
 } from './config.js';
-import { newMemberKeys, newSigningKeys, newPassword, scramVerifier, wrapKey, wrapInfo, newItemKey, sealFields, isWrapped, accountBinding } from './seal.js';
+import { newMemberKeys, newSigningKeys, newPassword, sha256, scramVerifier, wrapKey, wrapInfo, newItemKey, sealFields, isWrapped, accountBinding } from './seal.js';
 import { activeMembers, type TeamStore, type TxQuery, type Member } from './store.js';
-import { amendRoster, canSign, entryOf, firstRoster, joinProof, noRoster, pinOf, recipients, rosterRows, sealInvitation, tendRoster, verifiedRoster, verifyChain, type Recipients, type Roster } from './roster.js';
+import { amendRoster, canSign, entryOf, fingerprintOf, firstRoster, joinProof, noRoster, pinOf, recipients, rosterRows, sealInvitation, tendRoster, verifiedRoster, verifyChain, type Recipients, type Roster } from './roster.js';
 
 /** The machine's own secret store, where member credentials are kept. */
 export interface LocalSecrets {
@@ -416,21 +416,64 @@ export interface MemberInfo {
   confirmer?: string | null;
 }
 
+/** The team's members, what they are in its roster, and the roster version this machine verified (none: `untrusted` says why, or the team has none). */
+export interface MemberList {
+  list: MemberInfo[];
+  roster?: { version: number; fingerprint: string };
+  untrusted?: AcctError;
+}
+
 /** The team's members, and what they are in its roster; an admin confirms the joins it can first, and keys are wrapped for those confirmed since. */
-export async function members(store: TeamStore): Promise<MemberInfo[]> {
-  await tendRoster(store);
-  const to = await store.tx((q) => recipients(store, q));
-  await syncSharesAfter(store);
+export async function members(store: TeamStore): Promise<MemberList> {
+  // A machine that trusts no version yet still lists the members (what the database says), with how to trust one.
+  let untrusted: AcctError | undefined;
+  const unpinned = (err: unknown) => {
+    if (!(err instanceof AcctError) || err.code !== 'roster_unpinned') throw err;
+    untrusted = err;
+  };
+  await tendRoster(store).catch(unpinned);
+  const to = await store.tx((q) => recipients(store, q, untrusted ? 'none' : undefined));
+  if (!untrusted) await syncSharesAfter(store);
   const state = (r: (typeof to.rows)[number]): Pick<MemberInfo, 'state' | 'confirmer'> => {
     if (r.removed_at) return { state: 'removed' };
     if (!r.public_key) return { state: 'invited' };
     if (to.roster?.body.members.some((m) => m.id === r.id)) return { state: 'confirmed' };
-    return { state: 'joined', ...(to.roster ? { confirmer: to.confirmer(r.id) ?? null } : {}) };
+    return { state: 'joined', ...(to.roster || untrusted ? { confirmer: to.confirmer(r.id) ?? null } : {}) };
   };
   // Names another admin wrote: control characters made visible, as the store does for accounts (store.ts, shown).
-  return to.rows.map((r) =>
+  const list = to.rows.map((r) =>
     visibleDeep({ id: r.id, name: r.name, admin: r.is_admin, ci: r.is_ci, joined: r.joined_at?.toISOString() ?? null, removed: r.removed_at?.toISOString() ?? null, ...state(r) }),
   );
+  return { list, ...(to.roster ? { roster: { version: to.roster.body.version, fingerprint: fingerprintOf(to.roster.hash) } } : {}), ...(untrusted ? { untrusted } : {}) };
+}
+
+/**
+ * Trusts the roster version whose fingerprint an admin gave (`acct team
+ * trust`): this machine's pin moves to it, if it is a version in the
+ * database with that fingerprint that chains from the pin there is (a
+ * machine with none takes it as given) and whose later versions verify.
+ */
+export async function trustRoster(store: TeamStore, given: string): Promise<{ version: number; fingerprint: string }> {
+  const fp = given.toLowerCase().replace(/[\s:-]/g, '');
+  if (!/^[0-9a-f]{16}$/.test(fp))
+    throw usageError(`"${visibleDeep(given)}" is not a roster fingerprint`, `it is 16 hex digits, as acct team members ${store.name} shows it on an admin's machine (spaces do not matter)`, 'bad_input');
+  return store.tx(async (q) => {
+    const rows = (await rosterRows(q, store.teamId, 1)) ?? [];
+    const row = rows.find((r) => fingerprintOf(sha256(r.body)).replace(/ /g, '') === fp);
+    if (!row)
+      throw new AcctError('roster_untrusted', `no version of team ${store.name}'s signed roster in its database has the fingerprint ${fp.replace(/(.{4})(?=.)/g, '$1 ')}`, {
+        hint: `check the fingerprint with the admin who gave it (acct team members ${store.name} on their machine); if it is right, the database does not hold the roster that admin signed: have it checked (table acct.rosters). Nothing was trusted`,
+      });
+    const pin = { version: row.version, hash: sha256(row.body) };
+    const had = store.team.roster;
+    // A machine that has seen a later version already checks every version from it.
+    if (had && had.version >= row.version) return { version: had.version, fingerprint: fingerprintOf(had.hash) };
+    // From the pin there is to the given version, and from it to the newest: a chain, or nothing is trusted.
+    if (had) verifyChain(store.teamId, store.name, rows.filter((r) => r.version <= row.version), had);
+    verifyChain(store.teamId, store.name, rows, pin);
+    store.acceptRoster(pin);
+    return { version: row.version, fingerprint: fingerprintOf(pin.hash) };
+  });
 }
 
 /** A member named as the signed roster names it (its id), before the database's names: a row renamed there does not redirect a share to another member. */

@@ -134,10 +134,11 @@ export function untrusted(team: string, detail: string, pin?: RosterPin): AcctEr
  * Verifies rows (every version from the pin's on, ascending) against the
  * pin: the pinned version's hash, then each next version's link and its
  * signature by an admin of the version before. Without a pin the chain
- * starts at a self-signed version 1, taken on trust (`tofu`). Returns the
+ * starts at a self-signed version 1 (only a check of its form: anyone who
+ * writes the database can make one; verifiedRoster never takes it). Returns the
  * newest version, or undefined when there is none and nothing was pinned.
  */
-export function verifyChain(teamId: string, team: string, all: readonly RosterRow[], pin: RosterPin | undefined): { roster: Roster; tofu: boolean } | undefined {
+export function verifyChain(teamId: string, team: string, all: readonly RosterRow[], pin: RosterPin | undefined): { roster: Roster } | undefined {
   const fail = (detail: string) => untrusted(team, detail, pin);
   // Versions before the pin: only read for the ids they listed, each checked by its hash against the next one's link.
   const history = pin ? all.filter((r) => r.version < pin.version) : [];
@@ -186,7 +187,7 @@ export function verifyChain(teamId: string, team: string, all: readonly RosterRo
     cur = { body, hash: sha256(row.body) };
     for (const id of idsOf(body)) known.add(id);
   }
-  return { roster: { ...cur, known }, tofu: !pin };
+  return { roster: { ...cur, known } };
 }
 
 /** Whether the team's schema has rosters (version 4); without, acct wraps for no one but the member itself. */
@@ -201,11 +202,21 @@ export async function rosterRows(q: TxQuery, teamId: string, from: number): Prom
   return q<RosterRow>('SELECT version, body, signature, signer FROM acct.rosters WHERE team_id = $1 AND version >= $2 ORDER BY version', [teamId, from]);
 }
 
+/** A version's fingerprint, as people compare it: the first 16 hex digits of its SHA-256, in groups of four. */
+export const fingerprintOf = (hash: string) => Buffer.from(hash, 'base64url').toString('hex').slice(0, 16).replace(/(.{4})(?=.)/g, '$1 ');
+
+/** A machine with no pin for a team that has a roster (it joined before rosters): it wraps nothing until its user trusts a version. */
+export function unpinned(team: string): AcctError {
+  return new AcctError('roster_unpinned', `this machine has not trusted a version of team ${team}'s signed roster yet (it joined before signed rosters), so it wraps keys for no other member`, {
+    hint: `ask an admin for the roster's fingerprint (acct team members ${team} on their machine shows it) and run acct team trust ${team} <fingerprint>`,
+  });
+}
+
 /**
  * The newest roster version that verifies from this machine's pin, accepted
  * (the pin moves to it); undefined when the team has none. A machine with
- * no pin (it joined before rosters) takes the chain from version 1 on trust,
- * once, if it lists this member with its own key, and says so.
+ * no pin (it joined before rosters) takes none on trust: roster_unpinned,
+ * until `acct team trust` pins the version an admin vouches for.
  */
 export async function verifiedRoster(store: TeamStore, q: TxQuery): Promise<Roster | undefined> {
   const pin = store.team.roster;
@@ -217,15 +228,10 @@ export async function verifiedRoster(store: TeamStore, q: TxQuery): Promise<Rost
   }
   // An ACCT_TEAM_KEY from before rosters has no pin, and keeps none from one run to the next: it trusts no roster (and wraps for no one).
   if (!pin && store.team.source === 'env') return undefined;
+  // A self-signed version 1 is something anyone who can write the database can make: without a pin, none is taken.
+  if (!pin && rows.length) throw unpinned(store.name);
   const v = verifyChain(store.teamId, store.name, rows, pin);
   if (!v) return undefined;
-  if (v.tofu) {
-    const { creds } = await store.connect();
-    const self = v.roster.body.members.find((m) => m.id === creds.memberId);
-    // Not this machine's team as it knows it: no admin of it would sign that.
-    if (self?.x25519 !== creds.publicKey) throw untrusted(store.name, `version ${v.roster.body.version} does not list this member with this machine's key`);
-    store.warn(`accepted roster version ${v.roster.body.version} of team ${store.name} on first use (this machine joined before signed rosters): acct checks every later version against it`);
-  }
   store.acceptRoster(pinOf(v.roster));
   return v.roster;
 }
@@ -368,8 +374,8 @@ export class Recipients {
  * version this transaction added, which is accepted only once it commits),
  * the members rows.
  */
-export async function recipients(store: TeamStore, q: TxQuery, written?: Roster): Promise<Recipients> {
-  const roster = written ?? (await verifiedRoster(store, q));
+export async function recipients(store: TeamStore, q: TxQuery, written?: Roster | 'none'): Promise<Recipients> {
+  const roster = written === 'none' ? undefined : (written ?? (await verifiedRoster(store, q)));
   const { creds } = await store.connect();
   return new Recipients(store, roster, await memberRows(q, store.teamId), { id: creds.memberId, publicKey: creds.publicKey });
 }
@@ -449,7 +455,13 @@ export async function tendRoster(store: TeamStore): Promise<void> {
     const next = current ? confirmations(store, me, creds, current, rows) : bootstrap(store, creds, rows);
     return next && insertRoster(q, next, creds);
   });
-  if (written) store.acceptRoster(pinOf(written));
+  if (!written) return;
+  store.acceptRoster(pinOf(written));
+  if (written.body.version === 1)
+    store.warn(
+      `the fingerprint of roster version 1 of team ${store.name} is ${fingerprintOf(written.hash)}: give it to the other members yourself (not through the database), ` +
+        `and each runs acct team trust ${store.name} <fingerprint> on their machine before it wraps keys for anyone`,
+    );
 }
 
 /** Credentials from before signing keys get one, kept in the machine's store (not in CI: ACCT_TEAM_KEY cannot change; a CI member signs nothing). */

@@ -408,7 +408,7 @@ describe('a database writer who undoes a removal', () => {
 });
 
 describe('a team from before rosters (schema version 3)', () => {
-  it('reads go on; no one wraps until the first admin command after acct team upgrade writes version 1, trusted on first use', async () => {
+  it('reads go on; no one wraps until the first admin command after acct team upgrade writes version 1, and another machine only once its user trusts its fingerprint', async () => {
     sql('CREATE DATABASE old OWNER acct', 'postgres');
     const url = `postgres://acct@${pg.host}:${pg.port}/old`;
     const members = `postgres://${pg.host}:${pg.port}/old`;
@@ -449,8 +449,24 @@ describe('a team from before rosters (schema version 3)', () => {
     expect(first.stderr).toContain('had no signed roster: wrote version 1');
     expect(sql('SELECT count(*) FROM acct.rosters', 'old')).toBe('1');
     expect((await frank.credentials('legacy')).signingKey).toBeDefined();
-    const shared = await ok(gus, ['share', 'legacy:stripe/gus', '--with', 'hal']);
-    expect(shared.stderr).toContain('on first use');
+    // frank's machine says the fingerprint to give the others, and team members shows it.
+    const fingerprint = /fingerprint of roster version 1 of team legacy is ([0-9a-f]{4}(?: [0-9a-f]{4}){3})/.exec(first.stderr)?.[1];
+    expect(fingerprint, first.stderr).toBeDefined();
+    expect((await ok(frank, ['team', 'members', 'legacy'])).stderr).toContain(`Signed roster: version 1, fingerprint ${fingerprint}.`);
+    // No machine takes a version 1 on first use (anyone who writes the database can make one that lists their key): refused with the way on; reads go on.
+    const unpinned = await gus.run(['share', 'legacy:stripe/gus', '--with', 'hal', '--json']);
+    expect(unpinned.exitCode).toBe(2);
+    expect(failure(unpinned)).toMatchObject({ code: 'roster_unpinned', hint: expect.stringContaining('acct team trust legacy <fingerprint>') });
+    expect(sql(`SELECT count(*) FROM acct.account_access WHERE member_id = '${sql("SELECT id FROM acct.members WHERE name = 'hal'", 'old')}'`, 'old')).toBe('0');
+    expect((await ok(gus, ['token', 'legacy:stripe/old'])).stdout.trim()).toBe(keyOf('old'));
+    expect((await ok(gus, ['team', 'members', 'legacy'])).stderr).toContain('acct team trust legacy <fingerprint>');
+    const wrong = await gus.run(['team', 'trust', 'legacy', '0123 4567 89ab cdef', '--json']);
+    expect(wrong.exitCode).toBe(5);
+    expect(failure(wrong).code).toBe('roster_untrusted');
+    expect(gus.teams()!.teams[0]!.roster).toBeUndefined();
+    await ok(gus, ['team', 'trust', 'legacy', fingerprint!]);
+    expect(gus.teams()!.teams[0]!.roster?.version).toBe(1);
+    await ok(gus, ['share', 'legacy:stripe/gus', '--with', 'hal']);
     expect((await ok(hal, ['token', 'legacy:stripe/gus'])).stdout.trim()).toBe(keyOf('gus'));
     // gus made and published a signing key with that command; frank's next command confirms it (its proof is an X25519 agreement with frank).
     await ok(frank, ['team', 'members', 'legacy']);
