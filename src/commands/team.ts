@@ -145,11 +145,17 @@ export async function upgrade(ctx: Context, url: string, opts: { json?: boolean 
 export async function remove(ctx: Context, name: string, member: string, opts: { json?: boolean }) {
   await withStore(ctx, name, async (store, t) => {
     const r = await t.removeMember(store, member);
-    if (opts.json) return printJson(ctx.io, { team: name, member: r.member, rotate: r.toRotate });
-    ctx.info(`Removed ${r.member} from team ${name}.`);
-    if (!r.toRotate.length) return ctx.info(`${r.member} could read no account.`);
-    ctx.info(`${r.member} could read the credentials of these accounts: rotate them at their providers (acct reconnect ${name}:<ref>):`);
-    out(ctx.io, r.toRotate.map((a) => `${a.label}${a.why ? `  (not re-keyed: ${a.why})` : ''}\n`).join(''));
+    if (opts.json) printJson(ctx.io, { team: name, member: r.member, rotate: r.toRotate });
+    else {
+      ctx.info(`Removed ${r.member} from team ${name}.`);
+      if (!r.toRotate.length) ctx.info(`${r.member} could read no account.`);
+      else {
+        ctx.info(`${r.member} could read the credentials of these accounts: rotate them at their providers (acct reconnect ${name}:<ref>):`);
+        out(ctx.io, r.toRotate.map((a) => `${a.label}${a.why ? `  (not re-keyed: ${a.why})` : ''}\n`).join(''));
+      }
+    }
+    // The removal is done in the database; the roster that did not verify is the command's failure.
+    if (r.rosterError) throw r.rosterError;
   });
 }
 

@@ -555,7 +555,13 @@ export interface Removal {
   member: string;
   /** Accounts whose credentials the member could read: rotate them at their providers. Those not re-keyed say why. */
   toRotate: { id: string; label: string; rekeyed: boolean; why?: string }[];
+  /** The team's signed roster did not verify: the member's access went all the same, nothing was re-keyed, and the command fails with this. */
+  rosterError?: AcctError;
 }
+
+/** A roster that does not verify (or that this machine trusts no version of) stops no revocation: kept to be said afterwards. */
+const rosterFailure = (err: unknown): AcctError | undefined =>
+  err instanceof AcctError && (err.code === 'roster_untrusted' || err.code === 'roster_unpinned') ? err : undefined;
 
 /**
  * Removes a member: every account key it could read that this admin can read
@@ -566,10 +572,15 @@ export interface Removal {
  */
 export async function removeMember(store: TeamStore, ref: string): Promise<Removal> {
   const me = await mustBeAdmin(store, 'remove members');
-  await tendRoster(store);
+  let rosterError: AcctError | undefined;
+  const unverified = (err: unknown): undefined => {
+    rosterError = rosterFailure(err);
+    if (!rosterError) throw err;
+  };
+  await tendRoster(store).catch(unverified);
   let roster: Roster | undefined;
   const removal = await store.tx(async (q) => {
-    const current = await verifiedRoster(store, q);
+    const current = rosterError ? undefined : await verifiedRoster(store, q).catch(unverified);
     // The roster's member first (a row renamed in the database redirects no removal); one the database says was removed already is still the roster's to take out.
     const listed = current?.body.members.find((m) => m.id === ref || m.name === ref);
     const row = await findMember(q, store, listed?.id ?? ref).catch((err: unknown) => {
@@ -598,8 +609,8 @@ export async function removeMember(store: TeamStore, ref: string): Promise<Remov
     // An account whose key or secrets do not open for this admin (altered in the database) is not re-keyed, and that stops no removal: the member goes, and the account is listed as not re-keyed.
     // Without a signed roster (a schema from before them) there is no key to trust for the readers left: the member goes all the same, and the accounts are listed as not re-keyed.
     const failed = new Map<string, string>();
-    const to = await recipients(store, q, roster);
-    for (const { account_id } of mine)
+    const to = await recipients(store, q, rosterError ? 'none' : roster);
+    for (const { account_id } of rosterError ? [] : mine)
       await readersOf(q, store, account_id)
         .then((readers) => rekeyAccount(store, q, me, account_id, wrappable(store, to, account_id, readers)))
         .catch((err: unknown) => {
@@ -611,13 +622,26 @@ export async function removeMember(store: TeamStore, ref: string): Promise<Remov
     return visibleDeep({
       member: target.name,
       toRotate: could.map((a) => {
-        const why = failed.get(a.account_id) ?? (readable.has(a.account_id) ? undefined : 'you cannot read it; its owner should unshare and share it again');
+        const why =
+          failed.get(a.account_id) ??
+          (rosterError ? "the team's signed roster could not be verified, so there is no key to trust for the readers left" : undefined) ??
+          (readable.has(a.account_id) ? undefined : 'you cannot read it; its owner should unshare and share it again');
         return { id: a.account_id, label: `${a.app}/${a.nickname} (${a.account_id})`, rekeyed: why === undefined, ...(why ? { why } : {}) };
       }),
     });
   });
   if (roster) store.acceptRoster(pinOf(roster));
-  return removal;
+  if (!rosterError) return removal;
+  const e = rosterError;
+  return {
+    ...removal,
+    rosterError: new AcctError(e.code, `removed ${removal.member} from team ${store.name} in its database (their role can no longer log in, their access rows are gone), but the team's signed roster could not be verified: ${e.message}`, {
+      hint:
+        `${e.hint}. Nothing was re-keyed and ${removal.member} is still in the signed roster: once it verifies again, run acct team remove ${store.name} ${removal.member} again to take them out of it; ` +
+        `the accounts listed keep the key ${removal.member} held until their owner unshares and shares them again (and rotate them at their providers)`,
+      cause: e,
+    }),
+  };
 }
 
 async function ownedAccount(store: TeamStore, ref: string) {

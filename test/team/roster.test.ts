@@ -300,6 +300,36 @@ describe('a roster changed in the database', () => {
   }, SLOW);
 });
 
+describe('a roster that does not verify stops no removal', () => {
+  it('team remove still takes the member\'s role and access away, lists the accounts as not re-keyed, and exits 5', async () => {
+    const ivy = teamMachine('ivy');
+    expect((await join(ivy, await invite(alice, 'ivy'))).exitCode).toBe(0);
+    await ok(alice, ['team', 'members', 'acme']);
+    const ivyId = idOf('ivy');
+    const hers = await account(alice, 'hers');
+    await ok(alice, ['share', 'acme:stripe/hers', '--with', 'ivy']);
+    await withRostersRestored(async () => {
+      forge(idOf('alice'), attacker.signingKey);
+      const r = await alice.run(['team', 'remove', 'acme', 'ivy']);
+      expect(r.exitCode, r.stderr).toBe(5);
+      expect(r.stderr).toContain('removed ivy from team acme in its database');
+      expect(r.stderr).toContain('could not be verified');
+      expect(r.stderr).toContain('run acct team remove acme ivy again');
+      expect(r.stdout).toContain(`stripe/hers (${hers})  (not re-keyed: the team's signed roster could not be verified`);
+      const j = await alice.run(['team', 'remove', 'acme', 'ivy', '--json']);
+      expect(failure(j).code).toBe('not_found');
+    });
+    expect(sql(`SELECT removed_at IS NOT NULL FROM acct.members WHERE id = '${ivyId}'`)).toBe('t');
+    expect(sql(`SELECT rolcanlogin FROM pg_roles WHERE rolname = (SELECT role_name FROM acct.members WHERE id = '${ivyId}')`)).toBe('f');
+    expect(wrappedFor(hers, ivyId)).toBeUndefined();
+    expect((await ivy.run(['token', 'acme:stripe/hers'])).exitCode).toBe(4);
+    // Once the roster verifies again, the same command takes her out of it.
+    await ok(alice, ['team', 'remove', 'acme', 'ivy']);
+    expect(newest().body.members.some((m) => m.id === ivyId)).toBe(false);
+    expect(newest().body.removed).toContain(ivyId);
+  }, SLOW);
+});
+
 describe('a join checks the roster against its invitation', () => {
   it('refused when the database\'s roster does not chain from the code\'s pin: nothing in teams.json or the store; the code works once it does', async () => {
     const erin = teamMachine('erin', { ACCT_AGENT: '0' }, session.env);
