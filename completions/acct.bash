@@ -18,12 +18,13 @@ _acct_spec() {
     "client set") subs=""; opts="--client-id --secret-stdin --no-secret --team -h --help"; vopts="--client-id --team"; args="apps"; variadic=0 ;;
     "client show") subs=""; opts="--team --json -h --help"; vopts="--team"; args="apps"; variadic=0 ;;
     "client remove") subs=""; opts="-h --help"; vopts=""; args="apps"; variadic=0 ;;
-    "team") subs="create invite join add-ci members set upgrade remove"; opts="-h --help"; vopts=""; args=""; variadic=0 ;;
+    "team") subs="create invite join add-ci members trust set upgrade remove"; opts="-h --help"; vopts=""; args=""; variadic=0 ;;
     "team create") subs=""; opts="--member --json -h --help"; vopts="--member"; args="none none"; variadic=0 ;;
     "team invite") subs=""; opts="--name --admin --expires --json -h --help"; vopts="--name --expires"; args="none"; variadic=0 ;;
     "team join") subs=""; opts="--code-stdin --code --as --json -h --help"; vopts="--code --as"; args="none"; variadic=0 ;;
     "team add-ci") subs=""; opts="--name --json -h --help"; vopts="--name"; args="none"; variadic=0 ;;
     "team members") subs=""; opts="--json -h --help"; vopts=""; args="none"; variadic=0 ;;
+    "team trust") subs=""; opts="--json -h --help"; vopts=""; args="none none"; variadic=0 ;;
     "team set") subs=""; opts="--offline-tokens --json -h --help"; vopts="--offline-tokens"; args="none"; variadic=0 ;;
     "team upgrade") subs=""; opts="--json -h --help"; vopts=""; args="none"; variadic=0 ;;
     "team remove") subs=""; opts="--json -h --help"; vopts=""; args="none none"; variadic=0 ;;

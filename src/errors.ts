@@ -36,6 +36,8 @@ export const ERRORS = {
   roster_untrusted: [ExitCode.unavailable, 502],
   /** A team from before signed rosters: keys are wrapped for no other member until an admin makes one. */
   roster_missing: [ExitCode.usage, 409],
+  /** A machine without a pin for a team's signed roster (it joined before rosters): nothing is wrapped until `acct team trust <team> <fingerprint>`. */
+  roster_unpinned: [ExitCode.usage, 409],
   /** A member who joined a team but whom no admin confirmed yet: nothing is wrapped for its key. */
   member_unconfirmed: [ExitCode.usage, 409],
   provider_unavailable: [ExitCode.unavailable, 502],

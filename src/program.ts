@@ -219,7 +219,7 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
 
   // Team stores on PostgreSQL (src/team/): membership, and sharing team accounts.
   if (wanted('team')) {
-    const team = program.command('team').description('teams on PostgreSQL: create, invite, join, add-ci, members, set, remove, upgrade');
+    const team = program.command('team').description('teams on PostgreSQL: create, invite, join, add-ci, members, trust, set, remove, upgrade');
     team
       .command('create')
       .description('create a team in a PostgreSQL database (its schema too); you become its first admin')
@@ -259,6 +259,13 @@ export function buildProgram(ctx: Context, run: (loader: Loader) => Promise<void
       .argument('<team>', 'team name')
       .addOption(json())
       .action((name, opts) => run(async (c) => (await import('./commands/team.js')).members(c, name, opts)));
+    team
+      .command('trust')
+      .description("trust the version of a team's signed roster an admin gives the fingerprint of (a machine that joined before signed rosters)")
+      .argument('<team>', 'team name')
+      .argument('<fingerprint>', "16 hex digits, as acct team members shows them on an admin's machine")
+      .addOption(json())
+      .action((name, fingerprint, opts) => run(async (c) => (await import('./commands/team.js')).trust(c, name, fingerprint, opts)));
     team
       .command('set')
       .description("a team's settings: shown, and changed by an admin")

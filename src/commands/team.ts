@@ -1,4 +1,4 @@
-// acct team create|invite|join|add-ci|members|remove, acct share|unshare:
+// acct team create|invite|join|add-ci|members|trust|remove, acct share|unshare:
 // parse, call src/team/, print. The codes printed here (an invitation, a CI
 // key) are secrets shown once: on stdout, and never in an error.
 import { teamSecrets, type Context } from '../context.js';
@@ -86,7 +86,7 @@ export async function addCi(ctx: Context, name: string, opts: { name: string; js
 
 export async function members(ctx: Context, name: string, opts: { json?: boolean }) {
   await withStore(ctx, name, async (store, t) => {
-    const list = await t.members(store);
+    const { list, roster, untrusted } = await t.members(store);
     if (opts.json) return printJson(ctx.io, list);
     await printTable(
       ctx,
@@ -94,8 +94,10 @@ export async function members(ctx: Context, name: string, opts: { json?: boolean
       list.map((m) => [m.name, m.id, m.admin ? 'admin' : m.ci ? 'ci' : 'member', m.state, m.joined ?? 'invited', m.removed ?? '-']),
       await style(ctx.io, ctx.env),
     );
+    if (roster) ctx.info(`Signed roster: version ${roster.version}, fingerprint ${roster.fingerprint}.`);
+    if (untrusted) ctx.warn(`${untrusted.message}: ${untrusted.hint}`);
     const waiting = list.filter((m) => m.state === 'joined');
-    const unsigned = waiting.some((m) => m.confirmer === undefined);
+    const unsigned = !untrusted && waiting.some((m) => m.confirmer === undefined);
     for (const m of waiting)
       if (m.confirmer !== undefined)
         ctx.info(m.confirmer ? `${m.name} joined, waiting for ${m.confirmer} to confirm.` : `${m.name} joined, not confirmed: no admin in the team's signed roster can confirm them (invite them again).`);
@@ -105,6 +107,15 @@ export async function members(ctx: Context, name: string, opts: { json?: boolean
         `Keys are wrapped only for confirmed members: the admin who invited a member confirms it (checking that its key is the one that joined with the invitation) by running acct team members ${name} on their machine.`,
       );
     ctx.info(offlineLine(name, await t.settings(store)));
+  });
+}
+
+/** acct team trust <team> <fingerprint>: trusts the roster version an admin vouches for (a machine that joined before signed rosters). */
+export async function trust(ctx: Context, name: string, fingerprint: string, opts: { json?: boolean }) {
+  await withStore(ctx, name, async (store, t) => {
+    const r = await t.trustRoster(store, fingerprint);
+    if (opts.json) return printJson(ctx.io, { team: name, roster_version: r.version, fingerprint: r.fingerprint });
+    ctx.info(`This machine trusts version ${r.version} of team ${name}'s signed roster (fingerprint ${r.fingerprint}), and checks every later version against it.`);
   });
 }
 
@@ -134,11 +145,17 @@ export async function upgrade(ctx: Context, url: string, opts: { json?: boolean 
 export async function remove(ctx: Context, name: string, member: string, opts: { json?: boolean }) {
   await withStore(ctx, name, async (store, t) => {
     const r = await t.removeMember(store, member);
-    if (opts.json) return printJson(ctx.io, { team: name, member: r.member, rotate: r.toRotate });
-    ctx.info(`Removed ${r.member} from team ${name}.`);
-    if (!r.toRotate.length) return ctx.info(`${r.member} could read no account.`);
-    ctx.info(`${r.member} could read the credentials of these accounts: rotate them at their providers (acct reconnect ${name}:<ref>):`);
-    out(ctx.io, r.toRotate.map((a) => `${a.label}${a.why ? `  (not re-keyed: ${a.why})` : ''}\n`).join(''));
+    if (opts.json) printJson(ctx.io, { team: name, member: r.member, rotate: r.toRotate });
+    else {
+      ctx.info(`Removed ${r.member} from team ${name}.`);
+      if (!r.toRotate.length) ctx.info(`${r.member} could read no account.`);
+      else {
+        ctx.info(`${r.member} could read the credentials of these accounts: rotate them at their providers (acct reconnect ${name}:<ref>):`);
+        out(ctx.io, r.toRotate.map((a) => `${a.label}${a.why ? `  (not re-keyed: ${a.why})` : ''}\n`).join(''));
+      }
+    }
+    // The removal is done in the database; the roster that did not verify is the command's failure.
+    if (r.rosterError) throw r.rosterError;
   });
 }
 

@@ -23,9 +23,9 @@ import {
   TEAM_NAME_RE,
   type MemberCredentials,
 } from './config.js';
-import { newMemberKeys, newSigningKeys, newPassword, scramVerifier, wrapKey, wrapInfo, newItemKey, sealFields, isWrapped, accountBinding } from './seal.js';
+import { newMemberKeys, newSigningKeys, newPassword, sha256, scramVerifier, wrapKey, wrapInfo, newItemKey, sealFields, isWrapped, accountBinding } from './seal.js';
 import { activeMembers, type TeamStore, type TxQuery, type Member } from './store.js';
-import { amendRoster, entryOf, firstRoster, joinProof, noRoster, pinOf, recipients, rosterRows, sealInvitation, tendRoster, verifiedRoster, verifyChain, type Recipients, type Roster } from './roster.js';
+import { amendRoster, canSign, entryOf, fingerprintOf, firstRoster, joinProof, noRoster, pinOf, recipients, rosterRows, sealInvitation, tendRoster, verifiedRoster, verifyChain, type Recipients, type Roster } from './roster.js';
 
 /** The machine's own secret store, where member credentials are kept. */
 export interface LocalSecrets {
@@ -220,7 +220,7 @@ export async function invite(store: TeamStore, opts: { name: string; admin?: boo
   const m = await addMember(
     store,
     opts.name,
-    { admin, ci: false, publicKey: null, signingKey: null, validUntil, invitation: (n) => sealInvitation(creds, n.memberId, { secret, name: opts.name, role: n.role, admin }) },
+    { admin, ci: false, publicKey: null, signingKey: null, validUntil, invitation: (n) => sealInvitation(creds, n.memberId, { secret, name: opts.name, role: n.role, admin, expires: validUntil.toISOString() }) },
     // The roster as this admin accepted it: the joiner checks the database's against it.
     async (q) => (await verifiedRoster(store, q)) ?? Promise.reject(noRoster(store)),
   );
@@ -416,21 +416,64 @@ export interface MemberInfo {
   confirmer?: string | null;
 }
 
+/** The team's members, what they are in its roster, and the roster version this machine verified (none: `untrusted` says why, or the team has none). */
+export interface MemberList {
+  list: MemberInfo[];
+  roster?: { version: number; fingerprint: string };
+  untrusted?: AcctError;
+}
+
 /** The team's members, and what they are in its roster; an admin confirms the joins it can first, and keys are wrapped for those confirmed since. */
-export async function members(store: TeamStore): Promise<MemberInfo[]> {
-  await tendRoster(store);
-  const to = await store.tx((q) => recipients(store, q));
-  await syncSharesAfter(store);
+export async function members(store: TeamStore): Promise<MemberList> {
+  // A machine that trusts no version yet still lists the members (what the database says), with how to trust one.
+  let untrusted: AcctError | undefined;
+  const unpinned = (err: unknown) => {
+    if (!(err instanceof AcctError) || err.code !== 'roster_unpinned') throw err;
+    untrusted = err;
+  };
+  await tendRoster(store).catch(unpinned);
+  const to = await store.tx((q) => recipients(store, q, untrusted ? 'none' : undefined));
+  if (!untrusted) await syncSharesAfter(store);
   const state = (r: (typeof to.rows)[number]): Pick<MemberInfo, 'state' | 'confirmer'> => {
     if (r.removed_at) return { state: 'removed' };
     if (!r.public_key) return { state: 'invited' };
     if (to.roster?.body.members.some((m) => m.id === r.id)) return { state: 'confirmed' };
-    return { state: 'joined', ...(to.roster ? { confirmer: to.confirmer(r.id) ?? null } : {}) };
+    return { state: 'joined', ...(to.roster || untrusted ? { confirmer: to.confirmer(r.id) ?? null } : {}) };
   };
   // Names another admin wrote: control characters made visible, as the store does for accounts (store.ts, shown).
-  return to.rows.map((r) =>
+  const list = to.rows.map((r) =>
     visibleDeep({ id: r.id, name: r.name, admin: r.is_admin, ci: r.is_ci, joined: r.joined_at?.toISOString() ?? null, removed: r.removed_at?.toISOString() ?? null, ...state(r) }),
   );
+  return { list, ...(to.roster ? { roster: { version: to.roster.body.version, fingerprint: fingerprintOf(to.roster.hash) } } : {}), ...(untrusted ? { untrusted } : {}) };
+}
+
+/**
+ * Trusts the roster version whose fingerprint an admin gave (`acct team
+ * trust`): this machine's pin moves to it, if it is a version in the
+ * database with that fingerprint that chains from the pin there is (a
+ * machine with none takes it as given) and whose later versions verify.
+ */
+export async function trustRoster(store: TeamStore, given: string): Promise<{ version: number; fingerprint: string }> {
+  const fp = given.toLowerCase().replace(/[\s:-]/g, '');
+  if (!/^[0-9a-f]{16}$/.test(fp))
+    throw usageError(`"${visibleDeep(given)}" is not a roster fingerprint`, `it is 16 hex digits, as acct team members ${store.name} shows it on an admin's machine (spaces do not matter)`, 'bad_input');
+  return store.tx(async (q) => {
+    const rows = (await rosterRows(q, store.teamId, 1)) ?? [];
+    const row = rows.find((r) => fingerprintOf(sha256(r.body)).replace(/ /g, '') === fp);
+    if (!row)
+      throw new AcctError('roster_untrusted', `no version of team ${store.name}'s signed roster in its database has the fingerprint ${fp.replace(/(.{4})(?=.)/g, '$1 ')}`, {
+        hint: `check the fingerprint with the admin who gave it (acct team members ${store.name} on their machine); if it is right, the database does not hold the roster that admin signed: have it checked (table acct.rosters). Nothing was trusted`,
+      });
+    const pin = { version: row.version, hash: sha256(row.body) };
+    const had = store.team.roster;
+    // A machine that has seen a later version already checks every version from it.
+    if (had && had.version >= row.version) return { version: had.version, fingerprint: fingerprintOf(had.hash) };
+    // From the pin there is to the given version, and from it to the newest: a chain, or nothing is trusted.
+    if (had) verifyChain(store.teamId, store.name, rows.filter((r) => r.version <= row.version), had);
+    verifyChain(store.teamId, store.name, rows, pin);
+    store.acceptRoster(pin);
+    return { version: row.version, fingerprint: fingerprintOf(pin.hash) };
+  });
 }
 
 /** A member named as the signed roster names it (its id), before the database's names: a row renamed there does not redirect a share to another member. */
@@ -512,7 +555,13 @@ export interface Removal {
   member: string;
   /** Accounts whose credentials the member could read: rotate them at their providers. Those not re-keyed say why. */
   toRotate: { id: string; label: string; rekeyed: boolean; why?: string }[];
+  /** The team's signed roster did not verify: the member's access went all the same, nothing was re-keyed, and the command fails with this. */
+  rosterError?: AcctError;
 }
+
+/** A roster that does not verify (or that this machine trusts no version of) stops no revocation: kept to be said afterwards. */
+const rosterFailure = (err: unknown): AcctError | undefined =>
+  err instanceof AcctError && (err.code === 'roster_untrusted' || err.code === 'roster_unpinned') ? err : undefined;
 
 /**
  * Removes a member: every account key it could read that this admin can read
@@ -523,26 +572,45 @@ export interface Removal {
  */
 export async function removeMember(store: TeamStore, ref: string): Promise<Removal> {
   const me = await mustBeAdmin(store, 'remove members');
-  await tendRoster(store);
+  let rosterError: AcctError | undefined;
+  const unverified = (err: unknown): undefined => {
+    rosterError = rosterFailure(err);
+    if (!rosterError) throw err;
+  };
+  await tendRoster(store).catch(unverified);
   let roster: Roster | undefined;
   const removal = await store.tx(async (q) => {
-    const target = await findMember(q, store, ref);
+    const current = rosterError ? undefined : await verifiedRoster(store, q).catch(unverified);
+    // The roster's member first (a row renamed in the database redirects no removal); one the database says was removed already is still the roster's to take out.
+    const listed = current?.body.members.find((m) => m.id === ref || m.name === ref);
+    const row = await findMember(q, store, listed?.id ?? ref).catch((err: unknown) => {
+      if (listed && err instanceof AcctError && err.code === 'not_found') return undefined;
+      throw err;
+    });
+    const target = row ?? { id: listed!.id, name: listed!.name };
     if (target.id === me.id) throw usageError('you cannot remove yourself', 'another admin can');
     // A roster version without the member, first: no honest client wraps for it from now on.
-    const current = await verifiedRoster(store, q);
-    if (current?.body.members.some((m) => m.id === target.id)) roster = await amendRoster(store, q, (ms) => ms.filter((m) => m.id !== target.id));
+    // Tombstoned too, listed or not (when this admin can sign): its invitation never confirms it again.
+    if (current && (listed || canSign(current, (await store.connect()).creds))) roster = await amendRoster(store, q, (ms) => ms.filter((m) => m.id !== target.id), target.id);
     const mine = await q<{ account_id: string }>(
       `SELECT t.account_id FROM acct.account_access t JOIN acct.account_access m ON m.team_id = t.team_id AND m.account_id = t.account_id AND m.member_id = $3
         WHERE t.team_id = $1 AND t.member_id = $2`,
       [store.teamId, target.id, me.id],
     );
     // First the removal (it lists what the member could read, then drops its access), then new keys for the readers left.
-    const could = await q<{ account_id: string; app: string; nickname: string }>('SELECT account_id, app, nickname FROM acct.remove_member($1, $2)', [store.teamId, target.id]);
+    // A row the database removed already: what it says the member could read, and the new keys.
+    const could = row
+      ? await q<{ account_id: string; app: string; nickname: string }>('SELECT account_id, app, nickname FROM acct.remove_member($1, $2)', [store.teamId, target.id])
+      : await q<{ account_id: string; app: string; nickname: string }>(
+          `SELECT x.id AS account_id, x.app, x.nickname FROM acct.accounts x
+            WHERE x.team_id = $1 AND (x.owner = $2 OR EXISTS (SELECT 1 FROM acct.account_access a WHERE a.team_id = x.team_id AND a.account_id = x.id AND a.member_id = $2))`,
+          [store.teamId, target.id],
+        );
     // An account whose key or secrets do not open for this admin (altered in the database) is not re-keyed, and that stops no removal: the member goes, and the account is listed as not re-keyed.
     // Without a signed roster (a schema from before them) there is no key to trust for the readers left: the member goes all the same, and the accounts are listed as not re-keyed.
     const failed = new Map<string, string>();
-    const to = await recipients(store, q, roster);
-    for (const { account_id } of mine)
+    const to = await recipients(store, q, rosterError ? 'none' : roster);
+    for (const { account_id } of rosterError ? [] : mine)
       await readersOf(q, store, account_id)
         .then((readers) => rekeyAccount(store, q, me, account_id, wrappable(store, to, account_id, readers)))
         .catch((err: unknown) => {
@@ -554,13 +622,26 @@ export async function removeMember(store: TeamStore, ref: string): Promise<Remov
     return visibleDeep({
       member: target.name,
       toRotate: could.map((a) => {
-        const why = failed.get(a.account_id) ?? (readable.has(a.account_id) ? undefined : 'you cannot read it; its owner should unshare and share it again');
+        const why =
+          failed.get(a.account_id) ??
+          (rosterError ? "the team's signed roster could not be verified, so there is no key to trust for the readers left" : undefined) ??
+          (readable.has(a.account_id) ? undefined : 'you cannot read it; its owner should unshare and share it again');
         return { id: a.account_id, label: `${a.app}/${a.nickname} (${a.account_id})`, rekeyed: why === undefined, ...(why ? { why } : {}) };
       }),
     });
   });
   if (roster) store.acceptRoster(pinOf(roster));
-  return removal;
+  if (!rosterError) return removal;
+  const e = rosterError;
+  return {
+    ...removal,
+    rosterError: new AcctError(e.code, `removed ${removal.member} from team ${store.name} in its database (their role can no longer log in, their access rows are gone), but the team's signed roster could not be verified: ${e.message}`, {
+      hint:
+        `${e.hint}. Nothing was re-keyed and ${removal.member} is still in the signed roster: once it verifies again, run acct team remove ${store.name} ${removal.member} again to take them out of it; ` +
+        `the accounts listed keep the key ${removal.member} held until their owner unshares and shares them again (and rotate them at their providers)`,
+      cause: e,
+    }),
+  };
 }
 
 async function ownedAccount(store: TeamStore, ref: string) {

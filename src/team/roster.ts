@@ -6,7 +6,9 @@
 //
 // A version is a canonical JSON body {team, version, prev (the previous
 // body's SHA-256), signer, members: [{id, name, role, admin, ci, x25519,
-// ed25519}]} signed (Ed25519) by an admin listed in the previous version;
+// ed25519}], removed: [member ids]} signed (Ed25519) by an admin listed in
+// the previous version (`removed`, the ids `team remove` took out ever, is
+// left out of the text when empty: versions from before it read as none);
 // version 1, made by `team create`, is signed by the creator and lists it.
 // A machine keeps the newest version it accepted (teams.json, or in memory
 // from ACCT_TEAM_KEY's pin in CI) and accepts a later one only through an
@@ -19,13 +21,16 @@
 // code; the inviting admin sealed that secret in the database under a key
 // only it derives (from its own private key), and its next admin command
 // (members, share, invite, add-ci, remove) checks the MAC and signs a
-// version with the member in it. add-ci makes the CI member's keys itself
-// and lists it at once; remove signs a version without the member.
+// version with the member in it, unless the invitation's sealed expiry
+// passed or the id was listed in (or removed from) any verified version
+// before: a used invitation never confirms anyone again. add-ci makes the CI
+// member's keys itself and lists it at once; remove signs a version without
+// the member, its id added to `removed`.
 //
 // What a roster cannot do: show a client a version the database hides from
 // it (a client only detects a rollback below what it has seen), or stop the
 // database from serving an account's older sealed secrets.
-import { AcctError } from '../errors.js';
+import { AcctError, visibleDeep } from '../errors.js';
 import { seal, open, isSealed } from '../store/crypto.js';
 import { isObject } from '../store/files.js';
 import type { MemberCredentials, RosterPin } from './config.js';
@@ -50,11 +55,19 @@ export interface RosterBody {
   prev: string | null;
   signer: string;
   members: RosterMember[];
+  /**
+   * The ids of every member `team remove` took out, ever: never listed
+   * again through an invitation. Absent in the text when empty (versions from
+   * before it have none, and read as an empty list).
+   */
+  removed?: string[];
 }
 
 export interface Roster {
   body: RosterBody;
   hash: string;
+  /** Every member id listed in a verified version up to this one, or tombstoned: none of them is confirmed again through an invitation. */
+  known?: ReadonlySet<string>;
 }
 
 export const pinOf = (r: Roster): RosterPin => ({ version: r.body.version, hash: r.hash });
@@ -70,8 +83,12 @@ export function rosterText(b: RosterBody): string {
     prev: b.prev,
     signer: b.signer,
     members: [...b.members].sort(byId).map((m) => ({ id: m.id, name: m.name, role: m.role, admin: m.admin, ci: m.ci, x25519: m.x25519, ed25519: m.ed25519 })),
+    ...(b.removed?.length ? { removed: [...new Set(b.removed)].sort() } : {}),
   });
 }
+
+/** The ids a version lists or tombstones. */
+const idsOf = (b: RosterBody) => [...b.members.map((m) => m.id), ...(b.removed ?? [])];
 
 const isMember = (m: unknown): m is RosterMember =>
   isObject(m) &&
@@ -89,6 +106,7 @@ function parseBody(text: string): RosterBody | undefined {
     const v = JSON.parse(text) as unknown;
     if (!isObject(v) || typeof v.team !== 'string' || !Number.isSafeInteger(v.version) || (v.prev !== null && typeof v.prev !== 'string') || typeof v.signer !== 'string') return undefined;
     if (!Array.isArray(v.members) || !v.members.every(isMember)) return undefined;
+    if (v.removed !== undefined && (!Array.isArray(v.removed) || !v.removed.every((id) => typeof id === 'string'))) return undefined;
     const body = v as unknown as RosterBody;
     return rosterText(body) === text ? body : undefined;
   } catch {
@@ -116,11 +134,15 @@ export function untrusted(team: string, detail: string, pin?: RosterPin): AcctEr
  * Verifies rows (every version from the pin's on, ascending) against the
  * pin: the pinned version's hash, then each next version's link and its
  * signature by an admin of the version before. Without a pin the chain
- * starts at a self-signed version 1, taken on trust (`tofu`). Returns the
+ * starts at a self-signed version 1 (only a check of its form: anyone who
+ * writes the database can make one; verifiedRoster never takes it). Returns the
  * newest version, or undefined when there is none and nothing was pinned.
  */
-export function verifyChain(teamId: string, team: string, rows: readonly RosterRow[], pin: RosterPin | undefined): { roster: Roster; tofu: boolean } | undefined {
+export function verifyChain(teamId: string, team: string, all: readonly RosterRow[], pin: RosterPin | undefined): { roster: Roster } | undefined {
   const fail = (detail: string) => untrusted(team, detail, pin);
+  // Versions before the pin: only read for the ids they listed, each checked by its hash against the next one's link.
+  const history = pin ? all.filter((r) => r.version < pin.version) : [];
+  const rows = pin ? all.filter((r) => r.version >= pin.version) : all;
   if (!rows.length) {
     if (pin) throw fail(`it has no version ${pin.version} or later, and this machine has seen version ${pin.version}: the roster was rolled back or deleted`);
     return undefined;
@@ -136,11 +158,19 @@ export function verifyChain(teamId: string, team: string, rows: readonly RosterR
     if (!verifyBytes(signer.ed25519, signed(row.body), row.signature)) throw fail(`the signature of version ${row.version} is not ${signer.name}'s`);
   };
   const first = rows[0]!;
+  const known = new Set<string>();
   let cur: Roster;
   if (pin) {
     if (first.version !== pin.version) throw fail(`version ${pin.version}, which this machine accepted, is missing`);
     if (sha256(first.body) !== pin.hash) throw fail(`version ${pin.version} is not the one this machine accepted`);
     cur = { body: parse(first), hash: pin.hash };
+    let next = cur.body;
+    for (const row of [...history].reverse()) {
+      if (row.version !== next.version - 1) break; // older versions hidden or gone: what they listed is not known here
+      if (sha256(row.body) !== next.prev) throw fail(`version ${row.version} is not the one version ${next.version} follows`);
+      next = parse(row);
+      for (const id of idsOf(next)) known.add(id);
+    }
   } else {
     if (first.version !== 1) throw fail('its first version is missing');
     const body = parse(first);
@@ -148,14 +178,16 @@ export function verifyChain(teamId: string, team: string, rows: readonly RosterR
     signedBy(first, body, body);
     cur = { body, hash: sha256(first.body) };
   }
+  for (const id of idsOf(cur.body)) known.add(id);
   for (const row of rows.slice(1)) {
     if (row.version !== cur.body.version + 1) throw fail(`version ${cur.body.version + 1} is missing`);
     const body = parse(row);
     if (body.prev !== cur.hash) throw fail(`version ${row.version} does not follow version ${cur.body.version}`);
     signedBy(row, body, cur.body);
     cur = { body, hash: sha256(row.body) };
+    for (const id of idsOf(body)) known.add(id);
   }
-  return { roster: cur, tofu: !pin };
+  return { roster: { ...cur, known } };
 }
 
 /** Whether the team's schema has rosters (version 4); without, acct wraps for no one but the member itself. */
@@ -170,30 +202,36 @@ export async function rosterRows(q: TxQuery, teamId: string, from: number): Prom
   return q<RosterRow>('SELECT version, body, signature, signer FROM acct.rosters WHERE team_id = $1 AND version >= $2 ORDER BY version', [teamId, from]);
 }
 
+/** A version's fingerprint, as people compare it: the first 16 hex digits of its SHA-256, in groups of four. */
+export const fingerprintOf = (hash: string) => Buffer.from(hash, 'base64url').toString('hex').slice(0, 16).replace(/(.{4})(?=.)/g, '$1 ');
+
+/** A machine with no pin for a team that has a roster (it joined before rosters): it wraps nothing until its user trusts a version. */
+export function unpinned(team: string): AcctError {
+  return new AcctError('roster_unpinned', `this machine has not trusted a version of team ${team}'s signed roster yet (it joined before signed rosters), so it wraps keys for no other member`, {
+    hint: `ask an admin for the roster's fingerprint (acct team members ${team} on their machine shows it) and run acct team trust ${team} <fingerprint>`,
+  });
+}
+
 /**
  * The newest roster version that verifies from this machine's pin, accepted
  * (the pin moves to it); undefined when the team has none. A machine with
- * no pin (it joined before rosters) takes the chain from version 1 on trust,
- * once, if it lists this member with its own key, and says so.
+ * no pin (it joined before rosters) takes none on trust: roster_unpinned,
+ * until `acct team trust` pins the version an admin vouches for.
  */
 export async function verifiedRoster(store: TeamStore, q: TxQuery): Promise<Roster | undefined> {
   const pin = store.team.roster;
-  const rows = await rosterRows(q, store.teamId, pin?.version ?? 1);
+  // From version 1: the versions before the pin say which ids were ever listed (never confirmed again through an invitation).
+  const rows = await rosterRows(q, store.teamId, 1);
   if (rows === undefined) {
     if (pin) throw untrusted(store.name, 'its database has no roster table', pin);
     return undefined;
   }
   // An ACCT_TEAM_KEY from before rosters has no pin, and keeps none from one run to the next: it trusts no roster (and wraps for no one).
   if (!pin && store.team.source === 'env') return undefined;
+  // A self-signed version 1 is something anyone who can write the database can make: without a pin, none is taken.
+  if (!pin && rows.length) throw unpinned(store.name);
   const v = verifyChain(store.teamId, store.name, rows, pin);
   if (!v) return undefined;
-  if (v.tofu) {
-    const { creds } = await store.connect();
-    const self = v.roster.body.members.find((m) => m.id === creds.memberId);
-    // Not this machine's team as it knows it: no admin of it would sign that.
-    if (self?.x25519 !== creds.publicKey) throw untrusted(store.name, `version ${v.roster.body.version} does not list this member with this machine's key`);
-    store.warn(`accepted roster version ${v.roster.body.version} of team ${store.name} on first use (this machine joined before signed rosters): acct checks every later version against it`);
-  }
   store.acceptRoster(pinOf(v.roster));
   return v.roster;
 }
@@ -231,6 +269,8 @@ export interface InvitationTerms {
   name: string;
   role: string;
   admin: boolean;
+  /** When the invitation stops working (ISO): no confirmation after it. Sealed, so the database cannot move it; invitations from before it have none, and are confirmed no more. */
+  expires?: string;
 }
 
 const invitationInfo = (teamId: string, memberId: string) => `acct-invitation:v1:${teamId}:${memberId}`;
@@ -245,7 +285,7 @@ function openInvitation(creds: MemberCredentials, memberId: string, sealed: unkn
     if (!isSealed(sealed)) return undefined;
     const info = invitationInfo(creds.teamId, memberId);
     const t = JSON.parse(open(selfKey(creds.privateKey, info), sealed, info).toString('utf8')) as InvitationTerms;
-    return typeof t.secret === 'string' && typeof t.name === 'string' && typeof t.role === 'string' && typeof t.admin === 'boolean' ? t : undefined;
+    return typeof t.secret === 'string' && typeof t.name === 'string' && typeof t.role === 'string' && typeof t.admin === 'boolean' && (t.expires === undefined || typeof t.expires === 'string') ? t : undefined;
   } catch {
     return undefined; // not sealed by this admin for this member: no confirmation
   }
@@ -277,6 +317,16 @@ export function unconfirmed(team: string, name: string, waitingFor: string | und
   });
 }
 
+const said = new WeakMap<TeamStore, Set<string>>();
+/** A warning said once per store (a command builds its recipients more than once). */
+function warnOnce(store: TeamStore, message: string): void {
+  const seen = said.get(store) ?? new Set<string>();
+  said.set(store, seen);
+  if (seen.has(message)) return;
+  seen.add(message);
+  store.warn(message);
+}
+
 /** The members a key may be wrapped for: in the verified roster and active in the database, with the roster's key; and this member, with its own. */
 export class Recipients {
   constructor(
@@ -288,6 +338,9 @@ export class Recipients {
     // A key in the members table that is not the roster's: someone changed the row. The roster's is used.
     for (const m of roster?.body.members ?? []) {
       const row = rows.find((r) => r.id === m.id && !r.removed_at);
+      // Removed in the database only: kept in the roster (only team remove takes a member out), and wrapped for by no one meanwhile.
+      if (!row && m.id !== self.id)
+        warnOnce(store, `the database says ${visibleDeep(m.name)} was removed from team ${store.name}, but no admin removed them: nothing is wrapped for them; run acct team remove ${store.name} ${visibleDeep(m.name)} to confirm`);
       if (row && row.public_key !== m.x25519 && m.id !== self.id)
         store.warn(`the key of member ${row.name} in the database of team ${store.name} is not the one its signed roster holds (someone changed acct.members): acct wraps for the roster's key only`);
     }
@@ -321,8 +374,8 @@ export class Recipients {
  * version this transaction added, which is accepted only once it commits),
  * the members rows.
  */
-export async function recipients(store: TeamStore, q: TxQuery, written?: Roster): Promise<Recipients> {
-  const roster = written ?? (await verifiedRoster(store, q));
+export async function recipients(store: TeamStore, q: TxQuery, written?: Roster | 'none'): Promise<Recipients> {
+  const roster = written === 'none' ? undefined : (written ?? (await verifiedRoster(store, q)));
   const { creds } = await store.connect();
   return new Recipients(store, roster, await memberRows(q, store.teamId), { id: creds.memberId, publicKey: creds.publicKey });
 }
@@ -344,7 +397,7 @@ async function insertRoster(q: TxQuery, body: RosterBody, creds: MemberCredentia
 const lockRoster = (q: TxQuery, teamId: string) => q('SELECT pg_advisory_xact_lock(hashtext($1))', [`acct-roster:${teamId}`]);
 
 /** Whether this admin's key signs for the team: it is an admin in the roster with the signing key it holds. */
-const canSign = (roster: Roster, creds: MemberCredentials) => {
+export const canSign = (roster: Roster, creds: MemberCredentials) => {
   const self = roster.body.members.find((m) => m.id === creds.memberId);
   return Boolean(self?.admin && creds.signingPublicKey && self.ed25519 === creds.signingPublicKey);
 };
@@ -360,13 +413,14 @@ function cannotSign(team: string): AcctError {
  * signed by this admin. The caller accepts it (store.acceptRoster) once the
  * transaction committed.
  */
-export async function amendRoster(store: TeamStore, q: TxQuery, change: (members: RosterMember[]) => RosterMember[]): Promise<Roster> {
+export async function amendRoster(store: TeamStore, q: TxQuery, change: (members: RosterMember[]) => RosterMember[], tombstone?: string): Promise<Roster> {
   await lockRoster(q, store.teamId);
   const current = await verifiedRoster(store, q);
   if (!current) throw noRoster(store);
   const { creds } = await store.connect();
   if (!canSign(current, creds)) throw cannotSign(store.name);
-  return insertRoster(q, { team: store.teamId, version: current.body.version + 1, prev: current.hash, signer: creds.memberId, members: change(current.body.members) }, creds);
+  const removed = [...(current.body.removed ?? []), ...(tombstone ? [tombstone] : [])];
+  return insertRoster(q, { team: store.teamId, version: current.body.version + 1, prev: current.hash, signer: creds.memberId, members: change(current.body.members), removed }, creds);
 }
 
 /** Version 1, by `team create`: the creator alone, self-signed. */
@@ -401,7 +455,13 @@ export async function tendRoster(store: TeamStore): Promise<void> {
     const next = current ? confirmations(store, me, creds, current, rows) : bootstrap(store, creds, rows);
     return next && insertRoster(q, next, creds);
   });
-  if (written) store.acceptRoster(pinOf(written));
+  if (!written) return;
+  store.acceptRoster(pinOf(written));
+  if (written.body.version === 1)
+    store.warn(
+      `the fingerprint of roster version 1 of team ${store.name} is ${fingerprintOf(written.hash)}: give it to the other members yourself (not through the database), ` +
+        `and each runs acct team trust ${store.name} <fingerprint> on their machine before it wraps keys for anyone`,
+    );
 }
 
 /** Credentials from before signing keys get one, kept in the machine's store (not in CI: ACCT_TEAM_KEY cannot change; a CI member signs nothing). */
@@ -450,12 +510,11 @@ function bootstrap(store: TeamStore, creds: MemberCredentials, rows: readonly Me
 function confirmations(store: TeamStore, me: Member, creds: MemberCredentials, current: Roster, rows: readonly MemberRow[]): RosterBody | undefined {
   if (!canSign(current, creds)) return undefined;
   const active = new Map(rows.filter((r) => !r.removed_at).map((r) => [r.id, r]));
-  // Members removed from the database (by an acct from before rosters, or its administrator) leave the roster too.
-  let members = current.body.members.filter((m) => active.has(m.id));
-  let changed = members.length !== current.body.members.length;
-  members = members.map((m) => {
-    const row = active.get(m.id)!;
-    if (m.ed25519 || !row.signing_key || m.id === me.id) return m;
+  // A member the database says was removed stays: only team remove takes one out of the roster (Recipients wraps nothing for it meanwhile).
+  let changed = false;
+  const members = current.body.members.map((m) => {
+    const row = active.get(m.id);
+    if (!row || m.ed25519 || !row.signing_key || m.id === me.id) return m;
     const proof = row.proof?.x25519?.[me.id];
     const expected = signingKeyProof(agreedKey(creds.privateKey, m.x25519, agreementInfo(store.teamId, m.id)), store.teamId, m.id, m.x25519, row.signing_key);
     if (!sameMac(proof, expected)) return m;
@@ -464,7 +523,16 @@ function confirmations(store: TeamStore, me: Member, creds: MemberCredentials, c
   });
   for (const row of active.values()) {
     if (!row.public_key || members.some((m) => m.id === row.id) || row.invited_by !== me.id) continue;
+    // A member that was ever listed, or removed: its invitation was used, and the database cannot bring it back.
+    if (current.known?.has(row.id)) {
+      store.warn(`${row.name} in team ${store.name} is not confirmed: that member was in the team's signed roster before and left it (the database brought the row back); invite them again if they are to be in it`);
+      continue;
+    }
     const terms = openInvitation(creds, row.id, row.invitation);
+    if (terms && !(terms.expires !== undefined && Date.parse(terms.expires) > Date.now())) {
+      store.warn(`${row.name} in team ${store.name} is not confirmed: its invitation ${terms.expires ? `expired on ${terms.expires}` : 'has no expiry (made by an older acct)'} before an admin confirmed it (acct team remove ${store.name} ${row.name}, then invite again)`);
+      continue;
+    }
     const ok = terms && row.signing_key && sameMac(row.proof?.join, joinProof(terms.secret, store.teamId, row.id, terms.name, row.public_key, row.signing_key));
     if (!terms || !ok) {
       store.warn(`${row.name} in team ${store.name} is not confirmed: its key was not the one that joined with the invitation (acct team remove ${store.name} ${row.name}, then invite again)`);
@@ -473,5 +541,5 @@ function confirmations(store: TeamStore, me: Member, creds: MemberCredentials, c
     members.push({ id: row.id, name: terms.name, role: terms.role, admin: terms.admin, ci: false, x25519: row.public_key, ed25519: row.signing_key });
     changed = true;
   }
-  return changed ? { team: store.teamId, version: current.body.version + 1, prev: current.hash, signer: me.id, members } : undefined;
+  return changed ? { team: store.teamId, version: current.body.version + 1, prev: current.hash, signer: me.id, members, removed: current.body.removed ?? [] } : undefined;
 }

@@ -15,7 +15,7 @@ import { startKeyringSession, type KeyringSession } from '../support/keyring.js'
 import { teamMachine, type TeamMachine } from '../support/team.js';
 import { credentialsEntry } from '../../src/team/config.js';
 import { newMemberKeys, newSigningKeys, sha256, unwrapKey, wrapInfo, isWrapped } from '../../src/team/seal.js';
-import { signRoster, type RosterBody } from '../../src/team/roster.js';
+import { joinProof, signRoster, type RosterBody } from '../../src/team/roster.js';
 import { SCHEMA_VERSION } from '../../src/team/schema.js';
 
 let pg: PgCluster;
@@ -300,6 +300,36 @@ describe('a roster changed in the database', () => {
   }, SLOW);
 });
 
+describe('a roster that does not verify stops no removal', () => {
+  it('team remove still takes the member\'s role and access away, lists the accounts as not re-keyed, and exits 5', async () => {
+    const ivy = teamMachine('ivy');
+    expect((await join(ivy, await invite(alice, 'ivy'))).exitCode).toBe(0);
+    await ok(alice, ['team', 'members', 'acme']);
+    const ivyId = idOf('ivy');
+    const hers = await account(alice, 'hers');
+    await ok(alice, ['share', 'acme:stripe/hers', '--with', 'ivy']);
+    await withRostersRestored(async () => {
+      forge(idOf('alice'), attacker.signingKey);
+      const r = await alice.run(['team', 'remove', 'acme', 'ivy']);
+      expect(r.exitCode, r.stderr).toBe(5);
+      expect(r.stderr).toContain('removed ivy from team acme in its database');
+      expect(r.stderr).toContain('could not be verified');
+      expect(r.stderr).toContain('run acct team remove acme ivy again');
+      expect(r.stdout).toContain(`stripe/hers (${hers})  (not re-keyed: the team's signed roster could not be verified`);
+      const j = await alice.run(['team', 'remove', 'acme', 'ivy', '--json']);
+      expect(failure(j).code).toBe('not_found');
+    });
+    expect(sql(`SELECT removed_at IS NOT NULL FROM acct.members WHERE id = '${ivyId}'`)).toBe('t');
+    expect(sql(`SELECT rolcanlogin FROM pg_roles WHERE rolname = (SELECT role_name FROM acct.members WHERE id = '${ivyId}')`)).toBe('f');
+    expect(wrappedFor(hers, ivyId)).toBeUndefined();
+    expect((await ivy.run(['token', 'acme:stripe/hers'])).exitCode).toBe(4);
+    // Once the roster verifies again, the same command takes her out of it.
+    await ok(alice, ['team', 'remove', 'acme', 'ivy']);
+    expect(newest().body.members.some((m) => m.id === ivyId)).toBe(false);
+    expect(newest().body.removed).toContain(ivyId);
+  }, SLOW);
+});
+
 describe('a join checks the roster against its invitation', () => {
   it('refused when the database\'s roster does not chain from the code\'s pin: nothing in teams.json or the store; the code works once it does', async () => {
     const erin = teamMachine('erin', { ACCT_AGENT: '0' }, session.env);
@@ -325,8 +355,90 @@ describe('a join checks the roster against its invitation', () => {
   }, SLOW);
 });
 
+/** The secret an invitation code carries (what a joiner proves its keys with). */
+const secretOf = (code: string) => JSON.parse(Buffer.from(code.slice('acct-invite-'.length), 'base64url').toString()).secret as string;
+const rowId = (name: string) => sql(`SELECT id FROM acct.members WHERE name = '${name}'`);
+/** A member's keys as a database writer publishes them for a row: the attacker's, with a proof from the invitation's secret. */
+function publishAttackerKeys(memberId: string, name: string, code: string) {
+  const proof = joinProof(secretOf(code), teamId, memberId, name, attacker.publicKey, attacker.signingPublicKey);
+  sql(`UPDATE acct.members SET removed_at = NULL, joined_at = now(), public_key = '${attacker.publicKey}', signing_key = '${attacker.signingPublicKey}', proof = '${JSON.stringify({ join: proof })}' WHERE id = '${memberId}'`);
+}
+
+describe('a database writer who undoes a removal', () => {
+  it('a member removed by team remove, its row made active again: never confirmed again, nothing wrapped for it', async () => {
+    const everyone = await account(alice, 'everyone');
+    await ok(alice, ['share', 'acme:stripe/everyone', '--with', 'team']);
+    const eve = teamMachine('eve');
+    expect((await join(eve, await invite(alice, 'eve'))).exitCode).toBe(0);
+    await ok(alice, ['team', 'members', 'acme']);
+    const eveId = idOf('eve');
+    expect(wrappedFor(everyone, eveId)).toBeDefined();
+    await ok(alice, ['team', 'remove', 'acme', 'eve']);
+    expect(newest().body.removed).toContain(eveId);
+    sql(`UPDATE acct.members SET removed_at = NULL WHERE id = '${eveId}'`);
+    try {
+      const m = await ok(alice, ['team', 'members', 'acme']);
+      expect(m.stderr).toContain('eve in team acme is not confirmed: that member was in the team\'s signed roster before');
+      expect(newest().body.members.some((x) => x.id === eveId)).toBe(false);
+      expect(wrappedFor(everyone, eveId)).toBeUndefined();
+    } finally {
+      sql(`UPDATE acct.members SET removed_at = now() WHERE id = '${eveId}'`);
+    }
+  }, SLOW);
+
+  it('a member the database removed and brought back with keys of its own (a proof from the used code): the roster keeps the member\'s own key', async () => {
+    const fay = teamMachine('fay');
+    const code = await invite(alice, 'fay');
+    expect((await join(fay, code)).exitCode).toBe(0);
+    await ok(alice, ['team', 'members', 'acme']);
+    const fayId = idOf('fay');
+    const own = newest().body.members.find((m) => m.id === fayId)!.x25519;
+    sql(`UPDATE acct.members SET removed_at = now() WHERE id = '${fayId}'`);
+    await ok(alice, ['team', 'members', 'acme']);
+    publishAttackerKeys(fayId, 'fay', code);
+    await ok(alice, ['team', 'members', 'acme']);
+    const entry = newest().body.members.find((m) => m.id === fayId);
+    expect(entry?.x25519 ?? own).toBe(own);
+    expect(opensWith(wrappedFor(accountOf('everyone'), fayId), attacker, accountOf('everyone'), fayId)).toBe(false);
+    expect(sql(`SELECT count(*) FROM acct.account_access WHERE member_id = '${fayId}' AND wrapped::text LIKE '%${attacker.publicKey.slice(0, 12)}%'`)).toBe('0');
+  }, SLOW);
+
+  it('a member the database alone says was removed: kept in the roster, named in a warning, wrapped for by no one until team remove', async () => {
+    const hana = teamMachine('hana');
+    expect((await join(hana, await invite(alice, 'hana'))).exitCode).toBe(0);
+    await ok(alice, ['team', 'members', 'acme']);
+    const hanaId = idOf('hana');
+    sql(`UPDATE acct.members SET removed_at = now() WHERE id = '${hanaId}'`);
+    const m = await ok(alice, ['team', 'members', 'acme']);
+    expect(m.stderr).toContain('the database says hana was removed from team acme, but no admin removed them');
+    expect(m.stderr).toContain('acct team remove acme hana');
+    expect(newest().body.members.some((x) => x.id === hanaId)).toBe(true);
+    const later = await account(alice, 'later');
+    await ok(alice, ['share', 'acme:stripe/later', '--with', 'team']);
+    expect(wrappedFor(later, hanaId)).toBeUndefined();
+    // team remove takes her out (and tombstones her) though her row was removed already.
+    const r = await ok(alice, ['team', 'remove', 'acme', 'hana']);
+    expect(r.stdout + r.stderr).toContain('Removed hana');
+    expect(newest().body.members.some((x) => x.id === hanaId)).toBe(false);
+    expect(newest().body.removed).toContain(hanaId);
+  }, SLOW);
+
+  it('an invitation past its expiry (sealed in its terms): a join published after it is never confirmed', async () => {
+    const code = await invite(alice, 'gil');
+    const gilId = rowId('gil');
+    publishAttackerKeys(gilId, 'gil', code);
+    // Eight days later on alice's machine (the code works for seven).
+    const later = joinPath(alice.home, 'later.cjs');
+    writeFileSync(later, 'const now = Date.now; Date.now = () => now() + 8 * 86400000;\n');
+    const m = await alice.run(['team', 'members', 'acme'], { env: { NODE_OPTIONS: `--require ${later}` } });
+    expect(m.exitCode, m.stderr).toBe(0);
+    expect(m.stderr).toContain('gil in team acme is not confirmed: its invitation expired');
+    expect(newest().body.members.some((x) => x.id === gilId)).toBe(false);
+  }, SLOW);
+});
+
 describe('a team from before rosters (schema version 3)', () => {
-  it('reads go on; no one wraps until the first admin command after acct team upgrade writes version 1, trusted on first use', async () => {
+  it('reads go on; no one wraps until the first admin command after acct team upgrade writes version 1, and another machine only once its user trusts its fingerprint', async () => {
     sql('CREATE DATABASE old OWNER acct', 'postgres');
     const url = `postgres://acct@${pg.host}:${pg.port}/old`;
     const members = `postgres://${pg.host}:${pg.port}/old`;
@@ -367,8 +479,24 @@ describe('a team from before rosters (schema version 3)', () => {
     expect(first.stderr).toContain('had no signed roster: wrote version 1');
     expect(sql('SELECT count(*) FROM acct.rosters', 'old')).toBe('1');
     expect((await frank.credentials('legacy')).signingKey).toBeDefined();
-    const shared = await ok(gus, ['share', 'legacy:stripe/gus', '--with', 'hal']);
-    expect(shared.stderr).toContain('on first use');
+    // frank's machine says the fingerprint to give the others, and team members shows it.
+    const fingerprint = /fingerprint of roster version 1 of team legacy is ([0-9a-f]{4}(?: [0-9a-f]{4}){3})/.exec(first.stderr)?.[1];
+    expect(fingerprint, first.stderr).toBeDefined();
+    expect((await ok(frank, ['team', 'members', 'legacy'])).stderr).toContain(`Signed roster: version 1, fingerprint ${fingerprint}.`);
+    // No machine takes a version 1 on first use (anyone who writes the database can make one that lists their key): refused with the way on; reads go on.
+    const unpinned = await gus.run(['share', 'legacy:stripe/gus', '--with', 'hal', '--json']);
+    expect(unpinned.exitCode).toBe(2);
+    expect(failure(unpinned)).toMatchObject({ code: 'roster_unpinned', hint: expect.stringContaining('acct team trust legacy <fingerprint>') });
+    expect(sql(`SELECT count(*) FROM acct.account_access WHERE member_id = '${sql("SELECT id FROM acct.members WHERE name = 'hal'", 'old')}'`, 'old')).toBe('0');
+    expect((await ok(gus, ['token', 'legacy:stripe/old'])).stdout.trim()).toBe(keyOf('old'));
+    expect((await ok(gus, ['team', 'members', 'legacy'])).stderr).toContain('acct team trust legacy <fingerprint>');
+    const wrong = await gus.run(['team', 'trust', 'legacy', '0123 4567 89ab cdef', '--json']);
+    expect(wrong.exitCode).toBe(5);
+    expect(failure(wrong).code).toBe('roster_untrusted');
+    expect(gus.teams()!.teams[0]!.roster).toBeUndefined();
+    await ok(gus, ['team', 'trust', 'legacy', fingerprint!]);
+    expect(gus.teams()!.teams[0]!.roster?.version).toBe(1);
+    await ok(gus, ['share', 'legacy:stripe/gus', '--with', 'hal']);
     expect((await ok(hal, ['token', 'legacy:stripe/gus'])).stdout.trim()).toBe(keyOf('gus'));
     // gus made and published a signing key with that command; frank's next command confirms it (its proof is an X25519 agreement with frank).
     await ok(frank, ['team', 'members', 'legacy']);

@@ -198,7 +198,7 @@ describe('team store on PostgreSQL', () => {
     await joinTeam({ paths: carol.paths, env: {}, secrets: carol.secrets }, { url: pg.url, code: c });
     const carolStore = carol.store();
     expect(await code(carolStore.readSecrets([accountId]))).toBe('access_removed:4');
-    const list = await members(aliceStore);
+    const { list } = await members(aliceStore);
     expect(list.map((m) => [m.name, m.admin, m.ci])).toEqual([
       ['alice', true, false],
       ['bob', false, false],
