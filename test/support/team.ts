@@ -43,3 +43,11 @@ export function teamMachine(name: string, extra: Env = {}, keychain?: Record<str
     },
   };
 }
+
+/** What schema version 5 added (accounts' signed grants), taken out again: the database as an acct from before grants left it. */
+export const UNDO_V5 = `
+DROP TRIGGER guard_grant ON acct.accounts;
+DROP FUNCTION acct.guard_grant();
+ALTER TABLE acct.accounts DROP COLUMN grant_text, DROP COLUMN grant_sig;
+DELETE FROM acct.schema_version WHERE version = 5;
+`;
