@@ -5,7 +5,7 @@
 // does not cover; a grant whose signature is not its owner's wraps nothing.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
-import { teamMachine, type TeamMachine } from '../support/team.js';
+import { ok, teamMachine, type TeamMachine } from '../support/team.js';
 import { newSigningKeys, unwrapKey, wrapInfo, isWrapped } from '../../src/team/seal.js';
 import { signGrant, type GrantBody } from '../../src/team/grants.js';
 
@@ -40,12 +40,6 @@ async function opensFor(m: TeamMachine, accountId: string): Promise<boolean> {
   }
 }
 
-async function ok(m: TeamMachine, args: string[], input?: string) {
-  const r = await m.run(args, input === undefined ? {} : { input });
-  expect(r.exitCode, `${m.name}: acct ${args.join(' ')}: ${r.stderr}`).toBe(0);
-  return r;
-}
-
 async function account(m: TeamMachine, nickname: string): Promise<string> {
   await ok(m, ['connect', 'stripe', '--team', 'acme', '--nickname', nickname, '--stdin', '--no-verify'], keyOf(nickname));
   return accountOf(nickname);
@@ -60,7 +54,9 @@ function forgeGrant(accountId: string, signingKey: string, change: Partial<Grant
 
 beforeAll(async () => {
   pg = await startPostgres();
-  [alice, bob, carol] = ['alice', 'bob', 'carol'].map((n) => teamMachine(n));
+  alice = teamMachine('alice');
+  bob = teamMachine('bob');
+  carol = teamMachine('carol');
   const created = await alice.run(['team', 'create', 'acme', pg.url], { env: { PGPASSWORD: pg.password } });
   expect(created.exitCode, created.stderr).toBe(0);
   teamId = sql("SELECT id FROM acct.teams WHERE name = 'acme'");

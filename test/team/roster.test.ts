@@ -12,7 +12,7 @@ import { join as joinPath } from 'node:path';
 import { allFiles } from '../support/cli.js';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
 import { startKeyringSession, type KeyringSession } from '../support/keyring.js';
-import { teamMachine, UNDO_V5, type TeamMachine } from '../support/team.js';
+import { ok, teamMachine, UNDO_V5, type TeamMachine } from '../support/team.js';
 import { credentialsEntry } from '../../src/team/config.js';
 import { newMemberKeys, newSigningKeys, sha256, unwrapKey, wrapInfo, isWrapped } from '../../src/team/seal.js';
 import { joinProof, signRoster, type RosterBody } from '../../src/team/roster.js';
@@ -45,12 +45,6 @@ function opensWith(wrapped: unknown, keys: { publicKey: string; privateKey: stri
   } catch {
     return false;
   }
-}
-
-async function ok(m: TeamMachine, args: string[], input?: string) {
-  const r = await m.run(args, input === undefined ? {} : { input });
-  expect(r.exitCode, `${m.name}: acct ${args.join(' ')}: ${r.stderr}`).toBe(0);
-  return r;
 }
 
 async function join(m: TeamMachine, code: string, url = memberUrl()) {
