@@ -25,6 +25,7 @@ import {
 } from './config.js';
 import { newMemberKeys, newSigningKeys, newPassword, sha256, scramVerifier, wrapKey, wrapInfo, newItemKey, sealFields, isWrapped, accountBinding } from './seal.js';
 import { activeMembers, type TeamStore, type TxQuery, type Member } from './store.js';
+import { badGrant, checkGrant, covers, GRANT_COLUMNS, grantRow, hasGrants, notGranted, writeGrant, type Checked, type Decision, type GrantRow } from './grants.js';
 import { amendRoster, canSign, entryOf, fingerprintOf, firstRoster, joinProof, noRoster, pinOf, recipients, rosterRows, sealInvitation, tendRoster, verifiedRoster, verifyChain, type Recipients, type Roster } from './roster.js';
 
 /** The machine's own secret store, where member credentials are kept. */
@@ -610,9 +611,19 @@ export async function removeMember(store: TeamStore, ref: string): Promise<Remov
     // Without a signed roster (a schema from before them) there is no key to trust for the readers left: the member goes all the same, and the accounts are listed as not re-keyed.
     const failed = new Map<string, string>();
     const to = await recipients(store, q, rosterError ? 'none' : roster);
+    const { creds } = await store.connect();
     for (const { account_id } of rosterError ? [] : mine)
       await readersOf(q, store, account_id)
-        .then((readers) => rekeyAccount(store, q, me, account_id, wrappable(store, to, account_id, readers)))
+        .then(async (readers) => {
+          // The readers left that its owner's grant covers (checked against the roster before this removal: the owner may be the member removed).
+          const row = (await grantRow(q, store.teamId, account_id))!;
+          const c = checkGrant(store.teamId, row, current, creds);
+          if ('bad' in c) return void failed.set(account_id, badGrant(store, account_id, c.bad));
+          if ('none' in c && row.owner !== me.id)
+            return void failed.set(account_id, 'its owner has not signed who reads it (it was made before acct signed grants): its owner re-keys it with acct unshare');
+          const granted = readers.filter((r) => !('grant' in c) || covers(c.grant, r.id) || void notGranted(store, r.name, account_id));
+          await rekeyAccount(store, q, me, account_id, wrappable(store, to, account_id, granted));
+        })
         .catch((err: unknown) => {
           if (err instanceof AcctError && err.code === 'roster_missing') return void failed.set(account_id, `${err.message} (${err.hint})`);
           if (!(err instanceof AcctError) || err.code !== 'store_unavailable') throw err;
@@ -666,6 +677,7 @@ export async function share(store: TeamStore, ref: string, withWhom: string): Pr
   return store.tx(async (q) => {
     const to = await recipients(store, q);
     if (!to.roster) throw noRoster(store);
+    const before = await decidedSoFar(store, q, to, account.id, label(account));
     const candidates = withWhom === 'team' ? await activeMembers(q, store.teamId) : [await findMember(q, store, listedAs(to, withWhom))];
     const targets: { id: string; publicKey: string }[] = [];
     const left: string[] = [];
@@ -686,9 +698,39 @@ export async function share(store: TeamStore, ref: string, withWhom: string): Pr
         wrapKey(key, t.publicKey, wrapInfo(store.teamId, account.id, t.id)),
         me.id,
       ]);
-    await q(`UPDATE acct.accounts SET visibility = CASE WHEN $3 OR visibility = 'team' THEN 'team' ELSE 'shared' END WHERE team_id = $1 AND id = $2`, [store.teamId, account.id, withWhom === 'team']);
+    // Signed first: the visibility the database keeps is what the grant says.
+    const decision: Decision = withWhom === 'team' ? { visibility: 'team', readers: before.readers } : { visibility: before.visibility, readers: [...before.readers, ...targets.map((t) => t.id)] };
+    await writeGrant(store, q, account.id, decision);
+    await q('UPDATE acct.accounts SET visibility = $3 WHERE team_id = $1 AND id = $2', [store.teamId, account.id, visibilityOf(decision)]);
     return { account: label(account), readers: await readerNames(q, store, account.id), left };
   });
+}
+
+/** The visibility the database keeps for a decision (what its row-level security goes by). */
+const visibilityOf = (d: Decision) => (d.visibility === 'team' ? 'team' : d.readers.length ? 'shared' : 'private');
+
+/**
+ * What the owner decided for its account so far: its verified grant; for an
+ * account from before grants, what the database shows (said, when the new
+ * grant is written from it); for a grant that does not verify, shared with
+ * no one (said).
+ */
+async function decidedSoFar(store: TeamStore, q: TxQuery, to: Recipients, accountId: string, what: string): Promise<Decision> {
+  const { creds } = await store.connect();
+  const row = (await grantRow(q, store.teamId, accountId))!;
+  const c = checkGrant(store.teamId, row, to.roster, creds);
+  if ('grant' in c) return c.grant;
+  if ('bad' in c) {
+    store.warn(`the signed grant of ${what} in the database of team ${store.name} does not verify (${c.bad}): taken as shared with no one; share it again with whoever should read it`);
+    return { visibility: 'private', readers: [] };
+  }
+  const readers = (await readersOf(q, store, accountId)).filter((r) => r.id !== creds.memberId);
+  const visibility = row.visibility === 'team' ? 'team' : 'private';
+  if (await hasGrants(q)) {
+    const shown = visibility === 'team' ? 'shared with the team' : readers.length ? `shared with ${readers.map((r) => visibleDeep(r.name)).join(', ')}` : 'private';
+    store.warn(`${what} had no signed grant (it was made before acct signed them): its grant is written from what the database shows (${shown}); check its readers with acct show`);
+  }
+  return { visibility, readers: readers.map((r) => r.id) };
 }
 
 async function readerNames(q: TxQuery, store: TeamStore, accountId: string): Promise<string[]> {
@@ -712,9 +754,14 @@ export async function unshare(store: TeamStore, ref: string, withWhom: string): 
       keep = readers.filter((r) => r.id !== target.id);
     }
     const removed = readers.filter((r) => !keep.some((k) => k.id === r.id)).map((r) => names.get(r.id) ?? r.id);
-    await rekeyAccount(store, q, me, account.id, wrappable(store, to, account.id, keep));
-    await q('UPDATE acct.accounts SET visibility = $3 WHERE team_id = $1 AND id = $2', [store.teamId, account.id, keep.length > 1 ? 'shared' : 'private']);
-    return visibleDeep({ account: label(account), readers: keep.map((k) => names.get(k.id) ?? k.id), removed });
+    // The readers left are those the owner's grant covered and still covers: a reader the database alone lists gets no new key.
+    const before = await decidedSoFar(store, q, to, account.id, label(account));
+    const decision: Decision = { visibility: 'private', readers: keep.filter((r) => r.id !== me.id && covers({ ...before, owner: me.id }, r.id)).map((r) => r.id) };
+    const granted = keep.filter((r) => covers({ ...decision, owner: me.id }, r.id) || void notGranted(store, r.name, label(account)));
+    await rekeyAccount(store, q, me, account.id, wrappable(store, to, account.id, granted));
+    await writeGrant(store, q, account.id, decision);
+    await q('UPDATE acct.accounts SET visibility = $3 WHERE team_id = $1 AND id = $2', [store.teamId, account.id, visibilityOf(decision)]);
+    return visibleDeep({ account: label(account), readers: granted.map((k) => names.get(k.id) ?? k.id), removed });
   });
 }
 
@@ -749,8 +796,8 @@ export async function syncShares(store: TeamStore): Promise<number> {
       if (!to.roster) throw noRoster(store);
       return to.key(id);
     };
-    const missing = await q<{ account_id: string; wrapped: unknown; member_id: string }>(
-      `SELECT a.id AS account_id, mine.wrapped, m.id AS member_id
+    const missing = await q<GrantRow & { account_id: string; app: string; nickname: string; wrapped: unknown; member_id: string; member_name: string }>(
+      `SELECT a.id, a.id AS account_id, a.app, a.nickname, ${GRANT_COLUMNS}, mine.wrapped, m.id AS member_id, m.name AS member_name
          FROM acct.accounts a
          JOIN acct.account_access mine ON mine.team_id = a.team_id AND mine.account_id = a.id AND mine.member_id = $2
          JOIN acct.members m ON m.team_id = a.team_id AND m.removed_at IS NULL AND m.public_key IS NOT NULL
@@ -767,9 +814,35 @@ export async function syncShares(store: TeamStore): Promise<number> {
         return undefined;
       }
     };
+    // Only for a member its owner's grant covers: the database's visibility alone wraps it for no one.
+    const checked = new Map<string, Checked>();
+    const said = new Set<string>();
+    const once = (message: string) => void (said.has(message) || (said.add(message), store.warn(message)));
+    const grants = await hasGrants(q);
     for (const r of missing) {
       const publicKey = await keyFor(r.member_id);
       if (!publicKey) continue;
+      const what = `${visibleDeep(r.app)}/${visibleDeep(r.nickname)} (${r.account_id})`;
+      const c = checked.get(r.account_id) ?? checkGrant(store.teamId, r, to!.roster, creds);
+      checked.set(r.account_id, c);
+      if ('bad' in c) {
+        once(badGrant(store, what, c.bad));
+        continue;
+      }
+      // From before grants: its owner shares it again (a grant the database dropped is no reason to take its word); a schema without grants has only the database's.
+      if ('none' in c && grants) {
+        once(
+          r.owner === member.id
+            ? `${what} has no signed grant (it was made before acct signed them): it is wrapped for no member who joined since until you share it again: acct share ${store.name}:${visibleDeep(r.app)}/${visibleDeep(r.nickname)} --with team`
+            : `${what} has no signed grant from its owner (it was made before acct signed them): only its owner wraps it for members who joined since`,
+        );
+        continue;
+      }
+      if ('none' in c && r.owner !== member.id) continue;
+      if ('grant' in c && !covers(c.grant, r.member_id)) {
+        once(`the database says ${what} in team ${store.name} is shared with the whole team, but its owner did not share it with ${visibleDeep(r.member_name)}: nothing is wrapped for them`);
+        continue;
+      }
       const key = open(r.wrapped, r.account_id);
       if (!key) continue;
       await q('INSERT INTO acct.account_access (team_id, account_id, member_id, wrapped, granted_by) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [

@@ -21,7 +21,7 @@
 // sent as SCRAM verifiers.
 import type { PoolClient } from './pg.js';
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 const MIGRATION_LOCK = 0x61636374; // 'acct'
 
 const V1 = String.raw`
@@ -434,7 +434,24 @@ BEGIN
 END $$;
 `;
 
-const MIGRATIONS: readonly string[] = [V1, V2, V3, V4];
+// Version 5: an account's grant (team/grants.ts), its owner's signed word on
+// who reads it, kept with it: clients wrap its key for no one the grant does
+// not cover, whatever visibility and acct.account_access say. Written under
+// the rule visibility is: only the owner changes it.
+const V5 = String.raw`
+ALTER TABLE acct.accounts ADD COLUMN grant_text text, ADD COLUMN grant_sig text;
+CREATE FUNCTION acct.guard_grant() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF (NEW.grant_text IS DISTINCT FROM OLD.grant_text OR NEW.grant_sig IS DISTINCT FROM OLD.grant_sig) AND NOT acct.owns(OLD.team_id, OLD.id) THEN
+    RAISE EXCEPTION 'only its owner shares an account' USING ERRCODE = '42501';
+  END IF;
+  RETURN NEW;
+END $$;
+REVOKE ALL ON FUNCTION acct.guard_grant() FROM PUBLIC;
+CREATE TRIGGER guard_grant BEFORE UPDATE ON acct.accounts FOR EACH ROW EXECUTE FUNCTION acct.guard_grant();
+`;
+
+const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5];
 
 /**
  * Inside a transaction: waits for any other migration or team creation in

@@ -17,6 +17,7 @@ import { agentDatabase, poolDatabase, teamError, alive, type Database, type Pool
 import type { TeamAgent } from '../agent/client.js';
 import type { MemberCredentials, RosterPin, TeamConfig } from './config.js';
 import { recipients } from './roster.js';
+import { writeGrant } from './grants.js';
 import { hostOf } from './config.js';
 import type { OfflineTokens } from './offline.js';
 import { newItemKey, openFields, sealFields, unwrapKey, wrapInfo, wrapKey, isWrapped, accountBinding, openItems, fieldsOf, sealedFieldsAad, type Wrapped, type MemberKeys, type TeamItem } from './seal.js';
@@ -370,6 +371,8 @@ export class TeamStore implements AccountStore {
       member.id,
       wrapKey(key, keys.publicKey, wrapInfo(this.teamId, account.id, member.id)),
     ]);
+    // Private to its owner, signed: no client wraps it for anyone else until the owner shares it.
+    await writeGrant(this, q, account.id, { visibility: 'private', readers: [] });
     if (makeDefault) await this.writeDefault(q, member, account.app, account.id);
   }
 

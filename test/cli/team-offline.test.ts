@@ -18,6 +18,7 @@ import { credentialsEntry } from '../../src/team/config.js';
 import { openPool } from '../../src/team/pg.js';
 import { migrate, SCHEMA_VERSION } from '../../src/team/schema.js';
 import { startKeyringSession, type KeyringSession } from '../support/keyring.js';
+import { UNDO_V5 } from '../support/team.js';
 
 let pg: PgCluster;
 let server: AuthServer;
@@ -346,6 +347,7 @@ describe('the schema migration of the setting', () => {
 describe('a team whose database is still at schema version 1', () => {
   it('reads work (the setting reads as off), team set says how to upgrade, and team upgrade brings the setting', async () => {
     // The team's database as a version 1 acct left it, and its machines, which knew no roster.
+    pg.sql(UNDO_V5);
     pg.sql(UNDO_V4);
     for (const m of [alice, bob]) unpin(m);
     pg.sql(UNDO_V3);

@@ -2,6 +2,7 @@
 // ACCT_HOME with a passphrase store (or, given a Secret Service session's
 // environment, the keychain), and what the test reads of it directly.
 import { readFileSync } from 'node:fs';
+import { expect } from 'vitest';
 import { join } from 'node:path';
 import { acct, baseEnv, tempHome, type RunResult } from './cli.js';
 import { SecretStore } from '../../src/store/store.js';
@@ -42,4 +43,19 @@ export function teamMachine(name: string, extra: Env = {}, keychain?: Record<str
       }
     },
   };
+}
+
+/** What schema version 5 added (accounts' signed grants), taken out again: the database as an acct from before grants left it. */
+export const UNDO_V5 = `
+DROP TRIGGER guard_grant ON acct.accounts;
+DROP FUNCTION acct.guard_grant();
+ALTER TABLE acct.accounts DROP COLUMN grant_text, DROP COLUMN grant_sig;
+DELETE FROM acct.schema_version WHERE version = 5;
+`;
+
+/** Runs acct on a machine, expecting exit 0 (its stderr said when not). */
+export async function ok(m: TeamMachine, args: string[], input?: string) {
+  const r = await m.run(args, input === undefined ? {} : { input });
+  expect(r.exitCode, `${m.name}: acct ${args.join(' ')}: ${r.stderr}`).toBe(0);
+  return r;
 }

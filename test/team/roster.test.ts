@@ -12,7 +12,7 @@ import { join as joinPath } from 'node:path';
 import { allFiles } from '../support/cli.js';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
 import { startKeyringSession, type KeyringSession } from '../support/keyring.js';
-import { teamMachine, type TeamMachine } from '../support/team.js';
+import { ok, teamMachine, UNDO_V5, type TeamMachine } from '../support/team.js';
 import { credentialsEntry } from '../../src/team/config.js';
 import { newMemberKeys, newSigningKeys, sha256, unwrapKey, wrapInfo, isWrapped } from '../../src/team/seal.js';
 import { joinProof, signRoster, type RosterBody } from '../../src/team/roster.js';
@@ -45,12 +45,6 @@ function opensWith(wrapped: unknown, keys: { publicKey: string; privateKey: stri
   } catch {
     return false;
   }
-}
-
-async function ok(m: TeamMachine, args: string[], input?: string) {
-  const r = await m.run(args, input === undefined ? {} : { input });
-  expect(r.exitCode, `${m.name}: acct ${args.join(' ')}: ${r.stderr}`).toBe(0);
-  return r;
 }
 
 async function join(m: TeamMachine, code: string, url = memberUrl()) {
@@ -455,7 +449,7 @@ describe('a team from before rosters (schema version 3)', () => {
        DROP FUNCTION acct.add_member(text, text, text, text, text, boolean, boolean, text, timestamptz, text, jsonb);
        DROP FUNCTION acct.set_my_keys(text, text, text, jsonb); DROP FUNCTION acct.set_my_signing_key(text, text, jsonb);
        ALTER TABLE acct.members DROP COLUMN signing_key, DROP COLUMN proof, DROP COLUMN invitation;
-       DELETE FROM acct.schema_version WHERE version = 4`,
+       DELETE FROM acct.schema_version WHERE version = 4; ${UNDO_V5}`,
       'old',
     );
     for (const m of [frank, gus, hal]) {
