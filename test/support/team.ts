@@ -8,6 +8,8 @@ import { acct, baseEnv, tempHome, type RunResult } from './cli.js';
 import { SecretStore } from '../../src/store/store.js';
 import { credentialsEntry } from '../../src/team/config.js';
 import type { Fields } from '../../src/store/store.js';
+import { isWrapped, unwrapKey, wrapInfo } from '../../src/team/seal.js';
+import type { PgCluster } from './postgres.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -59,3 +61,42 @@ export async function ok(m: TeamMachine, args: string[], input?: string) {
   expect(r.exitCode, `${m.name}: acct ${args.join(' ')}: ${r.stderr}`).toBe(0);
   return r;
 }
+
+/**
+ * What a team's database holds, read as its superuser: the tests check it,
+ * and play the writer who changes it. `cluster` is asked on each call (the
+ * tests start theirs in beforeAll).
+ */
+export function teamDatabase(cluster: () => PgCluster) {
+  const sql = (q: string, database = 'acct') => cluster().sql(q, { database }).trim();
+  const accountOf = (nickname: string) => sql(`SELECT id FROM acct.accounts WHERE nickname = '${nickname}'`);
+  return {
+    sql,
+    accountOf,
+    /** The database's URL as members use it (no password). */
+    memberUrl: () => `postgres://${cluster().host}:${cluster().port}/acct`,
+    idOf: (name: string) => sql(`SELECT id FROM acct.members WHERE name = '${name}' AND removed_at IS NULL`),
+    /** Connects a Stripe account (key stripeKey(nickname)) in the team on that machine; its id. */
+    async account(m: TeamMachine, nickname: string, team = 'acme'): Promise<string> {
+      await ok(m, ['connect', 'stripe', '--team', team, '--nickname', nickname, '--stdin', '--no-verify'], stripeKey(nickname));
+      return accountOf(nickname);
+    },
+    /** The wrapped key of an account for a member, as the database holds it (undefined: none). */
+    wrappedFor(accountId: string, memberId: string): unknown {
+      const raw = sql(`SELECT wrapped FROM acct.account_access WHERE account_id = '${accountId}' AND member_id = '${memberId}'`);
+      return raw ? JSON.parse(raw) : undefined;
+    },
+  };
+}
+
+/** Whether a wrapped account key opens with these keys. */
+export function opensWith(wrapped: unknown, keys: { publicKey: string; privateKey: string }, teamId: string, accountId: string, memberId: string): boolean {
+  try {
+    return isWrapped(wrapped) && unwrapKey(wrapped, keys, wrapInfo(teamId, accountId, memberId)).length === 32;
+  } catch {
+    return false;
+  }
+}
+
+/** The API key of the tests' team account of that nickname. */
+export const stripeKey = (nickname: string) => `sk_live_${nickname}_4f9a2c0123456789`;

@@ -5,8 +5,8 @@
 // does not cover; a grant whose signature is not its owner's wraps nothing.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
-import { ok, teamMachine, type TeamMachine } from '../support/team.js';
-import { newSigningKeys, unwrapKey, wrapInfo, isWrapped } from '../../src/team/seal.js';
+import { ok, opensWith, stripeKey, teamDatabase, teamMachine, type TeamMachine } from '../support/team.js';
+import { newSigningKeys } from '../../src/team/seal.js';
 import { signGrant, type GrantBody } from '../../src/team/grants.js';
 
 let pg: PgCluster;
@@ -15,34 +15,16 @@ let bob: TeamMachine;
 let carol: TeamMachine;
 let teamId: string;
 const SLOW = 120_000;
-const memberUrl = () => `postgres://${pg.host}:${pg.port}/acct`;
-const sql = (q: string) => pg.sql(q, { database: 'acct' }).trim();
+const { sql, idOf, wrappedFor, account, memberUrl } = teamDatabase(() => pg);
 /** As the database's owner could: past the triggers that hold members to the rules. */
 const write = (q: string) => sql(`SET session_replication_role = replica; ${q}`);
-const idOf = (name: string) => sql(`SELECT id FROM acct.members WHERE name = '${name}' AND removed_at IS NULL`);
-const accountOf = (nickname: string) => sql(`SELECT id FROM acct.accounts WHERE nickname = '${nickname}'`);
-const keyOf = (nickname: string) => `sk_live_${nickname}_4f9a2c0123456789`;
-
-function wrappedFor(accountId: string, memberId: string): unknown {
-  const raw = sql(`SELECT wrapped FROM acct.account_access WHERE account_id = '${accountId}' AND member_id = '${memberId}'`);
-  return raw ? JSON.parse(raw) : undefined;
-}
+const keyOf = stripeKey;
 
 /** Whether the account's key, as the database holds it for the member, opens with the member's own keys. */
 async function opensFor(m: TeamMachine, accountId: string): Promise<boolean> {
   const c = await m.credentials();
   const memberId = idOf(m.name);
-  const wrapped = wrappedFor(accountId, memberId);
-  try {
-    return isWrapped(wrapped) && unwrapKey(wrapped, { publicKey: c.publicKey!, privateKey: c.privateKey! }, wrapInfo(teamId, accountId, memberId)).length === 32;
-  } catch {
-    return false;
-  }
-}
-
-async function account(m: TeamMachine, nickname: string): Promise<string> {
-  await ok(m, ['connect', 'stripe', '--team', 'acme', '--nickname', nickname, '--stdin', '--no-verify'], keyOf(nickname));
-  return accountOf(nickname);
+  return opensWith(wrappedFor(accountId, memberId), { publicKey: c.publicKey!, privateKey: c.privateKey! }, teamId, accountId, memberId);
 }
 
 /** A grant the database's writer signs with a key of its choosing, stored in place of the account's. */

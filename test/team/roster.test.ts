@@ -12,9 +12,9 @@ import { join as joinPath } from 'node:path';
 import { allFiles } from '../support/cli.js';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
 import { startKeyringSession, type KeyringSession } from '../support/keyring.js';
-import { ok, teamMachine, UNDO_V5, type TeamMachine } from '../support/team.js';
+import { ok, opensWith, stripeKey, teamDatabase, teamMachine, UNDO_V5, type TeamMachine } from '../support/team.js';
 import { credentialsEntry } from '../../src/team/config.js';
-import { newMemberKeys, newSigningKeys, sha256, unwrapKey, wrapInfo, isWrapped } from '../../src/team/seal.js';
+import { newMemberKeys, newSigningKeys, sha256 } from '../../src/team/seal.js';
 import { joinProof, signRoster, type RosterBody } from '../../src/team/roster.js';
 import { SCHEMA_VERSION } from '../../src/team/schema.js';
 
@@ -25,27 +25,9 @@ let bob: TeamMachine;
 let carol: TeamMachine;
 let teamId: string;
 const SLOW = 120_000;
-const memberUrl = () => `postgres://${pg.host}:${pg.port}/acct`;
 
-const sql = (q: string, database = 'acct') => pg.sql(q, { database }).trim();
-const idOf = (name: string) => sql(`SELECT id FROM acct.members WHERE name = '${name}' AND removed_at IS NULL`);
-const accountOf = (nickname: string) => sql(`SELECT id FROM acct.accounts WHERE nickname = '${nickname}'`);
+const { sql, idOf, accountOf, wrappedFor, account, memberUrl } = teamDatabase(() => pg);
 const accessRows = () => Number(sql('SELECT count(*) FROM acct.account_access'));
-
-/** The wrapped key of an account for a member, as the database holds it (undefined: none). */
-function wrappedFor(accountId: string, memberId: string): unknown {
-  const raw = sql(`SELECT wrapped FROM acct.account_access WHERE account_id = '${accountId}' AND member_id = '${memberId}'`);
-  return raw ? JSON.parse(raw) : undefined;
-}
-
-/** Whether a wrapped key opens with these keys. */
-function opensWith(wrapped: unknown, keys: { publicKey: string; privateKey: string }, accountId: string, memberId: string): boolean {
-  try {
-    return isWrapped(wrapped) && unwrapKey(wrapped, keys, wrapInfo(teamId, accountId, memberId)).length === 32;
-  } catch {
-    return false;
-  }
-}
 
 async function join(m: TeamMachine, code: string, url = memberUrl()) {
   return m.run(['team', 'join', url, '--code-stdin'], { input: code });
@@ -55,13 +37,9 @@ async function invite(admin: TeamMachine, name: string, team = 'acme'): Promise<
   return (await ok(admin, ['team', 'invite', team, '--name', name])).stdout.trim();
 }
 
-/** The API key of the test's account of that nickname. */
-const keyOf = (nickname: string) => `sk_live_${nickname}_4f9a2c0123456789`;
+const keyOf = stripeKey;
+const opensWithin = (wrapped: unknown, keys: { publicKey: string; privateKey: string }, accountId: string, memberId: string) => opensWith(wrapped, keys, teamId, accountId, memberId);
 
-async function account(m: TeamMachine, nickname: string, team = 'acme'): Promise<string> {
-  await ok(m, ['connect', 'stripe', '--team', team, '--nickname', nickname, '--stdin', '--no-verify'], keyOf(nickname));
-  return accountOf(nickname);
-}
 
 /** A command's error under --json: its code, message and hint. */
 function failure(r: { exitCode: number; stderr: string }): { code: string; message: string; hint: string } {
@@ -184,20 +162,20 @@ describe('a database writer who changes acct.members', () => {
       const r = await ok(alice, ['share', 'acme:stripe/swap1', '--with', 'carol']);
       expect(r.stderr).toContain('the key of member carol');
       expect(r.stderr).toContain('signed roster');
-      expect(opensWith(wrappedFor(one, carolId), carolKeys, one, carolId)).toBe(true);
-      expect(opensWith(wrappedFor(one, carolId), attacker, one, carolId)).toBe(false);
+      expect(opensWithin(wrappedFor(one, carolId), carolKeys, one, carolId)).toBe(true);
+      expect(opensWithin(wrappedFor(one, carolId), attacker, one, carolId)).toBe(false);
 
       const two = await account(alice, 'swap2');
       const t = await ok(alice, ['share', 'acme:stripe/swap2', '--with', 'team']);
       expect(t.stderr).toContain('the key of member carol');
-      expect(opensWith(wrappedFor(two, carolId), carolKeys, two, carolId)).toBe(true);
-      expect(opensWith(wrappedFor(two, carolId), attacker, two, carolId)).toBe(false);
+      expect(opensWithin(wrappedFor(two, carolId), carolKeys, two, carolId)).toBe(true);
+      expect(opensWithin(wrappedFor(two, carolId), attacker, two, carolId)).toBe(false);
       // A newcomer's wrap (team members, syncShares) goes by the roster too: carol's taken away, then wrapped again.
       sql(`DELETE FROM acct.account_access WHERE account_id = '${two}' AND member_id = '${carolId}'`);
       const m = await ok(alice, ['team', 'members', 'acme']);
       expect(m.stderr).toContain('the key of member carol');
-      expect(opensWith(wrappedFor(two, carolId), carolKeys, two, carolId)).toBe(true);
-      expect(opensWith(wrappedFor(two, carolId), attacker, two, carolId)).toBe(false);
+      expect(opensWithin(wrappedFor(two, carolId), carolKeys, two, carolId)).toBe(true);
+      expect(opensWithin(wrappedFor(two, carolId), attacker, two, carolId)).toBe(false);
     } finally {
       sql(`UPDATE acct.members SET public_key = '${carolKeys.publicKey}' WHERE id = '${carolId}'`);
     }
@@ -393,7 +371,7 @@ describe('a database writer who undoes a removal', () => {
     await ok(alice, ['team', 'members', 'acme']);
     const entry = newest().body.members.find((m) => m.id === fayId);
     expect(entry?.x25519 ?? own).toBe(own);
-    expect(opensWith(wrappedFor(accountOf('everyone'), fayId), attacker, accountOf('everyone'), fayId)).toBe(false);
+    expect(opensWithin(wrappedFor(accountOf('everyone'), fayId), attacker, accountOf('everyone'), fayId)).toBe(false);
     expect(sql(`SELECT count(*) FROM acct.account_access WHERE member_id = '${fayId}' AND wrapped::text LIKE '%${attacker.publicKey.slice(0, 12)}%'`)).toBe('0');
   }, SLOW);
 
