@@ -3,60 +3,25 @@
 // from its owner, a key that does not open is a store error (never a crypto
 // library's), and a removal goes through whatever it finds.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
-import { SecretStore } from '../../src/store/store.js';
+import { code, keyAccount, roleOf, storeMachine, type StoreMachine } from '../support/team-store.js';
 import { addCi, createTeam, invite, join as joinTeam, removeMember, share, unshare } from '../../src/team/admin.js';
 import { acct, baseEnv } from '../support/cli.js';
 import { openTeamStore, type TeamStore } from '../../src/team/index.js';
 import { credentialsEntry } from '../../src/team/config.js';
-import type { Account } from '../../src/accounts/model.js';
 import { AcctError } from '../../src/errors.js';
 
 let pg: PgCluster;
 const opened: TeamStore[] = [];
 const warnings: string[] = [];
 
-function machine(name: string) {
-  const home = mkdtempSync(join(tmpdir(), `acct-team-${name}-`));
-  const paths = { config: home, data: home };
-  const secrets = new SecretStore({ paths, requestedKind: 'file', keychain: async () => Promise.reject(new Error('no keychain in this test')), passphrase: async () => `passphrase of ${name}` });
-  const env: NodeJS.ProcessEnv = {};
-  return {
-    name,
-    paths,
-    secrets,
-    env,
-    store(): TeamStore {
-      const s = openTeamStore({ paths, env, secrets, warn: (m) => void warnings.push(m), machine: () => `${name}-laptop` }, 'acme');
-      opened.push(s);
-      return s;
-    },
-    deps: () => ({ paths, env: {}, secrets }),
-  };
-}
-type Machine = ReturnType<typeof machine>;
-
-function keyAccount(id: string, nickname: string): Account {
-  const now = new Date().toISOString();
-  return { id, app: 'stripe', nickname, auth: 'keys', status: 'ok', scopes: [], fields: ['api_key'], identity: null, expiresAt: null, createdAt: now, updatedAt: now };
-}
-
-async function code(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (err) {
-    if (err instanceof AcctError) return `${err.code}:${err.exitCode}`;
-    throw err;
-  }
-}
+const machine = (name: string) => storeMachine(name, opened, (m) => void warnings.push(m));
+type Machine = StoreMachine;
 
 async function asMember(m: Machine, sql: string): Promise<string> {
-  const c = await m.secrets.read(credentialsEntry('acme'));
-  return pg.sql(sql, { user: c.role!, password: c.password! });
+  const { role, password } = await roleOf(m);
+  return pg.sql(sql, { user: role, password });
 }
 
 async function memberId(m: Machine): Promise<string> {
@@ -86,7 +51,7 @@ afterAll(async () => {
 });
 
 async function newAccount(nickname: string, secret: string): Promise<string> {
-  return (await aliceStore.create('stripe', { api_key: secret }, (id) => ({ account: keyAccount(id, nickname), makeDefault: false }))).id;
+  return (await aliceStore.create('stripe', { api_key: secret }, (id) => ({ account: keyAccount(id, 'stripe', nickname), makeDefault: false }))).id;
 }
 
 describe('who writes wrapped keys', () => {

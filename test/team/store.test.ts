@@ -4,70 +4,22 @@
 // through the store or through SQL as its own role; the database holds no
 // plaintext secret.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
-import { SecretStore } from '../../src/store/store.js';
+import { code, keyAccount, roleOf, storeMachine, type StoreMachine } from '../support/team-store.js';
 import { createTeam, invite, join as joinTeam, addCi, members, removeMember, share, unshare } from '../../src/team/admin.js';
-import { openTeamStore, configuredTeams, type TeamStore } from '../../src/team/index.js';
+import { configuredTeams, type TeamStore } from '../../src/team/index.js';
 import { splitTeam } from '../../src/accounts/stores.js';
 import { credentialsEntry } from '../../src/team/config.js';
 import { SCHEMA_VERSION } from '../../src/team/schema.js';
-import type { Account } from '../../src/accounts/model.js';
 import { AcctError } from '../../src/errors.js';
 
 let pg: PgCluster;
 
-interface Machine {
-  name: string;
-  paths: { config: string; data: string };
-  secrets: SecretStore;
-  env: NodeJS.ProcessEnv;
-  store(env?: NodeJS.ProcessEnv): TeamStore;
-}
-
 const opened: TeamStore[] = [];
-function machine(name: string): Machine {
-  const home = mkdtempSync(join(tmpdir(), `acct-team-${name}-`));
-  const paths = { config: home, data: home };
-  const secrets = new SecretStore({ paths, requestedKind: 'file', keychain: async () => Promise.reject(new Error('no keychain in this test')), passphrase: async () => `passphrase of ${name}` });
-  const env: NodeJS.ProcessEnv = {};
-  return {
-    name,
-    paths,
-    secrets,
-    env,
-    store(e = env) {
-      const s = openTeamStore({ paths, env: e, secrets, warn: () => undefined, machine: () => `${name}-laptop` }, 'acme');
-      opened.push(s);
-      return s;
-    },
-  };
-}
+const machine = (name: string) => storeMachine(name, opened);
+type Machine = StoreMachine;
 
 const SECRET = 'sk_live_TEAMSECRET_4f9a2c';
-
-function keyAccount(id: string, app: string, nickname: string): Account {
-  const now = new Date().toISOString();
-  return { id, app, nickname, auth: 'keys', status: 'ok', scopes: [], fields: ['api_key'], identity: null, expiresAt: null, createdAt: now, updatedAt: now };
-}
-
-async function code(p: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (err) {
-    if (err instanceof AcctError) return `${err.code}:${err.exitCode}`;
-    throw err;
-  }
-}
-
-/** A member's role and password, as its machine keeps them: for SQL as that member. */
-async function roleOf(m: Machine): Promise<{ role: string; password: string }> {
-  const c = await m.secrets.read(credentialsEntry('acme'));
-  return { role: c.role!, password: c.password! };
-}
 
 let alice: Machine;
 let bob: Machine;
