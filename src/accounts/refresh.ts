@@ -43,7 +43,7 @@ export interface FreshTokens {
 
 export async function ensureFresh(ctx: Context, account: Account, app: AppDefinition, opts: FreshOptions): Promise<FreshTokens> {
   if (app.auth !== 'oauth2') throw new AcctError('unexpected', `${app.slug} is not an OAuth app`);
-  if (!opts.force && isFresh(account.expiresAt, ctx.now(), opts.minTtlSeconds)) return { fields: await readSecrets(ctx, account), expiresAt: account.expiresAt };
+  if (!opts.force && isFresh(account.expiresAt, ctx.now(), opts.minTtlSeconds)) return storedTokens(ctx, account);
   const startedAt = ctx.now();
   // One deadline for this caller, however long it waits for the lock: a
   // refresh another process is stuck in is not waited for and then tried again.
@@ -55,7 +55,8 @@ export async function ensureFresh(ctx: Context, account: Account, app: AppDefini
   // lock; the others once it is done, outside the lock and all at once. Had
   // every caller unlocked it first, the refresh would wait for all of them:
   // 200 callers of a passphrase store on two cores put the token request at
-  // 26 s, near each caller's 30 s deadline, instead of within 2 s.
+  // 26 s, near each caller's 30 s deadline; now it comes at 11-21 s, once
+  // the 200 processes have started.
   const before = once(() => readSecrets(ctx, account));
   try {
     return await refreshUnderLock(ctx, account, app, opts, startedAt, deadline, lock, before);
@@ -65,6 +66,11 @@ export async function ensureFresh(ctx: Context, account: Account, app: AppDefini
     ctx.writeWarning(`could not refresh ${account.app}/${account.nickname} (${(err as Error).message}); using the cached token, valid until ${account.expiresAt}`);
     return { fields: await before(), expiresAt: account.expiresAt };
   }
+}
+
+/** The account's stored credentials, as fresh as its metadata says. */
+async function storedTokens(ctx: Context, account: Account): Promise<FreshTokens> {
+  return { fields: await readSecrets(ctx, account), expiresAt: account.expiresAt };
 }
 
 /** A read done at most once, when first asked for. */
@@ -100,7 +106,7 @@ async function refreshUnderLock(
     lastLook = now.getTime();
     const current = await (await storeOf(ctx, account)).get(account.id);
     if (!current || current.status === 'needs-reconnect') return undefined; // said under the lock
-    if (doneMeanwhile(current, now)) return { fields: await readSecrets(ctx, current), expiresAt: current.expiresAt };
+    if (doneMeanwhile(current, now)) return storedTokens(ctx, current);
     const shared = sharedOutcome(await lock.readOutcome(), startedAt);
     return shared && current.updatedAt === account.updatedAt ? settleFailure(ctx, current, before, shared.problem) : undefined;
   };
@@ -123,7 +129,7 @@ async function refreshUnderLock(
     for (;;) {
       try {
         const held = await holdOnce();
-        return 'done' in held ? { fields: await readSecrets(ctx, held.done), expiresAt: held.done.expiresAt } : held;
+        return 'done' in held ? await storedTokens(ctx, held.done) : held;
       } catch (err) {
         // The lock went away before the token request (a team database restarted): take it again, within the deadline.
         if (!(err instanceof LockLostError) || ctx.now().getTime() >= deadline) throw err;
@@ -134,7 +140,7 @@ async function refreshUnderLock(
     // Our deadline came while another acct process was still refreshing: the provider is slow.
     const current = await currentAccount(ctx, account);
     if (current.expiresAt !== account.expiresAt && isFresh(current.expiresAt, ctx.now(), 0))
-      return { fields: await readSecrets(ctx, current), expiresAt: current.expiresAt }; // it just succeeded
+      return storedTokens(ctx, current); // it just succeeded
     const last = await lock.readOutcome();
     const problem = `another acct process has been refreshing it for ${Math.round((ctx.now().getTime() - startedAt.getTime()) / 1000)}s${last ? ` (its last attempt: ${last.problem})` : ''}`;
     return settleFailure(ctx, account, before, problem);
