@@ -34,6 +34,8 @@ export const ERRORS = {
   access_removed: [ExitCode.reconnect, 403],
   /** A team's signed roster (team/roster.ts) in its database does not verify from what this machine accepted: changed by someone who is not an admin. Nothing is wrapped. */
   roster_untrusted: [ExitCode.unavailable, 502],
+  /** A team's database serves an older version of an account's key than this machine has seen (team/seal.ts, wrapInfo): a rollback. Nothing is read or stored with it. */
+  key_rolled_back: [ExitCode.unavailable, 502],
   /** A team from before signed rosters: keys are wrapped for no other member until an admin makes one. */
   roster_missing: [ExitCode.usage, 409],
   /** A machine without a pin for a team's signed roster (it joined before rosters): nothing is wrapped until `acct team trust <team> <fingerprint>`. */

@@ -24,7 +24,7 @@ import {
   type MemberCredentials,
 } from './config.js';
 import { newMemberKeys, newSigningKeys, newPassword, sha256, scramVerifier, wrapKey, wrapInfo, newItemKey, sealFields, isWrapped, accountBinding } from './seal.js';
-import { activeMembers, type TeamStore, type TxQuery, type Member } from './store.js';
+import { activeMembers, KEY_VERSION, type TeamStore, type TxQuery, type Member } from './store.js';
 import { badGrant, checkGrant, covers, GRANT_COLUMNS, grantRow, hasGrants, notGranted, writeGrant, type Checked, type Decision, type GrantRow } from './grants.js';
 import { amendRoster, canSign, entryOf, fingerprintOf, firstRoster, joinProof, noRoster, pinOf, recipients, rosterRows, sealInvitation, tendRoster, verifiedRoster, verifyChain, type Recipients, type Roster } from './roster.js';
 
@@ -499,8 +499,8 @@ async function rekeyAccount(store: TeamStore, q: TxQuery, me: Member, accountId:
   // stores its secrets before these are read, and one that comes after reads the new key. Locking only the secrets
   // let a refresh that had read the old key seal its new secrets with it after the re-key: opened by no one.
   await q('SELECT 1 FROM acct.accounts WHERE team_id = $1 AND id = $2 FOR UPDATE', [store.teamId, accountId]);
-  const rows = await q<{ sealed: unknown; wrapped: unknown; app: string; settings: Record<string, string> | null }>(
-    `SELECT s.sealed, x.wrapped, a.app, a.meta->'settings' AS settings FROM acct.account_secrets s
+  const rows = await q<{ sealed: unknown; wrapped: unknown; key_version: number; app: string; settings: Record<string, string> | null }>(
+    `SELECT s.sealed, x.wrapped, ${KEY_VERSION}, a.app, a.meta->'settings' AS settings FROM acct.account_secrets s
        JOIN acct.account_access x ON x.team_id = s.team_id AND x.account_id = s.account_id AND x.member_id = $3
        JOIN acct.accounts a ON a.team_id = s.team_id AND a.id = s.account_id
       WHERE s.team_id = $1 AND s.account_id = $2 FOR UPDATE OF s`,
@@ -509,13 +509,27 @@ async function rekeyAccount(store: TeamStore, q: TxQuery, me: Member, accountId:
   const r = rows[0];
   if (!r || !isWrapped(r.wrapped)) throw new AcctError('access_denied', `you cannot read ${accountId} in team ${store.name}, so you cannot re-key it`);
   const binding = accountBinding({ app: r.app, settings: r.settings ?? undefined });
-  const fields = store.open(store.unwrap(r.wrapped, keys, accountId, me.id), r.sealed, accountId, binding);
+  const fields = store.open(store.unwrapAccountKey(r.wrapped, r.key_version, keys, accountId, me.id), r.sealed, accountId, binding);
   const key = newItemKey();
-  const wraps = Object.fromEntries(readers.map((m) => [m.id, wrapKey(key, m.publicKey, wrapInfo(store.teamId, accountId, m.id))]));
+  // The next version, bound into every wrap (seal.ts, wrapInfo); a schema from before versions has none (every key there is version 0).
+  const versioned = await hasKeyVersions(q);
+  const version = versioned ? r.key_version + 1 : 0;
+  const wraps = Object.fromEntries(readers.map((m) => [m.id, wrapKey(key, m.publicKey, wrapInfo(store.teamId, accountId, m.id, version))]));
+  const sealed = sealFields(key, fields, store.teamId, accountId, binding);
   // One statement, checked by the database: the secrets and the keys of the readers kept, replaced together; it adds no reader.
-  await q('SELECT acct.rekey($1, $2, $3, $4)', [store.teamId, accountId, sealFields(key, fields, store.teamId, accountId, binding), wraps]).catch((err: unknown) => {
+  await (versioned
+    ? q('SELECT acct.rekey($1, $2, $3, $4, $5)', [store.teamId, accountId, sealed, wraps, version])
+    : q('SELECT acct.rekey($1, $2, $3, $4)', [store.teamId, accountId, sealed, wraps])
+  ).catch((err: unknown) => {
     throw olderSchema(err, store, 're-keying an account') ?? err;
   });
+  store.acceptKeyVersion(accountId, version);
+}
+
+/** Whether the team schema re-keys with key versions (version 6's acct.rekey). */
+async function hasKeyVersions(q: TxQuery): Promise<boolean> {
+  const [r] = await q<{ has: boolean }>("SELECT to_regprocedure('acct.rekey(text, text, jsonb, jsonb, integer)') IS NOT NULL AS has");
+  return r?.has === true;
 }
 
 /** A function the team schema does not have yet (42883): the schema is older than this acct, and the fix is an upgrade. */
@@ -687,15 +701,20 @@ export async function share(store: TeamStore, ref: string, withWhom: string): Pr
       if (publicKey) targets.push({ id: t.id, publicKey });
       else left.push(visibleDeep(t.name));
     }
-    const wrapped = await q<{ wrapped: unknown }>('SELECT wrapped FROM acct.account_access WHERE team_id = $1 AND account_id = $2 AND member_id = $3', [store.teamId, account.id, me.id]);
-    if (!isWrapped(wrapped[0]?.wrapped)) throw new AcctError('access_denied', `you cannot read ${label(account)}`);
-    const key = store.unwrap(wrapped[0].wrapped, keys, account.id, me.id);
+    const mine = await q<{ wrapped: unknown; key_version: number }>(
+      `SELECT x.wrapped, ${KEY_VERSION} FROM acct.account_access x JOIN acct.account_secrets s ON s.team_id = x.team_id AND s.account_id = x.account_id
+        WHERE x.team_id = $1 AND x.account_id = $2 AND x.member_id = $3`,
+      [store.teamId, account.id, me.id],
+    );
+    if (!mine[0] || !isWrapped(mine[0].wrapped)) throw new AcctError('access_denied', `you cannot read ${label(account)}`);
+    const { key_version: version } = mine[0];
+    const key = store.unwrapAccountKey(mine[0].wrapped, version, keys, account.id, me.id);
     for (const t of targets)
       await q('INSERT INTO acct.account_access (team_id, account_id, member_id, wrapped, granted_by) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [
         store.teamId,
         account.id,
         t.id,
-        wrapKey(key, t.publicKey, wrapInfo(store.teamId, account.id, t.id)),
+        wrapKey(key, t.publicKey, wrapInfo(store.teamId, account.id, t.id, version)),
         me.id,
       ]);
     // Signed first: the visibility the database keeps is what the grant says.
@@ -796,19 +815,20 @@ export async function syncShares(store: TeamStore): Promise<number> {
       if (!to.roster) throw noRoster(store);
       return to.key(id);
     };
-    const missing = await q<GrantRow & { account_id: string; app: string; nickname: string; wrapped: unknown; member_id: string; member_name: string }>(
-      `SELECT a.id, a.id AS account_id, a.app, a.nickname, ${GRANT_COLUMNS}, mine.wrapped, m.id AS member_id, m.name AS member_name
+    const missing = await q<GrantRow & { account_id: string; app: string; nickname: string; wrapped: unknown; key_version: number; member_id: string; member_name: string }>(
+      `SELECT a.id, a.id AS account_id, a.app, a.nickname, ${GRANT_COLUMNS}, mine.wrapped, ${KEY_VERSION}, m.id AS member_id, m.name AS member_name
          FROM acct.accounts a
          JOIN acct.account_access mine ON mine.team_id = a.team_id AND mine.account_id = a.id AND mine.member_id = $2
+         JOIN acct.account_secrets s ON s.team_id = a.team_id AND s.account_id = a.id
          JOIN acct.members m ON m.team_id = a.team_id AND m.removed_at IS NULL AND m.public_key IS NOT NULL
         WHERE a.team_id = $1 AND a.visibility = 'team'
           AND NOT EXISTS (SELECT 1 FROM acct.account_access x WHERE x.team_id = a.team_id AND x.account_id = a.id AND x.member_id = m.id)`,
       [store.teamId, member.id],
     );
     // A key that does not open for this member (altered in the database) is said, and stops no other.
-    const open = (wrapped: unknown, item: string): Buffer | undefined => {
+    const open = (wrapped: unknown, item: string, keyVersion?: number): Buffer | undefined => {
       try {
-        return store.unwrap(wrapped, keys, item, member.id);
+        return keyVersion === undefined ? store.unwrap(wrapped, keys, item, member.id) : store.unwrapAccountKey(wrapped, keyVersion, keys, item, member.id);
       } catch (err) {
         store.warn(`${(err as Error).message}: not wrapped for the members who joined since`);
         return undefined;
@@ -843,13 +863,13 @@ export async function syncShares(store: TeamStore): Promise<number> {
         once(`the database says ${what} in team ${store.name} is shared with the whole team, but its owner did not share it with ${visibleDeep(r.member_name)}: nothing is wrapped for them`);
         continue;
       }
-      const key = open(r.wrapped, r.account_id);
+      const key = open(r.wrapped, r.account_id, r.key_version);
       if (!key) continue;
       await q('INSERT INTO acct.account_access (team_id, account_id, member_id, wrapped, granted_by) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [
         store.teamId,
         r.account_id,
         r.member_id,
-        wrapKey(key, publicKey, wrapInfo(store.teamId, r.account_id, r.member_id)),
+        wrapKey(key, publicKey, wrapInfo(store.teamId, r.account_id, r.member_id, r.key_version)),
         member.id,
       ]);
       n++;

@@ -27,7 +27,19 @@ export interface TeamConfig {
    * machine that joined before rosters.
    */
   roster?: RosterPin;
+  /**
+   * The highest key version seen of each account that has been re-keyed
+   * (account id → version; team/seal.ts, wrapInfo): an older one is a
+   * database serving a key a former reader still holds. Kept in teams.json;
+   * in CI, in memory for the run.
+   */
+  keys?: Record<string, number>;
 }
+
+/** The highest key version recorded of an account: 0 when none (an own property only: ids come from the database). */
+export const keyVersionSeen = (keys: Record<string, number> | undefined, accountId: string): number => (keys && Object.hasOwn(keys, accountId) ? keys[accountId]! : 0);
+
+const isKeyVersions = (v: unknown): v is Record<string, number> => isObject(v) && Object.values(v).every((n) => Number.isSafeInteger(n) && (n as number) >= 1);
 
 /** A roster version and the hash of its body. */
 export interface RosterPin {
@@ -76,7 +88,8 @@ function isTeamsFile(v: unknown): v is TeamsFile {
         typeof t.url === 'string' &&
         typeof t.teamId === 'string' &&
         typeof t.memberId === 'string' &&
-        (t.roster === undefined || isPin(t.roster)),
+        (t.roster === undefined || isPin(t.roster)) &&
+        (t.keys === undefined || isKeyVersions(t.keys)),
     )
   );
 }
@@ -104,7 +117,7 @@ function readTeamsFile(paths: Paths): TeamsFile | undefined {
 
 export function rememberTeam(paths: Paths, team: Omit<TeamConfig, 'source'>): void {
   const file = readTeamsFile(paths) ?? { version: 1, teams: [] };
-  const entry = { name: team.name, url: team.url, teamId: team.teamId, memberId: team.memberId, ...(team.roster ? { roster: team.roster } : {}) };
+  const entry = { name: team.name, url: team.url, teamId: team.teamId, memberId: team.memberId, ...(team.roster ? { roster: team.roster } : {}), ...(team.keys ? { keys: team.keys } : {}) };
   file.teams = [...file.teams.filter((t) => t.name !== team.name), entry];
   writeJsonAtomic(teamsFile(paths), file);
 }
@@ -115,6 +128,21 @@ export function acceptRoster(paths: Paths, name: string, teamId: string, pin: Ro
   const t = file?.teams.find((x) => x.name === name && x.teamId === teamId);
   if (!file || !t || (t.roster && t.roster.version >= pin.version)) return;
   t.roster = { version: pin.version, hash: pin.hash };
+  writeJsonAtomic(teamsFile(paths), file);
+}
+
+/**
+ * Records a higher key version seen of an account in teams.json (never a
+ * lower one). Written only when a version rises, at the first use after a
+ * re-key: two processes doing it at once can lose one's entry (the file is
+ * replaced whole), which weakens that account's check until the next use
+ * records it again; it never lowers one.
+ */
+export function acceptKeyVersion(paths: Paths, name: string, teamId: string, accountId: string, version: number): void {
+  const file = readTeamsFile(paths);
+  const t = file?.teams.find((x) => x.name === name && x.teamId === teamId);
+  if (!file || !t || keyVersionSeen(t.keys, accountId) >= version) return;
+  t.keys = { ...t.keys, [accountId]: version };
   writeJsonAtomic(teamsFile(paths), file);
 }
 

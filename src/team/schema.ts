@@ -21,7 +21,7 @@
 // sent as SCRAM verifiers.
 import type { PoolClient } from './pg.js';
 
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 const MIGRATION_LOCK = 0x61636374; // 'acct'
 
 const V1 = String.raw`
@@ -275,6 +275,22 @@ BEGIN
 END $$;
 `;
 
+// Version 3's acct.rekey, as it made it (and as the tests that undo version 6 make it again).
+export const REKEY_V3 = String.raw`-- A new key for an account: its secrets sealed with it, wrapped for the members in wraps (member id → wrapped key), who must read it already; the others lose access.
+CREATE FUNCTION acct.rekey(t text, a text, new_sealed jsonb, wraps jsonb) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = acct, pg_temp AS $$
+BEGIN
+  IF NOT acct.can_read(t, a) OR NOT (acct.owns(t, a) OR acct.is_admin(t)) THEN
+    RAISE EXCEPTION 'only the owner of an account, or an admin who reads it, re-keys it' USING ERRCODE = '42501';
+  END IF;
+  IF EXISTS (SELECT 1 FROM jsonb_object_keys(wraps) k WHERE NOT EXISTS (SELECT 1 FROM acct.account_access x WHERE x.team_id = t AND x.account_id = a AND x.member_id = k)) THEN
+    RAISE EXCEPTION 'a re-key keeps readers; it adds none (share does)' USING ERRCODE = '42501';
+  END IF;
+  UPDATE acct.account_secrets SET sealed = new_sealed, updated_at = now() WHERE team_id = t AND account_id = a;
+  IF NOT FOUND THEN RAISE EXCEPTION 'the account has no secrets to re-key' USING ERRCODE = 'P0002'; END IF;
+  DELETE FROM acct.account_access x WHERE x.team_id = t AND x.account_id = a AND NOT wraps ? x.member_id;
+  UPDATE acct.account_access x SET wrapped = wraps -> x.member_id WHERE x.team_id = t AND x.account_id = a;
+END $$;
+`;
 // Version 3: who may write an account's wrapped keys. Version 1 let any
 // reader of an account update any member's wrapped key (the owner's
 // included: the account no longer opened for it) and wrap it for anyone.
@@ -299,21 +315,7 @@ CREATE POLICY grant_access ON acct.account_access FOR INSERT WITH CHECK (
   AND (acct.owns(team_id, account_id) OR (acct.for_team(team_id, account_id) AND acct.can_read(team_id, account_id))));
 CREATE POLICY rewrap ON acct.account_access FOR UPDATE USING (acct.owns(team_id, account_id)) WITH CHECK (acct.owns(team_id, account_id));
 
--- A new key for an account: its secrets sealed with it, wrapped for the members in wraps (member id → wrapped key), who must read it already; the others lose access.
-CREATE FUNCTION acct.rekey(t text, a text, new_sealed jsonb, wraps jsonb) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = acct, pg_temp AS $$
-BEGIN
-  IF NOT acct.can_read(t, a) OR NOT (acct.owns(t, a) OR acct.is_admin(t)) THEN
-    RAISE EXCEPTION 'only the owner of an account, or an admin who reads it, re-keys it' USING ERRCODE = '42501';
-  END IF;
-  IF EXISTS (SELECT 1 FROM jsonb_object_keys(wraps) k WHERE NOT EXISTS (SELECT 1 FROM acct.account_access x WHERE x.team_id = t AND x.account_id = a AND x.member_id = k)) THEN
-    RAISE EXCEPTION 'a re-key keeps readers; it adds none (share does)' USING ERRCODE = '42501';
-  END IF;
-  UPDATE acct.account_secrets SET sealed = new_sealed, updated_at = now() WHERE team_id = t AND account_id = a;
-  IF NOT FOUND THEN RAISE EXCEPTION 'the account has no secrets to re-key' USING ERRCODE = 'P0002'; END IF;
-  DELETE FROM acct.account_access x WHERE x.team_id = t AND x.account_id = a AND NOT wraps ? x.member_id;
-  UPDATE acct.account_access x SET wrapped = wraps -> x.member_id WHERE x.team_id = t AND x.account_id = a;
-END $$;
-
+${REKEY_V3}
 -- Invitations expire: a member's role can log in until valid_until (the invitation's password) and, once it joins, for good.
 CREATE FUNCTION acct.add_member(t text, member text, member_name text, role text, verifier text, admin boolean, ci boolean, pub text, valid_until timestamptz)
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = acct, pg_temp AS $$
@@ -451,7 +453,46 @@ REVOKE ALL ON FUNCTION acct.guard_grant() FROM PUBLIC;
 CREATE TRIGGER guard_grant BEFORE UPDATE ON acct.accounts FOR EACH ROW EXECUTE FUNCTION acct.guard_grant();
 `;
 
-const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5];
+// Version 6: key versions (team/seal.ts, wrapInfo). Each account's key has a
+// version, bound into every wrap of it, that rises by one at each re-key
+// (unshare, team remove); a machine keeps the highest it has seen of each
+// account and refuses an older one (TeamStore.checkKeyVersion). Without it a
+// database could serve an account's previous key and sealed secrets, which a
+// member it was unshared from still holds, and the next refresh would seal
+// the new tokens for them. Keys from before stay version 0 (wrapped as they
+// were). The re-key of an acct from before versions would wrap a new key as
+// version 0 under a higher version: refused, saying to upgrade acct.
+const V6 = String.raw`
+-- IF NOT EXISTS: a database whose functions of this version were taken back (the tests do) keeps the versions its keys are wrapped for.
+ALTER TABLE acct.account_secrets ADD COLUMN IF NOT EXISTS key_version integer NOT NULL DEFAULT 0 CHECK (key_version >= 0);
+CREATE FUNCTION acct.rekey(t text, a text, new_sealed jsonb, wraps jsonb, new_version integer) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = acct, pg_temp AS $$
+BEGIN
+  IF NOT acct.can_read(t, a) OR NOT (acct.owns(t, a) OR acct.is_admin(t)) THEN
+    RAISE EXCEPTION 'only the owner of an account, or an admin who reads it, re-keys it' USING ERRCODE = '42501';
+  END IF;
+  IF EXISTS (SELECT 1 FROM jsonb_object_keys(wraps) k WHERE NOT EXISTS (SELECT 1 FROM acct.account_access x WHERE x.team_id = t AND x.account_id = a AND x.member_id = k)) THEN
+    RAISE EXCEPTION 'a re-key keeps readers; it adds none (share does)' USING ERRCODE = '42501';
+  END IF;
+  UPDATE acct.account_secrets SET sealed = new_sealed, key_version = new_version, updated_at = now() WHERE team_id = t AND account_id = a AND key_version = new_version - 1;
+  IF NOT FOUND THEN RAISE EXCEPTION 'the account has no secrets to re-key at that version' USING ERRCODE = 'P0002'; END IF;
+  DELETE FROM acct.account_access x WHERE x.team_id = t AND x.account_id = a AND NOT wraps ? x.member_id;
+  UPDATE acct.account_access x SET wrapped = wraps -> x.member_id WHERE x.team_id = t AND x.account_id = a;
+END $$;
+CREATE OR REPLACE FUNCTION acct.rekey(t text, a text, new_sealed jsonb, wraps jsonb) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = acct, pg_temp AS $$
+BEGIN
+  RAISE EXCEPTION 'the accounts of this team have key versions (team schema 6): upgrade acct on this machine to re-key one' USING ERRCODE = '0A000';
+END $$;
+REVOKE ALL ON FUNCTION acct.rekey(text, text, jsonb, jsonb, integer) FROM PUBLIC;
+DO $$
+DECLARE g text;
+BEGIN
+  FOR g IN SELECT group_role FROM acct.teams LOOP
+    EXECUTE format('GRANT EXECUTE ON FUNCTION acct.rekey(text, text, jsonb, jsonb, integer) TO %I', g);
+  END LOOP;
+END $$;
+`;
+
+const MIGRATIONS: readonly string[] = [V1, V2, V3, V4, V5, V6];
 
 /**
  * Inside a transaction: waits for any other migration or team creation in
@@ -494,6 +535,6 @@ export function grantsFor(groupRole: string, ident: (s: string) => string): stri
     `GRANT EXECUTE ON FUNCTION acct.me(text), acct.is_admin(text), acct.owns(text, text), acct.can_read(text, text), acct.can_see(text, text), acct.whoami(text),
        acct.add_member(text, text, text, text, text, boolean, boolean, text, timestamptz), acct.set_my_key(text, text), acct.remove_member(text, text), acct.guard_account(),
        acct.set_offline_tokens(text, boolean), acct.for_team(text, text), acct.is_joined(text, text), acct.rekey(text, text, jsonb, jsonb),
-       acct.add_member(text, text, text, text, text, boolean, boolean, text, timestamptz, text, jsonb), acct.set_my_keys(text, text, text, jsonb), acct.set_my_signing_key(text, text, jsonb) TO ${g}`,
+       acct.add_member(text, text, text, text, text, boolean, boolean, text, timestamptz, text, jsonb), acct.set_my_keys(text, text, text, jsonb), acct.set_my_signing_key(text, text, jsonb), acct.rekey(text, text, jsonb, jsonb, integer) TO ${g}`,
   ].join(';\n');
 }

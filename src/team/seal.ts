@@ -49,8 +49,17 @@ export function publicOf(privateKey: string): string {
   return rawPublic(nodeCrypto().createPublicKey(nodeCrypto().createPrivateKey({ key: Buffer.from(privateKey, 'base64'), format: 'der', type: 'pkcs8' })));
 }
 
-/** What a wrapped key is bound to: a key wrapped for one member, item or team opens for no other. */
-export const wrapInfo = (teamId: string, item: string, memberId: string) => `acct-team-wrap:v1:${teamId}:${item}:${memberId}`;
+/**
+ * What a wrapped key is bound to: a key wrapped for one member, item or team
+ * opens for no other, nor as another version of the item's key. An account's
+ * key version (acct.account_secrets.key_version) rises at each re-key, so a
+ * database that serves an older key (one a removed reader still holds) has
+ * to say it is older: a machine that has seen a newer one refuses it
+ * (TeamStore.checkKeyVersion). Version 0, every key from before versions,
+ * keeps the v1 text, so those keys open as they did.
+ */
+export const wrapInfo = (teamId: string, item: string, memberId: string, keyVersion = 0) =>
+  keyVersion === 0 ? `acct-team-wrap:v1:${teamId}:${item}:${memberId}` : `acct-team-wrap:v2:${teamId}:${item}:${memberId}:${keyVersion}`;
 
 function kek(shared: Buffer, epk: string, recipient: string, info: string): Buffer {
   const salt = Buffer.concat([Buffer.from(epk, 'base64'), Buffer.from(recipient, 'base64')]);

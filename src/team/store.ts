@@ -18,7 +18,7 @@ import type { TeamAgent } from '../agent/client.js';
 import type { MemberCredentials, RosterPin, TeamConfig } from './config.js';
 import { recipients } from './roster.js';
 import { writeGrant } from './grants.js';
-import { hostOf } from './config.js';
+import { hostOf, keyVersionSeen } from './config.js';
 import type { OfflineTokens } from './offline.js';
 import { newItemKey, openFields, sealFields, unwrapKey, wrapInfo, wrapKey, isWrapped, accountBinding, openItems, fieldsOf, sealedFieldsAad, type Wrapped, type MemberKeys, type TeamItem } from './seal.js';
 
@@ -45,6 +45,8 @@ export interface TeamStoreDeps {
   tokens?: OfflineTokens;
   /** Keeps a roster version accepted for good (teams.json); none in CI, where the pin lives in memory. */
   acceptRoster?: (pin: RosterPin) => void;
+  /** Keeps the highest key version seen of an account (teams.json); none in CI. */
+  acceptKeyVersion?: (accountId: string, version: number) => void;
   /** Writes the member's credentials back to the machine's store (a signing key made for credentials from before them); none in CI. */
   saveCredentials?: (creds: MemberCredentials) => Promise<void>;
 }
@@ -83,6 +85,12 @@ const toAccount = (r: Row, team: string): Account => ({ ...r.meta, id: r.id, app
 const shown = visibleDeep;
 /** An account as the database keeps it: the team is the row's, not the metadata's. */
 const stored = ({ team: _team, ...a }: Account): Omit<Account, 'team'> => a;
+/**
+ * An account's key version (schema version 6; seal.ts, wrapInfo), from its
+ * acct.account_secrets row aliased `s`: through to_jsonb, so a schema from
+ * before versions reads as 0 (every key there is) rather than failing.
+ */
+export const KEY_VERSION = "COALESCE((to_jsonb(s) ->> 'key_version')::int, 0) AS key_version";
 
 
 export class TeamStore implements AccountStore {
@@ -435,18 +443,30 @@ export class TeamStore implements AccountStore {
     return new AcctError('access_denied', `account ${id} of team ${this.name} is not shared with you`, { hint: 'ask its owner to share it: acct share <team>:<ref> --with <you>' });
   }
 
-  /** The account's key, unwrapped for this member. */
+  /** The account's key, unwrapped for this member: the one new secrets are sealed with, so never an older version than this machine has seen. */
   private async accountKey(q: TxQuery, member: Me, keys: MemberKeys, id: string): Promise<Buffer> {
-    const rows = await q<{ wrapped: unknown }>('SELECT wrapped FROM acct.account_access WHERE team_id = $1 AND account_id = $2 AND member_id = $3', [this.teamId, id, member.id]);
+    const rows = await q<{ wrapped: unknown; key_version: number }>(
+      `SELECT x.wrapped, ${KEY_VERSION} FROM acct.account_access x JOIN acct.account_secrets s ON s.team_id = x.team_id AND s.account_id = x.account_id
+        WHERE x.team_id = $1 AND x.account_id = $2 AND x.member_id = $3`,
+      [this.teamId, id, member.id],
+    );
     if (!rows[0]) throw await this.whyNot(q, id);
-    return this.unwrap(rows[0].wrapped, keys, id, member.id);
+    return this.unwrapAccountKey(rows[0].wrapped, rows[0].key_version, keys, id, member.id);
   }
 
-  /** A wrapped key (an account's, or `client:<app>`), opened with this member's key: one that does not open is a store error that says what to do (exit 6), never a crypto library's message. */
-  unwrap(wrapped: unknown, keys: MemberKeys, item: string, memberId: string): Buffer {
+  /** An account's wrapped key at a version the database gives: refused when older than one seen here, and the version recorded once the key opens. */
+  unwrapAccountKey(wrapped: unknown, version: number, keys: MemberKeys, id: string, memberId: string): Buffer {
+    this.checkKeyVersion(id, version);
+    const key = this.unwrap(wrapped, keys, id, memberId, version);
+    this.acceptKeyVersion(id, version);
+    return key;
+  }
+
+  /** A wrapped key (an account's, at its key version, or `client:<app>`), opened with this member's key: one that does not open is a store error that says what to do (exit 6), never a crypto library's message. */
+  unwrap(wrapped: unknown, keys: MemberKeys, item: string, memberId: string, keyVersion = 0): Buffer {
     try {
       if (!isWrapped(wrapped)) throw new Error('malformed');
-      return unwrapKey(wrapped, keys, wrapInfo(this.teamId, item, memberId));
+      return unwrapKey(wrapped, keys, wrapInfo(this.teamId, item, memberId, keyVersion));
     } catch (err) {
       throw this.keyFailure(item, err);
     }
@@ -500,8 +520,8 @@ export class TeamStore implements AccountStore {
   async readSecrets(ids: readonly string[]): Promise<Map<string, Fields>> {
     const { member } = await this.connect();
     const keys = await this.keys();
-    const rows = await this.query<{ account_id: string; sealed: unknown; wrapped: unknown; app: string; settings: Record<string, string> | null }>(
-      `SELECT s.account_id, s.sealed, x.wrapped, a.app, a.meta->'settings' AS settings FROM acct.account_secrets s
+    const rows = await this.query<{ account_id: string; sealed: unknown; wrapped: unknown; key_version: number; app: string; settings: Record<string, string> | null }>(
+      `SELECT s.account_id, s.sealed, x.wrapped, ${KEY_VERSION}, a.app, a.meta->'settings' AS settings FROM acct.account_secrets s
          JOIN acct.account_access x ON x.team_id = s.team_id AND x.account_id = s.account_id AND x.member_id = $3
          JOIN acct.accounts a ON a.team_id = s.team_id AND a.id = s.account_id
         WHERE s.team_id = $1 AND s.account_id = ANY($2)`,
@@ -520,7 +540,13 @@ export class TeamStore implements AccountStore {
     }
     const items = ids.map((id): TeamItem => {
       const r = byId.get(id)!;
-      return { wrapped: r.wrapped, wrapInfo: wrapInfo(this.teamId, id, member.id), sealed: r.sealed, aad: sealedFieldsAad(this.teamId, id, accountBinding({ app: r.app, settings: r.settings ?? undefined })) };
+      this.checkKeyVersion(id, r.key_version);
+      return {
+        wrapped: r.wrapped,
+        wrapInfo: wrapInfo(this.teamId, id, member.id, r.key_version),
+        sealed: r.sealed,
+        aad: sealedFieldsAad(this.teamId, id, accountBinding({ app: r.app, settings: r.settings ?? undefined })),
+      };
     });
     // Where the agent runs, it opens them: it has node:crypto loaded (a tenth of a Node start to load here).
     const opened = (await this.deps.agent?.openTeamItems(keys, items)) ?? openItems(items, keys);
@@ -534,6 +560,8 @@ export class TeamStore implements AccountStore {
       } catch (err) {
         throw this.secretFailure(id, err);
       }
+      // Recorded once it opened: the version is bound into the key's wrap, so the database could not have made it up.
+      this.acceptKeyVersion(id, byId.get(id)!.key_version);
     });
     return out;
   }
@@ -700,6 +728,27 @@ export class TeamStore implements AccountStore {
     if (this.team.roster && this.team.roster.version >= pin.version) return;
     this.team.roster = { ...pin };
     this.deps.acceptRoster?.(pin);
+  }
+
+  /**
+   * Refuses an account key older than the newest this machine has seen of
+   * it (seal.ts, wrapInfo): a database that serves an earlier key, one a
+   * member it was unshared from still holds, would have this machine read
+   * with it and seal new secrets (a refreshed token) for that member.
+   */
+  checkKeyVersion(accountId: string, version: number): void {
+    const seen = keyVersionSeen(this.team.keys, accountId);
+    if (version >= seen) return;
+    throw new AcctError('key_rolled_back', `the database of team ${this.name} holds an older key of account ${accountId} (version ${version}) than this machine has seen (version ${seen})`, {
+      hint: `someone who can change its rows put back an earlier key, which a member the account was unshared from (or a removed member) may still hold; nothing was read or stored with it. Ask the database's administrator to restore the account's current rows from a backup`,
+    });
+  }
+
+  /** A key version that opened: the highest is kept (teams.json; in CI, for the run). Only ever moves forward. */
+  acceptKeyVersion(accountId: string, version: number): void {
+    if (version <= keyVersionSeen(this.team.keys, accountId)) return;
+    this.team.keys = { ...this.team.keys, [accountId]: version };
+    this.deps.acceptKeyVersion?.(accountId, version);
   }
 
   get canSaveCredentials(): boolean {

@@ -10,6 +10,7 @@ import { credentialsEntry } from '../../src/team/config.js';
 import type { Fields } from '../../src/store/store.js';
 import { isWrapped, unwrapKey, wrapInfo } from '../../src/team/seal.js';
 import type { PgCluster } from './postgres.js';
+import { REKEY_V3 } from '../../src/team/schema.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -47,8 +48,35 @@ export function teamMachine(name: string, extra: Env = {}, keychain?: Record<str
   };
 }
 
-/** What schema version 5 added (accounts' signed grants), taken out again: the database as an acct from before grants left it. */
-export const UNDO_V5 = `
+/**
+ * What schema version 6 changed in functions, taken out again: version 3's
+ * acct.rekey back in place (version 6 made it refuse), owned by the schema's
+ * owner and granted to each team's group role, and no versioned one. The key
+ * versions stay (UNDO_V6 drops them too): the accounts re-keyed since are
+ * wrapped for their versions, and would open for no one without them.
+ */
+const UNDO_V6_FUNCTIONS = `
+DROP FUNCTION acct.rekey(text, text, jsonb, jsonb, integer);
+DROP FUNCTION acct.rekey(text, text, jsonb, jsonb);
+${REKEY_V3}
+DO $$
+DECLARE g text;
+BEGIN
+  EXECUTE format('ALTER FUNCTION acct.rekey(text, text, jsonb, jsonb) OWNER TO %I', (SELECT nspowner::regrole::text FROM pg_catalog.pg_namespace WHERE nspname = 'acct'));
+  FOR g IN SELECT group_role FROM acct.teams LOOP
+    EXECUTE format('GRANT EXECUTE ON FUNCTION acct.rekey(text, text, jsonb, jsonb) TO %I', g);
+  END LOOP;
+END $$;
+DELETE FROM acct.schema_version WHERE version = 6;
+`;
+
+/** What schema version 6 added (key versions), all of it taken out again: the database as an acct from before versions left it (its accounts' keys as version 0). */
+export const UNDO_V6 = `${UNDO_V6_FUNCTIONS}
+ALTER TABLE acct.account_secrets DROP COLUMN key_version;
+`;
+
+/** What schema version 5 added (accounts' signed grants), taken out again, after version 6's functions: the database as an acct from before grants left it. */
+export const UNDO_V5 = `${UNDO_V6_FUNCTIONS}
 DROP TRIGGER guard_grant ON acct.accounts;
 DROP FUNCTION acct.guard_grant();
 ALTER TABLE acct.accounts DROP COLUMN grant_text, DROP COLUMN grant_sig;
@@ -81,6 +109,8 @@ export function teamDatabase(cluster: () => PgCluster) {
       await ok(m, ['connect', 'stripe', '--team', team, '--nickname', nickname, '--stdin', '--no-verify'], stripeKey(nickname));
       return accountOf(nickname);
     },
+    /** The version of an account's key, as the database holds it (src/team/seal.ts, wrapInfo). */
+    keyVersionOf: (accountId: string, database = 'acct') => Number(sql(`SELECT key_version FROM acct.account_secrets WHERE account_id = '${accountId}'`, database)),
     /** The wrapped key of an account for a member, as the database holds it (undefined: none). */
     wrappedFor(accountId: string, memberId: string): unknown {
       const raw = sql(`SELECT wrapped FROM acct.account_access WHERE account_id = '${accountId}' AND member_id = '${memberId}'`);
@@ -89,10 +119,10 @@ export function teamDatabase(cluster: () => PgCluster) {
   };
 }
 
-/** Whether a wrapped account key opens with these keys. */
-export function opensWith(wrapped: unknown, keys: { publicKey: string; privateKey: string }, teamId: string, accountId: string, memberId: string): boolean {
+/** Whether a wrapped account key, of that key version, opens with these keys. */
+export function opensWith(wrapped: unknown, keys: { publicKey: string; privateKey: string }, teamId: string, accountId: string, memberId: string, keyVersion: number): boolean {
   try {
-    return isWrapped(wrapped) && unwrapKey(wrapped, keys, wrapInfo(teamId, accountId, memberId)).length === 32;
+    return isWrapped(wrapped) && unwrapKey(wrapped, keys, wrapInfo(teamId, accountId, memberId, keyVersion)).length === 32;
   } catch {
     return false;
   }

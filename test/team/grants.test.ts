@@ -15,16 +15,16 @@ let bob: TeamMachine;
 let carol: TeamMachine;
 let teamId: string;
 const SLOW = 120_000;
-const { sql, idOf, wrappedFor, account, memberUrl } = teamDatabase(() => pg);
+const { sql, idOf, wrappedFor, keyVersionOf, account, memberUrl } = teamDatabase(() => pg);
 /** As the database's owner could: past the triggers that hold members to the rules. */
 const write = (q: string) => sql(`SET session_replication_role = replica; ${q}`);
 const keyOf = stripeKey;
 
-/** Whether the account's key, as the database holds it for the member, opens with the member's own keys. */
+/** Whether the account's key, as the database holds it for the member (at the version it gives), opens with the member's own keys. */
 async function opensFor(m: TeamMachine, accountId: string): Promise<boolean> {
   const c = await m.credentials();
   const memberId = idOf(m.name);
-  return opensWith(wrappedFor(accountId, memberId), { publicKey: c.publicKey!, privateKey: c.privateKey! }, teamId, accountId, memberId);
+  return opensWith(wrappedFor(accountId, memberId), { publicKey: c.publicKey!, privateKey: c.privateKey! }, teamId, accountId, memberId, keyVersionOf(accountId));
 }
 
 /** A grant the database's writer signs with a key of its choosing, stored in place of the account's. */

@@ -65,7 +65,7 @@ describe('who writes wrapped keys', () => {
       asMember(bob, `INSERT INTO acct.account_access (team_id, account_id, member_id, wrapped, granted_by) SELECT team_id, account_id, '${c}', wrapped, '${b}' FROM acct.account_access WHERE account_id = '${id}' AND member_id = '${b}'`),
     ).rejects.toThrow(/row-level security/);
     // Nor re-key it: only its owner, or an admin who reads it.
-    await expect(asMember(bob, `SELECT acct.rekey(team_id, account_id, '{}'::jsonb, '{}'::jsonb) FROM acct.account_access WHERE account_id = '${id}' AND member_id = '${b}'`)).rejects.toThrow(/re-keys it/);
+    await expect(asMember(bob, `SELECT acct.rekey(team_id, account_id, '{}'::jsonb, '{}'::jsonb, 1) FROM acct.account_access WHERE account_id = '${id}' AND member_id = '${b}'`)).rejects.toThrow(/re-keys it/);
     expect((await aliceStore.readSecrets([id])).get(id)).toEqual({ api_key: 'sk_readers_1' });
   });
 

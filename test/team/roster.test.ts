@@ -26,7 +26,7 @@ let carol: TeamMachine;
 let teamId: string;
 const SLOW = 120_000;
 
-const { sql, idOf, accountOf, wrappedFor, account, memberUrl } = teamDatabase(() => pg);
+const { sql, idOf, accountOf, wrappedFor, keyVersionOf, account, memberUrl } = teamDatabase(() => pg);
 const accessRows = () => Number(sql('SELECT count(*) FROM acct.account_access'));
 
 async function join(m: TeamMachine, code: string, url = memberUrl()) {
@@ -38,7 +38,7 @@ async function invite(admin: TeamMachine, name: string, team = 'acme'): Promise<
 }
 
 const keyOf = stripeKey;
-const opensWithin = (wrapped: unknown, keys: { publicKey: string; privateKey: string }, accountId: string, memberId: string) => opensWith(wrapped, keys, teamId, accountId, memberId);
+const opensWithin = (wrapped: unknown, keys: { publicKey: string; privateKey: string }, accountId: string, memberId: string) => opensWith(wrapped, keys, teamId, accountId, memberId, keyVersionOf(accountId));
 
 
 /** A command's error under --json: its code, message and hint. */

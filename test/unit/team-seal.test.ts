@@ -19,6 +19,11 @@ describe('team sealing', () => {
     expect(() => unwrapKey(w, ana, wrapInfo('t1', 'acc_2', 'mb_ana'))).toThrow();
     expect(() => unwrapKey(w, ana, wrapInfo('t2', 'acc_1', 'mb_ana'))).toThrow();
     expect(() => unwrapKey(w, ana, wrapInfo('t1', 'acc_1', 'mb_bob'))).toThrow();
+    // And for its key version: a key wrapped as version 2 opens as no other (0 is the text from before versions).
+    const v2 = wrapKey(key, ana.publicKey, wrapInfo('t1', 'acc_1', 'mb_ana', 2));
+    expect(unwrapKey(v2, ana, wrapInfo('t1', 'acc_1', 'mb_ana', 2)).equals(key)).toBe(true);
+    for (const other of [0, 1, 3]) expect(() => unwrapKey(v2, ana, wrapInfo('t1', 'acc_1', 'mb_ana', other))).toThrow();
+    expect(() => unwrapKey(w, ana, wrapInfo('t1', 'acc_1', 'mb_ana', 1))).toThrow();
     // Each wrap is fresh (an ephemeral key): two wraps of one key differ.
     expect(wrapKey(key, ana.publicKey, 'x').ct).not.toBe(wrapKey(key, ana.publicKey, 'x').ct);
     expect(publicOf(ana.privateKey)).toBe(ana.publicKey);
