@@ -25,7 +25,7 @@ import {
 } from './config.js';
 import { newMemberKeys, newSigningKeys, newPassword, sha256, scramVerifier, wrapKey, wrapInfo, newItemKey, sealFields, isWrapped, accountBinding } from './seal.js';
 import { activeMembers, KEY_VERSION, type TeamStore, type TxQuery, type Member } from './store.js';
-import { badGrant, checkGrant, covers, GRANT_COLUMNS, grantRow, hasGrants, notGranted, writeGrant, type Checked, type Decision, type GrantRow } from './grants.js';
+import { badGrant, covers, GRANT_COLUMNS, grantRow, hasGrants, notGranted, verifiedGrant, writeGrant, type Checked, type Decision, type GrantRow } from './grants.js';
 import { amendRoster, canSign, entryOf, fingerprintOf, firstRoster, joinProof, noRoster, pinOf, recipients, rosterRows, sealInvitation, tendRoster, verifiedRoster, verifyChain, type Recipients, type Roster } from './roster.js';
 
 /** The machine's own secret store, where member credentials are kept. */
@@ -523,7 +523,7 @@ async function rekeyAccount(store: TeamStore, q: TxQuery, me: Member, accountId:
   ).catch((err: unknown) => {
     throw olderSchema(err, store, 're-keying an account') ?? err;
   });
-  store.acceptKeyVersion(accountId, version);
+  store.acceptVersion('keys', accountId, version);
 }
 
 /** Whether the team schema re-keys with key versions (version 6's acct.rekey). */
@@ -631,7 +631,7 @@ export async function removeMember(store: TeamStore, ref: string): Promise<Remov
         .then(async (readers) => {
           // The readers left that its owner's grant covers (checked against the roster before this removal: the owner may be the member removed).
           const row = (await grantRow(q, store.teamId, account_id))!;
-          const c = checkGrant(store.teamId, row, current, creds);
+          const c = verifiedGrant(store, row, current, creds);
           if ('bad' in c) return void failed.set(account_id, badGrant(store, account_id, c.bad));
           if ('none' in c && row.owner !== me.id)
             return void failed.set(account_id, 'its owner has not signed who reads it (it was made before acct signed grants): its owner re-keys it with acct unshare');
@@ -640,6 +640,7 @@ export async function removeMember(store: TeamStore, ref: string): Promise<Remov
         })
         .catch((err: unknown) => {
           if (err instanceof AcctError && err.code === 'roster_missing') return void failed.set(account_id, `${err.message} (${err.hint})`);
+          if (err instanceof AcctError && err.code === 'key_rolled_back') return void failed.set(account_id, err.message);
           if (!(err instanceof AcctError) || err.code !== 'store_unavailable') throw err;
           failed.set(account_id, `its key or secrets do not open for you (${err.message})`);
         });
@@ -737,7 +738,7 @@ const visibilityOf = (d: Decision) => (d.visibility === 'team' ? 'team' : d.read
 async function decidedSoFar(store: TeamStore, q: TxQuery, to: Recipients, accountId: string, what: string): Promise<Decision> {
   const { creds } = await store.connect();
   const row = (await grantRow(q, store.teamId, accountId))!;
-  const c = checkGrant(store.teamId, row, to.roster, creds);
+  const c = verifiedGrant(store, row, to.roster, creds);
   if ('grant' in c) return c.grant;
   if ('bad' in c) {
     store.warn(`the signed grant of ${what} in the database of team ${store.name} does not verify (${c.bad}): taken as shared with no one; share it again with whoever should read it`);
@@ -843,7 +844,7 @@ export async function syncShares(store: TeamStore): Promise<number> {
       const publicKey = await keyFor(r.member_id);
       if (!publicKey) continue;
       const what = `${visibleDeep(r.app)}/${visibleDeep(r.nickname)} (${r.account_id})`;
-      const c = checked.get(r.account_id) ?? checkGrant(store.teamId, r, to!.roster, creds);
+      const c = checked.get(r.account_id) ?? verifiedGrant(store, r, to!.roster, creds);
       checked.set(r.account_id, c);
       if ('bad' in c) {
         once(badGrant(store, what, c.bad));

@@ -34,12 +34,20 @@ export interface TeamConfig {
    * in CI, in memory for the run.
    */
   keys?: Record<string, number>;
+  /** The same for accounts' signed grants (team/grants.ts): an older one is a database serving who read an account before its owner changed it. */
+  grants?: Record<string, number>;
 }
 
-/** The highest key version recorded of an account: 0 when none (an own property only: ids come from the database). */
-export const keyVersionSeen = (keys: Record<string, number> | undefined, accountId: string): number => (keys && Object.hasOwn(keys, accountId) ? keys[accountId]! : 0);
+/** What a machine keeps the highest version it has seen of, for each account: its key, its owner's signed grant. */
+export type Versioned = 'keys' | 'grants';
 
-const isKeyVersions = (v: unknown): v is Record<string, number> => isObject(v) && Object.values(v).every((n) => Number.isSafeInteger(n) && (n as number) >= 1);
+/** The highest version recorded of an account's key or grant: 0 when none (an own property only: ids come from the database). */
+export function versionSeen(team: Pick<TeamConfig, Versioned>, kind: Versioned, accountId: string): number {
+  const seen = team[kind];
+  return seen && Object.hasOwn(seen, accountId) ? seen[accountId]! : 0;
+}
+
+const isVersions = (v: unknown): v is Record<string, number> => isObject(v) && Object.values(v).every((n) => Number.isSafeInteger(n) && (n as number) >= 1);
 
 /** A roster version and the hash of its body. */
 export interface RosterPin {
@@ -89,7 +97,8 @@ function isTeamsFile(v: unknown): v is TeamsFile {
         typeof t.teamId === 'string' &&
         typeof t.memberId === 'string' &&
         (t.roster === undefined || isPin(t.roster)) &&
-        (t.keys === undefined || isKeyVersions(t.keys)),
+        (t.keys === undefined || isVersions(t.keys)) &&
+        (t.grants === undefined || isVersions(t.grants)),
     )
   );
 }
@@ -117,7 +126,7 @@ function readTeamsFile(paths: Paths): TeamsFile | undefined {
 
 export function rememberTeam(paths: Paths, team: Omit<TeamConfig, 'source'>): void {
   const file = readTeamsFile(paths) ?? { version: 1, teams: [] };
-  const entry = { name: team.name, url: team.url, teamId: team.teamId, memberId: team.memberId, ...(team.roster ? { roster: team.roster } : {}), ...(team.keys ? { keys: team.keys } : {}) };
+  const entry = { name: team.name, url: team.url, teamId: team.teamId, memberId: team.memberId, ...(team.roster ? { roster: team.roster } : {}), ...(team.keys ? { keys: team.keys } : {}), ...(team.grants ? { grants: team.grants } : {}) };
   file.teams = [...file.teams.filter((t) => t.name !== team.name), entry];
   writeJsonAtomic(teamsFile(paths), file);
 }
@@ -132,17 +141,17 @@ export function acceptRoster(paths: Paths, name: string, teamId: string, pin: Ro
 }
 
 /**
- * Records a higher key version seen of an account in teams.json (never a
- * lower one). Written only when a version rises, at the first use after a
- * re-key: two processes doing it at once can lose one's entry (the file is
- * replaced whole), which weakens that account's check until the next use
- * records it again; it never lowers one.
+ * Records a higher version seen of an account's key or grant in teams.json
+ * (never a lower one). Written only when a version rises, at the first use
+ * after a change: two processes doing it at once can lose one's entry (the
+ * file is replaced whole), which weakens that account's check until the next
+ * use records it again; it never lowers one.
  */
-export function acceptKeyVersion(paths: Paths, name: string, teamId: string, accountId: string, version: number): void {
+export function acceptVersion(paths: Paths, name: string, teamId: string, kind: Versioned, accountId: string, version: number): void {
   const file = readTeamsFile(paths);
   const t = file?.teams.find((x) => x.name === name && x.teamId === teamId);
-  if (!file || !t || keyVersionSeen(t.keys, accountId) >= version) return;
-  t.keys = { ...t.keys, [accountId]: version };
+  if (!file || !t || versionSeen(t, kind, accountId) >= version) return;
+  t[kind] = { ...t[kind], [accountId]: version };
   writeJsonAtomic(teamsFile(paths), file);
 }
 

@@ -17,8 +17,10 @@
 // is wrapped for by its owner alone: its next share or unshare writes one
 // from what the database shows, and says so.
 //
-// What a grant cannot do: stop the database from serving an older grant of
-// the same account (a replay, as with its older sealed secrets).
+// Each machine keeps the highest grant version it verified of each account
+// (teams.json, like key versions): an older one, or none where it saw one,
+// is a database putting back who read the account before (verifiedGrant).
+// A machine that never saw the newer grant cannot tell.
 import { visibleDeep } from '../errors.js';
 import { isObject } from '../store/files.js';
 import type { MemberCredentials } from './config.js';
@@ -103,6 +105,22 @@ export function checkGrant(teamId: string, row: GrantRow, roster: Roster | undef
   return { grant: body };
 }
 
+/**
+ * checkGrant, and no older than the newest grant of the account this machine
+ * has verified (which is then recorded): a database that puts back an
+ * account's earlier grant (one that still lists a member it was unshared
+ * from), or takes it away, gets nothing wrapped for that account here.
+ */
+export function verifiedGrant(store: TeamStore, row: GrantRow, roster: Roster | undefined, creds: MemberCredentials): Checked {
+  const c = checkGrant(store.teamId, row, roster, creds);
+  const seen = store.versionSeen('grants', row.id);
+  if ('none' in c && seen > 0) return { bad: `it is gone, and this machine has seen its version ${seen}` };
+  if (!('grant' in c)) return c;
+  if (c.grant.version < seen) return { bad: `it is an older one (version ${c.grant.version}) than this machine has seen (version ${seen})` };
+  store.acceptVersion('grants', row.id, c.grant.version);
+  return c;
+}
+
 /** Whether a grant covers a member (the roster decides then whether there is a key to wrap for). */
 export const covers = (g: Decision & { owner: string }, id: string): boolean => id === g.owner || g.visibility === 'team' || g.readers.includes(id);
 
@@ -132,9 +150,11 @@ export async function writeGrant(store: TeamStore, q: TxQuery, accountId: string
     owner: creds.memberId,
     visibility: decision.visibility,
     readers: decision.readers.filter((r) => r !== creds.memberId),
-    version: (before?.version ?? 0) + 1,
+    // After the newest this machine has seen too: one the database put back, or took away, is never signed over with a version others have seen.
+    version: Math.max(before?.version ?? 0, store.versionSeen('grants', accountId)) + 1,
   };
   const { text, signature } = signGrant(body, creds.signingKey);
   await q('UPDATE acct.accounts SET grant_text = $3, grant_sig = $4 WHERE team_id = $1 AND id = $2', [store.teamId, accountId, text, signature]);
+  store.acceptVersion('grants', accountId, body.version);
   return body;
 }

@@ -10,7 +10,7 @@
 // needs the database does (store.warm() starts it early).
 import { AcctError, storeError } from '../errors.js';
 import type { Paths } from '../paths.js';
-import { configuredTeams, memberUrl, findTeam, envCredentials, credentialsEntry, credentialsFromFields, credentialsToFields, acceptRoster, acceptKeyVersion, type TeamConfig, type MemberCredentials } from './config.js';
+import { configuredTeams, memberUrl, findTeam, envCredentials, credentialsEntry, credentialsFromFields, credentialsToFields, acceptRoster, acceptVersion, type TeamConfig, type MemberCredentials, type Versioned } from './config.js';
 import { TeamStore, type TeamStoreDeps } from './store.js';
 import { OfflineTokens, type TokenSecrets } from './offline.js';
 
@@ -30,12 +30,12 @@ export function openTeamStore(deps: TeamDeps, name: string): TeamStore {
   const credentials = () => (creds ??= loadCredentials(deps, team));
   // In CI (ACCT_TEAM) nothing is kept: no local store is opened there, nor a keychain asked.
   const tokens = team.source === 'file' ? new OfflineTokens(deps.paths, deps.secrets, team) : undefined;
-  // A joined machine keeps the roster version it accepted and the key versions it saw in teams.json, and a signing key it makes in its store; CI keeps neither.
+  // A joined machine keeps the roster version it accepted and the key and grant versions it saw in teams.json, and a signing key it makes in its store; CI keeps neither.
   const kept =
     team.source === 'file'
       ? {
           acceptRoster: (pin: { version: number; hash: string }) => acceptRoster(deps.paths, team.name, team.teamId, pin),
-          acceptKeyVersion: (accountId: string, version: number) => acceptKeyVersion(deps.paths, team.name, team.teamId, accountId, version),
+          acceptVersion: (kind: Versioned, accountId: string, version: number) => acceptVersion(deps.paths, team.name, team.teamId, kind, accountId, version),
           saveCredentials: (c: MemberCredentials) => deps.secrets.write(credentialsEntry(team.name), credentialsToFields(c)),
         }
       : {};

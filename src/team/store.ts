@@ -18,7 +18,7 @@ import type { TeamAgent } from '../agent/client.js';
 import type { MemberCredentials, RosterPin, TeamConfig } from './config.js';
 import { recipients } from './roster.js';
 import { writeGrant } from './grants.js';
-import { hostOf, keyVersionSeen } from './config.js';
+import { hostOf, versionSeen, type Versioned } from './config.js';
 import type { OfflineTokens } from './offline.js';
 import { newItemKey, openFields, sealFields, unwrapKey, wrapInfo, wrapKey, isWrapped, accountBinding, openItems, fieldsOf, sealedFieldsAad, type Wrapped, type MemberKeys, type TeamItem } from './seal.js';
 
@@ -45,8 +45,8 @@ export interface TeamStoreDeps {
   tokens?: OfflineTokens;
   /** Keeps a roster version accepted for good (teams.json); none in CI, where the pin lives in memory. */
   acceptRoster?: (pin: RosterPin) => void;
-  /** Keeps the highest key version seen of an account (teams.json); none in CI. */
-  acceptKeyVersion?: (accountId: string, version: number) => void;
+  /** Keeps the highest version seen of an account's key or grant (teams.json); none in CI. */
+  acceptVersion?: (kind: Versioned, accountId: string, version: number) => void;
   /** Writes the member's credentials back to the machine's store (a signing key made for credentials from before them); none in CI. */
   saveCredentials?: (creds: MemberCredentials) => Promise<void>;
 }
@@ -458,7 +458,7 @@ export class TeamStore implements AccountStore {
   unwrapAccountKey(wrapped: unknown, version: number, keys: MemberKeys, id: string, memberId: string): Buffer {
     this.checkKeyVersion(id, version);
     const key = this.unwrap(wrapped, keys, id, memberId, version);
-    this.acceptKeyVersion(id, version);
+    this.acceptVersion('keys', id, version);
     return key;
   }
 
@@ -561,7 +561,7 @@ export class TeamStore implements AccountStore {
         throw this.secretFailure(id, err);
       }
       // Recorded once it opened: the version is bound into the key's wrap, so the database could not have made it up.
-      this.acceptKeyVersion(id, byId.get(id)!.key_version);
+      this.acceptVersion('keys', id, byId.get(id)!.key_version);
     });
     return out;
   }
@@ -737,18 +737,23 @@ export class TeamStore implements AccountStore {
    * with it and seal new secrets (a refreshed token) for that member.
    */
   checkKeyVersion(accountId: string, version: number): void {
-    const seen = keyVersionSeen(this.team.keys, accountId);
+    const seen = this.versionSeen('keys', accountId);
     if (version >= seen) return;
     throw new AcctError('key_rolled_back', `the database of team ${this.name} holds an older key of account ${accountId} (version ${version}) than this machine has seen (version ${seen})`, {
       hint: `someone who can change its rows put back an earlier key, which a member the account was unshared from (or a removed member) may still hold; nothing was read or stored with it. Ask the database's administrator to restore the account's current rows from a backup`,
     });
   }
 
-  /** A key version that opened: the highest is kept (teams.json; in CI, for the run). Only ever moves forward. */
-  acceptKeyVersion(accountId: string, version: number): void {
-    if (version <= keyVersionSeen(this.team.keys, accountId)) return;
-    this.team.keys = { ...this.team.keys, [accountId]: version };
-    this.deps.acceptKeyVersion?.(accountId, version);
+  /** The highest version this machine has seen of an account's key or grant (0: none). */
+  versionSeen(kind: Versioned, accountId: string): number {
+    return versionSeen(this.team, kind, accountId);
+  }
+
+  /** A key version that opened, or a grant version that verified: the highest is kept (teams.json; in CI, for the run). Only ever moves forward. */
+  acceptVersion(kind: Versioned, accountId: string, version: number): void {
+    if (version <= this.versionSeen(kind, accountId)) return;
+    this.team[kind] = { ...this.team[kind], [accountId]: version };
+    this.deps.acceptVersion?.(kind, accountId, version);
   }
 
   get canSaveCredentials(): boolean {

@@ -1,10 +1,11 @@
-// Account key versions (src/team/seal.ts, wrapInfo; schema version 6),
-// through the built binary: every re-key raises an account's key version,
-// which is bound into each wrap of the key, and a machine that has seen a
-// version refuses an older one. The writer is the database's superuser, who
-// puts back an account's rows from before an unshare: the key the unshared
-// member still holds. No machine that saw the new key reads or stores with
-// the old one.
+// Versions a machine keeps of each team account, through the built binary.
+// Key versions (src/team/seal.ts, wrapInfo; schema version 6): every re-key
+// raises an account's key version, which is bound into each wrap of the key,
+// and a machine that has seen a version refuses an older one. Grant versions
+// (src/team/grants.ts): a machine that verified an owner's grant wraps for
+// no older one. The writer is the database's superuser, who puts back an
+// account's rows from before an unshare: the key the unshared member still
+// holds, or the grant that still listed them.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { startPostgres, type PgCluster } from '../support/postgres.js';
 import { ok, stripeKey, teamDatabase, teamMachine, UNDO_V6, type TeamMachine } from '../support/team.js';
@@ -16,6 +17,8 @@ let bob: TeamMachine;
 let carol: TeamMachine;
 const SLOW = 120_000;
 const { sql, idOf, keyVersionOf, account, memberUrl } = teamDatabase(() => pg);
+/** As the database's owner could: past the triggers that hold members to the rules. */
+const write = (q: string) => sql(`SET session_replication_role = replica; ${q}`);
 
 /** A command's error under --json: its code, message and hint. */
 function failure(r: { exitCode: number; stderr: string }): { code: string; message: string; hint: string } {
@@ -58,8 +61,9 @@ beforeAll(async () => {
 afterAll(() => pg?.destroy());
 
 const keysSeen = (m: TeamMachine) => (m.teams()!.teams[0] as { keys?: Record<string, number> }).keys;
+const grantsSeen = (m: TeamMachine) => (m.teams()!.teams[0] as { grants?: Record<string, number> }).grants;
 
-describe('key versions', () => {
+describe('versions kept of team accounts', () => {
   it('unshare and team remove raise the version; a machine that saw it refuses the key from before (exit 5), reading and storing nothing with it', async () => {
     const id = await account(alice, 'rolled');
     expect(keyVersionOf(id)).toBe(0);
@@ -144,6 +148,36 @@ describe('key versions', () => {
     expect(() => sql(`SELECT acct.rekey('${teamId}', '${id}', '{}'::jsonb, '{}'::jsonb)`)).toThrow(/key versions \(team schema 6\): upgrade acct/);
     expect(rowsOf(id)).toEqual(before);
   });
+
+  it('grants: the owner\'s machine wraps for no grant older than the one it signed, nor for none, and signs past them', async () => {
+    const id = await account(alice, 'granted');
+    await ok(alice, ['share', 'acme:stripe/granted', '--with', 'team']);
+    expect((await ok(carol, ['token', 'acme:stripe/granted'])).stdout.trim()).toBe(stripeKey('granted'));
+    const teamWide = sql(`SELECT row_to_json(a) FROM (SELECT grant_text, grant_sig FROM acct.accounts WHERE id = '${id}') a`);
+    await ok(alice, ['unshare', 'acme:stripe/granted', '--with', 'team']);
+    expect(grantsSeen(alice)?.[id]).toBe(3);
+    const wrapsOf = () => sql(`SELECT count(*) FROM acct.account_access WHERE account_id = '${id}'`);
+    expect(wrapsOf()).toBe('1');
+    // The writer puts back the grant that shared it with the team (signed by alice, version 2), and the visibility it said.
+    const { grant_text, grant_sig } = JSON.parse(teamWide) as { grant_text: string; grant_sig: string };
+    const quote = (t: string) => `'${t.replace(/'/g, "''")}'`;
+    write(`UPDATE acct.accounts SET grant_text = ${quote(grant_text)}, grant_sig = ${quote(grant_sig)}, visibility = 'team' WHERE id = '${id}'`);
+    const r = await ok(alice, ['team', 'members', 'acme']);
+    expect(r.stderr).toContain(`the signed grant of stripe/granted (${id}) in the database of team acme does not verify (it is an older one (version 2) than this machine has seen (version 3))`);
+    expect(wrapsOf()).toBe('1');
+    // Taken away: the same.
+    write(`UPDATE acct.accounts SET grant_text = NULL, grant_sig = NULL WHERE id = '${id}'`);
+    const gone = await ok(alice, ['team', 'members', 'acme']);
+    expect(gone.stderr).toContain(`the signed grant of stripe/granted (${id}) in the database of team acme does not verify (it is gone, and this machine has seen its version 3)`);
+    expect(wrapsOf()).toBe('1');
+    // The owner's next share signs past the version it has seen (other machines saw 3), from no reader (not the database's).
+    const shared = await ok(alice, ['share', 'acme:stripe/granted', '--with', 'bob']);
+    expect(shared.stderr).toContain('taken as shared with no one');
+    expect(JSON.parse(sql(`SELECT grant_text FROM acct.accounts WHERE id = '${id}'`))).toMatchObject({ visibility: 'private', readers: [idOf('bob')], version: 4 });
+    expect(grantsSeen(alice)?.[id]).toBe(4);
+    expect(wrapsOf()).toBe('2');
+    expect((await carol.run(['token', 'acme:stripe/granted'])).exitCode).not.toBe(0);
+  }, SLOW);
 
   it('on a schema from before versions (5), this acct reads, shares and unshares with version 0 keys; team upgrade keeps them working', async () => {
     const id = await account(alice, 'older');
