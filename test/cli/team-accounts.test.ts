@@ -68,8 +68,14 @@ describe('team accounts through the CLI', () => {
     liveId = r.stdout.trim();
     expect(liveId).toMatch(/^acc_[a-z2-7]{10}$/);
     expect(r.stderr).toContain(`stripe/live (${liveId})`);
-    // Nothing of it on Alice's machine: the team's database holds it.
-    for (const f of allFiles(alice.home)) expect(f.content.includes(liveId), f.path).toBe(false);
+    // Nothing of it on Alice's machine: the team's database holds it. Only its id, in teams.json, with the version of the grant Alice signed.
+    for (const f of allFiles(alice.home)) {
+      if (f.path.endsWith('/teams.json')) {
+        const { grants, ...team } = (JSON.parse(f.content) as { teams: { grants?: Record<string, number> }[] }).teams[0]!;
+        expect(grants).toEqual({ [liveId]: 1 });
+        expect(JSON.stringify(team)).not.toContain(liveId);
+      } else expect(f.content.includes(liveId), f.path).toBe(false);
+    }
 
     // A team that is not joined is named as such, with the teams that are.
     const typo = await alice.run(['connect', 'stripe', '--team', 'acm', '--nickname', 'x', '--stdin', '--no-verify'], { input: STRIPE });
