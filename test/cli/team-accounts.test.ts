@@ -71,7 +71,7 @@ describe('team accounts through the CLI', () => {
     // Nothing of it on Alice's machine: the team's database holds it. Only its id, in teams.json, with the version of the grant Alice signed.
     for (const f of allFiles(alice.home)) {
       if (f.path.endsWith('/teams.json')) {
-        const { grants, ...team } = (JSON.parse(f.content) as { teams: { grants?: Record<string, number> }[] }).teams[0]!;
+        const { grants, ...team } = (JSON.parse(f.content.toString('utf8')) as { teams: { grants?: Record<string, number> }[] }).teams[0]!;
         expect(grants).toEqual({ [liveId]: 1 });
         expect(JSON.stringify(team)).not.toContain(liveId);
       } else expect(f.content.includes(liveId), f.path).toBe(false);

@@ -98,11 +98,26 @@ export async function ok(m: TeamMachine, args: string[], input?: string) {
 export function teamDatabase(cluster: () => PgCluster) {
   const sql = (q: string, database = 'acct') => cluster().sql(q, { database }).trim();
   const accountOf = (nickname: string) => sql(`SELECT id FROM acct.accounts WHERE nickname = '${nickname}'`);
+  const memberUrl = () => `postgres://${cluster().host}:${cluster().port}/acct`;
+  /** `m` joins team acme with an invitation from `admin` (confirmed at the admin's next team members). */
+  const join = async (admin: TeamMachine, m: TeamMachine): Promise<void> => {
+    const code = (await ok(admin, ['team', 'invite', 'acme', '--name', m.name])).stdout.trim();
+    const j = await m.run(['team', 'join', memberUrl(), '--code-stdin'], { input: code });
+    expect(j.exitCode, j.stderr).toBe(0);
+  };
   return {
+    join,
+    /** Team acme, created on `admin`'s machine, with `members` joined and confirmed. */
+    async createTeam(admin: TeamMachine, members: TeamMachine[]): Promise<void> {
+      const created = await admin.run(['team', 'create', 'acme', cluster().url], { env: { PGPASSWORD: cluster().password } });
+      expect(created.exitCode, created.stderr).toBe(0);
+      for (const m of members) await join(admin, m);
+      await ok(admin, ['team', 'members', 'acme']);
+    },
     sql,
     accountOf,
     /** The database's URL as members use it (no password). */
-    memberUrl: () => `postgres://${cluster().host}:${cluster().port}/acct`,
+    memberUrl,
     idOf: (name: string) => sql(`SELECT id FROM acct.members WHERE name = '${name}' AND removed_at IS NULL`),
     /** Connects a Stripe account (key stripeKey(nickname)) in the team on that machine; its id. */
     async account(m: TeamMachine, nickname: string, team = 'acme'): Promise<string> {

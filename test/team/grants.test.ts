@@ -15,7 +15,7 @@ let bob: TeamMachine;
 let carol: TeamMachine;
 let teamId: string;
 const SLOW = 120_000;
-const { sql, idOf, wrappedFor, keyVersionOf, account, memberUrl } = teamDatabase(() => pg);
+const { sql, createTeam, join, idOf, wrappedFor, keyVersionOf, account } = teamDatabase(() => pg);
 /** As the database's owner could: past the triggers that hold members to the rules. */
 const write = (q: string) => sql(`SET session_replication_role = replica; ${q}`);
 const keyOf = stripeKey;
@@ -39,15 +39,8 @@ beforeAll(async () => {
   alice = teamMachine('alice');
   bob = teamMachine('bob');
   carol = teamMachine('carol');
-  const created = await alice.run(['team', 'create', 'acme', pg.url], { env: { PGPASSWORD: pg.password } });
-  expect(created.exitCode, created.stderr).toBe(0);
+  await createTeam(alice, [bob, carol]);
   teamId = sql("SELECT id FROM acct.teams WHERE name = 'acme'");
-  for (const m of [bob, carol]) {
-    const code = (await ok(alice, ['team', 'invite', 'acme', '--name', m.name])).stdout.trim();
-    const j = await m.run(['team', 'join', memberUrl(), '--code-stdin'], { input: code });
-    expect(j.exitCode, j.stderr).toBe(0);
-  }
-  await ok(alice, ['team', 'members', 'acme']);
 }, SLOW);
 
 afterAll(() => pg?.destroy());
@@ -70,8 +63,7 @@ describe('the normal flows', () => {
     const t = await account(alice, 'teamwide');
     await ok(alice, ['share', 'acme:stripe/teamwide', '--with', 'team']);
     const dave = teamMachine('dave');
-    const code = (await ok(alice, ['team', 'invite', 'acme', '--name', 'dave'])).stdout.trim();
-    expect((await dave.run(['team', 'join', memberUrl(), '--code-stdin'], { input: code })).exitCode).toBe(0);
+    await join(alice, dave);
     await ok(alice, ['team', 'members', 'acme']);
     expect((await ok(dave, ['token', 'acme:stripe/teamwide'])).stdout.trim()).toBe(keyOf('teamwide'));
     const before = wrappedFor(t, idOf('bob'));
@@ -106,8 +98,7 @@ describe('a database writer with a member on its side', () => {
     await ok(alice, ['share', 'acme:stripe/planted', '--with', 'bob']);
     sql(`INSERT INTO acct.account_access (team_id, account_id, member_id, wrapped, granted_by) VALUES ('${teamId}', '${p}', '${dave}', '{"junk":1}', '${idOf('alice')}')`);
     const eve = teamMachine('eve');
-    const code = (await ok(alice, ['team', 'invite', 'acme', '--name', 'eve'])).stdout.trim();
-    expect((await eve.run(['team', 'join', memberUrl(), '--code-stdin'], { input: code })).exitCode).toBe(0);
+    await join(alice, eve);
     await ok(alice, ['team', 'members', 'acme']);
     await ok(alice, ['share', 'acme:stripe/planted', '--with', 'eve']);
     const removal = await ok(alice, ['team', 'remove', 'acme', 'eve']);

@@ -16,7 +16,7 @@ let alice: TeamMachine;
 let bob: TeamMachine;
 let carol: TeamMachine;
 const SLOW = 120_000;
-const { sql, idOf, keyVersionOf, account, memberUrl } = teamDatabase(() => pg);
+const { sql, createTeam, join, idOf, keyVersionOf, account } = teamDatabase(() => pg);
 /** As the database's owner could: past the triggers that hold members to the rules. */
 const write = (q: string) => sql(`SET session_replication_role = replica; ${q}`);
 
@@ -48,14 +48,7 @@ beforeAll(async () => {
   alice = teamMachine('alice');
   bob = teamMachine('bob');
   carol = teamMachine('carol');
-  const created = await alice.run(['team', 'create', 'acme', pg.url], { env: { PGPASSWORD: pg.password } });
-  expect(created.exitCode, created.stderr).toBe(0);
-  for (const m of [bob, carol]) {
-    const code = (await ok(alice, ['team', 'invite', 'acme', '--name', m.name])).stdout.trim();
-    const j = await m.run(['team', 'join', memberUrl(), '--code-stdin'], { input: code });
-    expect(j.exitCode, j.stderr).toBe(0);
-  }
-  await ok(alice, ['team', 'members', 'acme']);
+  await createTeam(alice, [bob, carol]);
 }, SLOW);
 
 afterAll(() => pg?.destroy());
@@ -108,8 +101,7 @@ describe('versions kept of team accounts', () => {
     putBack(id, current);
     expect((await ok(bob, ['token', 'acme:stripe/rolled'])).stdout.trim()).toBe(stripeKey('rolled'));
     const dave = teamMachine('dave');
-    const code = (await ok(alice, ['team', 'invite', 'acme', '--name', 'dave'])).stdout.trim();
-    expect((await dave.run(['team', 'join', memberUrl(), '--code-stdin'], { input: code })).exitCode).toBe(0);
+    await join(alice, dave);
     await ok(alice, ['team', 'members', 'acme']);
     await ok(alice, ['share', 'acme:stripe/rolled', '--with', 'dave']);
     // The key dave got is version 1, wrapped as such.
