@@ -306,7 +306,16 @@ export class TeamStore implements AccountStore {
 
   async resolve(ref: string, hints: ResolveHints = {}): Promise<Account> {
     const v = await this.view();
-    return resolveReference({ version: 1, accounts: [...v.accounts], defaults: { ...v.defaults }, retiredIds: [] }, ref, hints.isApp, hints.appSlugs);
+    try {
+      return resolveReference({ version: 1, accounts: [...v.accounts], defaults: { ...v.defaults }, retiredIds: [] }, ref, hints.isApp, hints.appSlugs);
+    } catch (err) {
+      if (!(err instanceof AcctError) || err.code !== 'account_not_found') throw err;
+      // Another member's account that is not shared with this one is invisible here, not missing: said, and a connect goes to the team.
+      throw new AcctError('account_not_found', `${err.message} in team ${this.name}, or none that is shared with you`, {
+        hint: err.hint?.replace(/^connect one: acct connect (\S+)$/, `connect one: acct connect $1 --team ${this.name}; or ask its owner to share it with you`),
+        cause: err,
+      });
+    }
   }
 
   async get(id: string): Promise<Account | undefined> {

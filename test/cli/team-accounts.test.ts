@@ -114,8 +114,10 @@ describe('team accounts through the CLI', () => {
     const after = await ana.run(['token', 'acme:stripe/live']);
     expect(after.exitCode).toBe(3);
     expect(after.stdout).toBe('');
-    // Unshared, a private account is not there for her at all (row-level security): not even its name is confirmed.
-    expect(after.stderr).toContain('"live"');
+    // Unshared, a private account is not there for her at all (row-level security): not even its name is confirmed,
+    // and what she is told covers both (none, or none shared with her), with a connect that goes to the team.
+    expect(after.stderr).toContain('no stripe account is called "live" in team acme, or none that is shared with you');
+    expect(after.stderr).toContain('connect one: acct connect stripe --team acme; or ask its owner to share it with you');
     expectNoSecret(s.stderr, u.stderr, after.stderr);
 
     expect((await alice.run(['share', 'acme:stripe/live', '--with', 'team'])).exitCode).toBe(0);
