@@ -523,7 +523,7 @@ async function rekeyAccount(store: TeamStore, q: TxQuery, me: Member, accountId:
   ).catch((err: unknown) => {
     throw olderSchema(err, store, 're-keying an account') ?? err;
   });
-  store.acceptVersion('keys', accountId, version);
+  store.afterCommit(q, () => store.acceptVersion('keys', accountId, version));
 }
 
 /** Whether the team schema re-keys with key versions (version 6's acct.rekey). */

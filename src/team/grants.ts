@@ -20,7 +20,9 @@
 // Each machine keeps the highest grant version it verified of each account
 // (teams.json, like key versions): an older one, or none where it saw one,
 // is a database putting back who read the account before (verifiedGrant).
-// A machine that never saw the newer grant cannot tell.
+// A machine that never saw the newer grant cannot tell: in practice every
+// machine but the owner's, since reads check no grant, so a reader's
+// syncShares can still be shown an older team-wide grant.
 import { visibleDeep } from '../errors.js';
 import { isObject } from '../store/files.js';
 import type { MemberCredentials } from './config.js';
@@ -155,6 +157,6 @@ export async function writeGrant(store: TeamStore, q: TxQuery, accountId: string
   };
   const { text, signature } = signGrant(body, creds.signingKey);
   await q('UPDATE acct.accounts SET grant_text = $3, grant_sig = $4 WHERE team_id = $1 AND id = $2', [store.teamId, accountId, text, signature]);
-  store.acceptVersion('grants', accountId, body.version);
+  store.afterCommit(q, () => store.acceptVersion('grants', accountId, body.version));
   return body;
 }

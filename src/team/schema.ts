@@ -461,7 +461,9 @@ CREATE TRIGGER guard_grant BEFORE UPDATE ON acct.accounts FOR EACH ROW EXECUTE F
 // member it was unshared from still holds, and the next refresh would seal
 // the new tokens for them. Keys from before stay version 0 (wrapped as they
 // were). The re-key of an acct from before versions would wrap a new key as
-// version 0 under a higher version: refused, saying to upgrade acct.
+// version 0 under a higher version: refused (42501, which that acct shows as
+// access denied, exit 4, with the message), saying to upgrade acct. A
+// member's own UPDATE cannot change a version.
 const V6 = String.raw`
 -- IF NOT EXISTS: a database whose functions of this version were taken back (the tests do) keeps the versions its keys are wrapped for.
 ALTER TABLE acct.account_secrets ADD COLUMN IF NOT EXISTS key_version integer NOT NULL DEFAULT 0 CHECK (key_version >= 0);
@@ -480,8 +482,19 @@ BEGIN
 END $$;
 CREATE OR REPLACE FUNCTION acct.rekey(t text, a text, new_sealed jsonb, wraps jsonb) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = acct, pg_temp AS $$
 BEGIN
-  RAISE EXCEPTION 'the accounts of this team have key versions (team schema 6): upgrade acct on this machine to re-key one' USING ERRCODE = '0A000';
+  RAISE EXCEPTION 'the accounts of this team have key versions (team schema 6): upgrade acct on this machine to re-key one' USING ERRCODE = '42501';
 END $$;
+-- A key's version changes with its key, in acct.rekey (which runs as the schema's owner), never by a member's own UPDATE:
+-- a reader who set it could make every machine refuse the account as rolled back, or open it at no version.
+CREATE FUNCTION acct.guard_key_version() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.key_version IS DISTINCT FROM OLD.key_version AND current_user = session_user THEN
+    RAISE EXCEPTION 'an account''s key version changes only with a re-key (acct.rekey)' USING ERRCODE = '42501';
+  END IF;
+  RETURN NEW;
+END $$;
+REVOKE ALL ON FUNCTION acct.guard_key_version() FROM PUBLIC;
+CREATE TRIGGER guard_key_version BEFORE UPDATE ON acct.account_secrets FOR EACH ROW EXECUTE FUNCTION acct.guard_key_version();
 REVOKE ALL ON FUNCTION acct.rekey(text, text, jsonb, jsonb, integer) FROM PUBLIC;
 DO $$
 DECLARE g text;

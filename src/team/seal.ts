@@ -56,7 +56,10 @@ export function publicOf(privateKey: string): string {
  * database that serves an older key (one a removed reader still holds) has
  * to say it is older: a machine that has seen a newer one refuses it
  * (TeamStore.checkKeyVersion). Version 0, every key from before versions,
- * keeps the v1 text, so those keys open as they did.
+ * keeps the v1 text, so those keys open as they did. What it does not stop:
+ * a wrap is anonymous (anyone with the member's public key makes one), so a
+ * writer can wrap a key of its own, or an old one, afresh at any version;
+ * signed wraps would.
  */
 export const wrapInfo = (teamId: string, item: string, memberId: string, keyVersion = 0) =>
   keyVersion === 0 ? `acct-team-wrap:v1:${teamId}:${item}:${memberId}` : `acct-team-wrap:v2:${teamId}:${item}:${memberId}:${keyVersion}`;

@@ -211,6 +211,21 @@ export class TeamStore implements AccountStore {
     }
   }
 
+  /** What to do once a transaction commits, by its query function (afterCommit). */
+  private readonly commitHooks = new WeakMap<TxQuery, (() => void)[]>();
+
+  /**
+   * Runs `fn` once the transaction whose query function is `q` has
+   * committed, never when it rolls back: a version this machine writes (a
+   * re-key, a grant) counts as seen only once the database holds it, or a
+   * failed commit would leave the machine refusing the version still there.
+   */
+  afterCommit(q: TxQuery, fn: () => void): void {
+    const hooks = this.commitHooks.get(q);
+    if (!hooks) throw new AcctError('unexpected', 'afterCommit outside a transaction of this store');
+    hooks.push(fn);
+  }
+
   /** A transaction as the member: committed when `fn` returns, rolled back when it throws. */
   async tx<T>(fn: (q: <R extends object>(sql: string, params?: unknown[]) => Promise<R[]>, member: Me) => Promise<T>): Promise<T> {
     return alive(() => this.txAlive(fn));
@@ -230,8 +245,12 @@ export class TeamStore implements AccountStore {
     client.on('error', onError);
     try {
       await client.query('BEGIN');
-      const result = await fn(async <R extends object>(sql: string, params: unknown[] = []) => (await client.query<R>(sql, params)).rows, member);
+      const q: TxQuery = async <R extends object>(sql: string, params: unknown[] = []) => (await client.query<R>(sql, params)).rows;
+      const hooks: (() => void)[] = [];
+      this.commitHooks.set(q, hooks);
+      const result = await fn(q, member);
       await client.query('COMMIT');
+      for (const hook of hooks) hook();
       return result;
     } catch (err) {
       broken = err;
@@ -569,7 +588,8 @@ export class TeamStore implements AccountStore {
       } catch (err) {
         throw this.secretFailure(id, err);
       }
-      // Recorded once it opened: the version is bound into the key's wrap, so the database could not have made it up.
+      // Recorded once it opened: the version is bound into the key's wrap, so a wrap of another version was not relabelled.
+      // (Wraps are not signed: a writer who makes a new wrap at a version of its choosing is not caught here; README, Key versions.)
       this.acceptVersion('keys', id, byId.get(id)!.key_version);
     });
     return out;

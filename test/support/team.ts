@@ -67,6 +67,8 @@ BEGIN
     EXECUTE format('GRANT EXECUTE ON FUNCTION acct.rekey(text, text, jsonb, jsonb) TO %I', g);
   END LOOP;
 END $$;
+DROP TRIGGER guard_key_version ON acct.account_secrets;
+DROP FUNCTION acct.guard_key_version();
 DELETE FROM acct.schema_version WHERE version = 6;
 `;
 

@@ -35,7 +35,7 @@ function rowsOf(accountId: string): { secrets: string; access: string } {
 
 function putBack(accountId: string, rows: { secrets: string; access: string }): void {
   const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;
-  sql(`BEGIN;
+  write(`BEGIN;
     UPDATE acct.account_secrets s SET sealed = r.sealed, key_version = r.key_version FROM json_populate_record(NULL::acct.account_secrets, ${quote(rows.secrets)}::json) r
       WHERE s.team_id = r.team_id AND s.account_id = r.account_id;
     DELETE FROM acct.account_access WHERE account_id = '${accountId}';
@@ -120,17 +120,44 @@ describe('versions kept of team accounts', () => {
     await ok(alice, ['share', 'acme:stripe/bound', '--with', 'bob']);
     expect(keyVersionOf(id)).toBe(1);
     // A higher version with the same wraps: the key does not open as it (exit 6), and the mark stays where it was.
-    sql(`UPDATE acct.account_secrets SET key_version = 7 WHERE account_id = '${id}'`);
+    // Not a reader's to change, past acct.rekey: refused by the database (a reader who could would make every machine refuse the account).
+    const bobRole = await bob.credentials();
+    expect(() => pg.sql(`UPDATE acct.account_secrets SET key_version = 0 WHERE account_id = '${id}'`, { user: bobRole.role!, password: bobRole.password! })).toThrow(/key version changes only with a re-key/);
+    expect(keyVersionOf(id)).toBe(1);
+    write(`UPDATE acct.account_secrets SET key_version = 7 WHERE account_id = '${id}'`);
     const r = await bob.run(['token', 'acme:stripe/bound']);
     expect(r.exitCode, r.stderr).toBe(6);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(`the key of ${id} in team acme does not open with this member's key`);
     expect(keysSeen(bob)?.[id]).toBeUndefined();
     // The version 0 text for a version 1 key: no more.
-    sql(`UPDATE acct.account_secrets SET key_version = 0 WHERE account_id = '${id}'`);
+    write(`UPDATE acct.account_secrets SET key_version = 0 WHERE account_id = '${id}'`);
     expect((await bob.run(['token', 'acme:stripe/bound'])).exitCode).toBe(6);
-    sql(`UPDATE acct.account_secrets SET key_version = 1 WHERE account_id = '${id}'`);
+    write(`UPDATE acct.account_secrets SET key_version = 1 WHERE account_id = '${id}'`);
     expect((await ok(bob, ['token', 'acme:stripe/bound'])).stdout.trim()).toBe(stripeKey('bound'));
+  }, SLOW);
+
+  it('a re-key whose commit fails records nothing: the machine goes on with the version the database still holds', async () => {
+    const id = await account(alice, 'uncommitted');
+    await ok(alice, ['share', 'acme:stripe/uncommitted', '--with', 'bob']);
+    const grantBefore = grantsSeen(alice)?.[id];
+    // A constraint checked at commit that fails: the unshare's statements all ran, its commit does not.
+    write(`CREATE FUNCTION public.fail_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$;
+      CREATE CONSTRAINT TRIGGER fail_at_commit AFTER UPDATE ON acct.account_secrets DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.fail_at_commit();`);
+    try {
+      const r = await alice.run(['unshare', 'acme:stripe/uncommitted', '--with', 'bob']);
+      expect(r.exitCode).not.toBe(0);
+      expect(r.stderr).toContain('refused at commit');
+    } finally {
+      write('DROP TRIGGER fail_at_commit ON acct.account_secrets; DROP FUNCTION public.fail_at_commit()');
+    }
+    expect(keyVersionOf(id)).toBe(0);
+    expect(keysSeen(alice)?.[id]).toBeUndefined();
+    expect(grantsSeen(alice)?.[id]).toBe(grantBefore);
+    expect((await ok(alice, ['token', 'acme:stripe/uncommitted'])).stdout.trim()).toBe(stripeKey('uncommitted'));
+    await ok(alice, ['unshare', 'acme:stripe/uncommitted', '--with', 'bob']);
+    expect(keyVersionOf(id)).toBe(1);
+    expect(keysSeen(alice)?.[id]).toBe(1);
   }, SLOW);
 
   it('an acct from before versions cannot re-key on this schema (its acct.rekey refuses, nothing changed)', () => {
