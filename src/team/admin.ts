@@ -702,14 +702,10 @@ export async function share(store: TeamStore, ref: string, withWhom: string): Pr
       if (publicKey) targets.push({ id: t.id, publicKey });
       else left.push(visibleDeep(t.name));
     }
-    const mine = await q<{ wrapped: unknown; key_version: number }>(
-      `SELECT x.wrapped, ${KEY_VERSION} FROM acct.account_access x JOIN acct.account_secrets s ON s.team_id = x.team_id AND s.account_id = x.account_id
-        WHERE x.team_id = $1 AND x.account_id = $2 AND x.member_id = $3`,
-      [store.teamId, account.id, me.id],
-    );
-    if (!mine[0] || !isWrapped(mine[0].wrapped)) throw new AcctError('access_denied', `you cannot read ${label(account)}`);
-    const { key_version: version } = mine[0];
-    const key = store.unwrapAccountKey(mine[0].wrapped, version, keys, account.id, me.id);
+    const mine = await store.wrappedFor(q, account.id, me.id);
+    if (!mine || !isWrapped(mine.wrapped)) throw new AcctError('access_denied', `you cannot read ${label(account)}`);
+    const { key_version: version } = mine;
+    const key = store.unwrapAccountKey(mine.wrapped, version, keys, account.id, me.id);
     for (const t of targets)
       await q('INSERT INTO acct.account_access (team_id, account_id, member_id, wrapped, granted_by) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [
         store.teamId,

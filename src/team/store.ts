@@ -473,13 +473,19 @@ export class TeamStore implements AccountStore {
 
   /** The account's key, unwrapped for this member: the one new secrets are sealed with, so never an older version than this machine has seen. */
   private async accountKey(q: TxQuery, member: Me, keys: MemberKeys, id: string): Promise<Buffer> {
-    const rows = await q<{ wrapped: unknown; key_version: number }>(
+    const mine = await this.wrappedFor(q, id, member.id);
+    if (!mine) throw await this.whyNot(q, id);
+    return this.unwrapAccountKey(mine.wrapped, mine.key_version, keys, id, member.id);
+  }
+
+  /** An account's key as the database holds it wrapped for a member, with the key's version; none when it is not wrapped for them. */
+  async wrappedFor(q: TxQuery, id: string, memberId: string): Promise<{ wrapped: unknown; key_version: number } | undefined> {
+    const [row] = await q<{ wrapped: unknown; key_version: number }>(
       `SELECT x.wrapped, ${KEY_VERSION} FROM acct.account_access x JOIN acct.account_secrets s ON s.team_id = x.team_id AND s.account_id = x.account_id
         WHERE x.team_id = $1 AND x.account_id = $2 AND x.member_id = $3`,
-      [this.teamId, id, member.id],
+      [this.teamId, id, memberId],
     );
-    if (!rows[0]) throw await this.whyNot(q, id);
-    return this.unwrapAccountKey(rows[0].wrapped, rows[0].key_version, keys, id, member.id);
+    return row;
   }
 
   /** An account's wrapped key at a version the database gives: refused when older than one seen here, and the version recorded once the key opens. */
